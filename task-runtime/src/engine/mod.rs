@@ -1,0 +1,498 @@
+//! The engine: compiles a flow, then runs the state machine ([`machine`]) with
+//! an executor, recording every transition in [`Storage`] before acting on it.
+//!
+//! The serial executor here runs one atom at a time, sync tasks inline and async
+//! tasks awaited, in a deterministic order. [`Engine::run`] blocks and works
+//! with or without a tokio runtime around it; [`Engine::run_async`] is for async
+//! code.
+//!
+//! On a failure the failed atom is reverted first (it receives its failure as
+//! its outcome), then every atom that succeeded, newest first; the flow ends
+//! REVERTED and the caller gets the task's own error back
+//! ([`RunError::downcast_ref`]). If a revert fails, that atom ends
+//! REVERT_FAILURE, the flow ends FAILURE, and atoms before it stay as they are.
+
+mod done;
+mod machine;
+mod state;
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use serde::Serialize;
+use serde_json::Value;
+
+pub use done::{Done, ValueError};
+pub use state::{AtomState, FlowState, Intention};
+
+use machine::{Action, Machine};
+
+use crate::failure::{Failure, FailureKind};
+use crate::flow::{Flow, FlowError, FlowErrors, Plan};
+use crate::listener::Listener;
+use crate::storage::{Storage, TransitionError};
+use crate::task::{BoxFuture, Call, Invocation, Provides, Resources, RevertInfo};
+
+/// Why a run did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The flow cannot run (found before anything ran).
+    #[error(transparent)]
+    Invalid(#[from] FlowErrors),
+    /// A task failed and the flow was reverted (it ended REVERTED).
+    #[error("flow `{flow}` was reverted: task `{atom}` failed: {failure}")]
+    Failed {
+        /// The flow.
+        flow: String,
+        /// The atom that failed.
+        atom: String,
+        /// Its failure; downcast it to the task's error type.
+        #[source]
+        failure: Failure,
+    },
+    /// A task failed, then a revert failed too (the flow ended FAILURE).
+    #[error("flow `{flow}` failed: task `{atom}` failed ({failure}), then reverting task `{revert_atom}` failed: {revert_failure}")]
+    RevertFailed {
+        /// The flow.
+        flow: String,
+        /// The atom that failed first.
+        atom: String,
+        /// Its failure.
+        #[source]
+        failure: Failure,
+        /// The atom whose revert failed.
+        revert_atom: String,
+        /// The revert's failure.
+        revert_failure: Failure,
+    },
+    /// The flow has ended before; an engine runs a flow once.
+    #[error("flow `{flow}` has already ended {state}; build a new engine to run it again")]
+    Ended {
+        /// The flow.
+        flow: String,
+        /// How it ended.
+        state: FlowState,
+    },
+    /// A state change not allowed by the state tables (never acted upon).
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// The runtime for async tasks could not be started.
+    #[error("flow `{flow}`: cannot start a runtime for its async tasks: {message}")]
+    Runtime {
+        /// The flow.
+        flow: String,
+        /// Why.
+        message: String,
+    },
+}
+
+impl RunError {
+    /// The failure of the task that failed first, if a task failed.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            RunError::Failed { failure, .. } | RunError::RevertFailed { failure, .. } => {
+                Some(failure)
+            }
+            _ => None,
+        }
+    }
+
+    /// The failing task's own error, if it is of type `E`.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.failure()?.downcast_ref::<E>()
+    }
+}
+
+/// Runs one flow.
+///
+/// ```
+/// use taskwire_runtime::{Engine, Flow, FnTask};
+/// use serde_json::json;
+///
+/// let flow = Flow::linear("add").add(
+///     FnTask::new("sum").requires(["a", "b"]).provides("total")
+///         .run(|call| Ok(json!(call.arg::<i64>(0)? + call.arg::<i64>(1)?))),
+/// );
+/// let done = Engine::new(flow).input("a", 2).input("b", 40).run().unwrap();
+/// assert_eq!(done.get::<i64>("total").unwrap(), 42);
+/// ```
+pub struct Engine {
+    flow: Flow,
+    inputs: Vec<(String, Result<Value, String>)>,
+    resources: Resources,
+    listeners: Vec<Box<dyn Listener>>,
+    storage: Option<Arc<Storage>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("flow", &self.flow.name())
+            .field(
+                "inputs",
+                &self.inputs.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .field("resources", &self.resources)
+            .field("listeners", &self.listeners.len())
+            .field("state", &self.flow_state())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// An engine for `flow`.
+    pub fn new(flow: Flow) -> Engine {
+        Engine {
+            flow,
+            inputs: Vec::new(),
+            resources: Resources::default(),
+            listeners: Vec::new(),
+            storage: None,
+        }
+    }
+
+    /// An engine input: the outermost provider of `name`. A second input of one
+    /// name replaces the first.
+    pub fn input(mut self, name: impl Into<String>, value: impl Serialize) -> Engine {
+        let name = name.into();
+        let value = serde_json::to_value(value).map_err(|e| e.to_string());
+        match self.inputs.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.inputs.push((name, value)),
+        }
+        self
+    }
+
+    /// A resource, handed to tasks that take `Res<T>`. One per type.
+    pub fn resource<T: Send + Sync + 'static>(mut self, value: T) -> Engine {
+        self.resources.insert(value);
+        self
+    }
+
+    /// A shared resource.
+    pub fn resource_arc<T: Send + Sync + 'static>(mut self, value: Arc<T>) -> Engine {
+        self.resources.insert_arc(value);
+        self
+    }
+
+    /// A listener of state changes.
+    pub fn listener(mut self, listener: impl Listener + 'static) -> Engine {
+        self.listeners.push(Box::new(listener));
+        self
+    }
+
+    /// Compiles and validates the flow without running it.
+    pub fn compile(&mut self) -> Result<&Plan, RunError> {
+        self.prepare()?;
+        Ok(self.storage().map(Storage::plan).expect("prepared"))
+    }
+
+    /// What the engine recorded, once compiled.
+    pub fn storage(&self) -> Option<&Storage> {
+        self.storage.as_deref()
+    }
+
+    /// The flow's state.
+    pub fn flow_state(&self) -> FlowState {
+        self.storage()
+            .map_or(FlowState::Pending, Storage::flow_state)
+    }
+
+    /// The state of the atom named `atom`, if the flow has one.
+    pub fn atom_state(&self, atom: &str) -> Option<AtomState> {
+        let storage = self.storage()?;
+        storage
+            .plan()
+            .atom_index(atom)
+            .map(|i| storage.atom_state(i))
+    }
+
+    fn prepare(&mut self) -> Result<(), RunError> {
+        if self.storage.is_some() {
+            return Ok(());
+        }
+        let mut errors = Vec::new();
+        let mut values = Vec::with_capacity(self.inputs.len());
+        for (name, value) in &self.inputs {
+            match value {
+                Ok(v) => values.push(v.clone()),
+                Err(message) => {
+                    errors.push(FlowError::BadValue {
+                        flow: self.flow.name().to_owned(),
+                        owner: "the engine input".to_owned(),
+                        name: name.clone(),
+                        message: message.clone(),
+                    });
+                    values.push(Value::Null);
+                }
+            }
+        }
+        let names: Vec<&str> = self.inputs.iter().map(|(n, _)| n.as_str()).collect();
+        match self.flow.compile(&names) {
+            Ok(plan) if errors.is_empty() => {
+                self.storage = Some(Arc::new(Storage::new(Arc::new(plan), values)));
+                Ok(())
+            }
+            Ok(_) => Err(FlowErrors::new(errors).into()),
+            Err(e) => {
+                errors.extend(e.errors().iter().cloned());
+                Err(FlowErrors::new(errors).into())
+            }
+        }
+    }
+
+    /// Runs the flow to its end, blocking. Works from plain `main` (async tasks
+    /// get a current-thread tokio runtime) and from inside a tokio runtime (the
+    /// flow then runs on a helper thread; prefer [`Engine::run_async`] there).
+    pub fn run(&mut self) -> Result<Done, RunError> {
+        self.prepare()?;
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return std::thread::scope(|s| {
+                s.spawn(|| self.run_here())
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            });
+        }
+        self.run_here()
+    }
+
+    fn run_here(&mut self) -> Result<Done, RunError> {
+        let storage = self.storage().expect("prepared");
+        let has_async = storage
+            .plan()
+            .atoms()
+            .iter()
+            .any(|a| a.spec.def().meta.is_async);
+        let flow = storage.plan().flow_name().to_owned();
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| RunError::Runtime {
+                    flow: flow.clone(),
+                    message: e.to_string(),
+                })
+        };
+        if has_async {
+            return runtime()?.block_on(self.run_async());
+        }
+        // Sync tasks only: the run completes in one poll, without a runtime.
+        let mut future = std::pin::pin!(self.run_async());
+        let waker = Waker::from(Arc::new(NoopWake));
+        match future.as_mut().poll(&mut Context::from_waker(&waker)) {
+            Poll::Ready(result) => result,
+            Poll::Pending => runtime()?.block_on(future),
+        }
+    }
+
+    /// Runs the flow to its end.
+    pub async fn run_async(&mut self) -> Result<Done, RunError> {
+        self.prepare()?;
+        let storage = Arc::make_mut(self.storage.as_mut().expect("prepared"));
+        let listeners = &self.listeners[..];
+        let resources = &self.resources;
+        if storage.flow_state.is_final() {
+            return outcome(self.storage.as_ref().expect("prepared"));
+        }
+        storage.set_flow(FlowState::Running, listeners)?;
+        let mut machine = Machine::new(storage);
+        loop {
+            match machine.next() {
+                Action::Execute(i) => {
+                    storage.set_atom(i, AtomState::Running, None, listeners)?;
+                    let invocation = start_execute(storage, resources, i);
+                    let atom = storage.plan.atoms[i].name();
+                    let result = settle(invocation, atom)
+                        .await
+                        .and_then(|value| check_provides(storage, i, value));
+                    let ok = result.is_ok();
+                    let state = if ok {
+                        AtomState::Success
+                    } else {
+                        AtomState::Failure
+                    };
+                    storage.set_atom(i, state, Some(result), listeners)?;
+                    if !ok {
+                        storage.set_flow(FlowState::Reverting, listeners)?;
+                    }
+                    machine.executed(storage, i, ok);
+                }
+                Action::Revert(i) => {
+                    debug_assert!(machine.is_reverting());
+                    storage.set_atom(i, AtomState::Reverting, None, listeners)?;
+                    let result = match start_revert(storage, resources, i) {
+                        Some(invocation) => settle(invocation, storage.plan.atoms[i].name()).await,
+                        None => Ok(()),
+                    };
+                    match result {
+                        Ok(()) => {
+                            storage.set_atom(i, AtomState::Reverted, None, listeners)?;
+                            machine.reverted(true);
+                        }
+                        Err(failure) => {
+                            storage.set_atom(
+                                i,
+                                AtomState::RevertFailure,
+                                Some(Err(failure)),
+                                listeners,
+                            )?;
+                            machine.reverted(false);
+                        }
+                    }
+                }
+                Action::Finish(state) => {
+                    storage.set_flow(state, listeners)?;
+                    break;
+                }
+            }
+        }
+        outcome(self.storage.as_ref().expect("prepared"))
+    }
+}
+
+/// The result of a finished run, from what storage recorded.
+fn outcome(shared: &Arc<Storage>) -> Result<Done, RunError> {
+    let storage = &**shared;
+    let flow = storage.plan.flow.to_string();
+    let name = |i: usize| storage.plan.atoms[i].name().to_owned();
+    let failed = storage.failures.iter().position(Option::is_some);
+    match (storage.flow_state, failed) {
+        (FlowState::Success, _) => Ok(Done::new(Arc::clone(shared))),
+        (FlowState::Reverted, Some(i)) => Err(RunError::Failed {
+            flow,
+            atom: name(i),
+            failure: storage.failures[i].clone().expect("found"),
+        }),
+        (FlowState::Failure, Some(i)) => {
+            let r = storage
+                .revert_failures
+                .iter()
+                .position(Option::is_some)
+                .unwrap_or(i);
+            Err(RunError::RevertFailed {
+                flow,
+                atom: name(i),
+                failure: storage.failures[i].clone().expect("found"),
+                revert_atom: name(r),
+                revert_failure: storage.revert_failures[r]
+                    .clone()
+                    .unwrap_or_else(|| Failure::new(FailureKind::Task, "unknown")),
+            })
+        }
+        (state, _) => Err(RunError::Ended { flow, state }),
+    }
+}
+
+/// Starts executing atom `i`: resolves its arguments and calls its code.
+fn start_execute(storage: &Storage, resources: &Resources, i: usize) -> Invocation {
+    call_atom(storage, resources, i, None, |def, call| def.exec.call(call))
+}
+
+/// Starts reverting atom `i`; `None` when there is nothing to undo (no revert
+/// code, or its function was never called).
+fn start_revert(storage: &Storage, resources: &Resources, i: usize) -> Option<Invocation<()>> {
+    let def = storage.plan.atoms[i].spec.def();
+    let revert = def.revert.as_ref()?;
+    let result = match (&storage.results[i], &storage.failures[i]) {
+        (_, Some(f)) if f.kind() == FailureKind::Argument => return None,
+        (_, Some(f)) => Err(f),
+        (Some(v), None) => Ok(v),
+        (None, None) => return None,
+    };
+    let failures = storage.failures();
+    let info = RevertInfo {
+        result,
+        failures: &failures,
+    };
+    Some(call_atom(storage, resources, i, Some(info), |_, call| {
+        revert.call(call)
+    }))
+}
+
+fn call_atom<T>(
+    storage: &Storage,
+    resources: &Resources,
+    i: usize,
+    revert: Option<RevertInfo<'_>>,
+    code: impl FnOnce(&crate::task::TaskDef, &Call<'_>) -> Invocation<T>,
+) -> Invocation<T> {
+    let atom = &storage.plan.atoms[i];
+    let sources = storage.plan.arg_sources(i);
+    let mut small: [Option<&Value>; 8] = [None; 8];
+    let mut large: Vec<Option<&Value>>;
+    let args: &mut [Option<&Value>] = if sources.len() <= small.len() {
+        &mut small[..sources.len()]
+    } else {
+        large = vec![None; sources.len()];
+        &mut large
+    };
+    for (arg, source) in args.iter_mut().zip(sources) {
+        *arg = storage.source(source);
+    }
+    let def = atom.spec.def();
+    let mut call = Call::new(atom.name(), &def.meta, args, resources);
+    call.revert = revert;
+    match std::panic::catch_unwind(AssertUnwindSafe(|| code(def, &call))) {
+        Ok(invocation) => invocation,
+        Err(panic) => Invocation::Ready(Err(Failure::from_panic(atom.name(), &*panic))),
+    }
+}
+
+/// Waits for an invocation; a panic inside an async task becomes its failure.
+async fn settle<T>(invocation: Invocation<T>, atom: &str) -> Result<T, Failure> {
+    match invocation {
+        Invocation::Ready(result) => result,
+        Invocation::Pending(future) => CatchUnwind(future)
+            .await
+            .unwrap_or_else(|panic| Err(Failure::from_panic(atom, &*panic))),
+    }
+}
+
+/// A result must match what the task says it provides.
+fn check_provides(storage: &Storage, i: usize, value: Value) -> Result<Value, Failure> {
+    let atom = &storage.plan.atoms[i];
+    if let Provides::Tuple(names) = &atom.spec.def().meta.provides {
+        let len = value.as_array().map(Vec::len);
+        if len != Some(names.len()) {
+            let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+            return Err(Failure::new(
+                FailureKind::Result,
+                format!(
+                    "task `{}` provides {} values ({}), but its result is {}",
+                    atom.name(),
+                    names.len(),
+                    names.join(", "),
+                    match len {
+                        Some(n) => format!("a sequence of {n}"),
+                        None => format!("not a sequence: {value}"),
+                    }
+                ),
+            ));
+        }
+    }
+    Ok(value)
+}
+
+struct CatchUnwind<T>(BoxFuture<Result<T, Failure>>);
+
+impl<T> Future for CatchUnwind<T> {
+    type Output = Result<Result<T, Failure>, Box<dyn std::any::Any + Send>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let future = &mut self.get_mut().0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}
+
+struct NoopWake;
+
+impl Wake for NoopWake {
+    fn wake(self: Arc<Self>) {}
+}

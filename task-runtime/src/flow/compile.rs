@@ -1,0 +1,754 @@
+//! Compiling a flow's pattern tree into a [`Plan`]: atoms in the order they were
+//! added, each argument bound to its source, and an execution graph (petgraph)
+//! whose edges say what must finish before what.
+//!
+//! One pass resolves names through a chain of scopes (linear: what earlier
+//! siblings provided so far; graph: what any sibling provides; unordered:
+//! nothing from siblings; the root: engine inputs). Graph flows first collect
+//! their children's exports, so resolution never depends on the order in which
+//! children were added. Every problem is collected; nothing stops at the first.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde_json::Value;
+
+use super::{Flow, FlowError, FlowErrors, FlowKind, Node};
+use crate::task::{TaskSpec, Text};
+
+/// Where a value lives once produced: an atom's result, or one element of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Slot {
+    /// The providing atom's index in the plan.
+    pub atom: u32,
+    /// The tuple element, when the atom provides several names.
+    pub elem: Option<u32>,
+}
+
+/// Where one argument of an atom comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ArgSource {
+    /// A fixed value given with `inject`.
+    Inject(Value),
+    /// The engine input with this index.
+    Input(u32),
+    /// An atom's result.
+    Atom(Slot),
+    /// Nothing provides it (only for optional arguments).
+    Absent,
+}
+
+/// One atom of a compiled flow.
+#[derive(Debug, Clone)]
+pub struct PlanAtom {
+    /// The task and how it is bound.
+    pub spec: TaskSpec,
+    pub(crate) args: Range<u32>,
+}
+
+impl PlanAtom {
+    /// The atom's name.
+    pub fn name(&self) -> &str {
+        self.spec.atom_name()
+    }
+}
+
+/// A compiled, validated flow: ready to run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub(crate) flow: Text,
+    pub(crate) atoms: Vec<PlanAtom>,
+    pub(crate) args: Vec<ArgSource>,
+    pub(crate) graph: DiGraph<(), (), u32>,
+    pub(crate) inputs: Vec<String>,
+}
+
+impl Plan {
+    /// The flow's name.
+    pub fn flow_name(&self) -> &str {
+        &self.flow
+    }
+
+    /// The atoms, in the order they were added.
+    pub fn atoms(&self) -> &[PlanAtom] {
+        &self.atoms
+    }
+
+    /// Where each argument of atom `index` comes from, in `value_args` order.
+    pub fn arg_sources(&self, index: usize) -> &[ArgSource] {
+        let r = &self.atoms[index].args;
+        &self.args[r.start as usize..r.end as usize]
+    }
+
+    /// The execution graph: node `i` is atom `i`; an edge `a -> b` means `a`
+    /// finishes before `b` starts.
+    pub fn graph(&self) -> &DiGraph<(), (), u32> {
+        &self.graph
+    }
+
+    /// The names of the engine inputs the plan was compiled against.
+    pub fn inputs(&self) -> &[String] {
+        &self.inputs
+    }
+
+    /// The index of the atom named `name`.
+    pub fn atom_index(&self, name: &str) -> Option<usize> {
+        self.atoms.iter().position(|a| a.name() == name)
+    }
+}
+
+/// What a name resolves to in a scope's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prov {
+    Slot(Slot),
+    /// Two providers with no order between them (already reported).
+    Ambiguous,
+}
+
+type Table<'f> = HashMap<&'f str, Prov>;
+
+enum Found {
+    Slot(Slot),
+    Input(u32),
+    Ambiguous,
+    Missing,
+}
+
+/// The chain of scopes an atom resolves its names through, innermost first.
+enum Scope<'s, 'f> {
+    Root,
+    Linear {
+        parent: &'s Scope<'s, 'f>,
+        visible: &'s Table<'f>,
+    },
+    Graph {
+        parent: &'s Scope<'s, 'f>,
+        flow: &'f Flow,
+        exports: &'s Table<'f>,
+        own: Range<u32>,
+        requests: &'s RefCell<Vec<(u32, u32)>>,
+    },
+    Unordered {
+        parent: &'s Scope<'s, 'f>,
+    },
+}
+
+/// Atoms' sources or sinks.
+#[derive(Debug, Clone)]
+enum Ends {
+    None,
+    One(u32),
+    Many(Vec<u32>),
+}
+
+impl Ends {
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Ends::None => &[],
+            Ends::One(a) => std::slice::from_ref(a),
+            Ends::Many(v) => v,
+        }
+    }
+
+    fn from_vec(v: Vec<u32>) -> Ends {
+        match v.len() {
+            0 => Ends::None,
+            1 => Ends::One(v[0]),
+            _ => Ends::Many(v),
+        }
+    }
+}
+
+struct Sub<'f> {
+    range: Range<u32>,
+    sources: Ends,
+    sinks: Ends,
+    /// What the subtree provides to later siblings; `None` for a single task
+    /// (read from its metadata instead).
+    exports: Option<Table<'f>>,
+}
+
+struct Compiler<'f> {
+    root: &'f Flow,
+    inputs: HashMap<String, u32>,
+    atoms: Vec<PlanAtom>,
+    args: Vec<ArgSource>,
+    edges: Vec<(u32, u32)>,
+    errors: Vec<FlowError>,
+    missing: Vec<(u32, &'f str, usize)>,
+    reported: HashSet<(*const Flow, &'f str)>,
+    has_graph: bool,
+}
+
+pub(super) fn compile(flow: &Flow, inputs: &[&str]) -> Result<Plan, FlowErrors> {
+    let compiler = Compiler {
+        root: flow,
+        inputs: inputs
+            .iter()
+            .enumerate()
+            .map(|(i, n)| ((*n).to_owned(), i as u32))
+            .collect(),
+        atoms: Vec::new(),
+        args: Vec::new(),
+        edges: Vec::new(),
+        errors: Vec::new(),
+        missing: Vec::new(),
+        reported: HashSet::new(),
+        has_graph: false,
+    };
+    compiler.run(inputs.iter().map(|s| (*s).to_owned()).collect())
+}
+
+impl<'f> Compiler<'f> {
+    fn run(mut self, input_names: Vec<String>) -> Result<Plan, FlowErrors> {
+        let root = self.root;
+        self.flow(root, &Scope::Root);
+        self.check_duplicates();
+        self.explain_missing();
+        let mut graph = DiGraph::with_capacity(self.atoms.len(), self.edges.len());
+        for _ in 0..self.atoms.len() {
+            graph.add_node(());
+        }
+        for &(a, b) in &self.edges {
+            graph.add_edge(NodeIndex::new(a as usize), NodeIndex::new(b as usize), ());
+        }
+        if self.has_graph {
+            self.check_cycles(&graph);
+        }
+        if !self.errors.is_empty() {
+            return Err(FlowErrors::new(self.errors));
+        }
+        Ok(Plan {
+            flow: root.name.clone(),
+            atoms: self.atoms,
+            args: self.args,
+            graph,
+            inputs: input_names,
+        })
+    }
+
+    fn root_name(&self) -> String {
+        self.root.name.to_string()
+    }
+
+    fn node(&mut self, node: &'f Node, scope: &Scope<'_, 'f>) -> Sub<'f> {
+        match node {
+            Node::Task(spec) => self.task(spec, scope),
+            Node::Flow(flow) => self.flow(flow, scope),
+        }
+    }
+
+    fn task(&mut self, spec: &'f TaskSpec, scope: &Scope<'_, 'f>) -> Sub<'f> {
+        let index = self.atoms.len() as u32;
+        let meta = &spec.def.meta;
+        let start = self.args.len() as u32;
+        for (arg, optional) in meta.value_args() {
+            if let Some((_, value)) = spec.inject.iter().rev().find(|(a, _)| a == arg) {
+                match value {
+                    Ok(v) => self.args.push(ArgSource::Inject(v.clone())),
+                    Err(message) => {
+                        self.errors.push(FlowError::BadValue {
+                            flow: self.root_name(),
+                            owner: format!("task `{}`", spec.atom_name()),
+                            name: arg.to_owned(),
+                            message: message.clone(),
+                        });
+                        self.args.push(ArgSource::Absent);
+                    }
+                }
+                continue;
+            }
+            let name: &'f str = spec
+                .rebind
+                .iter()
+                .rev()
+                .find(|(a, _)| a == arg)
+                .map(|(_, from)| from.as_ref())
+                .unwrap_or(arg);
+            let source = match self.lookup(scope, name, index) {
+                Found::Slot(slot) => ArgSource::Atom(slot),
+                Found::Input(i) => ArgSource::Input(i),
+                Found::Ambiguous => ArgSource::Absent,
+                Found::Missing => {
+                    if !optional {
+                        self.missing.push((index, name, self.errors.len()));
+                    }
+                    ArgSource::Absent
+                }
+            };
+            self.args.push(source);
+        }
+        for (what, arg) in spec
+            .rebind
+            .iter()
+            .map(|(a, _)| ("rebind", a))
+            .chain(spec.inject.iter().map(|(a, _)| ("inject", a)))
+        {
+            if !meta.value_args().any(|(name, _)| name == arg.as_ref()) {
+                self.errors.push(FlowError::UnknownArgument {
+                    flow: self.root_name(),
+                    atom: spec.atom_name().to_owned(),
+                    what,
+                    arg: arg.to_string(),
+                    args: meta.value_args().map(|(n, _)| n.to_owned()).collect(),
+                });
+            }
+        }
+        self.atoms.push(PlanAtom {
+            spec: spec.clone(),
+            args: start..self.args.len() as u32,
+        });
+        Sub {
+            range: index..index + 1,
+            sources: Ends::One(index),
+            sinks: Ends::One(index),
+            exports: None,
+        }
+    }
+
+    fn lookup(&mut self, scope: &Scope<'_, 'f>, name: &'f str, consumer: u32) -> Found {
+        let mut scope = scope;
+        loop {
+            match scope {
+                Scope::Root => {
+                    return match self.inputs.get(name) {
+                        Some(&i) => Found::Input(i),
+                        None => Found::Missing,
+                    }
+                }
+                Scope::Linear { parent, visible } => match visible.get(name) {
+                    Some(Prov::Slot(slot)) => return Found::Slot(*slot),
+                    Some(Prov::Ambiguous) => return Found::Ambiguous,
+                    None => scope = parent,
+                },
+                Scope::Graph {
+                    parent,
+                    flow,
+                    exports,
+                    own,
+                    requests,
+                } => match exports.get(name) {
+                    Some(Prov::Slot(slot)) if !own.contains(&slot.atom) => {
+                        requests.borrow_mut().push((slot.atom, consumer));
+                        if self.inputs.contains_key(name)
+                            && self.reported.insert((*flow as *const Flow, name))
+                        {
+                            self.errors.push(FlowError::AmbiguousProvider {
+                                flow: self.root_name(),
+                                scope: flow.name.to_string(),
+                                kind: flow.kind,
+                                name: name.to_owned(),
+                                providers: vec![
+                                    "the engine input".to_owned(),
+                                    self.atom_name(slot.atom).to_owned(),
+                                ],
+                            });
+                        }
+                        return Found::Slot(*slot);
+                    }
+                    Some(Prov::Ambiguous) => return Found::Ambiguous,
+                    _ => scope = parent,
+                },
+                Scope::Unordered { parent } => scope = parent,
+            }
+        }
+    }
+
+    /// The name of atom `index`, which may not be compiled yet (graph exports
+    /// point at siblings compiled later).
+    fn atom_name(&self, index: u32) -> &str {
+        if let Some(atom) = self.atoms.get(index as usize) {
+            return atom.name();
+        }
+        let mut counter = 0u32;
+        find_atom(self.root, index, &mut counter)
+            .map(TaskSpec::atom_name)
+            .unwrap_or("?")
+    }
+
+    fn flow(&mut self, flow: &'f Flow, scope: &Scope<'_, 'f>) -> Sub<'f> {
+        if flow.kind != FlowKind::Graph {
+            for (from, to) in &flow.links {
+                self.errors.push(FlowError::LinkOutsideGraph {
+                    flow: self.root_name(),
+                    scope: flow.name.to_string(),
+                    kind: flow.kind,
+                    from: from.to_string(),
+                    to: to.to_string(),
+                });
+            }
+        }
+        match flow.kind {
+            FlowKind::Linear => self.linear(flow, scope),
+            FlowKind::Unordered | FlowKind::Graph => self.parallel(flow, scope),
+        }
+    }
+
+    fn linear(&mut self, flow: &'f Flow, scope: &Scope<'_, 'f>) -> Sub<'f> {
+        let start = self.atoms.len() as u32;
+        let mut visible: Table<'f> = HashMap::new();
+        let mut sources = Ends::None;
+        let mut prev = Ends::None;
+        for child in &flow.children {
+            let sub = {
+                let inner = Scope::Linear {
+                    parent: scope,
+                    visible: &visible,
+                };
+                self.node(child, &inner)
+            };
+            if sub.range.is_empty() {
+                continue;
+            }
+            for &a in prev.as_slice() {
+                for &b in sub.sources.as_slice() {
+                    self.edges.push((a, b));
+                }
+            }
+            if matches!(sources, Ends::None) {
+                sources = sub.sources;
+            }
+            prev = sub.sinks;
+            match (child, sub.exports) {
+                (_, Some(table)) => visible.extend(table),
+                (Node::Task(spec), None) => {
+                    insert_task_exports(&mut visible, spec, sub.range.start)
+                }
+                (Node::Flow(_), None) => {}
+            }
+        }
+        Sub {
+            range: start..self.atoms.len() as u32,
+            sources,
+            sinks: prev,
+            exports: Some(visible),
+        }
+    }
+
+    /// Graph and unordered flows: children see no sibling (unordered) or any
+    /// sibling (graph); two children providing one name are ambiguous.
+    fn parallel(&mut self, flow: &'f Flow, scope: &Scope<'_, 'f>) -> Sub<'f> {
+        let start = self.atoms.len() as u32;
+        // Phase 1: what each child will export, with the atom range it will get.
+        let mut union: Table<'f> = HashMap::new();
+        let mut owners: HashMap<&'f str, Vec<u32>> = HashMap::new();
+        let mut ranges = Vec::with_capacity(flow.children.len());
+        let mut next = start;
+        for child in &flow.children {
+            let (table, count) = exports_of(child, next);
+            ranges.push(next..next + count);
+            next += count;
+            for (name, prov) in table {
+                let atom = match prov {
+                    Prov::Slot(s) => s.atom,
+                    Prov::Ambiguous => u32::MAX,
+                };
+                owners.entry(name).or_default().push(atom);
+                match union.get(name) {
+                    None => {
+                        union.insert(name, prov);
+                    }
+                    Some(_) => {
+                        union.insert(name, Prov::Ambiguous);
+                    }
+                }
+            }
+        }
+        let mut ambiguous: Vec<(&'f str, Vec<u32>)> = owners
+            .into_iter()
+            .filter(|(_, atoms)| atoms.len() > 1)
+            .collect();
+        ambiguous.sort_by_key(|(_, atoms)| atoms[0]);
+        for (name, atoms) in ambiguous {
+            if !self.reported.insert((flow as *const Flow, name)) {
+                continue;
+            }
+            let providers = atoms
+                .iter()
+                .filter(|&&a| a != u32::MAX)
+                .map(|&a| self.atom_name(a).to_owned())
+                .collect();
+            self.errors.push(FlowError::AmbiguousProvider {
+                flow: self.root_name(),
+                scope: flow.name.to_string(),
+                kind: flow.kind,
+                name: name.to_owned(),
+                providers,
+            });
+        }
+        // Phase 2: compile the children.
+        let requests = RefCell::new(Vec::new());
+        let mut subs = Vec::with_capacity(flow.children.len());
+        for (child, own) in flow.children.iter().zip(&ranges) {
+            let inner = match flow.kind {
+                FlowKind::Graph => Scope::Graph {
+                    parent: scope,
+                    flow,
+                    exports: &union,
+                    own: own.clone(),
+                    requests: &requests,
+                },
+                _ => Scope::Unordered { parent: scope },
+            };
+            let sub = self.node(child, &inner);
+            debug_assert_eq!(&sub.range, own);
+            subs.push(sub);
+        }
+        // Child-level edges: data requests and explicit links.
+        let mut child_edges: Vec<(usize, usize)> = Vec::new();
+        if flow.kind == FlowKind::Graph {
+            self.has_graph = true;
+            let child_of = |atom: u32| ranges.partition_point(|r| r.end <= atom);
+            for (provider, consumer) in requests.into_inner() {
+                child_edges.push((child_of(provider), child_of(consumer)));
+            }
+            for (from, to) in &flow.links {
+                let find = |name: &str| flow.children.iter().position(|c| c.name() == name);
+                match (find(from), find(to)) {
+                    (Some(a), Some(b)) => child_edges.push((a, b)),
+                    (a, _) => self.errors.push(FlowError::UnknownLinkEnd {
+                        flow: self.root_name(),
+                        scope: flow.name.to_string(),
+                        from: from.to_string(),
+                        to: to.to_string(),
+                        missing: if a.is_none() { from } else { to }.to_string(),
+                    }),
+                }
+            }
+            child_edges.sort_unstable();
+            child_edges.dedup();
+        }
+        let mut has_in = vec![false; subs.len()];
+        let mut has_out = vec![false; subs.len()];
+        for &(a, b) in &child_edges {
+            has_out[a] = true;
+            has_in[b] = true;
+            for &x in subs[a].sinks.as_slice() {
+                for &y in subs[b].sources.as_slice() {
+                    self.edges.push((x, y));
+                }
+            }
+        }
+        let mut sources = Vec::new();
+        let mut sinks = Vec::new();
+        for (i, sub) in subs.iter().enumerate() {
+            if !has_in[i] {
+                sources.extend_from_slice(sub.sources.as_slice());
+            }
+            if !has_out[i] {
+                sinks.extend_from_slice(sub.sinks.as_slice());
+            }
+        }
+        Sub {
+            range: start..self.atoms.len() as u32,
+            sources: Ends::from_vec(sources),
+            sinks: Ends::from_vec(sinks),
+            exports: Some(union),
+        }
+    }
+
+    fn check_duplicates(&mut self) {
+        let mut count: HashMap<&str, u32> = HashMap::with_capacity(self.atoms.len());
+        let mut dups = Vec::new();
+        for atom in &self.atoms {
+            let n = count.entry(atom.name()).or_insert(0);
+            *n += 1;
+            if *n == 2 {
+                dups.push(atom.name().to_owned());
+            }
+        }
+        for atom in dups {
+            self.errors.push(FlowError::DuplicateAtom {
+                flow: self.root_name(),
+                atom,
+            });
+        }
+    }
+
+    /// Adds hints to missing requirements: a provider that exists but is not
+    /// visible from the consumer.
+    fn explain_missing(&mut self) {
+        if self.missing.is_empty() {
+            return;
+        }
+        let mut providers: HashMap<&str, Vec<u32>> = HashMap::new();
+        for (i, atom) in self.atoms.iter().enumerate() {
+            for name in atom.spec.def.meta.provides.names() {
+                providers.entry(name.as_ref()).or_default().push(i as u32);
+            }
+        }
+        let missing = std::mem::take(&mut self.missing);
+        for (inserted, (consumer, name, at)) in missing.into_iter().enumerate() {
+            let consumer_name = self.atoms[consumer as usize].name().to_owned();
+            let hint = providers.get(name).and_then(|ps| {
+                let later = ps.iter().find(|&&p| p > consumer);
+                let earlier = ps.iter().find(|&&p| p < consumer);
+                match (later, earlier) {
+                    (Some(&p), _) => Some(format!(
+                        "later task `{}` provides it: add it before `{consumer_name}`",
+                        self.atoms[p as usize].name()
+                    )),
+                    (None, Some(&p)) => Some(format!(
+                        "task `{}` provides it, but `{consumer_name}` does not wait for it: they are independent in an unordered flow",
+                        self.atoms[p as usize].name()
+                    )),
+                    _ => None,
+                }
+            });
+            self.errors.insert(
+                at + inserted,
+                FlowError::MissingRequirement {
+                    flow: self.root_name(),
+                    atom: consumer_name,
+                    name: name.to_owned(),
+                    hint,
+                },
+            );
+        }
+    }
+
+    fn check_cycles(&mut self, graph: &DiGraph<(), (), u32>) {
+        if petgraph::algo::toposort(graph, None).is_ok() {
+            return;
+        }
+        let mut sccs = petgraph::algo::tarjan_scc(graph);
+        sccs.retain(|scc| scc.len() > 1 || graph.contains_edge(scc[0], scc[0]));
+        for scc in &mut sccs {
+            scc.sort();
+        }
+        sccs.sort();
+        for scc in sccs {
+            let members: HashSet<NodeIndex<u32>> = scc.iter().copied().collect();
+            let cycle = cycle_path(graph, scc[0], &members);
+            self.errors.push(FlowError::Cycle {
+                flow: self.root_name(),
+                cycle: cycle
+                    .into_iter()
+                    .map(|n| self.atoms[n.index()].name().to_owned())
+                    .collect(),
+            });
+        }
+    }
+}
+
+fn insert_task_exports<'f>(table: &mut Table<'f>, spec: &'f TaskSpec, atom: u32) {
+    match &spec.def.meta.provides {
+        crate::task::Provides::Nothing => {}
+        crate::task::Provides::One(name) => {
+            table.insert(name.as_ref(), Prov::Slot(Slot { atom, elem: None }));
+        }
+        crate::task::Provides::Tuple(names) => {
+            for (i, name) in names.iter().enumerate() {
+                table.insert(
+                    name.as_ref(),
+                    Prov::Slot(Slot {
+                        atom,
+                        elem: Some(i as u32),
+                    }),
+                );
+            }
+        }
+    }
+}
+
+/// What `node` exports to its siblings, if its first atom gets index `start`;
+/// and how many atoms it has.
+fn exports_of(node: &Node, start: u32) -> (Table<'_>, u32) {
+    match node {
+        Node::Task(spec) => {
+            let mut table = HashMap::new();
+            insert_task_exports(&mut table, spec, start);
+            (table, 1)
+        }
+        Node::Flow(flow) => {
+            let mut table: Table<'_> = HashMap::new();
+            let mut next = start;
+            for child in &flow.children {
+                let (child_table, count) = exports_of(child, next);
+                next += count;
+                for (name, prov) in child_table {
+                    match flow.kind {
+                        FlowKind::Linear => {
+                            table.insert(name, prov);
+                        }
+                        FlowKind::Unordered | FlowKind::Graph => {
+                            let merged = if table.contains_key(name) {
+                                Prov::Ambiguous
+                            } else {
+                                prov
+                            };
+                            table.insert(name, merged);
+                        }
+                    }
+                }
+            }
+            (table, next - start)
+        }
+    }
+}
+
+fn find_atom<'f>(node_flow: &'f Flow, index: u32, counter: &mut u32) -> Option<&'f TaskSpec> {
+    for child in &node_flow.children {
+        match child {
+            Node::Task(spec) => {
+                if *counter == index {
+                    return Some(spec);
+                }
+                *counter += 1;
+            }
+            Node::Flow(flow) => {
+                if let Some(found) = find_atom(flow, index, counter) {
+                    return Some(found);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// A cycle through `start` inside one strongly connected component.
+fn cycle_path(
+    graph: &DiGraph<(), (), u32>,
+    start: NodeIndex<u32>,
+    members: &HashSet<NodeIndex<u32>>,
+) -> Vec<NodeIndex<u32>> {
+    // Breadth-first search from `start` back to `start`, staying in the SCC;
+    // gives a shortest cycle.
+    let mut parent: HashMap<NodeIndex<u32>, NodeIndex<u32>> = HashMap::new();
+    let mut queue = std::collections::VecDeque::new();
+    let mut order: Vec<NodeIndex<u32>> = graph.neighbors(start).collect();
+    order.sort();
+    for n in order {
+        if members.contains(&n) && !parent.contains_key(&n) {
+            parent.insert(n, start);
+            queue.push_back(n);
+        }
+    }
+    while let Some(n) = queue.pop_front() {
+        if n == start {
+            break;
+        }
+        let mut next: Vec<NodeIndex<u32>> = graph.neighbors(n).collect();
+        next.sort();
+        for m in next {
+            if members.contains(&m) && !parent.contains_key(&m) {
+                parent.insert(m, n);
+                queue.push_back(m);
+            }
+        }
+    }
+    let mut path = vec![start];
+    let mut at = parent.get(&start).copied();
+    while let Some(n) = at {
+        if n == start {
+            break;
+        }
+        path.push(n);
+        at = parent.get(&n).copied();
+    }
+    path.reverse();
+    path.rotate_right(1);
+    path
+}

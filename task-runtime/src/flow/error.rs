@@ -1,0 +1,169 @@
+//! Validation errors. Their wording is shared by every place that validates a
+//! flow, so a user sees the same message for the same mistake.
+
+use std::fmt;
+
+use super::FlowKind;
+
+/// Something that makes a flow unable to run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlowError {
+    /// A requirement nothing provides.
+    #[error("flow `{flow}`: task `{atom}` requires `{name}`, which no input or earlier task provides{}", hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    MissingRequirement {
+        /// The outermost flow.
+        flow: String,
+        /// The atom that requires it.
+        atom: String,
+        /// The value's name (after rebinding).
+        name: String,
+        /// What might help, e.g. a later task that provides it.
+        hint: Option<String>,
+    },
+    /// Two providers of one name where no order decides between them.
+    #[error("flow `{flow}`: `{name}` is provided by {} in {kind} flow `{scope}`, which has no order to choose between them; rename one output or use `rebind`", list(providers))]
+    AmbiguousProvider {
+        /// The outermost flow.
+        flow: String,
+        /// The graph or unordered flow where both are visible.
+        scope: String,
+        /// Its kind.
+        kind: FlowKind,
+        /// The value's name.
+        name: String,
+        /// The providers (atoms, or "the engine input").
+        providers: Vec<String>,
+    },
+    /// A dependency cycle in a graph flow.
+    #[error("flow `{flow}`: tasks {} form a cycle", cycle.iter().chain(cycle.first()).map(|a| format!("`{a}`")).collect::<Vec<_>>().join(" -> "))]
+    Cycle {
+        /// The outermost flow.
+        flow: String,
+        /// The atoms on the cycle, in order.
+        cycle: Vec<String>,
+    },
+    /// Two atoms with one name.
+    #[error(
+        "flow `{flow}`: two atoms are named `{atom}`; give one another name with `.named(..)`"
+    )]
+    DuplicateAtom {
+        /// The outermost flow.
+        flow: String,
+        /// The shared name.
+        atom: String,
+    },
+    /// A link naming something that is not a child of the graph flow.
+    #[error("flow `{flow}`: link `{from}` -> `{to}` in graph flow `{scope}` names `{missing}`, which is not a child of it")]
+    UnknownLinkEnd {
+        /// The outermost flow.
+        flow: String,
+        /// The graph flow with the link.
+        scope: String,
+        /// The link's start.
+        from: String,
+        /// The link's end.
+        to: String,
+        /// The end that is not a child.
+        missing: String,
+    },
+    /// A link in a flow that is not a graph.
+    #[error("flow `{flow}`: {kind} flow `{scope}` has a link `{from}` -> `{to}`, but only graph flows take links")]
+    LinkOutsideGraph {
+        /// The outermost flow.
+        flow: String,
+        /// The flow with the link.
+        scope: String,
+        /// Its kind.
+        kind: FlowKind,
+        /// The link's start.
+        from: String,
+        /// The link's end.
+        to: String,
+    },
+    /// `rebind` or `inject` names an argument the task does not have.
+    #[error(
+        "flow `{flow}`: task `{atom}` has no argument `{arg}` to {what}; its arguments are {}",
+        list(args)
+    )]
+    UnknownArgument {
+        /// The outermost flow.
+        flow: String,
+        /// The atom.
+        atom: String,
+        /// `rebind` or `inject`.
+        what: &'static str,
+        /// The argument named.
+        arg: String,
+        /// The arguments it has.
+        args: Vec<String>,
+    },
+    /// A value (injected or input) that cannot be encoded as serde data.
+    #[error("flow `{flow}`: the value for `{name}` of {owner} cannot be encoded: {message}")]
+    BadValue {
+        /// The outermost flow.
+        flow: String,
+        /// `task `x`` or `the engine`.
+        owner: String,
+        /// The value's name.
+        name: String,
+        /// The encoder's message.
+        message: String,
+    },
+}
+
+fn list(items: &[String]) -> String {
+    match items {
+        [] => "nothing".to_owned(),
+        [one] => format!("`{one}`"),
+        [init @ .., last] => format!(
+            "{} and `{last}`",
+            init.iter()
+                .map(|i| format!("`{i}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// Every problem found in a flow (at least one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowErrors {
+    errors: Vec<FlowError>,
+}
+
+impl FlowErrors {
+    pub(crate) fn new(errors: Vec<FlowError>) -> FlowErrors {
+        debug_assert!(!errors.is_empty());
+        FlowErrors { errors }
+    }
+
+    /// The problems, in a deterministic order.
+    pub fn errors(&self) -> &[FlowError] {
+        &self.errors
+    }
+
+    /// The first problem.
+    pub fn first(&self) -> &FlowError {
+        &self.errors[0]
+    }
+}
+
+impl fmt::Display for FlowErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for FlowErrors {}
+
+impl From<FlowError> for FlowErrors {
+    fn from(e: FlowError) -> FlowErrors {
+        FlowErrors::new(vec![e])
+    }
+}

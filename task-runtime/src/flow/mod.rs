@@ -1,0 +1,186 @@
+//! Flows: patterns of atoms, nested in any combination, compiled into an
+//! execution graph.
+//!
+//! - A **linear** flow runs its children one after the other.
+//! - An **unordered** flow's children are independent of one another: none
+//!   sees what a sibling provides.
+//! - A **graph** flow orders its children by data: a child that requires a name
+//!   a sibling provides runs after it; [`Flow::link`] adds explicit edges.
+//!
+//! Scoping follows TaskFlow: an atom sees what earlier atoms of its enclosing
+//! flows provide; in a linear flow the nearest earlier provider wins; engine
+//! inputs are the outermost provider; an injected value (`TaskSpec::inject`)
+//! beats everything. Compilation ([`compile`]) checks the flow before anything
+//! runs — missing requirement, ambiguous provider, cycle, duplicate atom name,
+//! bad links and rebinds — whatever the order atoms were added, and reports
+//! every problem it finds.
+
+mod compile;
+mod error;
+
+pub use compile::{ArgSource, Plan, PlanAtom, Slot};
+pub use error::{FlowError, FlowErrors};
+
+use crate::task::{FnTask, TaskSpec, Text};
+
+/// How a flow orders its children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FlowKind {
+    /// One after the other, in the order added.
+    Linear,
+    /// Independently of one another.
+    Unordered,
+    /// By data dependencies and explicit links.
+    Graph,
+}
+
+impl std::fmt::Display for FlowKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FlowKind::Linear => "linear",
+            FlowKind::Unordered => "unordered",
+            FlowKind::Graph => "graph",
+        })
+    }
+}
+
+/// A child of a flow: a task or a nested flow.
+#[derive(Debug, Clone)]
+pub enum Node {
+    /// An atom running a task.
+    Task(TaskSpec),
+    /// A nested flow.
+    Flow(Flow),
+}
+
+impl Node {
+    /// The atom's or flow's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Node::Task(t) => t.atom_name(),
+            Node::Flow(f) => &f.name,
+        }
+    }
+}
+
+impl From<TaskSpec> for Node {
+    fn from(spec: TaskSpec) -> Node {
+        Node::Task(spec)
+    }
+}
+
+impl From<Flow> for Node {
+    fn from(flow: Flow) -> Node {
+        Node::Flow(flow)
+    }
+}
+
+impl From<FnTask> for Node {
+    fn from(task: FnTask) -> Node {
+        Node::Task(task.into_spec())
+    }
+}
+
+/// A flow: a named pattern of tasks and nested flows.
+///
+/// ```
+/// # use taskwire_runtime::{Flow, FnTask};
+/// # use serde_json::json;
+/// let make = |name: &'static str, requires: &'static [&'static str], provides: &'static str| {
+///     FnTask::new(name).requires(requires.iter().copied()).provides(provides).run(|_| Ok(json!(1)))
+/// };
+/// let flow = Flow::linear("create_volume")
+///     .add(make("extract", &["size"], "spec"))
+///     .add(
+///         Flow::graph("prepare")
+///             .add(make("db_entry", &["spec"], "volume_id"))
+///             .add(make("notify", &["volume_id"], "notified")),
+///     );
+/// assert_eq!(flow.children().len(), 2);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub(crate) name: Text,
+    pub(crate) kind: FlowKind,
+    pub(crate) children: Vec<Node>,
+    pub(crate) links: Vec<(Text, Text)>,
+}
+
+impl Flow {
+    /// A flow of the given kind.
+    pub fn new(name: impl Into<Text>, kind: FlowKind) -> Flow {
+        Flow {
+            name: name.into(),
+            kind,
+            children: Vec::new(),
+            links: Vec::new(),
+        }
+    }
+
+    /// A linear flow: children run one after the other.
+    pub fn linear(name: impl Into<Text>) -> Flow {
+        Flow::new(name, FlowKind::Linear)
+    }
+
+    /// An unordered flow: children are independent.
+    pub fn unordered(name: impl Into<Text>) -> Flow {
+        Flow::new(name, FlowKind::Unordered)
+    }
+
+    /// A graph flow: children ordered by what they require and provide.
+    pub fn graph(name: impl Into<Text>) -> Flow {
+        Flow::new(name, FlowKind::Graph)
+    }
+
+    /// Adds a task or a nested flow.
+    #[allow(clippy::should_implement_trait)] // a builder verb, as in TaskFlow's `flow.add(..)`
+    pub fn add(mut self, node: impl Into<Node>) -> Flow {
+        self.children.push(node.into());
+        self
+    }
+
+    /// Adds a task or a nested flow, in place.
+    pub fn push(&mut self, node: impl Into<Node>) -> &mut Flow {
+        self.children.push(node.into());
+        self
+    }
+
+    /// In a graph flow: the child named `from` runs before the child named `to`
+    /// (children are named by atom name or nested flow name).
+    pub fn link(mut self, from: impl Into<Text>, to: impl Into<Text>) -> Flow {
+        self.links.push((from.into(), to.into()));
+        self
+    }
+
+    /// The flow's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The flow's kind.
+    pub fn kind(&self) -> FlowKind {
+        self.kind
+    }
+
+    /// The flow's children, in the order added.
+    pub fn children(&self) -> &[Node] {
+        &self.children
+    }
+
+    /// Compiles and validates the flow, given the names of the engine's inputs.
+    ///
+    /// ```
+    /// # use taskwire_runtime::{Flow, FnTask};
+    /// # use serde_json::json;
+    /// let flow = Flow::linear("create_volume")
+    ///     .add(FnTask::new("reserve_quota").requires(["volume_spec"]).run(|_| Ok(json!(null))));
+    /// let errors = flow.compile(&["size"]).unwrap_err();
+    /// assert_eq!(
+    ///     errors.to_string(),
+    ///     "flow `create_volume`: task `reserve_quota` requires `volume_spec`, which no input or earlier task provides"
+    /// );
+    /// ```
+    pub fn compile(&self, inputs: &[&str]) -> Result<Plan, FlowErrors> {
+        compile::compile(self, inputs)
+    }
+}

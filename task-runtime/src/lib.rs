@@ -1,0 +1,36 @@
+//! The runtime of taskwire: tasks, flows, validation, the engine and listeners.
+//!
+//! Users depend on the facade crate `taskwire`, which re-exports this crate and
+//! the `#[task]` macro. The pieces, and where each lives:
+//!
+//! - [`task`]: what a task is ([`TaskMeta`], [`TaskDef`]), the calling convention
+//!   ([`Call`]) and tasks built at run time ([`FnTask`]);
+//! - [`registry`]: tasks by name;
+//! - [`flow`]: linear, unordered and graph patterns, nested; compiled and
+//!   validated into an execution graph;
+//! - [`engine`]: the state machine that decides what runs and reverts next, and
+//!   the serial executor that runs it;
+//! - [`listener`]: observers of state changes.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![doc(test(attr(deny(warnings))))]
+
+pub mod engine;
+pub mod failure;
+pub mod flow;
+pub mod listener;
+pub mod registry;
+pub mod storage;
+pub mod task;
+
+pub use engine::{AtomState, Done, Engine, FlowState, RunError};
+pub use failure::{Failure, FailureKind, FailureRecord, Failures};
+pub use flow::{Flow, FlowError, FlowErrors, Node};
+pub use listener::{AtomEvent, Captured, CapturingListener, FlowEvent, Listener, TracingListener};
+pub use registry::{Registry, RegistryError, TaskRegistration};
+pub use task::{
+    BoxFuture, Call, DefRef, Exec, FnTask, Invocation, Outcome, Param, ParamKind, Provides, Res,
+    Resources, Task, TaskCtx, TaskDef, TaskMeta, TaskSpec, Version,
+};
+
+/// The value type that passes between tasks: serde data.
+pub use serde_json::Value;

@@ -1,0 +1,433 @@
+//! Tasks: a static description ([`TaskMeta`]) plus code to execute and,
+//! optionally, to revert ([`TaskDef`]).
+//!
+//! A task is defined once — by `#[task]` on a function (a `static TaskDef`) or at
+//! run time with [`FnTask`] (an `Arc<TaskDef>`) — and added to flows as a
+//! [`TaskSpec`], which may rename the atom, rebind its arguments to other names
+//! or inject fixed values for them.
+//!
+//! Task code never sees storage: the engine resolves every value argument first
+//! and hands over a [`Call`]. Values travel as serde data (JSON values), so that
+//! they can be persisted and sent to remote workers; resources travel by type.
+
+mod call;
+mod meta;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+
+pub(crate) use call::RevertInfo;
+pub use call::{encode, short_type_name, BoxFuture, Call, Invocation, Res, Resources, TaskCtx};
+pub use meta::{Location, Param, ParamKind, Provides, TaskMeta, Text, Version};
+
+use crate::failure::Failure;
+
+/// Task code held as a closure.
+pub type DynCode<T> = Arc<dyn Fn(&Call<'_>) -> Invocation<T> + Send + Sync>;
+
+/// A task's code: a plain function pointer (`#[task]`) or a shared closure
+/// (tasks built at run time).
+pub enum Exec<T = Value> {
+    /// A function pointer; const-constructible.
+    Fn(fn(&Call<'_>) -> Invocation<T>),
+    /// A closure.
+    Dyn(DynCode<T>),
+}
+
+impl<T> Exec<T> {
+    /// Calls the code.
+    pub fn call(&self, call: &Call<'_>) -> Invocation<T> {
+        match self {
+            Exec::Fn(f) => f(call),
+            Exec::Dyn(f) => f(call),
+        }
+    }
+}
+
+impl<T> Clone for Exec<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Exec::Fn(f) => Exec::Fn(*f),
+            Exec::Dyn(f) => Exec::Dyn(Arc::clone(f)),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Exec<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exec::Fn(_) => f.write_str("Exec::Fn"),
+            Exec::Dyn(_) => f.write_str("Exec::Dyn"),
+        }
+    }
+}
+
+/// A task: its metadata and its code.
+#[derive(Debug, Clone)]
+pub struct TaskDef {
+    /// What the task requires, provides and reverts.
+    pub meta: TaskMeta,
+    /// Executes the task; returns its result encoded (a tuple as an array).
+    pub exec: Exec,
+    /// Reverts the task, if it has anything to undo.
+    pub revert: Option<Exec<()>>,
+}
+
+/// Implemented by the type `#[task]` generates next to each task function (a
+/// braced struct of the function's name, living in the type namespace only).
+pub trait Task {
+    /// The task's definition.
+    const DEF: &'static TaskDef;
+}
+
+/// The success of a task, or its failure, as handed to its revert.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome<T> {
+    /// The task succeeded with this result.
+    Success(T),
+    /// The task failed (it is the failed task being reverted).
+    Failure(Failure),
+}
+
+impl<T> Outcome<T> {
+    /// The result, if the task succeeded.
+    pub fn ok(self) -> Option<T> {
+        match self {
+            Outcome::Success(v) => Some(v),
+            Outcome::Failure(_) => None,
+        }
+    }
+
+    /// Whether the task succeeded.
+    pub fn is_success(&self) -> bool {
+        matches!(self, Outcome::Success(_))
+    }
+}
+
+/// What a task function may return: `Result<T, E>` with a serializable `T` and
+/// an error type `E`. `#[task]` wraps plain returns in `Ok`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a task result",
+    label = "a task must return `Result<T, E>` with `T: Serialize` and `E: std::error::Error + Send + Sync + 'static`, or a plain `T: Serialize`"
+)]
+pub trait TaskReturn {
+    /// The success type.
+    type Ok;
+    /// Splits into the success value or a failure.
+    fn into_result(self) -> Result<Self::Ok, Failure>;
+}
+
+impl<T, E> TaskReturn for Result<T, E>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    type Ok = T;
+    fn into_result(self) -> Result<T, Failure> {
+        self.map_err(Failure::from_error)
+    }
+}
+
+/// What a revert function may return: `()` or `Result<(), E>`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a revert result",
+    label = "a revert must return `()` or `Result<(), E>` with `E: std::error::Error + Send + Sync + 'static`"
+)]
+pub trait RevertReturn {
+    /// Converts into the engine's form.
+    fn into_result(self) -> Result<(), Failure>;
+}
+
+impl RevertReturn for () {
+    fn into_result(self) -> Result<(), Failure> {
+        Ok(())
+    }
+}
+
+impl<E> RevertReturn for Result<(), E>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    fn into_result(self) -> Result<(), Failure> {
+        self.map_err(Failure::from_error)
+    }
+}
+
+/// Finishes a task call: splits the function's return and encodes the success.
+pub fn finish<R>(atom: &str, ret: R) -> Result<Value, Failure>
+where
+    R: TaskReturn,
+    R::Ok: Serialize,
+{
+    let ok = ret.into_result()?;
+    encode(atom, &ok)
+}
+
+/// A reference to a task's definition: static (`#[task]`) or shared (run time).
+#[derive(Debug, Clone)]
+pub enum DefRef {
+    /// Defined by `#[task]`.
+    Static(&'static TaskDef),
+    /// Built at run time.
+    Shared(Arc<TaskDef>),
+}
+
+impl std::ops::Deref for DefRef {
+    type Target = TaskDef;
+    fn deref(&self) -> &TaskDef {
+        match self {
+            DefRef::Static(d) => d,
+            DefRef::Shared(d) => d,
+        }
+    }
+}
+
+/// A task as added to a flow: its definition, plus how this atom is named and
+/// where its arguments come from.
+///
+/// ```
+/// # use taskwire_runtime::{FnTask, TaskSpec};
+/// # use serde_json::json;
+/// let spec: TaskSpec = FnTask::new("double")
+///     .requires(["x"])
+///     .provides("y")
+///     .run(|call| Ok(json!(call.arg::<u64>(0)? * 2)))
+///     .into_spec()
+///     .named("double_size")
+///     .rebind("x", "size");
+/// assert_eq!(spec.atom_name(), "double_size");
+/// ```
+#[derive(Debug, Clone)]
+pub struct TaskSpec {
+    pub(crate) def: DefRef,
+    pub(crate) name: Option<Text>,
+    pub(crate) rebind: Vec<(Text, Text)>,
+    pub(crate) inject: Vec<(Text, Result<Value, String>)>,
+}
+
+impl TaskSpec {
+    /// An atom of the given task, named after it.
+    pub fn new(def: DefRef) -> TaskSpec {
+        TaskSpec {
+            def,
+            name: None,
+            rebind: Vec::new(),
+            inject: Vec::new(),
+        }
+    }
+
+    /// An atom of a `#[task]` task.
+    pub const fn from_static(def: &'static TaskDef) -> TaskSpec {
+        TaskSpec {
+            def: DefRef::Static(def),
+            name: None,
+            rebind: Vec::new(),
+            inject: Vec::new(),
+        }
+    }
+
+    /// Names this atom (default: the task's name). Atom names are unique in a flow.
+    pub fn named(mut self, name: impl Into<Text>) -> TaskSpec {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Reads argument `arg` from the value named `from`.
+    pub fn rebind(mut self, arg: impl Into<Text>, from: impl Into<Text>) -> TaskSpec {
+        self.rebind.push((arg.into(), from.into()));
+        self
+    }
+
+    /// Gives argument `arg` a fixed value; it takes precedence over any provider.
+    pub fn inject(mut self, arg: impl Into<Text>, value: impl Serialize) -> TaskSpec {
+        let value = serde_json::to_value(value).map_err(|e| e.to_string());
+        self.inject.push((arg.into(), value));
+        self
+    }
+
+    /// The atom's name.
+    pub fn atom_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.def.meta.name)
+    }
+
+    /// The task's definition.
+    pub fn def(&self) -> &TaskDef {
+        &self.def
+    }
+}
+
+/// Builds a task at run time from closures, with explicit requires and provides
+/// (for flows composed from configuration or plugins).
+///
+/// ```
+/// # use taskwire_runtime::{FnTask, Version};
+/// # use serde_json::json;
+/// let def = FnTask::new("greet")
+///     .requires(["who"])
+///     .optional(["greeting"])
+///     .provides("message")
+///     .version(Version::new(2, 1))
+///     .run(|call| {
+///         let who: String = call.arg(0)?;
+///         let greeting: Option<String> = call.opt_arg(1)?;
+///         Ok(json!(format!("{}, {who}", greeting.as_deref().unwrap_or("hello"))))
+///     })
+///     .into_def();
+/// assert_eq!(def.meta.requires().collect::<Vec<_>>(), ["who"]);
+/// assert_eq!(def.meta.version.to_string(), "2.1");
+/// ```
+#[derive(Debug)]
+pub struct FnTask {
+    meta: TaskMeta,
+    exec: Option<Exec>,
+    revert: Option<Exec<()>>,
+}
+
+impl FnTask {
+    /// A task named `name`, with no arguments and no result yet.
+    #[track_caller]
+    pub fn new(name: impl Into<Text>) -> FnTask {
+        let caller = std::panic::Location::caller();
+        FnTask {
+            meta: TaskMeta {
+                name: name.into(),
+                version: Version::default(),
+                params: Cow::Owned(Vec::new()),
+                extra_requires: Cow::Owned(Vec::new()),
+                provides: Provides::Nothing,
+                revert: None,
+                is_async: false,
+                location: Location {
+                    module: Cow::Borrowed("<run time>"),
+                    file: Cow::Borrowed(caller.file()),
+                    line: caller.line(),
+                },
+            },
+            exec: None,
+            revert: None,
+        }
+    }
+
+    fn push_params(
+        mut self,
+        names: impl IntoIterator<Item = impl Into<Text>>,
+        kind: ParamKind,
+    ) -> FnTask {
+        let params = self.meta.params.to_mut();
+        for name in names {
+            params.push(Param {
+                name: name.into(),
+                ty: Cow::Borrowed("serde_json::Value"),
+                kind,
+            });
+        }
+        self
+    }
+
+    /// Required values, read with `call.arg(i)` in the order of all value
+    /// arguments (required and optional, as declared).
+    pub fn requires(self, names: impl IntoIterator<Item = impl Into<Text>>) -> FnTask {
+        self.push_params(names, ParamKind::Required)
+    }
+
+    /// Optional values, read with `call.opt_arg(i)`.
+    pub fn optional(self, names: impl IntoIterator<Item = impl Into<Text>>) -> FnTask {
+        self.push_params(names, ParamKind::Optional)
+    }
+
+    /// The result is provided under this name.
+    pub fn provides(mut self, name: impl Into<Text>) -> FnTask {
+        self.meta.provides = Provides::One(name.into());
+        self
+    }
+
+    /// The result is an array, provided element by element under these names.
+    pub fn provides_each(mut self, names: impl IntoIterator<Item = impl Into<Text>>) -> FnTask {
+        self.meta.provides = Provides::Tuple(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The task's version.
+    pub fn version(mut self, version: Version) -> FnTask {
+        self.meta.version = version;
+        self
+    }
+
+    /// The code that executes the task.
+    pub fn run<F>(mut self, f: F) -> FnTask
+    where
+        F: Fn(&Call<'_>) -> Result<Value, Failure> + Send + Sync + 'static,
+    {
+        self.meta.is_async = false;
+        self.exec = Some(Exec::Dyn(Arc::new(move |call| Invocation::Ready(f(call)))));
+        self
+    }
+
+    /// Async code that executes the task: decode arguments from the call, then
+    /// return a future.
+    pub fn run_async<F>(mut self, f: F) -> FnTask
+    where
+        F: Fn(&Call<'_>) -> BoxFuture<Result<Value, Failure>> + Send + Sync + 'static,
+    {
+        self.meta.is_async = true;
+        self.exec = Some(Exec::Dyn(Arc::new(move |call| {
+            Invocation::Pending(f(call))
+        })));
+        self
+    }
+
+    /// The code that reverts the task; it may read `call.outcome()` and
+    /// `call.failures()` besides the arguments.
+    pub fn revert<F>(mut self, f: F) -> FnTask
+    where
+        F: Fn(&Call<'_>) -> Result<(), Failure> + Send + Sync + 'static,
+    {
+        self.meta.revert = Some(Cow::Borrowed("<closure>"));
+        self.revert = Some(Exec::Dyn(Arc::new(move |call| Invocation::Ready(f(call)))));
+        self
+    }
+
+    /// The finished definition. A task built without `run` fails when executed,
+    /// saying so.
+    pub fn into_def(self) -> Arc<TaskDef> {
+        let name = self.meta.name.to_string();
+        let exec = self.exec.unwrap_or_else(|| {
+            Exec::Dyn(Arc::new(move |_call| {
+                Invocation::Ready(Err(Failure::new(
+                    crate::failure::FailureKind::Task,
+                    format!("task `{name}` has no code: build it with `FnTask::run`"),
+                )))
+            }))
+        });
+        Arc::new(TaskDef {
+            meta: self.meta,
+            exec,
+            revert: self.revert,
+        })
+    }
+
+    /// The finished definition as an atom to add to a flow.
+    pub fn into_spec(self) -> TaskSpec {
+        TaskSpec::new(DefRef::Shared(self.into_def()))
+    }
+}
+
+impl From<FnTask> for TaskSpec {
+    fn from(task: FnTask) -> TaskSpec {
+        task.into_spec()
+    }
+}
+
+impl From<Arc<TaskDef>> for TaskSpec {
+    fn from(def: Arc<TaskDef>) -> TaskSpec {
+        TaskSpec::new(DefRef::Shared(def))
+    }
+}
+
+impl From<&'static TaskDef> for TaskSpec {
+    fn from(def: &'static TaskDef) -> TaskSpec {
+        TaskSpec::from_static(def)
+    }
+}
