@@ -2,6 +2,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings), allow(dead_code))))]
 
+#[allow(unused_extern_crates)] // lets `::taskwire::..` paths from `#[task]` resolve inside this crate (doctests)
 extern crate self as taskwire;
 
 pub use taskwire_runtime::*;

@@ -1,0 +1,276 @@
+//! Flow compilation: scoping, edges, and every validation error with its message.
+
+mod common;
+
+use common::{step, Log};
+use taskwire::flow::FlowKind;
+use taskwire::{Engine, Flow, FlowError};
+
+fn errors(flow: &Flow, inputs: &[&str]) -> Vec<String> {
+    flow.compile(inputs)
+        .unwrap_err()
+        .errors()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn missing_requirement_names_flow_task_and_value() {
+    let log = Log::default();
+    let flow = Flow::linear("create_volume").add(step(&log, "reserve_quota", &["volume_spec"], "reservation"));
+    assert_eq!(
+        errors(&flow, &["size"]),
+        ["flow `create_volume`: task `reserve_quota` requires `volume_spec`, which no input or earlier task provides"]
+    );
+}
+
+#[test]
+fn missing_requirement_hints_at_a_later_provider() {
+    let log = Log::default();
+    let flow = Flow::linear("create_volume")
+        .add(step(&log, "reserve_quota", &["volume_spec"], "reservation"))
+        .add(step(&log, "extract_request", &["size"], "volume_spec"));
+    assert_eq!(
+        errors(&flow, &["size"]),
+        ["flow `create_volume`: task `reserve_quota` requires `volume_spec`, which no input or earlier task provides (later task `extract_request` provides it: add it before `reserve_quota`)"]
+    );
+}
+
+#[test]
+fn unordered_siblings_do_not_see_each_other() {
+    let log = Log::default();
+    let flow = Flow::unordered("fanout")
+        .add(step(&log, "a", &[], "x"))
+        .add(step(&log, "b", &["x"], "y"));
+    let errs = errors(&flow, &[]);
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].starts_with("flow `fanout`: task `b` requires `x`, which no input or earlier task provides (task `a` provides it, but `b` does not wait for it"), "{}", errs[0]);
+}
+
+#[test]
+fn ambiguous_provider_in_graph_is_found_whatever_the_order() {
+    let log = Log::default();
+    let forward = Flow::graph("g")
+        .add(step(&log, "consumer", &["x"], "y"))
+        .add(step(&log, "p1", &[], "x"))
+        .add(step(&log, "p2", &[], "x"));
+    let backward = Flow::graph("g")
+        .add(step(&log, "p1", &[], "x"))
+        .add(step(&log, "p2", &[], "x"))
+        .add(step(&log, "consumer", &["x"], "y"));
+    for flow in [forward, backward] {
+        let errs = flow.compile(&[]).unwrap_err();
+        assert_eq!(errs.errors().len(), 1, "{errs}");
+        assert!(matches!(
+            &errs.errors()[0],
+            FlowError::AmbiguousProvider { name, providers, kind: FlowKind::Graph, .. }
+                if name == "x" && providers == &["p1".to_owned(), "p2".to_owned()]
+        ));
+        assert_eq!(
+            errs.to_string(),
+            "flow `g`: `x` is provided by `p1` and `p2` in graph flow `g`, which has no order to choose between them; rename one output or use `rebind`"
+        );
+    }
+}
+
+#[test]
+fn ambiguous_provider_in_unordered_scope() {
+    let log = Log::default();
+    let flow = Flow::linear("outer")
+        .add(Flow::unordered("par").add(step(&log, "a", &[], "x")).add(step(&log, "b", &[], "x")))
+        .add(step(&log, "c", &["x"], "y"));
+    assert_eq!(
+        errors(&flow, &[]),
+        ["flow `outer`: `x` is provided by `a` and `b` in unordered flow `par`, which has no order to choose between them; rename one output or use `rebind`"]
+    );
+}
+
+#[test]
+fn engine_input_and_graph_task_providing_one_name_is_ambiguous() {
+    let log = Log::default();
+    let flow = Flow::graph("g").add(step(&log, "make", &[], "size")).add(step(&log, "use", &["size"], "y"));
+    assert_eq!(
+        errors(&flow, &["size"]),
+        ["flow `g`: `size` is provided by `the engine input` and `make` in graph flow `g`, which has no order to choose between them; rename one output or use `rebind`"]
+    );
+}
+
+#[test]
+fn in_a_linear_flow_the_nearest_earlier_provider_wins_over_inputs() {
+    let log = Log::default();
+    // a: 1 + size(10) = 11 ; b: 1 + size(from a = 11) = 12 ; c provides size=13 after b.
+    let flow = Flow::linear("l")
+        .add(step(&log, "a", &["size"], "size"))
+        .add(step(&log, "b", &["size"], "out"))
+        .add(step(&log, "c", &["out"], "size"));
+    let done = Engine::new(flow).input("size", 10).run().unwrap();
+    assert_eq!(done.get::<i64>("out").unwrap(), 12);
+    assert_eq!(done.get::<i64>("size").unwrap(), 13, "the flow's end sees the last provider");
+}
+
+#[test]
+fn cycle_names_the_tasks_on_it() {
+    let log = Log::default();
+    let flow = Flow::graph("loop")
+        .add(step(&log, "a", &["z"], "x"))
+        .add(step(&log, "b", &["x"], "y"))
+        .add(step(&log, "c", &["y"], "z"));
+    assert_eq!(errors(&flow, &[]), ["flow `loop`: tasks `a` -> `b` -> `c` -> `a` form a cycle"]);
+}
+
+#[test]
+fn explicit_link_orders_and_can_close_a_cycle() {
+    let log = Log::default();
+    let ordered = Flow::graph("g")
+        .add(step(&log, "second", &[], "y"))
+        .add(step(&log, "first", &[], "x"))
+        .link("first", "second");
+    Engine::new(ordered).run().unwrap();
+    assert_eq!(log.entries(), ["exec:first", "exec:second"]);
+
+    let cyclic = Flow::graph("g")
+        .add(step(&log, "a", &[], "x"))
+        .add(step(&log, "b", &["x"], "y"))
+        .link("b", "a");
+    assert_eq!(errors(&cyclic, &[]), ["flow `g`: tasks `a` -> `b` -> `a` form a cycle"]);
+}
+
+#[test]
+fn bad_links_are_reported() {
+    let log = Log::default();
+    let flow = Flow::linear("l")
+        .add(step(&log, "a", &[], "x"))
+        .link("a", "a")
+        .add(Flow::graph("g").add(step(&log, "b", &[], "y")).link("b", "nope"));
+    assert_eq!(
+        errors(&flow, &[]),
+        [
+            "flow `l`: linear flow `l` has a link `a` -> `a`, but only graph flows take links",
+            "flow `l`: link `b` -> `nope` in graph flow `g` names `nope`, which is not a child of it",
+        ]
+    );
+}
+
+#[test]
+fn duplicate_atom_names_are_refused() {
+    let log = Log::default();
+    let flow = Flow::linear("l")
+        .add(step(&log, "a", &[], "x"))
+        .add(Flow::unordered("u").add(step(&log, "a", &[], "y")));
+    assert_eq!(
+        errors(&flow, &[]),
+        ["flow `l`: two atoms are named `a`; give one another name with `.named(..)`"]
+    );
+    let renamed = Flow::linear("l")
+        .add(step(&log, "a", &[], "x"))
+        .add(step(&log, "a", &[], "y").named("a2"));
+    assert!(renamed.compile(&[]).is_ok());
+}
+
+#[test]
+fn rebind_and_inject() {
+    let log = Log::default();
+    let flow = Flow::linear("l")
+        .add(step(&log, "a", &["size"], "x"))
+        // reads `x` under the argument name `n`
+        .add(step(&log, "b", &["n"], "y").rebind("n", "x"))
+        // inject beats the provider of `x`
+        .add(step(&log, "c", &["x"], "z").inject("x", 100));
+    let done = Engine::new(flow).input("size", 1).run().unwrap();
+    assert_eq!(done.get::<i64>("x").unwrap(), 2);
+    assert_eq!(done.get::<i64>("y").unwrap(), 3);
+    assert_eq!(done.get::<i64>("z").unwrap(), 101);
+}
+
+#[test]
+fn rebind_or_inject_of_an_unknown_argument_is_refused() {
+    let log = Log::default();
+    let flow = Flow::linear("l")
+        .add(step(&log, "a", &["size"], "x").rebind("sise", "size").inject("colour", "red"));
+    assert_eq!(
+        errors(&flow, &["size"]),
+        [
+            "flow `l`: task `a` has no argument `sise` to rebind; its arguments are `size`",
+            "flow `l`: task `a` has no argument `colour` to inject; its arguments are `size`",
+        ]
+    );
+}
+
+#[test]
+fn every_problem_is_reported_in_one_go() {
+    let log = Log::default();
+    let flow = Flow::linear("many")
+        .add(step(&log, "a", &["nope"], "x"))
+        .add(Flow::graph("g").add(step(&log, "b", &[], "y")).add(step(&log, "c", &[], "y")))
+        .add(step(&log, "a", &[], "z"));
+    let errs = flow.compile(&[]).unwrap_err();
+    let kinds: Vec<&str> = errs
+        .errors()
+        .iter()
+        .map(|e| match e {
+            FlowError::MissingRequirement { .. } => "missing",
+            FlowError::AmbiguousProvider { .. } => "ambiguous",
+            FlowError::DuplicateAtom { .. } => "duplicate",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["missing", "ambiguous", "duplicate"]);
+}
+
+#[test]
+fn nested_flows_see_what_enclosing_flows_provided_earlier() {
+    let log = Log::default();
+    let flow = Flow::linear("outer")
+        .add(step(&log, "a", &["size"], "x"))
+        .add(
+            Flow::graph("g")
+                .add(step(&log, "c", &["y", "x"], "z"))
+                .add(step(&log, "b", &["x"], "y")),
+        )
+        .add(step(&log, "d", &["z"], "w"));
+    let done = Engine::new(flow).input("size", 0).run().unwrap();
+    // a = 1; b = 1 + 1 = 2; c = 1 + 2 + 1 = 4; d = 5. b runs before c although added after.
+    assert_eq!(log.entries(), ["exec:a", "exec:b", "exec:c", "exec:d"]);
+    assert_eq!(done.get::<i64>("w").unwrap(), 5);
+}
+
+#[test]
+fn graph_subflows_are_ordered_as_wholes() {
+    let log = Log::default();
+    let flow = Flow::graph("g")
+        .add(Flow::linear("late").add(step(&log, "l1", &["x"], "l")).add(step(&log, "l2", &[], "m")))
+        .add(Flow::linear("early").add(step(&log, "e1", &[], "e")).add(step(&log, "e2", &["e"], "x")));
+    Engine::new(flow).run().unwrap();
+    assert_eq!(log.entries(), ["exec:e1", "exec:e2", "exec:l1", "exec:l2"]);
+}
+
+#[test]
+fn optional_arguments_may_be_missing() {
+    let flow = Flow::linear("l").add(
+        taskwire::FnTask::new("greet")
+            .optional(["greeting"])
+            .provides("message")
+            .run(|call| {
+                let g: Option<String> = call.opt_arg(0)?;
+                Ok(serde_json::json!(g.unwrap_or_else(|| "hello".into())))
+            }),
+    );
+    let done = Engine::new(flow.clone()).run().unwrap();
+    assert_eq!(done.get::<String>("message").unwrap(), "hello");
+    let done = Engine::new(flow).input("greeting", "hi").run().unwrap();
+    assert_eq!(done.get::<String>("message").unwrap(), "hi");
+}
+
+#[test]
+fn an_input_that_cannot_be_encoded_is_a_flow_error() {
+    let log = Log::default();
+    let mut bad = std::collections::HashMap::new();
+    bad.insert((1, 2), "tuple keys are not JSON object keys");
+    let err = Engine::new(Flow::linear("l").add(step(&log, "a", &["size"], "x")))
+        .input("size", bad)
+        .run()
+        .unwrap_err();
+    assert_eq!(err.to_string(), "flow `l`: the value for `size` of the engine input cannot be encoded: key must be a string");
+    assert!(log.entries().is_empty(), "nothing ran");
+}
