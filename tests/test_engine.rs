@@ -7,7 +7,7 @@ use std::sync::Arc;
 use common::{failing, step, BoomError, Log};
 use serde_json::json;
 use taskwire::{
-    AtomState, CapturingListener, Engine, FailureKind, FlowState, FnTask, Flow, RunError,
+    AtomState, CapturingListener, Engine, FailureKind, Flow, FlowState, FnTask, RunError,
 };
 
 #[test]
@@ -49,23 +49,55 @@ fn a_failure_reverts_the_failed_task_first_then_the_others_newest_first() {
 
     assert_eq!(
         log.entries(),
-        ["exec:a", "exec:b", "exec:c", "revert:c:failures=1", "revert:b:ok", "revert:a:ok"]
+        [
+            "exec:a",
+            "exec:b",
+            "exec:c",
+            "revert:c:failures=1",
+            "revert:b:ok",
+            "revert:a:ok"
+        ]
     );
-    assert_eq!(err.to_string(), "flow `create_volume` was reverted: task `c` failed: boom in c");
-    assert_eq!(err.downcast_ref::<BoomError>(), Some(&BoomError("c".into())), "the task's own error comes back");
+    assert_eq!(
+        err.to_string(),
+        "flow `create_volume` was reverted: task `c` failed: boom in c"
+    );
+    assert_eq!(
+        err.downcast_ref::<BoomError>(),
+        Some(&BoomError("c".into())),
+        "the task's own error comes back"
+    );
     assert_eq!(engine.flow_state(), FlowState::Reverted);
-    assert_eq!(engine.atom_state("d"), Some(AtomState::Pending), "never ran");
+    assert_eq!(
+        engine.atom_state("d"),
+        Some(AtomState::Pending),
+        "never ran"
+    );
     assert_eq!(
         capture.flow_states(),
-        [FlowState::Running, FlowState::Reverting, FlowState::Reverted]
+        [
+            FlowState::Running,
+            FlowState::Reverting,
+            FlowState::Reverted
+        ]
     );
     assert_eq!(
         capture.atom_states("c"),
-        [AtomState::Running, AtomState::Failure, AtomState::Reverting, AtomState::Reverted]
+        [
+            AtomState::Running,
+            AtomState::Failure,
+            AtomState::Reverting,
+            AtomState::Reverted
+        ]
     );
     assert_eq!(
         capture.atom_states("a"),
-        [AtomState::Running, AtomState::Success, AtomState::Reverting, AtomState::Reverted]
+        [
+            AtomState::Running,
+            AtomState::Success,
+            AtomState::Reverting,
+            AtomState::Reverted
+        ]
     );
 }
 
@@ -78,7 +110,9 @@ fn a_failed_revert_ends_the_flow_in_failure_and_stops_reverting() {
         .run(|_| Ok(json!(1)))
         .revert(move |_| {
             l.push("revert:b");
-            Err(taskwire::Failure::from_error(BoomError("revert of b".into())))
+            Err(taskwire::Failure::from_error(BoomError(
+                "revert of b".into(),
+            )))
         });
     let flow = Flow::linear("f")
         .add(step(&log, "a", &[], "x"))
@@ -86,12 +120,25 @@ fn a_failed_revert_ends_the_flow_in_failure_and_stops_reverting() {
         .add(failing(&log, "c", &[]));
     let mut engine = Engine::new(flow);
     let err = engine.run().unwrap_err();
-    assert_eq!(log.entries(), ["exec:a", "exec:c", "revert:c:failures=1", "revert:b"]);
+    assert_eq!(
+        log.entries(),
+        ["exec:a", "exec:c", "revert:c:failures=1", "revert:b"]
+    );
     assert_eq!(engine.flow_state(), FlowState::Failure);
     assert_eq!(engine.atom_state("b"), Some(AtomState::RevertFailure));
-    assert_eq!(engine.atom_state("a"), Some(AtomState::Success), "atoms before it are not reverted");
+    assert_eq!(
+        engine.atom_state("a"),
+        Some(AtomState::Success),
+        "atoms before it are not reverted"
+    );
     match &err {
-        RunError::RevertFailed { atom, failure, revert_atom, revert_failure, .. } => {
+        RunError::RevertFailed {
+            atom,
+            failure,
+            revert_atom,
+            revert_failure,
+            ..
+        } => {
             assert_eq!(atom, "c");
             assert_eq!(failure.to_string(), "boom in c");
             assert_eq!(revert_atom, "b");
@@ -120,7 +167,11 @@ fn a_value_of_the_wrong_type_fails_the_task_with_a_message_and_reverts() {
         failure.to_string(),
         "task `b`: argument `size` expects `i64`, but its value cannot be decoded: invalid type: string \"ten\", expected i64"
     );
-    assert_eq!(engine.atom_state("b"), Some(AtomState::Reverted), "never stuck in RUNNING");
+    assert_eq!(
+        engine.atom_state("b"),
+        Some(AtomState::Reverted),
+        "never stuck in RUNNING"
+    );
     // b's function never ran, so its revert is not called; a's is.
     assert_eq!(log.entries(), ["exec:a", "revert:a:ok"]);
 }
@@ -142,13 +193,17 @@ fn a_missing_resource_names_task_and_type() {
 #[test]
 fn resources_are_handed_over_by_type() {
     struct Counter(std::sync::atomic::AtomicU32);
-    let flow = Flow::linear("r")
-        .add(FnTask::new("a").run(|call| {
-            call.resource::<Counter>()?.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok(json!(null))
-        }));
+    let flow = Flow::linear("r").add(FnTask::new("a").run(|call| {
+        call.resource::<Counter>()?
+            .0
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(json!(null))
+    }));
     let counter = Arc::new(Counter(0.into()));
-    Engine::new(flow).resource_arc(counter.clone()).run().unwrap();
+    Engine::new(flow)
+        .resource_arc(counter.clone())
+        .run()
+        .unwrap();
     assert_eq!(counter.0.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
@@ -161,7 +216,10 @@ fn a_panicking_task_is_a_failure_not_a_crash() {
     let mut engine = Engine::new(flow);
     let err = engine.run().unwrap_err();
     assert_eq!(err.failure().unwrap().kind(), FailureKind::Panic);
-    assert_eq!(err.failure().unwrap().to_string(), "task `bad` panicked: disk on fire");
+    assert_eq!(
+        err.failure().unwrap().to_string(),
+        "task `bad` panicked: disk on fire"
+    );
     assert_eq!(engine.flow_state(), FlowState::Reverted);
     assert_eq!(log.entries(), ["exec:a", "revert:a:ok"]);
 }
@@ -169,9 +227,11 @@ fn a_panicking_task_is_a_failure_not_a_crash() {
 #[test]
 fn a_result_that_does_not_match_provides_fails_the_task() {
     let log = Log::default();
-    let flow = Flow::linear("p")
-        .add(step(&log, "a", &[], "x"))
-        .add(FnTask::new("pair").provides_each(["l", "r"]).run(|_| Ok(json!([1, 2, 3]))));
+    let flow = Flow::linear("p").add(step(&log, "a", &[], "x")).add(
+        FnTask::new("pair")
+            .provides_each(["l", "r"])
+            .run(|_| Ok(json!([1, 2, 3]))),
+    );
     let err = Engine::new(flow).run().unwrap_err();
     assert_eq!(err.failure().unwrap().kind(), FailureKind::Result);
     assert_eq!(
@@ -184,10 +244,23 @@ fn a_result_that_does_not_match_provides_fails_the_task() {
 #[test]
 fn tuple_results_are_provided_element_by_element() {
     let flow = Flow::linear("t")
-        .add(FnTask::new("split").provides_each(["l", "r"]).run(|_| Ok(json!(["left", 2]))))
-        .add(FnTask::new("join").requires(["l", "r"]).provides("j").run(|call| {
-            Ok(json!(format!("{}{}", call.arg::<String>(0)?, call.arg::<u8>(1)?)))
-        }));
+        .add(
+            FnTask::new("split")
+                .provides_each(["l", "r"])
+                .run(|_| Ok(json!(["left", 2]))),
+        )
+        .add(
+            FnTask::new("join")
+                .requires(["l", "r"])
+                .provides("j")
+                .run(|call| {
+                    Ok(json!(format!(
+                        "{}{}",
+                        call.arg::<String>(0)?,
+                        call.arg::<u8>(1)?
+                    )))
+                }),
+        );
     let done = Engine::new(flow).run().unwrap();
     assert_eq!(done.get::<String>("j").unwrap(), "left2");
     assert_eq!(done.get::<u8>("r").unwrap(), 2);
@@ -196,8 +269,13 @@ fn tuple_results_are_provided_element_by_element() {
 #[test]
 fn done_get_reports_missing_and_mistyped_values() {
     let log = Log::default();
-    let done = Engine::new(Flow::linear("v").add(step(&log, "a", &[], "x"))).run().unwrap();
-    assert_eq!(done.get::<String>("y").unwrap_err().to_string(), "flow `v`: no task or input provides `y`");
+    let done = Engine::new(Flow::linear("v").add(step(&log, "a", &[], "x")))
+        .run()
+        .unwrap();
+    assert_eq!(
+        done.get::<String>("y").unwrap_err().to_string(),
+        "flow `v`: no task or input provides `y`"
+    );
     assert_eq!(
         done.get::<String>("x").unwrap_err().to_string(),
         "flow `v`: value `x` cannot be decoded as `String`: invalid type: integer `1`, expected a string"
@@ -216,16 +294,20 @@ fn an_ended_flow_is_not_run_twice() {
     let mut failed = Engine::new(Flow::linear("f").add(failing(&log, "b", &[])));
     failed.run().unwrap_err();
     let err = failed.run().unwrap_err();
-    assert!(err.downcast_ref::<BoomError>().is_some(), "the same failure again: {err}");
+    assert!(
+        err.downcast_ref::<BoomError>().is_some(),
+        "the same failure again: {err}"
+    );
     assert_eq!(log.entries().iter().filter(|e| *e == "exec:b").count(), 1);
 }
 
 #[test]
 fn validation_errors_come_back_from_run_before_anything_runs() {
     let log = Log::default();
-    let flow = Flow::linear("v")
-        .add(step(&log, "a", &[], "x"))
-        .add(step(&log, "b", &["nope"], "y"));
+    let flow =
+        Flow::linear("v")
+            .add(step(&log, "a", &[], "x"))
+            .add(step(&log, "b", &["nope"], "y"));
     let err = Engine::new(flow).run().unwrap_err();
     assert!(matches!(err, RunError::Invalid(_)));
     assert!(log.entries().is_empty());
@@ -233,25 +315,23 @@ fn validation_errors_come_back_from_run_before_anything_runs() {
 
 fn async_flow(log: &Log) -> Flow {
     let l = log.clone();
-    Flow::linear("async")
-        .add(step(log, "a", &[], "x"))
-        .add(
-            FnTask::new("wait")
-                .requires(["x"])
-                .provides("y")
-                .run_async(move |call| {
-                    let x: i64 = match call.arg(0) {
-                        Ok(x) => x,
-                        Err(f) => return Box::pin(async move { Err(f) }),
-                    };
-                    let l = l.clone();
-                    Box::pin(async move {
-                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                        l.push("exec:wait");
-                        Ok(json!(x * 10))
-                    })
-                }),
-        )
+    Flow::linear("async").add(step(log, "a", &[], "x")).add(
+        FnTask::new("wait")
+            .requires(["x"])
+            .provides("y")
+            .run_async(move |call| {
+                let x: i64 = match call.arg(0) {
+                    Ok(x) => x,
+                    Err(f) => return Box::pin(async move { Err(f) }),
+                };
+                let l = l.clone();
+                Box::pin(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    l.push("exec:wait");
+                    Ok(json!(x * 10))
+                })
+            }),
+    )
 }
 
 #[test]
@@ -274,18 +354,22 @@ async fn async_tasks_run_inside_tokio() {
 
 #[test]
 fn a_panic_inside_an_async_task_is_a_failure() {
-    let flow = Flow::linear("p").add(
-        FnTask::new("bad").run_async(|_| Box::pin(async { panic!("async fire") })),
-    );
+    let flow = Flow::linear("p")
+        .add(FnTask::new("bad").run_async(|_| Box::pin(async { panic!("async fire") })));
     let err = Engine::new(flow).run().unwrap_err();
-    assert_eq!(err.failure().unwrap().to_string(), "task `bad` panicked: async fire");
+    assert_eq!(
+        err.failure().unwrap().to_string(),
+        "task `bad` panicked: async fire"
+    );
 }
 
 #[test]
 fn listeners_see_every_change_in_order_with_results() {
     let log = Log::default();
     let capture = Arc::new(CapturingListener::new());
-    let flow = Flow::linear("l").add(step(&log, "a", &[], "x")).add(step(&log, "b", &["x"], "y"));
+    let flow = Flow::linear("l")
+        .add(step(&log, "a", &[], "x"))
+        .add(step(&log, "b", &["x"], "y"));
     Engine::new(flow).listener(capture.clone()).run().unwrap();
     assert_eq!(
         capture.atom_transitions(),
@@ -296,12 +380,17 @@ fn listeners_see_every_change_in_order_with_results() {
             ("b".into(), AtomState::Success),
         ]
     );
-    assert_eq!(capture.flow_states(), [FlowState::Running, FlowState::Success]);
+    assert_eq!(
+        capture.flow_states(),
+        [FlowState::Running, FlowState::Success]
+    );
     let results: Vec<_> = capture
         .events()
         .into_iter()
         .filter_map(|e| match e {
-            taskwire::Captured::Atom { result: Some(r), .. } => Some(r),
+            taskwire::Captured::Atom {
+                result: Some(r), ..
+            } => Some(r),
             _ => None,
         })
         .collect();
@@ -332,10 +421,29 @@ fn the_tracing_listener_logs_transitions() {
     let log = Log::default();
     tracing::subscriber::with_default(subscriber, || {
         let flow = Flow::linear("traced").add(failing(&log, "boom", &[]));
-        Engine::new(flow).listener(taskwire::TracingListener).run().unwrap_err();
+        Engine::new(flow)
+            .listener(taskwire::TracingListener)
+            .run()
+            .unwrap_err();
     });
     let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     assert!(text.contains("flow RUNNING"), "{text}");
-    assert!(text.contains("atom FAILURE") && text.contains("boom in boom"), "{text}");
+    assert!(
+        text.contains("atom FAILURE") && text.contains("boom in boom"),
+        "{text}"
+    );
     assert!(text.contains("flow REVERTED"), "{text}");
+}
+
+#[test]
+fn an_invalid_flow_gives_the_same_errors_on_every_run() {
+    let log = Log::default();
+    let mut engine = Engine::new(Flow::linear("v").add(step(&log, "a", &["nope"], "x")));
+    let first = engine.run().unwrap_err().to_string();
+    let second = engine.run().unwrap_err().to_string();
+    assert_eq!(first, second);
+    assert_eq!(
+        first,
+        "flow `v`: task `a` requires `nope`, which no input or earlier task provides"
+    );
 }

@@ -18,7 +18,12 @@ fn errors(flow: &Flow, inputs: &[&str]) -> Vec<String> {
 #[test]
 fn missing_requirement_names_flow_task_and_value() {
     let log = Log::default();
-    let flow = Flow::linear("create_volume").add(step(&log, "reserve_quota", &["volume_spec"], "reservation"));
+    let flow = Flow::linear("create_volume").add(step(
+        &log,
+        "reserve_quota",
+        &["volume_spec"],
+        "reservation",
+    ));
     assert_eq!(
         errors(&flow, &["size"]),
         ["flow `create_volume`: task `reserve_quota` requires `volume_spec`, which no input or earlier task provides"]
@@ -78,7 +83,11 @@ fn ambiguous_provider_in_graph_is_found_whatever_the_order() {
 fn ambiguous_provider_in_unordered_scope() {
     let log = Log::default();
     let flow = Flow::linear("outer")
-        .add(Flow::unordered("par").add(step(&log, "a", &[], "x")).add(step(&log, "b", &[], "x")))
+        .add(
+            Flow::unordered("par")
+                .add(step(&log, "a", &[], "x"))
+                .add(step(&log, "b", &[], "x")),
+        )
         .add(step(&log, "c", &["x"], "y"));
     assert_eq!(
         errors(&flow, &[]),
@@ -89,7 +98,9 @@ fn ambiguous_provider_in_unordered_scope() {
 #[test]
 fn engine_input_and_graph_task_providing_one_name_is_ambiguous() {
     let log = Log::default();
-    let flow = Flow::graph("g").add(step(&log, "make", &[], "size")).add(step(&log, "use", &["size"], "y"));
+    let flow = Flow::graph("g")
+        .add(step(&log, "make", &[], "size"))
+        .add(step(&log, "use", &["size"], "y"));
     assert_eq!(
         errors(&flow, &["size"]),
         ["flow `g`: `size` is provided by `the engine input` and `make` in graph flow `g`, which has no order to choose between them; rename one output or use `rebind`"]
@@ -106,7 +117,11 @@ fn in_a_linear_flow_the_nearest_earlier_provider_wins_over_inputs() {
         .add(step(&log, "c", &["out"], "size"));
     let done = Engine::new(flow).input("size", 10).run().unwrap();
     assert_eq!(done.get::<i64>("out").unwrap(), 12);
-    assert_eq!(done.get::<i64>("size").unwrap(), 13, "the flow's end sees the last provider");
+    assert_eq!(
+        done.get::<i64>("size").unwrap(),
+        13,
+        "the flow's end sees the last provider"
+    );
 }
 
 #[test]
@@ -116,7 +131,10 @@ fn cycle_names_the_tasks_on_it() {
         .add(step(&log, "a", &["z"], "x"))
         .add(step(&log, "b", &["x"], "y"))
         .add(step(&log, "c", &["y"], "z"));
-    assert_eq!(errors(&flow, &[]), ["flow `loop`: tasks `a` -> `b` -> `c` -> `a` form a cycle"]);
+    assert_eq!(
+        errors(&flow, &[]),
+        ["flow `loop`: tasks `a` -> `b` -> `c` -> `a` form a cycle"]
+    );
 }
 
 #[test]
@@ -133,7 +151,10 @@ fn explicit_link_orders_and_can_close_a_cycle() {
         .add(step(&log, "a", &[], "x"))
         .add(step(&log, "b", &["x"], "y"))
         .link("b", "a");
-    assert_eq!(errors(&cyclic, &[]), ["flow `g`: tasks `a` -> `b` -> `a` form a cycle"]);
+    assert_eq!(
+        errors(&cyclic, &[]),
+        ["flow `g`: tasks `a` -> `b` -> `a` form a cycle"]
+    );
 }
 
 #[test]
@@ -142,7 +163,11 @@ fn bad_links_are_reported() {
     let flow = Flow::linear("l")
         .add(step(&log, "a", &[], "x"))
         .link("a", "a")
-        .add(Flow::graph("g").add(step(&log, "b", &[], "y")).link("b", "nope"));
+        .add(
+            Flow::graph("g")
+                .add(step(&log, "b", &[], "y"))
+                .link("b", "nope"),
+        );
     assert_eq!(
         errors(&flow, &[]),
         [
@@ -186,8 +211,11 @@ fn rebind_and_inject() {
 #[test]
 fn rebind_or_inject_of_an_unknown_argument_is_refused() {
     let log = Log::default();
-    let flow = Flow::linear("l")
-        .add(step(&log, "a", &["size"], "x").rebind("sise", "size").inject("colour", "red"));
+    let flow = Flow::linear("l").add(
+        step(&log, "a", &["size"], "x")
+            .rebind("sise", "size")
+            .inject("colour", "red"),
+    );
     assert_eq!(
         errors(&flow, &["size"]),
         [
@@ -202,7 +230,11 @@ fn every_problem_is_reported_in_one_go() {
     let log = Log::default();
     let flow = Flow::linear("many")
         .add(step(&log, "a", &["nope"], "x"))
-        .add(Flow::graph("g").add(step(&log, "b", &[], "y")).add(step(&log, "c", &[], "y")))
+        .add(
+            Flow::graph("g")
+                .add(step(&log, "b", &[], "y"))
+                .add(step(&log, "c", &[], "y")),
+        )
         .add(step(&log, "a", &[], "z"));
     let errs = flow.compile(&[]).unwrap_err();
     let kinds: Vec<&str> = errs
@@ -239,8 +271,16 @@ fn nested_flows_see_what_enclosing_flows_provided_earlier() {
 fn graph_subflows_are_ordered_as_wholes() {
     let log = Log::default();
     let flow = Flow::graph("g")
-        .add(Flow::linear("late").add(step(&log, "l1", &["x"], "l")).add(step(&log, "l2", &[], "m")))
-        .add(Flow::linear("early").add(step(&log, "e1", &[], "e")).add(step(&log, "e2", &["e"], "x")));
+        .add(
+            Flow::linear("late")
+                .add(step(&log, "l1", &["x"], "l"))
+                .add(step(&log, "l2", &[], "m")),
+        )
+        .add(
+            Flow::linear("early")
+                .add(step(&log, "e1", &[], "e"))
+                .add(step(&log, "e2", &["e"], "x")),
+        );
     Engine::new(flow).run().unwrap();
     assert_eq!(log.entries(), ["exec:e1", "exec:e2", "exec:l1", "exec:l2"]);
 }
@@ -273,4 +313,37 @@ fn an_input_that_cannot_be_encoded_is_a_flow_error() {
         .unwrap_err();
     assert_eq!(err.to_string(), "flow `l`: the value for `size` of the engine input cannot be encoded: key must be a string");
     assert!(log.entries().is_empty(), "nothing ran");
+}
+
+#[test]
+fn one_task_used_twice_with_renamed_outputs() {
+    let log = Log::default();
+    let inc = |name: &'static str, from: &'static str, to: &'static str| {
+        step(&log, "inc", &["v"], "v")
+            .named(name)
+            .rebind("v", from)
+            .provides_as(to)
+    };
+    // The same task twice in a graph flow: distinct outputs, so no ambiguity.
+    let flow = Flow::graph("g")
+        .add(inc("second", "v1", "v2"))
+        .add(inc("first", "v0", "v1"));
+    let done = Engine::new(flow).input("v0", 0).run().unwrap();
+    assert_eq!(done.get::<i64>("v2").unwrap(), 2);
+    assert_eq!(log.entries(), ["exec:inc", "exec:inc"]);
+}
+
+#[test]
+fn renaming_outputs_must_keep_their_number() {
+    let pair = taskwire::FnTask::new("pair")
+        .provides_each(["l", "r"])
+        .run(|_| Ok(serde_json::json!([1, 2])))
+        .into_spec();
+    let flow = Flow::linear("l").add(pair.clone().provides_as("both"));
+    assert_eq!(
+        errors(&flow, &[]),
+        ["flow `l`: atom `pair` renames its outputs to 1 name(s), but its task provides 2 (a tuple: use `provides_each_as` with one name per element)"]
+    );
+    let flow = Flow::linear("l").add(pair.provides_each_as(["a", "b"]));
+    assert_eq!(Engine::new(flow).run().unwrap().get::<u8>("b").unwrap(), 2);
 }

@@ -22,7 +22,12 @@ impl Log {
 
 /// A task that requires `requires`, provides `provides` (the sum of its numeric
 /// arguments plus one), logs its execution and revert.
-pub(crate) fn step(log: &Log, name: &'static str, requires: &[&'static str], provides: &'static str) -> TaskSpec {
+pub(crate) fn step(
+    log: &Log,
+    name: &'static str,
+    requires: &[&'static str],
+    provides: &'static str,
+) -> TaskSpec {
     let (l1, l2) = (log.clone(), log.clone());
     let n = requires.len();
     let mut t = FnTask::new(name).requires(requires.iter().copied());

@@ -53,10 +53,10 @@ impl Done {
             if s.states[i] != AtomState::Success {
                 continue;
             }
-            let names = atom.spec.def().meta.provides.names();
+            let names = atom.spec.provides().names();
             if let Some(pos) = names.iter().position(|n| n == name) {
                 let value = s.results[i].as_ref()?;
-                return match &atom.spec.def().meta.provides {
+                return match atom.spec.provides() {
                     crate::task::Provides::Tuple(_) => value.get(pos),
                     _ => Some(value),
                 };

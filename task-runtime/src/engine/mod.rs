@@ -120,17 +120,20 @@ impl RunError {
 /// assert_eq!(done.get::<i64>("total").unwrap(), 42);
 /// ```
 pub struct Engine {
-    flow: Flow,
+    /// The flow, until it is compiled into storage's plan.
+    flow: Option<Flow>,
+    name: String,
     inputs: Vec<(String, Result<Value, String>)>,
     resources: Resources,
     listeners: Vec<Box<dyn Listener>>,
     storage: Option<Arc<Storage>>,
+    invalid: Option<FlowErrors>,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
-            .field("flow", &self.flow.name())
+            .field("flow", &self.name)
             .field(
                 "inputs",
                 &self.inputs.iter().map(|(n, _)| n).collect::<Vec<_>>(),
@@ -146,11 +149,13 @@ impl Engine {
     /// An engine for `flow`.
     pub fn new(flow: Flow) -> Engine {
         Engine {
-            flow,
+            name: flow.name().to_owned(),
+            flow: Some(flow),
             inputs: Vec::new(),
             resources: Resources::default(),
             listeners: Vec::new(),
             storage: None,
+            invalid: None,
         }
     }
 
@@ -221,7 +226,7 @@ impl Engine {
                 Ok(v) => values.push(v.clone()),
                 Err(message) => {
                     errors.push(FlowError::BadValue {
-                        flow: self.flow.name().to_owned(),
+                        flow: self.name.clone(),
                         owner: "the engine input".to_owned(),
                         name: name.clone(),
                         message: message.clone(),
@@ -231,17 +236,24 @@ impl Engine {
             }
         }
         let names: Vec<&str> = self.inputs.iter().map(|(n, _)| n.as_str()).collect();
-        match self.flow.compile(&names) {
+        let Some(flow) = self.flow.take() else {
+            // Compiled before and found invalid: the same errors again.
+            return Err(self
+                .invalid
+                .clone()
+                .map_or_else(|| FlowErrors::new(errors).into(), RunError::Invalid));
+        };
+        match flow.into_plan(&names) {
             Ok(plan) if errors.is_empty() => {
                 self.storage = Some(Arc::new(Storage::new(Arc::new(plan), values)));
-                Ok(())
+                return Ok(());
             }
-            Ok(_) => Err(FlowErrors::new(errors).into()),
-            Err(e) => {
-                errors.extend(e.errors().iter().cloned());
-                Err(FlowErrors::new(errors).into())
-            }
+            Ok(_) => {}
+            Err(e) => errors.extend(e.errors().iter().cloned()),
         }
+        let errors = FlowErrors::new(errors);
+        self.invalid = Some(errors.clone());
+        Err(errors.into())
     }
 
     /// Runs the flow to its end, blocking. Works from plain `main` (async tasks
@@ -454,7 +466,7 @@ async fn settle<T>(invocation: Invocation<T>, atom: &str) -> Result<T, Failure> 
 /// A result must match what the task says it provides.
 fn check_provides(storage: &Storage, i: usize, value: Value) -> Result<Value, Failure> {
     let atom = &storage.plan.atoms[i];
-    if let Provides::Tuple(names) = &atom.spec.def().meta.provides {
+    if let Provides::Tuple(names) = atom.spec.provides() {
         let len = value.as_array().map(Vec::len);
         if len != Some(names.len()) {
             let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();

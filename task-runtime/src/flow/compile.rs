@@ -10,13 +10,15 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+
+use rustc_hash::FxHashMap;
 use std::ops::Range;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde_json::Value;
 
 use super::{Flow, FlowError, FlowErrors, FlowKind, Node};
-use crate::task::{TaskSpec, Text};
+use crate::task::{Provides, TaskSpec, Text};
 
 /// Where a value lives once produced: an atom's result, or one element of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,7 +109,7 @@ enum Prov {
     Ambiguous,
 }
 
-type Table<'f> = HashMap<&'f str, Prov>;
+type Table<'f> = FxHashMap<&'f str, Prov>;
 
 enum Found {
     Slot(Slot),
@@ -125,7 +127,7 @@ enum Scope<'s, 'f> {
     },
     Graph {
         parent: &'s Scope<'s, 'f>,
-        flow: &'f Flow,
+        flow: &'f Shape,
         exports: &'s Table<'f>,
         own: Range<u32>,
         requests: &'s RefCell<Vec<(u32, u32)>>,
@@ -161,6 +163,50 @@ impl Ends {
     }
 }
 
+/// A flow's structure with its atoms moved out into one flat list (in the
+/// order they were added), so compiling borrows them and the plan then owns
+/// them without copying.
+struct Shape {
+    name: Text,
+    kind: FlowKind,
+    children: Vec<ShapeNode>,
+    links: Vec<(Text, Text)>,
+}
+
+enum ShapeNode {
+    Atom(u32),
+    Flow(Shape),
+}
+
+fn flatten(flow: Flow, specs: &mut Vec<TaskSpec>) -> Shape {
+    let children = flow
+        .children
+        .into_iter()
+        .map(|child| match child {
+            Node::Task(spec) => {
+                specs.push(spec);
+                ShapeNode::Atom(specs.len() as u32 - 1)
+            }
+            Node::Flow(inner) => ShapeNode::Flow(flatten(inner, specs)),
+        })
+        .collect();
+    Shape {
+        name: flow.name,
+        kind: flow.kind,
+        children,
+        links: flow.links,
+    }
+}
+
+impl Shape {
+    fn child_name<'a>(&'a self, child: &'a ShapeNode, specs: &'a [TaskSpec]) -> &'a str {
+        match child {
+            ShapeNode::Atom(i) => specs[*i as usize].atom_name(),
+            ShapeNode::Flow(f) => &f.name,
+        }
+    }
+}
+
 struct Sub<'f> {
     range: Range<u32>,
     sources: Ends,
@@ -171,26 +217,31 @@ struct Sub<'f> {
 }
 
 struct Compiler<'f> {
-    root: &'f Flow,
+    root: &'f Shape,
+    specs: &'f [TaskSpec],
     inputs: HashMap<String, u32>,
-    atoms: Vec<PlanAtom>,
+    /// Argument ranges of the atoms compiled so far.
+    ranges: Vec<Range<u32>>,
     args: Vec<ArgSource>,
     edges: Vec<(u32, u32)>,
     errors: Vec<FlowError>,
     missing: Vec<(u32, &'f str, usize)>,
-    reported: HashSet<(*const Flow, &'f str)>,
+    reported: HashSet<(*const Shape, &'f str)>,
     has_graph: bool,
 }
 
-pub(super) fn compile(flow: &Flow, inputs: &[&str]) -> Result<Plan, FlowErrors> {
+pub(super) fn compile(flow: Flow, inputs: &[&str]) -> Result<Plan, FlowErrors> {
+    let mut specs = Vec::new();
+    let shape = flatten(flow, &mut specs);
     let compiler = Compiler {
-        root: flow,
+        root: &shape,
+        specs: &specs,
         inputs: inputs
             .iter()
             .enumerate()
             .map(|(i, n)| ((*n).to_owned(), i as u32))
             .collect(),
-        atoms: Vec::new(),
+        ranges: Vec::with_capacity(specs.len()),
         args: Vec::new(),
         edges: Vec::new(),
         errors: Vec::new(),
@@ -198,50 +249,58 @@ pub(super) fn compile(flow: &Flow, inputs: &[&str]) -> Result<Plan, FlowErrors> 
         reported: HashSet::new(),
         has_graph: false,
     };
-    compiler.run(inputs.iter().map(|s| (*s).to_owned()).collect())
+    let (ranges, args, edges) = compiler.run()?;
+    let mut graph = DiGraph::with_capacity(specs.len(), edges.len());
+    for _ in 0..specs.len() {
+        graph.add_node(());
+    }
+    for (a, b) in edges {
+        graph.add_edge(NodeIndex::new(a as usize), NodeIndex::new(b as usize), ());
+    }
+    Ok(Plan {
+        flow: shape.name,
+        atoms: specs
+            .into_iter()
+            .zip(ranges)
+            .map(|(spec, args)| PlanAtom { spec, args })
+            .collect(),
+        args,
+        graph,
+        inputs: inputs.iter().map(|s| (*s).to_owned()).collect(),
+    })
 }
 
+type Compiled = (Vec<Range<u32>>, Vec<ArgSource>, Vec<(u32, u32)>);
+
 impl<'f> Compiler<'f> {
-    fn run(mut self, input_names: Vec<String>) -> Result<Plan, FlowErrors> {
+    fn run(mut self) -> Result<Compiled, FlowErrors> {
         let root = self.root;
         self.flow(root, &Scope::Root);
         self.check_duplicates();
         self.explain_missing();
-        let mut graph = DiGraph::with_capacity(self.atoms.len(), self.edges.len());
-        for _ in 0..self.atoms.len() {
-            graph.add_node(());
-        }
-        for &(a, b) in &self.edges {
-            graph.add_edge(NodeIndex::new(a as usize), NodeIndex::new(b as usize), ());
-        }
         if self.has_graph {
-            self.check_cycles(&graph);
+            self.check_cycles();
         }
         if !self.errors.is_empty() {
             return Err(FlowErrors::new(self.errors));
         }
-        Ok(Plan {
-            flow: root.name.clone(),
-            atoms: self.atoms,
-            args: self.args,
-            graph,
-            inputs: input_names,
-        })
+        Ok((self.ranges, self.args, self.edges))
     }
 
     fn root_name(&self) -> String {
         self.root.name.to_string()
     }
 
-    fn node(&mut self, node: &'f Node, scope: &Scope<'_, 'f>) -> Sub<'f> {
+    fn node(&mut self, node: &'f ShapeNode, scope: &Scope<'_, 'f>) -> Sub<'f> {
         match node {
-            Node::Task(spec) => self.task(spec, scope),
-            Node::Flow(flow) => self.flow(flow, scope),
+            ShapeNode::Atom(i) => self.task(*i, scope),
+            ShapeNode::Flow(flow) => self.flow(flow, scope),
         }
     }
 
-    fn task(&mut self, spec: &'f TaskSpec, scope: &Scope<'_, 'f>) -> Sub<'f> {
-        let index = self.atoms.len() as u32;
+    fn task(&mut self, index: u32, scope: &Scope<'_, 'f>) -> Sub<'f> {
+        debug_assert_eq!(index as usize, self.ranges.len());
+        let spec: &'f TaskSpec = &self.specs[index as usize];
         let meta = &spec.def.meta;
         let start = self.args.len() as u32;
         for (arg, optional) in meta.value_args() {
@@ -296,10 +355,22 @@ impl<'f> Compiler<'f> {
                 });
             }
         }
-        self.atoms.push(PlanAtom {
-            spec: spec.clone(),
-            args: start..self.args.len() as u32,
-        });
+        if let Some(own) = &spec.provides {
+            let fits = match (&meta.provides, own) {
+                (Provides::Tuple(a), Provides::Tuple(b)) => a.len() == b.len(),
+                (Provides::Tuple(_), _) | (_, Provides::Tuple(_)) => false,
+                _ => true,
+            };
+            if !fits {
+                self.errors.push(FlowError::ProvidesMismatch {
+                    flow: self.root_name(),
+                    atom: spec.atom_name().to_owned(),
+                    task: meta.provides.names().len(),
+                    given: own.names().len(),
+                });
+            }
+        }
+        self.ranges.push(start..self.args.len() as u32);
         Sub {
             range: index..index + 1,
             sources: Ends::One(index),
@@ -333,7 +404,7 @@ impl<'f> Compiler<'f> {
                     Some(Prov::Slot(slot)) if !own.contains(&slot.atom) => {
                         requests.borrow_mut().push((slot.atom, consumer));
                         if self.inputs.contains_key(name)
-                            && self.reported.insert((*flow as *const Flow, name))
+                            && self.reported.insert((*flow as *const Shape, name))
                         {
                             self.errors.push(FlowError::AmbiguousProvider {
                                 flow: self.root_name(),
@@ -356,19 +427,11 @@ impl<'f> Compiler<'f> {
         }
     }
 
-    /// The name of atom `index`, which may not be compiled yet (graph exports
-    /// point at siblings compiled later).
-    fn atom_name(&self, index: u32) -> &str {
-        if let Some(atom) = self.atoms.get(index as usize) {
-            return atom.name();
-        }
-        let mut counter = 0u32;
-        find_atom(self.root, index, &mut counter)
-            .map(TaskSpec::atom_name)
-            .unwrap_or("?")
+    fn atom_name(&self, index: u32) -> &'f str {
+        self.specs[index as usize].atom_name()
     }
 
-    fn flow(&mut self, flow: &'f Flow, scope: &Scope<'_, 'f>) -> Sub<'f> {
+    fn flow(&mut self, flow: &'f Shape, scope: &Scope<'_, 'f>) -> Sub<'f> {
         if flow.kind != FlowKind::Graph {
             for (from, to) in &flow.links {
                 self.errors.push(FlowError::LinkOutsideGraph {
@@ -386,9 +449,10 @@ impl<'f> Compiler<'f> {
         }
     }
 
-    fn linear(&mut self, flow: &'f Flow, scope: &Scope<'_, 'f>) -> Sub<'f> {
-        let start = self.atoms.len() as u32;
-        let mut visible: Table<'f> = HashMap::new();
+    fn linear(&mut self, flow: &'f Shape, scope: &Scope<'_, 'f>) -> Sub<'f> {
+        let start = self.ranges.len() as u32;
+        let mut visible: Table<'f> = FxHashMap::default();
+        visible.reserve(flow.children.len());
         let mut sources = Ends::None;
         let mut prev = Ends::None;
         for child in &flow.children {
@@ -413,14 +477,14 @@ impl<'f> Compiler<'f> {
             prev = sub.sinks;
             match (child, sub.exports) {
                 (_, Some(table)) => visible.extend(table),
-                (Node::Task(spec), None) => {
-                    insert_task_exports(&mut visible, spec, sub.range.start)
+                (ShapeNode::Atom(i), None) => {
+                    insert_task_exports(&mut visible, &self.specs[*i as usize], *i)
                 }
-                (Node::Flow(_), None) => {}
+                (ShapeNode::Flow(_), None) => {}
             }
         }
         Sub {
-            range: start..self.atoms.len() as u32,
+            range: start..self.ranges.len() as u32,
             sources,
             sinks: prev,
             exports: Some(visible),
@@ -429,15 +493,15 @@ impl<'f> Compiler<'f> {
 
     /// Graph and unordered flows: children see no sibling (unordered) or any
     /// sibling (graph); two children providing one name are ambiguous.
-    fn parallel(&mut self, flow: &'f Flow, scope: &Scope<'_, 'f>) -> Sub<'f> {
-        let start = self.atoms.len() as u32;
+    fn parallel(&mut self, flow: &'f Shape, scope: &Scope<'_, 'f>) -> Sub<'f> {
+        let start = self.ranges.len() as u32;
         // Phase 1: what each child will export, with the atom range it will get.
-        let mut union: Table<'f> = HashMap::new();
-        let mut owners: HashMap<&'f str, Vec<u32>> = HashMap::new();
+        let mut union: Table<'f> = FxHashMap::default();
+        let mut owners: FxHashMap<&'f str, Vec<u32>> = FxHashMap::default();
         let mut ranges = Vec::with_capacity(flow.children.len());
         let mut next = start;
         for child in &flow.children {
-            let (table, count) = exports_of(child, next);
+            let (table, count) = exports_of(child, self.specs);
             ranges.push(next..next + count);
             next += count;
             for (name, prov) in table {
@@ -462,7 +526,7 @@ impl<'f> Compiler<'f> {
             .collect();
         ambiguous.sort_by_key(|(_, atoms)| atoms[0]);
         for (name, atoms) in ambiguous {
-            if !self.reported.insert((flow as *const Flow, name)) {
+            if !self.reported.insert((flow as *const Shape, name)) {
                 continue;
             }
             let providers = atoms
@@ -505,7 +569,11 @@ impl<'f> Compiler<'f> {
                 child_edges.push((child_of(provider), child_of(consumer)));
             }
             for (from, to) in &flow.links {
-                let find = |name: &str| flow.children.iter().position(|c| c.name() == name);
+                let find = |name: &str| {
+                    flow.children
+                        .iter()
+                        .position(|c| flow.child_name(c, self.specs) == name)
+                };
                 match (find(from), find(to)) {
                     (Some(a), Some(b)) => child_edges.push((a, b)),
                     (a, _) => self.errors.push(FlowError::UnknownLinkEnd {
@@ -542,7 +610,7 @@ impl<'f> Compiler<'f> {
             }
         }
         Sub {
-            range: start..self.atoms.len() as u32,
+            range: start..self.ranges.len() as u32,
             sources: Ends::from_vec(sources),
             sinks: Ends::from_vec(sinks),
             exports: Some(union),
@@ -550,13 +618,14 @@ impl<'f> Compiler<'f> {
     }
 
     fn check_duplicates(&mut self) {
-        let mut count: HashMap<&str, u32> = HashMap::with_capacity(self.atoms.len());
+        let mut count: FxHashMap<&str, u32> = FxHashMap::default();
+        count.reserve(self.specs.len());
         let mut dups = Vec::new();
-        for atom in &self.atoms {
-            let n = count.entry(atom.name()).or_insert(0);
+        for spec in self.specs {
+            let n = count.entry(spec.atom_name()).or_insert(0);
             *n += 1;
             if *n == 2 {
-                dups.push(atom.name().to_owned());
+                dups.push(spec.atom_name().to_owned());
             }
         }
         for atom in dups {
@@ -574,25 +643,25 @@ impl<'f> Compiler<'f> {
             return;
         }
         let mut providers: HashMap<&str, Vec<u32>> = HashMap::new();
-        for (i, atom) in self.atoms.iter().enumerate() {
-            for name in atom.spec.def.meta.provides.names() {
+        for (i, spec) in self.specs.iter().enumerate() {
+            for name in spec.provides().names() {
                 providers.entry(name.as_ref()).or_default().push(i as u32);
             }
         }
         let missing = std::mem::take(&mut self.missing);
         for (inserted, (consumer, name, at)) in missing.into_iter().enumerate() {
-            let consumer_name = self.atoms[consumer as usize].name().to_owned();
+            let consumer_name = self.atom_name(consumer).to_owned();
             let hint = providers.get(name).and_then(|ps| {
                 let later = ps.iter().find(|&&p| p > consumer);
                 let earlier = ps.iter().find(|&&p| p < consumer);
                 match (later, earlier) {
                     (Some(&p), _) => Some(format!(
                         "later task `{}` provides it: add it before `{consumer_name}`",
-                        self.atoms[p as usize].name()
+                        self.atom_name(p)
                     )),
                     (None, Some(&p)) => Some(format!(
                         "task `{}` provides it, but `{consumer_name}` does not wait for it: they are independent in an unordered flow",
-                        self.atoms[p as usize].name()
+                        self.atom_name(p)
                     )),
                     _ => None,
                 }
@@ -609,7 +678,15 @@ impl<'f> Compiler<'f> {
         }
     }
 
-    fn check_cycles(&mut self, graph: &DiGraph<(), (), u32>) {
+    fn check_cycles(&mut self) {
+        let mut g = DiGraph::<(), (), u32>::with_capacity(self.specs.len(), self.edges.len());
+        for _ in 0..self.specs.len() {
+            g.add_node(());
+        }
+        for &(a, b) in &self.edges {
+            g.add_edge(NodeIndex::new(a as usize), NodeIndex::new(b as usize), ());
+        }
+        let graph = &g;
         if petgraph::algo::toposort(graph, None).is_ok() {
             return;
         }
@@ -626,7 +703,7 @@ impl<'f> Compiler<'f> {
                 flow: self.root_name(),
                 cycle: cycle
                     .into_iter()
-                    .map(|n| self.atoms[n.index()].name().to_owned())
+                    .map(|n| self.atom_name(n.index() as u32).to_owned())
                     .collect(),
             });
         }
@@ -634,12 +711,12 @@ impl<'f> Compiler<'f> {
 }
 
 fn insert_task_exports<'f>(table: &mut Table<'f>, spec: &'f TaskSpec, atom: u32) {
-    match &spec.def.meta.provides {
-        crate::task::Provides::Nothing => {}
-        crate::task::Provides::One(name) => {
+    match spec.provides() {
+        Provides::Nothing => {}
+        Provides::One(name) => {
             table.insert(name.as_ref(), Prov::Slot(Slot { atom, elem: None }));
         }
-        crate::task::Provides::Tuple(names) => {
+        Provides::Tuple(names) => {
             for (i, name) in names.iter().enumerate() {
                 table.insert(
                     name.as_ref(),
@@ -653,59 +730,34 @@ fn insert_task_exports<'f>(table: &mut Table<'f>, spec: &'f TaskSpec, atom: u32)
     }
 }
 
-/// What `node` exports to its siblings, if its first atom gets index `start`;
-/// and how many atoms it has.
-fn exports_of(node: &Node, start: u32) -> (Table<'_>, u32) {
+/// What `node` exports to its siblings, and how many atoms it has.
+fn exports_of<'f>(node: &'f ShapeNode, specs: &'f [TaskSpec]) -> (Table<'f>, u32) {
     match node {
-        Node::Task(spec) => {
-            let mut table = HashMap::new();
-            insert_task_exports(&mut table, spec, start);
+        ShapeNode::Atom(i) => {
+            let mut table = FxHashMap::default();
+            insert_task_exports(&mut table, &specs[*i as usize], *i);
             (table, 1)
         }
-        Node::Flow(flow) => {
-            let mut table: Table<'_> = HashMap::new();
-            let mut next = start;
+        ShapeNode::Flow(flow) => {
+            let mut table: Table<'f> = FxHashMap::default();
+            let mut count = 0;
             for child in &flow.children {
-                let (child_table, count) = exports_of(child, next);
-                next += count;
+                let (child_table, n) = exports_of(child, specs);
+                count += n;
                 for (name, prov) in child_table {
-                    match flow.kind {
-                        FlowKind::Linear => {
-                            table.insert(name, prov);
+                    let merged = match flow.kind {
+                        FlowKind::Linear => prov,
+                        FlowKind::Unordered | FlowKind::Graph if table.contains_key(name) => {
+                            Prov::Ambiguous
                         }
-                        FlowKind::Unordered | FlowKind::Graph => {
-                            let merged = if table.contains_key(name) {
-                                Prov::Ambiguous
-                            } else {
-                                prov
-                            };
-                            table.insert(name, merged);
-                        }
-                    }
+                        FlowKind::Unordered | FlowKind::Graph => prov,
+                    };
+                    table.insert(name, merged);
                 }
             }
-            (table, next - start)
+            (table, count)
         }
     }
-}
-
-fn find_atom<'f>(node_flow: &'f Flow, index: u32, counter: &mut u32) -> Option<&'f TaskSpec> {
-    for child in &node_flow.children {
-        match child {
-            Node::Task(spec) => {
-                if *counter == index {
-                    return Some(spec);
-                }
-                *counter += 1;
-            }
-            Node::Flow(flow) => {
-                if let Some(found) = find_atom(flow, index, counter) {
-                    return Some(found);
-                }
-            }
-        }
-    }
-    None
 }
 
 /// A cycle through `start` inside one strongly connected component.

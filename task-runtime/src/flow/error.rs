@@ -97,6 +97,18 @@ pub enum FlowError {
         /// The arguments it has.
         args: Vec<String>,
     },
+    /// `provides_as` names a different number of values than the task provides.
+    #[error("flow `{flow}`: atom `{atom}` renames its outputs to {given} name(s), but its task provides {task}{}", if *task > 1 { " (a tuple: use `provides_each_as` with one name per element)" } else { "" })]
+    ProvidesMismatch {
+        /// The outermost flow.
+        flow: String,
+        /// The atom.
+        atom: String,
+        /// How many values the task provides.
+        task: usize,
+        /// How many names were given.
+        given: usize,
+    },
     /// A value (injected or input) that cannot be encoded as serde data.
     #[error("flow `{flow}`: the value for `{name}` of {owner} cannot be encoded: {message}")]
     BadValue {

@@ -181,6 +181,11 @@ impl Flow {
     /// );
     /// ```
     pub fn compile(&self, inputs: &[&str]) -> Result<Plan, FlowErrors> {
+        compile::compile(self.clone(), inputs)
+    }
+
+    /// Compiles and validates the flow, consuming it (no copy of its atoms).
+    pub fn into_plan(self, inputs: &[&str]) -> Result<Plan, FlowErrors> {
         compile::compile(self, inputs)
     }
 }

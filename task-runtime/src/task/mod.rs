@@ -205,6 +205,7 @@ pub struct TaskSpec {
     pub(crate) name: Option<Text>,
     pub(crate) rebind: Vec<(Text, Text)>,
     pub(crate) inject: Vec<(Text, Result<Value, String>)>,
+    pub(crate) provides: Option<Provides>,
 }
 
 impl TaskSpec {
@@ -215,6 +216,7 @@ impl TaskSpec {
             name: None,
             rebind: Vec::new(),
             inject: Vec::new(),
+            provides: None,
         }
     }
 
@@ -225,6 +227,7 @@ impl TaskSpec {
             name: None,
             rebind: Vec::new(),
             inject: Vec::new(),
+            provides: None,
         }
     }
 
@@ -245,6 +248,29 @@ impl TaskSpec {
         let value = serde_json::to_value(value).map_err(|e| e.to_string());
         self.inject.push((arg.into(), value));
         self
+    }
+
+    /// Provides this atom's result under `name` instead of the task's own name
+    /// (TaskFlow's per-instance `provides`), so one task can be used twice.
+    pub fn provides_as(mut self, name: impl Into<Text>) -> TaskSpec {
+        self.provides = Some(Provides::One(name.into()));
+        self
+    }
+
+    /// Provides this atom's tuple result under these names instead of the
+    /// task's own; there must be as many as the task provides.
+    pub fn provides_each_as(
+        mut self,
+        names: impl IntoIterator<Item = impl Into<Text>>,
+    ) -> TaskSpec {
+        self.provides = Some(Provides::Tuple(names.into_iter().map(Into::into).collect()));
+        self
+    }
+
+    /// What this atom provides: the task's names, or those given to
+    /// [`provides_as`](Self::provides_as).
+    pub fn provides(&self) -> &Provides {
+        self.provides.as_ref().unwrap_or(&self.def.meta.provides)
     }
 
     /// The atom's name.
