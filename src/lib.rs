@@ -2,7 +2,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings), allow(dead_code))))]
 
-#[allow(unused_extern_crates)] // lets `::taskwire::..` paths from `#[task]` resolve inside this crate (doctests)
+#[allow(unused_extern_crates)]
+// lets `::taskwire::..` paths from `#[task]` resolve inside this crate (doctests)
 extern crate self as taskwire;
 
 pub use taskwire_runtime::*;
@@ -25,8 +26,20 @@ pub use taskwire_runtime::*;
 /// assert_eq!(done.get::<u64>("doubled").unwrap(), 42);
 /// ```
 ///
-/// See the crate documentation for the options (`provides`, `requires`,
-/// `revert_with`, `version`, `name`) and what is generated.
+/// Options: `provides = "x"` or `provides = ["a", "b"]` (a tuple result, element by
+/// element), `requires = ["a"]` (extra names read through a `TaskCtx` parameter),
+/// `revert_with = path`, `version = "major.minor"` (default `1.0`), `name = ".."`
+/// (default `module::fn`).
+///
+/// The revert function takes the task's parameters, in order, then `Outcome<T>`
+/// (`T` is the task's success type) and `Failures`; it returns `()` or
+/// `Result<(), E>`, and it is `async` exactly when the task is. The compiler checks
+/// this at the `revert_with` path.
+///
+/// Next to the function (left untouched) `#[task]` generates a braced struct of the
+/// same name (type namespace only) implementing [`Task`], with `name::task()` to add
+/// it to a flow, and registers the task with `inventory`. Set
+/// `TASK_MACROS_DEBUG=1` while building to print every expansion.
 #[cfg(feature = "macros")]
 pub use taskwire_macros::task;
 
@@ -57,5 +70,5 @@ pub mod __private {
         finish, Call, Exec, Invocation, Location, Param, ParamKind, Provides, Res, RevertReturn,
         Task, TaskCtx, TaskDef, TaskMeta, TaskReturn, TaskSpec, Text, Version,
     };
-    pub use taskwire_runtime::{Failure, Failures, Outcome};
+    pub use taskwire_runtime::{Failure, FailureKind, Failures, Outcome};
 }

@@ -1,0 +1,70 @@
+//! Procedural macros of taskwire: `#[task]`. Use them through the `taskwire`
+//! crate (`use taskwire::prelude::*;`), which documents them.
+//!
+//! # What `#[task]` generates
+//!
+//! ```text
+//! #[task(provides = "reservation", revert_with = release_quota, version = "1.1")]
+//! pub async fn reserve_quota(spec: VolumeSpec, quota: Res<QuotaClient>) -> Result<Reservation, QuotaError> { .. }
+//! ```
+//!
+//! expands to
+//!
+//! ```text
+//! pub async fn reserve_quota(..) -> .. { .. }           // unchanged, still callable
+//!
+//! /// The task descriptor of the function `reserve_quota` ..
+//! pub struct reserve_quota {}                           // type namespace only
+//!
+//! const _: () = {
+//!     impl reserve_quota {
+//!         pub fn task() -> TaskSpec { .. }               // `Flow::linear(..).add(reserve_quota::task())`
+//!     }
+//!     impl Task for reserve_quota {
+//!         const DEF: &'static TaskDef = &TaskDef {
+//!             meta: TaskMeta { name: "my_crate::reserve_quota", version: 1.1, params, provides, .. },
+//!             exec: Exec::Fn(__task_exec),
+//!             revert: Some(Exec::Fn(__task_revert)),
+//!         };
+//!     }
+//!     inventory::submit! { TaskRegistration::new(<reserve_quota as Task>::DEF) }
+//!     fn __task_exec(call: &Call<'_>) -> Invocation { /* decode, call, finish */ }
+//!     fn __task_revert(call: &Call<'_>) -> Invocation<()> { /* decode, call release_quota */ }
+//! };
+//! ```
+//!
+//! (every path in the real expansion is absolute, through
+//! `::taskwire::__private`).
+//!
+//! - Parameters, in order: `Option<T>` is an optional value, `Res<T>` a
+//!   resource, `TaskCtx` the task's context, anything else a required value —
+//!   judged by the last path segment of the type as written. Value parameters
+//!   are decoded from serde data, so they are owned types.
+//! - Return: a type whose last path segment is `Result<..>` is the task's
+//!   result as it is; any other type `T` (or none, `()`) is wrapped in `Ok`.
+//! - `provides = "x"` provides the whole success value; `provides = ["a", "b"]`
+//!   a tuple, element by element (the success type must be written as a tuple
+//!   of that arity).
+//! - `requires = ["a", ..]`: more values, read through a `TaskCtx` parameter.
+//! - `revert_with = path`: the revert function takes the task's parameters,
+//!   then `Outcome<T>` (`T` the task's success type) and `Failures`, and returns
+//!   `()` or `Result<(), E>`; it is `async` if and only if the task is.
+//! - `version = "major.minor"` (default `"1.0"`), `name = ".."` (default
+//!   `module_path!()::fn_name`).
+//!
+//! On errors, the function is still emitted unchanged, next to the errors and
+//! a stub descriptor, so that code naming the task adds no secondary errors.
+//!
+//! Set `TASK_MACROS_DEBUG=1` when compiling to print each expansion to stderr.
+
+mod ctxt;
+mod kw;
+mod task;
+
+use proc_macro::TokenStream;
+
+/// Makes a plain function into a task; documented in the `taskwire` crate.
+#[proc_macro_attribute]
+pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
+    task::expand(args.into(), item.into()).into()
+}

@@ -1,0 +1,395 @@
+//! Code generation for a valid task. Nothing here can fail: every check lives
+//! in `valid.rs`.
+//!
+//! Every path is absolute (`::taskwire::__private::..`, and `core` through it),
+//! every generated name starts with `__task_`, and everything but the
+//! descriptor struct lives inside `const _: () = { .. };`.
+
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+use syn::{Ident, Path};
+
+use super::args::{path_to_string, Provides, Version};
+use super::sig::{ItemFn, Output, ParamKind, TaskFn};
+
+/// `::taskwire::__private`.
+pub(crate) fn private() -> TokenStream {
+    quote!(::taskwire::__private)
+}
+
+/// `::taskwire::__private::core`.
+fn core() -> TokenStream {
+    quote!(::taskwire::__private::core)
+}
+
+/// A span located at `location` (a user's token) that resolves at the call
+/// site: errors point at the user's token, but rustc knows the code is
+/// generated and suggests no edits of it.
+fn at(location: Span) -> Span {
+    Span::call_site().located_at(location)
+}
+
+/// `::taskwire::__private`, spanned at `span`: an expression that starts with
+/// it is then reported at `span` (a path spanned at the call site would stretch
+/// the expression's span to `#[task]`).
+fn private_at(span: Span) -> TokenStream {
+    quote_spanned!(span=> ::taskwire::__private)
+}
+
+/// `::taskwire::__private::core`, spanned at `span`.
+fn core_at(span: Span) -> TokenStream {
+    quote_spanned!(span=> ::taskwire::__private::core)
+}
+
+/// The whole expansion of a valid task.
+pub(crate) fn task(task: &TaskFn<'_>) -> TokenStream {
+    let item = task.item;
+    let p = private();
+    let core = core();
+    let ident = task.ident();
+
+    let params: Vec<TokenStream> = task
+        .params
+        .iter()
+        .map(|param| {
+            let name = &param.name;
+            let ty = param.ty;
+            let kind = match param.kind {
+                ParamKind::Required => quote!(Required),
+                ParamKind::Optional => quote!(Optional),
+                ParamKind::Resource => quote!(Resource),
+                ParamKind::Context => quote!(Context),
+            };
+            quote! {
+                #p::Param::new(#name, #core::stringify!(#ty), #p::ParamKind::#kind)
+            }
+        })
+        .collect();
+    let requires: Vec<String> = task
+        .args
+        .requires
+        .iter()
+        .flat_map(|list| list.names.iter().map(|lit| lit.value()))
+        .collect();
+    let (provides_const, provides) = match &task.args.provides {
+        None => (None, quote!(#p::Provides::Nothing)),
+        Some(Provides::One(name)) => (None, quote!(#p::Provides::One(#p::Cow::Borrowed(#name)))),
+        Some(Provides::Tuple(list)) => {
+            let names = &list.names;
+            (
+                Some(quote! {
+                    const __task_provides: &[#p::Text] = &[#(#p::Cow::Borrowed(#names)),*];
+                }),
+                quote!(#p::Provides::Tuple(#p::Cow::Borrowed(__task_provides))),
+            )
+        }
+    };
+    let revert_name = match &task.args.revert_with {
+        Some(path) => {
+            let text = path_to_string(path);
+            quote!(#core::option::Option::Some(#p::Cow::Borrowed(#text)))
+        }
+        None => quote!(#core::option::Option::None),
+    };
+    let (revert_fn, revert_exec) = match &task.args.revert_with {
+        Some(path) => (
+            Some(revert_fn(task, path)),
+            quote!(#core::option::Option::Some(#p::Exec::Fn(__task_revert))),
+        ),
+        None => (None, quote!(#core::option::Option::None)),
+    };
+    let name = match &task.args.name {
+        Some(name) => name.to_token_stream(),
+        None => default_name(ident),
+    };
+    let meta = Meta {
+        name,
+        version: task.args.version.unwrap_or_default(),
+        provides,
+        revert: revert_name,
+        is_async: task.is_async(),
+    };
+    let def = task_def(ident, &meta, revert_exec);
+    let exec_fn = exec_fn(task);
+    let descriptor = descriptor(item);
+    let constructor = task_constructor(item);
+
+    quote! {
+        #item
+        #descriptor
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals, unused_qualifications)]
+        const _: () = {
+            #constructor
+            const __task_params: &[#p::Param] = &[#(#params),*];
+            const __task_requires: &[#p::Text] = &[#(#p::Cow::Borrowed(#requires)),*];
+            #provides_const
+            #def
+            #p::inventory::submit! {
+                #p::TaskRegistration::new(<#ident as #p::Task>::DEF)
+            }
+            #exec_fn
+            #revert_fn
+        };
+    }
+}
+
+/// The static parts of `TaskMeta` besides the parameter lists (which are the
+/// consts `__task_params` and `__task_requires`, and maybe `__task_provides`).
+pub(crate) struct Meta {
+    /// The task's name: a `&'static str` expression.
+    pub(crate) name: TokenStream,
+    /// The task's version.
+    pub(crate) version: Version,
+    /// A `Provides` expression.
+    pub(crate) provides: TokenStream,
+    /// The revert function's name: an `Option<Text>` expression.
+    pub(crate) revert: TokenStream,
+    /// Whether the function is `async`.
+    pub(crate) is_async: bool,
+}
+
+/// `module::fn`, from `module_path!()` and the unraw'd name.
+pub(crate) fn default_name(ident: &Ident) -> TokenStream {
+    let core = core();
+    let name = ident.unraw().to_string();
+    quote!(#core::concat!(#core::module_path!(), "::", #name))
+}
+
+/// `impl Task for #ident` with its `DEF`, executed by `__task_exec`.
+pub(crate) fn task_def(ident: &Ident, meta: &Meta, revert_exec: TokenStream) -> TokenStream {
+    let p = private();
+    let core = core();
+    let Meta {
+        name,
+        version,
+        provides,
+        revert,
+        is_async,
+    } = meta;
+    let major = Literal::u32_unsuffixed(version.major);
+    let minor = Literal::u32_unsuffixed(version.minor);
+    // `line!()` gives the line of the `#[task]` attribute (built-in macros
+    // report the outermost expansion site).
+    let location = quote! {
+        #p::Location {
+            module: #p::Cow::Borrowed(#core::module_path!()),
+            file: #p::Cow::Borrowed(#core::file!()),
+            line: #core::line!(),
+        }
+    };
+    quote! {
+        #[automatically_derived]
+        impl #p::Task for #ident {
+            const DEF: &'static #p::TaskDef = &#p::TaskDef {
+                meta: #p::TaskMeta {
+                    name: #p::Cow::Borrowed(#name),
+                    version: #p::Version::new(#major, #minor),
+                    params: #p::Cow::Borrowed(__task_params),
+                    extra_requires: #p::Cow::Borrowed(__task_requires),
+                    provides: #provides,
+                    revert: #revert,
+                    is_async: #is_async,
+                    location: #location,
+                },
+                exec: #p::Exec::Fn(__task_exec),
+                revert: #revert_exec,
+            };
+        }
+    }
+}
+
+/// The descriptor struct named after the function: a braced struct, so it
+/// lives in the type namespace only and the function stays callable.
+pub(crate) fn descriptor(item: &ItemFn) -> TokenStream {
+    let core = core();
+    let vis = &item.vis;
+    let ident = &item.sig.ident;
+    let name = ident.unraw().to_string();
+    // `[`f`](fn@f)` links to the function, not to this struct of the same name.
+    let link = if ident.to_string().starts_with("r#") {
+        format!("`{name}`")
+    } else {
+        format!("[`{name}`](fn@{name})")
+    };
+    let doc = format!(
+        "The task descriptor of the function {link}, generated by `#[task]`: add the task to a flow with `{name}::task()`."
+    );
+    quote! {
+        #[doc = #doc]
+        #[allow(non_camel_case_types, dead_code)]
+        #[derive(#core::fmt::Debug, #core::clone::Clone, #core::marker::Copy)]
+        #vis struct #ident {}
+    }
+}
+
+/// `impl #ident { fn task() }`, for inside the `const _` block.
+pub(crate) fn task_constructor(item: &ItemFn) -> TokenStream {
+    let p = private();
+    let vis = &item.vis;
+    let ident = &item.sig.ident;
+    let doc = format!("The task `{}`, as an atom to add to a flow.", ident.unraw());
+    quote! {
+        #[automatically_derived]
+        impl #ident {
+            #[doc = #doc]
+            #[allow(dead_code)]
+            #vis fn task() -> #p::TaskSpec {
+                #p::TaskSpec::from_static(<Self as #p::Task>::DEF)
+            }
+        }
+    }
+}
+
+/// Local variable holding parameter `i`.
+fn arg_local(i: usize, span: Span) -> Ident {
+    Ident::new(&format!("__task_arg_{i}"), span)
+}
+
+/// `let __task_arg_i: Ty = ..;` for each parameter, with early returns of
+/// decoding failures. Value parameters are numbered among value parameters.
+fn decode_params(task: &TaskFn<'_>) -> (Vec<TokenStream>, Vec<Ident>) {
+    let mut value_index = 0usize;
+    let mut decode = Vec::new();
+    let mut locals = Vec::new();
+    for (i, param) in task.params.iter().enumerate() {
+        let ty = param.ty;
+        // Spanned at the type: "`X` does not implement `Deserialize`" points there.
+        let span = at(ty.span());
+        let (p, core) = (private_at(span), core_at(span));
+        let local = arg_local(i, span);
+        let fetch = match param.kind {
+            ParamKind::Required | ParamKind::Optional => {
+                let index = Literal::usize_unsuffixed(value_index);
+                value_index += 1;
+                let method = if param.kind == ParamKind::Required {
+                    quote_spanned!(span=> arg)
+                } else {
+                    quote_spanned!(span=> opt_arg)
+                };
+                quote_spanned!(span=> __task_call.#method(#index))
+            }
+            ParamKind::Resource => quote_spanned!(span=> __task_call.resource()),
+            ParamKind::Context => {
+                decode.push(quote_spanned!(span=> let #local: #ty = __task_call.ctx();));
+                locals.push(local);
+                continue;
+            }
+        };
+        decode.push(quote_spanned! {span=>
+            let #local: #ty = match #fetch {
+                #core::result::Result::Ok(__task_value) => __task_value,
+                #core::result::Result::Err(__task_failure) => {
+                    return #p::Invocation::Ready(#core::result::Result::Err(__task_failure));
+                }
+            };
+        });
+        locals.push(local);
+    }
+    (decode, locals)
+}
+
+/// `fn __task_exec(..)`: decodes the arguments, calls the function and
+/// finishes its result.
+fn exec_fn(task: &TaskFn<'_>) -> TokenStream {
+    let p = private();
+    let ident = task.ident();
+    let (decode, locals) = decode_params(task);
+    // Errors about the return type ("not a task result", "does not implement
+    // `Serialize`") point at the return type.
+    let (ret_span, wrap) = match &task.output {
+        Output::Result { ty, .. } => (at(ty.span()), false),
+        Output::Plain(ty) => (at(ty.span()), true),
+        Output::Unit => (at(ident.span()), true),
+    };
+    let finish = |atom: TokenStream, value: TokenStream| {
+        let (p, core) = (private_at(ret_span), core_at(ret_span));
+        if wrap {
+            quote_spanned! {ret_span=>
+                #p::finish(#atom, #core::result::Result::<_, #p::Infallible>::Ok(#value))
+            }
+        } else {
+            quote_spanned!(ret_span=> #p::finish(#atom, #value))
+        }
+    };
+    let body = if task.is_async() {
+        let finish = finish(quote!(&__task_atom), quote!(__task_future.await));
+        // The future must be `Send`: rustc says so at the function's name.
+        let ident_span = at(ident.span());
+        let at_ident = private_at(ident_span);
+        let pending = quote_spanned! {ident_span=>
+            #at_ident::Box::pin(async move { #finish })
+        };
+        quote! {
+            let __task_atom = #p::String::from(__task_call.atom());
+            let __task_future = #ident(#(#locals),*);
+            #p::Invocation::Pending(#pending)
+        }
+    } else {
+        let finish = finish(quote!(__task_call.atom()), quote!(#ident(#(#locals),*)));
+        quote!(#p::Invocation::Ready(#finish))
+    };
+    quote! {
+        fn __task_exec(__task_call: &#p::Call<'_>) -> #p::Invocation {
+            #(#decode)*
+            #body
+        }
+    }
+}
+
+/// `fn __task_revert(..)`: decodes the task's arguments, its outcome and the
+/// flow's failures, and calls the revert function with them.
+fn revert_fn(task: &TaskFn<'_>, path: &Path) -> TokenStream {
+    let p = private();
+    let (decode, locals) = decode_params(task);
+    // Everything about the call points at the user's `revert_with = path`
+    // (without suggesting edits of it, like removing arguments).
+    let span = at(path
+        .segments
+        .last()
+        .map_or_else(|| path.span(), |segment| segment.ident.span()));
+    let (ps, cs) = (private_at(span), core_at(span));
+    let ok_type = match task.output.ok_type() {
+        Some(ty) => ty.to_token_stream(),
+        None => quote!(()),
+    };
+    let outcome = quote_spanned! {span=>
+        let __task_outcome: #ps::Outcome<#ok_type> = match __task_call.outcome() {
+            #cs::result::Result::Ok(__task_value) => __task_value,
+            #cs::result::Result::Err(__task_failure) => {
+                return #ps::Invocation::Ready(#cs::result::Result::Err(__task_failure));
+            }
+        };
+        let __task_failures: #ps::Failures = match __task_call.failures() {
+            #cs::result::Result::Ok(__task_value) => __task_value,
+            #cs::result::Result::Err(__task_failure) => {
+                return #ps::Invocation::Ready(#cs::result::Result::Err(__task_failure));
+            }
+        };
+    };
+    let locals = locals.iter().map(|l| Ident::new(&l.to_string(), span));
+    let call = quote_spanned! {span=>
+        #path(#(#locals,)* __task_outcome, __task_failures)
+    };
+    let body = if task.is_async() {
+        let pending = quote_spanned! {span=>
+            #ps::Box::pin(async move { #ps::RevertReturn::into_result(__task_future.await) })
+        };
+        quote! {
+            let __task_future = #call;
+            #p::Invocation::Pending(#pending)
+        }
+    } else {
+        let ready = quote_spanned!(span=> #ps::RevertReturn::into_result(#call));
+        quote!(#p::Invocation::Ready(#ready))
+    };
+    quote! {
+        fn __task_revert(__task_call: &#p::Call<'_>) -> #p::Invocation<()> {
+            #(#decode)*
+            #outcome
+            #body
+        }
+    }
+}

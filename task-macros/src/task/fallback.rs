@@ -1,0 +1,54 @@
+//! What an invalid task expands to: the function unchanged, the errors, and a
+//! stub descriptor with a `Task` impl, so that code naming the task
+//! (`bad::task()`) does not add a cascade of secondary errors (thiserror's
+//! `fallback.rs`).
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::args::Version;
+use super::expand::{default_name, descriptor, private, task_constructor, task_def, Meta};
+use super::sig::ItemFn;
+
+/// The function, the errors, and — unless the function takes `self`, when it
+/// is probably inside an `impl` block where a struct cannot go — the stub.
+pub(crate) fn expand(item: &ItemFn, error: syn::Error) -> TokenStream {
+    let errors = error.into_compile_error();
+    if item.sig.receiver().is_some() {
+        return quote! {
+            #item
+            #errors
+        };
+    }
+    let p = private();
+    let ident = &item.sig.ident;
+    let meta = Meta {
+        name: default_name(ident),
+        version: Version::default(),
+        provides: quote!(#p::Provides::Nothing),
+        revert: quote!(#p::core::option::Option::None),
+        is_async: item.sig.asyncness.is_some(),
+    };
+    let descriptor = descriptor(item);
+    let constructor = task_constructor(item);
+    let def = task_def(ident, &meta, quote!(#p::core::option::Option::None));
+    let message = format!("task `{}` has errors in its `#[task]` attribute", ident);
+    quote! {
+        #item
+        #errors
+        #descriptor
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals, unused_qualifications)]
+        const _: () = {
+            #constructor
+            const __task_params: &[#p::Param] = &[];
+            const __task_requires: &[#p::Text] = &[];
+            #def
+            fn __task_exec(_: &#p::Call<'_>) -> #p::Invocation {
+                #p::Invocation::Ready(#p::core::result::Result::Err(#p::Failure::from_error(
+                    ::std::io::Error::other(#message),
+                )))
+            }
+        };
+    }
+}

@@ -1,0 +1,8 @@
+use taskwire::prelude::*;
+
+#[task]
+const fn answer() -> u64 {
+    42
+}
+
+fn main() {}

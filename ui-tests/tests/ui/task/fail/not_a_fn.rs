@@ -1,0 +1,6 @@
+use taskwire::prelude::*;
+
+#[task]
+struct Volume;
+
+fn main() {}

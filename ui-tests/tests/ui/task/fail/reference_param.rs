@@ -1,0 +1,8 @@
+use taskwire::prelude::*;
+
+#[task]
+fn greet(name: &str) -> String {
+    format!("hello, {name}")
+}
+
+fn main() {}

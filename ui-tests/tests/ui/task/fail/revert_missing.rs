@@ -1,0 +1,10 @@
+use taskwire::prelude::*;
+
+#[task(revert_with = release_quota)]
+fn reserve_quota(size: u64) -> u64 {
+    size
+}
+
+fn main() {
+    let _ = reserve_quota::task();
+}

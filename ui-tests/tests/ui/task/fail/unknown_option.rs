@@ -1,0 +1,8 @@
+use taskwire::prelude::*;
+
+#[task(retires = 3)]
+fn create(size: u64) -> u64 {
+    size
+}
+
+fn main() {}
