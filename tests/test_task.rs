@@ -47,14 +47,23 @@ fn total(low: u64, high: u64, journal: Res<Journal>) -> Result<u64, NoRoom> {
     Ok(low + high)
 }
 
-fn undo_total(low: u64, high: u64, journal: Res<Journal>, outcome: Outcome<u64>, failures: Failures) {
+fn undo_total(
+    low: u64,
+    high: u64,
+    journal: Res<Journal>,
+    outcome: Outcome<u64>,
+    failures: Failures,
+) {
     journal.push(format!(
         "undo_total({low},{high}) outcome={} failures={:?}",
         match outcome {
             Outcome::Success(v) => format!("ok:{v}"),
             Outcome::Failure(f) => format!("failed:{f}"),
         },
-        failures.iter().map(|(a, _)| a.to_owned()).collect::<Vec<_>>()
+        failures
+            .iter()
+            .map(|(a, _)| a.to_owned())
+            .collect::<Vec<_>>()
     ));
 }
 
@@ -112,7 +121,10 @@ fn metadata_comes_from_the_signature_and_options() {
     assert_eq!(total.params[2].kind, ParamKind::Resource);
     assert_eq!(total.revert.as_deref(), Some("undo_total"));
     assert_eq!(<split as Task>::DEF.meta.provides.names(), ["low", "high"]);
-    assert_eq!(<check as Task>::DEF.meta.requires().collect::<Vec<_>>(), ["total", "limit"]);
+    assert_eq!(
+        <check as Task>::DEF.meta.requires().collect::<Vec<_>>(),
+        ["total", "limit"]
+    );
     assert!(<wait as Task>::DEF.meta.is_async);
 }
 
@@ -142,8 +154,15 @@ fn two_tasks_with_one_name_are_an_error() {
     registry.register(<make_spec as Task>::DEF).unwrap();
     let twin = FnTask::new("test_task::make_spec").into_def();
     let err = registry.register(twin).unwrap_err();
-    assert!(matches!(&err, RegistryError::Duplicate { name, .. } if name == "test_task::make_spec"));
-    assert!(err.to_string().starts_with("two tasks are named `test_task::make_spec`: one defined at tests/test_task.rs:"), "{err}");
+    assert!(
+        matches!(&err, RegistryError::Duplicate { name, .. } if name == "test_task::make_spec")
+    );
+    assert!(
+        err.to_string().starts_with(
+            "two tasks are named `test_task::make_spec`: one defined at tests/test_task.rs:"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -195,7 +214,10 @@ fn the_failing_task_is_reverted_with_its_failure() {
     assert_eq!(err.downcast_ref::<NoRoom>(), Some(&NoRoom(300)));
     assert_eq!(
         journal.entries(),
-        ["total", "undo_total(150,150) outcome=failed:no room for 300 GiB failures=[\"custom.total\"]"]
+        [
+            "total",
+            "undo_total(150,150) outcome=failed:no room for 300 GiB failures=[\"custom.total\"]"
+        ]
     );
 }
 
@@ -213,7 +235,11 @@ fn a_value_of_the_wrong_type_names_task_argument_and_type() {
 
 #[test]
 fn a_missing_resource_names_task_and_type() {
-    let err = Engine::new(flow()).input("size", 9).input("limit", 10).run().unwrap_err();
+    let err = Engine::new(flow())
+        .input("size", 9)
+        .input("limit", 10)
+        .run()
+        .unwrap_err();
     assert_eq!(
         err.failure().unwrap().to_string(),
         "task `custom.total` needs a resource of type `test_task::Journal`, but the engine has none: add it with `Engine::resource`"
