@@ -347,3 +347,15 @@ fn renaming_outputs_must_keep_their_number() {
     let flow = Flow::linear("l").add(pair.provides_each_as(["a", "b"]));
     assert_eq!(Engine::new(flow).run().unwrap().get::<u8>("b").unwrap(), 2);
 }
+
+#[test]
+fn an_injected_value_that_cannot_be_encoded_is_a_flow_error() {
+    let log = Log::default();
+    let mut bad = std::collections::HashMap::new();
+    bad.insert((1, 2), 3);
+    let flow = Flow::linear("l").add(step(&log, "a", &["size"], "x").inject("size", bad));
+    assert_eq!(
+        errors(&flow, &[]),
+        ["flow `l`: the value for `size` of task `a` cannot be encoded: key must be a string"]
+    );
+}
