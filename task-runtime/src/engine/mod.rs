@@ -311,6 +311,9 @@ impl Engine {
         }
         storage.set_flow(FlowState::Running, listeners)?;
         let mut machine = Machine::new(storage);
+        // The flow's failures, built once when reverting starts: they do not
+        // change while reverting (a failed revert ends it).
+        let mut failures: Option<crate::failure::Failures> = None;
         loop {
             match machine.next() {
                 Action::Execute(i) => {
@@ -335,7 +338,8 @@ impl Engine {
                 Action::Revert(i) => {
                     debug_assert!(machine.is_reverting());
                     storage.set_atom(i, AtomState::Reverting, None, listeners)?;
-                    let result = match start_revert(storage, resources, i) {
+                    let failures = failures.get_or_insert_with(|| storage.failures());
+                    let result = match start_revert(storage, resources, failures, i) {
                         Some(invocation) => settle(invocation, storage.plan.atoms[i].name()).await,
                         None => Ok(()),
                     };
@@ -405,7 +409,12 @@ fn start_execute(storage: &Storage, resources: &Resources, i: usize) -> Invocati
 
 /// Starts reverting atom `i`; `None` when there is nothing to undo (no revert
 /// code, or its function was never called).
-fn start_revert(storage: &Storage, resources: &Resources, i: usize) -> Option<Invocation<()>> {
+fn start_revert(
+    storage: &Storage,
+    resources: &Resources,
+    failures: &crate::failure::Failures,
+    i: usize,
+) -> Option<Invocation<()>> {
     let def = storage.plan.atoms[i].spec.def();
     let revert = def.revert.as_ref()?;
     let result = match (&storage.results[i], &storage.failures[i]) {
@@ -414,11 +423,7 @@ fn start_revert(storage: &Storage, resources: &Resources, i: usize) -> Option<In
         (Some(v), None) => Ok(v),
         (None, None) => return None,
     };
-    let failures = storage.failures();
-    let info = RevertInfo {
-        result,
-        failures: &failures,
-    };
+    let info = RevertInfo { result, failures };
     Some(call_atom(storage, resources, i, Some(info), |_, call| {
         revert.call(call)
     }))
