@@ -107,14 +107,14 @@ impl Storage {
     pub fn failures(&self) -> Failures {
         Failures::from_pairs(self.failures.iter().enumerate().filter_map(|(i, f)| {
             f.as_ref()
-                .map(|f| (self.plan.atoms[i].name().to_owned(), f.clone()))
+                .map(|f| (self.plan.atoms[i].atom_name().to_owned(), f.clone()))
         }))
     }
 
     /// The value of one argument source, as the atom will see it.
     pub(crate) fn source<'a>(&'a self, source: &'a ArgSource) -> Option<&'a Value> {
         match source {
-            ArgSource::Inject(v) => Some(v),
+            ArgSource::Inject(i) => self.plan.injected.get(*i as usize),
             ArgSource::Input(i) => self.inputs.get(*i as usize),
             ArgSource::Atom(slot) => {
                 let value = self.results[slot.atom as usize].as_ref()?;
@@ -164,7 +164,7 @@ impl Storage {
         if !from.can_become(to) {
             return Err(TransitionError::Atom {
                 flow: self.plan.flow.to_string(),
-                atom: self.plan.atoms[index].name().to_owned(),
+                atom: self.plan.atoms[index].atom_name().to_owned(),
                 from,
                 to,
             });
@@ -184,7 +184,7 @@ impl Storage {
         if !listeners.is_empty() {
             let event = AtomEvent {
                 flow: &self.plan.flow,
-                atom: self.plan.atoms[index].name(),
+                atom: self.plan.atoms[index].atom_name(),
                 previous: from,
                 state: to,
                 result: match to {

@@ -53,10 +53,10 @@ impl Done {
             if s.states[i] != AtomState::Success {
                 continue;
             }
-            let names = atom.spec.provides().names();
+            let names = atom.provides().names();
             if let Some(pos) = names.iter().position(|n| n == name) {
                 let value = s.results[i].as_ref()?;
-                return match atom.spec.provides() {
+                return match atom.provides() {
                     crate::task::Provides::Tuple(_) => value.get(pos),
                     _ => Some(value),
                 };

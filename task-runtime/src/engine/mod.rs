@@ -277,7 +277,7 @@ impl Engine {
             .plan()
             .atoms()
             .iter()
-            .any(|a| a.spec.def().meta.is_async);
+            .any(|a| a.def().meta.is_async);
         let flow = storage.plan().flow_name().to_owned();
         let runtime = || {
             tokio::runtime::Builder::new_current_thread()
@@ -319,7 +319,7 @@ impl Engine {
                 Action::Execute(i) => {
                     storage.set_atom(i, AtomState::Running, None, listeners)?;
                     let invocation = start_execute(storage, resources, i);
-                    let atom = storage.plan.atoms[i].name();
+                    let atom = storage.plan.atoms[i].atom_name();
                     let result = settle(invocation, atom)
                         .await
                         .and_then(|value| check_provides(storage, i, value));
@@ -340,7 +340,7 @@ impl Engine {
                     storage.set_atom(i, AtomState::Reverting, None, listeners)?;
                     let failures = failures.get_or_insert_with(|| storage.failures());
                     let result = match start_revert(storage, resources, failures, i) {
-                        Some(invocation) => settle(invocation, storage.plan.atoms[i].name()).await,
+                        Some(invocation) => settle(invocation, storage.plan.atoms[i].atom_name()).await,
                         None => Ok(()),
                     };
                     match result {
@@ -373,7 +373,7 @@ impl Engine {
 fn outcome(shared: &Arc<Storage>) -> Result<Done, RunError> {
     let storage = &**shared;
     let flow = storage.plan.flow.to_string();
-    let name = |i: usize| storage.plan.atoms[i].name().to_owned();
+    let name = |i: usize| storage.plan.atoms[i].atom_name().to_owned();
     let failed = storage.failures.iter().position(Option::is_some);
     match (storage.flow_state, failed) {
         (FlowState::Success, _) => Ok(Done::new(Arc::clone(shared))),
@@ -415,7 +415,7 @@ fn start_revert(
     failures: &crate::failure::Failures,
     i: usize,
 ) -> Option<Invocation<()>> {
-    let def = storage.plan.atoms[i].spec.def();
+    let def = storage.plan.atoms[i].def();
     let revert = def.revert.as_ref()?;
     let result = match (&storage.results[i], &storage.failures[i]) {
         (_, Some(f)) if f.kind() == FailureKind::Argument => return None,
@@ -449,12 +449,12 @@ fn call_atom<T>(
     for (arg, source) in args.iter_mut().zip(sources) {
         *arg = storage.source(source);
     }
-    let def = atom.spec.def();
-    let mut call = Call::new(atom.name(), &def.meta, args, resources);
+    let def = atom.def();
+    let mut call = Call::new(atom.atom_name(), &def.meta, args, resources);
     call.revert = revert;
     match std::panic::catch_unwind(AssertUnwindSafe(|| code(def, &call))) {
         Ok(invocation) => invocation,
-        Err(panic) => Invocation::Ready(Err(Failure::from_panic(atom.name(), &*panic))),
+        Err(panic) => Invocation::Ready(Err(Failure::from_panic(atom.atom_name(), &*panic))),
     }
 }
 
@@ -471,7 +471,7 @@ async fn settle<T>(invocation: Invocation<T>, atom: &str) -> Result<T, Failure> 
 /// A result must match what the task says it provides.
 fn check_provides(storage: &Storage, i: usize, value: Value) -> Result<Value, Failure> {
     let atom = &storage.plan.atoms[i];
-    if let Provides::Tuple(names) = atom.spec.provides() {
+    if let Provides::Tuple(names) = atom.provides() {
         let len = value.as_array().map(Vec::len);
         if len != Some(names.len()) {
             let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
@@ -479,7 +479,7 @@ fn check_provides(storage: &Storage, i: usize, value: Value) -> Result<Value, Fa
                 FailureKind::Result,
                 format!(
                     "task `{}` provides {} values ({}), but its result is {}",
-                    atom.name(),
+                    atom.atom_name(),
                     names.len(),
                     names.join(", "),
                     match len {

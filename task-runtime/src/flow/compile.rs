@@ -17,7 +17,7 @@ use std::ops::Range;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde_json::Value;
 
-use super::{Flow, FlowError, FlowErrors, FlowKind, Node};
+use super::{Flow, FlowError, FlowErrors, FlowKind, Shape, ShapeNode};
 use crate::task::{Provides, TaskSpec, Text};
 
 /// Where a value lives once produced: an atom's result, or one element of it.
@@ -30,10 +30,10 @@ pub struct Slot {
 }
 
 /// Where one argument of an atom comes from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArgSource {
-    /// A fixed value given with `inject`.
-    Inject(Value),
+    /// A fixed value given with `inject`: its index in [`Plan::injected`].
+    Inject(u32),
     /// The engine input with this index.
     Input(u32),
     /// An atom's result.
@@ -42,27 +42,15 @@ pub enum ArgSource {
     Absent,
 }
 
-/// One atom of a compiled flow.
-#[derive(Debug, Clone)]
-pub struct PlanAtom {
-    /// The task and how it is bound.
-    pub spec: TaskSpec,
-    pub(crate) args: Range<u32>,
-}
-
-impl PlanAtom {
-    /// The atom's name.
-    pub fn name(&self) -> &str {
-        self.spec.atom_name()
-    }
-}
-
 /// A compiled, validated flow: ready to run.
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub(crate) flow: Text,
-    pub(crate) atoms: Vec<PlanAtom>,
+    pub(crate) atoms: Vec<TaskSpec>,
+    /// Atom `i`'s arguments are `args[arg_starts[i]..arg_starts[i + 1]]`.
+    pub(crate) arg_starts: Vec<u32>,
     pub(crate) args: Vec<ArgSource>,
+    pub(crate) injected: Vec<Value>,
     pub(crate) graph: DiGraph<(), (), u32>,
     pub(crate) inputs: Vec<String>,
 }
@@ -73,15 +61,20 @@ impl Plan {
         &self.flow
     }
 
-    /// The atoms, in the order they were added.
-    pub fn atoms(&self) -> &[PlanAtom] {
+    /// The atoms, in the order they were added (depth first).
+    pub fn atoms(&self) -> &[TaskSpec] {
         &self.atoms
     }
 
     /// Where each argument of atom `index` comes from, in `value_args` order.
     pub fn arg_sources(&self, index: usize) -> &[ArgSource] {
-        let r = &self.atoms[index].args;
-        &self.args[r.start as usize..r.end as usize]
+        let (start, end) = (self.arg_starts[index], self.arg_starts[index + 1]);
+        &self.args[start as usize..end as usize]
+    }
+
+    /// The values given with `inject`, indexed by [`ArgSource::Inject`].
+    pub fn injected(&self) -> &[Value] {
+        &self.injected
     }
 
     /// The execution graph: node `i` is atom `i`; an edge `a -> b` means `a`
@@ -97,7 +90,7 @@ impl Plan {
 
     /// The index of the atom named `name`.
     pub fn atom_index(&self, name: &str) -> Option<usize> {
-        self.atoms.iter().position(|a| a.name() == name)
+        self.atoms.iter().position(|a| a.atom_name() == name)
     }
 }
 
@@ -163,41 +156,6 @@ impl Ends {
     }
 }
 
-/// A flow's structure with its atoms moved out into one flat list (in the
-/// order they were added), so compiling borrows them and the plan then owns
-/// them without copying.
-struct Shape {
-    name: Text,
-    kind: FlowKind,
-    children: Vec<ShapeNode>,
-    links: Vec<(Text, Text)>,
-}
-
-enum ShapeNode {
-    Atom(u32),
-    Flow(Shape),
-}
-
-fn flatten(flow: Flow, specs: &mut Vec<TaskSpec>) -> Shape {
-    let children = flow
-        .children
-        .into_iter()
-        .map(|child| match child {
-            Node::Task(spec) => {
-                specs.push(spec);
-                ShapeNode::Atom(specs.len() as u32 - 1)
-            }
-            Node::Flow(inner) => ShapeNode::Flow(flatten(inner, specs)),
-        })
-        .collect();
-    Shape {
-        name: flow.name,
-        kind: flow.kind,
-        children,
-        links: flow.links,
-    }
-}
-
 impl Shape {
     fn child_name<'a>(&'a self, child: &'a ShapeNode, specs: &'a [TaskSpec]) -> &'a str {
         match child {
@@ -220,9 +178,10 @@ struct Compiler<'f> {
     root: &'f Shape,
     specs: &'f [TaskSpec],
     inputs: HashMap<String, u32>,
-    /// Argument ranges of the atoms compiled so far.
-    ranges: Vec<Range<u32>>,
+    /// Where each compiled atom's arguments start in `args`.
+    arg_starts: Vec<u32>,
     args: Vec<ArgSource>,
+    injected: Vec<Value>,
     edges: Vec<(u32, u32)>,
     errors: Vec<FlowError>,
     missing: Vec<(u32, &'f str, usize)>,
@@ -231,27 +190,29 @@ struct Compiler<'f> {
 }
 
 pub(super) fn compile(flow: Flow, inputs: &[&str]) -> Result<Plan, FlowErrors> {
-    let mut specs = Vec::new();
-    let shape = flatten(flow, &mut specs);
+    let Flow { shape, atoms } = flow;
+    let n = atoms.len();
     let compiler = Compiler {
         root: &shape,
-        specs: &specs,
+        specs: &atoms,
         inputs: inputs
             .iter()
             .enumerate()
             .map(|(i, n)| ((*n).to_owned(), i as u32))
             .collect(),
-        ranges: Vec::with_capacity(specs.len()),
-        args: Vec::new(),
-        edges: Vec::new(),
+        arg_starts: Vec::with_capacity(n + 1),
+        args: Vec::with_capacity(n),
+        injected: Vec::new(),
+        edges: Vec::with_capacity(n),
         errors: Vec::new(),
         missing: Vec::new(),
         reported: HashSet::new(),
         has_graph: false,
     };
-    let (ranges, args, edges) = compiler.run()?;
-    let mut graph = DiGraph::with_capacity(specs.len(), edges.len());
-    for _ in 0..specs.len() {
+    let (mut arg_starts, args, injected, edges) = compiler.run()?;
+    arg_starts.push(args.len() as u32);
+    let mut graph = DiGraph::with_capacity(n, edges.len());
+    for _ in 0..n {
         graph.add_node(());
     }
     for (a, b) in edges {
@@ -259,18 +220,16 @@ pub(super) fn compile(flow: Flow, inputs: &[&str]) -> Result<Plan, FlowErrors> {
     }
     Ok(Plan {
         flow: shape.name,
-        atoms: specs
-            .into_iter()
-            .zip(ranges)
-            .map(|(spec, args)| PlanAtom { spec, args })
-            .collect(),
+        atoms,
+        arg_starts,
         args,
+        injected,
         graph,
         inputs: inputs.iter().map(|s| (*s).to_owned()).collect(),
     })
 }
 
-type Compiled = (Vec<Range<u32>>, Vec<ArgSource>, Vec<(u32, u32)>);
+type Compiled = (Vec<u32>, Vec<ArgSource>, Vec<Value>, Vec<(u32, u32)>);
 
 impl<'f> Compiler<'f> {
     fn run(mut self) -> Result<Compiled, FlowErrors> {
@@ -284,7 +243,7 @@ impl<'f> Compiler<'f> {
         if !self.errors.is_empty() {
             return Err(FlowErrors::new(self.errors));
         }
-        Ok((self.ranges, self.args, self.edges))
+        Ok((self.arg_starts, self.args, self.injected, self.edges))
     }
 
     fn root_name(&self) -> String {
@@ -299,14 +258,17 @@ impl<'f> Compiler<'f> {
     }
 
     fn task(&mut self, index: u32, scope: &Scope<'_, 'f>) -> Sub<'f> {
-        debug_assert_eq!(index as usize, self.ranges.len());
+        debug_assert_eq!(index as usize, self.arg_starts.len());
         let spec: &'f TaskSpec = &self.specs[index as usize];
         let meta = &spec.def.meta;
         let start = self.args.len() as u32;
         for (arg, optional) in meta.value_args() {
             if let Some((_, value)) = spec.inject.iter().rev().find(|(a, _)| a == arg) {
                 match value {
-                    Ok(v) => self.args.push(ArgSource::Inject(v.clone())),
+                    Ok(v) => {
+                        self.args.push(ArgSource::Inject(self.injected.len() as u32));
+                        self.injected.push(v.clone());
+                    }
                     Err(message) => {
                         self.errors.push(FlowError::BadValue {
                             flow: self.root_name(),
@@ -370,7 +332,7 @@ impl<'f> Compiler<'f> {
                 });
             }
         }
-        self.ranges.push(start..self.args.len() as u32);
+        self.arg_starts.push(start);
         Sub {
             range: index..index + 1,
             sources: Ends::One(index),
@@ -450,7 +412,7 @@ impl<'f> Compiler<'f> {
     }
 
     fn linear(&mut self, flow: &'f Shape, scope: &Scope<'_, 'f>) -> Sub<'f> {
-        let start = self.ranges.len() as u32;
+        let start = self.arg_starts.len() as u32;
         let mut visible: Table<'f> = FxHashMap::default();
         visible.reserve(flow.children.len());
         let mut sources = Ends::None;
@@ -484,7 +446,7 @@ impl<'f> Compiler<'f> {
             }
         }
         Sub {
-            range: start..self.ranges.len() as u32,
+            range: start..self.arg_starts.len() as u32,
             sources,
             sinks: prev,
             exports: Some(visible),
@@ -494,7 +456,7 @@ impl<'f> Compiler<'f> {
     /// Graph and unordered flows: children see no sibling (unordered) or any
     /// sibling (graph); two children providing one name are ambiguous.
     fn parallel(&mut self, flow: &'f Shape, scope: &Scope<'_, 'f>) -> Sub<'f> {
-        let start = self.ranges.len() as u32;
+        let start = self.arg_starts.len() as u32;
         // Phase 1: what each child will export, with the atom range it will get.
         let mut union: Table<'f> = FxHashMap::default();
         let mut owners: FxHashMap<&'f str, Vec<u32>> = FxHashMap::default();
@@ -610,7 +572,7 @@ impl<'f> Compiler<'f> {
             }
         }
         Sub {
-            range: start..self.ranges.len() as u32,
+            range: start..self.arg_starts.len() as u32,
             sources: Ends::from_vec(sources),
             sinks: Ends::from_vec(sinks),
             exports: Some(union),

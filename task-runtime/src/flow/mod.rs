@@ -18,7 +18,7 @@
 mod compile;
 mod error;
 
-pub use compile::{ArgSource, Plan, PlanAtom, Slot};
+pub use compile::{ArgSource, Plan, Slot};
 pub use error::{FlowError, FlowErrors};
 
 use crate::task::{FnTask, TaskSpec, Text};
@@ -44,7 +44,7 @@ impl std::fmt::Display for FlowKind {
     }
 }
 
-/// A child of a flow: a task or a nested flow.
+/// What can be added to a flow: a task or a nested flow.
 #[derive(Debug, Clone)]
 pub enum Node {
     /// An atom running a task.
@@ -58,7 +58,7 @@ impl Node {
     pub fn name(&self) -> &str {
         match self {
             Node::Task(t) => t.atom_name(),
-            Node::Flow(f) => &f.name,
+            Node::Flow(f) => f.name(),
         }
     }
 }
@@ -84,7 +84,7 @@ impl From<FnTask> for Node {
 /// A flow: a named pattern of tasks and nested flows.
 ///
 /// ```
-/// # use taskwire_runtime::{Flow, FnTask};
+/// # use taskwire_runtime::{flow::Child, Flow, FnTask};
 /// # use serde_json::json;
 /// let make = |name: &'static str, requires: &'static [&'static str], provides: &'static str| {
 ///     FnTask::new(name).requires(requires.iter().copied()).provides(provides).run(|_| Ok(json!(1)))
@@ -96,24 +96,104 @@ impl From<FnTask> for Node {
 ///             .add(make("db_entry", &["spec"], "volume_id"))
 ///             .add(make("notify", &["volume_id"], "notified")),
 ///     );
-/// assert_eq!(flow.children().len(), 2);
+/// let names: Vec<&str> = flow.children().map(|c| c.name()).collect();
+/// assert_eq!(names, ["extract", "prepare"]);
+/// let Some(Child::Flow(prepare)) = flow.children().nth(1) else { panic!() };
+/// assert_eq!(prepare.children().count(), 2);
 /// ```
 #[derive(Debug, Clone)]
 pub struct Flow {
+    pub(crate) shape: Shape,
+    /// Every atom of the flow and of its nested flows, in the order a
+    /// depth-first walk of the pattern meets them: compiling moves this list
+    /// into the plan as it is, so an atom is never copied.
+    pub(crate) atoms: Vec<TaskSpec>,
+}
+
+/// A flow's pattern, its atoms referred to by their index in [`Flow::atoms`].
+#[derive(Debug, Clone)]
+pub(crate) struct Shape {
     pub(crate) name: Text,
     pub(crate) kind: FlowKind,
-    pub(crate) children: Vec<Node>,
+    pub(crate) children: Vec<ShapeNode>,
     pub(crate) links: Vec<(Text, Text)>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum ShapeNode {
+    Atom(u32),
+    Flow(Box<Shape>),
+}
+
+impl Shape {
+    fn shift(&mut self, by: u32) {
+        for child in &mut self.children {
+            match child {
+                ShapeNode::Atom(i) => *i += by,
+                ShapeNode::Flow(inner) => inner.shift(by),
+            }
+        }
+    }
+}
+
+/// A view of one child of a flow, as [`Flow::children`] gives it.
+#[derive(Debug, Clone, Copy)]
+pub enum Child<'a> {
+    /// An atom running a task.
+    Task(&'a TaskSpec),
+    /// A nested flow.
+    Flow(SubFlow<'a>),
+}
+
+impl<'a> Child<'a> {
+    /// The atom's or nested flow's name.
+    pub fn name(&self) -> &'a str {
+        match self {
+            Child::Task(t) => t.atom_name(),
+            Child::Flow(f) => f.name(),
+        }
+    }
+}
+
+/// A view of a nested flow.
+#[derive(Debug, Clone, Copy)]
+pub struct SubFlow<'a> {
+    shape: &'a Shape,
+    atoms: &'a [TaskSpec],
+}
+
+impl<'a> SubFlow<'a> {
+    /// The flow's name.
+    pub fn name(&self) -> &'a str {
+        &self.shape.name
+    }
+
+    /// The flow's kind.
+    pub fn kind(&self) -> FlowKind {
+        self.shape.kind
+    }
+
+    /// The flow's children, in the order added.
+    pub fn children(&self) -> impl ExactSizeIterator<Item = Child<'a>> + 'a {
+        let atoms = self.atoms;
+        self.shape.children.iter().map(move |c| match c {
+            ShapeNode::Atom(i) => Child::Task(&atoms[*i as usize]),
+            ShapeNode::Flow(shape) => Child::Flow(SubFlow { shape, atoms }),
+        })
+    }
 }
 
 impl Flow {
     /// A flow of the given kind.
     pub fn new(name: impl Into<Text>, kind: FlowKind) -> Flow {
         Flow {
-            name: name.into(),
-            kind,
-            children: Vec::new(),
-            links: Vec::new(),
+            shape: Shape {
+                name: name.into(),
+                kind,
+                children: Vec::new(),
+                links: Vec::new(),
+            },
+            atoms: Vec::new(),
         }
     }
 
@@ -135,36 +215,58 @@ impl Flow {
     /// Adds a task or a nested flow.
     #[allow(clippy::should_implement_trait)] // a builder verb, as in TaskFlow's `flow.add(..)`
     pub fn add(mut self, node: impl Into<Node>) -> Flow {
-        self.children.push(node.into());
+        self.push(node);
         self
     }
 
     /// Adds a task or a nested flow, in place.
     pub fn push(&mut self, node: impl Into<Node>) -> &mut Flow {
-        self.children.push(node.into());
+        match node.into() {
+            Node::Task(spec) => {
+                self.shape
+                    .children
+                    .push(ShapeNode::Atom(self.atoms.len() as u32));
+                self.atoms.push(spec);
+            }
+            Node::Flow(mut inner) => {
+                inner.shape.shift(self.atoms.len() as u32);
+                self.atoms.append(&mut inner.atoms);
+                self.shape.children.push(ShapeNode::Flow(Box::new(inner.shape)));
+            }
+        }
         self
     }
 
     /// In a graph flow: the child named `from` runs before the child named `to`
     /// (children are named by atom name or nested flow name).
     pub fn link(mut self, from: impl Into<Text>, to: impl Into<Text>) -> Flow {
-        self.links.push((from.into(), to.into()));
+        self.shape.links.push((from.into(), to.into()));
         self
     }
 
     /// The flow's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.shape.name
     }
 
     /// The flow's kind.
     pub fn kind(&self) -> FlowKind {
-        self.kind
+        self.shape.kind
     }
 
     /// The flow's children, in the order added.
-    pub fn children(&self) -> &[Node] {
-        &self.children
+    pub fn children(&self) -> impl ExactSizeIterator<Item = Child<'_>> + '_ {
+        SubFlow {
+            shape: &self.shape,
+            atoms: &self.atoms,
+        }
+        .children()
+    }
+
+    /// Every atom of the flow, nested flows included, in the order a
+    /// depth-first walk meets them (the order of the compiled plan).
+    pub fn atoms(&self) -> &[TaskSpec] {
+        &self.atoms
     }
 
     /// Compiles and validates the flow, given the names of the engine's inputs.
