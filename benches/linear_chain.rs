@@ -61,7 +61,15 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let sizes: &[(usize, usize)] = if quick {
+    // `--only N`: one size, 11 runs (for profiling).
+    let only: Option<usize> = std::env::args()
+        .skip_while(|a| a != "--only")
+        .nth(1)
+        .and_then(|n| n.parse().ok());
+    let only = only.map(|n| [(n, 11)]);
+    let sizes: &[(usize, usize)] = if let Some(only) = &only {
+        only
+    } else if quick {
         &[(1_000, 3), (10_000, 3)]
     } else {
         &[(1_000, 21), (10_000, 11), (100_000, 5)]

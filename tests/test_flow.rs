@@ -359,3 +359,47 @@ fn an_injected_value_that_cannot_be_encoded_is_a_flow_error() {
         ["flow `l`: the value for `size` of task `a` cannot be encoded: key must be a string"]
     );
 }
+
+#[test]
+fn the_nearest_earlier_provider_wins_however_far_back_it_is() {
+    use taskwire::flow::{ArgSource, Slot};
+    let log = Log::default();
+    // x is provided by a, shadowed by c two atoms later; d reads x (nearest: c,
+    // not the atom just before it), e reads y from b, far back; the nested
+    // linear flow's last provider of x (g) wins for h.
+    let flow = Flow::linear("l")
+        .add(step(&log, "a", &["size"], "x"))
+        .add(step(&log, "b", &["x"], "y"))
+        .add(step(&log, "c", &["y"], "x"))
+        .add(step(&log, "n1", &["x"], "n"))
+        .add(step(&log, "d", &["x", "y"], "z"))
+        .add(
+            Flow::linear("inner")
+                .add(step(&log, "f", &["z"], "x"))
+                .add(step(&log, "g", &["x"], "x")),
+        )
+        .add(step(&log, "h", &["x", "size"], "w"));
+    let plan = flow.compile(&["size"]).unwrap();
+    let from = |atom: &str| -> Vec<String> {
+        let i = plan.atom_index(atom).unwrap();
+        plan.arg_sources(i)
+            .iter()
+            .map(|s| match s {
+                ArgSource::Atom(Slot { atom, .. }) => {
+                    plan.atoms()[*atom as usize].atom_name().to_owned()
+                }
+                ArgSource::Input(_) => "input".to_owned(),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(from("b"), ["a"]);
+    assert_eq!(from("n1"), ["c"]);
+    assert_eq!(from("d"), ["c", "b"]);
+    assert_eq!(from("f"), ["d"]);
+    assert_eq!(from("g"), ["f"]);
+    assert_eq!(from("h"), ["g", "input"]);
+    let done = Engine::new(flow).input("size", 0).run().unwrap();
+    // a=1, b=2, c=3, n1=4, d=3+2+1=6, f=7, g=8, h=8+0+1=9
+    assert_eq!(done.get::<i64>("w").unwrap(), 9);
+}

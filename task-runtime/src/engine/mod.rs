@@ -273,11 +273,7 @@ impl Engine {
 
     fn run_here(&mut self) -> Result<Done, RunError> {
         let storage = self.storage().expect("prepared");
-        let has_async = storage
-            .plan()
-            .atoms()
-            .iter()
-            .any(|a| a.def().meta.is_async);
+        let has_async = storage.plan().atoms().iter().any(|a| a.def().meta.is_async);
         let flow = storage.plan().flow_name().to_owned();
         let runtime = || {
             tokio::runtime::Builder::new_current_thread()
@@ -340,7 +336,9 @@ impl Engine {
                     storage.set_atom(i, AtomState::Reverting, None, listeners)?;
                     let failures = failures.get_or_insert_with(|| storage.failures());
                     let result = match start_revert(storage, resources, failures, i) {
-                        Some(invocation) => settle(invocation, storage.plan.atoms[i].atom_name()).await,
+                        Some(invocation) => {
+                            settle(invocation, storage.plan.atoms[i].atom_name()).await
+                        }
                         None => Ok(()),
                     };
                     match result {

@@ -116,7 +116,7 @@ enum Scope<'s, 'f> {
     Root,
     Linear {
         parent: &'s Scope<'s, 'f>,
-        visible: &'s Table<'f>,
+        visible: &'s RefCell<Visible<'f>>,
     },
     Graph {
         parent: &'s Scope<'s, 'f>,
@@ -128,6 +128,48 @@ enum Scope<'s, 'f> {
     Unordered {
         parent: &'s Scope<'s, 'f>,
     },
+}
+
+/// What earlier children of a linear flow provide to the next one.
+///
+/// Atoms' exports go into the table lazily: a lookup first asks the nearest
+/// earlier atom, and only when that atom does not provide the name are the
+/// pending atoms put in the table (in order, so the nearest provider wins).
+/// A chain where each task reads its predecessor's output never touches the
+/// table, which keeps long chains linear in time and cache-friendly.
+struct Visible<'f> {
+    table: Table<'f>,
+    pending: Vec<u32>,
+}
+
+impl<'f> Visible<'f> {
+    fn flush(&mut self, specs: &'f [TaskSpec]) {
+        for atom in self.pending.drain(..) {
+            insert_task_exports(&mut self.table, &specs[atom as usize], atom);
+        }
+    }
+
+    fn get(&mut self, name: &str, specs: &'f [TaskSpec]) -> Option<Prov> {
+        if let Some(&last) = self.pending.last() {
+            if let Some(slot) = provided_by(&specs[last as usize], last, name) {
+                return Some(Prov::Slot(slot));
+            }
+            self.flush(specs);
+        }
+        self.table.get(name).copied()
+    }
+}
+
+/// The slot under which `spec` (atom `atom`) provides `name`, if it does.
+fn provided_by(spec: &TaskSpec, atom: u32, name: &str) -> Option<Slot> {
+    match spec.provides() {
+        Provides::Nothing => None,
+        Provides::One(n) => (n == name).then_some(Slot { atom, elem: None }),
+        Provides::Tuple(names) => names.iter().position(|n| n == name).map(|i| Slot {
+            atom,
+            elem: Some(i as u32),
+        }),
+    }
 }
 
 /// Atoms' sources or sinks.
@@ -266,7 +308,8 @@ impl<'f> Compiler<'f> {
             if let Some((_, value)) = spec.inject.iter().rev().find(|(a, _)| a == arg) {
                 match value {
                     Ok(v) => {
-                        self.args.push(ArgSource::Inject(self.injected.len() as u32));
+                        self.args
+                            .push(ArgSource::Inject(self.injected.len() as u32));
                         self.injected.push(v.clone());
                     }
                     Err(message) => {
@@ -351,11 +394,13 @@ impl<'f> Compiler<'f> {
                         None => Found::Missing,
                     }
                 }
-                Scope::Linear { parent, visible } => match visible.get(name) {
-                    Some(Prov::Slot(slot)) => return Found::Slot(*slot),
-                    Some(Prov::Ambiguous) => return Found::Ambiguous,
-                    None => scope = parent,
-                },
+                Scope::Linear { parent, visible } => {
+                    match visible.borrow_mut().get(name, self.specs) {
+                        Some(Prov::Slot(slot)) => return Found::Slot(slot),
+                        Some(Prov::Ambiguous) => return Found::Ambiguous,
+                        None => scope = parent,
+                    }
+                }
                 Scope::Graph {
                     parent,
                     flow,
@@ -413,8 +458,10 @@ impl<'f> Compiler<'f> {
 
     fn linear(&mut self, flow: &'f Shape, scope: &Scope<'_, 'f>) -> Sub<'f> {
         let start = self.arg_starts.len() as u32;
-        let mut visible: Table<'f> = FxHashMap::default();
-        visible.reserve(flow.children.len());
+        let mut visible = RefCell::new(Visible {
+            table: FxHashMap::default(),
+            pending: Vec::new(),
+        });
         let mut sources = Ends::None;
         let mut prev = Ends::None;
         for child in &flow.children {
@@ -437,19 +484,31 @@ impl<'f> Compiler<'f> {
                 sources = sub.sources;
             }
             prev = sub.sinks;
+            let seen = visible.get_mut();
             match (child, sub.exports) {
-                (_, Some(table)) => visible.extend(table),
-                (ShapeNode::Atom(i), None) => {
-                    insert_task_exports(&mut visible, &self.specs[*i as usize], *i)
+                (_, Some(table)) => {
+                    seen.flush(self.specs);
+                    seen.table.extend(table);
                 }
+                (ShapeNode::Atom(i), None) => seen.pending.push(*i),
                 (ShapeNode::Flow(_), None) => {}
             }
         }
+        // Only a linear parent reads a nested flow's exports (graph and
+        // unordered parents compute them up front); the root's are not read.
+        let exports = match scope {
+            Scope::Linear { .. } => {
+                let mut visible = visible.into_inner();
+                visible.flush(self.specs);
+                Some(visible.table)
+            }
+            _ => None,
+        };
         Sub {
             range: start..self.arg_starts.len() as u32,
             sources,
             sinks: prev,
-            exports: Some(visible),
+            exports,
         }
     }
 

@@ -231,7 +231,9 @@ impl Flow {
             Node::Flow(mut inner) => {
                 inner.shape.shift(self.atoms.len() as u32);
                 self.atoms.append(&mut inner.atoms);
-                self.shape.children.push(ShapeNode::Flow(Box::new(inner.shape)));
+                self.shape
+                    .children
+                    .push(ShapeNode::Flow(Box::new(inner.shape)));
             }
         }
         self

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
+use smallvec::SmallVec;
 
 pub(crate) use call::RevertInfo;
 pub use call::{encode, short_type_name, BoxFuture, Call, Invocation, Res, Resources, TaskCtx};
@@ -203,7 +204,8 @@ impl std::ops::Deref for DefRef {
 pub struct TaskSpec {
     pub(crate) def: DefRef,
     pub(crate) name: Option<Text>,
-    pub(crate) rebind: Vec<(Text, Text)>,
+    /// Most atoms rebind at most one argument: kept inline, no allocation.
+    pub(crate) rebind: SmallVec<[(Text, Text); 1]>,
     pub(crate) inject: Vec<(Text, Result<Value, String>)>,
     pub(crate) provides: Option<Provides>,
 }
@@ -214,7 +216,7 @@ impl TaskSpec {
         TaskSpec {
             def,
             name: None,
-            rebind: Vec::new(),
+            rebind: SmallVec::new(),
             inject: Vec::new(),
             provides: None,
         }
@@ -225,7 +227,7 @@ impl TaskSpec {
         TaskSpec {
             def: DefRef::Static(def),
             name: None,
-            rebind: Vec::new(),
+            rebind: SmallVec::new_const(),
             inject: Vec::new(),
             provides: None,
         }
