@@ -26,6 +26,9 @@ pub enum FailureKind {
     Argument,
     /// The task's result could not be encoded or does not match its `provides`.
     Result,
+    /// The task ran past its timeout: an async task was cancelled, a sync
+    /// task's late result was discarded.
+    Timeout,
 }
 
 /// The structured form of a failure, as persisted and sent between processes.

@@ -19,8 +19,10 @@ mod state;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -124,10 +126,36 @@ pub struct Engine {
     flow: Option<Flow>,
     name: String,
     inputs: Vec<(String, Result<Value, String>)>,
-    resources: Resources,
+    resources: Arc<Resources>,
     listeners: Vec<Box<dyn Listener>>,
     storage: Option<Arc<Storage>>,
     invalid: Option<FlowErrors>,
+    max_workers: usize,
+    suspender: Suspender,
+}
+
+/// A handle that asks a running engine to suspend: atoms already running
+/// finish, nothing new starts, and the flow ends SUSPENDED. Running the
+/// engine again goes on from there. Cheap to clone; usable from any thread or
+/// from a listener.
+#[derive(Debug, Clone, Default)]
+pub struct Suspender(Arc<AtomicBool>);
+
+impl Suspender {
+    /// Asks the engine to suspend.
+    pub fn suspend(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a suspension was asked for and not yet acted upon.
+    pub fn is_requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    fn take(&self) -> bool {
+        // A plain load first: the common case (no request) costs no write.
+        self.0.load(Ordering::Acquire) && self.0.swap(false, Ordering::SeqCst)
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -140,6 +168,7 @@ impl std::fmt::Debug for Engine {
             )
             .field("resources", &self.resources)
             .field("listeners", &self.listeners.len())
+            .field("max_workers", &self.max_workers)
             .field("state", &self.flow_state())
             .finish()
     }
@@ -152,11 +181,27 @@ impl Engine {
             name: flow.name().to_owned(),
             flow: Some(flow),
             inputs: Vec::new(),
-            resources: Resources::default(),
+            resources: Arc::new(Resources::default()),
             listeners: Vec::new(),
             storage: None,
             invalid: None,
+            max_workers: 1,
+            suspender: Suspender::default(),
         }
+    }
+
+    /// Runs up to `n` atoms at a time (at least 1). With 1 — the default — the
+    /// engine is serial: one atom at a time, sync tasks inline. With more,
+    /// independent atoms run concurrently: async tasks on tokio, sync tasks on
+    /// tokio's blocking pool. Both give the same results and final states.
+    pub fn max_workers(mut self, n: usize) -> Engine {
+        self.max_workers = n.max(1);
+        self
+    }
+
+    /// A handle to suspend this engine while it runs.
+    pub fn suspender(&self) -> Suspender {
+        self.suspender.clone()
     }
 
     /// An engine input: the outermost provider of `name`. A second input of one
@@ -173,13 +218,13 @@ impl Engine {
 
     /// A resource, handed to tasks that take `Res<T>`. One per type.
     pub fn resource<T: Send + Sync + 'static>(mut self, value: T) -> Engine {
-        self.resources.insert(value);
+        Arc::make_mut(&mut self.resources).insert(value);
         self
     }
 
     /// A shared resource.
     pub fn resource_arc<T: Send + Sync + 'static>(mut self, value: Arc<T>) -> Engine {
-        self.resources.insert_arc(value);
+        Arc::make_mut(&mut self.resources).insert_arc(value);
         self
     }
 
@@ -284,7 +329,7 @@ impl Engine {
                     message: e.to_string(),
                 })
         };
-        if has_async {
+        if has_async || self.max_workers > 1 {
             return runtime()?.block_on(self.run_async());
         }
         // Sync tasks only: the run completes in one poll, without a runtime.
@@ -296,7 +341,10 @@ impl Engine {
         }
     }
 
-    /// Runs the flow to its end.
+    /// Runs the flow to its end (or until it is suspended).
+    ///
+    /// A flow that was suspended goes on from where it stopped (RESUMING, then
+    /// RUNNING or REVERTING); a flow that has ended gives its outcome again.
     pub async fn run_async(&mut self) -> Result<Done, RunError> {
         self.prepare()?;
         let storage = Arc::make_mut(self.storage.as_mut().expect("prepared"));
@@ -305,31 +353,70 @@ impl Engine {
         if storage.flow_state.is_final() {
             return outcome(self.storage.as_ref().expect("prepared"));
         }
-        storage.set_flow(FlowState::Running, listeners)?;
+        let resuming = storage.flow_state != FlowState::Pending;
+        if resuming {
+            storage.set_flow(FlowState::Resuming, listeners)?;
+        }
         let mut machine = Machine::new(storage);
+        storage.set_flow(
+            if machine.is_reverting() {
+                FlowState::Reverting
+            } else {
+                FlowState::Running
+            },
+            listeners,
+        )?;
+        let parallel = self.max_workers > 1;
+        let mut running: tokio::task::JoinSet<(usize, Result<Value, Failure>)> =
+            tokio::task::JoinSet::new();
         // The flow's failures, built once when reverting starts: they do not
         // change while reverting (a failed revert ends it).
         let mut failures: Option<crate::failure::Failures> = None;
         loop {
-            match machine.next() {
+            if self.suspender.take() && !storage.flow_state.is_final() {
+                machine.suspend();
+                if storage.flow_state != FlowState::Suspending {
+                    storage.set_flow(FlowState::Suspending, listeners)?;
+                }
+            }
+            let room = running.len() < self.max_workers;
+            match machine.next(room) {
                 Action::Execute(i) => {
                     storage.set_atom(i, AtomState::Running, None, listeners)?;
-                    let invocation = start_execute(storage, resources, i);
-                    let atom = storage.plan.atoms[i].atom_name();
-                    let result = settle(invocation, atom)
-                        .await
-                        .and_then(|value| check_provides(storage, i, value));
-                    let ok = result.is_ok();
-                    let state = if ok {
-                        AtomState::Success
-                    } else {
-                        AtomState::Failure
-                    };
-                    storage.set_atom(i, state, Some(result), listeners)?;
-                    if !ok {
-                        storage.set_flow(FlowState::Reverting, listeners)?;
+                    if parallel {
+                        spawn_execute(&mut running, storage, resources, i);
+                        continue;
                     }
-                    machine.executed(storage, i, ok);
+                    let spec = &storage.plan.atoms[i];
+                    let started = spec.timeout_after().map(|_| Instant::now());
+                    let invocation = start_execute(storage, resources, i);
+                    let result = match (invocation, spec.timeout_after()) {
+                        (Invocation::Ready(result), None) => result,
+                        (Invocation::Pending(future), Some(limit)) => {
+                            with_timeout(future, limit, spec.atom_name()).await
+                        }
+                        (invocation, limit) => {
+                            let result = settle(invocation, spec.atom_name()).await;
+                            match (limit, started) {
+                                (Some(limit), Some(started)) if started.elapsed() > limit => {
+                                    Err(timed_out(spec.atom_name(), limit))
+                                }
+                                _ => result,
+                            }
+                        }
+                    };
+                    finish_execute(storage, &mut machine, listeners, i, result)?;
+                }
+                Action::Wait => {
+                    let Some(joined) = running.join_next().await else {
+                        unreachable!("the machine waits only while atoms run");
+                    };
+                    let (i, result) = joined.unwrap_or_else(|e| {
+                        // Jobs catch their panics; a join error is a cancelled
+                        // runtime: nothing ran to completion.
+                        std::panic::resume_unwind(e.into_panic())
+                    });
+                    finish_execute(storage, &mut machine, listeners, i, result)?;
                 }
                 Action::Revert(i) => {
                     debug_assert!(machine.is_reverting());
@@ -367,6 +454,114 @@ impl Engine {
     }
 }
 
+/// Records the end of atom `i`'s execution and tells the machine.
+#[inline]
+fn finish_execute(
+    storage: &mut Storage,
+    machine: &mut Machine,
+    listeners: &[Box<dyn Listener>],
+    i: usize,
+    result: Result<Value, Failure>,
+) -> Result<(), RunError> {
+    let result = result.and_then(|value| check_provides(storage, i, value));
+    let ok = result.is_ok();
+    let state = if ok {
+        AtomState::Success
+    } else {
+        AtomState::Failure
+    };
+    storage.set_atom(i, state, Some(result), listeners)?;
+    if !ok && storage.flow_state == FlowState::Running {
+        storage.set_flow(FlowState::Reverting, listeners)?;
+    }
+    machine.executed(storage, i, ok);
+    Ok(())
+}
+
+/// Starts atom `i` on the runtime: an async task's future is spawned, a sync
+/// task runs on the blocking pool (with its arguments copied out of storage).
+fn spawn_execute(
+    running: &mut tokio::task::JoinSet<(usize, Result<Value, Failure>)>,
+    storage: &Storage,
+    resources: &Arc<Resources>,
+    i: usize,
+) {
+    let spec = &storage.plan.atoms[i];
+    let atom = spec.atom_name().to_owned();
+    let limit = spec.timeout_after();
+    if spec.def().meta.is_async {
+        let invocation = start_execute(storage, resources, i);
+        running.spawn(async move {
+            let result = match (invocation, limit) {
+                (Invocation::Pending(future), Some(limit)) => {
+                    with_timeout(future, limit, &atom).await
+                }
+                (invocation, _) => settle(invocation, &atom).await,
+            };
+            (i, result)
+        });
+        return;
+    }
+    let args: Vec<Option<Value>> = storage
+        .plan
+        .arg_sources(i)
+        .iter()
+        .map(|s| storage.source(s).cloned())
+        .collect();
+    let def = spec.def.clone();
+    let resources = Arc::clone(resources);
+    let name = atom.clone();
+    let job = move || {
+        let args: Vec<Option<&Value>> = args.iter().map(Option::as_ref).collect();
+        let call = Call::new(&name, &def.meta, &args, &resources);
+        match std::panic::catch_unwind(AssertUnwindSafe(|| def.exec.call(&call))) {
+            Ok(Invocation::Ready(result)) => result,
+            Ok(Invocation::Pending(_)) => Err(Failure::new(
+                FailureKind::Task,
+                format!("task `{name}` says it is sync but returned a future"),
+            )),
+            Err(panic) => Err(Failure::from_panic(&name, &*panic)),
+        }
+    };
+    running.spawn(async move {
+        let handle = tokio::task::spawn_blocking(job);
+        let joined = match limit {
+            Some(limit) => match tokio::time::timeout(limit, handle).await {
+                Ok(joined) => joined,
+                // The thread cannot be stopped; its late result is dropped.
+                Err(_) => return (i, Err(timed_out(&atom, limit))),
+            },
+            None => handle.await,
+        };
+        let result = joined.unwrap_or_else(|e| {
+            Err(Failure::new(
+                FailureKind::Panic,
+                format!("task `{atom}` did not finish: {e}"),
+            ))
+        });
+        (i, result)
+    });
+}
+
+/// Awaits an async task's future for at most `limit`, cancelling it after.
+async fn with_timeout(
+    future: BoxFuture<Result<Value, Failure>>,
+    limit: Duration,
+    atom: &str,
+) -> Result<Value, Failure> {
+    match tokio::time::timeout(limit, settle(Invocation::Pending(future), atom)).await {
+        Ok(result) => result,
+        Err(_) => Err(timed_out(atom, limit)),
+    }
+}
+
+fn timed_out(atom: &str, limit: Duration) -> Failure {
+    Failure::new(
+        FailureKind::Timeout,
+        format!("task `{atom}` ran past its timeout of {limit:?}"),
+    )
+}
+
 /// The result of a finished run, from what storage recorded.
 fn outcome(shared: &Arc<Storage>) -> Result<Done, RunError> {
     let storage = &**shared;
@@ -374,7 +569,7 @@ fn outcome(shared: &Arc<Storage>) -> Result<Done, RunError> {
     let name = |i: usize| storage.plan.atoms[i].atom_name().to_owned();
     let failed = storage.failures.iter().position(Option::is_some);
     match (storage.flow_state, failed) {
-        (FlowState::Success, _) => Ok(Done::new(Arc::clone(shared))),
+        (FlowState::Success | FlowState::Suspended, _) => Ok(Done::new(Arc::clone(shared))),
         (FlowState::Reverted, Some(i)) => Err(RunError::Failed {
             flow,
             atom: name(i),

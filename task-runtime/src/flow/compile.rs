@@ -305,7 +305,7 @@ impl<'f> Compiler<'f> {
         let meta = &spec.def.meta;
         let start = self.args.len() as u32;
         for (arg, optional) in meta.value_args() {
-            if let Some((_, value)) = spec.inject.iter().rev().find(|(a, _)| a == arg) {
+            if let Some((_, value)) = spec.injected().iter().rev().find(|(a, _)| a == arg) {
                 match value {
                     Ok(v) => {
                         self.args
@@ -348,7 +348,7 @@ impl<'f> Compiler<'f> {
             .rebind
             .iter()
             .map(|(a, _)| ("rebind", a))
-            .chain(spec.inject.iter().map(|(a, _)| ("inject", a)))
+            .chain(spec.injected().iter().map(|(a, _)| ("inject", a)))
         {
             if !meta.value_args().any(|(name, _)| name == arg.as_ref()) {
                 self.errors.push(FlowError::UnknownArgument {

@@ -15,6 +15,7 @@ mod meta;
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -206,8 +207,16 @@ pub struct TaskSpec {
     pub(crate) name: Option<Text>,
     /// Most atoms rebind at most one argument: kept inline, no allocation.
     pub(crate) rebind: SmallVec<[(Text, Text); 1]>,
-    pub(crate) inject: Vec<(Text, Result<Value, String>)>,
+    /// What few atoms use, boxed so the common atom stays small.
+    pub(crate) extra: Option<Box<Extra>>,
     pub(crate) provides: Option<Provides>,
+}
+
+/// The rarely used parts of an atom.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Extra {
+    pub(crate) inject: Vec<(Text, Result<Value, String>)>,
+    pub(crate) timeout: Option<Duration>,
 }
 
 impl TaskSpec {
@@ -217,7 +226,7 @@ impl TaskSpec {
             def,
             name: None,
             rebind: SmallVec::new(),
-            inject: Vec::new(),
+            extra: None,
             provides: None,
         }
     }
@@ -228,7 +237,7 @@ impl TaskSpec {
             def: DefRef::Static(def),
             name: None,
             rebind: SmallVec::new_const(),
-            inject: Vec::new(),
+            extra: None,
             provides: None,
         }
     }
@@ -248,8 +257,31 @@ impl TaskSpec {
     /// Gives argument `arg` a fixed value; it takes precedence over any provider.
     pub fn inject(mut self, arg: impl Into<Text>, value: impl Serialize) -> TaskSpec {
         let value = serde_json::to_value(value).map_err(|e| e.to_string());
-        self.inject.push((arg.into(), value));
+        self.extra_mut().inject.push((arg.into(), value));
         self
+    }
+
+    /// Fails this atom when it runs longer than `timeout`: an async task is
+    /// cancelled; a sync task cannot be interrupted, so its late result is
+    /// discarded. The failure (kind [`FailureKind::Timeout`](crate::FailureKind))
+    /// names the timeout, and the flow reverts as for any failure.
+    pub fn timeout(mut self, timeout: Duration) -> TaskSpec {
+        self.extra_mut().timeout = Some(timeout);
+        self
+    }
+
+    /// The atom's timeout, if it has one.
+    pub fn timeout_after(&self) -> Option<Duration> {
+        self.extra.as_ref().and_then(|e| e.timeout)
+    }
+
+    /// The values given with [`TaskSpec::inject`], in the order given.
+    pub(crate) fn injected(&self) -> &[(Text, Result<Value, String>)] {
+        self.extra.as_ref().map_or(&[], |e| &e.inject)
+    }
+
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
     }
 
     /// Provides this atom's result under `name` instead of the task's own name
