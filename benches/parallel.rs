@@ -1,0 +1,97 @@
+//! The parallel executor: wall time of sleeping tasks, and per-task overhead of
+//! a wide fan-out. Run with `cargo bench --bench parallel` (`-- --quick` for a
+//! smoke run); prints markdown tables (median of the runs).
+//!
+//! - `sleep`: 100 independent sync tasks that each sleep 10 ms, unordered,
+//!   `max_workers = 8` (ideal: 100 / 8 rounds × 10 ms = 0.125 s); the same
+//!   scenario as `parallel_sleep` in `../shared/bench/taskflow_py`.
+//! - `fan-out`: one root task, then N no-op tasks that each read its output,
+//!   in a graph flow, `max_workers = 64`; async tasks (spawned on tokio) and
+//!   sync tasks (run on tokio's blocking pool).
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use taskwire::{Engine, Flow, FnTask};
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn sleep_flow() -> Flow {
+    let mut flow = Flow::unordered("sleepers");
+    for i in 0..100 {
+        flow.push(FnTask::new(format!("sleep{i}")).run(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            Ok(json!(null))
+        }));
+    }
+    flow
+}
+
+fn fan_out(n: usize, async_tasks: bool) -> Flow {
+    let mut flow = Flow::graph("fan_out");
+    flow.push(FnTask::new("root").provides("x").run(|_| Ok(json!(1))));
+    for i in 0..n {
+        let task = FnTask::new(format!("leaf{i}")).requires(["x"]);
+        flow.push(if async_tasks {
+            task.run_async(|_| Box::pin(async { Ok(json!(null)) }))
+        } else {
+            task.run(|_| Ok(json!(null)))
+        });
+    }
+    flow
+}
+
+fn time(runs: usize, mut once: impl FnMut() -> Duration) -> Duration {
+    once(); // warm-up
+    median((0..runs).map(|_| once()).collect())
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let runs = if quick { 3 } else { 11 };
+
+    println!("| scenario | max_workers | runs | wall median (s) |");
+    println!("|---|---:|---:|---:|");
+    let wall = time(runs, || {
+        let t = Instant::now();
+        Engine::new(sleep_flow())
+            .max_workers(8)
+            .run()
+            .expect("runs");
+        t.elapsed()
+    });
+    println!(
+        "| 100 × sleep 10 ms, unordered | 8 | {runs} | {:.3} |",
+        wall.as_secs_f64()
+    );
+
+    println!();
+    println!("| fan-out | N | max_workers | runs | validate + run median (ms) | per task (µs) | validate (µs/task) | run (µs/task) |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let n = if quick { 1_000 } else { 10_000 };
+    for (label, async_tasks) in [("async no-op", true), ("sync no-op", false)] {
+        let mut phases = Vec::new();
+        let total = time(runs, || {
+            let flow = fan_out(n, async_tasks);
+            let t = Instant::now();
+            let mut engine = Engine::new(flow).max_workers(64);
+            engine.compile().expect("valid");
+            let compiled = t.elapsed();
+            engine.run().expect("runs");
+            let total = t.elapsed();
+            phases.push((compiled, total - compiled));
+            total
+        });
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+        println!(
+            "| {label} | {n} | 64 | {runs} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            total.as_secs_f64() * 1e3,
+            per(total),
+            per(median(phases.iter().map(|p| p.0).collect())),
+            per(median(phases.iter().map(|p| p.1).collect())),
+        );
+    }
+}
