@@ -15,6 +15,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod engine;
+pub mod factory;
 pub mod failure;
 pub mod flow;
 pub mod listener;
@@ -31,6 +32,9 @@ pub use task::{
     BoxFuture, Call, DefRef, Exec, FnTask, Invocation, Outcome, Param, ParamKind, Provides, Res,
     Resources, Task, TaskCtx, TaskDef, TaskMeta, TaskSpec, Version,
 };
+
+#[doc(hidden)]
+pub use inventory as __inventory;
 
 /// The value type that passes between tasks: serde data.
 pub use serde_json::Value;

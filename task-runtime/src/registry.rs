@@ -51,7 +51,7 @@ pub enum RegistryError {
     },
 }
 
-fn suggestion(near: &[String]) -> String {
+pub(crate) fn suggestion(near: &[String]) -> String {
     if near.is_empty() {
         String::new()
     } else {
@@ -156,18 +156,23 @@ impl Registry {
     }
 
     fn near(&self, name: &str) -> Vec<String> {
-        let last = |n: &str| n.rsplit("::").next().unwrap_or(n).to_owned();
-        let wanted = last(name);
-        self.tasks
-            .keys()
-            .filter(|k| {
-                let have = last(k);
-                have == wanted || edit_distance(&have, &wanted) <= 2
-            })
-            .take(3)
-            .cloned()
-            .collect()
+        near_names(name, self.tasks.keys().map(String::as_str))
     }
+}
+
+/// Up to three of `names` that look like `name` (same last path segment, or
+/// at most two edits away from it).
+pub(crate) fn near_names<'a>(name: &str, names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let last = |n: &str| n.rsplit("::").next().unwrap_or(n).to_owned();
+    let wanted = last(name);
+    names
+        .filter(|k| {
+            let have = last(k);
+            have == wanted || edit_distance(&have, &wanted) <= 2
+        })
+        .take(3)
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Something that can be registered: a static or shared task definition.
