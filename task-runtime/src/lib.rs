@@ -26,7 +26,10 @@ pub mod task;
 pub use engine::{AtomState, Done, Engine, FlowState, RunError, Suspender};
 pub use failure::{Failure, FailureKind, FailureRecord, Failures};
 pub use flow::{Flow, FlowError, FlowErrors, Node};
-pub use listener::{AtomEvent, Captured, CapturingListener, FlowEvent, Listener, TracingListener};
+pub use listener::{
+    AtomEvent, Captured, CapturingListener, FlowEvent, Listener, ProgressEvent, TimingListener,
+    TracingListener,
+};
 pub use registry::{Registry, RegistryError, TaskRegistration};
 pub use task::{
     BoxFuture, Call, DefRef, Exec, FnTask, Invocation, Outcome, Param, ParamKind, Provides, Res,

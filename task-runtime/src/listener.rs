@@ -1,7 +1,7 @@
 //! Listeners: observers of every flow and atom state change, in order, with the
 //! atom's result or failure attached.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
@@ -36,6 +36,20 @@ pub struct AtomEvent<'a> {
     pub failure: Option<&'a Failure>,
 }
 
+/// Progress reported by a running task through its context
+/// ([`TaskCtx::progress`](crate::TaskCtx::progress)).
+#[derive(Debug, Clone, Copy)]
+pub struct ProgressEvent<'a> {
+    /// The flow's name.
+    pub flow: &'a str,
+    /// The atom's name.
+    pub atom: &'a str,
+    /// How far along, from 0.0 to 1.0.
+    pub progress: f32,
+    /// What the task said about it, if anything.
+    pub details: Option<&'a Value>,
+}
+
 /// Receives state changes as the engine records them.
 ///
 /// Listeners are called synchronously, in registration order, after the change
@@ -49,6 +63,47 @@ pub trait Listener: Send + Sync {
     /// An atom changed state.
     fn on_atom(&self, event: &AtomEvent<'_>) {
         let _ = event;
+    }
+
+    /// A running task reported progress. Called from the thread the task runs
+    /// on (with the parallel engine, concurrently with other calls).
+    fn on_progress(&self, event: &ProgressEvent<'_>) {
+        let _ = event;
+    }
+}
+
+/// The listeners of one engine, shared with the tasks it runs so that they can
+/// report progress.
+#[derive(Clone)]
+pub struct Listeners {
+    pub(crate) flow: Arc<str>,
+    pub(crate) list: Arc<Vec<Arc<dyn Listener>>>,
+}
+
+impl std::fmt::Debug for Listeners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listeners")
+            .field("flow", &self.flow)
+            .field("count", &self.list.len())
+            .finish()
+    }
+}
+
+impl Listeners {
+    pub(crate) fn progress(&self, atom: &str, progress: f32, details: Option<&Value>) {
+        let event = ProgressEvent {
+            flow: &self.flow,
+            atom,
+            progress: if progress.is_nan() {
+                0.0
+            } else {
+                progress.clamp(0.0, 1.0)
+            },
+            details,
+        };
+        for l in self.list.iter() {
+            l.on_progress(&event);
+        }
     }
 }
 
@@ -94,6 +149,15 @@ pub enum Captured {
         /// The failure, on FAILURE and REVERT_FAILURE.
         failure: Option<Failure>,
     },
+    /// Progress a task reported.
+    Progress {
+        /// The atom.
+        atom: String,
+        /// How far along (0.0 to 1.0).
+        progress: f32,
+        /// The details it gave.
+        details: Option<Value>,
+    },
 }
 
 /// Records every state change, for tests and inspection.
@@ -122,7 +186,7 @@ impl CapturingListener {
             .into_iter()
             .filter_map(|e| match e {
                 Captured::Flow { state, .. } => Some(state),
-                Captured::Atom { .. } => None,
+                Captured::Atom { .. } | Captured::Progress { .. } => None,
             })
             .collect()
     }
@@ -138,13 +202,26 @@ impl CapturingListener {
             .collect()
     }
 
+    /// The progress reports of `atom`, in order.
+    pub fn progress_of(&self, atom: &str) -> Vec<f32> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Captured::Progress {
+                    atom: a, progress, ..
+                } if a == atom => Some(progress),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// `(atom, state)` for every atom change, in order.
     pub fn atom_transitions(&self) -> Vec<(String, AtomState)> {
         self.events()
             .into_iter()
             .filter_map(|e| match e {
                 Captured::Atom { atom, state, .. } => Some((atom, state)),
-                Captured::Flow { .. } => None,
+                Captured::Flow { .. } | Captured::Progress { .. } => None,
             })
             .collect()
     }
@@ -173,6 +250,14 @@ impl Listener for CapturingListener {
             failure: e.failure.cloned(),
         });
     }
+
+    fn on_progress(&self, e: &ProgressEvent<'_>) {
+        self.push(Captured::Progress {
+            atom: e.atom.to_owned(),
+            progress: e.progress,
+            details: e.details.cloned(),
+        });
+    }
 }
 
 impl<L: Listener + ?Sized> Listener for std::sync::Arc<L> {
@@ -182,5 +267,70 @@ impl<L: Listener + ?Sized> Listener for std::sync::Arc<L> {
 
     fn on_atom(&self, event: &AtomEvent<'_>) {
         (**self).on_atom(event);
+    }
+
+    fn on_progress(&self, event: &ProgressEvent<'_>) {
+        (**self).on_progress(event);
+    }
+}
+
+/// Measures how long each atom ran (RUNNING to SUCCESS or FAILURE) and
+/// reverted (REVERTING to REVERTED or REVERT_FAILURE).
+#[derive(Debug, Default)]
+pub struct TimingListener {
+    started: Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    timings: Mutex<Vec<Timing>>,
+}
+
+/// One measured span of an atom.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timing {
+    /// The atom.
+    pub atom: String,
+    /// The state it ended in (SUCCESS, FAILURE, REVERTED, REVERT_FAILURE).
+    pub state: AtomState,
+    /// How long it took.
+    pub elapsed: std::time::Duration,
+}
+
+impl TimingListener {
+    /// A listener with nothing measured yet.
+    pub fn new() -> TimingListener {
+        TimingListener::default()
+    }
+
+    /// What was measured, in the order the spans ended.
+    pub fn timings(&self) -> Vec<Timing> {
+        self.timings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl Listener for TimingListener {
+    fn on_atom(&self, e: &AtomEvent<'_>) {
+        let mut started = self.started.lock().unwrap_or_else(|e| e.into_inner());
+        match e.state {
+            AtomState::Running | AtomState::Reverting => {
+                started.insert(e.atom.to_owned(), std::time::Instant::now());
+            }
+            AtomState::Success
+            | AtomState::Failure
+            | AtomState::Reverted
+            | AtomState::RevertFailure => {
+                if let Some(at) = started.remove(e.atom) {
+                    self.timings
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(Timing {
+                            atom: e.atom.to_owned(),
+                            state: e.state,
+                            elapsed: at.elapsed(),
+                        });
+                }
+            }
+            _ => {}
+        }
     }
 }

@@ -130,7 +130,7 @@ impl Storage {
     pub(crate) fn set_flow(
         &mut self,
         to: FlowState,
-        listeners: &[Box<dyn Listener>],
+        listeners: &[Arc<dyn Listener>],
     ) -> Result<(), TransitionError> {
         let from = self.flow_state;
         if !from.can_become(to) {
@@ -158,7 +158,7 @@ impl Storage {
         index: usize,
         to: AtomState,
         outcome: Option<Result<Value, Failure>>,
-        listeners: &[Box<dyn Listener>],
+        listeners: &[Arc<dyn Listener>],
     ) -> Result<(), TransitionError> {
         let from = self.states[index];
         if !from.can_become(to) {

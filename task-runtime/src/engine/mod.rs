@@ -34,7 +34,7 @@ use machine::{Action, Machine};
 
 use crate::failure::{Failure, FailureKind};
 use crate::flow::{Flow, FlowError, FlowErrors, Plan};
-use crate::listener::Listener;
+use crate::listener::{Listener, Listeners};
 use crate::storage::{Storage, TransitionError};
 use crate::task::{BoxFuture, Call, Invocation, Provides, Resources, RevertInfo};
 
@@ -127,7 +127,7 @@ pub struct Engine {
     name: String,
     inputs: Vec<(String, Result<Value, String>)>,
     resources: Arc<Resources>,
-    listeners: Vec<Box<dyn Listener>>,
+    listeners: Listeners,
     storage: Option<Arc<Storage>>,
     invalid: Option<FlowErrors>,
     max_workers: usize,
@@ -167,7 +167,7 @@ impl std::fmt::Debug for Engine {
                 &self.inputs.iter().map(|(n, _)| n).collect::<Vec<_>>(),
             )
             .field("resources", &self.resources)
-            .field("listeners", &self.listeners.len())
+            .field("listeners", &self.listeners.list.len())
             .field("max_workers", &self.max_workers)
             .field("state", &self.flow_state())
             .finish()
@@ -179,10 +179,13 @@ impl Engine {
     pub fn new(flow: Flow) -> Engine {
         Engine {
             name: flow.name().to_owned(),
+            listeners: Listeners {
+                flow: flow.name().into(),
+                list: Arc::new(Vec::new()),
+            },
             flow: Some(flow),
             inputs: Vec::new(),
             resources: Arc::new(Resources::default()),
-            listeners: Vec::new(),
             storage: None,
             invalid: None,
             max_workers: 1,
@@ -230,7 +233,7 @@ impl Engine {
 
     /// A listener of state changes.
     pub fn listener(mut self, listener: impl Listener + 'static) -> Engine {
-        self.listeners.push(Box::new(listener));
+        Arc::make_mut(&mut self.listeners.list).push(Arc::new(listener));
         self
     }
 
@@ -348,7 +351,8 @@ impl Engine {
     pub async fn run_async(&mut self) -> Result<Done, RunError> {
         self.prepare()?;
         let storage = Arc::make_mut(self.storage.as_mut().expect("prepared"));
-        let listeners = &self.listeners[..];
+        let listeners = &self.listeners.list[..];
+        let progress = &self.listeners;
         let resources = &self.resources;
         if storage.flow_state.is_final() {
             return outcome(self.storage.as_ref().expect("prepared"));
@@ -384,12 +388,12 @@ impl Engine {
                 Action::Execute(i) => {
                     storage.set_atom(i, AtomState::Running, None, listeners)?;
                     if parallel {
-                        spawn_execute(&mut running, storage, resources, i);
+                        spawn_execute(&mut running, storage, resources, progress, i);
                         continue;
                     }
                     let spec = &storage.plan.atoms[i];
                     let started = spec.timeout_after().map(|_| Instant::now());
-                    let invocation = start_execute(storage, resources, i);
+                    let invocation = start_execute(storage, resources, progress, i);
                     let result = match (invocation, spec.timeout_after()) {
                         (Invocation::Ready(result), None) => result,
                         (Invocation::Pending(future), Some(limit)) => {
@@ -422,7 +426,7 @@ impl Engine {
                     debug_assert!(machine.is_reverting());
                     storage.set_atom(i, AtomState::Reverting, None, listeners)?;
                     let failures = failures.get_or_insert_with(|| storage.failures());
-                    let result = match start_revert(storage, resources, failures, i) {
+                    let result = match start_revert(storage, resources, progress, failures, i) {
                         Some(invocation) => {
                             settle(invocation, storage.plan.atoms[i].atom_name()).await
                         }
@@ -459,7 +463,7 @@ impl Engine {
 fn finish_execute(
     storage: &mut Storage,
     machine: &mut Machine,
-    listeners: &[Box<dyn Listener>],
+    listeners: &[Arc<dyn Listener>],
     i: usize,
     result: Result<Value, Failure>,
 ) -> Result<(), RunError> {
@@ -484,13 +488,14 @@ fn spawn_execute(
     running: &mut tokio::task::JoinSet<(usize, Result<Value, Failure>)>,
     storage: &Storage,
     resources: &Arc<Resources>,
+    listeners: &Listeners,
     i: usize,
 ) {
     let spec = &storage.plan.atoms[i];
     let atom = spec.atom_name().to_owned();
     let limit = spec.timeout_after();
     if spec.def().meta.is_async {
-        let invocation = start_execute(storage, resources, i);
+        let invocation = start_execute(storage, resources, listeners, i);
         running.spawn(async move {
             let result = match (invocation, limit) {
                 (Invocation::Pending(future), Some(limit)) => {
@@ -510,10 +515,12 @@ fn spawn_execute(
         .collect();
     let def = spec.def.clone();
     let resources = Arc::clone(resources);
+    let listeners = listeners.clone();
     let name = atom.clone();
     let job = move || {
         let args: Vec<Option<&Value>> = args.iter().map(Option::as_ref).collect();
-        let call = Call::new(&name, &def.meta, &args, &resources);
+        let mut call = Call::new(&name, &def.meta, &args, &resources);
+        call.listeners = Some(&listeners);
         match std::panic::catch_unwind(AssertUnwindSafe(|| def.exec.call(&call))) {
             Ok(Invocation::Ready(result)) => result,
             Ok(Invocation::Pending(_)) => Err(Failure::new(
@@ -596,8 +603,15 @@ fn outcome(shared: &Arc<Storage>) -> Result<Done, RunError> {
 }
 
 /// Starts executing atom `i`: resolves its arguments and calls its code.
-fn start_execute(storage: &Storage, resources: &Resources, i: usize) -> Invocation {
-    call_atom(storage, resources, i, None, |def, call| def.exec.call(call))
+fn start_execute(
+    storage: &Storage,
+    resources: &Resources,
+    listeners: &Listeners,
+    i: usize,
+) -> Invocation {
+    call_atom(storage, resources, listeners, i, None, |def, call| {
+        def.exec.call(call)
+    })
 }
 
 /// Starts reverting atom `i`; `None` when there is nothing to undo (no revert
@@ -605,6 +619,7 @@ fn start_execute(storage: &Storage, resources: &Resources, i: usize) -> Invocati
 fn start_revert(
     storage: &Storage,
     resources: &Resources,
+    listeners: &Listeners,
     failures: &crate::failure::Failures,
     i: usize,
 ) -> Option<Invocation<()>> {
@@ -617,14 +632,20 @@ fn start_revert(
         (None, None) => return None,
     };
     let info = RevertInfo { result, failures };
-    Some(call_atom(storage, resources, i, Some(info), |_, call| {
-        revert.call(call)
-    }))
+    Some(call_atom(
+        storage,
+        resources,
+        listeners,
+        i,
+        Some(info),
+        |_, call| revert.call(call),
+    ))
 }
 
 fn call_atom<T>(
     storage: &Storage,
     resources: &Resources,
+    listeners: &Listeners,
     i: usize,
     revert: Option<RevertInfo<'_>>,
     code: impl FnOnce(&crate::task::TaskDef, &Call<'_>) -> Invocation<T>,
@@ -645,6 +666,7 @@ fn call_atom<T>(
     let def = atom.def();
     let mut call = Call::new(atom.atom_name(), &def.meta, args, resources);
     call.revert = revert;
+    call.listeners = Some(listeners);
     match std::panic::catch_unwind(AssertUnwindSafe(|| code(def, &call))) {
         Ok(invocation) => invocation,
         Err(panic) => Invocation::Ready(Err(Failure::from_panic(atom.atom_name(), &*panic))),

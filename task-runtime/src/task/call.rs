@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use super::{Outcome, TaskMeta};
 use crate::failure::{Failure, FailureKind, Failures};
+use crate::listener::Listeners;
 
 /// A boxed, sendable future, as returned by async tasks.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -109,6 +110,7 @@ impl<T: ?Sized> std::ops::Deref for Res<T> {
 pub struct TaskCtx {
     atom: Arc<str>,
     values: Arc<[(String, Value)]>,
+    listeners: Option<Listeners>,
 }
 
 impl TaskCtx {
@@ -117,6 +119,24 @@ impl TaskCtx {
         TaskCtx {
             atom: atom.into(),
             values: values.into(),
+            listeners: None,
+        }
+    }
+
+    /// Reports how far along the task is (0.0 to 1.0; clamped) to the
+    /// engine's listeners ([`Listener::on_progress`](crate::Listener::on_progress)).
+    /// Does nothing outside an engine.
+    pub fn progress(&self, progress: f32) {
+        if let Some(l) = &self.listeners {
+            l.progress(&self.atom, progress, None);
+        }
+    }
+
+    /// Reports progress with details (any serde value).
+    pub fn progress_with(&self, progress: f32, details: impl Serialize) {
+        if let Some(l) = &self.listeners {
+            let details = serde_json::to_value(details).ok();
+            l.progress(&self.atom, progress, details.as_ref());
         }
     }
 
@@ -164,6 +184,8 @@ pub struct Call<'a> {
     pub(crate) resources: &'a Resources,
     /// For reverts: the atom's outcome and the flow's failures.
     pub(crate) revert: Option<RevertInfo<'a>>,
+    /// Where progress reports go.
+    pub(crate) listeners: Option<&'a Listeners>,
 }
 
 #[derive(Debug)]
@@ -186,6 +208,7 @@ impl<'a> Call<'a> {
             args,
             resources,
             revert: None,
+            listeners: None,
         }
     }
 
@@ -278,7 +301,16 @@ impl<'a> Call<'a> {
                     .map(|v| (name.to_string(), v.clone()))
             })
             .collect();
-        TaskCtx::new(self.atom, values)
+        let mut ctx = TaskCtx::new(self.atom, values);
+        ctx.listeners = self.listeners.cloned();
+        ctx
+    }
+
+    /// Reports how far along the task is; see [`TaskCtx::progress`].
+    pub fn progress(&self, progress: f32) {
+        if let Some(l) = self.listeners {
+            l.progress(self.atom, progress, None);
+        }
     }
 
     /// For a revert: the atom's outcome, decoded as `T` (its result when it
