@@ -11,6 +11,7 @@
 //! - [`engine`]: the state machine that decides what runs and reverts next, and
 //!   the serial executor that runs it;
 //! - [`listener`]: observers of state changes.
+//! - [`picture`]: flows and runs drawn as Graphviz DOT or Mermaid text.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
@@ -18,6 +19,7 @@ pub mod engine;
 pub mod failure;
 pub mod flow;
 pub mod listener;
+pub mod picture;
 pub mod registry;
 pub mod storage;
 pub mod task;
@@ -26,6 +28,7 @@ pub use engine::{AtomState, Done, Engine, FlowState, RunError};
 pub use failure::{Failure, FailureKind, FailureRecord, Failures};
 pub use flow::{Flow, FlowError, FlowErrors, Node};
 pub use listener::{AtomEvent, Captured, CapturingListener, FlowEvent, Listener, TracingListener};
+pub use picture::{FlowMismatch, Picture};
 pub use registry::{Registry, RegistryError, TaskRegistration};
 pub use task::{
     BoxFuture, Call, DefRef, Exec, FnTask, Invocation, Outcome, Param, ParamKind, Provides, Res,
