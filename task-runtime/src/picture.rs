@@ -18,13 +18,12 @@
 //!     .add(Flow::graph("prepare").add(task("db_entry", &["spec"], "volume_id")));
 //! assert_eq!(
 //!     flow.to_mermaid(&["size"]).unwrap(),
-//!     r#"---
-//! title: "create_volume (linear)"
-//! ---
-//! flowchart TB
-//!   a0["extract"]
-//!   subgraph f1 ["prepare (graph)"]
-//!     a1["db_entry"]
+//!     r#"flowchart TB
+//!   subgraph f0 ["create_volume (linear)"]
+//!     a0["extract"]
+//!     subgraph f1 ["prepare (graph)"]
+//!       a1["db_entry"]
+//!     end
 //!   end
 //!   a0 -->|"spec"| a1
 //! "#
@@ -43,10 +42,21 @@
 //!   compiled plan, not the flow's nesting: its picture is flat unless
 //!   [`Picture::grouped_by`] is given the flow the engine was built from.
 //!
+//! What is drawn:
+//!
+//! - the title (flow name and kind, plus the flow's state for a run) is the
+//!   graph's label in DOT, and in Mermaid the label of subgraph `f0`, which
+//!   holds the whole flow;
+//! - an edge `a -> b` is labelled with the values `b` reads from `a` (unless
+//!   [`Picture::label_edges`] says no); an edge with no label only orders;
+//!   a value read from an atom further back has no edge of its own.
+//!
 //! The text is deterministic: the same flow (and the same states) always gives
 //! the same text. Nodes get generated ids (`a0`, `a1`, … in atom order;
 //! clusters `cluster_1`… in DOT and `f1`… in Mermaid, depth first), so names
-//! are free: every name is escaped for the format it is written in.
+//! are free: every name is escaped for the format it is written in (DOT:
+//! `\"`, `\\`, `&amp;`, `\n`; Mermaid: entity codes such as `#quot;` and
+//! `#lt;`, `<br>`), and other control characters are shown as `\u{7}`.
 //!
 //! | state          | fill      |
 //! |----------------|-----------|
@@ -493,13 +503,13 @@ fn control(c: char) -> String {
 /// A DOT double-quoted string. Inside, `\"` is a quote; labels then treat
 /// backslash sequences as escapes (`\n`, `\l`, `\N`, ...) and `&...;` as HTML
 /// entities, so backslashes and ampersands are escaped too.
-fn dot_quoted(lines: &[String]) -> String {
+fn dot_quoted<S: AsRef<str>>(lines: &[S]) -> String {
     let mut out = String::from("\"");
     for (k, line) in lines.iter().enumerate() {
         if k > 0 {
             out.push_str("\\n");
         }
-        for c in line.chars() {
+        for c in line.as_ref().chars() {
             match c {
                 '"' => out.push_str("\\\""),
                 '\\' => out.push_str("\\\\"),
@@ -520,7 +530,7 @@ fn dot(model: &Model) -> String {
     let _ = writeln!(
         out,
         "  graph [label={}, labelloc=t];",
-        dot_quoted(&[model.title.clone()])
+        dot_quoted(&[model.title.as_str()])
     );
     let style = if model.states.is_some() {
         "\"rounded,filled\""
@@ -532,7 +542,7 @@ fn dot(model: &Model) -> String {
     for edge in &model.edges {
         let _ = write!(out, "  a{} -> a{}", edge.from, edge.to);
         if !edge.label.is_empty() {
-            let _ = write!(out, " [label={}]", dot_quoted(&[edge.label.clone()]));
+            let _ = write!(out, " [label={}]", dot_quoted(&[edge.label.as_str()]));
         }
         out.push_str(";\n");
     }
@@ -554,7 +564,7 @@ fn dot_members(out: &mut String, model: &Model, members: &[Member], depth: usize
             }
             Member::Group(group, id) => {
                 let _ = writeln!(out, "{pad}subgraph cluster_{id} {{");
-                let _ = writeln!(out, "{pad}  label={};", dot_quoted(&[group.title.clone()]));
+                let _ = writeln!(out, "{pad}  label={};", dot_quoted(&[group.title.as_str()]));
                 dot_members(out, model, &group.members, depth + 1);
                 let _ = writeln!(out, "{pad}}}");
             }
@@ -567,15 +577,19 @@ fn dot_members(out: &mut String, model: &Model, members: &[Member], depth: usize
 /// A Mermaid double-quoted string. Characters that could end the string,
 /// start a Markdown string, a comment or a directive, or be read as HTML are
 /// written as Mermaid entity codes (`#quot;`, `#35;`, ...); line breaks as
-/// `<br>`.
-fn mermaid_quoted(lines: &[String]) -> String {
+/// `<br>`. Mermaid also breaks a label of several lines at a literal `\n`
+/// (backslash, n), even written with entity codes, so a word joiner (U+2060,
+/// invisible) always goes between the two.
+fn mermaid_quoted<S: AsRef<str>>(lines: &[S]) -> String {
     let mut out = String::from("\"");
     for (k, line) in lines.iter().enumerate() {
         if k > 0 {
             out.push_str("<br>");
         }
-        for c in line.chars() {
+        let mut chars = line.as_ref().chars().peekable();
+        while let Some(c) = chars.next() {
             match c {
+                '\\' if chars.peek() == Some(&'n') => out.push_str("\\#8288;"),
                 '"' => out.push_str("#quot;"),
                 '#' => out.push_str("#35;"),
                 '&' => out.push_str("#amp;"),
@@ -593,30 +607,12 @@ fn mermaid_quoted(lines: &[String]) -> String {
     out
 }
 
-/// A YAML double-quoted scalar (the title lives in Mermaid's front matter).
-fn yaml_quoted(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 fn mermaid(model: &Model) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "---\ntitle: {}\n---", yaml_quoted(&model.title));
     out.push_str("flowchart TB\n");
-    mermaid_members(&mut out, &model.root.members, 1);
+    // The whole flow is a subgraph too: its label is the picture's title,
+    // escaped like every other label (front matter titles are not).
+    mermaid_group(&mut out, &model.title, 0, &model.root.members, 1);
     for edge in &model.edges {
         if edge.label.is_empty() {
             let _ = writeln!(out, "  a{} --> a{}", edge.from, edge.to);
@@ -625,7 +621,7 @@ fn mermaid(model: &Model) -> String {
                 out,
                 "  a{} -->|{}| a{}",
                 edge.from,
-                mermaid_quoted(&[edge.label.clone()]),
+                mermaid_quoted(&[edge.label.as_str()]),
                 edge.to
             );
         }
@@ -648,24 +644,20 @@ fn mermaid(model: &Model) -> String {
     out
 }
 
-fn mermaid_members(out: &mut String, members: &[Member], depth: usize) {
+fn mermaid_group(out: &mut String, title: &str, id: usize, members: &[Member], depth: usize) {
     let pad = "  ".repeat(depth);
+    let _ = writeln!(out, "{pad}subgraph f{id} [{}]", mermaid_quoted(&[title]));
     for member in members {
         match member {
             Member::Node(i, lines) => {
-                let _ = writeln!(out, "{pad}a{i}[{}]", mermaid_quoted(lines));
+                let _ = writeln!(out, "{pad}  a{i}[{}]", mermaid_quoted(lines));
             }
             Member::Group(group, id) => {
-                let _ = writeln!(
-                    out,
-                    "{pad}subgraph f{id} [{}]",
-                    mermaid_quoted(&[group.title.clone()])
-                );
-                mermaid_members(out, &group.members, depth + 1);
-                let _ = writeln!(out, "{pad}end");
+                mermaid_group(out, &group.title, *id, &group.members, depth + 1);
             }
         }
     }
+    let _ = writeln!(out, "{pad}end");
 }
 
 #[cfg(test)]
@@ -685,13 +677,67 @@ mod tests {
             s,
             r#""end#quot;#35;#amp;#lt;#gt;#37;#96;[]{}()|\<br>x\u{1b}""#
         );
+        assert_eq!(
+            mermaid_quoted(&["a\\nb\\".to_owned(), "c".to_owned()]),
+            r#""a\#8288;nb\<br>c""#
+        );
     }
 
+    /// A run with one atom in each state (set by hand: no run passes
+    /// through all of them).
     #[test]
-    fn yaml_title_escapes() {
+    fn every_state_has_its_colour_in_both_formats() {
+        use crate::{FlowState, FnTask};
+        let mut flow = Flow::unordered("states");
+        for state in STATES {
+            flow.push(FnTask::new(state.as_str()).run(|_| Ok(serde_json::Value::Null)));
+        }
+        let plan = flow.compile(&[]).unwrap();
+        let mut storage = Storage::new(std::sync::Arc::new(plan), Vec::new());
+        storage.states = STATES.to_vec();
+        storage.flow_state = FlowState::Reverting;
+        let picture = Picture::of_run(&storage);
         assert_eq!(
-            yaml_quoted("a\"b\\c\nd\u{0}\u{2028}"),
-            r#""a\"b\\c\nd\u0000\u2028""#
+            picture.to_dot(),
+            r##"digraph flow {
+  graph [label="states: REVERTING", labelloc=t];
+  node [shape=box, style="rounded,filled"];
+  a0 [label="PENDING\nPENDING", fillcolor="#bdbdbd", fontcolor="#000000"];
+  a1 [label="RUNNING\nRUNNING", fillcolor="#1f77b4", fontcolor="#ffffff"];
+  a2 [label="SUCCESS\nSUCCESS", fillcolor="#5cb85c", fontcolor="#000000"];
+  a3 [label="FAILURE\nFAILURE", fillcolor="#d62728", fontcolor="#ffffff"];
+  a4 [label="REVERTING\nREVERTING", fillcolor="#ff9f1a", fontcolor="#000000"];
+  a5 [label="REVERTED\nREVERTED", fillcolor="#ffe14d", fontcolor="#000000"];
+  a6 [label="REVERT_FAILURE\nREVERT_FAILURE", fillcolor="#8b0000", fontcolor="#ffffff"];
+  a7 [label="IGNORE\nIGNORE", fillcolor="#eeeeee", fontcolor="#000000"];
+  a8 [label="RETRYING\nRETRYING", fillcolor="#8e44ad", fontcolor="#ffffff"];
+}
+"##
+        );
+        let mermaid = picture.to_mermaid();
+        assert!(
+            mermaid.ends_with(
+                "  classDef pending fill:#bdbdbd,color:#000000
+  class a0 pending
+  classDef running fill:#1f77b4,color:#ffffff
+  class a1 running
+  classDef success fill:#5cb85c,color:#000000
+  class a2 success
+  classDef failure fill:#d62728,color:#ffffff
+  class a3 failure
+  classDef reverting fill:#ff9f1a,color:#000000
+  class a4 reverting
+  classDef reverted fill:#ffe14d,color:#000000
+  class a5 reverted
+  classDef revert_failure fill:#8b0000,color:#ffffff
+  class a6 revert_failure
+  classDef ignore fill:#eeeeee,color:#000000
+  class a7 ignore
+  classDef retrying fill:#8e44ad,color:#ffffff
+  class a8 retrying
+"
+            ),
+            "{mermaid}"
         );
     }
 
