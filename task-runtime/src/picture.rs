@@ -281,16 +281,13 @@ impl<'a> Picture<'a> {
             }
             lines
         };
-        let mut root = Group {
-            title: String::new(), // the picture's title instead
-            members: Vec::new(),
-        };
+        let mut members = Vec::new();
         match self.flow {
             Some(flow) => {
                 let mut next_atom = 0;
                 let mut next_group = 1;
                 fill(
-                    &mut root,
+                    &mut members,
                     flow.children(),
                     &mut next_atom,
                     &mut next_group,
@@ -299,7 +296,7 @@ impl<'a> Picture<'a> {
                 );
             }
             None => {
-                root.members = (0..plan.atoms().len())
+                members = (0..plan.atoms().len())
                     .map(|i| Member::Node(i, label(i)))
                     .collect();
             }
@@ -326,7 +323,7 @@ impl<'a> Picture<'a> {
             .collect();
         Model {
             title,
-            root,
+            members,
             edges,
             states,
         }
@@ -382,14 +379,15 @@ struct Edge {
 
 struct Model {
     title: String,
-    root: Group,
+    /// The outermost flow's children.
+    members: Vec<Member>,
     edges: Vec<Edge>,
     states: Option<Vec<AtomState>>,
 }
 
 /// Walks a flow's children depth first; atoms come in plan order.
 fn fill<'f>(
-    group: &mut Group,
+    members: &mut Vec<Member>,
     children: impl Iterator<Item = Child<'f>>,
     next_atom: &mut usize,
     next_group: &mut usize,
@@ -402,7 +400,7 @@ fn fill<'f>(
                 let i = *next_atom;
                 *next_atom += 1;
                 debug_assert_eq!(spec.atom_name(), plan.atoms()[i].atom_name());
-                group.members.push(Member::Node(i, label(i)));
+                members.push(Member::Node(i, label(i)));
             }
             Child::Flow(sub) => {
                 let id = *next_group;
@@ -412,14 +410,14 @@ fn fill<'f>(
                     members: Vec::new(),
                 };
                 fill(
-                    &mut inner,
+                    &mut inner.members,
                     sub.children(),
                     next_atom,
                     next_group,
                     plan,
                     label,
                 );
-                group.members.push(Member::Group(inner, id));
+                members.push(Member::Group(inner, id));
             }
         }
     }
@@ -538,7 +536,7 @@ fn dot(model: &Model) -> String {
         "rounded"
     };
     let _ = writeln!(out, "  node [shape=box, style={style}];");
-    dot_members(&mut out, model, &model.root.members, 1);
+    dot_members(&mut out, model, &model.members, 1);
     for edge in &model.edges {
         let _ = write!(out, "  a{} -> a{}", edge.from, edge.to);
         if !edge.label.is_empty() {
@@ -612,7 +610,7 @@ fn mermaid(model: &Model) -> String {
     out.push_str("flowchart TB\n");
     // The whole flow is a subgraph too: its label is the picture's title,
     // escaped like every other label (front matter titles are not).
-    mermaid_group(&mut out, &model.title, 0, &model.root.members, 1);
+    mermaid_group(&mut out, &model.title, 0, &model.members, 1);
     for edge in &model.edges {
         if edge.label.is_empty() {
             let _ = writeln!(out, "  a{} --> a{}", edge.from, edge.to);
