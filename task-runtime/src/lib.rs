@@ -11,6 +11,7 @@
 //! - [`engine`]: the state machine that decides what runs and reverts next, and
 //!   the serial executor that runs it;
 //! - [`listener`]: observers of state changes.
+//! - [`picture`]: flows and runs drawn as Graphviz DOT or Mermaid text.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
@@ -19,6 +20,7 @@ pub mod factory;
 pub mod failure;
 pub mod flow;
 pub mod listener;
+pub mod picture;
 pub mod registry;
 pub mod storage;
 pub mod task;
@@ -30,6 +32,7 @@ pub use listener::{
     AtomEvent, Captured, CapturingListener, FlowEvent, Listener, ProgressEvent, TimingListener,
     TracingListener,
 };
+pub use picture::{FlowMismatch, Picture};
 pub use registry::{Registry, RegistryError, TaskRegistration};
 pub use task::{
     BoxFuture, Call, DefRef, Exec, FnTask, Invocation, Outcome, Param, ParamKind, Provides, Res,
