@@ -10,7 +10,9 @@
 //!   validated into an execution graph;
 //! - [`engine`]: the state machine that decides what runs and reverts next, and
 //!   the serial executor that runs it;
-//! - [`listener`]: observers of state changes.
+//! - [`listener`]: observers of state changes;
+//! - [`persistence`]: logbooks of flow runs in memory, a directory, SQLite,
+//!   PostgreSQL or MySQL, chosen by URL ([`persistence::open`]).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
@@ -18,6 +20,7 @@ pub mod engine;
 pub mod failure;
 pub mod flow;
 pub mod listener;
+pub mod persistence;
 pub mod registry;
 pub mod storage;
 pub mod task;
@@ -26,6 +29,9 @@ pub use engine::{AtomState, Done, Engine, FlowState, RunError};
 pub use failure::{Failure, FailureKind, FailureRecord, Failures};
 pub use flow::{Flow, FlowError, FlowErrors, Node};
 pub use listener::{AtomEvent, Captured, CapturingListener, FlowEvent, Listener, TracingListener};
+pub use persistence::{
+    AtomDetail, AtomType, Backend, FlowDetail, Lease, LogBook, PersistenceError,
+};
 pub use registry::{Registry, RegistryError, TaskRegistration};
 pub use task::{
     BoxFuture, Call, DefRef, Exec, FnTask, Invocation, Outcome, Param, ParamKind, Provides, Res,
