@@ -10,7 +10,9 @@
 //!   validated into an execution graph;
 //! - [`engine`]: the state machine that decides what runs and reverts next, and
 //!   the serial executor that runs it;
-//! - [`listener`]: observers of state changes.
+//! - [`listener`]: observers of state changes;
+//! - [`persistence`]: logbooks of flow runs in memory, a directory, SQLite,
+//!   PostgreSQL or MySQL, chosen by URL ([`persistence::open`]);
 //! - [`picture`]: flows and runs drawn as Graphviz DOT or Mermaid text.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
@@ -20,6 +22,7 @@ pub mod factory;
 pub mod failure;
 pub mod flow;
 pub mod listener;
+pub mod persistence;
 pub mod picture;
 pub mod registry;
 pub mod storage;
@@ -31,6 +34,9 @@ pub use flow::{Flow, FlowError, FlowErrors, Node};
 pub use listener::{
     AtomEvent, Captured, CapturingListener, FlowEvent, Listener, ProgressEvent, TimingListener,
     TracingListener,
+};
+pub use persistence::{
+    AtomDetail, AtomType, Backend, FlowDetail, Lease, LogBook, PersistenceError,
 };
 pub use picture::{FlowMismatch, Picture};
 pub use registry::{Registry, RegistryError, TaskRegistration};

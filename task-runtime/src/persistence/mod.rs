@@ -1,0 +1,420 @@
+//! Persistence: logbooks of flow runs, kept in a backend chosen by URL.
+//!
+//! The objects are TaskFlow's: a [`LogBook`] holds [`FlowDetail`]s (one per run
+//! of a flow), a flow detail holds [`AtomDetail`]s (one per task or retry, with
+//! its state, intention, result and failures). Every backend implements the one
+//! [`Backend`] trait, synchronously: a write has been committed (is durable, as
+//! far as the backend's settings go) when it returns.
+//!
+//! | URL                               | backend            | feature    |
+//! |-----------------------------------|--------------------|------------|
+//! | `memory://`                       | [`MemoryBackend`]  | (always)   |
+//! | `dir:///abs/path`                 | [`DirBackend`]     | (always)   |
+//! | `sqlite://path`, `sqlite::memory:`| `SqliteBackend`    | `sqlite` (default) |
+//! | `postgres://…`, `postgresql://…`  | `PostgresBackend`  | `postgres` |
+//! | `mysql://…`, `mariadb://…`        | `MysqlBackend`     | `mysql`    |
+//!
+//! ```
+//! use std::time::Duration;
+//! use taskwire_runtime::persistence::{self, AtomDetail, FlowDetail, LogBook};
+//! use taskwire_runtime::AtomState;
+//!
+//! let backend = persistence::open("memory://")?;
+//! let book = LogBook::new("nightly");
+//! backend.save_logbook(&book)?;
+//! let flow = FlowDetail::new(book.uuid, "create-volume");
+//! backend.save_flow(&flow, None)?;
+//!
+//! // One engine at a time: take the lease, and write under it.
+//! let lease = backend.acquire_lease(flow.uuid, "host-a/1234", Duration::from_secs(30))?;
+//! let mut atom = AtomDetail::new(flow.uuid, "allocate", 0);
+//! atom.state = AtomState::Running;
+//! backend.save_atom(&atom, Some(&lease))?;
+//!
+//! let (loaded, atoms) = backend.load_flow(flow.uuid)?;
+//! assert_eq!((loaded, atoms), (flow, vec![atom]));
+//! # Ok::<(), persistence::PersistenceError>(())
+//! ```
+//!
+//! **Leases and fencing.** [`Backend::acquire_lease`] gives the flow to one
+//! owner until the lease expires; another owner is refused
+//! ([`PersistenceError::LeaseHeld`]) until then, and may take an expired lease
+//! over. Each change of hands increments the lease's fencing token; a write
+//! that carries a lease whose token is no longer current is refused
+//! ([`PersistenceError::Fenced`]), checked in the same transaction as the
+//! write. A lease that expired but that nobody took over still fences
+//! correctly: its writes go through, since no one else can have written.
+//! Writes without a lease (`None`) are not checked.
+//!
+//! **Schema.** SQL backends create and upgrade their tables by versioned
+//! migrations and record the version in the table `taskwire_schema`; the
+//! `dir://` backend records it in the file `VERSION`. A logbook written by a
+//! newer taskwire is refused ([`PersistenceError::SchemaTooNew`]).
+
+mod dir;
+mod error;
+mod memory;
+mod model;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod sql;
+
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+pub use dir::DirBackend;
+pub use error::{redact_url, DriverError, ObjectKind, PersistenceError};
+pub use memory::MemoryBackend;
+pub use model::{
+    now_ms, AtomDetail, AtomType, FlowDetail, FlowSummary, Lease, LogBook, LogBookSummary,
+    RetentionPolicy,
+};
+#[cfg(feature = "mysql")]
+pub use mysql::MysqlBackend;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresBackend;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteBackend, Synchronous};
+
+/// The id type of persisted objects.
+pub use uuid::Uuid as ObjectId;
+
+/// A logbook store: memory, a directory, or a database.
+///
+/// Object-safe: hold it as `Arc<dyn Backend>` (what [`open`] returns). Every
+/// method is synchronous and every write is committed when it returns.
+/// Saving is an upsert: an object with the same `uuid` is replaced whole.
+pub trait Backend: Send + Sync + std::fmt::Debug {
+    /// The backend's URL, password removed (used in every error message).
+    fn url(&self) -> &str;
+
+    /// Saves (inserts or replaces) a logbook.
+    fn save_logbook(&self, book: &LogBook) -> Result<(), PersistenceError>;
+
+    /// Loads a logbook.
+    fn load_logbook(&self, uuid: Uuid) -> Result<LogBook, PersistenceError>;
+
+    /// Every logbook with the states of its flows, oldest first.
+    fn list_logbooks(&self) -> Result<Vec<LogBookSummary>, PersistenceError>;
+
+    /// Deletes a logbook with its flow details and their atom details.
+    fn delete_logbook(&self, uuid: Uuid) -> Result<(), PersistenceError>;
+
+    /// Saves (inserts or replaces) a flow detail; its logbook must exist. With
+    /// a lease, the write is refused unless the lease is current.
+    fn save_flow(&self, flow: &FlowDetail, lease: Option<&Lease>) -> Result<(), PersistenceError>;
+
+    /// Loads a flow detail with its atom details (by position, then name).
+    fn load_flow(&self, uuid: Uuid) -> Result<(FlowDetail, Vec<AtomDetail>), PersistenceError>;
+
+    /// The flow details of a logbook, oldest first.
+    fn list_flows(&self, logbook: Uuid) -> Result<Vec<FlowDetail>, PersistenceError>;
+
+    /// Saves (inserts or replaces) atom details, all in one transaction where
+    /// the backend has transactions; their flow details must exist. With a
+    /// lease, every atom must belong to the lease's flow and the write is
+    /// refused unless the lease is current.
+    fn save_atoms(
+        &self,
+        atoms: &[AtomDetail],
+        lease: Option<&Lease>,
+    ) -> Result<(), PersistenceError>;
+
+    /// Saves (inserts or replaces) one atom detail; see [`Backend::save_atoms`].
+    fn save_atom(&self, atom: &AtomDetail, lease: Option<&Lease>) -> Result<(), PersistenceError> {
+        self.save_atoms(std::slice::from_ref(atom), lease)
+    }
+
+    /// Takes the lease of a flow detail for `owner`, for `ttl`.
+    ///
+    /// Refused with [`PersistenceError::LeaseHeld`] while another owner holds
+    /// a live lease. An expired lease, or one held under the same owner name
+    /// (a restarted process), is taken over; either way the fencing token
+    /// grows, so that writes under the previous lease are refused.
+    fn acquire_lease(
+        &self,
+        flow: Uuid,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, PersistenceError>;
+
+    /// Extends a current lease to `ttl` from now; refused with
+    /// [`PersistenceError::Fenced`] if the lease changed hands.
+    fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, PersistenceError>;
+
+    /// Gives a current lease up (the token is kept, so that it stays fenced);
+    /// refused with [`PersistenceError::Fenced`] if the lease changed hands.
+    fn release_lease(&self, lease: &Lease) -> Result<(), PersistenceError>;
+
+    /// The lease recorded on a flow detail, live or expired (`None` if none
+    /// was ever taken or it was released).
+    fn current_lease(&self, flow: Uuid) -> Result<Option<Lease>, PersistenceError>;
+
+    /// Deletes the logbooks `policy` selects, and returns what was deleted.
+    fn prune(&self, policy: &RetentionPolicy) -> Result<Vec<LogBookSummary>, PersistenceError> {
+        let now = now_ms();
+        let mut deleted = Vec::new();
+        for summary in self.list_logbooks()? {
+            if policy.selects(&summary, now) {
+                match self.delete_logbook(summary.book.uuid) {
+                    Ok(()) => deleted.push(summary),
+                    // Deleted meanwhile by someone else: nothing left to do.
+                    Err(PersistenceError::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+/// The URL schemes [`open`] knows.
+pub const SCHEMES: &[&str] = &[
+    "memory://",
+    "dir://",
+    "sqlite://",
+    "sqlite::memory:",
+    "postgres://",
+    "postgresql://",
+    "mysql://",
+    "mariadb://",
+];
+
+/// Opens the backend a URL names, creating or upgrading its schema.
+///
+/// - `memory://`: in this process only, lost when dropped;
+/// - `dir:///abs/path`: one JSON file per object, written atomically;
+/// - `sqlite://path` (relative) or `sqlite:///abs/path`, and
+///   `sqlite::memory:`; WAL mode, `synchronous=NORMAL` unless the URL says
+///   `?synchronous=full`;
+/// - `postgres://user@host:port/db` (or `postgresql://`), without TLS;
+/// - `mysql://user:password@host:port/db` (or `mariadb://`), without TLS.
+///
+/// ```
+/// # use taskwire_runtime::persistence::{open, PersistenceError};
+/// let err = open("redis://localhost").unwrap_err();
+/// assert!(matches!(err, PersistenceError::UnknownScheme { .. }));
+/// assert!(err.to_string().contains("`redis`"));
+/// ```
+pub fn open(url: &str) -> Result<Arc<dyn Backend>, PersistenceError> {
+    if url == "sqlite::memory:" {
+        return open_sqlite(url);
+    }
+    let Some((scheme, _)) = url.split_once("://") else {
+        return Err(PersistenceError::InvalidUrl {
+            url: redact_url(url),
+            reason: format!("no scheme; expected one of: {}", SCHEMES.join(", ")),
+        });
+    };
+    match scheme {
+        "memory" => Ok(Arc::new(MemoryBackend::new())),
+        "dir" => Ok(Arc::new(DirBackend::open_url(url)?)),
+        "sqlite" => open_sqlite(url),
+        "postgres" | "postgresql" => open_postgres(url),
+        "mysql" | "mariadb" => open_mysql(url),
+        other => Err(PersistenceError::UnknownScheme {
+            url: redact_url(url),
+            scheme: other.to_owned(),
+            known: SCHEMES,
+        }),
+    }
+}
+
+#[cfg(feature = "sqlite")]
+fn open_sqlite(url: &str) -> Result<Arc<dyn Backend>, PersistenceError> {
+    Ok(Arc::new(SqliteBackend::open(url)?))
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn open_sqlite(url: &str) -> Result<Arc<dyn Backend>, PersistenceError> {
+    Err(PersistenceError::FeatureDisabled {
+        url: redact_url(url),
+        feature: "sqlite",
+    })
+}
+
+#[cfg(feature = "postgres")]
+fn open_postgres(url: &str) -> Result<Arc<dyn Backend>, PersistenceError> {
+    Ok(Arc::new(PostgresBackend::open(url)?))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn open_postgres(url: &str) -> Result<Arc<dyn Backend>, PersistenceError> {
+    Err(PersistenceError::FeatureDisabled {
+        url: redact_url(url),
+        feature: "postgres",
+    })
+}
+
+#[cfg(feature = "mysql")]
+fn open_mysql(url: &str) -> Result<Arc<dyn Backend>, PersistenceError> {
+    Ok(Arc::new(MysqlBackend::open(url)?))
+}
+
+#[cfg(not(feature = "mysql"))]
+fn open_mysql(url: &str) -> Result<Arc<dyn Backend>, PersistenceError> {
+    Err(PersistenceError::FeatureDisabled {
+        url: redact_url(url),
+        feature: "mysql",
+    })
+}
+
+/// The state of a flow's lease as stored, and the rules every backend applies
+/// to it (SQL backends apply them inside a transaction that holds the row).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct LeaseRow {
+    pub(crate) owner: Option<String>,
+    pub(crate) token: u64,
+    pub(crate) expires_at: i64,
+}
+
+pub(crate) fn ttl_ms(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl LeaseRow {
+    /// The lease after `owner` acquires it at `now`, or why not.
+    pub(crate) fn acquire(
+        &self,
+        backend: &str,
+        flow: Uuid,
+        owner: &str,
+        ttl: Duration,
+        now: i64,
+    ) -> Result<Lease, PersistenceError> {
+        match &self.owner {
+            Some(current) if current != owner && self.expires_at > now => {
+                Err(PersistenceError::LeaseHeld {
+                    backend: backend.to_owned(),
+                    flow,
+                    owner: current.clone(),
+                    token: self.token,
+                    expires_at: self.expires_at,
+                })
+            }
+            _ => Ok(Lease {
+                flow_uuid: flow,
+                owner: owner.to_owned(),
+                token: self.token + 1,
+                expires_at: now.saturating_add(ttl_ms(ttl)),
+            }),
+        }
+    }
+
+    /// Whether `lease` is the current one.
+    pub(crate) fn holds(&self, lease: &Lease) -> bool {
+        self.owner.as_deref() == Some(lease.owner.as_str()) && self.token == lease.token
+    }
+
+    /// The error for a write or lease operation under a stale `lease`.
+    pub(crate) fn fenced(&self, backend: &str, lease: &Lease) -> PersistenceError {
+        PersistenceError::Fenced {
+            backend: backend.to_owned(),
+            flow: lease.flow_uuid,
+            owner: lease.owner.clone(),
+            token: lease.token,
+            current_owner: self.owner.clone(),
+            current_token: self.token,
+        }
+    }
+
+    /// `Ok` if `lease` is current, else the `Fenced` error.
+    pub(crate) fn check(&self, backend: &str, lease: &Lease) -> Result<(), PersistenceError> {
+        if self.holds(lease) {
+            Ok(())
+        } else {
+            Err(self.fenced(backend, lease))
+        }
+    }
+
+    /// The lease as seen by callers of `current_lease`.
+    pub(crate) fn to_lease(&self, flow: Uuid) -> Option<Lease> {
+        self.owner.as_ref().map(|owner| Lease {
+            flow_uuid: flow,
+            owner: owner.clone(),
+            token: self.token,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+/// Checks that every atom belongs to the lease's flow.
+pub(crate) fn check_lease_flow(
+    backend: &str,
+    atoms: &[AtomDetail],
+    lease: &Lease,
+) -> Result<(), PersistenceError> {
+    match atoms.iter().find(|a| a.flow_uuid != lease.flow_uuid) {
+        Some(atom) => Err(PersistenceError::WrongLease {
+            backend: backend.to_owned(),
+            lease_flow: lease.flow_uuid,
+            flow: atom.flow_uuid,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Sorts atoms the way `load_flow` returns them.
+pub(crate) fn sort_atoms(atoms: &mut [AtomDetail]) {
+    atoms.sort_by(|a, b| (a.position, &a.name).cmp(&(b.position, &b.name)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_and_disabled_schemes_are_named() {
+        let err = open("redis://:pw@localhost/0").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("`redis`"), "{text}");
+        assert!(text.contains("sqlite://"), "{text}");
+        assert!(!text.contains("pw"), "{text}");
+        assert!(matches!(
+            open("no-scheme").unwrap_err(),
+            PersistenceError::InvalidUrl { .. }
+        ));
+        #[cfg(not(feature = "postgres"))]
+        assert!(open("postgres://x@localhost/db")
+            .unwrap_err()
+            .to_string()
+            .contains("`postgres` cargo feature"));
+    }
+
+    #[test]
+    fn lease_rules() {
+        let flow = Uuid::new_v4();
+        let ttl = Duration::from_millis(100);
+        let free = LeaseRow::default();
+        let a = free.acquire("m", flow, "a", ttl, 1000).unwrap();
+        assert_eq!((a.token, a.expires_at), (1, 1100));
+        let held = LeaseRow {
+            owner: Some("a".into()),
+            token: 1,
+            expires_at: 1100,
+        };
+        let err = held.acquire("m", flow, "b", ttl, 1099).unwrap_err();
+        assert!(err.to_string().contains("leased to `a`"), "{err}");
+        let b = held.acquire("m", flow, "b", ttl, 1100).unwrap();
+        assert_eq!(b.token, 2);
+        assert!(held.holds(&a) && !held.holds(&b));
+        let taken = LeaseRow {
+            owner: Some("b".into()),
+            token: 2,
+            expires_at: 1200,
+        };
+        let err = taken.check("m", &a).unwrap_err();
+        assert!(
+            err.to_string().contains("now leased to `b` with token 2"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,392 @@
+//! The persisted objects, TaskFlow's tables: a [`LogBook`] holds [`FlowDetail`]s,
+//! a flow detail holds [`AtomDetail`]s; and the [`Lease`] that lets one engine
+//! at a time write a flow.
+//!
+//! Timestamps are unix milliseconds. Backends store what they are given: the
+//! writer sets `updated_at` (see [`now_ms`] and the `touch` methods).
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::engine::{AtomState, FlowState, Intention};
+use crate::failure::Failure;
+use crate::task::Version;
+
+/// The current time in unix milliseconds (0 if the clock is before 1970).
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A logbook: a named group of flow details (TaskFlow's `logbooks` table).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogBook {
+    /// Its id.
+    pub uuid: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Free-form metadata.
+    pub meta: Value,
+    /// When it was created (unix ms).
+    pub created_at: i64,
+    /// When it was last changed (unix ms).
+    pub updated_at: i64,
+}
+
+impl LogBook {
+    /// A new logbook with a fresh id, empty metadata, created now.
+    pub fn new(name: impl Into<String>) -> LogBook {
+        let now = now_ms();
+        LogBook {
+            uuid: Uuid::new_v4(),
+            name: name.into(),
+            meta: Value::Object(Default::default()),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Sets `updated_at` to now.
+    pub fn touch(&mut self) {
+        self.updated_at = now_ms();
+    }
+}
+
+/// One run of a flow (TaskFlow's `flowdetails` table).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowDetail {
+    /// Its id.
+    pub uuid: Uuid,
+    /// The logbook it belongs to.
+    pub logbook_uuid: Uuid,
+    /// The flow's name.
+    pub name: String,
+    /// The flow's state.
+    pub state: FlowState,
+    /// Free-form metadata: the engine keeps the flow factory's name and the
+    /// flow's inputs here, so that a process can rebuild the flow by id alone.
+    pub meta: Value,
+    /// When it was created (unix ms).
+    pub created_at: i64,
+    /// When it was last changed (unix ms).
+    pub updated_at: i64,
+}
+
+impl FlowDetail {
+    /// A new PENDING flow detail in `logbook`, with a fresh id, created now.
+    pub fn new(logbook_uuid: Uuid, name: impl Into<String>) -> FlowDetail {
+        let now = now_ms();
+        FlowDetail {
+            uuid: Uuid::new_v4(),
+            logbook_uuid,
+            name: name.into(),
+            state: FlowState::Pending,
+            meta: Value::Object(Default::default()),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Sets `updated_at` to now.
+    pub fn touch(&mut self) {
+        self.updated_at = now_ms();
+    }
+}
+
+/// What kind of atom an [`AtomDetail`] records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AtomType {
+    /// A task.
+    Task,
+    /// A retry controller.
+    Retry,
+}
+
+impl AtomType {
+    /// The stored name: `TASK` or `RETRY`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AtomType::Task => "TASK",
+            AtomType::Retry => "RETRY",
+        }
+    }
+}
+
+impl fmt::Display for AtomType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One atom of a flow run (TaskFlow's `atomdetails` table).
+///
+/// `result` distinguishes "no result" (`None`) from a result that is JSON
+/// `null` (`Some(Value::Null)`), in every backend and in its serde form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AtomDetail {
+    /// Its id.
+    pub uuid: Uuid,
+    /// The flow detail it belongs to, for life: backends identify an atom
+    /// detail by `(flow_uuid, uuid)`.
+    pub flow_uuid: Uuid,
+    /// The atom's name in the flow.
+    pub name: String,
+    /// Task or retry.
+    pub atom_type: AtomType,
+    /// The atom's index in the compiled flow: a resuming engine matches
+    /// records to atoms by name, and can check the position.
+    pub position: u32,
+    /// Its state.
+    pub state: AtomState,
+    /// What the engine intends to do with it next.
+    pub intention: Intention,
+    /// Its result, once it succeeded (kept after a revert).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub result: Option<Value>,
+    /// The failure of its execution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// The failure of its revert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revert_failure: Option<Failure>,
+    /// The version of the code that recorded it, `major.minor`.
+    pub version: String,
+    /// Free-form metadata.
+    pub meta: Value,
+    /// When it was created (unix ms).
+    pub created_at: i64,
+    /// When it was last changed (unix ms).
+    pub updated_at: i64,
+}
+
+/// A field that is present is `Some`, even when it is `null`.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
+impl AtomDetail {
+    /// A new PENDING task atom with intention EXECUTE, a fresh id, created now.
+    pub fn new(flow_uuid: Uuid, name: impl Into<String>, position: u32) -> AtomDetail {
+        let now = now_ms();
+        AtomDetail {
+            uuid: Uuid::new_v4(),
+            flow_uuid,
+            name: name.into(),
+            atom_type: AtomType::Task,
+            position,
+            state: AtomState::Pending,
+            intention: Intention::Execute,
+            result: None,
+            failure: None,
+            revert_failure: None,
+            version: Version::default().to_string(),
+            meta: Value::Object(Default::default()),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// The recorded version, parsed (`None` if it is not `major.minor`).
+    pub fn parsed_version(&self) -> Option<Version> {
+        Version::parse(&self.version)
+    }
+
+    /// Sets `updated_at` to now.
+    pub fn touch(&mut self) {
+        self.updated_at = now_ms();
+    }
+}
+
+/// The right to write one flow detail, held by one owner at a time.
+///
+/// `token` is the fencing token: it grows by one each time the lease changes
+/// hands (or is taken again), and a write carrying an older token is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The flow detail.
+    pub flow_uuid: Uuid,
+    /// Who holds it (an engine's name: host, process, ...).
+    pub owner: String,
+    /// The fencing token, strictly increasing per flow detail.
+    pub token: u64,
+    /// When it expires unless renewed (unix ms, by the backend's clock).
+    pub expires_at: i64,
+}
+
+/// A flow detail as listed with its logbook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowSummary {
+    /// Its id.
+    pub uuid: Uuid,
+    /// The flow's name.
+    pub name: String,
+    /// The flow's state.
+    pub state: FlowState,
+    /// When it was last changed (unix ms).
+    pub updated_at: i64,
+}
+
+/// A logbook with the states of its flows, as listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogBookSummary {
+    /// The logbook.
+    pub book: LogBook,
+    /// Its flows, oldest first.
+    pub flows: Vec<FlowSummary>,
+}
+
+impl LogBookSummary {
+    /// Whether every flow has ended (true for a logbook without flows).
+    pub fn is_finished(&self) -> bool {
+        self.flows.iter().all(|f| f.state.is_final())
+    }
+
+    /// The last change to the logbook or any of its flows (unix ms).
+    pub fn last_change(&self) -> i64 {
+        self.flows
+            .iter()
+            .map(|f| f.updated_at)
+            .fold(self.book.updated_at, i64::max)
+    }
+}
+
+/// Which logbooks [`Backend::prune`](super::Backend::prune) deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Delete only logbooks whose last change is older than this.
+    pub older_than: std::time::Duration,
+    /// Delete only logbooks whose flows have all ended (SUCCESS, FAILURE,
+    /// REVERTED); keep the ones that could still be resumed.
+    pub only_finished: bool,
+}
+
+impl RetentionPolicy {
+    /// Whether `summary` is to be deleted at time `now` (unix ms).
+    pub fn selects(&self, summary: &LogBookSummary, now: i64) -> bool {
+        let age = i64::try_from(self.older_than.as_millis()).unwrap_or(i64::MAX);
+        let old = summary.last_change() <= now.saturating_sub(age);
+        old && (!self.only_finished || summary.is_finished())
+    }
+}
+
+/// The stored names of the engine's states (TaskFlow's), parsed back (used by
+/// the SQL backends; the others store serde's form).
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code)
+)]
+pub(crate) mod names {
+    use super::*;
+
+    pub(super) const ATOM_STATES: [AtomState; 9] = [
+        AtomState::Pending,
+        AtomState::Running,
+        AtomState::Success,
+        AtomState::Failure,
+        AtomState::Reverting,
+        AtomState::Reverted,
+        AtomState::RevertFailure,
+        AtomState::Retrying,
+        AtomState::Ignore,
+    ];
+
+    pub(super) const FLOW_STATES: [FlowState; 9] = [
+        FlowState::Pending,
+        FlowState::Running,
+        FlowState::Success,
+        FlowState::Failure,
+        FlowState::Reverting,
+        FlowState::Reverted,
+        FlowState::Suspending,
+        FlowState::Suspended,
+        FlowState::Resuming,
+    ];
+
+    pub(crate) fn atom_state_from(text: &str) -> Option<AtomState> {
+        ATOM_STATES.into_iter().find(|s| s.as_str() == text)
+    }
+
+    pub(crate) fn flow_state_from(text: &str) -> Option<FlowState> {
+        FLOW_STATES.into_iter().find(|s| s.as_str() == text)
+    }
+
+    pub(crate) fn intention_str(intention: Intention) -> &'static str {
+        match intention {
+            Intention::Execute => "EXECUTE",
+            Intention::Ignore => "IGNORE",
+            Intention::Revert => "REVERT",
+            Intention::Retry => "RETRY",
+        }
+    }
+
+    pub(crate) fn intention_from(text: &str) -> Option<Intention> {
+        [
+            Intention::Execute,
+            Intention::Ignore,
+            Intention::Revert,
+            Intention::Retry,
+        ]
+        .into_iter()
+        .find(|i| intention_str(*i) == text)
+    }
+
+    pub(crate) fn atom_type_from(text: &str) -> Option<AtomType> {
+        [AtomType::Task, AtomType::Retry]
+            .into_iter()
+            .find(|t| t.as_str() == text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names::*;
+    use super::*;
+
+    #[test]
+    fn stored_names_match_serde_names() {
+        for s in ATOM_STATES {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+            assert_eq!(atom_state_from(s.as_str()), Some(s));
+        }
+        for s in FLOW_STATES {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+            assert_eq!(flow_state_from(s.as_str()), Some(s));
+        }
+        for i in [
+            Intention::Execute,
+            Intention::Ignore,
+            Intention::Revert,
+            Intention::Retry,
+        ] {
+            assert_eq!(serde_json::to_value(i).unwrap(), intention_str(i));
+            assert_eq!(intention_from(intention_str(i)), Some(i));
+        }
+        for t in [AtomType::Task, AtomType::Retry] {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+            assert_eq!(atom_type_from(t.as_str()), Some(t));
+        }
+        assert_eq!(atom_state_from("running"), None);
+    }
+
+    #[test]
+    fn a_null_result_is_not_lost_in_serde() {
+        let mut atom = AtomDetail::new(Uuid::new_v4(), "a", 0);
+        for result in [None, Some(Value::Null), Some(serde_json::json!({"k": [1]}))] {
+            atom.result = result;
+            let text = serde_json::to_string(&atom).unwrap();
+            let back: AtomDetail = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, atom, "{text}");
+        }
+    }
+}

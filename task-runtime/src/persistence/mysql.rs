@@ -1,0 +1,675 @@
+//! `mysql://user:password@host:port/db` (or `mariadb://`): a logbook in MySQL
+//! or MariaDB (InnoDB), for teams and for resuming on another machine.
+//!
+//! Durability: a write returns after the server committed it (with InnoDB's
+//! default `innodb_flush_log_at_trx_commit = 1`, it survives a server crash
+//! and power loss). JSON values are kept in LONGTEXT columns (up to 4 GiB;
+//! TaskFlow's MySQL backend truncated them); one value must fit in the
+//! server's `max_allowed_packet` (16 MiB by default), else the write fails
+//! with the server's error rather than being cut.
+//!
+//! Leases use the server's clock; fenced writes run in a transaction that
+//! first locks the flow's row (`LOCK IN SHARE MODE`, `FOR UPDATE` for the
+//! flow itself) and checks the lease. MySQL runs DDL outside transactions, so
+//! migrations are idempotent statements, serialized by a named lock.
+//!
+//! A connection lost makes the call in progress fail with
+//! [`PersistenceError::Backend`]; the next call reconnects.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use mysql::prelude::Queryable;
+use mysql::{Conn, Opts, OptsBuilder, Params, TxOpts, Value as MyValue};
+use uuid::Uuid;
+
+use super::sql::{
+    self, atom_columns, book_columns, flow_columns, summary_columns, AtomJson, SCHEMA_VERSION,
+};
+use super::{
+    check_lease_flow, now_ms, redact_url, AtomDetail, Backend, FlowDetail, Lease, LeaseRow,
+    LogBook, LogBookSummary, ObjectKind, PersistenceError,
+};
+
+const TABLE_OPTIONS: &str = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
+
+/// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`, each a list
+/// of idempotent statements (`TABLE_OPTIONS` is appended to `CREATE TABLE`s).
+const MIGRATIONS: [&[&str]; SCHEMA_VERSION as usize] = [
+    &[
+        "CREATE TABLE IF NOT EXISTS logbooks (
+            uuid VARCHAR(36) CHARACTER SET ascii NOT NULL PRIMARY KEY,
+            name TEXT NOT NULL,
+            meta LONGTEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        )",
+        "CREATE TABLE IF NOT EXISTS flowdetails (
+            uuid VARCHAR(36) CHARACTER SET ascii NOT NULL PRIMARY KEY,
+            logbook_uuid VARCHAR(36) CHARACTER SET ascii NOT NULL,
+            name TEXT NOT NULL,
+            state VARCHAR(32) NOT NULL,
+            meta LONGTEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            lease_owner TEXT NULL,
+            lease_token BIGINT NOT NULL DEFAULT 0,
+            lease_expires_at BIGINT NOT NULL DEFAULT 0,
+            CONSTRAINT flowdetails_logbook_fk FOREIGN KEY (logbook_uuid)
+                REFERENCES logbooks (uuid) ON DELETE CASCADE
+        )",
+        "CREATE TABLE IF NOT EXISTS atomdetails (
+            uuid VARCHAR(36) CHARACTER SET ascii NOT NULL,
+            flow_uuid VARCHAR(36) CHARACTER SET ascii NOT NULL,
+            name TEXT NOT NULL,
+            atom_type VARCHAR(16) NOT NULL,
+            position BIGINT NOT NULL,
+            state VARCHAR(32) NOT NULL,
+            intention VARCHAR(16) NOT NULL,
+            result LONGTEXT NULL,
+            failure LONGTEXT NULL,
+            revert_failure LONGTEXT NULL,
+            version VARCHAR(64) NOT NULL,
+            meta LONGTEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            PRIMARY KEY (flow_uuid, uuid),
+            CONSTRAINT atomdetails_flow_fk FOREIGN KEY (flow_uuid)
+                REFERENCES flowdetails (uuid) ON DELETE CASCADE
+        )",
+    ],
+    &["CREATE INDEX IF NOT EXISTS flowdetails_logbook ON flowdetails (logbook_uuid)"],
+];
+
+const UPSERT_BOOK: &str = "INSERT INTO logbooks (uuid, name, meta, created_at, updated_at)
+    VALUES (?, ?, ?, ?, ?)
+    ON DUPLICATE KEY UPDATE name = VALUES(name), meta = VALUES(meta),
+        created_at = VALUES(created_at), updated_at = VALUES(updated_at)";
+
+const UPSERT_FLOW: &str = "INSERT INTO flowdetails
+        (uuid, logbook_uuid, name, state, meta, created_at, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON DUPLICATE KEY UPDATE logbook_uuid = VALUES(logbook_uuid), name = VALUES(name),
+        state = VALUES(state), meta = VALUES(meta), created_at = VALUES(created_at),
+        updated_at = VALUES(updated_at)";
+
+const UPSERT_ATOM: &str = "INSERT INTO atomdetails (uuid, flow_uuid, name, atom_type,
+        position, state, intention, result, failure, revert_failure, version, meta,
+        created_at, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON DUPLICATE KEY UPDATE name = VALUES(name), atom_type = VALUES(atom_type), position = VALUES(position),
+        state = VALUES(state), intention = VALUES(intention), result = VALUES(result),
+        failure = VALUES(failure), revert_failure = VALUES(revert_failure),
+        version = VALUES(version), meta = VALUES(meta), created_at = VALUES(created_at),
+        updated_at = VALUES(updated_at)";
+
+/// The lease of a flow, with the server's time (unix ms).
+macro_rules! select_lease {
+    ($lock:literal) => {
+        concat!(
+            "SELECT uuid, lease_owner, lease_token, lease_expires_at, ",
+            "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) FROM flowdetails WHERE uuid = ?",
+            $lock
+        )
+    };
+}
+const SELECT_LEASE: &str = select_lease!("");
+const SHARE_LEASE: &str = select_lease!(" LOCK IN SHARE MODE");
+const LOCK_LEASE: &str = select_lease!(" FOR UPDATE");
+
+const SET_LEASE: &str = "UPDATE flowdetails SET lease_owner = ?, lease_token = ?,
+    lease_expires_at = ? WHERE uuid = ?";
+
+/// MySQL's "table doesn't exist" and "foreign key constraint fails" codes.
+const ER_NO_SUCH_TABLE: u16 = 1146;
+const ER_NO_REFERENCED_ROW: u16 = 1452;
+
+impl sql::Row for mysql::Row {
+    fn text(&self, index: usize) -> Result<Option<&str>, String> {
+        match self.as_ref(index) {
+            None => Err("no such column in the result".into()),
+            Some(MyValue::NULL) => Ok(None),
+            Some(MyValue::Bytes(bytes)) => std::str::from_utf8(bytes)
+                .map(Some)
+                .map_err(|e| format!("not UTF-8: {e}")),
+            Some(other) => Err(format!("{other:?} where text is expected")),
+        }
+    }
+
+    fn int(&self, index: usize) -> Result<Option<i64>, String> {
+        match self.as_ref(index) {
+            None => Err("no such column in the result".into()),
+            Some(MyValue::NULL) => Ok(None),
+            Some(MyValue::Int(i)) => Ok(Some(*i)),
+            Some(MyValue::UInt(u)) => i64::try_from(*u)
+                .map(Some)
+                .map_err(|_| format!("{u} is out of range")),
+            Some(MyValue::Bytes(bytes)) => std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .map(Some)
+                .ok_or_else(|| "not an integer".to_owned()),
+            Some(other) => Err(format!("{other:?} where an integer is expected")),
+        }
+    }
+}
+
+/// A logbook in MySQL or MariaDB (`mysql://…`).
+pub struct MysqlBackend {
+    url: String,
+    opts: Opts,
+    conn: Mutex<Option<Conn>>,
+}
+
+impl std::fmt::Debug for MysqlBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MysqlBackend")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+fn id(uuid: Uuid) -> MyValue {
+    MyValue::Bytes(uuid.hyphenated().to_string().into_bytes())
+}
+
+impl MysqlBackend {
+    /// Connects to `mysql://user[:password]@host[:port]/database` (or
+    /// `mariadb://…`), without TLS, and creates or upgrades the schema.
+    pub fn open(url: &str) -> Result<MysqlBackend, PersistenceError> {
+        let shown = redact_url(url);
+        let normalized = match url.strip_prefix("mariadb://") {
+            Some(rest) => format!("mysql://{rest}"),
+            None => url.to_owned(),
+        };
+        let opts = Opts::from_url(&normalized).map_err(|e| PersistenceError::InvalidUrl {
+            url: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        if opts.get_db_name().map_or(true, str::is_empty) {
+            return Err(PersistenceError::InvalidUrl {
+                url: shown,
+                reason: "no database: write mysql://user@host/database".into(),
+            });
+        }
+        let opts: Opts = OptsBuilder::from_opts(opts)
+            .tcp_connect_timeout(Some(Duration::from_secs(10)))
+            .stmt_cache_size(64)
+            .into();
+        let backend = MysqlBackend {
+            url: shown,
+            opts,
+            conn: Mutex::new(None),
+        };
+        backend.with("migrate the schema", |c| backend.migrate(c))?;
+        Ok(backend)
+    }
+
+    /// Runs `f` on the connection, connecting first if there is none; a
+    /// connection that broke is dropped, so that the next call reconnects.
+    fn with<T>(
+        &self,
+        operation: &str,
+        f: impl FnOnce(&mut Conn) -> Result<T, PersistenceError>,
+    ) -> Result<T, PersistenceError> {
+        let mut guard: MutexGuard<'_, Option<Conn>> =
+            self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let conn = match &mut *guard {
+            Some(conn) => conn,
+            None => {
+                let conn = Conn::new(self.opts.clone())
+                    .map_err(|e| self.db(&format!("connect (to {operation})"), e))?;
+                guard.insert(conn)
+            }
+        };
+        let result = f(conn);
+        if let Err(PersistenceError::Backend { source, .. }) = &result {
+            if source
+                .downcast_ref::<mysql::Error>()
+                .is_some_and(|e| !matches!(e, mysql::Error::MySqlError(_)))
+            {
+                *guard = None;
+            }
+        }
+        result
+    }
+
+    fn db(&self, operation: &str, e: mysql::Error) -> PersistenceError {
+        if let mysql::Error::MySqlError(server) = &e {
+            if server.code == ER_NO_SUCH_TABLE {
+                if let Some(table) = sql::our_table(&server.message) {
+                    return PersistenceError::MissingTable {
+                        backend: self.url.clone(),
+                        table: table.to_owned(),
+                        version: SCHEMA_VERSION,
+                    };
+                }
+            }
+        }
+        PersistenceError::Backend {
+            backend: self.url.clone(),
+            operation: operation.to_owned(),
+            source: Box::new(e),
+        }
+    }
+
+    fn not_found(&self, kind: ObjectKind, uuid: Uuid) -> PersistenceError {
+        PersistenceError::NotFound {
+            backend: self.url.clone(),
+            kind,
+            uuid,
+        }
+    }
+
+    /// Maps an error of a child's write: a missing parent, or a failure.
+    fn child(
+        &self,
+        operation: &str,
+        kind: ObjectKind,
+        parent: Uuid,
+        e: mysql::Error,
+    ) -> PersistenceError {
+        match &e {
+            mysql::Error::MySqlError(s) if s.code == ER_NO_REFERENCED_ROW => {
+                self.not_found(kind, parent)
+            }
+            _ => self.db(operation, e),
+        }
+    }
+
+    fn migrate(&self, conn: &mut Conn) -> Result<(), PersistenceError> {
+        let op = "migrate the schema";
+        let lock = format!("taskwire_schema.{}", self.opts.get_db_name().unwrap_or(""));
+        let locked: Option<mysql::Row> = conn
+            .exec_first("SELECT GET_LOCK(?, 60)", (&lock,))
+            .map_err(|e| self.db(op, e))?;
+        if locked.as_ref().map(|r| sql::Row::int(r, 0)) != Some(Ok(Some(1))) {
+            return Err(PersistenceError::Backend {
+                backend: self.url.clone(),
+                operation: op.to_owned(),
+                source: "another process held the migration lock for 60 s".into(),
+            });
+        }
+        let result = self.migrate_locked(conn);
+        let _ = conn.exec_drop("SELECT RELEASE_LOCK(?)", (&lock,));
+        result
+    }
+
+    fn migrate_locked(&self, conn: &mut Conn) -> Result<(), PersistenceError> {
+        let op = "migrate the schema";
+        conn.query_drop(format!(
+            "CREATE TABLE IF NOT EXISTS taskwire_schema (
+                version INT NOT NULL PRIMARY KEY,
+                applied_at BIGINT NOT NULL
+            ) {TABLE_OPTIONS}"
+        ))
+        .map_err(|e| self.db(op, e))?;
+        let row: Option<mysql::Row> = conn
+            .exec_first("SELECT COALESCE(MAX(version), 0) FROM taskwire_schema", ())
+            .map_err(|e| self.db(op, e))?;
+        let found = row
+            .and_then(|r| sql::Row::int(&r, 0).ok().flatten())
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(0);
+        if found > SCHEMA_VERSION {
+            return Err(PersistenceError::SchemaTooNew {
+                backend: self.url.clone(),
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        for (version, statements) in (1u32..).zip(MIGRATIONS).skip(found as usize) {
+            for statement in statements {
+                let statement = if statement.starts_with("CREATE TABLE") {
+                    format!("{statement} {TABLE_OPTIONS}")
+                } else {
+                    (*statement).to_owned()
+                };
+                conn.query_drop(statement)
+                    .map_err(|e| self.db(&format!("apply migration {version}"), e))?;
+            }
+            conn.exec_drop(
+                "INSERT INTO taskwire_schema (version, applied_at) VALUES (?, ?)",
+                (version, now_ms()),
+            )
+            .map_err(|e| self.db(op, e))?;
+        }
+        for table in sql::TABLES {
+            let row: Option<mysql::Row> = conn
+                .exec_first(
+                    "SELECT COUNT(*) FROM information_schema.tables
+                     WHERE table_schema = DATABASE() AND table_name = ?",
+                    (table,),
+                )
+                .map_err(|e| self.db(op, e))?;
+            if row.and_then(|r| sql::Row::int(&r, 0).ok().flatten()) != Some(1) {
+                return Err(PersistenceError::MissingTable {
+                    backend: self.url.clone(),
+                    table: table.to_owned(),
+                    version: SCHEMA_VERSION,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn rows<T>(
+        &self,
+        operation: &str,
+        sql: &'static str,
+        params: Params,
+        decode: impl Fn(&str, &mysql::Row) -> Result<T, PersistenceError>,
+    ) -> Result<Vec<T>, PersistenceError> {
+        self.with(operation, |c| {
+            let rows: Vec<mysql::Row> = c.exec(sql, params).map_err(|e| self.db(operation, e))?;
+            rows.iter().map(|row| decode(&self.url, row)).collect()
+        })
+    }
+
+    /// The lease row of a flow, read with `sql` (one of the lease queries),
+    /// with the server's time.
+    fn lease_row(
+        &self,
+        q: &mut impl Queryable,
+        operation: &str,
+        flow: Uuid,
+        sql: &'static str,
+    ) -> Result<(LeaseRow, i64), PersistenceError> {
+        let row: Option<mysql::Row> = q
+            .exec_first(sql, (id(flow),))
+            .map_err(|e| self.db(operation, e))?;
+        let Some(row) = row else {
+            return Err(self.not_found(ObjectKind::FlowDetail, flow));
+        };
+        let lease = sql::decode_lease(&self.url, &row)?;
+        let now = sql::Row::int(&row, 4).ok().flatten().unwrap_or_else(now_ms);
+        Ok((lease, now))
+    }
+
+    /// Changes a lease inside a transaction that holds the flow's row.
+    fn lease_update(
+        &self,
+        operation: &str,
+        flow: Uuid,
+        change: impl FnOnce(&LeaseRow, i64) -> Result<LeaseRow, PersistenceError>,
+    ) -> Result<LeaseRow, PersistenceError> {
+        self.with(operation, |c| {
+            let mut tx = c
+                .start_transaction(TxOpts::default())
+                .map_err(|e| self.db(operation, e))?;
+            let (current, now) = self.lease_row(&mut tx, operation, flow, LOCK_LEASE)?;
+            let new = change(&current, now)?;
+            tx.exec_drop(
+                SET_LEASE,
+                (
+                    new.owner.clone(),
+                    sql::token_i64(new.token),
+                    new.expires_at,
+                    id(flow),
+                ),
+            )
+            .map_err(|e| self.db(operation, e))?;
+            tx.commit().map_err(|e| self.db(operation, e))?;
+            Ok(new)
+        })
+    }
+}
+
+impl Backend for MysqlBackend {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn save_logbook(&self, book: &LogBook) -> Result<(), PersistenceError> {
+        let op = "save a logbook";
+        let meta = sql::meta_json(&self.url, ObjectKind::LogBook, book.uuid, &book.meta)?;
+        self.with(op, |c| {
+            c.exec_drop(
+                UPSERT_BOOK,
+                (
+                    id(book.uuid),
+                    book.name.as_str(),
+                    meta,
+                    book.created_at,
+                    book.updated_at,
+                ),
+            )
+            .map_err(|e| self.db(op, e))
+        })
+    }
+
+    fn load_logbook(&self, uuid: Uuid) -> Result<LogBook, PersistenceError> {
+        self.rows(
+            "load a logbook",
+            concat!("SELECT ", book_columns!(), " FROM logbooks WHERE uuid = ?"),
+            Params::Positional(vec![id(uuid)]),
+            sql::decode_book,
+        )?
+        .pop()
+        .ok_or_else(|| self.not_found(ObjectKind::LogBook, uuid))
+    }
+
+    fn list_logbooks(&self) -> Result<Vec<LogBookSummary>, PersistenceError> {
+        let op = "list logbooks";
+        let books = self.rows(
+            op,
+            concat!(
+                "SELECT ",
+                book_columns!(),
+                " FROM logbooks ORDER BY created_at, uuid"
+            ),
+            Params::Empty,
+            sql::decode_book,
+        )?;
+        let flows = self.rows(
+            op,
+            concat!(
+                "SELECT ",
+                summary_columns!(),
+                " FROM flowdetails ORDER BY created_at, uuid"
+            ),
+            Params::Empty,
+            sql::decode_summary,
+        )?;
+        Ok(sql::group(books, flows))
+    }
+
+    fn delete_logbook(&self, uuid: Uuid) -> Result<(), PersistenceError> {
+        let op = "delete a logbook";
+        let deleted = self.with(op, |c| {
+            c.exec_drop("DELETE FROM logbooks WHERE uuid = ?", (id(uuid),))
+                .map_err(|e| self.db(op, e))?;
+            Ok(c.affected_rows())
+        })?;
+        if deleted == 0 {
+            return Err(self.not_found(ObjectKind::LogBook, uuid));
+        }
+        Ok(())
+    }
+
+    fn save_flow(&self, flow: &FlowDetail, lease: Option<&Lease>) -> Result<(), PersistenceError> {
+        let op = "save a flow detail";
+        if let Some(lease) = lease {
+            if lease.flow_uuid != flow.uuid {
+                return Err(PersistenceError::WrongLease {
+                    backend: self.url.clone(),
+                    lease_flow: lease.flow_uuid,
+                    flow: flow.uuid,
+                });
+            }
+        }
+        let meta = sql::meta_json(&self.url, ObjectKind::FlowDetail, flow.uuid, &flow.meta)?;
+        let params = (
+            id(flow.uuid),
+            id(flow.logbook_uuid),
+            flow.name.as_str(),
+            flow.state.as_str(),
+            meta,
+            flow.created_at,
+            flow.updated_at,
+        );
+        let map = |e| self.child(op, ObjectKind::LogBook, flow.logbook_uuid, e);
+        self.with(op, |c| match lease {
+            None => c.exec_drop(UPSERT_FLOW, params).map_err(map),
+            Some(lease) => {
+                let mut tx = c
+                    .start_transaction(TxOpts::default())
+                    .map_err(|e| self.db(op, e))?;
+                let (current, _) = self.lease_row(&mut tx, op, flow.uuid, LOCK_LEASE)?;
+                current.check(&self.url, lease)?;
+                tx.exec_drop(UPSERT_FLOW, params).map_err(map)?;
+                tx.commit().map_err(|e| self.db(op, e))
+            }
+        })
+    }
+
+    fn load_flow(&self, uuid: Uuid) -> Result<(FlowDetail, Vec<AtomDetail>), PersistenceError> {
+        let op = "load a flow detail";
+        let flow = self
+            .rows(
+                op,
+                concat!(
+                    "SELECT ",
+                    flow_columns!(),
+                    " FROM flowdetails WHERE uuid = ?"
+                ),
+                Params::Positional(vec![id(uuid)]),
+                sql::decode_flow,
+            )?
+            .pop()
+            .ok_or_else(|| self.not_found(ObjectKind::FlowDetail, uuid))?;
+        let atoms = self.rows(
+            op,
+            concat!(
+                "SELECT ",
+                atom_columns!(),
+                " FROM atomdetails WHERE flow_uuid = ? ORDER BY position, name"
+            ),
+            Params::Positional(vec![id(uuid)]),
+            sql::decode_atom,
+        )?;
+        Ok((flow, atoms))
+    }
+
+    fn list_flows(&self, logbook: Uuid) -> Result<Vec<FlowDetail>, PersistenceError> {
+        self.load_logbook(logbook)?;
+        self.rows(
+            "list flow details",
+            concat!(
+                "SELECT ",
+                flow_columns!(),
+                " FROM flowdetails WHERE logbook_uuid = ? ORDER BY created_at, uuid"
+            ),
+            Params::Positional(vec![id(logbook)]),
+            sql::decode_flow,
+        )
+    }
+
+    fn save_atoms(
+        &self,
+        atoms: &[AtomDetail],
+        lease: Option<&Lease>,
+    ) -> Result<(), PersistenceError> {
+        let op = "save an atom detail";
+        if let Some(lease) = lease {
+            check_lease_flow(&self.url, atoms, lease)?;
+        }
+        // Serialized once, and moved into the statement's parameters.
+        let mut rows = Vec::with_capacity(atoms.len());
+        for atom in atoms {
+            let json = AtomJson::new(&self.url, atom)?;
+            rows.push(Params::Positional(vec![
+                id(atom.uuid),
+                id(atom.flow_uuid),
+                atom.name.as_str().into(),
+                atom.atom_type.as_str().into(),
+                i64::from(atom.position).into(),
+                atom.state.as_str().into(),
+                sql::intention_text(atom).into(),
+                json.result.into(),
+                json.failure.into(),
+                json.revert_failure.into(),
+                atom.version.as_str().into(),
+                json.meta.into(),
+                atom.created_at.into(),
+                atom.updated_at.into(),
+            ]));
+        }
+        self.with(op, |c| {
+            if lease.is_none() && rows.len() == 1 {
+                let atom = &atoms[0];
+                let params = rows.pop().unwrap_or(Params::Empty);
+                return c
+                    .exec_drop(UPSERT_ATOM, params)
+                    .map_err(|e| self.child(op, ObjectKind::FlowDetail, atom.flow_uuid, e));
+            }
+            let mut tx = c
+                .start_transaction(TxOpts::default())
+                .map_err(|e| self.db(op, e))?;
+            if let Some(lease) = lease {
+                let (current, _) = self.lease_row(&mut tx, op, lease.flow_uuid, SHARE_LEASE)?;
+                current.check(&self.url, lease)?;
+            }
+            for (atom, params) in atoms.iter().zip(rows) {
+                tx.exec_drop(UPSERT_ATOM, params)
+                    .map_err(|e| self.child(op, ObjectKind::FlowDetail, atom.flow_uuid, e))?;
+            }
+            tx.commit().map_err(|e| self.db(op, e))
+        })
+    }
+
+    fn acquire_lease(
+        &self,
+        flow: Uuid,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, PersistenceError> {
+        let row = self.lease_update("acquire a lease", flow, |current, now| {
+            let lease = current.acquire(&self.url, flow, owner, ttl, now)?;
+            Ok(LeaseRow {
+                owner: Some(lease.owner),
+                token: lease.token,
+                expires_at: lease.expires_at,
+            })
+        })?;
+        Ok(Lease {
+            flow_uuid: flow,
+            owner: owner.to_owned(),
+            token: row.token,
+            expires_at: row.expires_at,
+        })
+    }
+
+    fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, PersistenceError> {
+        let row = self.lease_update("renew a lease", lease.flow_uuid, |current, now| {
+            current.check(&self.url, lease)?;
+            Ok(LeaseRow {
+                expires_at: now.saturating_add(super::ttl_ms(ttl)),
+                ..current.clone()
+            })
+        })?;
+        Ok(Lease {
+            expires_at: row.expires_at,
+            ..lease.clone()
+        })
+    }
+
+    fn release_lease(&self, lease: &Lease) -> Result<(), PersistenceError> {
+        self.lease_update("release a lease", lease.flow_uuid, |current, _| {
+            current.check(&self.url, lease)?;
+            Ok(LeaseRow {
+                owner: None,
+                token: current.token,
+                expires_at: 0,
+            })
+        })
+        .map(drop)
+    }
+
+    fn current_lease(&self, flow: Uuid) -> Result<Option<Lease>, PersistenceError> {
+        let (row, _) = self.with("read a lease", |c| {
+            self.lease_row(c, "read a lease", flow, SELECT_LEASE)
+        })?;
+        Ok(row.to_lease(flow))
+    }
+}

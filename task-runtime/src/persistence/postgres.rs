@@ -1,0 +1,693 @@
+//! `postgres://user@host:port/db`: a logbook in PostgreSQL, for teams and for
+//! resuming on another machine.
+//!
+//! Durability: a write returns after PostgreSQL committed it (with the
+//! server's default `synchronous_commit = on`, it survives a server crash and
+//! power loss). JSON values are kept as TEXT (up to 1 GB; JSONB would reorder
+//! keys and refuse `\u0000` in strings).
+//!
+//! Leases use the server's clock (`clock_timestamp()`), so that engines on
+//! machines with skewed clocks agree on expiry. A fenced write is a single
+//! statement that locks the flow's row (`FOR SHARE`) and writes only if the
+//! lease is current, so that a takeover (which updates that row) is ordered
+//! either before the write (which is then refused) or after its commit.
+//!
+//! A connection lost (server restarted, connection killed) makes the call in
+//! progress fail with [`PersistenceError::Backend`]; the next call reconnects.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use postgres::error::SqlState;
+use postgres::types::ToSql;
+use postgres::{Client, Config, GenericClient, NoTls, Statement};
+use uuid::Uuid;
+
+use super::sql::{
+    self, atom_columns, book_columns, flow_columns, summary_columns, uuid_text, AtomJson,
+    SCHEMA_VERSION,
+};
+use super::{
+    check_lease_flow, now_ms, redact_url, AtomDetail, Backend, FlowDetail, Lease, LeaseRow,
+    LogBook, LogBookSummary, ObjectKind, PersistenceError,
+};
+
+/// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`.
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
+    "CREATE TABLE logbooks (
+        uuid TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        meta TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE TABLE flowdetails (
+        uuid TEXT PRIMARY KEY,
+        logbook_uuid TEXT NOT NULL REFERENCES logbooks (uuid) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        state TEXT NOT NULL,
+        meta TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        lease_owner TEXT,
+        lease_token BIGINT NOT NULL DEFAULT 0,
+        lease_expires_at BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE TABLE atomdetails (
+        uuid TEXT NOT NULL,
+        flow_uuid TEXT NOT NULL REFERENCES flowdetails (uuid) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        atom_type TEXT NOT NULL,
+        position BIGINT NOT NULL,
+        state TEXT NOT NULL,
+        intention TEXT NOT NULL,
+        result TEXT,
+        failure TEXT,
+        revert_failure TEXT,
+        version TEXT NOT NULL,
+        meta TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (flow_uuid, uuid)
+    );",
+    "CREATE INDEX flowdetails_logbook ON flowdetails (logbook_uuid);",
+];
+
+/// Serializes concurrent migrations of one database.
+const MIGRATION_LOCK: i64 = 0x7461_736b_7769_7265; // "taskwire"
+
+const UPSERT_BOOK: &str = "INSERT INTO logbooks (uuid, name, meta, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (uuid) DO UPDATE SET name = EXCLUDED.name, meta = EXCLUDED.meta,
+        created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at";
+
+/// $8, $9: the lease's owner and token, or NULL for an unfenced write.
+const UPSERT_FLOW: &str = "WITH lease AS (
+        SELECT 1 FROM flowdetails
+        WHERE uuid = $1 AND lease_owner = $8 AND lease_token = $9 FOR UPDATE)
+    INSERT INTO flowdetails (uuid, logbook_uuid, name, state, meta, created_at, updated_at)
+    SELECT $1::TEXT, $2::TEXT, $3::TEXT, $4::TEXT, $5::TEXT, $6::BIGINT, $7::BIGINT
+    WHERE $8::TEXT IS NULL OR EXISTS (SELECT 1 FROM lease)
+    ON CONFLICT (uuid) DO UPDATE SET logbook_uuid = EXCLUDED.logbook_uuid,
+        name = EXCLUDED.name, state = EXCLUDED.state, meta = EXCLUDED.meta,
+        created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at";
+
+/// $15, $16: the lease's owner and token, or NULL for an unfenced write.
+const UPSERT_ATOM: &str = "WITH lease AS (
+        SELECT 1 FROM flowdetails
+        WHERE uuid = $2 AND lease_owner = $15 AND lease_token = $16 FOR SHARE)
+    INSERT INTO atomdetails (uuid, flow_uuid, name, atom_type, position, state, intention,
+        result, failure, revert_failure, version, meta, created_at, updated_at)
+    SELECT $1::TEXT, $2::TEXT, $3::TEXT, $4::TEXT, $5::BIGINT, $6::TEXT, $7::TEXT,
+        $8::TEXT, $9::TEXT, $10::TEXT, $11::TEXT, $12::TEXT, $13::BIGINT, $14::BIGINT
+    WHERE $15::TEXT IS NULL OR EXISTS (SELECT 1 FROM lease)
+    ON CONFLICT (flow_uuid, uuid) DO UPDATE SET name = EXCLUDED.name, atom_type = EXCLUDED.atom_type,
+        position = EXCLUDED.position, state = EXCLUDED.state,
+        intention = EXCLUDED.intention, result = EXCLUDED.result,
+        failure = EXCLUDED.failure, revert_failure = EXCLUDED.revert_failure,
+        version = EXCLUDED.version, meta = EXCLUDED.meta,
+        created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at";
+
+const SELECT_LEASE: &str = "SELECT uuid, lease_owner, lease_token, lease_expires_at,
+        (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT
+    FROM flowdetails WHERE uuid = $1";
+
+const LOCK_LEASE: &str = "SELECT uuid, lease_owner, lease_token, lease_expires_at,
+        (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT
+    FROM flowdetails WHERE uuid = $1 FOR UPDATE";
+
+const SET_LEASE: &str = "UPDATE flowdetails SET lease_owner = $2, lease_token = $3,
+    lease_expires_at = $4 WHERE uuid = $1";
+
+impl sql::Row for postgres::Row {
+    fn text(&self, index: usize) -> Result<Option<&str>, String> {
+        self.try_get::<_, Option<&str>>(index)
+            .map_err(|e| e.to_string())
+    }
+
+    fn int(&self, index: usize) -> Result<Option<i64>, String> {
+        self.try_get::<_, Option<i64>>(index)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A logbook in PostgreSQL (`postgres://…`).
+pub struct PostgresBackend {
+    url: String,
+    config: Config,
+    conn: Mutex<Option<Conn>>,
+}
+
+impl std::fmt::Debug for PostgresBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresBackend")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connection with its prepared statements.
+struct Conn {
+    client: Client,
+    statements: HashMap<&'static str, Statement>,
+}
+
+impl Conn {
+    /// The statement for `sql`, prepared once per connection.
+    fn prepare(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        self.statements.insert(sql, statement.clone());
+        Ok(statement)
+    }
+}
+
+impl PostgresBackend {
+    /// Connects to `postgres://user[:password]@host[:port]/database` (or
+    /// `postgresql://`, or a `key=value` connection string), without TLS, and
+    /// creates or upgrades the schema.
+    pub fn open(url: &str) -> Result<PostgresBackend, PersistenceError> {
+        let shown = redact_url(url);
+        let mut config: Config =
+            url.parse()
+                .map_err(|e: postgres::Error| PersistenceError::InvalidUrl {
+                    url: shown.clone(),
+                    reason: e.to_string(),
+                })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        let backend = PostgresBackend {
+            url: shown,
+            config,
+            conn: Mutex::new(None),
+        };
+        backend.with("migrate the schema", |c| backend.migrate(c))?;
+        Ok(backend)
+    }
+
+    /// Runs `f` on the connection, connecting first if there is none; a
+    /// connection that broke is dropped, so that the next call reconnects.
+    fn with<T>(
+        &self,
+        operation: &str,
+        f: impl FnOnce(&mut Conn) -> Result<T, PersistenceError>,
+    ) -> Result<T, PersistenceError> {
+        let mut guard: MutexGuard<'_, Option<Conn>> =
+            self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.as_ref().is_some_and(|c| c.client.is_closed()) {
+            *guard = None;
+        }
+        let conn = match &mut *guard {
+            Some(conn) => conn,
+            None => {
+                let client = self
+                    .config
+                    .connect(NoTls)
+                    .map_err(|e| self.db(&format!("connect (to {operation})"), e))?;
+                guard.insert(Conn {
+                    client,
+                    statements: HashMap::new(),
+                })
+            }
+        };
+        let result = f(conn);
+        if result.is_err() && conn.client.is_closed() {
+            *guard = None;
+        }
+        result
+    }
+
+    fn db(&self, operation: &str, e: postgres::Error) -> PersistenceError {
+        if e.code() == Some(&SqlState::UNDEFINED_TABLE) {
+            if let Some(table) = e.as_db_error().and_then(|d| sql::our_table(d.message())) {
+                return PersistenceError::MissingTable {
+                    backend: self.url.clone(),
+                    table: table.to_owned(),
+                    version: SCHEMA_VERSION,
+                };
+            }
+        }
+        let source: super::DriverError = match e.as_db_error() {
+            // The driver's own text is only "db error"; say what the server said.
+            Some(db) => format!("{}: {}", db.severity(), db.message()).into(),
+            None => Box::new(e),
+        };
+        PersistenceError::Backend {
+            backend: self.url.clone(),
+            operation: operation.to_owned(),
+            source,
+        }
+    }
+
+    fn not_found(&self, kind: ObjectKind, uuid: Uuid) -> PersistenceError {
+        PersistenceError::NotFound {
+            backend: self.url.clone(),
+            kind,
+            uuid,
+        }
+    }
+
+    fn migrate(&self, conn: &mut Conn) -> Result<(), PersistenceError> {
+        let op = "migrate the schema";
+        let mut tx = conn.client.transaction().map_err(|e| self.db(op, e))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .map_err(|e| self.db(op, e))?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS taskwire_schema (
+                version INTEGER PRIMARY KEY,
+                applied_at BIGINT NOT NULL
+            )",
+        )
+        .map_err(|e| self.db(op, e))?;
+        let found: i32 = tx
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM taskwire_schema", &[])
+            .and_then(|row| row.try_get(0))
+            .map_err(|e| self.db(op, e))?;
+        let found = u32::try_from(found).unwrap_or(0);
+        if found > SCHEMA_VERSION {
+            return Err(PersistenceError::SchemaTooNew {
+                backend: self.url.clone(),
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        for (version, migration) in (1i32..).zip(MIGRATIONS).skip(found as usize) {
+            tx.batch_execute(migration)
+                .map_err(|e| self.db(&format!("apply migration {version}"), e))?;
+            tx.execute(
+                "INSERT INTO taskwire_schema (version, applied_at) VALUES ($1, $2)",
+                &[&version, &now_ms()],
+            )
+            .map_err(|e| self.db(op, e))?;
+        }
+        for table in sql::TABLES {
+            let exists: bool = tx
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM information_schema.tables
+                        WHERE table_schema = current_schema() AND table_name = $1)",
+                    &[&table],
+                )
+                .and_then(|row| row.try_get(0))
+                .map_err(|e| self.db(op, e))?;
+            if !exists {
+                return Err(PersistenceError::MissingTable {
+                    backend: self.url.clone(),
+                    table: table.to_owned(),
+                    version: SCHEMA_VERSION,
+                });
+            }
+        }
+        tx.commit().map_err(|e| self.db(op, e))
+    }
+
+    /// Rows of `sql` with `params`, decoded.
+    fn rows<T>(
+        &self,
+        operation: &str,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+        decode: impl Fn(&str, &postgres::Row) -> Result<T, PersistenceError>,
+    ) -> Result<Vec<T>, PersistenceError> {
+        self.with(operation, |c| {
+            let statement = c.prepare(sql).map_err(|e| self.db(operation, e))?;
+            let rows = c
+                .client
+                .query(&statement, params)
+                .map_err(|e| self.db(operation, e))?;
+            rows.iter().map(|row| decode(&self.url, row)).collect()
+        })
+    }
+
+    fn lease_row(row: &postgres::Row, backend: &str) -> Result<(LeaseRow, i64), PersistenceError> {
+        let lease = sql::decode_lease(backend, row)?;
+        let now = sql::Row::int(row, 4).ok().flatten().unwrap_or_else(now_ms);
+        Ok((lease, now))
+    }
+
+    /// Why a fenced write changed no row: the flow is gone, or the lease is
+    /// no longer current.
+    fn refused(&self, conn: &mut Conn, lease: &Lease) -> PersistenceError {
+        let mut buf = [0; 36];
+        let id = uuid_text(lease.flow_uuid, &mut buf);
+        let rows = conn
+            .prepare(SELECT_LEASE)
+            .and_then(|s| conn.client.query(&s, &[&id]));
+        match rows {
+            Ok(rows) => match rows.first() {
+                None => self.not_found(ObjectKind::FlowDetail, lease.flow_uuid),
+                Some(row) => match sql::decode_lease(&self.url, row) {
+                    Ok(current) => current.fenced(&self.url, lease),
+                    Err(e) => e,
+                },
+            },
+            Err(e) => self.db("read a lease", e),
+        }
+    }
+
+    /// Changes a lease inside a transaction that holds the flow's row.
+    fn lease_update(
+        &self,
+        operation: &str,
+        flow: Uuid,
+        change: impl FnOnce(&LeaseRow, i64) -> Result<LeaseRow, PersistenceError>,
+    ) -> Result<LeaseRow, PersistenceError> {
+        self.with(operation, |c| {
+            let lock = c.prepare(LOCK_LEASE).map_err(|e| self.db(operation, e))?;
+            let set = c.prepare(SET_LEASE).map_err(|e| self.db(operation, e))?;
+            let mut tx = c.client.transaction().map_err(|e| self.db(operation, e))?;
+            let mut buf = [0; 36];
+            let id = uuid_text(flow, &mut buf);
+            let rows = tx.query(&lock, &[&id]).map_err(|e| self.db(operation, e))?;
+            let Some(row) = rows.first() else {
+                return Err(self.not_found(ObjectKind::FlowDetail, flow));
+            };
+            let (current, now) = PostgresBackend::lease_row(row, &self.url)?;
+            let new = change(&current, now)?;
+            tx.execute(
+                &set,
+                &[&id, &new.owner, &sql::token_i64(new.token), &new.expires_at],
+            )
+            .map_err(|e| self.db(operation, e))?;
+            tx.commit().map_err(|e| self.db(operation, e))?;
+            Ok(new)
+        })
+    }
+    /// Writes atoms with `UPSERT_ATOM`; `false` if a fenced write was refused
+    /// (the caller does not commit then).
+    fn upsert_atoms(
+        &self,
+        client: &mut impl GenericClient,
+        statement: &Statement,
+        atoms: &[AtomDetail],
+        json: &[AtomJson],
+        owner: Option<&str>,
+        token: Option<i64>,
+    ) -> Result<bool, PersistenceError> {
+        for (atom, json) in atoms.iter().zip(json) {
+            let (mut a, mut b) = ([0; 36], [0; 36]);
+            let params: [&(dyn ToSql + Sync); 16] = [
+                &uuid_text(atom.uuid, &mut a),
+                &uuid_text(atom.flow_uuid, &mut b),
+                &atom.name,
+                &atom.atom_type.as_str(),
+                &i64::from(atom.position),
+                &atom.state.as_str(),
+                &sql::intention_text(atom),
+                &json.result,
+                &json.failure,
+                &json.revert_failure,
+                &atom.version,
+                &json.meta,
+                &atom.created_at,
+                &atom.updated_at,
+                &owner,
+                &token,
+            ];
+            let written = client.execute(statement, &params).map_err(|e| {
+                if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {
+                    self.not_found(ObjectKind::FlowDetail, atom.flow_uuid)
+                } else {
+                    self.db("save an atom detail", e)
+                }
+            })?;
+            if written == 0 && owner.is_some() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl Backend for PostgresBackend {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn save_logbook(&self, book: &LogBook) -> Result<(), PersistenceError> {
+        let op = "save a logbook";
+        let meta = sql::meta_json(&self.url, ObjectKind::LogBook, book.uuid, &book.meta)?;
+        let mut buf = [0; 36];
+        let id = uuid_text(book.uuid, &mut buf);
+        self.with(op, |c| {
+            let s = c.prepare(UPSERT_BOOK).map_err(|e| self.db(op, e))?;
+            c.client
+                .execute(
+                    &s,
+                    &[&id, &book.name, &meta, &book.created_at, &book.updated_at],
+                )
+                .map_err(|e| self.db(op, e))?;
+            Ok(())
+        })
+    }
+
+    fn load_logbook(&self, uuid: Uuid) -> Result<LogBook, PersistenceError> {
+        let mut buf = [0; 36];
+        let id = uuid_text(uuid, &mut buf);
+        self.rows(
+            "load a logbook",
+            concat!("SELECT ", book_columns!(), " FROM logbooks WHERE uuid = $1"),
+            &[&id],
+            sql::decode_book,
+        )?
+        .pop()
+        .ok_or_else(|| self.not_found(ObjectKind::LogBook, uuid))
+    }
+
+    fn list_logbooks(&self) -> Result<Vec<LogBookSummary>, PersistenceError> {
+        let op = "list logbooks";
+        let books = self.rows(
+            op,
+            concat!(
+                "SELECT ",
+                book_columns!(),
+                " FROM logbooks ORDER BY created_at, uuid"
+            ),
+            &[],
+            sql::decode_book,
+        )?;
+        let flows = self.rows(
+            op,
+            concat!(
+                "SELECT ",
+                summary_columns!(),
+                " FROM flowdetails ORDER BY created_at, uuid"
+            ),
+            &[],
+            sql::decode_summary,
+        )?;
+        Ok(sql::group(books, flows))
+    }
+
+    fn delete_logbook(&self, uuid: Uuid) -> Result<(), PersistenceError> {
+        let op = "delete a logbook";
+        let mut buf = [0; 36];
+        let id = uuid_text(uuid, &mut buf);
+        let deleted = self.with(op, |c| {
+            let s = c
+                .prepare("DELETE FROM logbooks WHERE uuid = $1")
+                .map_err(|e| self.db(op, e))?;
+            c.client.execute(&s, &[&id]).map_err(|e| self.db(op, e))
+        })?;
+        if deleted == 0 {
+            return Err(self.not_found(ObjectKind::LogBook, uuid));
+        }
+        Ok(())
+    }
+
+    fn save_flow(&self, flow: &FlowDetail, lease: Option<&Lease>) -> Result<(), PersistenceError> {
+        let op = "save a flow detail";
+        if let Some(lease) = lease {
+            if lease.flow_uuid != flow.uuid {
+                return Err(PersistenceError::WrongLease {
+                    backend: self.url.clone(),
+                    lease_flow: lease.flow_uuid,
+                    flow: flow.uuid,
+                });
+            }
+        }
+        let meta = sql::meta_json(&self.url, ObjectKind::FlowDetail, flow.uuid, &flow.meta)?;
+        let (mut a, mut b) = ([0; 36], [0; 36]);
+        let (id, book) = (
+            uuid_text(flow.uuid, &mut a),
+            uuid_text(flow.logbook_uuid, &mut b),
+        );
+        let owner = lease.map(|l| l.owner.as_str());
+        let token = lease.map(|l| sql::token_i64(l.token));
+        self.with(op, |c| {
+            let s = c.prepare(UPSERT_FLOW).map_err(|e| self.db(op, e))?;
+            let written = c
+                .client
+                .execute(
+                    &s,
+                    &[
+                        &id,
+                        &book,
+                        &flow.name,
+                        &flow.state.as_str(),
+                        &meta,
+                        &flow.created_at,
+                        &flow.updated_at,
+                        &owner,
+                        &token,
+                    ],
+                )
+                .map_err(|e| {
+                    if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {
+                        self.not_found(ObjectKind::LogBook, flow.logbook_uuid)
+                    } else {
+                        self.db(op, e)
+                    }
+                })?;
+            match lease {
+                Some(lease) if written == 0 => Err(self.refused(c, lease)),
+                _ => Ok(()),
+            }
+        })
+    }
+
+    fn load_flow(&self, uuid: Uuid) -> Result<(FlowDetail, Vec<AtomDetail>), PersistenceError> {
+        let op = "load a flow detail";
+        let mut buf = [0; 36];
+        let id = uuid_text(uuid, &mut buf);
+        let flow = self
+            .rows(
+                op,
+                concat!(
+                    "SELECT ",
+                    flow_columns!(),
+                    " FROM flowdetails WHERE uuid = $1"
+                ),
+                &[&id],
+                sql::decode_flow,
+            )?
+            .pop()
+            .ok_or_else(|| self.not_found(ObjectKind::FlowDetail, uuid))?;
+        let atoms = self.rows(
+            op,
+            concat!(
+                "SELECT ",
+                atom_columns!(),
+                " FROM atomdetails WHERE flow_uuid = $1 ORDER BY position, name"
+            ),
+            &[&id],
+            sql::decode_atom,
+        )?;
+        Ok((flow, atoms))
+    }
+
+    fn list_flows(&self, logbook: Uuid) -> Result<Vec<FlowDetail>, PersistenceError> {
+        self.load_logbook(logbook)?;
+        let mut buf = [0; 36];
+        let id = uuid_text(logbook, &mut buf);
+        self.rows(
+            "list flow details",
+            concat!(
+                "SELECT ",
+                flow_columns!(),
+                " FROM flowdetails WHERE logbook_uuid = $1 ORDER BY created_at, uuid"
+            ),
+            &[&id],
+            sql::decode_flow,
+        )
+    }
+
+    fn save_atoms(
+        &self,
+        atoms: &[AtomDetail],
+        lease: Option<&Lease>,
+    ) -> Result<(), PersistenceError> {
+        let op = "save an atom detail";
+        if let Some(lease) = lease {
+            check_lease_flow(&self.url, atoms, lease)?;
+        }
+        let json = atoms
+            .iter()
+            .map(|a| AtomJson::new(&self.url, a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let owner = lease.map(|l| l.owner.as_str());
+        let token = lease.map(|l| sql::token_i64(l.token));
+        self.with(op, |c| {
+            let s = c.prepare(UPSERT_ATOM).map_err(|e| self.db(op, e))?;
+            // One atom: a single statement (its own transaction); more: one
+            // transaction around them all.
+            let all_written = if atoms.len() == 1 {
+                self.upsert_atoms(&mut c.client, &s, atoms, &json, owner, token)?
+            } else {
+                let mut tx = c.client.transaction().map_err(|e| self.db(op, e))?;
+                let all = self.upsert_atoms(&mut tx, &s, atoms, &json, owner, token)?;
+                if all {
+                    tx.commit().map_err(|e| self.db(op, e))?;
+                }
+                all
+            };
+            match lease {
+                Some(lease) if !all_written => Err(self.refused(c, lease)),
+                _ => Ok(()),
+            }
+        })
+    }
+
+    fn acquire_lease(
+        &self,
+        flow: Uuid,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, PersistenceError> {
+        let row = self.lease_update("acquire a lease", flow, |current, now| {
+            let lease = current.acquire(&self.url, flow, owner, ttl, now)?;
+            Ok(LeaseRow {
+                owner: Some(lease.owner),
+                token: lease.token,
+                expires_at: lease.expires_at,
+            })
+        })?;
+        Ok(Lease {
+            flow_uuid: flow,
+            owner: owner.to_owned(),
+            token: row.token,
+            expires_at: row.expires_at,
+        })
+    }
+
+    fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, PersistenceError> {
+        let row = self.lease_update("renew a lease", lease.flow_uuid, |current, now| {
+            current.check(&self.url, lease)?;
+            Ok(LeaseRow {
+                expires_at: now.saturating_add(super::ttl_ms(ttl)),
+                ..current.clone()
+            })
+        })?;
+        Ok(Lease {
+            expires_at: row.expires_at,
+            ..lease.clone()
+        })
+    }
+
+    fn release_lease(&self, lease: &Lease) -> Result<(), PersistenceError> {
+        self.lease_update("release a lease", lease.flow_uuid, |current, _| {
+            current.check(&self.url, lease)?;
+            Ok(LeaseRow {
+                owner: None,
+                token: current.token,
+                expires_at: 0,
+            })
+        })
+        .map(drop)
+    }
+
+    fn current_lease(&self, flow: Uuid) -> Result<Option<Lease>, PersistenceError> {
+        let mut buf = [0; 36];
+        let id = uuid_text(flow, &mut buf);
+        let row = self
+            .rows("read a lease", SELECT_LEASE, &[&id], |backend, row| {
+                sql::decode_lease(backend, row)
+            })?
+            .pop()
+            .ok_or_else(|| self.not_found(ObjectKind::FlowDetail, flow))?;
+        Ok(row.to_lease(flow))
+    }
+}
