@@ -4,6 +4,11 @@
 //! later fails), create the database entry (deleted again on failure), commit
 //! the quota, and cast the request to the scheduler.
 //!
+//! Every step is recorded in a logbook, by default the SQLite file
+//! `target/create_volume.db` (`--logbook URL` for another: `dir:///tmp/log`,
+//! `postgres://…`, `mysql://…` with their features); the end of the run prints
+//! what the logbook holds.
+//!
 //! ```text
 //! cargo run --example create_volume                      # succeeds
 //! cargo run --example create_volume -- --fail-at commit  # fails, and reverts
@@ -181,12 +186,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .add(commit_quota::task())
         .add(cast_to_scheduler::task());
 
-    let result = Engine::new(flow)
+    let url = args
+        .iter()
+        .position(|a| a == "--logbook")
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| "sqlite://target/create_volume.db".to_owned());
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if let Some(dir) = std::path::Path::new(path).parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+    }
+    let logbook = taskwire::persistence::open(&url)?;
+
+    let mut engine = Engine::new(flow)
         .input("size", 10)
         .input("volume_type", "ssd")
         .resource_arc(cloud.clone())
         .listener(Print)
-        .run();
+        .persist(std::sync::Arc::clone(&logbook));
+    let result = engine.run();
+
+    if let Some(uuid) = engine.flow_uuid() {
+        let (detail, atoms) = logbook.load_flow(uuid)?;
+        println!("logbook {url}: flow detail {uuid} is {}", detail.state);
+        for atom in atoms {
+            println!("  {:<36} {}", atom.name, atom.state);
+        }
+    }
 
     match result {
         Ok(done) => {

@@ -349,6 +349,7 @@ impl Engine {
     /// runs), compiling the flow first if needed, as [`Engine::compile`] does.
     /// Flat unless [`Picture::grouped_by`] is given the flow (see
     /// [`picture`](crate::picture)).
+    #[allow(clippy::result_large_err)] // the run's own error type; see engine
     pub fn picture(&mut self) -> Result<Picture<'_>, RunError> {
         self.compile()?;
         let storage = self

@@ -7,14 +7,26 @@
 //! only after it is recorded; persistence backends plug in here, so that a new
 //! engine can resume from what was recorded.
 
+// A run ends with at most one error, which names flow, atom and backend; its
+// size is not on any hot path, so it stays unboxed for easy matching.
+#![allow(clippy::result_large_err)]
+
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::engine::{AtomState, FlowState};
+use crate::engine::record::Recorder;
+use crate::engine::{AtomState, FlowState, RunError};
 use crate::failure::{Failure, Failures};
 use crate::flow::{ArgSource, Plan};
 use crate::listener::{AtomEvent, FlowEvent, Listener};
+
+/// What a recorded state change is passed on to: the logbook first (before
+/// the change is acted upon), then the listeners.
+pub(crate) struct Hooks<'a> {
+    pub(crate) listeners: &'a [Arc<dyn Listener>],
+    pub(crate) recorder: Option<&'a mut Recorder>,
+}
 
 /// An illegal state change: a bug in the engine or a corrupt record, never
 /// acted upon.
@@ -130,18 +142,25 @@ impl Storage {
     pub(crate) fn set_flow(
         &mut self,
         to: FlowState,
-        listeners: &[Arc<dyn Listener>],
-    ) -> Result<(), TransitionError> {
+        hooks: &mut Hooks<'_>,
+    ) -> Result<(), RunError> {
         let from = self.flow_state;
         if !from.can_become(to) {
             return Err(TransitionError::Flow {
                 flow: self.plan.flow.to_string(),
                 from,
                 to,
-            });
+            }
+            .into());
+        }
+        if let Some(recorder) = hooks.recorder.as_deref_mut() {
+            recorder.flow(to).map_err(|source| RunError::Persistence {
+                flow: self.plan.flow.to_string(),
+                source,
+            })?;
         }
         self.flow_state = to;
-        for l in listeners {
+        for l in hooks.listeners {
             l.on_flow(&FlowEvent {
                 flow: &self.plan.flow,
                 previous: from,
@@ -158,8 +177,8 @@ impl Storage {
         index: usize,
         to: AtomState,
         outcome: Option<Result<Value, Failure>>,
-        listeners: &[Arc<dyn Listener>],
-    ) -> Result<(), TransitionError> {
+        hooks: &mut Hooks<'_>,
+    ) -> Result<(), RunError> {
         let from = self.states[index];
         if !from.can_become(to) {
             return Err(TransitionError::Atom {
@@ -167,7 +186,16 @@ impl Storage {
                 atom: self.plan.atoms[index].atom_name().to_owned(),
                 from,
                 to,
-            });
+            }
+            .into());
+        }
+        if let Some(recorder) = hooks.recorder.as_deref_mut() {
+            recorder
+                .atom(index, to, outcome.as_ref())
+                .map_err(|source| RunError::Persistence {
+                    flow: self.plan.flow.to_string(),
+                    source,
+                })?;
         }
         self.states[index] = to;
         match outcome {
@@ -181,7 +209,7 @@ impl Storage {
             Some(Err(failure)) => self.failures[index] = Some(failure),
             None => {}
         }
-        if !listeners.is_empty() {
+        if !hooks.listeners.is_empty() {
             let event = AtomEvent {
                 flow: &self.plan.flow,
                 atom: self.plan.atoms[index].atom_name(),
@@ -197,7 +225,7 @@ impl Storage {
                     _ => None,
                 },
             };
-            for l in listeners {
+            for l in hooks.listeners {
                 l.on_atom(&event);
             }
         }

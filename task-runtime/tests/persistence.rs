@@ -1065,6 +1065,26 @@ fn postgres_server_going_away_is_an_error_then_reconnects() {
         .unwrap()
         .get(0);
     assert!(killed >= 1);
+    // pg_terminate_backend only signals the server process: wait until it is
+    // gone, or the next query may still reach it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let left: i64 = pg::admin("postgres")
+            .query_one(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&fx.db.name],
+            )
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the connection was not terminated"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let err = b.load_logbook(book.uuid).unwrap_err();
     assert!(matches!(err, PersistenceError::Backend { .. }), "{err}");
     let text = err.to_string();

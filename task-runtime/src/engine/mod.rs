@@ -12,8 +12,13 @@
 //! ([`RunError::downcast_ref`]). If a revert fails, that atom ends
 //! REVERT_FAILURE, the flow ends FAILURE, and atoms before it stay as they are.
 
+// A run ends with at most one error, which names flow, atom and backend; its
+// size is not on any hot path, so it stays unboxed for easy matching.
+#![allow(clippy::result_large_err)]
+
 mod done;
 mod machine;
+pub(crate) mod record;
 mod state;
 
 use std::future::Future;
@@ -28,15 +33,22 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use done::{Done, ValueError};
+pub use record::ResumeError;
 pub use state::{AtomState, FlowState, Intention};
 
 use machine::{Action, Machine};
+use record::{PersistConfig, Recorder};
 
 use crate::failure::{Failure, FailureKind};
 use crate::flow::{Flow, FlowError, FlowErrors, Plan};
 use crate::listener::{Listener, Listeners};
-use crate::storage::{Storage, TransitionError};
-use crate::task::{BoxFuture, Call, Invocation, Provides, Resources, RevertInfo};
+use crate::persistence::{AtomDetail, Backend, FlowDetail, ObjectId, PersistenceError};
+use crate::storage::{Hooks, Storage, TransitionError};
+use crate::task::{BoxFuture, Call, Invocation, Provides, Resources, RevertInfo, Version};
+
+/// Decides whether an atom recorded by another major version of its task may
+/// be resumed by this code: `(atom, recorded version, code's version)`.
+pub(crate) type UpgradePolicy = dyn Fn(&str, &str, Version) -> bool + Send + Sync;
 
 /// Why a run did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +93,19 @@ pub enum RunError {
     /// A state change not allowed by the state tables (never acted upon).
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    /// A transition could not be recorded in the logbook: the run stopped
+    /// there, without acting on it (what was recorded before stays).
+    #[error("flow `{flow}`: the logbook refused a write, so the run stopped: {source}")]
+    Persistence {
+        /// The flow.
+        flow: String,
+        /// Why.
+        #[source]
+        source: PersistenceError,
+    },
+    /// A recorded run could not be taken up again.
+    #[error(transparent)]
+    Resume(#[from] ResumeError),
     /// The runtime for async tasks could not be started.
     #[error("flow `{flow}`: cannot start a runtime for its async tasks: {message}")]
     Runtime {
@@ -132,6 +157,14 @@ pub struct Engine {
     invalid: Option<FlowErrors>,
     max_workers: usize,
     suspender: Suspender,
+    /// Where the run is recorded, if anywhere.
+    persist: Option<PersistConfig>,
+    recorder: Option<Recorder>,
+    /// The factory (name, parameters) the flow came from.
+    factory: Option<(String, Value)>,
+    /// A recorded run to take up, from [`Engine::resume`].
+    resume_from: Option<(FlowDetail, Vec<AtomDetail>)>,
+    upgrade: Option<Arc<UpgradePolicy>>,
 }
 
 /// A handle that asks a running engine to suspend: atoms already running
@@ -190,7 +223,113 @@ impl Engine {
             invalid: None,
             max_workers: 1,
             suspender: Suspender::default(),
+            persist: None,
+            recorder: None,
+            factory: None,
+            resume_from: None,
+            upgrade: None,
         }
+    }
+
+    /// An engine for the flow the registered factory `name` builds from
+    /// `params` (see [`flow_factory!`](crate::flow_factory)). With
+    /// [`Engine::persist`], the logbook keeps the name, the parameters and the
+    /// inputs, so that [`Engine::resume`] can rebuild the run by id alone.
+    pub fn from_factory(name: &str, params: Value) -> Result<Engine, crate::factory::FactoryError> {
+        let flow = crate::factory::build(name, &params)?;
+        let mut engine = Engine::new(flow);
+        engine.factory = Some((name.to_owned(), params));
+        Ok(engine)
+    }
+
+    /// Records the run in `backend`: a new logbook and flow detail, every
+    /// transition saved (under this engine's lease) before the engine acts on
+    /// it. A write that fails stops the run with [`RunError::Persistence`].
+    pub fn persist(mut self, backend: Arc<dyn Backend>) -> Engine {
+        self.persist = Some(PersistConfig::new(backend));
+        self
+    }
+
+    /// Records the run in an existing logbook (with [`Engine::persist`]).
+    pub fn logbook(mut self, logbook: ObjectId) -> Engine {
+        if let Some(p) = &mut self.persist {
+            p.logbook = Some(logbook);
+        }
+        self
+    }
+
+    /// Who holds the run's lease (default `host/pid`). A process restarted
+    /// under the same owner name takes its own lease back at once; another
+    /// owner waits for it to expire.
+    pub fn owner(mut self, owner: impl Into<String>) -> Engine {
+        if let Some(p) = &mut self.persist {
+            p.owner = owner.into();
+        }
+        self
+    }
+
+    /// How long the lease lasts without renewal (default 30 s; the engine
+    /// renews it at each write once half of it has passed).
+    pub fn lease_ttl(mut self, ttl: Duration) -> Engine {
+        if let Some(p) = &mut self.persist {
+            p.ttl = ttl;
+        }
+        self
+    }
+
+    /// Allows resuming atoms recorded by another major version of their task
+    /// when `allow(atom, recorded_version, code_version)` says so (by default
+    /// a major difference is refused; a minor one is fine).
+    pub fn upgrade_policy(
+        mut self,
+        allow: impl Fn(&str, &str, Version) -> bool + Send + Sync + 'static,
+    ) -> Engine {
+        self.upgrade = Some(Arc::new(allow));
+        self
+    }
+
+    /// Takes up the run recorded as flow detail `flow` in `backend`: rebuilds
+    /// its flow with the recorded factory, parameters and inputs; running it
+    /// executes only what had not finished (an atom recorded RUNNING runs
+    /// again; a flow that was reverting goes on reverting; one that ended is
+    /// not run again). The lease is taken when the engine compiles or runs.
+    pub fn resume(backend: Arc<dyn Backend>, flow: ObjectId) -> Result<Engine, ResumeError> {
+        let (detail, atoms) = backend.load_flow(flow)?;
+        let meta = &detail.meta;
+        let name = meta
+            .get("factory")
+            .and_then(Value::as_str)
+            .ok_or(ResumeError::NoFactory {
+                flow,
+                field: "factory",
+                expected: "a string",
+            })?;
+        let params = meta.get("params").cloned().unwrap_or(Value::Null);
+        let inputs = match meta.get("inputs") {
+            Some(Value::Object(map)) => map.clone(),
+            None => Default::default(),
+            Some(_) => {
+                return Err(ResumeError::NoFactory {
+                    flow,
+                    field: "inputs",
+                    expected: "an object",
+                })
+            }
+        };
+        let mut engine = Engine::from_factory(name, params)
+            .map_err(|source| ResumeError::Factory { flow, source })?;
+        for (k, v) in inputs {
+            engine.inputs.push((k, Ok(v)));
+        }
+        engine.persist = Some(PersistConfig::new(backend));
+        engine.resume_from = Some((detail, atoms));
+        Ok(engine)
+    }
+
+    /// The id of the flow detail the run is recorded as (once compiled, with
+    /// persistence).
+    pub fn flow_uuid(&self) -> Option<ObjectId> {
+        self.recorder.as_ref().map(Recorder::flow_uuid)
     }
 
     /// Runs up to `n` atoms at a time (at least 1). With 1 — the default — the
@@ -293,7 +432,9 @@ impl Engine {
         };
         match flow.into_plan(&names) {
             Ok(plan) if errors.is_empty() => {
-                self.storage = Some(Arc::new(Storage::new(Arc::new(plan), values)));
+                let mut storage = Storage::new(Arc::new(plan), values);
+                self.start_recording(&mut storage)?;
+                self.storage = Some(Arc::new(storage));
                 return Ok(());
             }
             Ok(_) => {}
@@ -302,6 +443,36 @@ impl Engine {
         let errors = FlowErrors::new(errors);
         self.invalid = Some(errors.clone());
         Err(errors.into())
+    }
+
+    /// With persistence: restores a recorded run into `storage`, or records a
+    /// new one; takes the lease either way.
+    fn start_recording(&mut self, storage: &mut Storage) -> Result<(), RunError> {
+        let Some(config) = &self.persist else {
+            return Ok(());
+        };
+        let flow = self.name.clone();
+        let refused = |source| RunError::Persistence {
+            flow: flow.clone(),
+            source,
+        };
+        if let Some((detail, atoms)) = self.resume_from.take() {
+            record::restore(storage, &detail, &atoms, self.upgrade.as_deref())?;
+            self.recorder = Some(Recorder::resume(config, detail, atoms).map_err(refused)?);
+            return Ok(());
+        }
+        let inputs: serde_json::Map<String, Value> = self
+            .inputs
+            .iter()
+            .filter_map(|(n, v)| Some((n.clone(), v.as_ref().ok()?.clone())))
+            .collect();
+        let mut meta = serde_json::json!({ "inputs": inputs });
+        if let Some((name, params)) = &self.factory {
+            meta["factory"] = Value::from(name.as_str());
+            meta["params"] = params.clone();
+        }
+        self.recorder = Some(Recorder::start(config, &storage.plan, meta).map_err(refused)?);
+        Ok(())
     }
 
     /// Runs the flow to its end, blocking. Works from plain `main` (async tasks
@@ -351,15 +522,23 @@ impl Engine {
     pub async fn run_async(&mut self) -> Result<Done, RunError> {
         self.prepare()?;
         let storage = Arc::make_mut(self.storage.as_mut().expect("prepared"));
-        let listeners = &self.listeners.list[..];
+        let mut hooks = Hooks {
+            listeners: &self.listeners.list[..],
+            recorder: self.recorder.as_mut(),
+        };
+        let hooks = &mut hooks;
         let progress = &self.listeners;
         let resources = &self.resources;
         if storage.flow_state.is_final() {
+            if let Some(recorder) = hooks.recorder.as_deref() {
+                // A recorded run that had ended: nothing to do, give the lease back.
+                recorder.release();
+            }
             return outcome(self.storage.as_ref().expect("prepared"));
         }
         let resuming = storage.flow_state != FlowState::Pending;
         if resuming {
-            storage.set_flow(FlowState::Resuming, listeners)?;
+            storage.set_flow(FlowState::Resuming, hooks)?;
         }
         let mut machine = Machine::new(storage);
         storage.set_flow(
@@ -368,7 +547,7 @@ impl Engine {
             } else {
                 FlowState::Running
             },
-            listeners,
+            hooks,
         )?;
         let parallel = self.max_workers > 1;
         let mut running: tokio::task::JoinSet<(usize, Result<Value, Failure>)> =
@@ -380,13 +559,13 @@ impl Engine {
             if self.suspender.take() && !storage.flow_state.is_final() {
                 machine.suspend();
                 if storage.flow_state != FlowState::Suspending {
-                    storage.set_flow(FlowState::Suspending, listeners)?;
+                    storage.set_flow(FlowState::Suspending, hooks)?;
                 }
             }
             let room = running.len() < self.max_workers;
             match machine.next(room) {
                 Action::Execute(i) => {
-                    storage.set_atom(i, AtomState::Running, None, listeners)?;
+                    storage.set_atom(i, AtomState::Running, None, hooks)?;
                     if parallel {
                         spawn_execute(&mut running, storage, resources, progress, i);
                         continue;
@@ -409,7 +588,7 @@ impl Engine {
                             }
                         }
                     };
-                    finish_execute(storage, &mut machine, listeners, i, result)?;
+                    finish_execute(storage, &mut machine, hooks, i, result)?;
                 }
                 Action::Wait => {
                     let Some(joined) = running.join_next().await else {
@@ -420,11 +599,11 @@ impl Engine {
                         // runtime: nothing ran to completion.
                         std::panic::resume_unwind(e.into_panic())
                     });
-                    finish_execute(storage, &mut machine, listeners, i, result)?;
+                    finish_execute(storage, &mut machine, hooks, i, result)?;
                 }
                 Action::Revert(i) => {
                     debug_assert!(machine.is_reverting());
-                    storage.set_atom(i, AtomState::Reverting, None, listeners)?;
+                    storage.set_atom(i, AtomState::Reverting, None, hooks)?;
                     let failures = failures.get_or_insert_with(|| storage.failures());
                     let result = match start_revert(storage, resources, progress, failures, i) {
                         Some(invocation) => {
@@ -434,7 +613,7 @@ impl Engine {
                     };
                     match result {
                         Ok(()) => {
-                            storage.set_atom(i, AtomState::Reverted, None, listeners)?;
+                            storage.set_atom(i, AtomState::Reverted, None, hooks)?;
                             machine.reverted(true);
                         }
                         Err(failure) => {
@@ -442,14 +621,14 @@ impl Engine {
                                 i,
                                 AtomState::RevertFailure,
                                 Some(Err(failure)),
-                                listeners,
+                                hooks,
                             )?;
                             machine.reverted(false);
                         }
                     }
                 }
                 Action::Finish(state) => {
-                    storage.set_flow(state, listeners)?;
+                    storage.set_flow(state, hooks)?;
                     break;
                 }
             }
@@ -463,7 +642,7 @@ impl Engine {
 fn finish_execute(
     storage: &mut Storage,
     machine: &mut Machine,
-    listeners: &[Arc<dyn Listener>],
+    hooks: &mut Hooks<'_>,
     i: usize,
     result: Result<Value, Failure>,
 ) -> Result<(), RunError> {
@@ -474,9 +653,9 @@ fn finish_execute(
     } else {
         AtomState::Failure
     };
-    storage.set_atom(i, state, Some(result), listeners)?;
+    storage.set_atom(i, state, Some(result), hooks)?;
     if !ok && storage.flow_state == FlowState::Running {
-        storage.set_flow(FlowState::Reverting, listeners)?;
+        storage.set_flow(FlowState::Reverting, hooks)?;
     }
     machine.executed(storage, i, ok);
     Ok(())

@@ -129,6 +129,8 @@ impl FlowState {
                 | (Reverting, Reverted | Failure | Suspending)
                 | (Suspending, Suspended | Success | Reverted | Failure)
                 | (Suspended, Resuming)
+                // A run recorded mid-way by a process that died is taken up.
+                | (Running | Reverting | Suspending, Resuming)
                 | (Resuming, Running | Reverting)
                 | (Success | Failure | Reverted, Resuming)
         )

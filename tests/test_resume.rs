@@ -1,0 +1,524 @@
+//! Persistence through the engine: write-through, resumption after a crash
+//! (a child process killed with SIGKILL inside a task and between tasks),
+//! leases between engines, versions, and the errors of a run that cannot be
+//! taken up again. Each backend is the real thing: a SQLite file, a
+//! directory, and (with their features) a PostgreSQL and a MariaDB database of
+//! the test's own, dropped afterwards.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use taskwire::persistence::{self, Backend, ObjectId, PersistenceError};
+use taskwire::{AtomState, Engine, Flow, FlowState, FnTask, ResumeError, RunError};
+
+const LENGTH: usize = 6;
+
+/// The flow under test: a chain `t0..t5`, each adding one to the previous
+/// value and appending its name to a side-effect file kept outside the
+/// logbook. `TW_CRASH_AT=inside:tN` makes `tN` stop (after its side effect)
+/// and wait to be killed, the first time it runs.
+fn chain(params: &Value) -> Result<Flow, String> {
+    let dir = PathBuf::from(params["dir"].as_str().ok_or("`dir` must be a path")?);
+    let mut flow = Flow::linear("crash_chain");
+    for i in 0..LENGTH {
+        let dir = dir.clone();
+        flow.push(
+            FnTask::new(format!("t{i}"))
+                .requires([format!("v{i}")])
+                .provides(format!("v{}", i + 1))
+                .run(move |call| {
+                    let v: u64 = call.arg(0)?;
+                    let name = call.atom().to_owned();
+                    append(&dir.join("effects"), &name);
+                    if std::env::var("TW_CRASH_AT").as_deref() == Ok(&format!("inside:{name}")) {
+                        std::fs::write(dir.join("ready"), "inside").unwrap();
+                        std::thread::sleep(Duration::from_secs(60));
+                    }
+                    Ok(json!(v + 1))
+                }),
+        );
+    }
+    Ok(flow)
+}
+
+taskwire::flow_factory!("tests::crash_chain", chain);
+
+fn append(path: &Path, line: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    writeln!(f, "{line}").unwrap();
+    f.sync_all().unwrap();
+}
+
+fn effects(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("effects"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Stops the run between tasks: after `after` has been recorded SUCCESS.
+struct StopAfter(String, PathBuf);
+
+impl taskwire::Listener for StopAfter {
+    fn on_atom(&self, e: &taskwire::AtomEvent<'_>) {
+        if e.atom == self.0 && e.state == AtomState::Success {
+            std::fs::write(self.1.join("ready"), "between").unwrap();
+            std::thread::sleep(Duration::from_secs(60));
+        }
+    }
+}
+
+/// The child process: starts the flow with persistence and waits to be
+/// killed. Run by the crash tests, not on its own.
+#[test]
+#[ignore = "the crash tests run it as a child process"]
+fn crash_child() {
+    let url = std::env::var("TW_CRASH_URL").expect("run by the crash tests");
+    let dir = PathBuf::from(std::env::var("TW_CRASH_DIR").unwrap());
+    let backend = persistence::open(&url).unwrap();
+    let mut engine = Engine::from_factory("tests::crash_chain", json!({"dir": dir}))
+        .unwrap()
+        .input("v0", 0)
+        .persist(backend)
+        .owner("crash-test-node");
+    if let Some(after) = std::env::var("TW_CRASH_AT")
+        .ok()
+        .and_then(|at| at.strip_prefix("after:").map(str::to_owned))
+    {
+        engine = engine.listener(StopAfter(after, dir.clone()));
+    }
+    engine.compile().unwrap();
+    std::fs::write(dir.join("flow"), engine.flow_uuid().unwrap().to_string()).unwrap();
+    engine.run().unwrap();
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "taskwire-{test}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn spawn_child(url: &str, dir: &Path, at: &str) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "crash_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("TW_CRASH_URL", url)
+        .env("TW_CRASH_DIR", dir)
+        .env("TW_CRASH_AT", at)
+        .spawn()
+        .unwrap()
+}
+
+/// Kills the child (SIGKILL) once it says it is where it should die.
+fn kill_when_ready(child: &mut Child, dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !dir.join("ready").exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the child ended before the crash point: {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the child never reached the crash point"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Crashes a run at `at` and resumes it in this process; checks that no
+/// finished task ran twice and that the result is an uninterrupted run's.
+fn crash_and_resume(url: &str, test: &str, at: &str, killed_in: Option<&str>) {
+    let dir = scratch(test);
+    let _cleanup = Scratch(dir.clone());
+    let mut child = spawn_child(url, &dir, at);
+    kill_when_ready(&mut child, &dir);
+
+    let flow: ObjectId = std::fs::read_to_string(dir.join("flow"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let backend = persistence::open(url).unwrap();
+    let (detail, atoms) = backend.load_flow(flow).unwrap();
+    assert_eq!(
+        detail.state,
+        FlowState::Running,
+        "the crash left it running"
+    );
+    if let Some(task) = killed_in {
+        let atom = atoms.iter().find(|a| a.name == task).unwrap();
+        assert_eq!(atom.state, AtomState::Running, "killed inside {task}");
+    }
+    let before = effects(&dir);
+
+    // Another owner is refused while the dead child's lease is live.
+    let mut other = Engine::resume(Arc::clone(&backend), flow)
+        .unwrap()
+        .owner("someone-else");
+    let err = other.compile().map(|_| ()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RunError::Persistence {
+                source: PersistenceError::LeaseHeld { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("is leased to `crash-test-node`"),
+        "{err}"
+    );
+    drop(other);
+
+    let mut engine = Engine::resume(Arc::clone(&backend), flow)
+        .unwrap()
+        .owner("crash-test-node");
+    let done = engine.run().unwrap();
+    assert_eq!(
+        done.get::<u64>(&format!("v{LENGTH}")).unwrap(),
+        LENGTH as u64
+    );
+
+    let after = effects(&dir);
+    for i in 0..LENGTH {
+        let name = format!("t{i}");
+        let runs = after.iter().filter(|e| **e == name).count();
+        let finished_before =
+            before.iter().filter(|e| **e == name).count() == 1 && killed_in != Some(name.as_str());
+        let expected = if killed_in == Some(name.as_str()) {
+            2
+        } else {
+            1
+        };
+        assert_eq!(
+            runs, expected,
+            "{name} ran {runs} times (finished before the crash: {finished_before})"
+        );
+    }
+    let (detail, atoms) = backend.load_flow(flow).unwrap();
+    assert_eq!(detail.state, FlowState::Success);
+    assert!(atoms.iter().all(|a| a.state == AtomState::Success));
+    // Running the finished flow again runs nothing.
+    let done = Engine::resume(Arc::clone(&backend), flow)
+        .unwrap()
+        .owner("crash-test-node")
+        .run()
+        .unwrap();
+    assert_eq!(
+        done.get::<u64>(&format!("v{LENGTH}")).unwrap(),
+        LENGTH as u64
+    );
+    assert_eq!(effects(&dir), after);
+}
+
+fn resume_of(e: RunError) -> ResumeError {
+    match e {
+        RunError::Resume(r) => r,
+        other => panic!("not a resume error: {other}"),
+    }
+}
+
+fn sqlite_url(test: &str) -> (String, Scratch) {
+    let dir = scratch(test);
+    (
+        format!("sqlite://{}", dir.join("log.db").display()),
+        Scratch(dir),
+    )
+}
+
+fn dir_url(test: &str) -> (String, Scratch) {
+    let dir = scratch(test);
+    (format!("dir://{}", dir.join("log").display()), Scratch(dir))
+}
+
+#[test]
+fn sqlite_resumes_after_a_kill_inside_a_task() {
+    let (url, _keep) = sqlite_url("sqlite-inside");
+    crash_and_resume(&url, "sqlite-inside", "inside:t3", Some("t3"));
+}
+
+#[test]
+fn sqlite_resumes_after_a_kill_between_tasks() {
+    let (url, _keep) = sqlite_url("sqlite-between");
+    crash_and_resume(&url, "sqlite-between", "after:t2", None);
+}
+
+#[test]
+fn dir_resumes_after_a_kill_inside_a_task() {
+    let (url, _keep) = dir_url("dir-inside");
+    crash_and_resume(&url, "dir-inside", "inside:t1", Some("t1"));
+}
+
+#[test]
+fn dir_resumes_after_a_kill_between_tasks() {
+    let (url, _keep) = dir_url("dir-between");
+    crash_and_resume(&url, "dir-between", "after:t4", None);
+}
+
+#[cfg(feature = "postgres")]
+mod pg {
+    use super::*;
+
+    /// A database of the test's own, dropped afterwards.
+    pub(crate) struct Db(pub(crate) String);
+
+    fn admin() -> ::postgres::Client {
+        ::postgres::Client::connect(
+            "host=127.0.0.1 port=5432 user=postgres dbname=postgres",
+            ::postgres::NoTls,
+        )
+        .expect("PostgreSQL on 127.0.0.1:5432")
+    }
+
+    impl Db {
+        pub(crate) fn new(test: &str) -> Db {
+            let name = format!(
+                "tw_{}_{}_{}",
+                test.replace('-', "_"),
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::SeqCst)
+            );
+            admin()
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .unwrap();
+            Db(name)
+        }
+
+        pub(crate) fn url(&self) -> String {
+            format!("postgres://postgres@127.0.0.1:5432/{}", self.0)
+        }
+    }
+
+    impl Drop for Db {
+        fn drop(&mut self) {
+            let _ =
+                admin().batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
+        }
+    }
+
+    #[test]
+    fn postgres_resumes_after_a_kill_inside_a_task() {
+        let db = Db::new("pg_inside");
+        crash_and_resume(&db.url(), "pg-inside", "inside:t2", Some("t2"));
+    }
+
+    #[test]
+    fn postgres_resumes_after_a_kill_between_tasks() {
+        let db = Db::new("pg_between");
+        crash_and_resume(&db.url(), "pg-between", "after:t0", None);
+    }
+}
+
+#[cfg(feature = "mysql")]
+mod maria {
+    use super::*;
+    use ::mysql::prelude::Queryable;
+
+    struct Db(String);
+
+    fn admin() -> ::mysql::Conn {
+        ::mysql::Conn::new(::mysql::Opts::from_url("mysql://root@127.0.0.1:3306/mysql").unwrap())
+            .expect("MariaDB on 127.0.0.1:3306")
+    }
+
+    impl Db {
+        fn new(test: &str) -> Db {
+            let name = format!(
+                "tw_{test}_{}_{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::SeqCst)
+            );
+            admin()
+                .query_drop(format!("CREATE DATABASE {name}"))
+                .unwrap();
+            Db(name)
+        }
+
+        fn url(&self) -> String {
+            format!("mysql://root@127.0.0.1:3306/{}", self.0)
+        }
+    }
+
+    impl Drop for Db {
+        fn drop(&mut self) {
+            let _ = admin().query_drop(format!("DROP DATABASE IF EXISTS {}", self.0));
+        }
+    }
+
+    #[test]
+    fn mariadb_resumes_after_a_kill_inside_a_task() {
+        let db = Db::new("maria_inside");
+        crash_and_resume(&db.url(), "maria-inside", "inside:t5", Some("t5"));
+    }
+
+    #[test]
+    fn mariadb_resumes_after_a_kill_between_tasks() {
+        let db = Db::new("maria_between");
+        crash_and_resume(&db.url(), "maria-between", "after:t3", None);
+    }
+}
+
+/// In-process checks that need no crash.
+fn memory() -> Arc<dyn Backend> {
+    persistence::open("memory://").unwrap()
+}
+
+#[test]
+fn every_transition_is_in_the_logbook_before_the_run_ends() {
+    let backend = memory();
+    let dir = scratch("write-through");
+    let _keep = Scratch(dir.clone());
+    let mut engine = Engine::from_factory("tests::crash_chain", json!({"dir": dir}))
+        .unwrap()
+        .input("v0", 0)
+        .persist(Arc::clone(&backend));
+    let done = engine.run().unwrap();
+    assert_eq!(done.get::<u64>("v6").unwrap(), 6);
+    let (detail, atoms) = backend.load_flow(engine.flow_uuid().unwrap()).unwrap();
+    assert_eq!(detail.state, FlowState::Success);
+    assert_eq!(detail.meta["factory"], "tests::crash_chain");
+    assert_eq!(detail.meta["inputs"]["v0"], 0);
+    assert_eq!(atoms.len(), LENGTH);
+    for (i, atom) in atoms.iter().enumerate() {
+        assert_eq!(atom.name, format!("t{i}"));
+        assert_eq!(atom.state, AtomState::Success);
+        assert_eq!(atom.result, Some(json!(i + 1)));
+        assert_eq!(atom.version, "1.0");
+    }
+    // The run released its lease: another owner may take the flow now.
+    assert!(backend.current_lease(detail.uuid).unwrap().is_none());
+}
+
+#[test]
+fn a_write_that_cannot_be_recorded_stops_the_run() {
+    let backend = memory();
+    let steal = Arc::clone(&backend);
+    let stolen = Arc::new(std::sync::Mutex::new(None));
+    let slot = Arc::clone(&stolen);
+    let flow = Flow::linear("fenced")
+        .add(FnTask::new("a").provides("x").run(move |call| {
+            // Another engine takes the flow over while `a` runs: its lease
+            // expired (ttl 1 ms), so the takeover is allowed.
+            let _ = call;
+            std::thread::sleep(Duration::from_millis(5));
+            let flow = *slot.lock().unwrap();
+            let flow: ObjectId = flow.unwrap();
+            steal
+                .acquire_lease(flow, "usurper", Duration::from_secs(30))
+                .unwrap();
+            Ok(json!(1))
+        }))
+        .add(FnTask::new("b").requires(["x"]).run(|_| Ok(json!(2))));
+    let mut engine = Engine::new(flow)
+        .persist(Arc::clone(&backend))
+        .lease_ttl(Duration::from_millis(1));
+    engine.compile().unwrap();
+    *stolen.lock().unwrap() = engine.flow_uuid();
+    let err = engine.run().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RunError::Persistence {
+                source: PersistenceError::Fenced { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // `a`'s success was never recorded, and `b` never ran.
+    assert_eq!(engine.atom_state("b"), Some(AtomState::Pending));
+    let (_, atoms) = backend.load_flow(engine.flow_uuid().unwrap()).unwrap();
+    assert_eq!(atoms[0].state, AtomState::Running);
+    assert_eq!(atoms[1].state, AtomState::Pending);
+}
+
+#[test]
+fn resuming_needs_a_factory_and_a_known_flow() {
+    let backend = memory();
+    let flow = Flow::linear("plain").add(FnTask::new("a").run(|_| Ok(json!(1))));
+    let mut engine = Engine::new(flow).persist(Arc::clone(&backend));
+    engine.run().unwrap();
+    let uuid = engine.flow_uuid().unwrap();
+    let err = Engine::resume(Arc::clone(&backend), uuid).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("flow detail {uuid}: its metadata does not name a flow factory (`factory` is missing or not a string); only runs started with `Engine::from_factory` can be resumed by id")
+    );
+    let unknown = ObjectId::new_v4();
+    let err = Engine::resume(Arc::clone(&backend), unknown).unwrap_err();
+    assert!(err.to_string().contains(&unknown.to_string()), "{err}");
+    assert!(err.to_string().contains("not found"), "{err}");
+}
+
+#[test]
+fn an_unknown_factory_name_is_an_error_naming_it() {
+    let err = Engine::from_factory("tests::crash_chian", json!({})).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no flow factory is registered under the name `tests::crash_chian` (did you mean `tests::crash_chain`?)"
+    );
+}
+
+#[test]
+fn a_major_version_change_is_refused_unless_a_policy_allows_it() {
+    let backend = memory();
+    let dir = scratch("versions");
+    let _keep = Scratch(dir.clone());
+    let mut engine = Engine::from_factory("tests::crash_chain", json!({"dir": dir}))
+        .unwrap()
+        .input("v0", 0)
+        .persist(Arc::clone(&backend));
+    engine.compile().unwrap();
+    let uuid = engine.flow_uuid().unwrap();
+    drop(engine);
+    // Pretend t2 was recorded by version 2.3 of its task, and t4 by 1.7.
+    let (_, mut atoms) = backend.load_flow(uuid).unwrap();
+    atoms[2].version = "2.3".into();
+    atoms[4].version = "1.7".into();
+    backend.save_atoms(&atoms, None).unwrap();
+    let err = Engine::resume(Arc::clone(&backend), uuid)
+        .and_then(|mut e| e.compile().map(|_| ()).map_err(resume_of))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("flow detail {uuid}: atom `t2` was recorded by version 2.3 of its task, and the code is version 1.0; a major version change needs an upgrade policy (`Engine::upgrade_policy`)")
+    );
+    let done = Engine::resume(Arc::clone(&backend), uuid)
+        .unwrap()
+        .upgrade_policy(|atom, recorded, _current| atom == "t2" && recorded == "2.3")
+        .run()
+        .unwrap();
+    assert_eq!(done.get::<u64>("v6").unwrap(), 6);
+}
