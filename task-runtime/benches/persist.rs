@@ -9,6 +9,7 @@
 //! ```text
 //! cargo bench -p taskwire-runtime --bench persist --all-features           # full
 //! cargo bench -p taskwire-runtime --bench persist --all-features -- --quick
+//! cargo bench -p taskwire-runtime --bench persist -- sqlite   # only backends named so
 //! ```
 //!
 //! PostgreSQL and MariaDB (with their features) are measured when reachable at
@@ -65,6 +66,15 @@ struct Row {
     per_task: Duration,
 }
 
+/// Backends whose name contains one of the non-flag arguments (all if none).
+fn selected(backend: &str) -> bool {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    filters.is_empty() || filters.iter().any(|f| backend.contains(f.as_str()))
+}
+
 fn measure(
     rows: &mut Vec<Row>,
     backend: &'static str,
@@ -73,6 +83,9 @@ fn measure(
     runs: usize,
     open: impl Fn() -> Result<std::sync::Arc<dyn Backend>, persistence::PersistenceError>,
 ) {
+    if !selected(backend) {
+        return;
+    }
     let b = match open() {
         Ok(b) => b,
         Err(e) => {

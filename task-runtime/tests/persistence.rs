@@ -922,6 +922,49 @@ mod checks {
         }
     }
 
+    /// An owner keeps writing while its expired lease is taken over: every
+    /// write lands before the takeover or is refused, so what the new owner
+    /// reads right after acquiring is final.
+    pub(crate) fn takeover_race(fx: &dyn Fixture) {
+        let b = fx.backend();
+        let book = book(&*b, "book");
+        let flow = flow(&*b, &book, "flow");
+        let old = b
+            .acquire_lease(flow.uuid, "old", Duration::from_millis(50))
+            .unwrap();
+        let mut at = atom(&flow, "counter", 0);
+        b.save_atom(&at, Some(&old)).unwrap();
+        std::thread::scope(|s| {
+            let writer = s.spawn(|| {
+                for n in 0u64.. {
+                    at.meta = json!(n);
+                    match b.save_atom(&at, Some(&old)) {
+                        Ok(()) => {}
+                        Err(PersistenceError::Fenced { .. }) => return n,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                unreachable!()
+            });
+            std::thread::sleep(Duration::from_millis(150));
+            // The new owner is another connection, as another process would be.
+            let other = fx.reopen().unwrap();
+            let new = other
+                .acquire_lease(flow.uuid, "new", Duration::from_secs(60))
+                .unwrap();
+            let seen = other.load_flow(flow.uuid).unwrap().1[0].meta.clone();
+            let refused_at = writer.join().unwrap();
+            assert!(refused_at > 0);
+            let after = b.load_flow(flow.uuid).unwrap().1[0].meta.clone();
+            assert_eq!(
+                seen, after,
+                "a write of the old owner landed after the takeover"
+            );
+            assert_eq!(after, json!(refused_at - 1));
+            assert_eq!(new.token, old.token + 1);
+        });
+    }
+
     /// Many threads write atoms of one flow at once, under one lease.
     pub(crate) fn concurrent_writes(fx: &dyn Fixture) {
         let b = fx.backend();
@@ -957,7 +1000,7 @@ macro_rules! suite {
     ($module:ident, $make:expr) => {
         suite!(@ $module, $make, round_trips, upserts, listing, cascading_delete, leases,
             lease_expiry, big_result, retention, corrupt_row, missing_table, schema_too_new,
-            concurrent_writes);
+            concurrent_writes, takeover_race);
     };
     (@ $module:ident, $make:expr, $($check:ident),*) => {
         mod $module {

@@ -10,17 +10,19 @@
 //! flows/<uuid>/atoms/<uuid>.json  its AtomDetails
 //! ```
 //!
-//! Leases and fencing are checked under a lock held by this backend, so they
-//! are atomic between the threads of one process; two processes writing the
-//! same directory at once are not fenced against each other. The directory is
+//! Leases and fencing are checked under a lock shared by every `DirBackend`
+//! of the process open on the same directory, so they are atomic between the
+//! threads of one process; two processes writing the same directory at once
+//! are not fenced against each other. The directory is
 //! for development and single-process use; use SQLite, PostgreSQL or MySQL
 //! for more.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -40,8 +42,8 @@ const LAYOUT_VERSION: u32 = 1;
 pub struct DirBackend {
     root: PathBuf,
     url: String,
-    /// Serializes lease operations and fenced writes.
-    lock: Mutex<()>,
+    /// Serializes lease operations and fenced writes (one per directory).
+    lock: Arc<Mutex<()>>,
     tmp_counter: AtomicU64,
 }
 
@@ -51,6 +53,22 @@ struct LeaseFile {
     owner: Option<String>,
     token: u64,
     expires_at: i64,
+}
+
+/// The lock of a directory, shared by its backends in this process.
+fn directory_lock(root: PathBuf) -> Arc<Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Weak<Mutex<()>>>>> = OnceLock::new();
+    let mut locks = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    locks.retain(|_, lock| lock.strong_count() > 0);
+    if let Some(lock) = locks.get(&root).and_then(Weak::upgrade) {
+        return lock;
+    }
+    let lock = Arc::new(Mutex::new(()));
+    locks.insert(root, Arc::downgrade(&lock));
+    lock
 }
 
 impl DirBackend {
@@ -71,10 +89,18 @@ impl DirBackend {
     /// Opens a directory, creating it and its layout if needed.
     pub fn open(root: impl AsRef<Path>) -> Result<DirBackend, PersistenceError> {
         let root = root.as_ref().to_path_buf();
+        let url = format!("dir://{}", root.display());
+        fs::create_dir_all(&root).map_err(|source| PersistenceError::Io {
+            backend: url.clone(),
+            operation: "create directory",
+            path: root.clone(),
+            source,
+        })?;
+        let canonical = fs::canonicalize(&root).unwrap_or_else(|_| root.clone());
         let backend = DirBackend {
-            url: format!("dir://{}", root.display()),
+            url,
             root,
-            lock: Mutex::new(()),
+            lock: directory_lock(canonical),
             tmp_counter: AtomicU64::new(0),
         };
         backend.migrate()?;

@@ -68,8 +68,6 @@ mod sqlite;
 use std::sync::Arc;
 use std::time::Duration;
 
-use uuid::Uuid;
-
 pub use dir::DirBackend;
 pub use error::{redact_url, DriverError, ObjectKind, PersistenceError};
 pub use memory::MemoryBackend;
@@ -78,20 +76,26 @@ pub use model::{
     RetentionPolicy,
 };
 #[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 pub use mysql::MysqlBackend;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresBackend;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{SqliteBackend, Synchronous};
 
-/// The id type of persisted objects.
-pub use uuid::Uuid as ObjectId;
+/// The id type of persisted objects (the `uuid` crate's, re-exported so that
+/// callers need not depend on it).
+pub use uuid::Uuid;
 
 /// A logbook store: memory, a directory, or a database.
 ///
-/// Object-safe: hold it as `Arc<dyn Backend>` (what [`open`] returns). Every
-/// method is synchronous and every write is committed when it returns.
-/// Saving is an upsert: an object with the same `uuid` is replaced whole.
+/// Object-safe: hold it as `Arc<dyn Backend>` (what [`open`] returns) and share
+/// it between threads; the SQL backends serialize calls on one connection
+/// each (open several backends for several connections). Every method is
+/// synchronous and every write is committed when it returns. Saving is an
+/// upsert: an object with the same `uuid` is replaced whole.
 pub trait Backend: Send + Sync + std::fmt::Debug {
     /// The backend's URL, password removed (used in every error message).
     fn url(&self) -> &str;

@@ -24,7 +24,8 @@ use mysql::{Conn, Opts, OptsBuilder, Params, TxOpts, Value as MyValue};
 use uuid::Uuid;
 
 use super::sql::{
-    self, atom_columns, book_columns, flow_columns, summary_columns, AtomJson, SCHEMA_VERSION,
+    self, atom_columns, book_columns, flow_columns, summary_columns, uuid_text, AtomJson,
+    SCHEMA_VERSION,
 };
 use super::{
     check_lease_flow, now_ms, redact_url, AtomDetail, Backend, FlowDetail, Lease, LeaseRow,
@@ -170,7 +171,8 @@ impl std::fmt::Debug for MysqlBackend {
 }
 
 fn id(uuid: Uuid) -> MyValue {
-    MyValue::Bytes(uuid.hyphenated().to_string().into_bytes())
+    let mut buf = [0; 36];
+    MyValue::Bytes(uuid_text(uuid, &mut buf).as_bytes().to_vec())
 }
 
 impl MysqlBackend {

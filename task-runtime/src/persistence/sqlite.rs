@@ -6,9 +6,10 @@
 //! a power failure or an OS crash; with `synchronous=FULL` (`?synchronous=full`)
 //! every commit is fsynced and survives those too, at several times the cost.
 //!
-//! The WAL grows to about 40 MiB (10,000 pages) between checkpoints, and is
-//! cut back to 64 MiB at most after one. Atom details are stored clustered by
-//! flow (`WITHOUT ROWID`, primary key `(flow_uuid, uuid)`), so that a commit
+//! Tuned for many small commits: new databases use 1 KiB pages, the WAL grows
+//! to about 10 MiB (10,000 pages) between checkpoints and is cut back to
+//! 64 MiB at most after one, and atom details are stored clustered by flow
+//! (`WITHOUT ROWID`, primary key `(flow_uuid, uuid)`), so that a commit
 //! writes one b-tree page, not three.
 //!
 //! Several processes may share the file: SQLite serializes writers, and
@@ -52,10 +53,14 @@ impl Synchronous {
     }
 }
 
+/// The page size of new databases (SQLite's default is 4,096): atom rows are
+/// small, and every commit writes whole pages to the WAL.
+const PAGE_SIZE: u32 = 1024;
+
 /// Pages written to the WAL before SQLite copies them back into the database
 /// (SQLite's default is 1,000). A checkpoint fsyncs, even with
-/// `synchronous=NORMAL`; with one or two pages per committed atom, checkpoints
-/// every 10,000 pages cost a few µs per write instead of about 25.
+/// `synchronous=NORMAL`; with one or two pages per committed atom, a
+/// checkpoint every 10,000 pages costs a few µs per write instead of about 25.
 const WAL_CHECKPOINT_PAGES: u32 = 10_000;
 
 /// The size the WAL file is truncated back to after a checkpoint (bytes).
@@ -121,10 +126,15 @@ const UPSERT_FLOW: &str = "INSERT INTO flowdetails
         name = excluded.name, state = excluded.state, meta = excluded.meta,
         created_at = excluded.created_at, updated_at = excluded.updated_at";
 
+/// ?15, ?16: the lease's owner and token, or NULL for an unfenced write. One
+/// statement: SQLite runs it atomically, so the lease check and the write
+/// cannot be separated by a takeover.
 const UPSERT_ATOM: &str = "INSERT INTO atomdetails (uuid, flow_uuid, name, atom_type,
         position, state, intention, result, failure, revert_failure, version, meta,
         created_at, updated_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+    SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14
+    WHERE ?15 IS NULL OR EXISTS (SELECT 1 FROM flowdetails
+        WHERE uuid = ?2 AND lease_owner = ?15 AND lease_token = ?16)
     ON CONFLICT (flow_uuid, uuid) DO UPDATE SET name = excluded.name, atom_type = excluded.atom_type,
         position = excluded.position, state = excluded.state,
         intention = excluded.intention, result = excluded.result,
@@ -223,6 +233,11 @@ impl SqliteBackend {
             source: Box::new(e),
         };
         let conn = Connection::open(&path).map_err(|e| fail("open the database", e))?;
+        // Before anything is written (a new database only): each commit of an
+        // atom appends its b-tree pages to the WAL, and smaller pages mean
+        // fewer bytes per commit (measured: 58 → 45 µs per task).
+        conn.execute_batch(&format!("PRAGMA page_size = {PAGE_SIZE}"))
+            .map_err(|e| fail("set the page size", e))?;
         conn.busy_timeout(Duration::from_secs(30))
             .map_err(|e| fail("set the busy timeout", e))?;
         conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
@@ -379,13 +394,34 @@ impl SqliteBackend {
         operation: &str,
         f: impl FnOnce(&Connection) -> Result<T, PersistenceError>,
     ) -> Result<T, PersistenceError> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.db(operation, e))?;
-        let value = f(&tx)?;
-        tx.commit().map_err(|e| self.db(operation, e))?;
-        Ok(value)
+        self.transaction(operation, |conn| f(conn).map(|value| (value, true)))
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committed if `f` says so
+    /// (`(value, true)`), else rolled back.
+    fn transaction<T>(
+        &self,
+        operation: &str,
+        f: impl FnOnce(&Connection) -> Result<(T, bool), PersistenceError>,
+    ) -> Result<T, PersistenceError> {
+        // BEGIN and COMMIT as cached statements: parsing them at every write
+        // would cost a few µs each.
+        let conn = self.conn();
+        let run = |sql: &str| {
+            conn.prepare_cached(sql)
+                .and_then(|mut s| s.execute([]))
+                .map_err(|e| self.db(operation, e))
+        };
+        run("BEGIN IMMEDIATE")?;
+        let result = match f(&conn) {
+            Ok((value, true)) => run("COMMIT").map(|_| value),
+            Ok((value, false)) => run("ROLLBACK").map(|_| value),
+            Err(e) => Err(e),
+        };
+        if result.is_err() && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        result
     }
 
     fn lease_update(
@@ -596,42 +632,65 @@ impl Backend for SqliteBackend {
             .iter()
             .map(|a| AtomJson::new(&self.url, a))
             .collect::<Result<Vec<_>, _>>()?;
-        self.write("save an atom detail", |tx| {
-            if let Some(lease) = lease {
-                self.lease_row(tx, lease.flow_uuid)?
-                    .check(&self.url, lease)?;
-            }
-            let mut stmt = tx
+        let owner = lease.map(|l| l.owner.as_str());
+        let token = lease.map(|l| sql::token_i64(l.token));
+        let op = "save an atom detail";
+        let upsert = |conn: &Connection| -> Result<bool, PersistenceError> {
+            let mut stmt = conn
                 .prepare_cached(UPSERT_ATOM)
-                .map_err(|e| self.db("save an atom detail", e))?;
+                .map_err(|e| self.db(op, e))?;
             for (atom, json) in atoms.iter().zip(&json) {
                 let (mut a, mut b) = ([0; 36], [0; 36]);
-                stmt.execute(params![
-                    uuid_text(atom.uuid, &mut a),
-                    uuid_text(atom.flow_uuid, &mut b),
-                    atom.name,
-                    atom.atom_type.as_str(),
-                    atom.position,
-                    atom.state.as_str(),
-                    sql::intention_text(atom),
-                    json.result,
-                    json.failure,
-                    json.revert_failure,
-                    atom.version,
-                    json.meta,
-                    atom.created_at,
-                    atom.updated_at
-                ])
-                .map_err(|e| {
-                    if is_foreign_key_error(&e) {
-                        self.not_found(ObjectKind::FlowDetail, atom.flow_uuid)
-                    } else {
-                        self.db("save an atom detail", e)
-                    }
-                })?;
+                let written = stmt
+                    .execute(params![
+                        uuid_text(atom.uuid, &mut a),
+                        uuid_text(atom.flow_uuid, &mut b),
+                        atom.name,
+                        atom.atom_type.as_str(),
+                        atom.position,
+                        atom.state.as_str(),
+                        sql::intention_text(atom),
+                        json.result,
+                        json.failure,
+                        json.revert_failure,
+                        atom.version,
+                        json.meta,
+                        atom.created_at,
+                        atom.updated_at,
+                        owner,
+                        token
+                    ])
+                    .map_err(|e| {
+                        if is_foreign_key_error(&e) {
+                            self.not_found(ObjectKind::FlowDetail, atom.flow_uuid)
+                        } else {
+                            self.db(op, e)
+                        }
+                    })?;
+                if written == 0 {
+                    return Ok(false);
+                }
             }
-            Ok(())
-        })
+            Ok(true)
+        };
+        // One atom: one statement, its own transaction. More: one transaction.
+        let all_written = if atoms.len() == 1 {
+            upsert(&self.conn())?
+        } else {
+            // Refused: roll back what was written.
+            self.transaction(op, |tx| upsert(tx).map(|all| (all, all)))?
+        };
+        match lease {
+            // Why it was refused: the flow is gone, or the lease changed hands.
+            Some(lease) if !all_written => {
+                let conn = self.conn();
+                Err(match self.lease_row(&conn, lease.flow_uuid) {
+                    Ok(current) => current.fenced(&self.url, lease),
+                    Err(e) => e,
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     fn acquire_lease(
@@ -678,5 +737,52 @@ impl Backend for SqliteBackend {
     fn current_lease(&self, flow: Uuid) -> Result<Option<Lease>, PersistenceError> {
         let conn = self.conn();
         Ok(self.lease_row(&conn, flow)?.to_lease(flow))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_older_schema_is_upgraded() {
+        let dir =
+            std::env::temp_dir().join(format!("taskwire-sqlite-upgrade-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v1.db");
+        {
+            // A logbook written by a taskwire that knew version 1 only.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE taskwire_schema (version INTEGER PRIMARY KEY NOT NULL,
+                     applied_at INTEGER NOT NULL);
+                 INSERT INTO taskwire_schema VALUES (1, 0);
+                 INSERT INTO logbooks VALUES ('5f0c6c9e-8a53-4f4b-9d57-3f7a3c6a1e01', 'old', '{}', 1, 2);",
+            )
+            .unwrap();
+        }
+        let backend = SqliteBackend::open_with(&path, Synchronous::Normal).unwrap();
+        let book = backend
+            .load_logbook(Uuid::parse_str("5f0c6c9e-8a53-4f4b-9d57-3f7a3c6a1e01").unwrap())
+            .unwrap();
+        assert_eq!((book.name.as_str(), book.updated_at), ("old", 2));
+        let conn = backend.conn();
+        let version: i64 = conn
+            .query_row("SELECT MAX(version) FROM taskwire_schema", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, i64::from(SCHEMA_VERSION));
+        let index: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'flowdetails_logbook'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(index, 1);
+        drop(conn);
+        drop(backend);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
