@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use taskwire::persistence::{self, Backend, ObjectId, PersistenceError};
+use taskwire::persistence::{self, Backend, PersistenceError, Uuid};
 use taskwire::{AtomState, Engine, Flow, FlowState, FnTask, ResumeError, RunError};
 
 const LENGTH: usize = 6;
@@ -164,7 +164,7 @@ fn crash_and_resume(url: &str, test: &str, at: &str, killed_in: Option<&str>) {
     let mut child = spawn_child(url, &dir, at);
     kill_when_ready(&mut child, &dir);
 
-    let flow: ObjectId = std::fs::read_to_string(dir.join("flow"))
+    let flow: Uuid = std::fs::read_to_string(dir.join("flow"))
         .unwrap()
         .parse()
         .unwrap();
@@ -434,7 +434,7 @@ fn a_write_that_cannot_be_recorded_stops_the_run() {
             let _ = call;
             std::thread::sleep(Duration::from_millis(5));
             let flow = *slot.lock().unwrap();
-            let flow: ObjectId = flow.unwrap();
+            let flow: Uuid = flow.unwrap();
             steal
                 .acquire_lease(flow, "usurper", Duration::from_secs(30))
                 .unwrap();
@@ -476,7 +476,7 @@ fn resuming_needs_a_factory_and_a_known_flow() {
         err.to_string(),
         format!("flow detail {uuid}: its metadata does not name a flow factory (`factory` is missing or not a string); only runs started with `Engine::from_factory` can be resumed by id")
     );
-    let unknown = ObjectId::new_v4();
+    let unknown = Uuid::new_v4();
     let err = Engine::resume(Arc::clone(&backend), unknown).unwrap_err();
     assert!(err.to_string().contains(&unknown.to_string()), "{err}");
     assert!(err.to_string().contains("not found"), "{err}");

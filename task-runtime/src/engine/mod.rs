@@ -42,7 +42,7 @@ use record::{PersistConfig, Recorder};
 use crate::failure::{Failure, FailureKind};
 use crate::flow::{Flow, FlowError, FlowErrors, Plan};
 use crate::listener::{Listener, Listeners};
-use crate::persistence::{AtomDetail, Backend, FlowDetail, ObjectId, PersistenceError};
+use crate::persistence::{AtomDetail, Backend, FlowDetail, PersistenceError, Uuid};
 use crate::storage::{Hooks, Storage, TransitionError};
 use crate::task::{BoxFuture, Call, Invocation, Provides, Resources, RevertInfo, Version};
 
@@ -251,7 +251,7 @@ impl Engine {
     }
 
     /// Records the run in an existing logbook (with [`Engine::persist`]).
-    pub fn logbook(mut self, logbook: ObjectId) -> Engine {
+    pub fn logbook(mut self, logbook: Uuid) -> Engine {
         if let Some(p) = &mut self.persist {
             p.logbook = Some(logbook);
         }
@@ -293,7 +293,7 @@ impl Engine {
     /// executes only what had not finished (an atom recorded RUNNING runs
     /// again; a flow that was reverting goes on reverting; one that ended is
     /// not run again). The lease is taken when the engine compiles or runs.
-    pub fn resume(backend: Arc<dyn Backend>, flow: ObjectId) -> Result<Engine, ResumeError> {
+    pub fn resume(backend: Arc<dyn Backend>, flow: Uuid) -> Result<Engine, ResumeError> {
         let (detail, atoms) = backend.load_flow(flow)?;
         let meta = &detail.meta;
         let name = meta
@@ -328,7 +328,7 @@ impl Engine {
 
     /// The id of the flow detail the run is recorded as (once compiled, with
     /// persistence).
-    pub fn flow_uuid(&self) -> Option<ObjectId> {
+    pub fn flow_uuid(&self) -> Option<Uuid> {
         self.recorder.as_ref().map(Recorder::flow_uuid)
     }
 

@@ -11,7 +11,7 @@ use super::{AtomState, FlowState, Intention};
 use crate::failure::Failure;
 use crate::flow::Plan;
 use crate::persistence::{
-    now_ms, AtomDetail, Backend, FlowDetail, Lease, LogBook, ObjectId, PersistenceError,
+    now_ms, AtomDetail, Backend, FlowDetail, Lease, LogBook, PersistenceError, Uuid,
 };
 use crate::storage::Storage;
 use crate::task::Version;
@@ -20,7 +20,7 @@ use crate::task::Version;
 #[derive(Debug, Clone)]
 pub(crate) struct PersistConfig {
     pub(crate) backend: Arc<dyn Backend>,
-    pub(crate) logbook: Option<ObjectId>,
+    pub(crate) logbook: Option<Uuid>,
     pub(crate) owner: String,
     pub(crate) ttl: Duration,
 }
@@ -126,7 +126,7 @@ impl Recorder {
     }
 
     /// The flow detail's id.
-    pub(crate) fn flow_uuid(&self) -> ObjectId {
+    pub(crate) fn flow_uuid(&self) -> Uuid {
         self.flow.uuid
     }
 
@@ -221,7 +221,7 @@ pub enum ResumeError {
     #[error("flow detail {flow}: its metadata does not name a flow factory (`{field}` is missing or not {expected}); only runs started with `Engine::from_factory` can be resumed by id")]
     NoFactory {
         /// The flow detail.
-        flow: ObjectId,
+        flow: Uuid,
         /// The field.
         field: &'static str,
         /// What it should be.
@@ -231,7 +231,7 @@ pub enum ResumeError {
     #[error("flow detail {flow}: {source}")]
     Factory {
         /// The flow detail.
-        flow: ObjectId,
+        flow: Uuid,
         /// What went wrong.
         #[source]
         source: crate::factory::FactoryError,
@@ -240,7 +240,7 @@ pub enum ResumeError {
     #[error("flow detail {flow}: the recorded atom `{atom}` at position {position} is not in the flow the factory builds now ({found})")]
     Mismatch {
         /// The flow detail.
-        flow: ObjectId,
+        flow: Uuid,
         /// The recorded atom.
         atom: String,
         /// Its recorded position.
@@ -252,7 +252,7 @@ pub enum ResumeError {
     #[error("flow detail {flow}: atom `{atom}` was recorded by version {recorded} of its task, and the code is version {current}; a major version change needs an upgrade policy (`Engine::upgrade_policy`)")]
     Version {
         /// The flow detail.
-        flow: ObjectId,
+        flow: Uuid,
         /// The atom.
         atom: String,
         /// The recorded version.
