@@ -522,3 +522,106 @@ fn a_major_version_change_is_refused_unless_a_policy_allows_it() {
         .unwrap();
     assert_eq!(done.get::<u64>("v6").unwrap(), 6);
 }
+
+/// Suspends the engine when `atom` reaches `state`.
+struct SuspendAt(taskwire::Suspender, &'static str, AtomState);
+
+impl taskwire::Listener for SuspendAt {
+    fn on_atom(&self, e: &taskwire::AtomEvent<'_>) {
+        if e.atom == self.1 && e.state == self.2 {
+            self.0.suspend();
+        }
+    }
+}
+
+fn failing_chain(params: &Value) -> Result<Flow, String> {
+    let dir = PathBuf::from(params["dir"].as_str().ok_or("`dir` must be a path")?);
+    let mut flow = Flow::linear("failing_chain");
+    for i in 0..3 {
+        let (d1, d2) = (dir.clone(), dir.clone());
+        flow.push(
+            FnTask::new(format!("t{i}"))
+                .provides(format!("v{i}"))
+                .run(move |call| {
+                    append(&d1.join("effects"), &format!("exec:{}", call.atom()));
+                    Ok(json!(i))
+                })
+                .revert(move |call| {
+                    append(&d2.join("effects"), &format!("revert:{}", call.atom()));
+                    Ok(())
+                }),
+        );
+    }
+    flow.push(
+        FnTask::new("boom")
+            .run(|_| Err(taskwire::Failure::new(taskwire::FailureKind::Task, "boom"))),
+    );
+    Ok(flow)
+}
+
+taskwire::flow_factory!("tests::failing_chain", failing_chain);
+
+#[test]
+fn a_suspended_run_is_taken_up_by_id_in_a_new_engine() {
+    let backend = memory();
+    let dir = scratch("suspended");
+    let _keep = Scratch(dir.clone());
+    let engine = Engine::from_factory("tests::crash_chain", json!({"dir": dir}))
+        .unwrap()
+        .input("v0", 0)
+        .persist(Arc::clone(&backend));
+    let suspender = engine.suspender();
+    let mut engine = engine.listener(SuspendAt(suspender, "t2", AtomState::Success));
+    let done = engine.run().unwrap();
+    assert_eq!(done.flow_state(), FlowState::Suspended);
+    let uuid = engine.flow_uuid().unwrap();
+    drop(engine);
+    assert_eq!(
+        backend.load_flow(uuid).unwrap().0.state,
+        FlowState::Suspended
+    );
+
+    let done = Engine::resume(Arc::clone(&backend), uuid)
+        .unwrap()
+        .run()
+        .unwrap();
+    assert_eq!(done.get::<u64>("v6").unwrap(), 6);
+    assert_eq!(effects(&dir), ["t0", "t1", "t2", "t3", "t4", "t5"]);
+}
+
+#[test]
+fn a_run_stopped_while_reverting_goes_on_reverting() {
+    let backend = memory();
+    let dir = scratch("reverting");
+    let _keep = Scratch(dir.clone());
+    let engine = Engine::from_factory("tests::failing_chain", json!({"dir": dir}))
+        .unwrap()
+        .persist(Arc::clone(&backend));
+    let suspender = engine.suspender();
+    // Stop after `t2` is reverted: t1 and t0 still to revert.
+    let mut engine = engine.listener(SuspendAt(suspender, "t2", AtomState::Reverted));
+    let done = engine.run().unwrap();
+    assert_eq!(done.flow_state(), FlowState::Suspended);
+    let uuid = engine.flow_uuid().unwrap();
+    drop(engine);
+
+    let mut engine = Engine::resume(Arc::clone(&backend), uuid).unwrap();
+    let err = engine.run().unwrap_err();
+    assert_eq!(err.failure().unwrap().to_string(), "boom");
+    assert_eq!(engine.flow_state(), FlowState::Reverted);
+    assert_eq!(
+        effects(&dir),
+        [
+            "exec:t0",
+            "exec:t1",
+            "exec:t2",
+            "revert:t2",
+            "revert:t1",
+            "revert:t0"
+        ],
+        "nothing ran or was reverted twice"
+    );
+    let (detail, atoms) = backend.load_flow(uuid).unwrap();
+    assert_eq!(detail.state, FlowState::Reverted);
+    assert!(atoms.iter().all(|a| a.state == AtomState::Reverted));
+}

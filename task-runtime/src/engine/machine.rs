@@ -61,15 +61,14 @@ impl Machine {
     pub(crate) fn new(storage: &Storage) -> Machine {
         let graph = &storage.plan.graph;
         let n = storage.states.len();
+        // An atom whose execution failed means the flow is reverting; those
+        // not reverted yet go first.
+        let failing = storage.failures.iter().any(Option::is_some);
         let failed: Vec<u32> = (0..n as u32)
             .filter(|&i| {
                 let i = i as usize;
-                storage.states[i] == AtomState::Failure
-                    || (storage.failures[i].is_some()
-                        && matches!(
-                            storage.states[i],
-                            AtomState::Reverting | AtomState::RevertFailure
-                        ))
+                storage.failures[i].is_some()
+                    && matches!(storage.states[i], AtomState::Failure | AtomState::Reverting)
             })
             .collect();
         let mut machine = Machine {
@@ -84,7 +83,7 @@ impl Machine {
             machine.phase = Phase::Finished(FlowState::Failure);
             return machine;
         }
-        if !machine.failed.is_empty() {
+        if failing {
             machine.start_reverting(storage);
             return machine;
         }
