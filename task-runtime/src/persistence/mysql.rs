@@ -188,7 +188,7 @@ impl MysqlBackend {
             url: shown.clone(),
             reason: e.to_string(),
         })?;
-        if opts.get_db_name().map_or(true, str::is_empty) {
+        if opts.get_db_name().is_none_or(str::is_empty) {
             return Err(PersistenceError::InvalidUrl {
                 url: shown,
                 reason: "no database: write mysql://user@host/database".into(),
