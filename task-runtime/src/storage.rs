@@ -1,8 +1,8 @@
 //! Storage: the engine's only memory of a flow — atom states, results and
 //! failures, engine inputs, the flow's state, and the order atoms finished in.
 //!
-//! Every state change goes through [`Storage::set_atom`] or
-//! [`Storage::set_flow`], which check the transition against the state tables,
+//! Every state change goes through `Storage::set_atom` or
+//! `Storage::set_flow`, which check the transition against the state tables,
 //! record it, and only then tell the listeners. The engine acts on a change
 //! only after it is recorded; persistence backends plug in here, so that a new
 //! engine can resume from what was recorded.

@@ -1,4 +1,4 @@
-//! The engine: compiles a flow, then runs the state machine ([`machine`]) with
+//! The engine: compiles a flow, then runs the state machine (`machine`) with
 //! an executor, recording every transition in [`Storage`] before acting on it.
 //!
 //! The serial executor here runs one atom at a time, sync tasks inline and async

@@ -10,7 +10,7 @@
 //! Scoping follows TaskFlow: an atom sees what earlier atoms of its enclosing
 //! flows provide; in a linear flow the nearest earlier provider wins; engine
 //! inputs are the outermost provider; an injected value (`TaskSpec::inject`)
-//! beats everything. Compilation ([`compile`]) checks the flow before anything
+//! beats everything. Compilation ([`Flow::compile`]) checks the flow before anything
 //! runs — missing requirement, ambiguous provider, cycle, duplicate atom name,
 //! bad links and rebinds — whatever the order atoms were added, and reports
 //! every problem it finds.
