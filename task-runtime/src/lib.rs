@@ -28,7 +28,7 @@ pub mod registry;
 pub mod storage;
 pub mod task;
 
-pub use engine::{AtomState, Done, Engine, FlowState, ResumeError, RunError, Suspender};
+pub use engine::{AtomState, Done, Engine, FlowState, Intention, ResumeError, RunError, Suspender};
 pub use failure::{Failure, FailureKind, FailureRecord, Failures};
 pub use flow::{Flow, FlowError, FlowErrors, Node};
 pub use listener::{

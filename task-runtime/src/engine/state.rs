@@ -86,6 +86,24 @@ impl AtomState {
             AtomState::Ignore => "IGNORE",
         }
     }
+
+    /// Every atom state.
+    pub const ALL: [AtomState; 9] = [
+        AtomState::Pending,
+        AtomState::Running,
+        AtomState::Success,
+        AtomState::Failure,
+        AtomState::Reverting,
+        AtomState::Reverted,
+        AtomState::RevertFailure,
+        AtomState::Retrying,
+        AtomState::Ignore,
+    ];
+
+    /// The state TaskFlow's name (as [`AtomState::as_str`] gives it) names.
+    pub fn from_name(name: &str) -> Option<AtomState> {
+        AtomState::ALL.into_iter().find(|s| s.as_str() == name)
+    }
 }
 
 impl fmt::Display for AtomState {
@@ -158,6 +176,24 @@ impl FlowState {
             FlowState::Resuming => "RESUMING",
         }
     }
+
+    /// Every flow state.
+    pub const ALL: [FlowState; 9] = [
+        FlowState::Pending,
+        FlowState::Running,
+        FlowState::Success,
+        FlowState::Failure,
+        FlowState::Reverting,
+        FlowState::Reverted,
+        FlowState::Suspending,
+        FlowState::Suspended,
+        FlowState::Resuming,
+    ];
+
+    /// The state TaskFlow's name (as [`FlowState::as_str`] gives it) names.
+    pub fn from_name(name: &str) -> Option<FlowState> {
+        FlowState::ALL.into_iter().find(|s| s.as_str() == name)
+    }
 }
 
 impl fmt::Display for FlowState {
@@ -180,21 +216,36 @@ pub enum Intention {
     Retry,
 }
 
+impl Intention {
+    /// Every intention.
+    pub const ALL: [Intention; 4] = [
+        Intention::Execute,
+        Intention::Ignore,
+        Intention::Revert,
+        Intention::Retry,
+    ];
+
+    /// TaskFlow's name of the intention.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Intention::Execute => "EXECUTE",
+            Intention::Ignore => "IGNORE",
+            Intention::Revert => "REVERT",
+            Intention::Retry => "RETRY",
+        }
+    }
+
+    /// The intention TaskFlow's name names.
+    pub fn from_name(name: &str) -> Option<Intention> {
+        Intention::ALL.into_iter().find(|i| i.as_str() == name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const ATOMS: [AtomState; 9] = [
-        AtomState::Pending,
-        AtomState::Running,
-        AtomState::Success,
-        AtomState::Failure,
-        AtomState::Reverting,
-        AtomState::Reverted,
-        AtomState::RevertFailure,
-        AtomState::Retrying,
-        AtomState::Ignore,
-    ];
+    const ATOMS: [AtomState; 9] = AtomState::ALL;
 
     #[test]
     fn every_atom_transition_is_in_the_table_or_refused() {

@@ -495,22 +495,15 @@ impl Backend for DirBackend {
         let lease = self
             .lease_row(flow)?
             .acquire(&self.url, flow, owner, ttl, now_ms())?;
-        self.write_lease(
-            flow,
-            &LeaseRow {
-                owner: Some(lease.owner.clone()),
-                token: lease.token,
-                expires_at: lease.expires_at,
-            },
-        )?;
+        self.write_lease(flow, &LeaseRow::from(&lease))?;
         Ok(lease)
     }
 
     fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, PersistenceError> {
         let _guard = self.guard();
-        let mut row = self.lease_row(lease.flow_uuid)?;
-        row.check(&self.url, lease)?;
-        row.expires_at = now_ms().saturating_add(super::ttl_ms(ttl));
+        let row = self
+            .lease_row(lease.flow_uuid)?
+            .renewed(&self.url, lease, ttl, now_ms())?;
         self.write_lease(lease.flow_uuid, &row)?;
         Ok(Lease {
             expires_at: row.expires_at,
@@ -520,10 +513,9 @@ impl Backend for DirBackend {
 
     fn release_lease(&self, lease: &Lease) -> Result<(), PersistenceError> {
         let _guard = self.guard();
-        let mut row = self.lease_row(lease.flow_uuid)?;
-        row.check(&self.url, lease)?;
-        row.owner = None;
-        row.expires_at = 0;
+        let row = self
+            .lease_row(lease.flow_uuid)?
+            .released(&self.url, lease)?;
         self.write_lease(lease.flow_uuid, &row)
     }
 

@@ -231,19 +231,14 @@ impl Backend for MemoryBackend {
         let mut state = self.state();
         let entry = state.flow_mut(flow)?;
         let lease = entry.lease.acquire(URL, flow, owner, ttl, now_ms())?;
-        entry.lease = LeaseRow {
-            owner: Some(lease.owner.clone()),
-            token: lease.token,
-            expires_at: lease.expires_at,
-        };
+        entry.lease = LeaseRow::from(&lease);
         Ok(lease)
     }
 
     fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, PersistenceError> {
         let mut state = self.state();
         let entry = state.flow_mut(lease.flow_uuid)?;
-        entry.lease.check(URL, lease)?;
-        entry.lease.expires_at = now_ms().saturating_add(super::ttl_ms(ttl));
+        entry.lease = entry.lease.renewed(URL, lease, ttl, now_ms())?;
         Ok(Lease {
             expires_at: entry.lease.expires_at,
             ..lease.clone()
@@ -253,9 +248,7 @@ impl Backend for MemoryBackend {
     fn release_lease(&self, lease: &Lease) -> Result<(), PersistenceError> {
         let mut state = self.state();
         let entry = state.flow_mut(lease.flow_uuid)?;
-        entry.lease.check(URL, lease)?;
-        entry.lease.owner = None;
-        entry.lease.expires_at = 0;
+        entry.lease = entry.lease.released(URL, lease)?;
         Ok(())
     }
 

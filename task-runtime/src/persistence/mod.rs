@@ -280,6 +280,16 @@ pub(crate) struct LeaseRow {
     pub(crate) expires_at: i64,
 }
 
+impl From<&Lease> for LeaseRow {
+    fn from(lease: &Lease) -> LeaseRow {
+        LeaseRow {
+            owner: Some(lease.owner.clone()),
+            token: lease.token,
+            expires_at: lease.expires_at,
+        }
+    }
+}
+
 pub(crate) fn ttl_ms(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
 }
@@ -311,6 +321,36 @@ impl LeaseRow {
                 expires_at: now.saturating_add(ttl_ms(ttl)),
             }),
         }
+    }
+
+    /// The row after `lease` is renewed for `ttl` at `now`, or `Fenced`.
+    pub(crate) fn renewed(
+        &self,
+        backend: &str,
+        lease: &Lease,
+        ttl: Duration,
+        now: i64,
+    ) -> Result<LeaseRow, PersistenceError> {
+        self.check(backend, lease)?;
+        Ok(LeaseRow {
+            expires_at: now.saturating_add(ttl_ms(ttl)),
+            ..self.clone()
+        })
+    }
+
+    /// The row after `lease` is given up (the token stays, so it stays
+    /// fenced), or `Fenced`.
+    pub(crate) fn released(
+        &self,
+        backend: &str,
+        lease: &Lease,
+    ) -> Result<LeaseRow, PersistenceError> {
+        self.check(backend, lease)?;
+        Ok(LeaseRow {
+            owner: None,
+            token: self.token,
+            expires_at: 0,
+        })
     }
 
     /// Whether `lease` is the current one.

@@ -280,66 +280,14 @@ impl RetentionPolicy {
     }
 }
 
-/// The stored names of the engine's states (TaskFlow's), parsed back (used by
-/// the SQL backends; the others store serde's form).
+/// Parsing the stored names of atom types (the engine's states parse
+/// themselves: `AtomState::from_name` and the like).
 #[cfg_attr(
     not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
     allow(dead_code)
 )]
 pub(crate) mod names {
     use super::*;
-
-    pub(super) const ATOM_STATES: [AtomState; 9] = [
-        AtomState::Pending,
-        AtomState::Running,
-        AtomState::Success,
-        AtomState::Failure,
-        AtomState::Reverting,
-        AtomState::Reverted,
-        AtomState::RevertFailure,
-        AtomState::Retrying,
-        AtomState::Ignore,
-    ];
-
-    pub(super) const FLOW_STATES: [FlowState; 9] = [
-        FlowState::Pending,
-        FlowState::Running,
-        FlowState::Success,
-        FlowState::Failure,
-        FlowState::Reverting,
-        FlowState::Reverted,
-        FlowState::Suspending,
-        FlowState::Suspended,
-        FlowState::Resuming,
-    ];
-
-    pub(crate) fn atom_state_from(text: &str) -> Option<AtomState> {
-        ATOM_STATES.into_iter().find(|s| s.as_str() == text)
-    }
-
-    pub(crate) fn flow_state_from(text: &str) -> Option<FlowState> {
-        FLOW_STATES.into_iter().find(|s| s.as_str() == text)
-    }
-
-    pub(crate) fn intention_str(intention: Intention) -> &'static str {
-        match intention {
-            Intention::Execute => "EXECUTE",
-            Intention::Ignore => "IGNORE",
-            Intention::Revert => "REVERT",
-            Intention::Retry => "RETRY",
-        }
-    }
-
-    pub(crate) fn intention_from(text: &str) -> Option<Intention> {
-        [
-            Intention::Execute,
-            Intention::Ignore,
-            Intention::Revert,
-            Intention::Retry,
-        ]
-        .into_iter()
-        .find(|i| intention_str(*i) == text)
-    }
 
     pub(crate) fn atom_type_from(text: &str) -> Option<AtomType> {
         [AtomType::Task, AtomType::Retry]
@@ -355,28 +303,23 @@ mod tests {
 
     #[test]
     fn stored_names_match_serde_names() {
-        for s in ATOM_STATES {
+        for s in AtomState::ALL {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
-            assert_eq!(atom_state_from(s.as_str()), Some(s));
+            assert_eq!(AtomState::from_name(s.as_str()), Some(s));
         }
-        for s in FLOW_STATES {
+        for s in FlowState::ALL {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
-            assert_eq!(flow_state_from(s.as_str()), Some(s));
+            assert_eq!(FlowState::from_name(s.as_str()), Some(s));
         }
-        for i in [
-            Intention::Execute,
-            Intention::Ignore,
-            Intention::Revert,
-            Intention::Retry,
-        ] {
-            assert_eq!(serde_json::to_value(i).unwrap(), intention_str(i));
-            assert_eq!(intention_from(intention_str(i)), Some(i));
+        for i in Intention::ALL {
+            assert_eq!(serde_json::to_value(i).unwrap(), i.as_str());
+            assert_eq!(Intention::from_name(i.as_str()), Some(i));
         }
         for t in [AtomType::Task, AtomType::Retry] {
             assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
             assert_eq!(atom_type_from(t.as_str()), Some(t));
         }
-        assert_eq!(atom_state_from("running"), None);
+        assert_eq!(AtomState::from_name("running"), None);
     }
 
     #[test]

@@ -627,12 +627,9 @@ impl Backend for MysqlBackend {
         ttl: Duration,
     ) -> Result<Lease, PersistenceError> {
         let row = self.lease_update("acquire a lease", flow, |current, now| {
-            let lease = current.acquire(&self.url, flow, owner, ttl, now)?;
-            Ok(LeaseRow {
-                owner: Some(lease.owner),
-                token: lease.token,
-                expires_at: lease.expires_at,
-            })
+            Ok(LeaseRow::from(
+                &current.acquire(&self.url, flow, owner, ttl, now)?,
+            ))
         })?;
         Ok(Lease {
             flow_uuid: flow,
@@ -644,11 +641,7 @@ impl Backend for MysqlBackend {
 
     fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, PersistenceError> {
         let row = self.lease_update("renew a lease", lease.flow_uuid, |current, now| {
-            current.check(&self.url, lease)?;
-            Ok(LeaseRow {
-                expires_at: now.saturating_add(super::ttl_ms(ttl)),
-                ..current.clone()
-            })
+            current.renewed(&self.url, lease, ttl, now)
         })?;
         Ok(Lease {
             expires_at: row.expires_at,
@@ -658,12 +651,7 @@ impl Backend for MysqlBackend {
 
     fn release_lease(&self, lease: &Lease) -> Result<(), PersistenceError> {
         self.lease_update("release a lease", lease.flow_uuid, |current, _| {
-            current.check(&self.url, lease)?;
-            Ok(LeaseRow {
-                owner: None,
-                token: current.token,
-                expires_at: 0,
-            })
+            current.released(&self.url, lease)
         })
         .map(drop)
     }

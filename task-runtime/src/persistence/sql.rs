@@ -19,13 +19,12 @@ use serde::Serialize;
 use uuid::fmt::Hyphenated;
 use uuid::Uuid;
 
-use super::model::names::{
-    atom_state_from, atom_type_from, flow_state_from, intention_from, intention_str,
-};
+use super::model::names::atom_type_from;
 use super::{
     AtomDetail, FlowDetail, FlowSummary, LeaseRow, LogBook, LogBookSummary, ObjectKind,
     PersistenceError,
 };
+use crate::engine::{AtomState, FlowState, Intention};
 
 /// The newest schema version of the SQL backends.
 pub(crate) const SCHEMA_VERSION: u32 = 2;
@@ -123,7 +122,7 @@ pub(crate) fn meta_json(
 
 /// The stored name of an intention.
 pub(crate) fn intention_text(atom: &AtomDetail) -> &'static str {
-    intention_str(atom.intention)
+    atom.intention.as_str()
 }
 
 /// A row of a driver, read by column index. Errors are reasons ("not UTF-8",
@@ -273,7 +272,7 @@ pub(crate) fn decode_flow(backend: &str, row: &impl Row) -> Result<FlowDetail, P
         uuid: c.uuid(0)?,
         logbook_uuid: c.uuid(1)?,
         name: c.text(2)?.to_owned(),
-        state: c.name(3, flow_state_from, "a flow state")?,
+        state: c.name(3, FlowState::from_name, "a flow state")?,
         meta: c.json(4)?,
         created_at: c.int(5)?,
         updated_at: c.int(6)?,
@@ -291,8 +290,8 @@ pub(crate) fn decode_atom(backend: &str, row: &impl Row) -> Result<AtomDetail, P
         atom_type: c.name(3, atom_type_from, "an atom type (TASK, RETRY)")?,
         position: u32::try_from(position)
             .map_err(|_| c.corrupt(4, format!("{position} is not a position")))?,
-        state: c.name(5, atom_state_from, "an atom state")?,
-        intention: c.name(6, intention_from, "an intention")?,
+        state: c.name(5, AtomState::from_name, "an atom state")?,
+        intention: c.name(6, Intention::from_name, "an intention")?,
         result: c.opt_json(7)?,
         failure: c.opt_json(8)?,
         revert_failure: c.opt_json(9)?,
@@ -333,7 +332,7 @@ pub(crate) fn decode_summary(
         FlowSummary {
             uuid: c.uuid(0)?,
             name: c.text(2)?.to_owned(),
-            state: c.name(3, flow_state_from, "a flow state")?,
+            state: c.name(3, FlowState::from_name, "a flow state")?,
             updated_at: c.int(4)?,
         },
     ))

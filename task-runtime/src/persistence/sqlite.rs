@@ -424,18 +424,17 @@ impl SqliteBackend {
         result
     }
 
+    /// Changes a lease inside one write transaction.
     fn lease_update(
         &self,
         operation: &str,
-        lease: &Lease,
-        change: impl FnOnce(&mut LeaseRow),
+        flow: Uuid,
+        change: impl FnOnce(&LeaseRow, i64) -> Result<LeaseRow, PersistenceError>,
     ) -> Result<LeaseRow, PersistenceError> {
         self.write(operation, |tx| {
-            let mut row = self.lease_row(tx, lease.flow_uuid)?;
-            row.check(&self.url, lease)?;
-            change(&mut row);
-            self.set_lease(tx, lease.flow_uuid, &row)?;
-            Ok(row)
+            let new = change(&self.lease_row(tx, flow)?, now_ms())?;
+            self.set_lease(tx, flow, &new)?;
+            Ok(new)
         })
     }
 }
@@ -699,26 +698,22 @@ impl Backend for SqliteBackend {
         owner: &str,
         ttl: Duration,
     ) -> Result<Lease, PersistenceError> {
-        self.write("acquire a lease", |tx| {
-            let lease = self
-                .lease_row(tx, flow)?
-                .acquire(&self.url, flow, owner, ttl, now_ms())?;
-            self.set_lease(
-                tx,
-                flow,
-                &LeaseRow {
-                    owner: Some(lease.owner.clone()),
-                    token: lease.token,
-                    expires_at: lease.expires_at,
-                },
-            )?;
-            Ok(lease)
+        let row = self.lease_update("acquire a lease", flow, |current, now| {
+            Ok(LeaseRow::from(
+                &current.acquire(&self.url, flow, owner, ttl, now)?,
+            ))
+        })?;
+        Ok(Lease {
+            flow_uuid: flow,
+            owner: owner.to_owned(),
+            token: row.token,
+            expires_at: row.expires_at,
         })
     }
 
     fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, PersistenceError> {
-        let row = self.lease_update("renew a lease", lease, |row| {
-            row.expires_at = now_ms().saturating_add(super::ttl_ms(ttl))
+        let row = self.lease_update("renew a lease", lease.flow_uuid, |current, now| {
+            current.renewed(&self.url, lease, ttl, now)
         })?;
         Ok(Lease {
             expires_at: row.expires_at,
@@ -727,9 +722,8 @@ impl Backend for SqliteBackend {
     }
 
     fn release_lease(&self, lease: &Lease) -> Result<(), PersistenceError> {
-        self.lease_update("release a lease", lease, |row| {
-            row.owner = None;
-            row.expires_at = 0;
+        self.lease_update("release a lease", lease.flow_uuid, |current, _| {
+            current.released(&self.url, lease)
         })
         .map(drop)
     }
