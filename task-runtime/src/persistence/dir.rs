@@ -416,13 +416,7 @@ impl Backend for DirBackend {
             return Err(self.not_found(ObjectKind::LogBook, flow.logbook_uuid));
         }
         if let Some(lease) = lease {
-            if lease.flow_uuid != flow.uuid {
-                return Err(PersistenceError::WrongLease {
-                    backend: self.url.clone(),
-                    lease_flow: lease.flow_uuid,
-                    flow: flow.uuid,
-                });
-            }
+            super::check_lease_for(&self.url, flow.uuid, lease)?;
             self.lease_row(flow.uuid)?.check(&self.url, lease)?;
         }
         let dir = self.flow_dir(flow.uuid);

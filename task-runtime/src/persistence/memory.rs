@@ -142,13 +142,7 @@ impl Backend for MemoryBackend {
     fn save_flow(&self, flow: &FlowDetail, lease: Option<&Lease>) -> Result<(), PersistenceError> {
         let mut state = self.state();
         if let Some(lease) = lease {
-            if lease.flow_uuid != flow.uuid {
-                return Err(PersistenceError::WrongLease {
-                    backend: URL.to_owned(),
-                    lease_flow: lease.flow_uuid,
-                    flow: flow.uuid,
-                });
-            }
+            super::check_lease_for(URL, flow.uuid, lease)?;
         }
         if !state.books.contains_key(&flow.logbook_uuid) {
             return Err(not_found(ObjectKind::LogBook, flow.logbook_uuid));

@@ -397,12 +397,25 @@ pub(crate) fn check_lease_flow(
     lease: &Lease,
 ) -> Result<(), PersistenceError> {
     match atoms.iter().find(|a| a.flow_uuid != lease.flow_uuid) {
-        Some(atom) => Err(PersistenceError::WrongLease {
+        Some(atom) => check_lease_for(backend, atom.flow_uuid, lease),
+        None => Ok(()),
+    }
+}
+
+/// `WrongLease` unless `lease` is the lease of flow detail `flow`.
+pub(crate) fn check_lease_for(
+    backend: &str,
+    flow: Uuid,
+    lease: &Lease,
+) -> Result<(), PersistenceError> {
+    if lease.flow_uuid == flow {
+        Ok(())
+    } else {
+        Err(PersistenceError::WrongLease {
             backend: backend.to_owned(),
             lease_flow: lease.flow_uuid,
-            flow: atom.flow_uuid,
-        }),
-        None => Ok(()),
+            flow,
+        })
     }
 }
 

@@ -527,13 +527,7 @@ impl Backend for SqliteBackend {
 
     fn save_flow(&self, flow: &FlowDetail, lease: Option<&Lease>) -> Result<(), PersistenceError> {
         if let Some(lease) = lease {
-            if lease.flow_uuid != flow.uuid {
-                return Err(PersistenceError::WrongLease {
-                    backend: self.url.clone(),
-                    lease_flow: lease.flow_uuid,
-                    flow: flow.uuid,
-                });
-            }
+            super::check_lease_for(&self.url, flow.uuid, lease)?;
         }
         let meta = sql::meta_json(&self.url, ObjectKind::FlowDetail, flow.uuid, &flow.meta)?;
         self.write("save a flow detail", |tx| {
