@@ -63,4 +63,8 @@ fn two_factories_with_one_name_are_an_error() {
     };
     assert!(first.starts_with("tests/test_factory.rs:"), "{first}");
     assert_ne!(first, second);
+    assert_eq!(
+        err.to_string(),
+        format!("two flow factories are named `tests::twin`: one registered at {first}, the other at {second}")
+    );
 }

@@ -443,6 +443,7 @@ fn a_write_that_cannot_be_recorded_stops_the_run() {
         .add(FnTask::new("b").requires(["x"]).run(|_| Ok(json!(2))));
     let mut engine = Engine::new(flow)
         .persist(Arc::clone(&backend))
+        .owner(owner_of_test())
         .lease_ttl(Duration::from_millis(1));
     engine.compile().unwrap();
     *stolen.lock().unwrap() = engine.flow_uuid();
@@ -456,6 +457,11 @@ fn a_write_that_cannot_be_recorded_stops_the_run() {
             }
         ),
         "{err}"
+    );
+    let uuid = engine.flow_uuid().unwrap();
+    assert_eq!(
+        err.to_string(),
+        format!("flow `fenced`: the logbook refused a write, so the run stopped: memory://: flow detail {uuid}: the lease with token 1 held by `{}` is no longer current (now leased to `usurper` with token 2)", owner_of_test())
     );
     // `a`'s success was never recorded, and `b` never ran.
     assert_eq!(engine.atom_state("b"), Some(AtomState::Pending));
@@ -624,4 +630,77 @@ fn a_run_stopped_while_reverting_goes_on_reverting() {
     let (detail, atoms) = backend.load_flow(uuid).unwrap();
     assert_eq!(detail.state, FlowState::Reverted);
     assert!(atoms.iter().all(|a| a.state == AtomState::Reverted));
+}
+
+fn owner_of_test() -> &'static str {
+    "fencing-test"
+}
+
+/// A recorded run of the chain, compiled and dropped before it ran.
+fn recorded_chain(backend: &Arc<dyn Backend>, dir: &Path) -> Uuid {
+    let mut engine = Engine::from_factory("tests::crash_chain", json!({"dir": dir}))
+        .unwrap()
+        .input("v0", 0)
+        .persist(Arc::clone(backend));
+    engine.compile().unwrap();
+    engine.flow_uuid().unwrap()
+}
+
+#[test]
+fn recorded_atoms_that_the_flow_no_longer_has_are_an_error() {
+    let backend = memory();
+    let dir = scratch("mismatch");
+    let _keep = Scratch(dir.clone());
+    let uuid = recorded_chain(&backend, &dir);
+    let (_, mut atoms) = backend.load_flow(uuid).unwrap();
+    atoms[3].name = "renamed".into();
+    atoms[5].position = 9;
+    backend.save_atoms(&atoms, None).unwrap();
+    let err = Engine::resume(Arc::clone(&backend), uuid)
+        .unwrap()
+        .compile()
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("flow detail {uuid}: the recorded atom `renamed` at position 3 is not in the flow the factory builds now (`t3` is there)")
+    );
+
+    atoms[3].name = "t3".into();
+    backend.save_atoms(&atoms, None).unwrap();
+    let err = Engine::resume(Arc::clone(&backend), uuid)
+        .unwrap()
+        .compile()
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("flow detail {uuid}: the recorded atom `t5` at position 9 is not in the flow the factory builds now (it has 6 atoms)")
+    );
+}
+
+#[test]
+fn a_recorded_factory_that_is_gone_is_an_error_naming_it() {
+    let backend = memory();
+    let dir = scratch("gone");
+    let _keep = Scratch(dir.clone());
+    let uuid = recorded_chain(&backend, &dir);
+    let (mut detail, _) = backend.load_flow(uuid).unwrap();
+    detail.meta["factory"] = json!("tests::retired_chain");
+    backend.save_flow(&detail, None).unwrap();
+    let err = Engine::resume(Arc::clone(&backend), uuid).unwrap_err();
+    assert!(matches!(err, ResumeError::Factory { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!("flow detail {uuid}: no flow factory is registered under the name `tests::retired_chain`")
+    );
+
+    detail.meta["factory"] = json!("tests::crash_chain");
+    detail.meta["inputs"] = json!(["v0"]);
+    backend.save_flow(&detail, None).unwrap();
+    let err = Engine::resume(Arc::clone(&backend), uuid).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("flow detail {uuid}: its metadata does not name a flow factory (`inputs` is missing or not an object); only runs started with `Engine::from_factory` can be resumed by id")
+    );
 }
