@@ -25,6 +25,7 @@ pub mod listener;
 pub mod persistence;
 pub mod picture;
 pub mod registry;
+pub mod retry;
 pub mod storage;
 pub mod task;
 

@@ -397,7 +397,7 @@ fn fill<'f>(
 ) {
     for child in children {
         match child {
-            Child::Task(spec) => {
+            Child::Task(spec) | Child::Retry(spec) => {
                 let i = *next_atom;
                 *next_atom += 1;
                 debug_assert_eq!(spec.atom_name(), plan.atoms()[i].atom_name());

@@ -20,6 +20,7 @@ use crate::engine::{AtomState, FlowState, RunError};
 use crate::failure::{Failure, Failures};
 use crate::flow::{ArgSource, Plan};
 use crate::listener::{AtomEvent, FlowEvent, Listener};
+use crate::retry::History;
 
 /// What a recorded state change is passed on to: the logbook first (before
 /// the change is acted upon), then the listeners.
@@ -68,13 +69,14 @@ pub struct Storage {
     pub(crate) revert_failures: Vec<Option<Failure>>,
     /// Atoms in the order they succeeded.
     pub(crate) completed: Vec<u32>,
+    /// Each retry scope's history (`Plan::retries` order).
+    pub(crate) histories: Vec<Arc<History>>,
 }
 
 impl Storage {
     pub(crate) fn new(plan: Arc<Plan>, inputs: Vec<Value>) -> Storage {
         let n = plan.atoms.len();
         Storage {
-            plan,
             inputs,
             flow_state: FlowState::Pending,
             states: vec![AtomState::Pending; n],
@@ -82,7 +84,29 @@ impl Storage {
             failures: vec![None; n],
             revert_failures: vec![None; n],
             completed: Vec::new(),
+            histories: vec![Arc::default(); plan.retries.len()],
+            plan,
         }
+    }
+
+    /// The history of the retry around atom `index` (for a retry atom, its
+    /// own).
+    pub(crate) fn history_for(&self, index: usize) -> Option<&Arc<History>> {
+        if self.histories.is_empty() {
+            return None;
+        }
+        let scope = self
+            .plan
+            .retry_scope(index)
+            .or_else(|| self.plan.scope_of(index))?;
+        self.histories.get(scope)
+    }
+
+    /// The history of the retry named `atom`.
+    pub fn retry_history(&self, atom: &str) -> Option<&History> {
+        let index = self.plan.atom_index(atom)?;
+        let scope = self.plan.retry_scope(index)?;
+        self.histories.get(scope).map(|h| &**h)
     }
 
     /// The compiled flow.
@@ -190,14 +214,25 @@ impl Storage {
             .into());
         }
         if let Some(recorder) = hooks.recorder.as_deref_mut() {
+            let history = match self.histories.is_empty() {
+                true => None,
+                false => self.plan.retry_scope(index).map(|s| &*self.histories[s]),
+            };
             recorder
-                .atom(index, to, outcome.as_ref())
+                .atom(index, to, outcome.as_ref(), history)
                 .map_err(|source| RunError::Persistence {
                     flow: self.plan.flow.to_string(),
                     source,
                 })?;
         }
         self.states[index] = to;
+        if to == AtomState::Pending {
+            // Another attempt of its retry: the last outcome is in the history.
+            self.results[index] = None;
+            self.failures[index] = None;
+            self.revert_failures[index] = None;
+            self.completed.retain(|&a| a as usize != index);
+        }
         match outcome {
             Some(Ok(value)) => {
                 self.results[index] = Some(value);

@@ -36,13 +36,14 @@ pub use done::{Done, ValueError};
 pub use record::ResumeError;
 pub use state::{AtomState, FlowState, Intention};
 
-use machine::{Action, Machine};
+use machine::{Action, Machine, Resolution};
 use record::{PersistConfig, Recorder};
 
 use crate::failure::{Failure, FailureKind};
 use crate::flow::{Flow, FlowError, FlowErrors, Plan};
 use crate::listener::{Listener, Listeners};
 use crate::persistence::{AtomDetail, Backend, FlowDetail, PersistenceError, Uuid};
+use crate::retry::{Decision, History, RetryCall};
 use crate::storage::{Hooks, Storage, TransitionError};
 use crate::task::{BoxFuture, Call, Invocation, Provides, Resources, RevertInfo, Version};
 
@@ -165,6 +166,7 @@ pub struct Engine {
     /// A recorded run to take up, from [`Engine::resume`].
     resume_from: Option<(FlowDetail, Vec<AtomDetail>)>,
     upgrade: Option<Arc<UpgradePolicy>>,
+    defer_reverts: bool,
 }
 
 /// A handle that asks a running engine to suspend: atoms already running
@@ -228,7 +230,19 @@ impl Engine {
             factory: None,
             resume_from: None,
             upgrade: None,
+            defer_reverts: false,
         }
+    }
+
+    /// Defers a retry's REVERT to the enclosing flow (TaskFlow's
+    /// `defer_reverts`): when a retry gives up with
+    /// [`Decision::Revert`](crate::retry::Decision), the enclosing retry
+    /// decides, and with none, the whole flow is reverted. Off by default, as
+    /// in TaskFlow: then only the retry's subflow is reverted, and the flow
+    /// ends REVERTED with what ran outside it left done.
+    pub fn defer_reverts(mut self, defer: bool) -> Engine {
+        self.defer_reverts = defer;
+        self
     }
 
     /// An engine for the flow the registered factory `name` builds from
@@ -493,6 +507,8 @@ impl Engine {
     fn run_here(&mut self) -> Result<Done, RunError> {
         let storage = self.storage().expect("prepared");
         let has_async = storage.plan().atoms().iter().any(|a| a.def().meta.is_async);
+        // Retries may wait between attempts, on the runtime's timer.
+        let has_retries = !storage.plan().retries.is_empty();
         let flow = storage.plan().flow_name().to_owned();
         let runtime = || {
             tokio::runtime::Builder::new_current_thread()
@@ -503,7 +519,7 @@ impl Engine {
                     message: e.to_string(),
                 })
         };
-        if has_async || self.max_workers > 1 {
+        if has_async || has_retries || self.max_workers > 1 {
             return runtime()?.block_on(self.run_async());
         }
         // Sync tasks only: the run completes in one poll, without a runtime.
@@ -549,11 +565,18 @@ impl Engine {
             },
             hooks,
         )?;
+        let plan = Arc::clone(&storage.plan);
+        let ctx = RunCtx {
+            resources,
+            listeners: progress,
+            defer_reverts: self.defer_reverts,
+        };
         let parallel = self.max_workers > 1;
         let mut running: tokio::task::JoinSet<(usize, Result<Value, Failure>)> =
             tokio::task::JoinSet::new();
         // The flow's failures, built once when reverting starts: they do not
-        // change while reverting (a failed revert ends it).
+        // change while reverting (a failed revert ends it). With retries they
+        // change between attempts, and are built for each revert.
         let mut failures: Option<crate::failure::Failures> = None;
         loop {
             if self.suspender.take() && !storage.flow_state.is_final() {
@@ -563,16 +586,36 @@ impl Engine {
                 }
             }
             let room = running.len() < self.max_workers;
-            match machine.next(room) {
+            match machine.next(&plan, room) {
                 Action::Execute(i) => {
                     storage.set_atom(i, AtomState::Running, None, hooks)?;
+                    if let Some(scope) = plan.retry_scope(i) {
+                        // A retry atom: its code is bookkeeping, run here;
+                        // the wait before a new attempt is on the timer.
+                        let wait = retry_delay(storage, scope);
+                        let result =
+                            settle(start_execute(storage, &ctx, i), plan.atoms[i].atom_name())
+                                .await;
+                        if wait.is_zero() {
+                            finish_execute(storage, &mut machine, hooks, i, result)?;
+                        } else if parallel {
+                            running.spawn(async move {
+                                tokio::time::sleep(wait).await;
+                                (i, result)
+                            });
+                        } else {
+                            tokio::time::sleep(wait).await;
+                            finish_execute(storage, &mut machine, hooks, i, result)?;
+                        }
+                        continue;
+                    }
                     if parallel {
-                        spawn_execute(&mut running, storage, resources, progress, i);
+                        spawn_execute(&mut running, storage, &ctx, i);
                         continue;
                     }
                     let spec = &storage.plan.atoms[i];
                     let started = spec.timeout_after().map(|_| Instant::now());
-                    let invocation = start_execute(storage, resources, progress, i);
+                    let invocation = start_execute(storage, &ctx, i);
                     let result = match (invocation, spec.timeout_after()) {
                         (Invocation::Ready(result), None) => result,
                         (Invocation::Pending(future), Some(limit)) => {
@@ -601,11 +644,24 @@ impl Engine {
                     });
                     finish_execute(storage, &mut machine, hooks, i, result)?;
                 }
+                Action::Decide(i) => {
+                    let resolution = resolve(storage, &ctx, i);
+                    machine.resolved(storage, resolution);
+                    if machine.is_reverting() && storage.flow_state == FlowState::Running {
+                        storage.set_flow(FlowState::Reverting, hooks)?;
+                    }
+                }
+                Action::Retry(scope) => {
+                    reset_scope(storage, hooks, scope)?;
+                    machine.retried(storage, scope);
+                }
                 Action::Revert(i) => {
-                    debug_assert!(machine.is_reverting());
                     storage.set_atom(i, AtomState::Reverting, None, hooks)?;
+                    if !plan.retries.is_empty() {
+                        failures = None;
+                    }
                     let failures = failures.get_or_insert_with(|| storage.failures());
-                    let result = match start_revert(storage, resources, progress, failures, i) {
+                    let result = match start_revert(storage, &ctx, failures, i) {
                         Some(invocation) => {
                             settle(invocation, storage.plan.atoms[i].atom_name()).await
                         }
@@ -628,6 +684,10 @@ impl Engine {
                     }
                 }
                 Action::Finish(state) => {
+                    if state == FlowState::Reverted && storage.flow_state == FlowState::Running {
+                        // A subflow was reverted for good, the rest is done.
+                        storage.set_flow(FlowState::Reverting, hooks)?;
+                    }
                     storage.set_flow(state, hooks)?;
                     break;
                 }
@@ -635,6 +695,13 @@ impl Engine {
         }
         outcome(self.storage.as_ref().expect("prepared"))
     }
+}
+
+/// What running atoms needs besides storage.
+struct RunCtx<'a> {
+    resources: &'a Arc<Resources>,
+    listeners: &'a Listeners,
+    defer_reverts: bool,
 }
 
 /// Records the end of atom `i`'s execution and tells the machine.
@@ -653,11 +720,122 @@ fn finish_execute(
     } else {
         AtomState::Failure
     };
+    if let (Ok(value), Some(scope)) = (&result, storage.plan.retry_scope(i)) {
+        // A new attempt starts: recorded with the retry's SUCCESS.
+        Arc::make_mut(&mut storage.histories[scope]).start(value.clone());
+    }
     storage.set_atom(i, state, Some(result), hooks)?;
-    if !ok && storage.flow_state == FlowState::Running {
+    machine.executed(storage, i, ok);
+    if machine.is_reverting() && storage.flow_state == FlowState::Running {
         storage.set_flow(FlowState::Reverting, hooks)?;
     }
-    machine.executed(storage, i, ok);
+    Ok(())
+}
+
+/// The wait before the retry of scope `scope` runs again (none before its
+/// first attempt).
+fn retry_delay(storage: &Storage, scope: usize) -> Duration {
+    let history = &storage.histories[scope];
+    if history.is_empty() {
+        return Duration::ZERO;
+    }
+    let retry = &storage.plan.retries[scope].retry;
+    retry
+        .controller
+        .delay(history)
+        .unwrap_or_else(|| retry.delay.before(history.len() as u32 + 1))
+}
+
+/// Resolves the failure of atom `i`, inside a retry's subflow: asks its
+/// retry, and — when that retry reverts — the retries around it.
+fn resolve(storage: &mut Storage, ctx: &RunCtx<'_>, i: usize) -> Resolution {
+    let plan = Arc::clone(&storage.plan);
+    let Some(failure) = storage.failures[i].clone() else {
+        return Resolution::All;
+    };
+    let Some(scope) = plan.scope_of(i) else {
+        return Resolution::All;
+    };
+    decide(storage, ctx, scope, plan.atoms[i].atom_name(), &failure)
+}
+
+fn decide(
+    storage: &mut Storage,
+    ctx: &RunCtx<'_>,
+    scope: usize,
+    atom: &str,
+    failure: &Failure,
+) -> Resolution {
+    let plan = Arc::clone(&storage.plan);
+    let retry = &plan.retries[scope];
+    let history = Arc::make_mut(&mut storage.histories[scope]);
+    history.add_failure(atom, failure);
+    // Decided once per attempt: a second failure of the same attempt, or a
+    // resumed run, gets the recorded decision.
+    let decision = match history.last().and_then(|a| a.decision) {
+        Some(decision) => decision,
+        None => {
+            let controller = Arc::clone(&retry.retry.controller);
+            let asked = call_atom(storage, ctx, retry.atom as usize, None, |_, call| {
+                let empty = History::default();
+                let history = call.retry_history().unwrap_or(&empty);
+                Invocation::Ready(Ok(controller.on_failure(&RetryCall { call, history })))
+            });
+            let retry_name = plan.atoms[retry.atom as usize].atom_name();
+            let history = Arc::make_mut(&mut storage.histories[scope]);
+            let decision = match asked {
+                Invocation::Ready(Ok(decision)) => decision,
+                Invocation::Ready(Err(failure)) => {
+                    // A controller that panics cannot be trusted to retry.
+                    tracing::error!(retry = retry_name, %failure, "retry controller failed; reverting the flow");
+                    history.add_failure(retry_name, &failure);
+                    Decision::RevertAll
+                }
+                Invocation::Pending(_) => Decision::RevertAll,
+            };
+            history.decided(decision);
+            decision
+        }
+    };
+    match decision {
+        Decision::Retry => Resolution::Retry(scope),
+        Decision::RevertAll => Resolution::All,
+        Decision::Revert => {
+            let retry_name = plan.atoms[retry.atom as usize].atom_name();
+            let parent = retry
+                .parent
+                .map(|p| decide(storage, ctx, p as usize, retry_name, failure));
+            match (ctx.defer_reverts, parent) {
+                (true, parent) => parent.unwrap_or(Resolution::All),
+                (false, Some(Resolution::Retry(p))) => Resolution::Retry(p),
+                (false, Some(Resolution::All)) => Resolution::All,
+                (false, _) => Resolution::Revert(scope),
+            }
+        }
+    }
+}
+
+/// Resets scope `scope` for another attempt: its retry goes RETRYING (its
+/// history recorded with it), its subflow's atoms PENDING, the histories of
+/// retries inside it start again.
+fn reset_scope(storage: &mut Storage, hooks: &mut Hooks<'_>, scope: usize) -> Result<(), RunError> {
+    let plan = Arc::clone(&storage.plan);
+    let retry = &plan.retries[scope];
+    let r = retry.atom as usize;
+    if storage.states[r] != AtomState::Retrying {
+        storage.set_atom(r, AtomState::Retrying, None, hooks)?;
+    }
+    for (s, inner) in plan.retries.iter().enumerate() {
+        if retry.members.contains(&inner.atom) {
+            storage.histories[s] = Arc::default();
+        }
+    }
+    for m in retry.members.clone() {
+        let m = m as usize;
+        if storage.states[m] != AtomState::Pending {
+            storage.set_atom(m, AtomState::Pending, None, hooks)?;
+        }
+    }
     Ok(())
 }
 
@@ -666,15 +844,14 @@ fn finish_execute(
 fn spawn_execute(
     running: &mut tokio::task::JoinSet<(usize, Result<Value, Failure>)>,
     storage: &Storage,
-    resources: &Arc<Resources>,
-    listeners: &Listeners,
+    ctx: &RunCtx<'_>,
     i: usize,
 ) {
     let spec = &storage.plan.atoms[i];
     let atom = spec.atom_name().to_owned();
     let limit = spec.timeout_after();
     if spec.def().meta.is_async {
-        let invocation = start_execute(storage, resources, listeners, i);
+        let invocation = start_execute(storage, ctx, i);
         running.spawn(async move {
             let result = match (invocation, limit) {
                 (Invocation::Pending(future), Some(limit)) => {
@@ -693,13 +870,15 @@ fn spawn_execute(
         .map(|s| storage.source(s).cloned())
         .collect();
     let def = spec.def.clone();
-    let resources = Arc::clone(resources);
-    let listeners = listeners.clone();
+    let resources = Arc::clone(ctx.resources);
+    let listeners = ctx.listeners.clone();
+    let history = storage.history_for(i).cloned();
     let name = atom.clone();
     let job = move || {
         let args: Vec<Option<&Value>> = args.iter().map(Option::as_ref).collect();
         let mut call = Call::new(&name, &def.meta, &args, &resources);
         call.listeners = Some(&listeners);
+        call.history = history.as_ref();
         match std::panic::catch_unwind(AssertUnwindSafe(|| def.exec.call(&call))) {
             Ok(Invocation::Ready(result)) => result,
             Ok(Invocation::Pending(_)) => Err(Failure::new(
@@ -782,23 +961,15 @@ fn outcome(shared: &Arc<Storage>) -> Result<Done, RunError> {
 }
 
 /// Starts executing atom `i`: resolves its arguments and calls its code.
-fn start_execute(
-    storage: &Storage,
-    resources: &Resources,
-    listeners: &Listeners,
-    i: usize,
-) -> Invocation {
-    call_atom(storage, resources, listeners, i, None, |def, call| {
-        def.exec.call(call)
-    })
+fn start_execute(storage: &Storage, ctx: &RunCtx<'_>, i: usize) -> Invocation {
+    call_atom(storage, ctx, i, None, |def, call| def.exec.call(call))
 }
 
 /// Starts reverting atom `i`; `None` when there is nothing to undo (no revert
 /// code, or its function was never called).
 fn start_revert(
     storage: &Storage,
-    resources: &Resources,
-    listeners: &Listeners,
+    ctx: &RunCtx<'_>,
     failures: &crate::failure::Failures,
     i: usize,
 ) -> Option<Invocation<()>> {
@@ -811,20 +982,14 @@ fn start_revert(
         (None, None) => return None,
     };
     let info = RevertInfo { result, failures };
-    Some(call_atom(
-        storage,
-        resources,
-        listeners,
-        i,
-        Some(info),
-        |_, call| revert.call(call),
-    ))
+    Some(call_atom(storage, ctx, i, Some(info), |_, call| {
+        revert.call(call)
+    }))
 }
 
 fn call_atom<T>(
     storage: &Storage,
-    resources: &Resources,
-    listeners: &Listeners,
+    ctx: &RunCtx<'_>,
     i: usize,
     revert: Option<RevertInfo<'_>>,
     code: impl FnOnce(&crate::task::TaskDef, &Call<'_>) -> Invocation<T>,
@@ -843,9 +1008,10 @@ fn call_atom<T>(
         *arg = storage.source(source);
     }
     let def = atom.def();
-    let mut call = Call::new(atom.atom_name(), &def.meta, args, resources);
+    let mut call = Call::new(atom.atom_name(), &def.meta, args, ctx.resources);
     call.revert = revert;
-    call.listeners = Some(listeners);
+    call.listeners = Some(ctx.listeners);
+    call.history = storage.history_for(i);
     match std::panic::catch_unwind(AssertUnwindSafe(|| code(def, &call))) {
         Ok(invocation) => invocation,
         Err(panic) => Invocation::Ready(Err(Failure::from_panic(atom.atom_name(), &*panic))),

@@ -5,14 +5,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{AtomState, FlowState, Intention};
 use crate::failure::Failure;
 use crate::flow::Plan;
 use crate::persistence::{
-    now_ms, AtomDetail, Backend, FlowDetail, Lease, LogBook, PersistenceError, Uuid,
+    now_ms, AtomDetail, AtomType, Backend, FlowDetail, Lease, LogBook, PersistenceError, Uuid,
 };
+use crate::retry::History;
 use crate::storage::Storage;
 use crate::task::Version;
 
@@ -91,6 +93,9 @@ impl Recorder {
             .map(|(i, spec)| {
                 let mut a = AtomDetail::new(flow.uuid, spec.atom_name(), i as u32);
                 a.version = spec.def().meta.version.to_string();
+                if plan.is_retry(i) {
+                    a.atom_type = AtomType::Retry;
+                }
                 a
             })
             .collect();
@@ -151,10 +156,24 @@ impl Recorder {
         index: usize,
         to: AtomState,
         outcome: Option<&Result<Value, Failure>>,
+        history: Option<&History>,
     ) -> Result<(), PersistenceError> {
         self.renew_if_due()?;
         let mut atom = self.atoms[index].clone();
         atom.state = to;
+        if let Some(history) = history {
+            set_meta(&mut atom.meta, "history", json!(history));
+        }
+        if to == AtomState::Pending {
+            // Reset for another attempt of its retry: the last attempt's
+            // outcome lives on in the retry's history.
+            atom.result = None;
+            atom.failure = None;
+            atom.revert_failure = None;
+            if let Value::Object(map) = &mut atom.meta {
+                map.remove("done");
+            }
+        }
         atom.intention = match to {
             AtomState::Reverting | AtomState::Reverted | AtomState::RevertFailure => {
                 Intention::Revert
@@ -203,11 +222,15 @@ fn done_of(atom: &AtomDetail) -> Option<u64> {
 }
 
 fn set_done(meta: &mut Value, done: u64) {
+    set_meta(meta, "done", json!(done));
+}
+
+fn set_meta(meta: &mut Value, key: &str, value: Value) {
     match meta {
         Value::Object(map) => {
-            map.insert("done".to_owned(), json!(done));
+            map.insert(key.to_owned(), value);
         }
-        other => *other = json!({ "done": done }),
+        other => *other = json!({ key: value }),
     }
 }
 
@@ -263,6 +286,16 @@ pub enum ResumeError {
     /// The rebuilt flow is not valid.
     #[error(transparent)]
     Invalid(#[from] crate::flow::FlowErrors),
+    /// A record cannot be read.
+    #[error("flow detail {flow}: atom `{atom}`: {message}")]
+    Corrupt {
+        /// The flow detail.
+        flow: Uuid,
+        /// The atom.
+        atom: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// Puts what the logbook recorded into a fresh storage, checking that the
@@ -305,6 +338,16 @@ pub(crate) fn restore(
                 recorded: recorded.version.clone(),
                 current,
             });
+        }
+        if let Some(scope) = plan.retry_scope(i) {
+            if let Some(history) = recorded.meta.get("history") {
+                let history = History::deserialize(history).map_err(|e| ResumeError::Corrupt {
+                    flow: flow.uuid,
+                    atom: recorded.name.clone(),
+                    message: format!("its retry history (`meta.history`) cannot be read: {e}"),
+                })?;
+                storage.histories[scope] = Arc::new(history);
+            }
         }
         storage.states[i] = recorded.state;
         storage.results[i] = recorded.result.clone();

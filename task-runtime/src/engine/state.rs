@@ -7,7 +7,7 @@
 //! |----------------|--------------------------------------|
 //! | PENDING        | RUNNING, IGNORE, REVERTED            |
 //! | RUNNING        | SUCCESS, FAILURE, RUNNING (resume)   |
-//! | SUCCESS        | REVERTING, PENDING (retry)           |
+//! | SUCCESS        | REVERTING, PENDING, RETRYING (retry) |
 //! | FAILURE        | REVERTING                            |
 //! | REVERTING      | REVERTED, REVERT_FAILURE, REVERTING  |
 //! | REVERTED       | PENDING, RETRYING                    |
@@ -63,7 +63,7 @@ impl AtomState {
             (self, to),
             (Pending, Running | Ignore | Reverted)
                 | (Running, Success | Failure | Running)
-                | (Success, Reverting | Pending)
+                | (Success, Reverting | Pending | Retrying)
                 | (Failure, Reverting)
                 | (Reverting, Reverted | RevertFailure | Reverting)
                 | (Reverted, Pending | Retrying)
@@ -259,6 +259,7 @@ mod tests {
             (Running, Running),
             (Success, Reverting),
             (Success, Pending),
+            (Success, Retrying),
             (Failure, Reverting),
             (Reverting, Reverted),
             (Reverting, RevertFailure),

@@ -17,7 +17,7 @@ use std::ops::Range;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde_json::Value;
 
-use super::{Flow, FlowError, FlowErrors, FlowKind, Shape, ShapeNode};
+use super::{Flow, FlowError, FlowErrors, FlowKind, Shape, ShapeNode, ShapeRetry};
 use crate::task::{Provides, TaskSpec, Text};
 
 /// Where a value lives once produced: an atom's result, or one element of it.
@@ -53,6 +53,26 @@ pub struct Plan {
     pub(crate) injected: Vec<Value>,
     pub(crate) graph: DiGraph<(), (), u32>,
     pub(crate) inputs: Vec<String>,
+    /// The retry scopes, outer before inner.
+    pub(crate) retries: Vec<RetryScope>,
+    /// Each atom's innermost retry scope ([`NO_SCOPE`] for none); empty when
+    /// the flow has no retry.
+    pub(crate) scope_of: Vec<u32>,
+}
+
+/// No retry scope.
+pub(crate) const NO_SCOPE: u32 = u32::MAX;
+
+/// A retry and the subflow it controls.
+#[derive(Debug, Clone)]
+pub(crate) struct RetryScope {
+    /// The retry atom.
+    pub(crate) atom: u32,
+    /// The subflow's atoms (the retry excluded): `atom + 1..end`.
+    pub(crate) members: Range<u32>,
+    /// The enclosing retry scope.
+    pub(crate) parent: Option<u32>,
+    pub(crate) retry: ShapeRetry,
 }
 
 impl Plan {
@@ -91,6 +111,24 @@ impl Plan {
     /// The index of the atom named `name`.
     pub fn atom_index(&self, name: &str) -> Option<usize> {
         self.atoms.iter().position(|a| a.atom_name() == name)
+    }
+
+    /// Whether atom `index` is a retry controller.
+    pub fn is_retry(&self, index: usize) -> bool {
+        self.retry_scope(index).is_some()
+    }
+
+    /// The retry scope whose retry is atom `index`.
+    pub(crate) fn retry_scope(&self, index: usize) -> Option<usize> {
+        self.retries.iter().position(|r| r.atom as usize == index)
+    }
+
+    /// The innermost retry scope atom `index` is in (not the one it controls).
+    pub(crate) fn scope_of(&self, index: usize) -> Option<usize> {
+        match self.scope_of.get(index) {
+            Some(&s) if s != NO_SCOPE => Some(s as usize),
+            _ => None,
+        }
     }
 }
 
@@ -229,6 +267,9 @@ struct Compiler<'f> {
     missing: Vec<(u32, &'f str, usize)>,
     reported: HashSet<(*const Shape, &'f str)>,
     has_graph: bool,
+    retries: Vec<RetryScope>,
+    /// The retry scopes around the flow being compiled, innermost last.
+    open_retries: Vec<u32>,
 }
 
 pub(super) fn compile(flow: Flow, inputs: &[&str]) -> Result<Plan, FlowErrors> {
@@ -250,8 +291,20 @@ pub(super) fn compile(flow: Flow, inputs: &[&str]) -> Result<Plan, FlowErrors> {
         missing: Vec::new(),
         reported: HashSet::new(),
         has_graph: false,
+        retries: Vec::new(),
+        open_retries: Vec::new(),
     };
-    let (mut arg_starts, args, injected, edges) = compiler.run()?;
+    let (mut arg_starts, args, injected, edges, retries) = compiler.run()?;
+    let mut scope_of = Vec::new();
+    if !retries.is_empty() {
+        // Outer scopes come first, so inner ones overwrite their atoms.
+        scope_of = vec![NO_SCOPE; n];
+        for (s, scope) in retries.iter().enumerate() {
+            for atom in scope.members.clone() {
+                scope_of[atom as usize] = s as u32;
+            }
+        }
+    }
     arg_starts.push(args.len() as u32);
     let mut graph = DiGraph::with_capacity(n, edges.len());
     for _ in 0..n {
@@ -268,10 +321,18 @@ pub(super) fn compile(flow: Flow, inputs: &[&str]) -> Result<Plan, FlowErrors> {
         injected,
         graph,
         inputs: inputs.iter().map(|s| (*s).to_owned()).collect(),
+        retries,
+        scope_of,
     })
 }
 
-type Compiled = (Vec<u32>, Vec<ArgSource>, Vec<Value>, Vec<(u32, u32)>);
+type Compiled = (
+    Vec<u32>,
+    Vec<ArgSource>,
+    Vec<Value>,
+    Vec<(u32, u32)>,
+    Vec<RetryScope>,
+);
 
 impl<'f> Compiler<'f> {
     fn run(mut self) -> Result<Compiled, FlowErrors> {
@@ -285,7 +346,13 @@ impl<'f> Compiler<'f> {
         if !self.errors.is_empty() {
             return Err(FlowErrors::new(self.errors));
         }
-        Ok((self.arg_starts, self.args, self.injected, self.edges))
+        Ok((
+            self.arg_starts,
+            self.args,
+            self.injected,
+            self.edges,
+            self.retries,
+        ))
     }
 
     fn root_name(&self) -> String {
@@ -450,13 +517,78 @@ impl<'f> Compiler<'f> {
                 });
             }
         }
-        match flow.kind {
-            FlowKind::Linear => self.linear(flow, scope),
-            FlowKind::Unordered | FlowKind::Graph => self.parallel(flow, scope),
+        match &flow.retry {
+            None => self.body(flow, &flow.children, scope),
+            Some(retry) => self.retried(flow, retry, scope),
         }
     }
 
-    fn linear(&mut self, flow: &'f Shape, scope: &Scope<'_, 'f>) -> Sub<'f> {
+    fn body(
+        &mut self,
+        flow: &'f Shape,
+        children: &'f [ShapeNode],
+        scope: &Scope<'_, 'f>,
+    ) -> Sub<'f> {
+        match flow.kind {
+            FlowKind::Linear => self.linear(children, scope),
+            FlowKind::Unordered | FlowKind::Graph => self.parallel(flow, children, scope),
+        }
+    }
+
+    /// A flow under a retry: the retry atom (its first child) runs first, in
+    /// the enclosing scope; the other children see what it provides and run
+    /// after it.
+    fn retried(&mut self, flow: &'f Shape, retry: &ShapeRetry, scope: &Scope<'_, 'f>) -> Sub<'f> {
+        let ShapeNode::Atom(r) = flow.children[0] else {
+            unreachable!("a retry is its flow's first child");
+        };
+        self.task(r, scope);
+        let id = self.retries.len() as u32;
+        self.retries.push(RetryScope {
+            atom: r,
+            members: r + 1..r + 1,
+            parent: self.open_retries.last().copied(),
+            retry: retry.clone(),
+        });
+        self.open_retries.push(id);
+        let visible = RefCell::new(Visible {
+            table: FxHashMap::default(),
+            pending: vec![r],
+        });
+        let inner = Scope::Linear {
+            parent: scope,
+            visible: &visible,
+        };
+        let body = self.body(flow, &flow.children[1..], &inner);
+        self.open_retries.pop();
+        self.retries[id as usize].members.end = body.range.end.max(r + 1);
+        for &b in body.sources.as_slice() {
+            self.edges.push((r, b));
+        }
+        let exports = match scope {
+            Scope::Linear { .. } => {
+                let mut table = FxHashMap::default();
+                insert_task_exports(&mut table, &self.specs[r as usize], r);
+                if let Some(body) = body.exports {
+                    table.extend(body);
+                }
+                Some(table)
+            }
+            _ => None,
+        };
+        Sub {
+            range: r..self.arg_starts.len() as u32,
+            sources: Ends::One(r),
+            sinks: if body.range.is_empty() {
+                Ends::One(r)
+            } else {
+                body.sinks
+            },
+            exports,
+        }
+    }
+
+    fn linear(&mut self, children: &'f [ShapeNode], scope: &Scope<'_, 'f>) -> Sub<'f> {
         let start = self.arg_starts.len() as u32;
         let mut visible = RefCell::new(Visible {
             table: FxHashMap::default(),
@@ -464,7 +596,7 @@ impl<'f> Compiler<'f> {
         });
         let mut sources = Ends::None;
         let mut prev = Ends::None;
-        for child in &flow.children {
+        for child in children {
             let sub = {
                 let inner = Scope::Linear {
                     parent: scope,
@@ -514,14 +646,19 @@ impl<'f> Compiler<'f> {
 
     /// Graph and unordered flows: children see no sibling (unordered) or any
     /// sibling (graph); two children providing one name are ambiguous.
-    fn parallel(&mut self, flow: &'f Shape, scope: &Scope<'_, 'f>) -> Sub<'f> {
+    fn parallel(
+        &mut self,
+        flow: &'f Shape,
+        children: &'f [ShapeNode],
+        scope: &Scope<'_, 'f>,
+    ) -> Sub<'f> {
         let start = self.arg_starts.len() as u32;
         // Phase 1: what each child will export, with the atom range it will get.
         let mut union: Table<'f> = FxHashMap::default();
         let mut owners: FxHashMap<&'f str, Vec<u32>> = FxHashMap::default();
-        let mut ranges = Vec::with_capacity(flow.children.len());
+        let mut ranges = Vec::with_capacity(children.len());
         let mut next = start;
-        for child in &flow.children {
+        for child in children {
             let (table, count) = exports_of(child, self.specs);
             ranges.push(next..next + count);
             next += count;
@@ -565,8 +702,8 @@ impl<'f> Compiler<'f> {
         }
         // Phase 2: compile the children.
         let requests = RefCell::new(Vec::new());
-        let mut subs = Vec::with_capacity(flow.children.len());
-        for (child, own) in flow.children.iter().zip(&ranges) {
+        let mut subs = Vec::with_capacity(children.len());
+        for (child, own) in children.iter().zip(&ranges) {
             let inner = match flow.kind {
                 FlowKind::Graph => Scope::Graph {
                     parent: scope,
@@ -591,7 +728,7 @@ impl<'f> Compiler<'f> {
             }
             for (from, to) in &flow.links {
                 let find = |name: &str| {
-                    flow.children
+                    children
                         .iter()
                         .position(|c| flow.child_name(c, self.specs) == name)
                 };

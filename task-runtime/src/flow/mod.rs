@@ -21,6 +21,9 @@ mod error;
 pub use compile::{ArgSource, Plan, Slot};
 pub use error::{FlowError, FlowErrors};
 
+use std::sync::Arc;
+
+use crate::retry::{Delay, Retry, RetryAtom};
 use crate::task::{FnTask, TaskSpec, Text};
 
 /// How a flow orders its children.
@@ -117,6 +120,23 @@ pub(crate) struct Shape {
     pub(crate) kind: FlowKind,
     pub(crate) children: Vec<ShapeNode>,
     pub(crate) links: Vec<(Text, Text)>,
+    /// The retry controlling this flow; its atom is `children[0]`.
+    pub(crate) retry: Option<ShapeRetry>,
+}
+
+/// A flow's retry controller (its atom is the flow's first child).
+#[derive(Clone)]
+pub(crate) struct ShapeRetry {
+    pub(crate) controller: Arc<dyn Retry>,
+    pub(crate) delay: Delay,
+}
+
+impl std::fmt::Debug for ShapeRetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShapeRetry")
+            .field("delay", &self.delay)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +161,8 @@ impl Shape {
 pub enum Child<'a> {
     /// An atom running a task.
     Task(&'a TaskSpec),
+    /// The flow's retry controller, always its first child when it has one.
+    Retry(&'a TaskSpec),
     /// A nested flow.
     Flow(SubFlow<'a>),
 }
@@ -149,7 +171,7 @@ impl<'a> Child<'a> {
     /// The atom's or nested flow's name.
     pub fn name(&self) -> &'a str {
         match self {
-            Child::Task(t) => t.atom_name(),
+            Child::Task(t) | Child::Retry(t) => t.atom_name(),
             Child::Flow(f) => f.name(),
         }
     }
@@ -176,10 +198,16 @@ impl<'a> SubFlow<'a> {
     /// The flow's children, in the order added.
     pub fn children(&self) -> impl ExactSizeIterator<Item = Child<'a>> + 'a {
         let atoms = self.atoms;
-        self.shape.children.iter().map(move |c| match c {
-            ShapeNode::Atom(i) => Child::Task(&atoms[*i as usize]),
-            ShapeNode::Flow(shape) => Child::Flow(SubFlow { shape, atoms }),
-        })
+        let retry = self.shape.retry.is_some();
+        self.shape
+            .children
+            .iter()
+            .enumerate()
+            .map(move |(n, c)| match c {
+                ShapeNode::Atom(i) if n == 0 && retry => Child::Retry(&atoms[*i as usize]),
+                ShapeNode::Atom(i) => Child::Task(&atoms[*i as usize]),
+                ShapeNode::Flow(shape) => Child::Flow(SubFlow { shape, atoms }),
+            })
     }
 }
 
@@ -192,6 +220,7 @@ impl Flow {
                 kind,
                 children: Vec::new(),
                 links: Vec::new(),
+                retry: None,
             },
             atoms: Vec::new(),
         }
@@ -246,6 +275,36 @@ impl Flow {
         self
     }
 
+    /// Puts this flow under the control of a retry (see [`retry`](crate::retry)):
+    /// when one of its atoms fails, the retry decides whether to run the flow
+    /// again, revert it, or revert everything. The retry becomes the flow's
+    /// first atom, named `<flow>_retry` unless [`RetryAtom::new`] names it; a
+    /// second call replaces the first retry.
+    ///
+    /// ```
+    /// # use taskwire_runtime::{Flow, FnTask, flow::Child, retry::Times};
+    /// # use serde_json::json;
+    /// let flow = Flow::linear("upload")
+    ///     .add(FnTask::new("send").run(|_| Ok(json!(null))))
+    ///     .retry(Times::new(3));
+    /// let names: Vec<&str> = flow.children().map(|c| c.name()).collect();
+    /// assert_eq!(names, ["upload_retry", "send"]);
+    /// assert!(matches!(flow.children().next(), Some(Child::Retry(_))));
+    /// ```
+    pub fn retry(mut self, retry: impl Into<RetryAtom>) -> Flow {
+        let default_name = format!("{}_retry", self.shape.name);
+        let (spec, controller, delay) = retry.into().into_spec(&default_name);
+        if self.shape.retry.is_some() {
+            self.atoms[0] = spec;
+        } else {
+            self.shape.shift(1);
+            self.shape.children.insert(0, ShapeNode::Atom(0));
+            self.atoms.insert(0, spec);
+        }
+        self.shape.retry = Some(ShapeRetry { controller, delay });
+        self
+    }
+
     /// The flow's name.
     pub fn name(&self) -> &str {
         &self.shape.name
@@ -256,7 +315,7 @@ impl Flow {
         self.shape.kind
     }
 
-    /// The flow's children, in the order added.
+    /// The flow's children, in the order added (its retry first, if any).
     pub fn children(&self) -> impl ExactSizeIterator<Item = Child<'_>> + '_ {
         SubFlow {
             shape: &self.shape,

@@ -19,6 +19,7 @@ use serde_json::Value;
 use super::{Outcome, TaskMeta};
 use crate::failure::{Failure, FailureKind, Failures};
 use crate::listener::Listeners;
+use crate::retry::History;
 
 /// A boxed, sendable future, as returned by async tasks.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -111,6 +112,7 @@ pub struct TaskCtx {
     atom: Arc<str>,
     values: Arc<[(String, Value)]>,
     listeners: Option<Listeners>,
+    history: Option<Arc<History>>,
 }
 
 impl TaskCtx {
@@ -120,7 +122,14 @@ impl TaskCtx {
             atom: atom.into(),
             values: values.into(),
             listeners: None,
+            history: None,
         }
+    }
+
+    /// The history of the retry controlling this task's subflow (the innermost
+    /// one), if any: the attempts so far and their failures.
+    pub fn retry_history(&self) -> Option<&History> {
+        self.history.as_deref()
     }
 
     /// Reports how far along the task is (0.0 to 1.0; clamped) to the
@@ -186,6 +195,8 @@ pub struct Call<'a> {
     pub(crate) revert: Option<RevertInfo<'a>>,
     /// Where progress reports go.
     pub(crate) listeners: Option<&'a Listeners>,
+    /// The history of the innermost retry around the atom.
+    pub(crate) history: Option<&'a Arc<History>>,
 }
 
 #[derive(Debug)]
@@ -209,7 +220,14 @@ impl<'a> Call<'a> {
             resources,
             revert: None,
             listeners: None,
+            history: None,
         }
+    }
+
+    /// The history of the retry controlling this atom's subflow (the
+    /// innermost one), if any; for a retry atom, its own history.
+    pub fn retry_history(&self) -> Option<&'a History> {
+        self.history.map(|h| &**h)
     }
 
     /// The name of the atom being called.
@@ -303,6 +321,7 @@ impl<'a> Call<'a> {
             .collect();
         let mut ctx = TaskCtx::new(self.atom, values);
         ctx.listeners = self.listeners.cloned();
+        ctx.history = self.history.cloned();
         ctx
     }
 
