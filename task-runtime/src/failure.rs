@@ -29,6 +29,18 @@ pub enum FailureKind {
     /// The task ran past its timeout: an async task was cancelled, a sync
     /// task's late result was discarded.
     Timeout,
+    /// A decider on a link in front of the atom panicked: the task's function
+    /// was never called, so there is nothing for its revert to undo.
+    Decider,
+}
+
+/// The text of a panic's payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_owned())
 }
 
 /// The structured form of a failure, as persisted and sent between processes.
@@ -136,11 +148,7 @@ impl Failure {
 
     /// A failure describing a panic payload.
     pub fn from_panic(task: &str, payload: &(dyn std::any::Any + Send)) -> Failure {
-        let what = payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a non-string panic payload".to_owned());
+        let what = panic_message(payload);
         Failure::new(
             FailureKind::Panic,
             format!("task `{task}` panicked: {what}"),

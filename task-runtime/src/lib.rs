@@ -17,6 +17,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod decider;
 pub mod engine;
 pub mod factory;
 pub mod failure;

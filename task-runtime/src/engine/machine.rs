@@ -30,6 +30,7 @@ use petgraph::graph::NodeIndex;
 use petgraph::Direction;
 
 use super::{AtomState, FlowState};
+use crate::decider::Depth;
 use crate::flow::Plan;
 use crate::storage::Storage;
 
@@ -46,10 +47,24 @@ pub(crate) enum Action {
     /// This retry scope's subflow is reverted: reset it for another attempt
     /// and tell [`Machine::retried`].
     Retry(usize),
+    /// This atom is ready, behind links with deciders: ask them and tell
+    /// [`Machine::checked`].
+    Check(usize),
     /// Wait for a running atom to finish.
     Wait,
     /// The flow ends in this state.
     Finish(FlowState),
+}
+
+/// What the deciders in front of an atom said.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Checked {
+    /// Run it.
+    Run,
+    /// These links said no: skip what they reach.
+    Ignore(Vec<usize>),
+    /// A decider failed: the atom fails.
+    Fail,
 }
 
 /// How a failure inside a retry's subflow is resolved.
@@ -107,6 +122,11 @@ pub(crate) struct Machine {
     unwinding: Vec<Unwind>,
     /// Scopes reverted (or being reverted) for good.
     dead: Vec<bool>,
+    // Deciders (both empty when the flow has none).
+    /// Atoms whose deciders said yes.
+    approved: Vec<bool>,
+    /// Atoms skipped by a decider.
+    skipped: Vec<bool>,
 }
 
 impl Machine {
@@ -133,7 +153,17 @@ impl Machine {
             reset: VecDeque::new(),
             unwinding: Vec::new(),
             dead: vec![false; scopes],
+            approved: Vec::new(),
+            skipped: Vec::new(),
         };
+        if !plan.deciders.is_empty() {
+            machine.approved = vec![false; n];
+            machine.skipped = storage
+                .states
+                .iter()
+                .map(|s| *s == AtomState::Ignore)
+                .collect();
+        }
         if storage.states.contains(&AtomState::RevertFailure) {
             machine.phase = Phase::Finished(FlowState::Failure);
             return machine;
@@ -195,7 +225,7 @@ impl Machine {
         }
         let mut preds = vec![0u32; n];
         for edge in graph.raw_edges() {
-            if storage.states[edge.source().index()] != AtomState::Success {
+            if !is_done(storage.states[edge.source().index()]) {
                 preds[edge.target().index()] += 1;
             }
         }
@@ -259,6 +289,14 @@ impl Machine {
             while let Some(Reverse(i)) = self.ready.pop() {
                 if self.is_blocked(plan, i as usize) {
                     continue;
+                }
+                if !self.skipped.is_empty() {
+                    if self.skipped[i as usize] {
+                        continue;
+                    }
+                    if !self.approved[i as usize] && plan.guards_of(i as usize).next().is_some() {
+                        return Action::Check(i as usize);
+                    }
                 }
                 self.started(plan, i as usize);
                 return Action::Execute(i as usize);
@@ -431,6 +469,90 @@ impl Machine {
         }
     }
 
+    /// What the deciders in front of atom `i` said ([`Action::Check`]). For
+    /// [`Checked::Ignore`], the atoms to skip (the engine records them
+    /// IGNORE, then calls [`Machine::ignored`]); for [`Checked::Fail`], the
+    /// atom counts as started and the engine finishes it with its failure.
+    pub(crate) fn checked(&mut self, plan: &Plan, i: usize, checked: Checked) -> Vec<usize> {
+        self.approved[i] = true;
+        match checked {
+            Checked::Run => {
+                self.ready.push(Reverse(i as u32));
+                Vec::new()
+            }
+            Checked::Fail => {
+                self.started(plan, i);
+                Vec::new()
+            }
+            Checked::Ignore(links) => {
+                let mut skip = vec![false; self.skipped.len()];
+                let mut out = Vec::new();
+                let add = |j: u32, skip: &mut Vec<bool>, out: &mut Vec<u32>| {
+                    if !skip[j as usize] && !self.skipped[j as usize] {
+                        skip[j as usize] = true;
+                        out.push(j);
+                    }
+                };
+                for link in links {
+                    let link = &plan.deciders[link];
+                    let start = out.len();
+                    for j in link.to.clone() {
+                        add(j, &mut skip, &mut out);
+                    }
+                    let depth = link.decider.depth;
+                    if depth == Depth::Atom {
+                        continue;
+                    }
+                    let mut k = start;
+                    while k < out.len() {
+                        let j = out[k];
+                        k += 1;
+                        let beyond_base = !link.to.contains(&j);
+                        if depth == Depth::Neighbors && beyond_base {
+                            continue;
+                        }
+                        for succ in plan
+                            .graph
+                            .neighbors_directed(NodeIndex::new(j as usize), Direction::Outgoing)
+                        {
+                            let succ = succ.index() as u32;
+                            if depth == Depth::Flow
+                                && !link.to.contains(&succ)
+                                && link.flow_tasks.binary_search(&succ).is_err()
+                            {
+                                continue;
+                            }
+                            add(succ, &mut skip, &mut out);
+                        }
+                    }
+                }
+                out.sort_unstable();
+                out.into_iter().map(|j| j as usize).collect()
+            }
+        }
+    }
+
+    /// The atoms a decider skipped are recorded IGNORE: what follows them
+    /// may run.
+    pub(crate) fn ignored(&mut self, storage: &Storage, atoms: &[usize]) {
+        for &j in atoms {
+            self.skipped[j] = true;
+        }
+        for &j in atoms {
+            for succ in storage
+                .plan
+                .graph
+                .neighbors_directed(NodeIndex::new(j), Direction::Outgoing)
+            {
+                let p = &mut self.preds[succ.index()];
+                *p -= 1;
+                if *p == 0 && !self.skipped[succ.index()] {
+                    self.ready.push(Reverse(succ.index() as u32));
+                }
+            }
+        }
+    }
+
     /// Scope `scope` was reset for another attempt: its retry runs again.
     pub(crate) fn retried(&mut self, storage: &Storage, scope: usize) {
         let plan = &*storage.plan;
@@ -452,10 +574,14 @@ impl Machine {
         let all = r..members.end;
         for i in all.clone() {
             self.preds[i as usize] = 0;
+            if !self.skipped.is_empty() {
+                self.skipped[i as usize] = false;
+                self.approved[i as usize] = false;
+            }
         }
         for edge in plan.graph.raw_edges() {
             let (a, b) = (edge.source().index(), edge.target().index() as u32);
-            if all.contains(&b) && storage.states[a] != AtomState::Success {
+            if all.contains(&b) && !is_done(storage.states[a]) {
                 self.preds[b as usize] += 1;
             }
         }
@@ -515,6 +641,11 @@ impl Machine {
     pub(crate) fn is_reverting(&self) -> bool {
         self.all
     }
+}
+
+/// Whether an atom in this state lets the atoms after it run.
+fn is_done(state: AtomState) -> bool {
+    matches!(state, AtomState::Success | AtomState::Ignore)
 }
 
 /// Whether an atom in this state has something a revert may undo.

@@ -36,9 +36,10 @@ pub use done::{Done, ValueError};
 pub use record::ResumeError;
 pub use state::{AtomState, FlowState, Intention};
 
-use machine::{Action, Machine, Resolution};
+use machine::{Action, Checked, Machine, Resolution};
 use record::{PersistConfig, Recorder};
 
+use crate::decider::LinkResults;
 use crate::failure::{Failure, FailureKind};
 use crate::flow::{Flow, FlowError, FlowErrors, Plan};
 use crate::listener::{Listener, Listeners};
@@ -655,6 +656,23 @@ impl Engine {
                     reset_scope(storage, hooks, scope)?;
                     machine.retried(storage, scope);
                 }
+                Action::Check(i) => match check_links(storage, i) {
+                    Ok(no) if no.is_empty() => {
+                        machine.checked(&plan, i, Checked::Run);
+                    }
+                    Ok(no) => {
+                        let skip = machine.checked(&plan, i, Checked::Ignore(no));
+                        for &j in &skip {
+                            storage.set_atom(j, AtomState::Ignore, None, hooks)?;
+                        }
+                        machine.ignored(storage, &skip);
+                    }
+                    Err(failure) => {
+                        machine.checked(&plan, i, Checked::Fail);
+                        storage.set_atom(i, AtomState::Running, None, hooks)?;
+                        finish_execute(storage, &mut machine, hooks, i, Err(failure))?;
+                    }
+                },
                 Action::Revert(i) => {
                     storage.set_atom(i, AtomState::Reverting, None, hooks)?;
                     if !plan.retries.is_empty() {
@@ -730,6 +748,42 @@ fn finish_execute(
         storage.set_flow(FlowState::Reverting, hooks)?;
     }
     Ok(())
+}
+
+/// Asks the deciders in front of atom `i`: the links that said no, or the
+/// failure of a decider that panicked.
+fn check_links(storage: &Storage, i: usize) -> Result<Vec<usize>, Failure> {
+    let plan = &*storage.plan;
+    let mut no = Vec::new();
+    for k in plan.guards_of(i) {
+        let link = &plan.deciders[k];
+        let results = LinkResults {
+            results: link
+                .from
+                .clone()
+                .map(|j| {
+                    let j = j as usize;
+                    (plan.atoms[j].atom_name(), storage.results[j].as_ref())
+                })
+                .collect(),
+        };
+        let check = &link.decider.check;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| check(&results))) {
+            Ok(true) => {}
+            Ok(false) => no.push(k),
+            Err(panic) => {
+                let message = crate::failure::panic_message(&*panic);
+                return Err(Failure::new(
+                    FailureKind::Decider,
+                    format!(
+                        "the decider on link `{}` -> `{}` panicked: {message}",
+                        link.from_name, link.to_name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(no)
 }
 
 /// The wait before the retry of scope `scope` runs again (none before its
@@ -976,7 +1030,10 @@ fn start_revert(
     let def = storage.plan.atoms[i].def();
     let revert = def.revert.as_ref()?;
     let result = match (&storage.results[i], &storage.failures[i]) {
-        (_, Some(f)) if f.kind() == FailureKind::Argument => return None,
+        // The task's function was never called: nothing to undo.
+        (_, Some(f)) if matches!(f.kind(), FailureKind::Argument | FailureKind::Decider) => {
+            return None
+        }
         (_, Some(f)) => Err(f),
         (Some(v), None) => Ok(v),
         (None, None) => return None,

@@ -18,6 +18,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use serde_json::Value;
 
 use super::{Flow, FlowError, FlowErrors, FlowKind, Shape, ShapeNode, ShapeRetry};
+use crate::decider::Decider;
 use crate::task::{Provides, TaskSpec, Text};
 
 /// Where a value lives once produced: an atom's result, or one element of it.
@@ -58,6 +59,26 @@ pub struct Plan {
     /// Each atom's innermost retry scope ([`NO_SCOPE`] for none); empty when
     /// the flow has no retry.
     pub(crate) scope_of: Vec<u32>,
+    /// Links that carry a decider.
+    pub(crate) deciders: Vec<DeciderLink>,
+    /// `(atom, decider link)` pairs, sorted: the deciders each atom waits for.
+    pub(crate) guards: Vec<(u32, u32)>,
+}
+
+/// A graph link that carries a decider.
+#[derive(Debug, Clone)]
+pub(crate) struct DeciderLink {
+    /// The link's ends as written.
+    pub(crate) from_name: Text,
+    pub(crate) to_name: Text,
+    /// The atoms of the link's source, whose results the decider sees.
+    pub(crate) from: Range<u32>,
+    /// The atoms of the link's target.
+    pub(crate) to: Range<u32>,
+    /// For [`Depth::Flow`](crate::decider::Depth): the graph flow's own
+    /// tasks, sorted.
+    pub(crate) flow_tasks: Vec<u32>,
+    pub(crate) decider: Decider,
 }
 
 /// No retry scope.
@@ -111,6 +132,15 @@ impl Plan {
     /// The index of the atom named `name`.
     pub fn atom_index(&self, name: &str) -> Option<usize> {
         self.atoms.iter().position(|a| a.atom_name() == name)
+    }
+
+    /// The decider links atom `index` waits for.
+    pub(crate) fn guards_of(&self, index: usize) -> impl Iterator<Item = usize> + '_ {
+        let at = self.guards.partition_point(|&(a, _)| (a as usize) < index);
+        self.guards[at..]
+            .iter()
+            .take_while(move |&&(a, _)| a as usize == index)
+            .map(|&(_, link)| link as usize)
     }
 
     /// Whether atom `index` is a retry controller.
@@ -270,6 +300,8 @@ struct Compiler<'f> {
     retries: Vec<RetryScope>,
     /// The retry scopes around the flow being compiled, innermost last.
     open_retries: Vec<u32>,
+    deciders: Vec<DeciderLink>,
+    guards: Vec<(u32, u32)>,
 }
 
 pub(super) fn compile(flow: Flow, inputs: &[&str]) -> Result<Plan, FlowErrors> {
@@ -293,8 +325,12 @@ pub(super) fn compile(flow: Flow, inputs: &[&str]) -> Result<Plan, FlowErrors> {
         has_graph: false,
         retries: Vec::new(),
         open_retries: Vec::new(),
+        deciders: Vec::new(),
+        guards: Vec::new(),
     };
-    let (mut arg_starts, args, injected, edges, retries) = compiler.run()?;
+    let (mut arg_starts, args, injected, edges, retries, (deciders, mut guards)) =
+        compiler.run()?;
+    guards.sort_unstable();
     let mut scope_of = Vec::new();
     if !retries.is_empty() {
         // Outer scopes come first, so inner ones overwrite their atoms.
@@ -323,6 +359,8 @@ pub(super) fn compile(flow: Flow, inputs: &[&str]) -> Result<Plan, FlowErrors> {
         inputs: inputs.iter().map(|s| (*s).to_owned()).collect(),
         retries,
         scope_of,
+        deciders,
+        guards,
     })
 }
 
@@ -332,6 +370,7 @@ type Compiled = (
     Vec<Value>,
     Vec<(u32, u32)>,
     Vec<RetryScope>,
+    (Vec<DeciderLink>, Vec<(u32, u32)>),
 );
 
 impl<'f> Compiler<'f> {
@@ -352,6 +391,7 @@ impl<'f> Compiler<'f> {
             self.injected,
             self.edges,
             self.retries,
+            (self.deciders, self.guards),
         ))
     }
 
@@ -726,14 +766,38 @@ impl<'f> Compiler<'f> {
             for (provider, consumer) in requests.into_inner() {
                 child_edges.push((child_of(provider), child_of(consumer)));
             }
-            for (from, to) in &flow.links {
+            for (k, (from, to)) in flow.links.iter().enumerate() {
                 let find = |name: &str| {
                     children
                         .iter()
                         .position(|c| flow.child_name(c, self.specs) == name)
                 };
                 match (find(from), find(to)) {
-                    (Some(a), Some(b)) => child_edges.push((a, b)),
+                    (Some(a), Some(b)) => {
+                        child_edges.push((a, b));
+                        if let Some((_, decider)) =
+                            flow.deciders.iter().find(|(i, _)| *i as usize == k)
+                        {
+                            let link = self.deciders.len() as u32;
+                            for &t in subs[b].sources.as_slice() {
+                                self.guards.push((t, link));
+                            }
+                            self.deciders.push(DeciderLink {
+                                from_name: from.clone(),
+                                to_name: to.clone(),
+                                from: ranges[a].clone(),
+                                to: ranges[b].clone(),
+                                flow_tasks: children
+                                    .iter()
+                                    .filter_map(|c| match c {
+                                        ShapeNode::Atom(i) => Some(*i),
+                                        ShapeNode::Flow(_) => None,
+                                    })
+                                    .collect(),
+                                decider: decider.clone(),
+                            });
+                        }
+                    }
                     (a, _) => self.errors.push(FlowError::UnknownLinkEnd {
                         flow: self.root_name(),
                         scope: flow.name.to_string(),

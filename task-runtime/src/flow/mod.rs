@@ -23,6 +23,7 @@ pub use error::{FlowError, FlowErrors};
 
 use std::sync::Arc;
 
+use crate::decider::Decider;
 use crate::retry::{Delay, Retry, RetryAtom};
 use crate::task::{FnTask, TaskSpec, Text};
 
@@ -122,6 +123,8 @@ pub(crate) struct Shape {
     pub(crate) links: Vec<(Text, Text)>,
     /// The retry controlling this flow; its atom is `children[0]`.
     pub(crate) retry: Option<ShapeRetry>,
+    /// Deciders on links, by index in `links`.
+    pub(crate) deciders: Vec<(u32, Decider)>,
 }
 
 /// A flow's retry controller (its atom is the flow's first child).
@@ -221,6 +224,7 @@ impl Flow {
                 children: Vec::new(),
                 links: Vec::new(),
                 retry: None,
+                deciders: Vec::new(),
             },
             atoms: Vec::new(),
         }
@@ -272,6 +276,22 @@ impl Flow {
     /// (children are named by atom name or nested flow name).
     pub fn link(mut self, from: impl Into<Text>, to: impl Into<Text>) -> Flow {
         self.shape.links.push((from.into(), to.into()));
+        self
+    }
+
+    /// In a graph flow: a link from `from` to `to` that `decider` may switch
+    /// off at run time, skipping `to` (and, by the decider's
+    /// [`Depth`](crate::decider::Depth), what follows it); see
+    /// [`decider`](crate::decider).
+    pub fn link_if(
+        mut self,
+        from: impl Into<Text>,
+        to: impl Into<Text>,
+        decider: impl Into<Decider>,
+    ) -> Flow {
+        let index = self.shape.links.len() as u32;
+        self.shape.links.push((from.into(), to.into()));
+        self.shape.deciders.push((index, decider.into()));
         self
     }
 
