@@ -611,7 +611,9 @@ impl Engine {
                         continue;
                     }
                     if parallel {
-                        spawn_execute(&mut running, storage, &ctx, i);
+                        if let Some(result) = spawn_execute(&mut running, storage, &ctx, i) {
+                            finish_execute(storage, &mut machine, hooks, i, result)?;
+                        }
                         continue;
                     }
                     let spec = &storage.plan.atoms[i];
@@ -895,17 +897,35 @@ fn reset_scope(storage: &mut Storage, hooks: &mut Hooks<'_>, scope: usize) -> Re
 
 /// Starts atom `i` on the runtime: an async task's future is spawned, a sync
 /// task runs on the blocking pool (with its arguments copied out of storage).
+/// An async task that finishes at its first poll is not spawned: its result
+/// comes back at once.
 fn spawn_execute(
     running: &mut tokio::task::JoinSet<(usize, Result<Value, Failure>)>,
     storage: &Storage,
     ctx: &RunCtx<'_>,
     i: usize,
-) {
+) -> Option<Result<Value, Failure>> {
     let spec = &storage.plan.atoms[i];
-    let atom = spec.atom_name().to_owned();
     let limit = spec.timeout_after();
     if spec.def().meta.is_async {
-        let invocation = start_execute(storage, ctx, i);
+        let mut invocation = start_execute(storage, ctx, i);
+        if let (Invocation::Pending(future), None) = (&mut invocation, limit) {
+            // The engine's runtime runs on this thread: polling here first
+            // costs nothing in parallelism, and saves a spawn for a task that
+            // does not wait. A future that is pending is polled again by its
+            // spawned task, with a real waker (futures wake the waker of
+            // their latest poll).
+            let waker = Waker::from(Arc::new(NoopWake));
+            let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                future.as_mut().poll(&mut Context::from_waker(&waker))
+            }));
+            match polled {
+                Ok(Poll::Ready(result)) => return Some(result),
+                Ok(Poll::Pending) => {}
+                Err(panic) => return Some(Err(Failure::from_panic(spec.atom_name(), &*panic))),
+            }
+        }
+        let atom = spec.atom_name().to_owned();
         running.spawn(async move {
             let result = match (invocation, limit) {
                 (Invocation::Pending(future), Some(limit)) => {
@@ -915,8 +935,9 @@ fn spawn_execute(
             };
             (i, result)
         });
-        return;
+        return None;
     }
+    let atom = spec.atom_name().to_owned();
     let args: Vec<Option<Value>> = storage
         .plan
         .arg_sources(i)
@@ -960,6 +981,7 @@ fn spawn_execute(
         });
         (i, result)
     });
+    None
 }
 
 /// Awaits an async task's future for at most `limit`, cancelling it after.
