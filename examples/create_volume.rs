@@ -369,7 +369,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             engine = engine.input(name, value);
         }
         let result = engine.run();
-        result.map_err(|e| (e, engine.flow_uuid()))
+        result.map_err(Box::new)
     };
     let report = |err: &RunError| {
         println!("error: {err}");
@@ -431,7 +431,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("rescheduled {} time(s)", attempts - 1);
         }
         println!("{}", done.get::<String>("status").expect("finished"));
-        Ok::<(), (RunError, Option<taskwire::persistence::Uuid>)>(())
+        Ok::<(), Box<RunError>>(())
     })();
 
     println!("logbook {url}: logbook {}", book.uuid);
@@ -449,7 +449,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     match outcome {
         Ok(()) => Ok(()),
-        Err((err, _)) => {
+        Err(err) => {
             report(&err);
             std::process::exit(1);
         }

@@ -34,11 +34,27 @@ fn has_line(out: &str, line: &str) -> bool {
 fn it_creates_the_volume_on_the_best_host() {
     let (ok, out) = run("ok", &[]);
     assert!(ok, "{out}");
-    assert!(has_line(&out, "volume 1000 available at host-a:/volumes/1000 (allocated raw)"), "{out}");
-    for flow in ["volume_create_api", "volume_create_scheduler", "volume_create_manager"] {
-        assert!(has_line(&out, &format!("  flow {flow} is SUCCESS")), "{out}");
+    assert!(
+        has_line(
+            &out,
+            "volume 1000 available at host-a:/volumes/1000 (allocated raw)"
+        ),
+        "{out}"
+    );
+    for flow in [
+        "volume_create_api",
+        "volume_create_scheduler",
+        "volume_create_manager",
+    ] {
+        assert!(
+            has_line(&out, &format!("  flow {flow} is SUCCESS")),
+            "{out}"
+        );
     }
-    assert!(has_line(&out, "volumes: {1000: \"available\"}, free quota: 90 GiB"), "{out}");
+    assert!(
+        has_line(&out, "volumes: {1000: \"available\"}, free quota: 90 GiB"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -47,20 +63,38 @@ fn a_failed_commit_reverts_the_api_flow() {
     assert!(!ok, "{out}");
     assert!(has_line(&out, "    released reservation 1"), "{out}");
     assert!(has_line(&out, "    deleted database entry 1000"), "{out}");
-    assert!(has_line(&out, "  flow volume_create_api is REVERTED"), "{out}");
-    assert!(!out.contains("volume_create_scheduler"), "nothing was scheduled: {out}");
+    assert!(
+        has_line(&out, "  flow volume_create_api is REVERTED"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("volume_create_scheduler"),
+        "nothing was scheduled: {out}"
+    );
     assert!(has_line(&out, "volumes: {}, free quota: 100 GiB"), "{out}");
-    assert!(has_line(&out, "(the task's own error came back: Injected(\"commit\"))"), "{out}");
+    assert!(
+        has_line(
+            &out,
+            "(the task's own error came back: Injected(\"commit\"))"
+        ),
+        "{out}"
+    );
 }
 
 #[test]
 fn a_host_that_fails_is_rescheduled_to_the_next() {
-    let (ok, out) = run("resched", &["--fail-at", "create@host-a", "--source", "image"]);
+    let (ok, out) = run(
+        "resched",
+        &["--fail-at", "create@host-a", "--source", "image"],
+    );
     assert!(ok, "{out}");
     assert!(has_line(&out, "  reschedule         RETRYING"), "{out}");
     assert!(has_line(&out, "rescheduled 1 time(s)"), "{out}");
     assert!(
-        has_line(&out, "volume 1000 available at host-b:/volumes/1000 (copied from image cirros)"),
+        has_line(
+            &out,
+            "volume 1000 available at host-b:/volumes/1000 (copied from image cirros)"
+        ),
         "{out}"
     );
 }
@@ -69,18 +103,33 @@ fn a_host_that_fails_is_rescheduled_to_the_next() {
 fn when_every_host_fails_the_volume_is_in_error() {
     let (ok, out) = run("allfail", &["--fail-at", "create"]);
     assert!(!ok, "{out}");
-    assert!(has_line(&out, "  flow volume_create_api is SUCCESS"), "{out}");
-    assert!(has_line(&out, "  flow volume_create_manager is REVERTED"), "{out}");
+    assert!(
+        has_line(&out, "  flow volume_create_api is SUCCESS"),
+        "{out}"
+    );
+    assert!(
+        has_line(&out, "  flow volume_create_manager is REVERTED"),
+        "{out}"
+    );
     assert!(has_line(&out, "    volume 1000 marked error"), "{out}");
-    assert!(has_line(&out, "volumes: {1000: \"error\"}, free quota: 90 GiB"), "{out}");
+    assert!(
+        has_line(&out, "volumes: {1000: \"error\"}, free quota: 90 GiB"),
+        "{out}"
+    );
 }
 
 #[test]
 fn a_scheduler_failure_marks_the_volume_in_error() {
     let (ok, out) = run("sched", &["--fail-at", "schedule"]);
     assert!(!ok, "{out}");
-    assert!(has_line(&out, "  flow volume_create_scheduler is REVERTED"), "{out}");
-    assert!(has_line(&out, "volumes: {1000: \"error\"}, free quota: 90 GiB"), "{out}");
+    assert!(
+        has_line(&out, "  flow volume_create_scheduler is REVERTED"),
+        "{out}"
+    );
+    assert!(
+        has_line(&out, "volumes: {1000: \"error\"}, free quota: 90 GiB"),
+        "{out}"
+    );
 }
 
 #[test]
