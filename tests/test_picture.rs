@@ -472,3 +472,26 @@ fn graphviz_parses_the_dot() {
         }
     }
 }
+
+#[test]
+fn retries_and_decider_links_are_marked() {
+    use taskwire::decider::{Decider, Depth, LinkResults};
+    use taskwire::retry::Times;
+    let flow = Flow::graph("g")
+        .add(FnTask::new("a").run(|_| Ok(serde_json::json!(1))))
+        .add(
+            Flow::linear("sub")
+                .add(FnTask::new("b").run(|_| Ok(serde_json::json!(2))))
+                .retry(Times::new(2)),
+        )
+        .link_if(
+            "a",
+            "sub",
+            Decider::new(|_: &LinkResults<'_>| true).depth(Depth::Atom),
+        );
+    let dot = flow.to_dot(&[]).unwrap();
+    assert!(dot.contains("a1 [label=\"sub_retry\\n(retry)\"]"), "{dot}");
+    assert!(dot.contains("a0 -> a1 [label=\"if (ATOM)\"];"), "{dot}");
+    let mermaid = flow.to_mermaid(&[]).unwrap();
+    assert!(mermaid.contains("a0 -->|\"if (ATOM)\"| a1"), "{mermaid}");
+}

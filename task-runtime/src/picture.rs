@@ -271,6 +271,9 @@ impl<'a> Picture<'a> {
         let label = |i: usize| {
             let atom = &plan.atoms()[i];
             let mut lines = vec![atom.atom_name().to_owned()];
+            if plan.is_retry(i) {
+                lines.push("(retry)".to_owned());
+            }
             if self.provides {
                 if let Some(p) = provides_line(atom) {
                     lines.push(p);
@@ -311,14 +314,24 @@ impl<'a> Picture<'a> {
         pairs.dedup();
         let edges = pairs
             .into_iter()
-            .map(|(a, b)| Edge {
-                from: a,
-                to: b,
-                label: if self.edge_labels {
+            .map(|(a, b)| {
+                let mut label = if self.edge_labels {
                     values_read(plan, a, b).join(", ")
                 } else {
                     String::new()
-                },
+                };
+                // A link with a decider is drawn as a condition.
+                if let Some(depth) = decider_on(plan, a, b) {
+                    label = match label.is_empty() {
+                        true => format!("if ({depth})"),
+                        false => format!("if ({depth}): {label}"),
+                    };
+                }
+                Edge {
+                    from: a,
+                    to: b,
+                    label,
+                }
             })
             .collect();
         Model {
@@ -435,6 +448,14 @@ fn provides_line(atom: &TaskSpec) -> Option<String> {
     }
     let names: Vec<&str> = names.iter().map(|n| n.as_ref()).collect();
     Some(format!("provides: {}", names.join(", ")))
+}
+
+/// The depth of the decider on the edge `from -> to`, if it carries one.
+fn decider_on(plan: &Plan, from: usize, to: usize) -> Option<crate::decider::Depth> {
+    plan.guards_of(to)
+        .map(|k| &plan.deciders[k])
+        .find(|link| link.from.contains(&(from as u32)))
+        .map(|link| link.decider.depth)
 }
 
 /// The names of the values atom `to` reads from atom `from`, in argument order.
