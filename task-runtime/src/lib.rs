@@ -13,7 +13,9 @@
 //! - [`listener`]: observers of state changes;
 //! - [`persistence`]: logbooks of flow runs in memory, a directory, SQLite,
 //!   PostgreSQL or MySQL, chosen by URL ([`persistence::open`]);
-//! - [`picture`]: flows and runs drawn as Graphviz DOT or Mermaid text.
+//! - [`picture`]: flows and runs drawn as Graphviz DOT or Mermaid text;
+//! - [`planmap`]: Paradrop's plan maps (priorities, abort plans), built into
+//!   linear flows.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
@@ -24,6 +26,7 @@ pub mod flow;
 pub mod listener;
 pub mod persistence;
 pub mod picture;
+pub mod planmap;
 pub mod registry;
 pub mod storage;
 pub mod task;
