@@ -15,10 +15,13 @@
 //!   PostgreSQL or MySQL, chosen by URL ([`persistence::open`]);
 //! - [`picture`]: flows and runs drawn as Graphviz DOT or Mermaid text;
 //! - [`planmap`]: Paradrop's plan maps (priorities, abort plans), built into
-//!   linear flows.
+//!   linear flows;
+//! - [`activity`]: Karbor's activity flows over resource graphs, with
+//!   providers loaded from configuration.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod activity;
 pub mod engine;
 pub mod factory;
 pub mod failure;
