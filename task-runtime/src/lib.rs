@@ -17,7 +17,8 @@
 //! - [`planmap`]: Paradrop's plan maps (priorities, abort plans), built into
 //!   linear flows;
 //! - [`activity`]: Karbor's activity flows over resource graphs, with
-//!   providers loaded from configuration.
+//!   providers loaded from configuration;
+//! - `progress_bar` (feature `progress-bar`): a terminal progress bar listener.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
@@ -30,6 +31,9 @@ pub mod listener;
 pub mod persistence;
 pub mod picture;
 pub mod planmap;
+#[cfg(feature = "progress-bar")]
+#[cfg_attr(docsrs, doc(cfg(feature = "progress-bar")))]
+pub mod progress_bar;
 pub mod registry;
 pub mod storage;
 pub mod task;
@@ -45,6 +49,9 @@ pub use persistence::{
     AtomDetail, AtomType, Backend, FlowDetail, Lease, LogBook, PersistenceError,
 };
 pub use picture::{FlowMismatch, Picture};
+#[cfg(feature = "progress-bar")]
+#[cfg_attr(docsrs, doc(cfg(feature = "progress-bar")))]
+pub use progress_bar::ProgressBarListener;
 pub use registry::{Registry, RegistryError, TaskRegistration};
 pub use task::{
     BoxFuture, Call, DefRef, Exec, FnTask, Invocation, Outcome, Param, ParamKind, Provides, Res,
