@@ -304,6 +304,11 @@ impl PlanMap {
         self
     }
 
+    /// The names of the tasks whose plans are skipped.
+    pub fn skips(&self) -> &[String] {
+        &self.skips
+    }
+
     /// The plans as they will run: in priority order, duplicates merged,
     /// skipped tasks left out; `(label, priority)` each.
     pub fn ordered(&self) -> Result<Vec<(String, u8)>, PlanError> {
@@ -424,7 +429,9 @@ fn plan_atom(plan: &Plan, label: &str, control: &Arc<PlanControl>) -> TaskSpec {
                 for abort in aborts.iter() {
                     // An abort plan listed by several plans runs once, at the
                     // latest of them (reverts come newest first).
-                    if state.aborted.insert(abort.label()) {
+                    let label = abort.label();
+                    if !state.aborted.contains(&label) {
+                        state.aborted.push(label);
                         pending.push(abort.clone());
                     }
                 }
@@ -555,7 +562,8 @@ pub struct PlanControl {
 struct ControlState {
     skips: HashSet<String>,
     skipped: Vec<String>,
-    aborted: HashSet<String>,
+    /// Abort plans started, in order.
+    aborted: Vec<String>,
     failed_abort: Option<String>,
 }
 
@@ -570,11 +578,10 @@ impl PlanControl {
         self.lock().skipped.clone()
     }
 
-    /// The abort plans run so far.
+    /// The abort plans started so far, in the order they ran (the last one
+    /// may have failed).
     pub fn aborted(&self) -> Vec<String> {
-        let mut list: Vec<String> = self.lock().aborted.iter().cloned().collect();
-        list.sort();
-        list
+        self.lock().aborted.clone()
     }
 
     fn is_skipped(&self, task: &str) -> bool {
