@@ -249,7 +249,7 @@ pub enum ConfigError {
         line: u32,
         /// Why.
         #[source]
-        source: ActivityError,
+        source: Box<ActivityError>,
     },
 }
 
@@ -425,7 +425,7 @@ pub fn from_text(file: &Path, text: &str, registry: &Registry) -> Result<Provide
             .map_err(|source| ConfigError::Provider {
                 file: file.to_owned(),
                 line,
-                source,
+                source: Box::new(source),
             })?;
     }
     Ok(out)
