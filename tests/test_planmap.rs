@@ -512,3 +512,60 @@ fn the_plans_are_an_ordinary_persisted_flow() {
         ]
     );
 }
+
+/// A plan map as a registered flow factory, so a run can be resumed by id.
+fn resumable_plans(params: &Value) -> Result<taskwire::Flow, String> {
+    let mut map = PlanMap::new("resumable");
+    for (i, what) in params["plans"]
+        .as_array()
+        .ok_or("`plans` must be a list")?
+        .iter()
+        .enumerate()
+    {
+        map.add(
+            Plan::new(task("set"))
+                .arg("what", what)
+                .priority(10 + i as u8),
+        );
+    }
+    Ok(map.build().map_err(|e| e.to_string())?.flow().clone())
+}
+taskwire::flow_factory!("tests::resumable_plans", resumable_plans);
+
+/// Suspends the engine once `atom` has succeeded.
+struct SuspendAfter(taskwire::Suspender, &'static str);
+
+impl taskwire::Listener for SuspendAfter {
+    fn on_atom(&self, e: &taskwire::AtomEvent<'_>) {
+        if e.atom == self.1 && e.state == AtomState::Success {
+            self.0.suspend();
+        }
+    }
+}
+
+#[test]
+fn a_suspended_plan_map_resumes_from_its_logbook() {
+    let logbook = taskwire::persistence::open("memory://").unwrap();
+    let journal = Arc::new(Journal::default());
+    let engine =
+        Engine::from_factory("tests::resumable_plans", json!({"plans": ["a", "b", "c"]})).unwrap();
+    let suspender = engine.suspender();
+    let mut engine = engine
+        .resource_arc(Arc::clone(&journal))
+        .listener(SuspendAfter(suspender, "set(what=\"a\")"))
+        .persist(Arc::clone(&logbook));
+    let done = engine.run().unwrap();
+    assert_eq!(done.flow_state(), FlowState::Suspended);
+    assert_eq!(journal.entries(), ["set a"]);
+    let id = engine.flow_uuid().unwrap();
+    drop(engine);
+
+    let done = Engine::resume(Arc::clone(&logbook), id)
+        .unwrap()
+        .resource_arc(Arc::clone(&journal))
+        .run()
+        .unwrap();
+    assert_eq!(done.flow_state(), FlowState::Success);
+    // The plan that had run did not run again.
+    assert_eq!(journal.entries(), ["set a", "set b", "set c"]);
+}

@@ -600,6 +600,12 @@ impl PlanControl {
 
 /// A plan map built into a flow: the flow, the plans in the order they run,
 /// and the state their run shares.
+///
+/// A `PlanFlow` is for one run: its atoms share one [`PlanControl`] (skips,
+/// abort plans already run), so build the map again for another run. A run
+/// resumed in a new process (through a flow factory that builds the map)
+/// starts with a fresh control: an abort plan that had run before the crash
+/// may run again.
 #[derive(Debug, Clone)]
 pub struct PlanFlow {
     name: String,
