@@ -405,10 +405,15 @@ fn plan_atom(plan: &Plan, label: &str, control: &Arc<PlanControl>) -> TaskSpec {
 
     let skip_control = Arc::clone(control);
     let atom = label.to_owned();
+    // A skipped plan provides nothing: `null` for each name it would provide.
+    let nothing = match spec.provides() {
+        crate::task::Provides::Tuple(names) => Value::Array(vec![Value::Null; names.len()]),
+        _ => Value::Null,
+    };
     let exec = Exec::Dyn(Arc::new(move |call: &Call<'_>| {
         if skip_control.is_skipped(&task_name) {
             skip_control.lock().skipped.push(atom.clone());
-            return Invocation::Ready(Ok(Value::Null));
+            return Invocation::Ready(Ok(nothing.clone()));
         }
         exec.call(call)
     }));

@@ -20,6 +20,12 @@
 //! [`Engine`](crate::Engine) runs — in parallel with `max_workers`, persisted,
 //! resumable. Long-running activities are async tasks that poll until done and
 //! report progress ([`TaskCtx::progress`](crate::TaskCtx::progress)).
+//!
+//! All atoms are children of one graph flow, so what they provide is visible to
+//! one another and orders them too: an activity that provides a value should
+//! give it a name of its resource's own (`TaskSpec::provides_as`), or two
+//! resources of one type make an ambiguous provider, which the flow's
+//! validation reports before anything runs.
 
 mod bank;
 pub mod config;
