@@ -264,6 +264,31 @@ fn abort_plans_run_in_reverse_order_and_not_for_the_failed_plan() {
 }
 
 #[test]
+fn the_failed_plans_own_abort_plans_run_when_asked() {
+    let (set, undo, fail) = (task("set"), task("undo"), task("boom"));
+    let mut map = PlanMap::new("m");
+    map.add(
+        Plan::new(set.clone())
+            .arg("what", "1")
+            .priority(10)
+            .abort(Step::new(undo.clone()).arg("what", "1")),
+    )
+    .add(
+        Plan::new(fail.clone())
+            .arg("what", "fail")
+            .priority(30)
+            .abort(Step::new(undo.clone()).arg("what", "half-done work")),
+    )
+    .abort_failed_plan(true);
+    let journal = Arc::new(Journal::default());
+    run(&map, &journal).unwrap_err();
+    assert_eq!(
+        journal.entries(),
+        ["set 1", "boom fail", "undo half-done work", "undo 1"]
+    );
+}
+
+#[test]
 fn an_abort_plan_shared_by_plans_runs_once_at_the_latest() {
     let (set, reload, fail) = (task("set"), task("reload"), task("boom"));
     let reload_net = || Step::new(reload.clone()).arg("what", "network");

@@ -20,7 +20,8 @@
 //!
 //! As in Paradrop: the abort plans of the plan that failed are not run (abort
 //! plans undo a plan that *completed*; a task that must clean up after its own
-//! failure does it with `revert_with`, which still runs); an abort plan listed by
+//! failure does it with `revert_with`, which still runs, or the map runs them
+//! with [`PlanMap::abort_failed_plan`]); an abort plan listed by
 //! several plans runs once, at the latest of them; a skipped plan's abort plans
 //! do not run. Where Paradrop runs duplicate plans twice, a plan map keeps the
 //! first one added (its priority wins) and adds the abort plans of the others
@@ -254,6 +255,7 @@ pub struct PlanMap {
     name: String,
     plans: Vec<Plan>,
     skips: Vec<String>,
+    abort_failed_plan: bool,
 }
 
 impl PlanMap {
@@ -263,6 +265,7 @@ impl PlanMap {
             name: name.into(),
             plans: Vec::new(),
             skips: Vec::new(),
+            abort_failed_plan: false,
         }
     }
 
@@ -301,6 +304,15 @@ impl PlanMap {
         if !self.skips.contains(&task) {
             self.skips.push(task);
         }
+        self
+    }
+
+    /// Whether the abort plans of the plan that failed run too (default
+    /// `false`, as in Paradrop: abort plans undo a plan that completed). Set
+    /// it when a failing plan may leave half its work done and its abort
+    /// plans can undo that.
+    pub fn abort_failed_plan(&mut self, yes: bool) -> &mut PlanMap {
+        self.abort_failed_plan = yes;
         self
     }
 
@@ -368,7 +380,7 @@ impl PlanMap {
         let mut plans = Vec::new();
         for (plan, priority) in self.arrange()? {
             let label = plan.label();
-            let mut spec = plan_atom(&plan, &label, &control);
+            let mut spec = plan_atom(&plan, &label, &control, self.abort_failed_plan);
             for (name, value) in &plan.step.args {
                 if let Ok(value) = value {
                     spec = spec.inject(name.clone(), value);
@@ -392,9 +404,14 @@ impl PlanMap {
 }
 
 /// The atom of one plan: the task's code, with a revert that runs the task's
-/// own revert, then (if the plan completed and was not skipped) its abort
-/// plans.
-fn plan_atom(plan: &Plan, label: &str, control: &Arc<PlanControl>) -> TaskSpec {
+/// own revert, then (if the plan completed, or failed with
+/// `abort_failed_plan`, and was not skipped) its abort plans.
+fn plan_atom(
+    plan: &Plan,
+    label: &str,
+    control: &Arc<PlanControl>,
+    abort_failed_plan: bool,
+) -> TaskSpec {
     let spec = plan.step.spec.clone();
     let def = spec.def();
     let task_name = def.meta.name.to_string();
@@ -427,7 +444,8 @@ fn plan_atom(plan: &Plan, label: &str, control: &Arc<PlanControl>) -> TaskSpec {
                 (Some(revert), false) => Some(revert.call(call)),
                 _ => None,
             };
-            let completed = matches!(call.outcome::<Value>(), Ok(Outcome::Success(_)));
+            let completed =
+                abort_failed_plan || matches!(call.outcome::<Value>(), Ok(Outcome::Success(_)));
             let mut pending = Vec::new();
             if completed && !skipped {
                 let mut state = control.lock();
