@@ -218,6 +218,38 @@ fn a_shared_resource_is_visited_once_and_linked_to_both_parents() {
 }
 
 #[test]
+fn links_pass_through_a_resource_without_pre_and_post_to_its_children() {
+    let log = Log::default();
+    // server -> volume -> image (an image made from the volume, say); the
+    // volume has only its parallel activity.
+    let mut g = ResourceGraph::new();
+    let vm = g.add(Resource::new("server", "vm"));
+    let vol = g.add(Resource::new("volume", "vol"));
+    let img = g.add(Resource::new("image", "img"));
+    g.link(vm, vol).unwrap();
+    g.link(vol, img).unwrap();
+    let activity = provider(&log, &[("volume", Hook::Pre), ("volume", Hook::Post)])
+        .flow(Operation::Protect, &g, "cp")
+        .unwrap();
+    assert_eq!(
+        edges(activity.flow.clone()),
+        set(&[
+            ("server:vm:pre", "server:vm:parallel"),
+            ("server:vm:parallel", "server:vm:post"),
+            // parent pre -> (missing volume pre) -> volume parallel, image pre
+            ("server:vm:pre", "volume:vol:parallel"),
+            ("server:vm:pre", "image:img:pre"),
+            // volume parallel -> (missing volume post) -> server post
+            ("volume:vol:parallel", "server:vm:post"),
+            ("image:img:pre", "image:img:parallel"),
+            ("image:img:parallel", "image:img:post"),
+            // image post -> (missing volume post) -> server post
+            ("image:img:post", "server:vm:post"),
+        ])
+    );
+}
+
+#[test]
 fn missing_hooks_are_passed_through() {
     let log = Log::default();
     // Volumes have only a parallel activity; the server has no parallel one.
@@ -470,7 +502,8 @@ fn providers_load_from_a_directory_of_conf_files() {
     let second = good
         .replace("cf56bd3e", "b2")
         .replace("OS Infra Provider", "Second")
-        .replace("plugin = volume\n", "plugin = image\n");
+        .replace("plugin = volume\n", "plugin = image\n")
+        .replace("[volume]\nskip = pre\n", "");
     write(
         &dir,
         &[
@@ -665,6 +698,18 @@ fn configuration_errors_name_the_file_and_line() {
         err.to_string(),
         format!(
             "{}:9: provider `OS Infra Provider`: plugins `volume` and `volume` both handle resource type `volume`",
+            dir.join("p.conf").display()
+        )
+    );
+
+    let (dir, err) = load_err(
+        "conf-stray-section",
+        &[("p.conf", &GOOD.replace("[volume]", "[volumes]"))],
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}:14: section `[volumes]` configures nothing: this provider's bank is `file-system` and its plugins are `server`, `volume`",
             dir.join("p.conf").display()
         )
     );

@@ -17,7 +17,8 @@
 //! ```
 //!
 //! `name`, `id` and `bank` are required, `plugin` may be repeated; any other
-//! section is the configuration of the bank or plugin of that name. Banks and
+//! section is the configuration of the bank or plugin of that name (a section
+//! that names neither is an error: it is most likely misspelt). Banks and
 //! plugins are found by name in a [`Registry`]; [`Registry::new`] knows the
 //! bank `file-system` ([`DirBank`], key `path`). Lines are `key = value`,
 //! `[section]`, blank, or comments starting with `#` or `;`. Every mistake —
@@ -427,6 +428,28 @@ pub fn from_text(file: &Path, text: &str, registry: &Registry) -> Result<Provide
                 line,
                 source: Box::new(source),
             })?;
+    }
+    // A section that configures nothing is most likely a misspelt name.
+    let plugins = provider.get_all("plugin");
+    for section in &sections {
+        if section.name != "provider"
+            && section.name != bank_name
+            && !plugins.contains(&section.name.as_str())
+        {
+            return Err(ConfigError::Syntax {
+                file: file.to_owned(),
+                line: section.line,
+                message: format!(
+                    "section `[{}]` configures nothing: this provider's bank is `{bank_name}` and its plugins are {}",
+                    section.name,
+                    if plugins.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        plugins.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+                    }
+                ),
+            });
+        }
     }
     Ok(out)
 }
