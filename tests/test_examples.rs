@@ -9,21 +9,39 @@ use std::sync::Mutex;
 /// Examples share `target/` files (logbooks, the bank): one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// The example's binary, built next to this test's (`cargo test` builds the
-/// examples; a run of this test file alone builds them with the same cargo).
+/// The example's binary, built with this test's features and profile (a
+/// no-op when `cargo test` has just built the examples; a fresh build when
+/// this file's tests run alone after an example changed).
 fn example(name: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        // The facade's features (keep in step with Cargo.toml): a feature left
+        // out here costs a rebuild of the examples, nothing worse.
+        let features: Vec<&str> = [
+            ("default", cfg!(feature = "default")),
+            ("macros", cfg!(feature = "macros")),
+            ("sqlite", cfg!(feature = "sqlite")),
+            ("postgres", cfg!(feature = "postgres")),
+            ("mysql", cfg!(feature = "mysql")),
+            ("progress-bar", cfg!(feature = "progress-bar")),
+        ]
+        .into_iter()
+        .filter_map(|(f, on)| on.then_some(f))
+        .collect();
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
+            .args(["build", "--example", "protect", "--example", "chute_update"])
+            .args(["--no-default-features", "--features", &features.join(",")])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if !cfg!(debug_assertions) {
+            cargo.arg("--release");
+        }
+        let status = cargo.status().unwrap();
+        assert!(status.success(), "building the examples failed");
+    });
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap().join("examples");
-    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", name])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "cargo build --example {name} failed");
-    }
-    path
+    dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
 fn run(name: &str, args: &[&str]) -> (Output, String) {
