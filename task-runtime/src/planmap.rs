@@ -72,7 +72,7 @@
 //! );
 //! ```
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -335,6 +335,7 @@ impl PlanMap {
     /// skipped plans.
     fn arrange(&self) -> Result<Vec<(Plan, u8)>, PlanError> {
         let mut kept: Vec<(Plan, u8, String)> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::with_capacity(self.plans.len());
         for plan in &self.plans {
             let label = plan.label();
             let priority = plan
@@ -357,7 +358,7 @@ impl PlanMap {
             if self.skips.iter().any(|s| s == plan.step.task_name()) {
                 continue;
             }
-            match kept.iter_mut().find(|(_, _, l)| *l == label) {
+            match index.get(&label).map(|&i| &mut kept[i]) {
                 Some((first, _, _)) => {
                     for abort in &plan.aborts {
                         if !first.aborts.iter().any(|a| a.label() == abort.label()) {
@@ -365,7 +366,10 @@ impl PlanMap {
                         }
                     }
                 }
-                None => kept.push((plan.clone(), priority, label)),
+                None => {
+                    index.insert(label.clone(), kept.len());
+                    kept.push((plan.clone(), priority, label));
+                }
             }
         }
         // A stable sort: ties keep the order plans were added.
@@ -453,7 +457,7 @@ fn plan_atom(
                     // An abort plan listed by several plans runs once, at the
                     // latest of them (reverts come newest first).
                     let label = abort.label();
-                    if !state.aborted.contains(&label) {
+                    if state.aborted_set.insert(label.clone()) {
                         state.aborted.push(label);
                         pending.push(abort.clone());
                     }
@@ -585,8 +589,9 @@ pub struct PlanControl {
 struct ControlState {
     skips: HashSet<String>,
     skipped: Vec<String>,
-    /// Abort plans started, in order.
+    /// Abort plans started, in order, and as a set.
     aborted: Vec<String>,
+    aborted_set: HashSet<String>,
     failed_abort: Option<String>,
 }
 

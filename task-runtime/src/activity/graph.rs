@@ -1,5 +1,7 @@
 //! Resource graphs: resources with a type, an id and child resources.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::ActivityError;
@@ -55,6 +57,8 @@ impl Resource {
 #[derive(Debug, Clone, Default)]
 pub struct ResourceGraph {
     resources: Vec<Resource>,
+    /// `(kind, id)` to index.
+    index: HashMap<(String, String), usize>,
     children: Vec<Vec<usize>>,
     parents: Vec<Vec<usize>>,
 }
@@ -71,6 +75,10 @@ impl ResourceGraph {
         if let Some(i) = self.find(&resource.kind, &resource.id) {
             return i;
         }
+        self.index.insert(
+            (resource.kind.clone(), resource.id.clone()),
+            self.resources.len(),
+        );
         self.resources.push(resource);
         self.children.push(Vec::new());
         self.parents.push(Vec::new());
@@ -79,9 +87,7 @@ impl ResourceGraph {
 
     /// The index of the resource of type `kind` and id `id`.
     pub fn find(&self, kind: &str, id: &str) -> Option<usize> {
-        self.resources
-            .iter()
-            .position(|r| r.kind == kind && r.id == id)
+        self.index.get(&(kind.to_owned(), id.to_owned())).copied()
     }
 
     /// Makes `child` a child of `parent`. Linking twice is harmless; a link
