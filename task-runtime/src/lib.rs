@@ -22,7 +22,6 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
-pub mod activity;
 pub mod engine;
 pub mod factory;
 pub mod failure;
@@ -30,13 +29,16 @@ pub mod flow;
 pub mod listener;
 pub mod persistence;
 pub mod picture;
+pub mod registry;
+pub mod storage;
+pub mod task;
+
+// Front-ends that build ordinary flows, and a listener for terminals.
+pub mod activity;
 pub mod planmap;
 #[cfg(feature = "progress-bar")]
 #[cfg_attr(docsrs, doc(cfg(feature = "progress-bar")))]
 pub mod progress_bar;
-pub mod registry;
-pub mod storage;
-pub mod task;
 
 pub use engine::{AtomState, Done, Engine, FlowState, Intention, ResumeError, RunError, Suspender};
 pub use failure::{Failure, FailureKind, FailureRecord, Failures};
