@@ -29,7 +29,8 @@ pub use taskwire_runtime::*;
 /// Options: `provides = "x"` or `provides = ["a", "b"]` (a tuple result, element by
 /// element), `requires = ["a"]` (extra names read through a `TaskCtx` parameter),
 /// `revert_with = path`, `version = "major.minor"` (default `1.0`), `name = ".."`
-/// (default `module::fn`).
+/// (default `module::fn`), `priority = N` (1 to 99: the default priority of the
+/// task's plans in a [`planmap::PlanMap`]; 1 runs first).
 ///
 /// The revert function takes the task's parameters, in order, then `Outcome<T>`
 /// (`T` is the task's success type) and `Failures`; it returns `()` or

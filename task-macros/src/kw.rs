@@ -11,6 +11,8 @@ pub(crate) struct Symbol(pub(crate) &'static str);
 
 /// `name = "registry name"`.
 pub(crate) const NAME: Symbol = Symbol("name");
+/// `priority = N`: the default priority of the task's plans in a plan map.
+pub(crate) const PRIORITY: Symbol = Symbol("priority");
 /// `provides = "x"` or `provides = ["a", "b"]`.
 pub(crate) const PROVIDES: Symbol = Symbol("provides");
 /// `requires = ["a", "b"]`.
@@ -21,7 +23,8 @@ pub(crate) const REVERT_WITH: Symbol = Symbol("revert_with");
 pub(crate) const VERSION: Symbol = Symbol("version");
 
 /// Every option, in the order messages list them.
-pub(crate) const TASK_OPTIONS: [Symbol; 5] = [NAME, PROVIDES, REQUIRES, REVERT_WITH, VERSION];
+pub(crate) const TASK_OPTIONS: [Symbol; 6] =
+    [NAME, PRIORITY, PROVIDES, REQUIRES, REVERT_WITH, VERSION];
 
 impl PartialEq<Symbol> for Path {
     fn eq(&self, word: &Symbol) -> bool {

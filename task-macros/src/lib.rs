@@ -51,6 +51,8 @@
 //!   `()` or `Result<(), E>`; it is `async` if and only if the task is.
 //! - `version = "major.minor"` (default `"1.0"`), `name = ".."` (default
 //!   `module_path!()::fn_name`).
+//! - `priority = N` (1 to 99): the default priority of the task's plans in a
+//!   plan map (`taskwire::planmap`); 1 runs first.
 //!
 //! On errors, the function is still emitted unchanged, next to the errors and
 //! a stub descriptor, so that code naming the task adds no secondary errors.

@@ -13,7 +13,12 @@
 //! - [`listener`]: observers of state changes;
 //! - [`persistence`]: logbooks of flow runs in memory, a directory, SQLite,
 //!   PostgreSQL or MySQL, chosen by URL ([`persistence::open`]);
-//! - [`picture`]: flows and runs drawn as Graphviz DOT or Mermaid text.
+//! - [`picture`]: flows and runs drawn as Graphviz DOT or Mermaid text;
+//! - [`planmap`]: Paradrop's plan maps (priorities, abort plans), built into
+//!   linear flows;
+//! - [`activity`]: Karbor's activity flows over resource graphs, with
+//!   providers loaded from configuration;
+//! - `progress_bar` (feature `progress-bar`): a terminal progress bar listener.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
@@ -30,6 +35,13 @@ pub mod retry;
 pub mod storage;
 pub mod task;
 
+// Front-ends that build ordinary flows, and a listener for terminals.
+pub mod activity;
+pub mod planmap;
+#[cfg(feature = "progress-bar")]
+#[cfg_attr(docsrs, doc(cfg(feature = "progress-bar")))]
+pub mod progress_bar;
+
 pub use engine::{AtomState, Done, Engine, FlowState, Intention, ResumeError, RunError, Suspender};
 pub use failure::{Failure, FailureKind, FailureRecord, Failures};
 pub use flow::{Flow, FlowError, FlowErrors, Node};
@@ -41,6 +53,9 @@ pub use persistence::{
     AtomDetail, AtomType, Backend, FlowDetail, Lease, LogBook, PersistenceError,
 };
 pub use picture::{FlowMismatch, Picture};
+#[cfg(feature = "progress-bar")]
+#[cfg_attr(docsrs, doc(cfg(feature = "progress-bar")))]
+pub use progress_bar::ProgressBarListener;
 pub use registry::{Registry, RegistryError, TaskRegistration};
 pub use task::{
     BoxFuture, Call, DefRef, Exec, FnTask, Invocation, Outcome, Param, ParamKind, Provides, Res,

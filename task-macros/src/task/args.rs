@@ -29,6 +29,8 @@ pub(crate) struct TaskArgs {
     pub(crate) requires: Option<NameList>,
     /// `revert_with = path`.
     pub(crate) revert_with: Option<Path>,
+    /// `priority = N`, 1 to 99.
+    pub(crate) priority: Option<u8>,
 }
 
 /// A task version, `major.minor`.
@@ -129,6 +131,7 @@ impl TaskArgs {
         let mut provides = Slot::new(kw::PROVIDES);
         let mut requires = Slot::new(kw::REQUIRES);
         let mut revert_with = Slot::new(kw::REVERT_WITH);
+        let mut priority = Slot::new(kw::PRIORITY);
 
         for meta in &metas {
             let key = meta.path();
@@ -167,6 +170,13 @@ impl TaskArgs {
                 if first {
                     revert_with.value = value;
                 }
+            } else if key == kw::PRIORITY {
+                let first = priority.claim(cx, key);
+                let value =
+                    name_value(cx, meta, kw::PRIORITY, "50").and_then(|v| parse_priority(cx, v));
+                if first {
+                    priority.value = value;
+                }
             } else {
                 cx.error_spanned_by(
                     key,
@@ -185,6 +195,7 @@ impl TaskArgs {
             provides: provides.get(),
             requires: requires.get(),
             revert_with: revert_with.get(),
+            priority: priority.get(),
         }
     }
 }
@@ -268,6 +279,39 @@ fn parse_version(cx: &Ctxt, value: &Expr) -> Option<Version> {
         }
         _ => cx.error_spanned_by(value, VERSION_FORMAT),
     }
+    None
+}
+
+const PRIORITY_FORMAT: &str =
+    "`priority` must be a whole number from 1 (runs first) to 99 (runs last), like `priority = 50`";
+
+fn parse_priority(cx: &Ctxt, value: &Expr) -> Option<u8> {
+    if let Expr::Lit(lit) = ungroup(value) {
+        match &lit.lit {
+            Lit::Int(int) if int.suffix().is_empty() => match int.base10_parse::<u8>() {
+                Ok(n @ 1..=99) => return Some(n),
+                _ => {
+                    cx.error_spanned_by(
+                        int,
+                        format!("{PRIORITY_FORMAT}, not {}", int.base10_digits()),
+                    );
+                    return None;
+                }
+            },
+            Lit::Str(s) => {
+                let text = s.value();
+                if text.parse::<u8>().is_ok_and(|n| (1..=99).contains(&n)) {
+                    cx.error_spanned_by(
+                        s,
+                        format!("{PRIORITY_FORMAT}: write `priority = {text}`, without quotes"),
+                    );
+                    return None;
+                }
+            }
+            _ => {}
+        }
+    }
+    cx.error_spanned_by(value, PRIORITY_FORMAT);
     None
 }
 
@@ -439,6 +483,7 @@ mod tests {
     fn all_options() {
         let (args, errors) = parse(quote! {
             name = "n", version = "2.3", provides = ["a", "b"], requires = ["c"], revert_with = m::undo,
+            priority = 7,
         });
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(args.name.unwrap().value(), "n");
@@ -449,6 +494,34 @@ mod tests {
         }
         assert_eq!(args.requires.unwrap().names[0].value(), "c");
         assert_eq!(path_to_string(&args.revert_with.unwrap()), "m::undo");
+        assert_eq!(args.priority, Some(7));
+    }
+
+    #[test]
+    fn priorities_run_from_1_to_99() {
+        let (args, errors) = parse(quote!(priority = 99));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(args.priority, Some(99));
+        let (_, errors) = parse(quote!(priority = 0));
+        assert_eq!(
+            errors,
+            ["`priority` must be a whole number from 1 (runs first) to 99 (runs last), like `priority = 50`, not 0"]
+        );
+        let (_, errors) = parse(quote!(priority = 300));
+        assert_eq!(
+            errors,
+            ["`priority` must be a whole number from 1 (runs first) to 99 (runs last), like `priority = 50`, not 300"]
+        );
+        let (_, errors) = parse(quote!(priority = "5"));
+        assert_eq!(
+            errors,
+            ["`priority` must be a whole number from 1 (runs first) to 99 (runs last), like `priority = 50`: write `priority = 5`, without quotes"]
+        );
+        let (_, errors) = parse(quote!(priority = 2.5));
+        assert_eq!(
+            errors,
+            ["`priority` must be a whole number from 1 (runs first) to 99 (runs last), like `priority = 50`"]
+        );
     }
 
     #[test]
@@ -460,7 +533,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown task option `retires`; expected one of `name`, `provides`, `requires`, `revert_with`, `version`",
+                "unknown task option `retires`; expected one of `name`, `priority`, `provides`, `requires`, `revert_with`, `version`",
                 "a task name cannot be empty: remove `name = \"\"` to use the default name, `module::function`",
                 "duplicate task option `name`",
                 "`version` must be \"major.minor\" with decimal numbers, like \"1.0\"",

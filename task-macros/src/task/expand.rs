@@ -110,6 +110,7 @@ pub(crate) fn task(task: &TaskFn<'_>) -> TokenStream {
         provides,
         revert: revert_name,
         is_async: task.is_async(),
+        priority: task.args.priority,
     };
     let def = task_def(ident, &meta, revert_exec);
     let exec_fn = exec_fn(task);
@@ -149,6 +150,8 @@ pub(crate) struct Meta {
     pub(crate) revert: TokenStream,
     /// Whether the function is `async`.
     pub(crate) is_async: bool,
+    /// The default priority in plan maps.
+    pub(crate) priority: Option<u8>,
 }
 
 /// `module::fn`, from `module_path!()` and the unraw'd name.
@@ -168,7 +171,15 @@ pub(crate) fn task_def(ident: &Ident, meta: &Meta, revert_exec: TokenStream) -> 
         provides,
         revert,
         is_async,
+        priority,
     } = meta;
+    let priority = match priority {
+        Some(n) => {
+            let n = Literal::u8_unsuffixed(*n);
+            quote!(#core::option::Option::Some(#n))
+        }
+        None => quote!(#core::option::Option::None),
+    };
     let major = Literal::u32_unsuffixed(version.major);
     let minor = Literal::u32_unsuffixed(version.minor);
     // `line!()` gives the line of the `#[task]` attribute (built-in macros
@@ -192,6 +203,7 @@ pub(crate) fn task_def(ident: &Ident, meta: &Meta, revert_exec: TokenStream) -> 
                     provides: #provides,
                     revert: #revert,
                     is_async: #is_async,
+                    priority: #priority,
                     location: #location,
                 },
                 exec: #p::Exec::Fn(__task_exec),

@@ -28,6 +28,7 @@ pub(crate) fn expand(item: &ItemFn, error: syn::Error) -> TokenStream {
         provides: quote!(#p::Provides::Nothing),
         revert: quote!(#p::core::option::Option::None),
         is_async: item.sig.asyncness.is_some(),
+        priority: None,
     };
     let descriptor = descriptor(item);
     let constructor = task_constructor(item);

@@ -162,6 +162,26 @@ fn async_tasks_box_a_future_and_have_async_reverts() {
     );
     let all = squash(quote!(#(#items)*));
     assert!(all.contains("is_async:true"));
+    assert!(
+        all.contains("priority:::taskwire::__private::core::option::Option::None"),
+        "{all}"
+    );
+}
+
+#[test]
+fn a_priority_is_kept_in_the_metadata() {
+    let file = expand_file(
+        quote!(priority = 42),
+        quote!(
+            fn f() {}
+        ),
+    );
+    let items = const_items(&file);
+    let all = squash(quote!(#(#items)*));
+    assert!(
+        all.contains("priority:::taskwire::__private::core::option::Option::Some(42)"),
+        "{all}"
+    );
 }
 
 #[test]
@@ -218,7 +238,7 @@ fn errors_are_all_reported_and_the_stub_emitted() {
     assert_eq!(
         msgs,
         [
-            "unknown task option `retires`; expected one of `name`, `provides`, `requires`, `revert_with`, `version`",
+            "unknown task option `retires`; expected one of `name`, `priority`, `provides`, `requires`, `revert_with`, `version`",
             "`version` must be \"major.minor\" with decimal numbers, like \"1.0\"",
             "task parameters must be plain names, the names of the values they take: write `name: Type` and destructure inside the function",
             "`#[task]` does not support `const fn`: the engine calls tasks at run time; remove `const`",

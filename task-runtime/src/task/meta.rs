@@ -144,6 +144,10 @@ pub struct TaskMeta {
     pub revert: Option<Text>,
     /// Whether the function is `async`.
     pub is_async: bool,
+    /// The default priority of the task's plans in a plan map
+    /// ([`PlanMap`](crate::planmap::PlanMap)), 1 (runs first) to 99 (runs last):
+    /// `#[task(priority = N)]`.
+    pub priority: Option<u8>,
     /// Where the task was defined.
     pub location: Location,
 }

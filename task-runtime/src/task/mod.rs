@@ -359,6 +359,7 @@ impl FnTask {
                 provides: Provides::Nothing,
                 revert: None,
                 is_async: false,
+                priority: None,
                 location: Location {
                     module: Cow::Borrowed("<run time>"),
                     file: Cow::Borrowed(caller.file()),
@@ -412,6 +413,13 @@ impl FnTask {
     /// The task's version.
     pub fn version(mut self, version: Version) -> FnTask {
         self.meta.version = version;
+        self
+    }
+
+    /// The default priority of the task's plans in a plan map, 1 (runs
+    /// first) to 99 (runs last); checked when the plan map is built.
+    pub fn priority(mut self, priority: u8) -> FnTask {
+        self.meta.priority = Some(priority);
         self
     }
 
