@@ -766,18 +766,27 @@ impl<'f> Compiler<'f> {
             for (provider, consumer) in requests.into_inner() {
                 child_edges.push((child_of(provider), child_of(consumer)));
             }
+            // Children by name, built once: a graph with many links (an
+            // activity flow over thousands of resources) stays linear.
+            let mut by_name: FxHashMap<&str, usize> = FxHashMap::default();
+            if !flow.links.is_empty() {
+                by_name.reserve(children.len());
+                for (i, c) in children.iter().enumerate() {
+                    by_name.entry(flow.child_name(c, self.specs)).or_insert(i);
+                }
+            }
             for (k, (from, to)) in flow.links.iter().enumerate() {
-                let find = |name: &str| {
-                    children
-                        .iter()
-                        .position(|c| flow.child_name(c, self.specs) == name)
-                };
+                let find = |name: &str| by_name.get(name).copied();
                 match (find(from), find(to)) {
                     (Some(a), Some(b)) => {
                         child_edges.push((a, b));
-                        if let Some((_, decider)) =
-                            flow.deciders.iter().find(|(i, _)| *i as usize == k)
-                        {
+                        // Deciders are kept in link order.
+                        let decider = flow
+                            .deciders
+                            .binary_search_by_key(&(k as u32), |(i, _)| *i)
+                            .ok()
+                            .map(|d| &flow.deciders[d].1);
+                        if let Some(decider) = decider {
                             let link = self.deciders.len() as u32;
                             for &t in subs[b].sources.as_slice() {
                                 self.guards.push((t, link));
