@@ -21,6 +21,7 @@ pub mod engine;
 pub mod factory;
 pub mod failure;
 pub mod flow;
+pub mod jobboard;
 pub mod listener;
 pub mod persistence;
 pub mod picture;

@@ -1,0 +1,91 @@
+//! Helpers of the distribution tests: a PostgreSQL database and a Redis
+//! jobboard of the test's own, removed afterwards.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A name unique to this process and call: `{test}_{pid}_{n}`.
+pub fn unique(test: &str) -> String {
+    format!(
+        "{}_{}_{}",
+        test.replace(['-', ':'], "_"),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A PostgreSQL database of the test's own, dropped afterwards.
+#[cfg(feature = "postgres")]
+pub struct PgDb(pub String);
+
+#[cfg(feature = "postgres")]
+impl PgDb {
+    fn admin() -> ::postgres::Client {
+        ::postgres::Client::connect(
+            "host=127.0.0.1 port=5432 user=postgres dbname=postgres",
+            ::postgres::NoTls,
+        )
+        .expect("PostgreSQL on 127.0.0.1:5432")
+    }
+
+    pub fn new(test: &str) -> PgDb {
+        let name = format!("tw_{}", unique(test));
+        PgDb::admin()
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        PgDb(name)
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.0)
+    }
+
+    /// A connection to this database, to look at or spoil rows.
+    pub fn client(&self) -> ::postgres::Client {
+        ::postgres::Client::connect(&self.url(), ::postgres::NoTls).unwrap()
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let _ = PgDb::admin()
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
+    }
+}
+
+pub const REDIS: &str = "redis://127.0.0.1:6379/0";
+
+/// A Redis board name of the test's own; its keys are deleted afterwards.
+#[cfg(feature = "redis")]
+pub struct RedisBoard(pub String);
+
+#[cfg(feature = "redis")]
+impl RedisBoard {
+    pub fn new(test: &str) -> RedisBoard {
+        RedisBoard(format!("tw_{}", unique(test)))
+    }
+
+    pub fn open(&self) -> taskwire::jobboard::RedisJobBoard {
+        taskwire::jobboard::RedisJobBoard::open(REDIS, &self.0).unwrap()
+    }
+
+    /// A plain connection, to look at or spoil keys.
+    pub fn conn(&self) -> ::redis::Connection {
+        ::redis::Client::open(REDIS)
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+}
+
+#[cfg(feature = "redis")]
+impl Drop for RedisBoard {
+    fn drop(&mut self) {
+        if let Ok(board) = taskwire::jobboard::RedisJobBoard::open(REDIS, &self.0) {
+            let _ = board.purge();
+        }
+    }
+}
