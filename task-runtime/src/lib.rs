@@ -13,10 +13,13 @@
 //! - [`listener`]: observers of state changes;
 //! - [`persistence`]: logbooks of flow runs in memory, a directory, SQLite,
 //!   PostgreSQL or MySQL, chosen by URL ([`persistence::open`]);
-//! - [`picture`]: flows and runs drawn as Graphviz DOT or Mermaid text.
+//! - [`picture`]: flows and runs drawn as Graphviz DOT or Mermaid text;
+//! - [`jobboard`]: flows posted as jobs (Redis, PostgreSQL), and
+//!   [`conductor`]: the loop that claims, runs and resumes them.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod conductor;
 pub mod engine;
 pub mod factory;
 pub mod failure;

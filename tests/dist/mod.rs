@@ -89,3 +89,54 @@ impl Drop for RedisBoard {
         }
     }
 }
+
+/// A MariaDB database of the test's own, dropped afterwards.
+#[cfg(feature = "mysql")]
+pub struct MariaDb(pub String);
+
+#[cfg(feature = "mysql")]
+impl MariaDb {
+    fn admin() -> ::mysql::Conn {
+        ::mysql::Conn::new(::mysql::Opts::from_url("mysql://root@127.0.0.1:3306/mysql").unwrap())
+            .expect("MariaDB on 127.0.0.1:3306")
+    }
+
+    pub fn new(test: &str) -> MariaDb {
+        use ::mysql::prelude::Queryable;
+        let name = format!("tw_{}", unique(test));
+        MariaDb::admin()
+            .query_drop(format!("CREATE DATABASE {name}"))
+            .unwrap();
+        MariaDb(name)
+    }
+
+    pub fn url(&self) -> String {
+        format!("mysql://root@127.0.0.1:3306/{}", self.0)
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        use ::mysql::prelude::Queryable;
+        let _ = MariaDb::admin().query_drop(format!("DROP DATABASE IF EXISTS {}", self.0));
+    }
+}
+
+/// A scratch directory, removed afterwards.
+pub struct Scratch(pub std::path::PathBuf);
+
+impl Scratch {
+    pub fn new(test: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("taskwire-{}", unique(test)));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
