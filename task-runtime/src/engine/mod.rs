@@ -17,6 +17,7 @@
 #![allow(clippy::result_large_err)]
 
 mod done;
+pub mod executor;
 mod machine;
 pub(crate) mod record;
 mod state;
@@ -165,6 +166,8 @@ pub struct Engine {
     /// A recorded run to take up, from [`Engine::resume`].
     resume_from: Option<(FlowDetail, Vec<AtomDetail>)>,
     upgrade: Option<Arc<UpgradePolicy>>,
+    /// Runs atoms elsewhere (remote workers), if set.
+    executor: Option<Arc<dyn executor::Executor>>,
 }
 
 /// A handle that asks a running engine to suspend: atoms already running
@@ -228,6 +231,7 @@ impl Engine {
             factory: None,
             resume_from: None,
             upgrade: None,
+            executor: None,
         }
     }
 
@@ -338,6 +342,15 @@ impl Engine {
     /// tokio's blocking pool. Both give the same results and final states.
     pub fn max_workers(mut self, n: usize) -> Engine {
         self.max_workers = n.max(1);
+        self
+    }
+
+    /// Runs the atoms `executor` handles through it (remote workers, say)
+    /// instead of in this process. Atoms still start and end in the engine,
+    /// which records them; up to `max_workers` of them (at least 1) are out
+    /// at once.
+    pub fn executor(mut self, executor: impl executor::Executor + 'static) -> Engine {
+        self.executor = Some(Arc::new(executor));
         self
     }
 
@@ -503,7 +516,7 @@ impl Engine {
                     message: e.to_string(),
                 })
         };
-        if has_async || self.max_workers > 1 {
+        if has_async || self.max_workers > 1 || self.executor.is_some() {
             return runtime()?.block_on(self.run_async());
         }
         // Sync tasks only: the run completes in one poll, without a runtime.
@@ -549,7 +562,8 @@ impl Engine {
             },
             hooks,
         )?;
-        let parallel = self.max_workers > 1;
+        let executor = self.executor.as_deref();
+        let parallel = self.max_workers > 1 || executor.is_some();
         let mut running: tokio::task::JoinSet<(usize, Result<Value, Failure>)> =
             tokio::task::JoinSet::new();
         // The flow's failures, built once when reverting starts: they do not
@@ -567,7 +581,7 @@ impl Engine {
                 Action::Execute(i) => {
                     storage.set_atom(i, AtomState::Running, None, hooks)?;
                     if parallel {
-                        spawn_execute(&mut running, storage, resources, progress, i);
+                        spawn_execute(&mut running, storage, resources, progress, executor, i);
                         continue;
                     }
                     let spec = &storage.plan.atoms[i];
@@ -605,12 +619,13 @@ impl Engine {
                     debug_assert!(machine.is_reverting());
                     storage.set_atom(i, AtomState::Reverting, None, hooks)?;
                     let failures = failures.get_or_insert_with(|| storage.failures());
-                    let result = match start_revert(storage, resources, progress, failures, i) {
-                        Some(invocation) => {
-                            settle(invocation, storage.plan.atoms[i].atom_name()).await
-                        }
-                        None => Ok(()),
-                    };
+                    let result =
+                        match start_revert(storage, resources, progress, failures, executor, i) {
+                            Some(invocation) => {
+                                settle(invocation, storage.plan.atoms[i].atom_name()).await
+                            }
+                            None => Ok(()),
+                        };
                     match result {
                         Ok(()) => {
                             storage.set_atom(i, AtomState::Reverted, None, hooks)?;
@@ -668,11 +683,23 @@ fn spawn_execute(
     storage: &Storage,
     resources: &Arc<Resources>,
     listeners: &Listeners,
+    executor: Option<&dyn executor::Executor>,
     i: usize,
 ) {
     let spec = &storage.plan.atoms[i];
     let atom = spec.atom_name().to_owned();
     let limit = spec.timeout_after();
+    if let Some(executor) = executor.filter(|e| e.handles(&spec.def().meta)) {
+        let future = executor.execute(executor::request(storage, i, executor::Action::Execute));
+        running.spawn(async move {
+            let result = match limit {
+                Some(limit) => with_timeout(future, limit, &atom).await,
+                None => settle(Invocation::Pending(future), &atom).await,
+            };
+            (i, result)
+        });
+        return;
+    }
     if spec.def().meta.is_async {
         let invocation = start_execute(storage, resources, listeners, i);
         running.spawn(async move {
@@ -800,6 +827,7 @@ fn start_revert(
     resources: &Resources,
     listeners: &Listeners,
     failures: &crate::failure::Failures,
+    executor: Option<&dyn executor::Executor>,
     i: usize,
 ) -> Option<Invocation<()>> {
     let def = storage.plan.atoms[i].def();
@@ -810,6 +838,16 @@ fn start_revert(
         (Some(v), None) => Ok(v),
         (None, None) => return None,
     };
+    if let Some(executor) = executor.filter(|e| e.handles(&def.meta)) {
+        let action = executor::Action::Revert {
+            result: result.map(Value::clone).map_err(Failure::clone),
+            failures: failures.clone(),
+        };
+        let future = executor.execute(executor::request(storage, i, action));
+        return Some(Invocation::Pending(Box::pin(async move {
+            future.await.map(drop)
+        })));
+    }
     let info = RevertInfo { result, failures };
     Some(call_atom(
         storage,
