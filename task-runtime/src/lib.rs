@@ -15,7 +15,9 @@
 //!   PostgreSQL or MySQL, chosen by URL ([`persistence::open`]);
 //! - [`picture`]: flows and runs drawn as Graphviz DOT or Mermaid text;
 //! - [`jobboard`]: flows posted as jobs (Redis, PostgreSQL), and
-//!   [`conductor`]: the loop that claims, runs and resumes them.
+//!   [`conductor`]: the loop that claims, runs and resumes them;
+//! - `worker` (feature `amqp`): atoms run by remote workers over RabbitMQ,
+//!   through the engine's [`engine::executor`] extension point.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
@@ -31,6 +33,9 @@ pub mod picture;
 pub mod registry;
 pub mod storage;
 pub mod task;
+#[cfg(feature = "amqp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "amqp")))]
+pub mod worker;
 
 pub use engine::{AtomState, Done, Engine, FlowState, Intention, ResumeError, RunError, Suspender};
 pub use failure::{Failure, FailureKind, FailureRecord, Failures};
