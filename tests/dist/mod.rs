@@ -140,3 +140,91 @@ impl Drop for Scratch {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+pub const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// A RabbitMQ namespace of the test's own: its exchange and queues are
+/// deleted afterwards.
+#[cfg(feature = "amqp")]
+pub struct Namespace(pub String);
+
+#[cfg(feature = "amqp")]
+impl Namespace {
+    pub fn new(test: &str) -> Namespace {
+        Namespace(format!("tw.{}", unique(test)))
+    }
+
+    pub fn broker(&self) -> taskwire::worker::Broker {
+        taskwire::worker::Broker::new(AMQP, self.0.clone())
+    }
+}
+
+/// `rabbitmqctl` with its output.
+pub fn rabbitmqctl(args: &[&str]) -> String {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .expect("rabbitmqctl");
+    assert!(out.status.success(), "rabbitmqctl {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The broker's ids of the connections whose client-given name contains
+/// `part`.
+pub fn connections(part: &str) -> Vec<String> {
+    // The client's connection name is among its client properties.
+    let list = rabbitmqctl(&["list_connections", "pid", "client_properties", "--silent"]);
+    list.lines()
+        .filter_map(|line| line.split_once('\t'))
+        .filter(|(_, properties)| properties.contains(part))
+        .map(|(pid, _)| pid.to_owned())
+        .collect()
+}
+
+/// Closes a broker connection, as a broker restart or a network cut would.
+pub fn close_connection(pid: &str) {
+    rabbitmqctl(&["close_connection", pid, "closed by a taskwire test"]);
+}
+
+#[cfg(feature = "amqp")]
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let queues = rabbitmqctl(&["list_queues", "name", "--silent"]);
+        let prefix = format!("{}.", self.0);
+        let names: Vec<String> = queues
+            .lines()
+            .filter(|q| q.starts_with(&prefix))
+            .map(str::to_owned)
+            .collect();
+        let exchange = format!("{}.hello", self.0);
+        let cleanup = async move {
+            use amqprs::channel::{ExchangeDeleteArguments, QueueDeleteArguments};
+            let args = amqprs::connection::OpenConnectionArguments::new(
+                "127.0.0.1",
+                5672,
+                "guest",
+                "guest",
+            );
+            let conn = amqprs::connection::Connection::open(&args).await.ok()?;
+            let channel = conn.open_channel(None).await.ok()?;
+            for q in &names {
+                let _ = channel.queue_delete(QueueDeleteArguments::new(q)).await;
+            }
+            let _ = channel
+                .exchange_delete(ExchangeDeleteArguments::new(&exchange))
+                .await;
+            let _ = channel.close().await;
+            let _ = conn.close().await;
+            Some(())
+        };
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(cleanup)
+        })
+        .join()
+        .unwrap();
+    }
+}

@@ -840,7 +840,7 @@ fn start_revert(
     };
     if let Some(executor) = executor.filter(|e| e.handles(&def.meta)) {
         let action = executor::Action::Revert {
-            result: result.map(Value::clone).map_err(Failure::clone),
+            result: result.cloned().map_err(Failure::clone),
             failures: failures.clone(),
         };
         let future = executor.execute(executor::request(storage, i, action));

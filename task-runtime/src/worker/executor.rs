@@ -14,8 +14,8 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::{
-    backoff, connection_args, decode, encode, expiring_queue, Broker, BrokerError, Message,
-    Offer, WireAction, WireOutcome, WorkerError,
+    backoff, connection_args, decode, encode, expiring_queue, Broker, BrokerError, Message, Offer,
+    WireAction, WireOutcome, WorkerError,
 };
 use crate::engine::executor::{Action, Executor, Request};
 use crate::failure::Failure;
@@ -28,15 +28,10 @@ type Handles = dyn Fn(&TaskMeta) -> bool + Send + Sync;
 /// How a [`WorkerExecutor`] waits for workers and judges them dead.
 #[derive(Clone)]
 pub struct ExecutorConfig {
-    /// How long a request waits for a worker that offers its task.
-    pub no_worker_timeout: Duration,
-    /// How many heartbeat periods of silence make a worker dead.
-    pub missed_heartbeats: u32,
-    /// How many workers a request is sent to (one after another, as they
-    /// die) before giving up.
-    pub max_tries: u32,
-    /// How often the executor checks on its requests.
-    pub tick: Duration,
+    no_worker_timeout: Duration,
+    missed_heartbeats: u32,
+    max_tries: u32,
+    tick: Duration,
     handles: Option<Arc<Handles>>,
 }
 
@@ -64,6 +59,33 @@ impl Default for ExecutorConfig {
 }
 
 impl ExecutorConfig {
+    /// How long a request waits for a worker that offers its task (default
+    /// 30 s).
+    pub fn no_worker_timeout(mut self, d: Duration) -> Self {
+        self.no_worker_timeout = d;
+        self
+    }
+
+    /// How many heartbeat periods of a worker's silence make it dead
+    /// (default 3).
+    pub fn missed_heartbeats(mut self, n: u32) -> Self {
+        self.missed_heartbeats = n.max(1);
+        self
+    }
+
+    /// How many workers a request is sent to, one after another as they die,
+    /// before giving up (default 3).
+    pub fn max_tries(mut self, n: u32) -> Self {
+        self.max_tries = n.max(1);
+        self
+    }
+
+    /// How often the executor checks on its requests (default 50 ms).
+    pub fn tick(mut self, d: Duration) -> Self {
+        self.tick = d.max(Duration::from_millis(1));
+        self
+    }
+
     /// Sends only the tasks `f` selects to workers; the others run in the
     /// engine's process.
     pub fn only(mut self, f: impl Fn(&TaskMeta) -> bool + Send + Sync + 'static) -> Self {
@@ -182,7 +204,10 @@ impl WorkerExecutor {
     /// Connects to the broker (on the current tokio runtime; the connection
     /// is kept, and restored when it breaks, in the background). An error if
     /// the broker cannot be reached now.
-    pub async fn connect(broker: Broker, config: ExecutorConfig) -> Result<WorkerExecutor, BrokerError> {
+    pub async fn connect(
+        broker: Broker,
+        config: ExecutorConfig,
+    ) -> Result<WorkerExecutor, BrokerError> {
         let id = Uuid::new_v4().simple().to_string()[..12].to_owned();
         let (send, to_send) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
@@ -197,6 +222,12 @@ impl WorkerExecutor {
         let session = inner.open().await?;
         tokio::spawn(run(Arc::downgrade(&inner), session, to_send));
         Ok(WorkerExecutor { inner })
+    }
+
+    /// The executor's id: its connection is named `taskwire engine {id}`,
+    /// its reply queue `{namespace}.engine.{id}`.
+    pub fn id(&self) -> &str {
+        &self.inner.id
     }
 
     /// What the executor did so far.
@@ -255,7 +286,9 @@ impl Executor for WorkerExecutor {
                     failure,
                     failures: failures
                         .iter()
-                        .map(|(a, f)| (a.to_owned(), serde_json::to_value(f).unwrap_or(Value::Null)))
+                        .map(|(a, f)| {
+                            (a.to_owned(), serde_json::to_value(f).unwrap_or(Value::Null))
+                        })
                         .collect(),
                 }
             }
@@ -280,20 +313,15 @@ impl Executor for WorkerExecutor {
         );
         let _ = self.inner.send.send(attempt);
         Box::pin(async move {
-            rx.await.unwrap_or_else(|_| {
-                Err(Failure::from_error(WorkerError::Stopped { atom, task }))
-            })
+            rx.await
+                .unwrap_or_else(|_| Err(Failure::from_error(WorkerError::Stopped { atom, task })))
         })
     }
 }
 
 /// The background loop: keeps a session open, sends requests, reads
 /// results and hellos, and checks on requests every tick.
-async fn run(
-    inner: Weak<Inner>,
-    mut session: Session,
-    mut to_send: mpsc::UnboundedReceiver<Uuid>,
-) {
+async fn run(inner: Weak<Inner>, mut session: Session, mut to_send: mpsc::UnboundedReceiver<Uuid>) {
     let mut delay = Duration::from_millis(50);
     loop {
         let closed = session.conn.clone();
@@ -326,7 +354,9 @@ async fn run(
                 _ = &mut closed => break "the connection closed",
             }
         };
-        let Some(strong) = inner.upgrade() else { return };
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
         tracing::warn!(executor = %strong.id, why, "lost the broker; reconnecting");
         {
             let mut state = lock(&strong.state);
@@ -336,10 +366,14 @@ async fn run(
         drop(strong);
         session = loop {
             backoff(&mut delay).await;
-            let Some(strong) = inner.upgrade() else { return };
+            let Some(strong) = inner.upgrade() else {
+                return;
+            };
             match strong.open().await {
                 Ok(session) => break session,
-                Err(e) => tracing::warn!(executor = %strong.id, error = %e, "cannot reach the broker"),
+                Err(e) => {
+                    tracing::warn!(executor = %strong.id, error = %e, "cannot reach the broker")
+                }
             }
         };
         delay = Duration::from_millis(50);
@@ -429,10 +463,19 @@ impl Inner {
     async fn dispatch(&self, attempt: Uuid) {
         let (channel, queue, body) = {
             let mut state = lock(&self.state);
-            let Some(channel) = state.channel.clone() else { return };
+            let Some(channel) = state.channel.clone() else {
+                return;
+            };
             let missed = self.config.missed_heartbeats;
-            let State { workers, pending, stats, .. } = &mut *state;
-            let Some(p) = pending.get_mut(&attempt) else { return };
+            let State {
+                workers,
+                pending,
+                stats,
+                ..
+            } = &mut *state;
+            let Some(p) = pending.get_mut(&attempt) else {
+                return;
+            };
             if p.worker.is_some() {
                 return;
             }
@@ -442,12 +485,15 @@ impl Inner {
                 .filter_map(|(id, w)| {
                     let offer = w.tasks.iter().find(|o| {
                         o.name == p.task
-                            && Version::parse(&o.version).is_some_and(|v| v.major == p.version.major)
+                            && Version::parse(&o.version)
+                                .is_some_and(|v| v.major == p.version.major)
                     })?;
                     Some((id, offer.idempotent, w))
                 })
                 .min_by_key(|(id, _, w)| (w.assigned, (*id).clone()));
-            let Some((id, idempotent, w)) = chosen else { return };
+            let Some((id, idempotent, w)) = chosen else {
+                return;
+            };
             w.assigned += 1;
             p.worker = Some(id.clone());
             p.idempotent = idempotent;
@@ -477,7 +523,11 @@ impl Inner {
         // A publish that fails (the connection broke) is repaired by the
         // checks: the worker's hellos will not list it, and it is sent again.
         if let Err(e) = channel
-            .basic_publish(BasicProperties::default(), body, BasicPublishArguments::new("", queue))
+            .basic_publish(
+                BasicProperties::default(),
+                body,
+                BasicPublishArguments::new("", queue),
+            )
             .await
         {
             tracing::debug!(executor = %self.id, error = %e, "publish failed");
@@ -558,7 +608,9 @@ impl Inner {
                     p.started = true;
                 }
             }
-            Message::Result { attempt, outcome, .. } => match state.pending.remove(&attempt) {
+            Message::Result {
+                attempt, outcome, ..
+            } => match state.pending.remove(&attempt) {
                 Some(p) => {
                     if let Some(w) = p.worker.as_ref().and_then(|w| state.workers.get_mut(w)) {
                         w.assigned = w.assigned.saturating_sub(1);
@@ -582,7 +634,9 @@ impl Inner {
         let mut repeat = Vec::new();
         let channel = {
             let mut state = lock(&self.state);
-            let Some(connected_at) = state.connected_at else { return };
+            let Some(connected_at) = state.connected_at else {
+                return;
+            };
             let channel = state.channel.clone();
             let missed = self.config.missed_heartbeats;
             let dead: Vec<(String, Duration)> = state
@@ -597,25 +651,36 @@ impl Inner {
             for (id, _) in &dead {
                 state.workers.remove(id);
             }
-            let State { pending, stats, workers, .. } = &mut *state;
+            let State {
+                pending,
+                stats,
+                workers,
+                ..
+            } = &mut *state;
             let mut settled = Vec::new();
             for (attempt, p) in pending.iter_mut() {
                 match &p.worker {
                     Some(w) => {
                         if let Some((_, silent)) = dead.iter().find(|(d, _)| d == w) {
                             if p.started && !p.idempotent {
-                                settled.push((*attempt, Failure::from_error(WorkerError::MayHaveRun {
-                                    atom: p.atom.clone(),
-                                    task: p.task.clone(),
-                                    worker: w.clone(),
-                                    silent: *silent,
-                                })));
+                                settled.push((
+                                    *attempt,
+                                    Failure::from_error(WorkerError::MayHaveRun {
+                                        atom: p.atom.clone(),
+                                        task: p.task.clone(),
+                                        worker: w.clone(),
+                                        silent: *silent,
+                                    }),
+                                ));
                             } else if p.tries >= self.config.max_tries {
-                                settled.push((*attempt, Failure::from_error(WorkerError::GaveUp {
-                                    atom: p.atom.clone(),
-                                    task: p.task.clone(),
-                                    tries: p.tries,
-                                })));
+                                settled.push((
+                                    *attempt,
+                                    Failure::from_error(WorkerError::GaveUp {
+                                        atom: p.atom.clone(),
+                                        task: p.task.clone(),
+                                        tries: p.tries,
+                                    }),
+                                ));
                             } else {
                                 resend.push(*attempt);
                             }
@@ -635,13 +700,16 @@ impl Inner {
                             .filter(|o| o.name == p.task)
                             .map(|o| format!("version {}", o.version))
                             .collect();
-                        settled.push((*attempt, Failure::from_error(WorkerError::NoWorker {
-                            task: p.task.clone(),
-                            version: p.version.to_string(),
-                            namespace: self.broker.namespace.clone(),
-                            waited: p.created.elapsed(),
-                            offered,
-                        })));
+                        settled.push((
+                            *attempt,
+                            Failure::from_error(WorkerError::NoWorker {
+                                task: p.task.clone(),
+                                version: p.version.to_string(),
+                                namespace: self.broker.namespace.clone(),
+                                waited: p.created.elapsed(),
+                                offered,
+                            }),
+                        ));
                     }
                     None => {}
                 }

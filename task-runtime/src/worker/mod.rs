@@ -326,7 +326,9 @@ pub(crate) fn connection_args(
         .strip_prefix("amqp://")
         .ok_or_else(|| bad("expected amqp://user:password@host:port/vhost".to_owned()))?;
     let (authority, vhost) = rest.split_once('/').unwrap_or((rest, ""));
-    let (userinfo, hostport) = authority.rsplit_once('@').unwrap_or(("guest:guest", authority));
+    let (userinfo, hostport) = authority
+        .rsplit_once('@')
+        .unwrap_or(("guest:guest", authority));
     let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
     let (host, port) = match hostport.rsplit_once(':') {
         Some((h, p)) => (

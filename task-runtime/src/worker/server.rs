@@ -15,8 +15,8 @@ use serde_json::Value;
 use tokio::sync::{watch, Semaphore};
 
 use super::{
-    backoff, connection_args, decode, encode, expiring_queue, Broker, BrokerError, Message,
-    Offer, WireAction, WireOutcome, WorkerError,
+    backoff, connection_args, decode, encode, expiring_queue, Broker, BrokerError, Message, Offer,
+    WireAction, WireOutcome, WorkerError,
 };
 use crate::failure::{Failure, FailureKind, Failures};
 use crate::persistence::{redact_url, Uuid};
@@ -104,7 +104,11 @@ impl Worker {
         for name in &self.idempotent {
             self.registry.get(name)?;
         }
-        let id = format!("{}-{}", self.name, &Uuid::new_v4().simple().to_string()[..8]);
+        let id = format!(
+            "{}-{}",
+            self.name,
+            &Uuid::new_v4().simple().to_string()[..8]
+        );
         let tasks: HashMap<String, Arc<TaskDef>> = self
             .registry
             .iter()
@@ -386,7 +390,9 @@ impl Inner {
         channel: &Channel,
         delivery: amqprs::channel::ConsumerMessage,
     ) {
-        let Some(deliver) = delivery.deliver else { return };
+        let Some(deliver) = delivery.deliver else {
+            return;
+        };
         let tag = deliver.delivery_tag();
         let body = delivery.content.unwrap_or_default();
         let message = match decode(&body) {
@@ -510,9 +516,10 @@ impl Inner {
                     Some(f) => Err(Failure::from_record(f)),
                     None => Ok(result.unwrap_or(Value::Null)),
                 };
-                let failures = Failures::from_pairs(failures.into_iter().filter_map(
-                    |(atom, f)| Some((atom, serde_json::from_value::<Failure>(f).ok()?)),
-                ));
+                let failures =
+                    Failures::from_pairs(failures.into_iter().filter_map(|(atom, f)| {
+                        Some((atom, serde_json::from_value::<Failure>(f).ok()?))
+                    }));
                 Some((result, failures))
             }
         };
@@ -522,25 +529,25 @@ impl Inner {
         let call = tokio::task::spawn_blocking(move || {
             let values: Vec<Option<&Value>> = values.iter().map(Option::as_ref).collect();
             let mut call = Call::new(&name, &def.meta, &values, &resources);
-            let invocation = match &prepared {
-                None => std::panic::catch_unwind(AssertUnwindSafe(|| def.exec.call(&call))),
-                Some((result, failures)) => {
-                    call.revert = Some(RevertInfo {
-                        result: result.as_ref(),
-                        failures,
-                    });
-                    let revert = def.revert.as_ref().expect("checked");
-                    std::panic::catch_unwind(AssertUnwindSafe(|| match revert.call(&call) {
-                        Invocation::Ready(r) => Invocation::Ready(r.map(|()| Value::Null)),
-                        Invocation::Pending(f) => {
-                            Invocation::Pending(Box::pin(async move { f.await.map(|()| Value::Null) }))
-                        }
-                    }))
-                }
-            };
-            invocation.unwrap_or_else(|panic| {
-                Invocation::Ready(Err(Failure::from_panic(&name, &*panic)))
-            })
+            let invocation =
+                match &prepared {
+                    None => std::panic::catch_unwind(AssertUnwindSafe(|| def.exec.call(&call))),
+                    Some((result, failures)) => {
+                        call.revert = Some(RevertInfo {
+                            result: result.as_ref(),
+                            failures,
+                        });
+                        let revert = def.revert.as_ref().expect("checked");
+                        std::panic::catch_unwind(AssertUnwindSafe(|| match revert.call(&call) {
+                            Invocation::Ready(r) => Invocation::Ready(r.map(|()| Value::Null)),
+                            Invocation::Pending(f) => Invocation::Pending(Box::pin(async move {
+                                f.await.map(|()| Value::Null)
+                            })),
+                        }))
+                    }
+                };
+            invocation
+                .unwrap_or_else(|panic| Invocation::Ready(Err(Failure::from_panic(&name, &*panic))))
         })
         .await;
         let result = match call {
@@ -548,10 +555,16 @@ impl Inner {
             Ok(Invocation::Pending(future)) => match tokio::spawn(future).await {
                 Ok(result) => result,
                 Err(e) if e.is_panic() => Err(Failure::from_panic(&atom, &*e.into_panic())),
-                Err(e) => Err(Failure::new(FailureKind::Panic, format!("task `{atom}` did not finish: {e}"))),
+                Err(e) => Err(Failure::new(
+                    FailureKind::Panic,
+                    format!("task `{atom}` did not finish: {e}"),
+                )),
             },
             Err(e) if e.is_panic() => Err(Failure::from_panic(&atom, &*e.into_panic())),
-            Err(e) => Err(Failure::new(FailureKind::Panic, format!("task `{atom}` did not finish: {e}"))),
+            Err(e) => Err(Failure::new(
+                FailureKind::Panic,
+                format!("task `{atom}` did not finish: {e}"),
+            )),
         };
         match result {
             Ok(value) => WireOutcome::Ok(value),
