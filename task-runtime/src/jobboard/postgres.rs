@@ -43,7 +43,8 @@ const MIGRATION_1: &str = "CREATE TABLE taskwire_jobs (
         updated_at BIGINT NOT NULL,
         PRIMARY KEY (board, id)
     );
-    CREATE INDEX taskwire_jobs_next ON taskwire_jobs (board, state, priority DESC, seq);";
+    CREATE INDEX taskwire_jobs_next ON taskwire_jobs (board, state, priority DESC, seq);
+    CREATE INDEX taskwire_jobs_expiry ON taskwire_jobs (board, state, expires_at);";
 
 const NOW: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
 
@@ -323,17 +324,32 @@ impl JobBoard for PostgresJobBoard {
     fn claim(&self, owner: &str, ttl: Duration) -> Result<Option<Claim>, JobBoardError> {
         let op = "claim a job";
         self.tx(op, |this, tx| loop {
-            let row = tx
+            // An expired claim first (its conductor died), then the next
+            // ready job; each query walks its own index, and the clock is
+            // read once per query.
+            let expired = tx
                 .query_opt(
                     &format!(
                         "SELECT {COLUMNS} FROM taskwire_jobs
-                         WHERE board = $1 AND (state = 'ready' OR (state = 'claimed' AND expires_at <= {NOW}))
-                         ORDER BY (state = 'claimed') DESC, priority DESC, seq
-                         LIMIT 1 FOR UPDATE SKIP LOCKED"
+                         WHERE board = $1 AND state = 'claimed' AND expires_at <= (SELECT {NOW})
+                         ORDER BY expires_at LIMIT 1 FOR UPDATE SKIP LOCKED"
                     ),
                     &[&this.board],
                 )
                 .map_err(|e| this.db(op, e))?;
+            let row = match expired {
+                Some(row) => Some(row),
+                None => tx
+                    .query_opt(
+                        &format!(
+                            "SELECT {COLUMNS} FROM taskwire_jobs
+                             WHERE board = $1 AND state = 'ready'
+                             ORDER BY priority DESC, seq LIMIT 1 FOR UPDATE SKIP LOCKED"
+                        ),
+                        &[&this.board],
+                    )
+                    .map_err(|e| this.db(op, e))?,
+            };
             let Some(row) = row else { return Ok(None) };
             let (mut job, now) = this.job(&row)?;
             if job.state == JobState::Claimed {
