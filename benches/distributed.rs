@@ -25,7 +25,9 @@ use taskwire::{Engine, Flow, FlowState, FnTask, Registry, TaskDef, TaskSpec};
 const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 fn noop() -> Arc<TaskDef> {
-    FnTask::new("bench::noop").run(|_| Ok(json!(null))).into_def()
+    FnTask::new("bench::noop")
+        .run(|_| Ok(json!(null)))
+        .into_def()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -151,7 +153,9 @@ fn jobboards(quick: bool) {
         postgres::NoTls,
     )
     .expect("PostgreSQL on 5432");
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
     let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
     let rate = {
         let pg = PostgresJobBoard::open(&url, "bench").unwrap();

@@ -8,10 +8,12 @@
 //! first. Times come from the server's clock (`clock_timestamp()`), so that
 //! conductors with skewed clocks agree on expiry.
 
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use postgres::{Client, Config, NoTls, Row, Transaction};
+use postgres::types::ToSql;
+use postgres::{Client, Config, NoTls, Row, Statement, Transaction};
 
 use super::{
     describe_now, expired_message, ttl_ms, Claim, Job, JobBoard, JobBoardError, JobFailure,
@@ -58,7 +60,60 @@ pub struct PostgresJobBoard {
     describe: String,
     board: String,
     config: Config,
-    conn: Mutex<Option<Client>>,
+    conn: Mutex<Option<Conn>>,
+}
+
+/// A connection with the statements it prepared.
+struct Conn {
+    client: Client,
+    cache: HashMap<String, Statement>,
+}
+
+/// A transaction that prepares each statement once per connection.
+struct Tx<'a> {
+    tx: Transaction<'a>,
+    cache: &'a mut HashMap<String, Statement>,
+}
+
+type Params<'p> = [&'p (dyn ToSql + Sync)];
+
+impl Tx<'_> {
+    fn statement(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = self.cache.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.tx.prepare(sql)?;
+        self.cache.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    fn query(&mut self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.tx.query(&statement, params)
+    }
+
+    fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Option<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.tx.query_opt(&statement, params)
+    }
+
+    fn query_one(&mut self, sql: &str, params: &Params<'_>) -> Result<Row, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.tx.query_one(&statement, params)
+    }
+
+    fn execute(&mut self, sql: &str, params: &Params<'_>) -> Result<u64, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.tx.execute(&statement, params)
+    }
+
+    fn batch_execute(&mut self, sql: &str) -> Result<(), postgres::Error> {
+        self.tx.batch_execute(sql)
+    }
 }
 
 impl std::fmt::Debug for PostgresJobBoard {
@@ -94,7 +149,7 @@ impl PostgresJobBoard {
         Ok(this)
     }
 
-    fn migrate(&self, tx: &mut Transaction<'_>) -> Result<(), JobBoardError> {
+    fn migrate(&self, tx: &mut Tx<'_>) -> Result<(), JobBoardError> {
         let op = "create the jobboard schema";
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .map_err(|e| self.db(op, e))?;
@@ -131,28 +186,37 @@ impl PostgresJobBoard {
     fn tx<T>(
         &self,
         operation: &str,
-        f: impl FnOnce(&Self, &mut Transaction<'_>) -> Result<T, JobBoardError>,
+        f: impl FnOnce(&Self, &mut Tx<'_>) -> Result<T, JobBoardError>,
     ) -> Result<T, JobBoardError> {
-        let mut guard: MutexGuard<'_, Option<Client>> =
+        let mut guard: MutexGuard<'_, Option<Conn>> =
             self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.as_ref().is_some_and(Client::is_closed) {
+        if guard.as_ref().is_some_and(|c| c.client.is_closed()) {
             *guard = None;
         }
-        let client = match &mut *guard {
-            Some(client) => client,
-            None => guard.insert(
-                self.config
+        let conn = match &mut *guard {
+            Some(conn) => conn,
+            None => guard.insert(Conn {
+                client: self
+                    .config
                     .connect(NoTls)
                     .map_err(|e| self.db(&format!("connect (to {operation})"), e))?,
-            ),
+                cache: HashMap::new(),
+            }),
         };
         let result = (|| {
-            let mut tx = client.transaction().map_err(|e| self.db(operation, e))?;
+            let tx = conn
+                .client
+                .transaction()
+                .map_err(|e| self.db(operation, e))?;
+            let mut tx = Tx {
+                tx,
+                cache: &mut conn.cache,
+            };
             let value = f(self, &mut tx)?;
-            tx.commit().map_err(|e| self.db(operation, e))?;
+            tx.tx.commit().map_err(|e| self.db(operation, e))?;
             Ok(value)
         })();
-        if result.is_err() && client.is_closed() {
+        if result.is_err() && conn.client.is_closed() {
             *guard = None;
         }
         result
@@ -237,7 +301,7 @@ impl PostgresJobBoard {
     /// Locks the claimed job's row and checks that `claim` is current.
     fn locked(
         &self,
-        tx: &mut Transaction<'_>,
+        tx: &mut Tx<'_>,
         claim: &Claim,
         op: &str,
     ) -> Result<(Job, i64), JobBoardError> {
@@ -272,7 +336,7 @@ impl PostgresJobBoard {
     /// Ends a claim: the job goes to `state` with `failures` and `outcome`.
     fn end(
         &self,
-        tx: &mut Transaction<'_>,
+        tx: &mut Tx<'_>,
         job: &Job,
         state: JobState,
         outcome: Option<FlowState>,
