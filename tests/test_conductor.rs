@@ -374,3 +374,32 @@ fn a_reverted_flow_makes_its_job_done() {
     assert!(conductor.run_one().unwrap().is_none());
     assert_eq!(effects(&scratch.0), ["t0", "t1"]);
 }
+
+/// A job whose engine runs on tokio (several workers, or remote ones) with a
+/// PostgreSQL logbook: the logbook's sync driver must not be called from
+/// inside the engine's runtime (it would panic).
+#[test]
+fn a_postgres_logbook_works_for_a_parallel_run() {
+    let db = PgDb::new("cond_parallel");
+    let board = jobboard::open(&db.url(), "jobs").unwrap();
+    let logbook = persistence::open(&db.url()).unwrap();
+    let scratch = Scratch::new("cond-parallel");
+    let posted = board.post(&chain_job(&scratch.0)).unwrap();
+    let conductor = Conductor::new("node-a", Arc::clone(&board), Arc::clone(&logbook))
+        .configure(|engine, _| engine.max_workers(2));
+    let outcome = conductor.run_one().unwrap().unwrap();
+    assert!(
+        matches!(
+            outcome,
+            JobOutcome::Done {
+                state: FlowState::Success,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    let (detail, _) = logbook
+        .load_flow(board.get(posted.id).unwrap().flow.unwrap())
+        .unwrap();
+    assert_eq!(detail.state, FlowState::Success);
+}

@@ -13,7 +13,6 @@
 #[path = "volume.rs"]
 mod volume;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use taskwire::conductor::{Conductor, JobOutcome};

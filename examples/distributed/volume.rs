@@ -15,15 +15,15 @@ use serde_json::Value;
 use taskwire::prelude::*;
 
 /// The broker, the namespace of the queues, the board, the factory.
-pub const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-pub const NAMESPACE: &str = "taskwire-demo";
-pub const BOARD_URL: &str = "redis://127.0.0.1:6379/0";
-pub const BOARD: &str = "volumes";
-pub const LOGBOOK_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-pub const FACTORY: &str = "demo::create_volume";
+pub(crate) const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub(crate) const NAMESPACE: &str = "taskwire-demo";
+pub(crate) const BOARD_URL: &str = "redis://127.0.0.1:6379/0";
+pub(crate) const BOARD: &str = "volumes";
+pub(crate) const LOGBOOK_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub(crate) const FACTORY: &str = "demo::create_volume";
 
 /// The value of `--flag VALUE` on the command line.
-pub fn arg(flag: &str) -> Option<String> {
+pub(crate) fn arg(flag: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
         .position(|a| a == flag)
@@ -31,23 +31,23 @@ pub fn arg(flag: &str) -> Option<String> {
 }
 
 /// Whether `--flag` is on the command line.
-pub fn flag(flag: &str) -> bool {
+pub(crate) fn flag(flag: &str) -> bool {
     std::env::args().any(|a| a == flag)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct VolumeSpec {
-    pub name: String,
-    pub size_gb: u64,
+pub(crate) struct VolumeSpec {
+    pub(crate) name: String,
+    pub(crate) size_gb: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Reservation {
-    pub gigabytes: u64,
+pub(crate) struct Reservation {
+    pub(crate) gigabytes: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum VolumeError {
+pub(crate) enum VolumeError {
     #[error("invalid request: {0}")]
     Invalid(String),
     #[error("cannot write volume file `{path}`")]

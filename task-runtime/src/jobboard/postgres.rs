@@ -183,7 +183,24 @@ impl PostgresJobBoard {
     /// Runs `f` in a transaction (connecting first if needed), committing
     /// when it returns `Ok`; a broken connection is dropped so that the next
     /// call reconnects.
-    fn tx<T>(
+    fn tx<T: Send>(
+        &self,
+        operation: &str,
+        f: impl FnOnce(&Self, &mut Tx<'_>) -> Result<T, JobBoardError> + Send,
+    ) -> Result<T, JobBoardError> {
+        // The sync driver blocks on a runtime of its own, which tokio forbids
+        // inside another: from async code, call it from a thread of its own.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return std::thread::scope(|s| {
+                s.spawn(|| self.tx_here(operation, f))
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            });
+        }
+        self.tx_here(operation, f)
+    }
+
+    fn tx_here<T>(
         &self,
         operation: &str,
         f: impl FnOnce(&Self, &mut Tx<'_>) -> Result<T, JobBoardError>,
