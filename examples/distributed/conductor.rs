@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Ctrl-C suspends the job in hand and gives it back (another conductor
-//! resumes it); `--until-idle` stops once the board has no job left.
+//! resumes it); `--until-idle` stops once the board has no job left (and
+//! fails unless every job it ran ended done with SUCCESS).
 
 #[path = "volume.rs"]
 mod volume;
@@ -54,8 +55,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     if volume::flag("--until-idle") {
+        let mut all_done = true;
         while let Some(outcome) = conductor.run_one()? {
             report(&outcome);
+            all_done &= matches!(
+                outcome,
+                JobOutcome::Done {
+                    state: taskwire::FlowState::Success,
+                    ..
+                }
+            );
+        }
+        if !all_done {
+            return Err("a job did not end done with SUCCESS".into());
         }
         return Ok(());
     }
