@@ -103,7 +103,7 @@ async fn remote(quick: bool) {
         assert_eq!(done.flow_state(), FlowState::Success);
         rates.push((took, n as f64 / took.as_secs_f64()));
     }
-    rates.sort_by(|a, b| a.0.cmp(&b.0));
+    rates.sort_by_key(|r| r.0);
     let (took, rate) = rates[rates.len() / 2];
     println!("| remote no-op tasks, 2 workers × 8 | N | in flight | wall (s) | tasks/s |");
     println!("|---|---:|---:|---:|---:|");

@@ -33,7 +33,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let job = board.get(job.id)?;
         match job.state {
             JobState::Done | JobState::Dead => {
-                println!("job {} is {}: flow {:?}", job.id, job.state, job.outcome);
+                let flow = job.outcome.map_or("-".to_owned(), |s| s.to_string());
+                println!("job {} is {}: flow {flow}", job.id, job.state);
                 for f in &job.failures {
                     println!(
                         "  failure under `{}` (token {}): {}",

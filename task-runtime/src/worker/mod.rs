@@ -364,3 +364,53 @@ pub(crate) async fn backoff(d: &mut Duration) {
     tokio::time::sleep(*d).await;
     *d = (*d * 2).min(Duration::from_secs(2));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_carry_their_version_and_other_versions_are_refused() {
+        let bye = encode(&Message::Bye {
+            worker: "w1".to_owned(),
+        });
+        assert_eq!(
+            String::from_utf8(bye.clone()).unwrap(),
+            r#"{"v":1,"type":"bye","worker":"w1"}"#
+        );
+        assert!(matches!(decode(&bye), Ok(Message::Bye { worker }) if worker == "w1"));
+        assert_eq!(
+            decode(br#"{"v":2,"type":"bye","worker":"w1"}"#).unwrap_err(),
+            "protocol version 2 (this taskwire speaks 1)"
+        );
+        assert_eq!(
+            decode(br#"{"v":1,"type":"shout"}"#).unwrap_err(),
+            "unknown variant `shout`, expected one of `hello`, `bye`, `request`, `started`, `result`"
+        );
+    }
+
+    #[test]
+    fn broker_urls_are_parsed_and_bad_ones_named() {
+        let args = connection_args("amqp://bob:secret@rabbit:5673/prod", "x").unwrap();
+        assert_eq!(
+            (args.get_host(), args.get_port(), args.get_virtual_host()),
+            ("rabbit", 5673, "prod")
+        );
+        let args = connection_args("amqp://guest:guest@127.0.0.1:5672/%2f", "x").unwrap();
+        assert_eq!(args.get_virtual_host(), "/");
+        let Err(err) = connection_args("amqp://bob:secret@rabbit:56x/", "x") else {
+            panic!("a bad port")
+        };
+        assert_eq!(
+            err.to_string(),
+            "AMQP broker amqp://bob:***@rabbit:56x/: parse the URL failed: port `56x`: invalid digit found in string"
+        );
+        let Err(err) = connection_args("http://rabbit", "x") else {
+            panic!("a bad scheme")
+        };
+        assert_eq!(
+            err.to_string(),
+            "AMQP broker http://rabbit: parse the URL failed: expected amqp://user:password@host:port/vhost"
+        );
+    }
+}
