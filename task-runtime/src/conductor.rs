@@ -18,7 +18,6 @@
 //! run it again.
 //!
 //! ```no_run
-//! use std::sync::Arc;
 //! use std::time::Duration;
 //! use taskwire_runtime::conductor::Conductor;
 //! use taskwire_runtime::{jobboard, persistence};
@@ -27,8 +26,12 @@
 //! let logbook = persistence::open("postgres://postgres@127.0.0.1/taskwire")?;
 //! let conductor = Conductor::new("node-a", board, logbook).claim_ttl(Duration::from_secs(10));
 //! let shutdown = conductor.shutdown_handle();
-//! // From a signal handler: shutdown.finish() (finish the current job, then
-//! // stop) or shutdown.release() (suspend it and give it back).
+//! // From a signal handler, say: finish the job in hand, then stop (or
+//! // `release()`: suspend it and give it back).
+//! std::thread::spawn(move || {
+//!     std::thread::sleep(Duration::from_secs(3600));
+//!     shutdown.finish();
+//! });
 //! let report = conductor.run();
 //! println!("{report:?}");
 //! # Ok::<(), Box<dyn std::error::Error>>(())

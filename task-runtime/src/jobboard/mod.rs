@@ -385,7 +385,7 @@ pub trait JobBoard: Send + Sync + fmt::Debug {
 /// `postgres://user@host/db` (feature `postgres`).
 ///
 /// ```
-/// # use taskwire_runtime::jobboard::{open, JobBoardError};
+/// # use taskwire_runtime::jobboard::open;
 /// let err = open("nats://localhost", "jobs").unwrap_err();
 /// assert_eq!(
 ///     err.to_string(),

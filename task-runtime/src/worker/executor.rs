@@ -115,6 +115,7 @@ pub struct ExecutorStats {
 /// clone is dropped.
 ///
 /// ```no_run
+/// # #[allow(dead_code)]
 /// # async fn demo(flow: taskwire_runtime::Flow) -> Result<(), Box<dyn std::error::Error>> {
 /// use taskwire_runtime::worker::{Broker, ExecutorConfig, WorkerExecutor};
 /// use taskwire_runtime::Engine;
@@ -122,6 +123,7 @@ pub struct ExecutorStats {
 /// let broker = Broker::new("amqp://guest:guest@127.0.0.1:5672/%2f", "volumes");
 /// let executor = WorkerExecutor::connect(broker, ExecutorConfig::default()).await?;
 /// let done = Engine::new(flow).executor(executor.clone()).max_workers(8).run_async().await?;
+/// println!("{}", done.flow_state());
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]

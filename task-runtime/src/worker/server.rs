@@ -31,6 +31,7 @@ const KEEP_RESULTS: Duration = Duration::from_secs(600);
 /// through the broker.
 ///
 /// ```no_run
+/// # #[allow(dead_code)]
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// use taskwire_runtime::worker::{Broker, Worker};
 /// use taskwire_runtime::Registry;
