@@ -588,3 +588,99 @@ async fn closed_connections_are_restored_and_work_continues() {
     assert!(executor.stats().connections >= 2, "{:?}", executor.stats());
     w.stop().await;
 }
+
+/// A worker stopped gracefully finishes the task it runs; the requests
+/// still waiting in its queue go to another worker. No task runs twice,
+/// though none is idempotent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_gracefully_hands_its_waiting_requests_on() {
+    let ns = Namespace::new("graceful");
+    let scratch = Scratch::new("w-graceful");
+    let defs = tasks(&scratch.0);
+    let first = worker(&ns, "first", registry(&defs, &["remote::slow"]))
+        .capacity(1)
+        .start()
+        .unwrap();
+    let executor = WorkerExecutor::connect(ns.broker(), config())
+        .await
+        .unwrap();
+    assert!(executor.wait_for_workers(1, Duration::from_secs(10)).await);
+    let mut flow = Flow::unordered("three");
+    for name in ["a", "b", "c"] {
+        flow.push(def(&defs, "remote::slow").named(name).provides_as(name));
+    }
+    let mut engine = Engine::new(flow)
+        .input("ms", 800)
+        .executor(executor.clone())
+        .max_workers(3);
+    let run = tokio::spawn(async move { engine.run_async().await.map(drop) });
+    let dir = scratch.0.clone();
+    tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !effects(&dir).iter().any(|l| l.starts_with("start:")) {
+            assert!(Instant::now() < deadline, "nothing started");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    })
+    .await
+    .unwrap();
+    let second = worker(&ns, "second", registry(&defs, &["remote::slow"]))
+        .start()
+        .unwrap();
+    assert!(executor.wait_for_workers(2, Duration::from_secs(10)).await);
+    first.stop().await;
+    run.await.unwrap().unwrap();
+    let lines = effects(&scratch.0);
+    let on = |w: &str| {
+        lines
+            .iter()
+            .filter(|l| l.starts_with("end:") && l.ends_with(w))
+            .count()
+    };
+    assert_eq!((on(":first"), on(":second")), (1, 2), "{lines:?}");
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("start:")).count(),
+        3,
+        "{lines:?}"
+    );
+    assert_eq!(executor.stats().resent, 2);
+    second.stop().await;
+}
+
+/// A remote task past its timeout fails the flow like a local one; its
+/// result, when it comes, is ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_task_past_its_timeout_fails_and_its_result_is_ignored() {
+    let ns = Namespace::new("timeout");
+    let scratch = Scratch::new("w-timeout");
+    let defs = tasks(&scratch.0);
+    let w = worker(&ns, "w1", registry(&defs, &["remote::slow"]))
+        .start()
+        .unwrap();
+    let executor = WorkerExecutor::connect(ns.broker(), config())
+        .await
+        .unwrap();
+    assert!(executor.wait_for_workers(1, Duration::from_secs(10)).await);
+    let flow =
+        Flow::linear("late").add(def(&defs, "remote::slow").timeout(Duration::from_millis(200)));
+    let err = Engine::new(flow)
+        .input("ms", 600)
+        .executor(executor.clone())
+        .run_async()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "flow `late` was reverted: task `remote::slow` failed: task `remote::slow` ran past its timeout of 200ms"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while executor.stats().ignored_results == 0 {
+        assert!(Instant::now() < deadline, "the late result never came");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        effects(&scratch.0),
+        ["start:remote::slow:w1", "end:remote::slow:w1"]
+    );
+    w.stop().await;
+}

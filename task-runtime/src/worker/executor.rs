@@ -144,6 +144,7 @@ struct Seen {
     queue: String,
     tasks: Vec<Offer>,
     heartbeat: Duration,
+    draining: bool,
     last: Instant,
     assigned: usize,
 }
@@ -483,7 +484,7 @@ impl Inner {
             }
             let chosen = workers
                 .iter_mut()
-                .filter(|(_, w)| w.last.elapsed() <= w.silence_limit(missed))
+                .filter(|(_, w)| !w.draining && w.last.elapsed() <= w.silence_limit(missed))
                 .filter_map(|(id, w)| {
                     let offer = w.tasks.iter().find(|o| {
                         o.name == p.task
@@ -554,6 +555,7 @@ impl Inner {
                 capacity,
                 heartbeat_ms,
                 backlog,
+                draining,
             } => {
                 let new = !state.workers.contains_key(&worker);
                 let heartbeat = Duration::from_millis(heartbeat_ms.max(1));
@@ -564,6 +566,7 @@ impl Inner {
                         queue,
                         tasks,
                         heartbeat,
+                        draining,
                         last: Instant::now(),
                         assigned,
                     },
@@ -599,10 +602,29 @@ impl Inner {
                 }
             }
             Message::Bye { worker } => {
-                // Its running tasks have finished; what waits in its queue
-                // goes elsewhere.
-                if let Some(w) = state.workers.get_mut(&worker) {
-                    w.last = Instant::now() - w.silence_limit(self.config.missed_heartbeats) * 2;
+                // It finished its running tasks and sent their results before
+                // saying goodbye; what it had not started waits in its queue,
+                // which nobody reads any more: send it elsewhere.
+                state.workers.remove(&worker);
+                let State { pending, stats, .. } = &mut *state;
+                let unstarted: Vec<Uuid> = pending
+                    .iter()
+                    .filter(|(_, p)| p.worker.as_deref() == Some(worker.as_str()) && !p.started)
+                    .map(|(a, _)| *a)
+                    .collect();
+                let mut fresh = Vec::new();
+                for attempt in unstarted {
+                    if let Some(mut p) = pending.remove(&attempt) {
+                        p.worker = None;
+                        let id = Uuid::new_v4();
+                        pending.insert(id, p);
+                        stats.resent += 1;
+                        fresh.push(id);
+                    }
+                }
+                drop(state);
+                for attempt in fresh {
+                    let _ = self.send.send(attempt);
                 }
             }
             Message::Started { attempt, .. } => {
@@ -659,6 +681,9 @@ impl Inner {
                 workers,
                 ..
             } = &mut *state;
+            // Requests whose engine stopped waiting (a timeout cancelled
+            // them): forget them; a result that comes is ignored.
+            pending.retain(|_, p| !p.tx.is_closed());
             let mut settled = Vec::new();
             for (attempt, p) in pending.iter_mut() {
                 match &p.worker {

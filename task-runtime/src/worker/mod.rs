@@ -252,6 +252,9 @@ pub(crate) enum Message {
         capacity: usize,
         /// Requests waiting in its queue.
         backlog: u32,
+        /// Stopping: finishing what it runs, taking nothing new.
+        #[serde(default)]
+        draining: bool,
         heartbeat_ms: u64,
     },
     Bye {

@@ -291,7 +291,7 @@ impl Inner {
             tokio::select! {
                 _ = tick.tick() => {
                     self.forget_old_results();
-                    if let Err(e) = self.hello(&channel).await {
+                    if let Err(e) = self.hello(&channel, false).await {
                         return Ok(End::Lost(e.to_string()));
                     }
                 }
@@ -305,7 +305,19 @@ impl Inner {
                 _ = stop.changed() => {
                     // Take nothing new; let running tasks finish and answer.
                     let _ = channel.basic_cancel(amqprs::channel::BasicCancelArguments::new(&self.id)).await;
-                    let _ = self.slots.acquire_many(self.capacity as u32).await;
+                    // Keep saying it is alive while they run.
+                    let drained = Arc::clone(&self.slots);
+                    let mut drained = std::pin::pin!(drained.acquire_many_owned(self.capacity as u32));
+                    loop {
+                        tokio::select! {
+                            _ = &mut drained => break,
+                            _ = tick.tick() => {
+                                if self.hello(&channel, true).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
                     let bye = encode(&Message::Bye { worker: self.id.clone() });
                     let _ = channel
                         .basic_publish(BasicProperties::default(), bye, BasicPublishArguments::new(&self.broker.hello_exchange(), ""))
@@ -319,7 +331,7 @@ impl Inner {
         }
     }
 
-    async fn hello(&self, channel: &Channel) -> Result<(), amqprs::error::Error> {
+    async fn hello(&self, channel: &Channel, draining: bool) -> Result<(), amqprs::error::Error> {
         let holds = lock(&self.attempts)
             .iter()
             .filter(|(_, s)| matches!(s, Slot::Running))
@@ -338,6 +350,7 @@ impl Inner {
             holds,
             capacity: self.capacity,
             backlog,
+            draining,
             heartbeat_ms: self.heartbeat.as_millis() as u64,
         });
         channel
