@@ -188,15 +188,28 @@ impl RedisJobBoard {
     /// Deletes every key of this board (its jobs and their failures).
     pub fn purge(&self) -> Result<(), JobBoardError> {
         let pattern = format!("{}*", self.prefix);
-        let keys: Vec<String> = self.with("list the board's keys", |c| {
-            redis::cmd("KEYS").arg(&pattern).query(c)
-        })?;
-        if !keys.is_empty() {
-            self.with("delete the board's keys", |c| {
-                redis::cmd("DEL").arg(&keys).query::<i64>(c)
+        let mut cursor: u64 = 0;
+        loop {
+            // SCAN, not KEYS: the server stays responsive on a large database.
+            let (next, keys): (u64, Vec<String>) = self.with("list the board's keys", |c| {
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(500)
+                    .query(c)
             })?;
+            if !keys.is_empty() {
+                self.with("delete the board's keys", |c| {
+                    redis::cmd("DEL").arg(&keys).query::<i64>(c)
+                })?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
         }
-        Ok(())
     }
 
     /// Runs `f` on the connection (connecting first if needed); a connection

@@ -28,7 +28,9 @@
 //! [`WorkerError::MayHaveRun`] instead of running it twice blindly. A result
 //! for an attempt that was already settled (a late answer from a worker that
 //! was thought dead, a duplicate) is ignored and counted
-//! ([`ExecutorStats::ignored_results`]).
+//! ([`ExecutorStats::ignored_results`]). A worker says `started` just before
+//! it calls the task's code, without waiting for the broker to confirm it: one
+//! that dies in that instant is taken for one that never started.
 //!
 //! **Broken connections** heal: engine and worker reconnect with backoff.
 //! Queues outlive a short disconnection (they expire after
