@@ -18,15 +18,23 @@
 //!   linear flows;
 //! - [`activity`]: Karbor's activity flows over resource graphs, with
 //!   providers loaded from configuration;
-//! - `progress_bar` (feature `progress-bar`): a terminal progress bar listener.
+//! - `progress_bar` (feature `progress-bar`): a terminal progress bar listener;
+//! - [`retry`]: retry atoms controlling subflows; [`decider`]: conditions on
+//!   graph links;
+//! - [`jobboard`]: flows posted as jobs (Redis, PostgreSQL), and
+//!   [`conductor`]: the loop that claims, runs and resumes them;
+//! - `worker` (feature `amqp`): atoms run by remote workers over RabbitMQ,
+//!   through the engine's [`engine::executor`] extension point.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod conductor;
 pub mod decider;
 pub mod engine;
 pub mod factory;
 pub mod failure;
 pub mod flow;
+pub mod jobboard;
 pub mod listener;
 pub mod persistence;
 pub mod picture;
@@ -34,6 +42,9 @@ pub mod registry;
 pub mod retry;
 pub mod storage;
 pub mod task;
+#[cfg(feature = "amqp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "amqp")))]
+pub mod worker;
 
 // Front-ends that build ordinary flows, and a listener for terminals.
 pub mod activity;

@@ -17,6 +17,7 @@
 #![allow(clippy::result_large_err)]
 
 mod done;
+pub mod executor;
 mod machine;
 pub(crate) mod record;
 mod state;
@@ -168,6 +169,8 @@ pub struct Engine {
     resume_from: Option<(FlowDetail, Vec<AtomDetail>)>,
     upgrade: Option<Arc<UpgradePolicy>>,
     defer_reverts: bool,
+    /// Runs atoms elsewhere (remote workers), if set.
+    executor: Option<Arc<dyn executor::Executor>>,
 }
 
 /// A handle that asks a running engine to suspend: atoms already running
@@ -232,6 +235,7 @@ impl Engine {
             resume_from: None,
             upgrade: None,
             defer_reverts: false,
+            executor: None,
         }
     }
 
@@ -353,6 +357,15 @@ impl Engine {
     /// tokio's blocking pool. Both give the same results and final states.
     pub fn max_workers(mut self, n: usize) -> Engine {
         self.max_workers = n.max(1);
+        self
+    }
+
+    /// Runs the atoms `executor` handles through it (remote workers, say)
+    /// instead of in this process. Atoms still start and end in the engine,
+    /// which records them; up to `max_workers` of them (at least 1) are out
+    /// at once.
+    pub fn executor(mut self, executor: impl executor::Executor + 'static) -> Engine {
+        self.executor = Some(Arc::new(executor));
         self
     }
 
@@ -520,7 +533,7 @@ impl Engine {
                     message: e.to_string(),
                 })
         };
-        if has_async || has_retries || self.max_workers > 1 {
+        if has_async || has_retries || self.max_workers > 1 || self.executor.is_some() {
             return runtime()?.block_on(self.run_async());
         }
         // Sync tasks only: the run completes in one poll, without a runtime.
@@ -571,8 +584,9 @@ impl Engine {
             resources,
             listeners: progress,
             defer_reverts: self.defer_reverts,
+            executor: self.executor.as_deref(),
         };
-        let parallel = self.max_workers > 1;
+        let parallel = self.max_workers > 1 || ctx.executor.is_some();
         let mut running: tokio::task::JoinSet<(usize, Result<Value, Failure>)> =
             tokio::task::JoinSet::new();
         // The flow's failures, built once when reverting starts: they do not
@@ -722,6 +736,8 @@ struct RunCtx<'a> {
     resources: &'a Arc<Resources>,
     listeners: &'a Listeners,
     defer_reverts: bool,
+    /// Runs the atoms it handles elsewhere.
+    executor: Option<&'a dyn executor::Executor>,
 }
 
 /// Records the end of atom `i`'s execution and tells the machine.
@@ -907,6 +923,18 @@ fn spawn_execute(
 ) -> Option<Result<Value, Failure>> {
     let spec = &storage.plan.atoms[i];
     let limit = spec.timeout_after();
+    if let Some(executor) = ctx.executor.filter(|e| e.handles(&spec.def().meta)) {
+        let future = executor.execute(executor::request(storage, i, executor::Action::Execute));
+        let atom = spec.atom_name().to_owned();
+        running.spawn(async move {
+            let result = match limit {
+                Some(limit) => with_timeout(future, limit, &atom).await,
+                None => settle(Invocation::Pending(future), &atom).await,
+            };
+            (i, result)
+        });
+        return None;
+    }
     if spec.def().meta.is_async {
         let mut invocation = start_execute(storage, ctx, i);
         if let (Invocation::Pending(future), None) = (&mut invocation, limit) {
@@ -1060,6 +1088,16 @@ fn start_revert(
         (Some(v), None) => Ok(v),
         (None, None) => return None,
     };
+    if let Some(executor) = ctx.executor.filter(|e| e.handles(&def.meta)) {
+        let action = executor::Action::Revert {
+            result: result.cloned().map_err(Failure::clone),
+            failures: failures.clone(),
+        };
+        let future = executor.execute(executor::request(storage, i, action));
+        return Some(Invocation::Pending(Box::pin(async move {
+            future.await.map(drop)
+        })));
+    }
     let info = RevertInfo { result, failures };
     Some(call_atom(storage, ctx, i, Some(info), |_, call| {
         revert.call(call)

@@ -191,7 +191,25 @@ impl PostgresBackend {
 
     /// Runs `f` on the connection, connecting first if there is none; a
     /// connection that broke is dropped, so that the next call reconnects.
-    fn with<T>(
+    fn with<T: Send>(
+        &self,
+        operation: &str,
+        f: impl FnOnce(&mut Conn) -> Result<T, PersistenceError> + Send,
+    ) -> Result<T, PersistenceError> {
+        // The sync driver blocks on a runtime of its own, which tokio forbids
+        // inside another runtime (an engine running async tasks or several
+        // at once): call it from a thread of its own there.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return std::thread::scope(|s| {
+                s.spawn(|| self.with_here(operation, f))
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            });
+        }
+        self.with_here(operation, f)
+    }
+
+    fn with_here<T>(
         &self,
         operation: &str,
         f: impl FnOnce(&mut Conn) -> Result<T, PersistenceError>,
@@ -305,12 +323,12 @@ impl PostgresBackend {
     }
 
     /// Rows of `sql` with `params`, decoded.
-    fn rows<T>(
+    fn rows<T: Send>(
         &self,
         operation: &str,
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
-        decode: impl Fn(&str, &postgres::Row) -> Result<T, PersistenceError>,
+        decode: impl Fn(&str, &postgres::Row) -> Result<T, PersistenceError> + Sync,
     ) -> Result<Vec<T>, PersistenceError> {
         self.with(operation, |c| {
             let statement = c.prepare(sql).map_err(|e| self.db(operation, e))?;
@@ -353,7 +371,7 @@ impl PostgresBackend {
         &self,
         operation: &str,
         flow: Uuid,
-        change: impl FnOnce(&LeaseRow, i64) -> Result<LeaseRow, PersistenceError>,
+        change: impl FnOnce(&LeaseRow, i64) -> Result<LeaseRow, PersistenceError> + Send,
     ) -> Result<LeaseRow, PersistenceError> {
         self.with(operation, |c| {
             let lock = c.prepare(LOCK_LEASE).map_err(|e| self.db(operation, e))?;

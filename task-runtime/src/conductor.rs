@@ -1,0 +1,490 @@
+//! Conductors: claim jobs from a [`JobBoard`], rebuild each job's flow from
+//! its registered factory (`flow_factory!`), run it with persistence, and
+//! mark the job done.
+//!
+//! A conductor renews its claim in the background while the flow runs. If
+//! the conductor dies, its claim expires; the next conductor to claim the job
+//! finds the flow detail the job recorded and resumes the run from the
+//! logbook ([`Engine::resume`]): tasks that had finished are not run again.
+//! If a conductor learns that it lost its claim (it hung past the claim's
+//! expiry and another took the job), it suspends its run at once, and its
+//! logbook writes are fenced by the flow's lease anyway.
+//!
+//! A job whose flow cannot be built or run (an unknown factory, parameters
+//! the factory refuses, a logbook that refuses writes) fails; after its
+//! failure limit it is dead. A flow that ran to an end — success, or reverted
+//! after a task failed — makes the job done, with the flow's final state as
+//! its outcome: reverting is the flow's own way of ending, not a reason to
+//! run it again.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use taskwire_runtime::conductor::Conductor;
+//! use taskwire_runtime::{jobboard, persistence};
+//!
+//! let board = jobboard::open("redis://127.0.0.1/0", "volumes")?;
+//! let logbook = persistence::open("postgres://postgres@127.0.0.1/taskwire")?;
+//! let conductor = Conductor::new("node-a", board, logbook).claim_ttl(Duration::from_secs(10));
+//! let shutdown = conductor.shutdown_handle();
+//! // From a signal handler, say: finish the job in hand, then stop (or
+//! // `release()`: suspend it and give it back).
+//! std::thread::spawn(move || {
+//!     std::thread::sleep(Duration::from_secs(3600));
+//!     shutdown.finish();
+//! });
+//! let report = conductor.run();
+//! println!("{report:?}");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+// A run ends with at most one (large) error; not on any hot path.
+#![allow(clippy::result_large_err)]
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::engine::{Engine, FlowState, RunError, Suspender};
+use crate::jobboard::{Claim, Job, JobBoard, JobBoardError, JobState};
+use crate::persistence::{now_ms, Backend, PersistenceError};
+
+/// Engine customization applied to every job's engine before it runs
+/// (resources, listeners, an executor, `max_workers`).
+type Configure = dyn Fn(Engine, &Job) -> Engine + Send + Sync;
+
+/// Runs jobs from a board; see the [module documentation](self).
+pub struct Conductor {
+    name: String,
+    board: Arc<dyn JobBoard>,
+    logbook: Arc<dyn Backend>,
+    claim_ttl: Duration,
+    poll: Duration,
+    configure: Option<Arc<Configure>>,
+    shutdown: Shutdown,
+}
+
+impl std::fmt::Debug for Conductor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conductor")
+            .field("name", &self.name)
+            .field("board", &self.board.describe())
+            .field("logbook", &self.logbook.url())
+            .field("claim_ttl", &self.claim_ttl)
+            .field("poll", &self.poll)
+            .finish_non_exhaustive()
+    }
+}
+
+const RUNNING: u8 = 0;
+const FINISH: u8 = 1;
+const RELEASE: u8 = 2;
+
+/// Asks a conductor to stop; cheap to clone, usable from any thread (a signal
+/// handler's, say).
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    mode: Arc<AtomicU8>,
+    /// The running flow's suspender, to release it.
+    current: Arc<Mutex<Option<Suspender>>>,
+    wake: Arc<(Mutex<()>, Condvar)>,
+}
+
+impl Shutdown {
+    /// Finish the job in hand, then stop.
+    pub fn finish(&self) {
+        let _ = self
+            .mode
+            .compare_exchange(RUNNING, FINISH, Ordering::SeqCst, Ordering::SeqCst);
+        self.wake.1.notify_all();
+    }
+
+    /// Suspend the job in hand (its running tasks finish), give it back to
+    /// the board without counting a failure, then stop. Another conductor
+    /// resumes it where it stopped.
+    pub fn release(&self) {
+        self.mode.store(RELEASE, Ordering::SeqCst);
+        if let Some(s) = &*self.current.lock().unwrap_or_else(|e| e.into_inner()) {
+            s.suspend();
+        }
+        self.wake.1.notify_all();
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_requested(&self) -> bool {
+        self.mode.load(Ordering::SeqCst) != RUNNING
+    }
+
+    fn releasing(&self) -> bool {
+        self.mode.load(Ordering::SeqCst) == RELEASE
+    }
+
+    /// Sleeps for `d`, or less if a stop is asked for.
+    fn sleep(&self, d: Duration) {
+        let guard = self.wake.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.is_requested() {
+            let _ = self.wake.1.wait_timeout(guard, d);
+        }
+    }
+}
+
+/// What became of one claimed job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobOutcome {
+    /// The flow ran to an end; the job is done.
+    Done {
+        /// The job (as claimed).
+        job: Job,
+        /// How the flow ended (SUCCESS, REVERTED or FAILURE).
+        state: FlowState,
+    },
+    /// The job could not be run; the failure was recorded on the job.
+    Failed {
+        /// The job (as claimed).
+        job: Job,
+        /// Its state now: ready again, or dead.
+        state: JobState,
+        /// What went wrong.
+        error: String,
+    },
+    /// The conductor was shut down with [`Shutdown::release`]: the run was
+    /// suspended and the job given back.
+    Released {
+        /// The job (as claimed).
+        job: Job,
+    },
+    /// The claim was lost (it expired and another conductor took the job);
+    /// this conductor stopped writing.
+    Lost {
+        /// The job (as claimed).
+        job: Job,
+        /// Why the conductor knows.
+        error: String,
+    },
+}
+
+/// How many jobs a conductor's [`Conductor::run`] handled, by outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConductorReport {
+    /// Jobs done.
+    pub done: usize,
+    /// Jobs that failed (ready again or dead).
+    pub failed: usize,
+    /// Jobs given back at shutdown.
+    pub released: usize,
+    /// Claims lost to another conductor.
+    pub lost: usize,
+}
+
+impl Conductor {
+    /// A conductor named `name` (its claims' and leases' owner: give each
+    /// process its own, and the same one again after a restart), taking jobs
+    /// from `board` and recording runs in `logbook`.
+    pub fn new(
+        name: impl Into<String>,
+        board: Arc<dyn JobBoard>,
+        logbook: Arc<dyn Backend>,
+    ) -> Conductor {
+        Conductor {
+            name: name.into(),
+            board,
+            logbook,
+            claim_ttl: Duration::from_secs(30),
+            poll: Duration::from_millis(500),
+            configure: None,
+            shutdown: Shutdown::default(),
+        }
+    }
+
+    /// How long a claim (and the flow's lease) lasts without renewal
+    /// (default 30 s; renewed every third of it). A dead conductor's jobs are
+    /// taken over after this.
+    pub fn claim_ttl(mut self, ttl: Duration) -> Conductor {
+        self.claim_ttl = ttl.max(Duration::from_millis(30));
+        self
+    }
+
+    /// How long [`Conductor::run`] waits when the board has no job (default
+    /// 500 ms).
+    pub fn poll_interval(mut self, poll: Duration) -> Conductor {
+        self.poll = poll;
+        self
+    }
+
+    /// Customizes every job's engine before it runs: resources, listeners,
+    /// an executor, `max_workers`.
+    pub fn configure(
+        mut self,
+        f: impl Fn(Engine, &Job) -> Engine + Send + Sync + 'static,
+    ) -> Conductor {
+        self.configure = Some(Arc::new(f));
+        self
+    }
+
+    /// A handle to stop [`Conductor::run`].
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// The conductor's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Claims and runs jobs until shut down. A board that cannot be reached
+    /// is retried after the poll interval (and logged with `tracing`).
+    pub fn run(&self) -> ConductorReport {
+        let mut report = ConductorReport::default();
+        while !self.shutdown.is_requested() {
+            match self.run_one() {
+                Ok(Some(outcome)) => match outcome {
+                    JobOutcome::Done { .. } => report.done += 1,
+                    JobOutcome::Failed { .. } => report.failed += 1,
+                    JobOutcome::Released { .. } => report.released += 1,
+                    JobOutcome::Lost { .. } => report.lost += 1,
+                },
+                Ok(None) => self.shutdown.sleep(self.poll),
+                Err(e) => {
+                    tracing::warn!(conductor = %self.name, error = %e, "cannot claim a job");
+                    self.shutdown.sleep(self.poll);
+                }
+            }
+        }
+        report
+    }
+
+    /// Claims the next job and runs it; `None` if the board has no job for
+    /// now. Errors are the board's, when claiming.
+    pub fn run_one(&self) -> Result<Option<JobOutcome>, JobBoardError> {
+        let Some(claim) = self.board.claim(&self.name, self.claim_ttl)? else {
+            return Ok(None);
+        };
+        tracing::info!(conductor = %self.name, job = %claim.job.id, name = %claim.job.spec.name, token = claim.token, "claimed");
+        let keeper = Keeper::start(Arc::clone(&self.board), claim.clone(), self.claim_ttl);
+        let outcome = self.work(&claim, &keeper);
+        keeper.stop();
+        tracing::info!(conductor = %self.name, job = %claim.job.id, outcome = ?outcome_name(&outcome), "finished with the job");
+        Ok(Some(outcome))
+    }
+
+    fn work(&self, claim: &Claim, keeper: &Keeper) -> JobOutcome {
+        let job = claim.job.clone();
+        let mut engine = match self.engine(claim, keeper) {
+            Ok(engine) => engine,
+            Err(Stop::Fail(error)) => return self.fail(keeper, job, error),
+            Err(Stop::Lost(error)) => return JobOutcome::Lost { job, error },
+        };
+        let suspender = engine.suspender();
+        *keeper.suspender.lock().unwrap_or_else(|e| e.into_inner()) = Some(suspender.clone());
+        *self
+            .shutdown
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(suspender.clone());
+        if self.shutdown.releasing() {
+            suspender.suspend();
+        }
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.run()));
+        *self
+            .shutdown
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+        if let Some(error) = keeper.lost() {
+            return JobOutcome::Lost { job, error };
+        }
+        let state = match run {
+            Ok(Ok(done)) => done.flow_state(),
+            Ok(Err(RunError::Failed { .. } | RunError::RevertFailed { .. })) => engine.flow_state(),
+            Ok(Err(RunError::Ended { state, .. })) => state,
+            Ok(Err(e)) => return self.fail(keeper, job, e.to_string()),
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a non-string panic payload".to_owned());
+                return self.fail(keeper, job, format!("the engine panicked: {what}"));
+            }
+        };
+        let claim = keeper.current();
+        if state == FlowState::Suspended {
+            return match self.board.release(&claim) {
+                Ok(()) => JobOutcome::Released { job },
+                Err(e) => JobOutcome::Lost {
+                    job,
+                    error: e.to_string(),
+                },
+            };
+        }
+        match self.board.complete(&claim, state) {
+            Ok(()) => JobOutcome::Done { job, state },
+            Err(e) => JobOutcome::Lost {
+                job,
+                error: e.to_string(),
+            },
+        }
+    }
+
+    /// The job's engine: its recorded run resumed, or a new run recorded
+    /// and noted on the job.
+    fn engine(&self, claim: &Claim, keeper: &Keeper) -> Result<Engine, Stop> {
+        let job = &claim.job;
+        let mut engine = match job.flow {
+            Some(flow) => self.resumed(flow, keeper)?,
+            None => {
+                let mut engine = Engine::from_factory(&job.spec.factory, job.spec.params.clone())
+                    .map_err(|e| Stop::Fail(e.to_string()))?;
+                for (name, value) in &job.spec.inputs {
+                    engine = engine.input(name.clone(), value);
+                }
+                engine = engine
+                    .persist(Arc::clone(&self.logbook))
+                    .owner(self.name.clone())
+                    .lease_ttl(self.claim_ttl);
+                if let Some(logbook) = job.spec.logbook {
+                    engine = engine.logbook(logbook);
+                }
+                engine.compile().map_err(|e| Stop::Fail(e.to_string()))?;
+                let flow = engine.flow_uuid().expect("persisted");
+                self.board
+                    .set_flow(&keeper.current(), flow)
+                    .map_err(|e| match e {
+                        JobBoardError::Lost { .. } | JobBoardError::NotFound { .. } => {
+                            Stop::Lost(e.to_string())
+                        }
+                        e => Stop::Fail(e.to_string()),
+                    })?;
+                engine
+            }
+        };
+        if let Some(configure) = &self.configure {
+            engine = configure(engine, job);
+        }
+        Ok(engine)
+    }
+
+    /// Resumes the recorded run `flow`, waiting (while the claim is kept)
+    /// for the lease of a conductor that died to expire.
+    fn resumed(&self, flow: crate::persistence::Uuid, keeper: &Keeper) -> Result<Engine, Stop> {
+        let give_up = Instant::now() + self.claim_ttl * 4;
+        loop {
+            let mut engine = Engine::resume(Arc::clone(&self.logbook), flow)
+                .map_err(|e| Stop::Fail(e.to_string()))?
+                .owner(self.name.clone())
+                .lease_ttl(self.claim_ttl);
+            match engine.compile() {
+                Ok(_) => return Ok(engine),
+                Err(RunError::Persistence {
+                    source: PersistenceError::LeaseHeld { expires_at, .. },
+                    ..
+                }) if Instant::now() < give_up => {
+                    if let Some(error) = keeper.lost() {
+                        return Err(Stop::Lost(error));
+                    }
+                    let wait = (expires_at - now_ms()).clamp(10, 1000) as u64;
+                    std::thread::sleep(Duration::from_millis(wait));
+                }
+                Err(e) => return Err(Stop::Fail(e.to_string())),
+            }
+        }
+    }
+
+    fn fail(&self, keeper: &Keeper, job: Job, error: String) -> JobOutcome {
+        tracing::warn!(conductor = %self.name, job = %job.id, %error, "the job failed");
+        match self.board.fail(&keeper.current(), &error) {
+            Ok(state) => JobOutcome::Failed { job, state, error },
+            Err(e) => JobOutcome::Lost {
+                job,
+                error: e.to_string(),
+            },
+        }
+    }
+}
+
+fn outcome_name(outcome: &JobOutcome) -> &'static str {
+    match outcome {
+        JobOutcome::Done { .. } => "done",
+        JobOutcome::Failed { .. } => "failed",
+        JobOutcome::Released { .. } => "released",
+        JobOutcome::Lost { .. } => "lost",
+    }
+}
+
+enum Stop {
+    Fail(String),
+    Lost(String),
+}
+
+/// Renews a claim every third of its time on a thread of its own; when the
+/// claim is lost, suspends the run.
+struct Keeper {
+    claim: Arc<Mutex<Claim>>,
+    lost: Arc<Mutex<Option<String>>>,
+    suspender: Arc<Mutex<Option<Suspender>>>,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Keeper {
+    fn start(board: Arc<dyn JobBoard>, claim: Claim, ttl: Duration) -> Keeper {
+        let mut keeper = Keeper {
+            claim: Arc::new(Mutex::new(claim)),
+            lost: Arc::default(),
+            suspender: Arc::default(),
+            stop: Arc::new((Mutex::new(false), Condvar::new())),
+            thread: None,
+        };
+        let (claim, lost, suspender, stop) = (
+            Arc::clone(&keeper.claim),
+            Arc::clone(&keeper.lost),
+            Arc::clone(&keeper.suspender),
+            Arc::clone(&keeper.stop),
+        );
+        keeper.thread = Some(std::thread::spawn(move || loop {
+            {
+                let guard = stop.0.lock().unwrap_or_else(|e| e.into_inner());
+                let (guard, _) = stop
+                    .1
+                    .wait_timeout_while(guard, ttl / 3, |stopped| !*stopped)
+                    .unwrap_or_else(|e| e.into_inner());
+                if *guard {
+                    return;
+                }
+            }
+            let current = claim.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            match board.renew(&current, ttl) {
+                Ok(renewed) => *claim.lock().unwrap_or_else(|e| e.into_inner()) = renewed,
+                Err(e @ (JobBoardError::Lost { .. } | JobBoardError::NotFound { .. })) => {
+                    tracing::warn!(job = %current.job.id, error = %e, "claim lost; suspending the run");
+                    *lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                    if let Some(s) = &*suspender.lock().unwrap_or_else(|e| e.into_inner()) {
+                        s.suspend();
+                    }
+                    return;
+                }
+                // The board is unreachable for now: try again next time,
+                // while the claim may still be alive.
+                Err(e) => {
+                    tracing::warn!(job = %current.job.id, error = %e, "cannot renew the claim")
+                }
+            }
+        }));
+        keeper
+    }
+
+    fn current(&self) -> Claim {
+        self.claim.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn lost(&self) -> Option<String> {
+        self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn stop(mut self) {
+        *self.stop.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.stop.1.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! The jobboard's contract, checked the same way against the real Redis and
+//! PostgreSQL servers: ordering, fenced claims, renewal, failures counted up
+//! to a dead job, expiries of dead conductors counted as failures, concurrent
+//! claims that never hand one job out twice, and the errors of missing jobs,
+//! corrupt rows and servers that are not there. Each test has a board (Redis
+//! key prefix) or database (PostgreSQL) of its own, removed afterwards.
+#![cfg(any(feature = "redis", feature = "postgres"))]
+
+mod dist;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use taskwire::jobboard::{JobBoard, JobBoardError, JobState, NewJob};
+use taskwire::FlowState;
+
+const LONG: Duration = Duration::from_secs(60);
+
+fn job(name: &str, priority: i32) -> NewJob {
+    NewJob::new("tests::nothing", json!({"n": 1}))
+        .name(name)
+        .input("size", 10)
+        .priority(priority)
+}
+
+/// Claims come highest priority first, then in posting order; an empty board
+/// gives `None`; the claim carries what was posted.
+fn claims_follow_priority_then_age(board: &dyn JobBoard) {
+    assert!(board.claim("c1", LONG).unwrap().is_none());
+    board.post(&job("low", 0)).unwrap();
+    board.post(&job("high-1", 5)).unwrap();
+    board.post(&job("high-2", 5)).unwrap();
+    board.post(&job("negative", -3)).unwrap();
+    board.post(&job("low-2", 0)).unwrap();
+    let mut order = Vec::new();
+    while let Some(claim) = board.claim("c1", LONG).unwrap() {
+        assert_eq!(claim.job.state, JobState::Claimed);
+        assert_eq!(claim.job.spec.factory, "tests::nothing");
+        assert_eq!(claim.job.spec.inputs["size"], 10);
+        assert_eq!(claim.job.spec.params, json!({"n": 1}));
+        assert_eq!(claim.token, 1);
+        order.push(claim.job.spec.name.clone());
+    }
+    assert_eq!(order, ["high-1", "high-2", "low", "low-2", "negative"]);
+    assert_eq!(board.list(Some(JobState::Claimed)).unwrap().len(), 5);
+    assert_eq!(board.list(Some(JobState::Ready)).unwrap().len(), 0);
+}
+
+/// A claim is renewed, records the flow, completes; then it is spent.
+fn a_claim_renews_records_and_completes(board: &dyn JobBoard) {
+    let posted = board.post(&job("one", 0)).unwrap();
+    assert_eq!(posted.state, JobState::Ready);
+    let claim = board.claim("c1", Duration::from_secs(5)).unwrap().unwrap();
+    assert_eq!(claim.job.id, posted.id);
+    let renewed = board.renew(&claim, LONG).unwrap();
+    assert!(
+        renewed.expires_at >= claim.expires_at + 50_000,
+        "{renewed:?}"
+    );
+    let flow = taskwire::persistence::Uuid::new_v4();
+    board.set_flow(&renewed, flow).unwrap();
+    assert_eq!(board.get(posted.id).unwrap().flow, Some(flow));
+    board.complete(&renewed, FlowState::Success).unwrap();
+    let done = board.get(posted.id).unwrap();
+    assert_eq!(done.state, JobState::Done);
+    assert_eq!(done.outcome, Some(FlowState::Success));
+    assert!(done.failures.is_empty());
+    assert!(board.claim("c2", LONG).unwrap().is_none(), "done is done");
+    let err = board.renew(&renewed, LONG).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: job {}: the claim with token 1 held by `c1` is no longer current (the job is now done)",
+            board.describe(),
+            posted.id
+        )
+    );
+}
+
+/// A claim that expired is taken over with a new token; the old owner can no
+/// longer write, and the expiry is recorded as a failure.
+fn an_expired_claim_is_taken_over_and_fenced(board: &dyn JobBoard) {
+    let posted = board.post(&job("slow", 0)).unwrap();
+    let old = board
+        .claim("dead", Duration::from_millis(50))
+        .unwrap()
+        .unwrap();
+    assert!(board.claim("other", LONG).unwrap().is_none(), "still held");
+    std::thread::sleep(Duration::from_millis(120));
+    let new = board.claim("alive", LONG).unwrap().unwrap();
+    assert_eq!(new.job.id, posted.id);
+    assert_eq!(new.token, 2);
+    assert_eq!(new.job.failures.len(), 1);
+    let failure = &new.job.failures[0];
+    assert_eq!((failure.owner.as_str(), failure.token), ("dead", 1));
+    assert_eq!(
+        failure.message,
+        "the claim of `dead` (token 1) expired before the job ended; its conductor stopped renewing it (it died, hung or lost the board)"
+    );
+    for err in [
+        board.complete(&old, FlowState::Success).unwrap_err(),
+        board.renew(&old, LONG).map(drop).unwrap_err(),
+        board.set_flow(&old, posted.id).unwrap_err(),
+        board.fail(&old, "x").map(drop).unwrap_err(),
+        board.release(&old).unwrap_err(),
+    ] {
+        assert!(matches!(err, JobBoardError::Lost { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: job {}: the claim with token 1 held by `dead` is no longer current (the job is now claimed by `alive` with token 2)",
+                board.describe(),
+                posted.id
+            )
+        );
+    }
+    assert_eq!(board.get(posted.id).unwrap().state, JobState::Claimed);
+    board.complete(&new, FlowState::Success).unwrap();
+}
+
+/// Failures give the job back until the limit; then it is dead, with every
+/// failure kept, and never claimed again.
+fn failures_end_in_a_dead_job(board: &dyn JobBoard) {
+    let posted = board.post(&job("poison", 0).max_failures(3)).unwrap();
+    for (i, owner) in ["c1", "c2", "c3"].into_iter().enumerate() {
+        let claim = board.claim(owner, LONG).unwrap().unwrap();
+        assert_eq!(claim.job.id, posted.id);
+        let state = board.fail(&claim, &format!("boom {i}")).unwrap();
+        assert_eq!(
+            state,
+            if i < 2 {
+                JobState::Ready
+            } else {
+                JobState::Dead
+            }
+        );
+    }
+    assert!(board.claim("c4", LONG).unwrap().is_none());
+    let dead = board.get(posted.id).unwrap();
+    assert_eq!(dead.state, JobState::Dead);
+    let kept: Vec<(&str, u64, &str)> = dead
+        .failures
+        .iter()
+        .map(|f| (f.owner.as_str(), f.token, f.message.as_str()))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("c1", 1, "boom 0"),
+            ("c2", 2, "boom 1"),
+            ("c3", 3, "boom 2")
+        ]
+    );
+    assert_eq!(board.list(Some(JobState::Dead)).unwrap(), vec![dead]);
+}
+
+/// A job whose conductors keep dying (claims expiring) ends dead too.
+fn expiries_count_as_failures(board: &dyn JobBoard) {
+    let posted = board.post(&job("crashes", 0).max_failures(2)).unwrap();
+    board
+        .claim("c1", Duration::from_millis(30))
+        .unwrap()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(80));
+    board
+        .claim("c2", Duration::from_millis(30))
+        .unwrap()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(80));
+    // The second expiry is the second failure: dead, and nothing to claim.
+    board.post(&job("next", 0)).unwrap();
+    let claim = board.claim("c3", LONG).unwrap().unwrap();
+    assert_eq!(claim.job.spec.name, "next");
+    let dead = board.get(posted.id).unwrap();
+    assert_eq!(dead.state, JobState::Dead);
+    let owners: Vec<&str> = dead.failures.iter().map(|f| f.owner.as_str()).collect();
+    assert_eq!(owners, ["c1", "c2"]);
+}
+
+/// Releasing gives the job back without counting a failure.
+fn release_gives_back_without_a_failure(board: &dyn JobBoard) {
+    let posted = board.post(&job("stop", 0).max_failures(1)).unwrap();
+    let claim = board.claim("c1", LONG).unwrap().unwrap();
+    board.release(&claim).unwrap();
+    let back = board.get(posted.id).unwrap();
+    assert_eq!((back.state, back.failures.len()), (JobState::Ready, 0));
+    let again = board.claim("c2", LONG).unwrap().unwrap();
+    assert_eq!((again.job.id, again.token), (posted.id, 2));
+}
+
+/// Missing jobs are named; deleting removes a job from every list.
+fn missing_jobs_are_named(board: &dyn JobBoard) {
+    let posted = board.post(&job("gone", 0)).unwrap();
+    let claim = board.claim("c1", LONG).unwrap().unwrap();
+    board.delete(posted.id).unwrap();
+    assert!(board.list(None).unwrap().is_empty());
+    let err = board.get(posted.id).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{}: job {} not found", board.describe(), posted.id)
+    );
+    assert!(matches!(
+        board.complete(&claim, FlowState::Success).unwrap_err(),
+        JobBoardError::NotFound { .. }
+    ));
+    assert!(matches!(
+        board.delete(posted.id).unwrap_err(),
+        JobBoardError::NotFound { .. }
+    ));
+}
+
+/// Conductors claiming at once, each with its own connection: every job is
+/// handed out exactly once.
+fn concurrent_claims_never_share_a_job(open: &(dyn Fn() -> Arc<dyn JobBoard> + Sync)) {
+    let board = open();
+    let mut posted = BTreeSet::new();
+    for i in 0..40 {
+        posted.insert(board.post(&job(&format!("j{i}"), i % 3)).unwrap().id);
+    }
+    let claimed: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                s.spawn(move || {
+                    let board = open();
+                    let mut mine = Vec::new();
+                    while let Some(claim) = board.claim(&format!("c{t}"), LONG).unwrap() {
+                        mine.push(claim.job.id);
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert_eq!(claimed.len(), 40, "no job twice");
+    assert_eq!(claimed.into_iter().collect::<BTreeSet<_>>(), posted);
+}
+
+macro_rules! conformance {
+    ($open:ident) => {
+        #[test]
+        fn claims_follow_priority_then_age() {
+            let (board, _keep) = $open("order");
+            super::claims_follow_priority_then_age(&*board);
+        }
+
+        #[test]
+        fn a_claim_renews_records_and_completes() {
+            let (board, _keep) = $open("complete");
+            super::a_claim_renews_records_and_completes(&*board);
+        }
+
+        #[test]
+        fn an_expired_claim_is_taken_over_and_fenced() {
+            let (board, _keep) = $open("fenced");
+            super::an_expired_claim_is_taken_over_and_fenced(&*board);
+        }
+
+        #[test]
+        fn failures_end_in_a_dead_job() {
+            let (board, _keep) = $open("dead");
+            super::failures_end_in_a_dead_job(&*board);
+        }
+
+        #[test]
+        fn expiries_count_as_failures() {
+            let (board, _keep) = $open("expiries");
+            super::expiries_count_as_failures(&*board);
+        }
+
+        #[test]
+        fn release_gives_back_without_a_failure() {
+            let (board, _keep) = $open("release");
+            super::release_gives_back_without_a_failure(&*board);
+        }
+
+        #[test]
+        fn missing_jobs_are_named() {
+            let (board, _keep) = $open("missing");
+            super::missing_jobs_are_named(&*board);
+        }
+    };
+}
+
+#[cfg(feature = "redis")]
+mod redis_board {
+    use super::*;
+    use crate::dist::{RedisBoard, REDIS};
+    use taskwire::jobboard::{open, RedisJobBoard};
+
+    fn board(test: &str) -> (Arc<dyn JobBoard>, RedisBoard) {
+        let keep = RedisBoard::new(test);
+        (open(REDIS, &keep.0).unwrap(), keep)
+    }
+
+    conformance!(board);
+
+    #[test]
+    fn concurrent_claims_never_share_a_job() {
+        let keep = RedisBoard::new("concurrent");
+        super::concurrent_claims_never_share_a_job(&|| Arc::new(keep.open()) as Arc<dyn JobBoard>);
+    }
+
+    #[test]
+    fn a_corrupt_job_is_named_and_others_stay_readable() {
+        let (board, keep) = board("corrupt");
+        let bad = board.post(&job("bad", 0)).unwrap();
+        let good = board.post(&job("good", 0)).unwrap();
+        ::redis::cmd("HSET")
+            .arg(format!("taskwire:{}:job:{}", keep.0, bad.id))
+            .arg("state")
+            .arg("exploded")
+            .query::<i64>(&mut keep.conn())
+            .unwrap();
+        let err = board.get(bad.id).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "jobboard `{}` at {REDIS}: job {}, field `state` is corrupt: unknown state `exploded`",
+                keep.0, bad.id
+            )
+        );
+        assert_eq!(board.get(good.id).unwrap().spec.name, "good");
+    }
+
+    #[test]
+    fn a_server_that_is_not_there_is_named() {
+        let err = RedisJobBoard::open("redis://127.0.0.1:1/0", "x").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "jobboard `x` at redis://127.0.0.1:1/0: connect (to connect) failed: "
+            ),
+            "{text}"
+        );
+        assert!(text.contains("refused"), "{text}");
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres_board {
+    use super::*;
+    use crate::dist::PgDb;
+    use taskwire::jobboard::{open, PostgresJobBoard};
+
+    fn board(test: &str) -> (Arc<dyn JobBoard>, PgDb) {
+        let db = PgDb::new(&format!("jb_{test}"));
+        (open(&db.url(), "main").unwrap(), db)
+    }
+
+    conformance!(board);
+
+    #[test]
+    fn concurrent_claims_never_share_a_job() {
+        let db = PgDb::new("jb_concurrent");
+        let url = db.url();
+        super::concurrent_claims_never_share_a_job(&|| {
+            Arc::new(PostgresJobBoard::open(&url, "main").unwrap()) as Arc<dyn JobBoard>
+        });
+    }
+
+    #[test]
+    fn boards_in_one_database_are_apart() {
+        let db = PgDb::new("jb_apart");
+        let a = open(&db.url(), "a").unwrap();
+        let b = open(&db.url(), "b").unwrap();
+        a.post(&job("for-a", 0)).unwrap();
+        assert!(b.claim("c", LONG).unwrap().is_none());
+        assert_eq!(a.claim("c", LONG).unwrap().unwrap().job.spec.name, "for-a");
+    }
+
+    #[test]
+    fn a_corrupt_job_is_named_and_others_stay_readable() {
+        let (board, db) = board("corrupt");
+        let bad = board.post(&job("bad", 0)).unwrap();
+        let good = board.post(&job("good", 0)).unwrap();
+        db.client()
+            .execute(
+                "UPDATE taskwire_jobs SET spec = 'not json' WHERE id = $1",
+                &[&bad.id.to_string()],
+            )
+            .unwrap();
+        let err = board.get(bad.id).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "jobboard `main` at {}: job {}, field `spec` is corrupt: expected ident at line 1 column 2",
+                db.url(),
+                bad.id
+            )
+        );
+        assert_eq!(board.get(good.id).unwrap().spec.name, "good");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let db = PgDb::new("jb_newer");
+        drop(open(&db.url(), "main").unwrap());
+        db.client()
+            .execute(
+                "INSERT INTO taskwire_jobboard_schema (version) VALUES (9)",
+                &[],
+            )
+            .unwrap();
+        let err = open(&db.url(), "main").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("jobboard `main` at {}: the jobboard's schema is version 9, newer than version 1 that this taskwire knows; upgrade taskwire to use it", db.url())
+        );
+    }
+
+    #[test]
+    fn a_server_that_is_not_there_is_named() {
+        let err = open("postgres://postgres@127.0.0.1:1/x", "main").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("jobboard `main` at postgres://postgres@127.0.0.1:1/x: connect (to create the jobboard schema) failed: "),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn bad_board_names_and_schemes_are_refused() {
+    let err = taskwire::jobboard::open("redis://127.0.0.1/0", "no spaces").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid jobboard `redis://127.0.0.1/0`: board name `no spaces` must be non-empty ASCII letters, digits and `_-.:`"
+    );
+    let err = taskwire::jobboard::open("amqp://u:secret@host", "jobs").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unknown jobboard URL scheme `amqp` in `amqp://u:***@host`; known schemes: redis://, postgres://, postgresql://"
+    );
+}
