@@ -58,6 +58,7 @@
 //! Set `TASK_MACROS_DEBUG=1` when compiling to print each expansion to stderr.
 
 mod ctxt;
+mod flow;
 mod kw;
 mod task;
 
@@ -67,4 +68,10 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
     task::expand(args.into(), item.into()).into()
+}
+
+/// A flow checked by the compiler; documented in the `taskwire` crate.
+#[proc_macro]
+pub fn flow(input: TokenStream) -> TokenStream {
+    flow::expand(input.into()).into()
 }

@@ -325,7 +325,13 @@ const fn write_unknown_argument(
 }
 
 /// `flow `F`: atom `a` renames its outputs to 1 name(s), but its task provides 2`.
-const fn write_provides_mismatch(m: &mut Msg<'_>, flow: &str, atom: &str, task: usize, given: usize) {
+const fn write_provides_mismatch(
+    m: &mut Msg<'_>,
+    flow: &str,
+    atom: &str,
+    task: usize,
+    given: usize,
+) {
     write_flow(m, flow);
     m.push("atom `");
     m.push(atom);
@@ -591,7 +597,11 @@ const fn arg_at(meta: &TaskMeta, k: usize) -> Arg<'_> {
                 let ty = text(&ps[i].ty);
                 return Arg {
                     name: text(&ps[i].name),
-                    ty: if required && !str_eq(ty, UNTYPED) { ty } else { "" },
+                    ty: if required && !str_eq(ty, UNTYPED) {
+                        ty
+                    } else {
+                        ""
+                    },
                     optional: !required,
                     typed: if required { typed } else { usize::MAX },
                 };
@@ -692,7 +702,10 @@ const fn less(d: &FlowDesc<'_>, mode: u8, a: u32, b: u32) -> bool {
     let c = if mode == 0 {
         str_cmp(entry_name(d, a), entry_name(d, b))
     } else {
-        str_cmp(atom_name(&d.atoms[a as usize]), atom_name(&d.atoms[b as usize]))
+        str_cmp(
+            atom_name(&d.atoms[a as usize]),
+            atom_name(&d.atoms[b as usize]),
+        )
     };
     c < 0 || (c == 0 && a < b)
 }
@@ -998,7 +1011,12 @@ pub const fn flow_scratch_len(d: &FlowDesc<'_>) -> usize {
 /// dependency cycles, and inputs that no task reads. Writes every problem into
 /// `m` and returns whether there was any. `scratch` has
 /// [`flow_scratch_len`] elements.
-pub const fn check_flow(d: &FlowDesc<'_>, order: &[u32], scratch: &mut [u32], m: &mut Msg<'_>) -> bool {
+pub const fn check_flow(
+    d: &FlowDesc<'_>,
+    order: &[u32],
+    scratch: &mut [u32],
+    m: &mut Msg<'_>,
+) -> bool {
     let start = m.len();
     let flow = flow_name(d);
     ambiguities(d, order, m);
@@ -1035,7 +1053,14 @@ pub const fn check_flow(d: &FlowDesc<'_>, order: &[u32], scratch: &mut [u32], m:
             let arg = arg_at(a.meta, k);
             if !injected(a, arg.name) {
                 let name = read_name(a, arg.name);
-                if let Found::Atom { atom, scope, from, to, .. } = resolve(d, order, c as u32, name) {
+                if let Found::Atom {
+                    atom,
+                    scope,
+                    from,
+                    to,
+                    ..
+                } = resolve(d, order, c as u32, name)
+                {
                     if let FlowKind::Graph = flow_kind(d, scope) {
                         edges[2 * e] = from;
                         edges[2 * e + 1] = to;
@@ -1618,13 +1643,10 @@ pub trait Typed {
 pub trait Slot<const K: usize> {
     /// The types of the slot, as a tuple.
     type Types;
-    /// Who provides them (a task, or [`FlowInput`]), for messages.
+    /// Who provides them (a task, or a marker named after the input), for
+    /// messages.
     type Who;
 }
-
-/// Stands for the flow's declared inputs in type mismatch messages.
-#[derive(Debug)]
-pub enum FlowInput {}
 
 /// Element `J` of a tuple type, or [`Nothing`] past its end.
 pub trait NthTy<const J: usize> {
@@ -1635,17 +1657,6 @@ pub trait NthTy<const J: usize> {
 /// What [`NthTy`] gives past the end of a tuple.
 #[derive(Debug)]
 pub enum Nothing {}
-
-/// Implemented only when `Self` and `R` are the same type: the flow macro's
-/// type check.
-#[diagnostic::on_unimplemented(
-    message = "flow type mismatch: task `{C}` requires a value of type `{R}`, but its provider `{P}` produces `{Self}`",
-    label = "`{C}` requires `{R}`, but `{P}` produces `{Self}`",
-    note = "the provider is the flow input or the task that provides the value's name to this task; change one of the two types, or `rebind` the argument to another value"
-)]
-pub trait SameType<R, C, P> {}
-
-impl<T, C, P> SameType<T, C, P> for T {}
 
 macro_rules! nth_impls {
     ($( [$($T:ident),*] => [$($J:literal : $E:ident),*] past [$($K:literal),*] ;)*) => {$(
@@ -1680,61 +1691,6 @@ nth_impls! {
     [A, B, C, D, E, F] => [0: A, 1: B, 2: C, 3: D, 4: E, 5: F] past [6, 7];
     [A, B, C, D, E, F, G] => [0: A, 1: B, 2: C, 3: D, 4: E, 5: F, 6: G] past [7];
     [A, B, C, D, E, F, G, H] => [0: A, 1: B, 2: C, 3: D, 4: E, 5: F, 6: G, 7: H] past [];
-}
-
-/// The type check of one atom: each required parameter `j` has the type of
-/// element `Mj` of slot `Kj` (from [`type_plan`]). Fails to compile otherwise,
-/// at the atom's task in the flow macro's invocation.
-#[allow(clippy::type_complexity)]
-pub const fn check_types<
-    S,
-    T,
-    const K0: usize,
-    const M0: usize,
-    const K1: usize,
-    const M1: usize,
-    const K2: usize,
-    const M2: usize,
-    const K3: usize,
-    const M3: usize,
-    const K4: usize,
-    const M4: usize,
-    const K5: usize,
-    const M5: usize,
-    const K6: usize,
-    const M6: usize,
-    const K7: usize,
-    const M7: usize,
->()
-where
-    T: Typed,
-    S: Slot<K0> + Slot<K1> + Slot<K2> + Slot<K3> + Slot<K4> + Slot<K5> + Slot<K6> + Slot<K7>,
-    <S as Slot<K0>>::Types: NthTy<M0>,
-    <S as Slot<K1>>::Types: NthTy<M1>,
-    <S as Slot<K2>>::Types: NthTy<M2>,
-    <S as Slot<K3>>::Types: NthTy<M3>,
-    <S as Slot<K4>>::Types: NthTy<M4>,
-    <S as Slot<K5>>::Types: NthTy<M5>,
-    <S as Slot<K6>>::Types: NthTy<M6>,
-    <S as Slot<K7>>::Types: NthTy<M7>,
-    T::Requires: NthTy<0> + NthTy<1> + NthTy<2> + NthTy<3> + NthTy<4> + NthTy<5> + NthTy<6> + NthTy<7>,
-    <<S as Slot<K0>>::Types as NthTy<M0>>::Ty:
-        SameType<<T::Requires as NthTy<0>>::Ty, T, <S as Slot<K0>>::Who>,
-    <<S as Slot<K1>>::Types as NthTy<M1>>::Ty:
-        SameType<<T::Requires as NthTy<1>>::Ty, T, <S as Slot<K1>>::Who>,
-    <<S as Slot<K2>>::Types as NthTy<M2>>::Ty:
-        SameType<<T::Requires as NthTy<2>>::Ty, T, <S as Slot<K2>>::Who>,
-    <<S as Slot<K3>>::Types as NthTy<M3>>::Ty:
-        SameType<<T::Requires as NthTy<3>>::Ty, T, <S as Slot<K3>>::Who>,
-    <<S as Slot<K4>>::Types as NthTy<M4>>::Ty:
-        SameType<<T::Requires as NthTy<4>>::Ty, T, <S as Slot<K4>>::Who>,
-    <<S as Slot<K5>>::Types as NthTy<M5>>::Ty:
-        SameType<<T::Requires as NthTy<5>>::Ty, T, <S as Slot<K5>>::Who>,
-    <<S as Slot<K6>>::Types as NthTy<M6>>::Ty:
-        SameType<<T::Requires as NthTy<6>>::Ty, T, <S as Slot<K6>>::Who>,
-    <<S as Slot<K7>>::Types as NthTy<M7>>::Ty:
-        SameType<<T::Requires as NthTy<7>>::Ty, T, <S as Slot<K7>>::Who>,
-{
 }
 
 #[cfg(test)]
