@@ -42,14 +42,17 @@ EOF
     echo '#![allow(missing_docs, clippy::all)]'
     echo 'use taskwire::task;'
     for ((k = 1; k <= n; k++)); do
-      local args="seed: u64, v$((k - 1)): u64"
-      if ((k % 3 == 0 && k > 3)); then args="$args, w$((k - 3)): u64"; fi
+      local args="seed: u64, v$((k - 1)): u64" sum="seed + v$((k - 1))"
+      if ((k % 3 == 0 && k > 3)); then
+        args="$args, w$((k - 3)): u64"
+        sum="$sum + w$((k - 3))"
+      fi
       if ((k % 3 == 0)); then
         echo "#[task(provides = [\"v$k\", \"w$k\"], name = \"t$k\")]"
-        echo "pub fn t$k($args) -> (u64, u64) { (seed + v$((k - 1)), $k) }"
+        echo "pub fn t$k($args) -> (u64, u64) { ($sum, $k) }"
       else
         echo "#[task(provides = \"v$k\", name = \"t$k\")]"
-        echo "pub fn t$k($args) -> u64 { seed + v$((k - 1)) }"
+        echo "pub fn t$k($args) -> u64 { $sum }"
       fi
     done
     echo '#[cfg(feature = "flow")]'
@@ -61,28 +64,33 @@ EOF
   } > "$dir/src/lib.rs"
 }
 
-# Median wall time (s) of `runs` rebuilds of the crate only.
+# Median wall and CPU (user + system) time, in seconds, of `runs` rebuilds of
+# the crate only: "wall cpu".
 time_build() { # dir features
-  local dir=$1 features=$2 times=()
+  local dir=$1 features=$2 walls=() cpus=()
   (cd "$dir" && cargo build -q $features) # dependencies, and a warm cache
   for ((r = 0; r < runs; r++)); do
     touch "$dir/src/lib.rs"
-    local t0 t1
-    t0=$(date +%s.%N)
-    (cd "$dir" && cargo build -q $features)
-    t1=$(date +%s.%N)
-    times+=("$(echo "$t1 - $t0" | bc)")
+    local t
+    t=$( { TIMEFORMAT='%R %U %S'; time (cd "$dir" && cargo build -q $features) ; } 2>&1 | tail -1)
+    walls+=("$(echo "$t" | awk '{print $1}')")
+    cpus+=("$(echo "$t" | awk '{print $2 + $3}')")
   done
-  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]}'
+  echo "$(median "${walls[@]}") $(median "${cpus[@]}")"
 }
 
-echo "| tasks | requirements | build without the flow (s) | build with the flow (s) | the flow adds (s) |"
-echo "|---:|---:|---:|---:|---:|"
+median() {
+  printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]}'
+}
+
+echo "| tasks | requirements | without the flow: wall (s) | CPU (s) | with the flow: wall (s) | CPU (s) | the flow adds: wall (s) | CPU (s) |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
 for n in "${sizes[@]}"; do
   dir="$work/flow_cost_$n"
   generate "$n" "$dir"
-  reqs=$(grep -c '^pub fn' "$dir/src/lib.rs" >/dev/null; grep -o 'v[0-9]*: u64\|w[0-9]*: u64\|seed: u64' "$dir/src/lib.rs" | wc -l)
-  without=$(time_build "$dir" "")
-  with=$(time_build "$dir" "--features flow")
-  printf '| %d | %d | %s | %s | %.2f |\n' "$n" "$reqs" "$without" "$with" "$(echo "$with - $without" | bc)"
+  reqs=$(grep -o '[a-z][0-9]*: u64' "$dir/src/lib.rs" | wc -l)
+  read -r w0 c0 <<< "$(time_build "$dir" "")"
+  read -r w1 c1 <<< "$(time_build "$dir" "--features flow")"
+  printf '| %d | %d | %s | %s | %s | %s | %.2f | %.2f |\n' "$n" "$((reqs - 2))" "$w0" "$c0" "$w1" "$c1" \
+    "$(echo "$w1 - $w0" | bc)" "$(echo "$c1 - $c0" | bc)"
 done

@@ -7,7 +7,9 @@
 //! the compiler's messages pinned in `ui-tests/tests/ui/flow/fail/*.stderr`.
 
 use serde::{Deserialize, Serialize};
-use taskwire::flow::check::{self, AtomDesc, FlowDesc, Msg, NodeDesc, NodeKind, ProvidesAs};
+use taskwire::flow::check::{
+    self, AtomDesc, FlowDesc, Msg, NodeDesc, NodeKind, ProvidesAs, Tables,
+};
 use taskwire::flow::FlowKind;
 use taskwire::prelude::*;
 
@@ -244,8 +246,22 @@ const LETTERS: FlowDesc<'static> = FlowDesc {
     ],
 };
 
-const LETTERS_ORDER: &[u32] =
-    &check::sort_providers::<{ check::provider_count(&LETTERS) }>(&LETTERS);
+/// The tables of the checks, built as `flow!` builds them.
+macro_rules! tables {
+    ($flow:expr) => {
+        Tables {
+            providers: &check::providers::<{ check::provider_count(&$flow) }>(&$flow),
+            offsets: &check::offsets::<{ $flow.atoms.len() + 1 }>(&$flow),
+            sources: &check::sources::<{ check::requirement_count(&$flow) }>(
+                &$flow,
+                &check::providers::<{ check::provider_count(&$flow) }>(&$flow),
+            ),
+            names: &check::names::<{ $flow.atoms.len() }>(&$flow),
+        }
+    };
+}
+
+const LETTERS_TABLES: Tables<'static> = tables!(LETTERS);
 
 /// Whether the flow-wide check fails, evaluated by the compiler.
 const LETTERS_FAIL: bool = {
@@ -253,7 +269,7 @@ const LETTERS_FAIL: bool = {
     let mut buf = [0u8; 1024];
     check::check_flow(
         &LETTERS,
-        LETTERS_ORDER,
+        &LETTERS_TABLES,
         &mut scratch,
         &mut Msg::new(&mut buf),
     )
@@ -267,7 +283,7 @@ fn the_compile_time_checks_run_at_run_time_with_the_same_words() {
     );
     let mut scratch = vec![0u32; check::flow_scratch_len(&LETTERS)];
     let message = check::render(|m| {
-        check::check_flow(&LETTERS, LETTERS_ORDER, &mut scratch.clone(), m);
+        check::check_flow(&LETTERS, &LETTERS_TABLES, &mut scratch.clone(), m);
     });
     scratch.clear();
     let built = builder_error(
@@ -310,10 +326,10 @@ fn renamed_atoms_and_outputs_are_resolved_like_the_builder_does() {
             },
         ],
     };
-    let order = check::sort_providers::<{ check::provider_count(&FLOW) }>(&FLOW);
+    const TABLES: Tables<'static> = tables!(FLOW);
     let atom_errors = |i| {
         check::render(|m| {
-            check::check_atom(&FLOW, &order, i, m);
+            check::check_atom(&FLOW, &TABLES, i, m);
         })
     };
     assert_eq!(atom_errors(0), "");
@@ -325,7 +341,7 @@ fn renamed_atoms_and_outputs_are_resolved_like_the_builder_does() {
     );
     let mut scratch = vec![0u32; check::flow_scratch_len(&FLOW)];
     let flow_errors = check::render(|m| {
-        check::check_flow(&FLOW, &order, &mut scratch.clone(), m);
+        check::check_flow(&FLOW, &TABLES, &mut scratch.clone(), m);
     });
     scratch.clear();
     assert_eq!(

@@ -9,7 +9,7 @@
 //!     impl Slot<0> for __FlowSlots { type Types = (u64,); .. }          // input `size`
 //!     impl Slot<2> for __FlowSlots { type Types = <__flow_task_0 as Typed>::Provides; .. }
 //!     const __FLOW: FlowDesc<'static> = FlowDesc { inputs, nodes, atoms: &[AtomDesc { meta: &<__flow_task_0 as Task>::DEF.meta, .. }] };
-//!     const __FLOW_ORDER: &[u32] = &sort_providers::<{ provider_count(&__FLOW) }>(&__FLOW);
+//!     const __FLOW_TABLES: Tables<'static> = Tables { providers, offsets, sources, names }; // built once
 //!     const _: () = /* check_flow, panics with its message */;     // at the flow's name
 //!     const _: () = /* check_atom(.., 0), panics with its message */; // at `extract_request`
 //!     const _: () = { const P = type_plan(.., 0); __flow_check_types::<__FlowSlots, __flow_task_0, {P[0][0]}, ..>() };
@@ -153,7 +153,7 @@ impl<'a> Expander<'a> {
                 let mut scratch = [0u32; #p::flow_scratch_len(&__FLOW)];
                 let mut buf = [0u8; 8192];
                 let mut msg = #p::Msg::new(&mut buf);
-                if #p::check_flow(&__FLOW, __FLOW_ORDER, &mut scratch, &mut msg) {
+                if #p::check_flow(&__FLOW, &__FLOW_TABLES, &mut scratch, &mut msg) {
                     #core::panic!("{}", msg.as_str());
                 }
             };
@@ -172,12 +172,12 @@ impl<'a> Expander<'a> {
                 const _: () = {
                     let mut buf = [0u8; 4096];
                     let mut msg = #p::Msg::new(&mut buf);
-                    if #p::check_atom(&__FLOW, __FLOW_ORDER, #index, &mut msg) {
+                    if #p::check_atom(&__FLOW, &__FLOW_TABLES, #index, &mut msg) {
                         #core::panic!("{}", msg.as_str());
                     }
                 };
                 const _: () = {
-                    const __PLAN: [[usize; 2]; 8] = #p::type_plan(&__FLOW, __FLOW_ORDER, #index);
+                    const __PLAN: [[usize; 2]; 8] = #p::type_plan(&__FLOW, &__FLOW_TABLES, #index);
                     __flow_check_types::<__FlowSlots, #alias, #(#args),*>()
                 };
             }
@@ -210,8 +210,15 @@ impl<'a> Expander<'a> {
                     nodes: &[#(#nodes),*],
                     atoms: &[#(#atoms),*],
                 };
-                const __FLOW_ORDER: &[u32] =
-                    &#p::sort_providers::<{ #p::provider_count(&__FLOW) }>(&__FLOW);
+                // The tables every check reads, built once, shared by reference.
+                const __FLOW_PROVIDERS: &[u64] =
+                    &#p::providers::<{ #p::provider_count(&__FLOW) }>(&__FLOW);
+                const __FLOW_TABLES: #p::Tables<'static> = #p::Tables {
+                    providers: __FLOW_PROVIDERS,
+                    offsets: &#p::offsets::<{ #atom_count + 1 }>(&__FLOW),
+                    sources: &#p::sources::<{ #p::requirement_count(&__FLOW) }>(&__FLOW, __FLOW_PROVIDERS),
+                    names: &#p::names::<#atom_count>(&__FLOW),
+                };
                 #flow_check
                 #(#atom_checks)*
                 #build

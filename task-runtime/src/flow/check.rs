@@ -312,13 +312,14 @@ const fn write_unknown_argument(
     if n == 0 {
         m.push("nothing");
     }
+    let mut cursor = ArgCursor::new();
     let mut k = 0;
     while k < n {
         if k > 0 {
             m.push(if k + 1 == n { " and " } else { ", " });
         }
         m.push("`");
-        m.push(arg_at(meta, k).name);
+        m.push(cursor.next(meta).name);
         m.push("`");
         k += 1;
     }
@@ -388,25 +389,6 @@ pub const fn str_eq(a: &str, b: &str) -> bool {
         i += 1;
     }
     true
-}
-
-/// Byte-wise comparison: negative, zero or positive.
-const fn str_cmp(a: &str, b: &str) -> i32 {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut i = 0;
-    while i < a.len() && i < b.len() {
-        if a[i] != b[i] {
-            return a[i] as i32 - b[i] as i32;
-        }
-        i += 1;
-    }
-    if a.len() == b.len() {
-        0
-    } else if a.len() < b.len() {
-        -1
-    } else {
-        1
-    }
 }
 
 /// The type of a value, as messages show it: `""` for values of tasks built
@@ -584,50 +566,14 @@ const fn arg_count(meta: &TaskMeta) -> usize {
     n + extra(meta).len()
 }
 
-/// The `k`-th value argument.
-const fn arg_at(meta: &TaskMeta, k: usize) -> Arg<'_> {
-    let ps = params(meta);
-    let mut seen = 0;
-    let mut typed = 0;
-    let mut i = 0;
-    while i < ps.len() {
-        let required = matches!(ps[i].kind, ParamKind::Required);
-        if required || matches!(ps[i].kind, ParamKind::Optional) {
-            if seen == k {
-                let ty = text(&ps[i].ty);
-                return Arg {
-                    name: text(&ps[i].name),
-                    ty: if required && !str_eq(ty, UNTYPED) {
-                        ty
-                    } else {
-                        ""
-                    },
-                    optional: !required,
-                    typed: if required { typed } else { usize::MAX },
-                };
-            }
-            seen += 1;
-        }
-        if required {
-            typed += 1;
-        }
-        i += 1;
-    }
-    Arg {
-        name: text(&extra(meta)[k - seen]),
-        ty: "",
-        optional: false,
-        typed: usize::MAX,
-    }
-}
-
 /// The type of argument `arg` of `meta` as messages show it (`""` when it is
 /// not known): what the builder passes to [`write_missing`].
 pub const fn arg_type<'t>(meta: &'t TaskMeta, arg: &str) -> &'t str {
     let n = arg_count(meta);
+    let mut cursor = ArgCursor::new();
     let mut k = 0;
     while k < n {
-        let a = arg_at(meta, k);
+        let a = cursor.next(meta);
         if str_eq(a.name, arg) {
             return a.ty;
         }
@@ -660,10 +606,25 @@ const fn read_name<'a>(a: &AtomDesc<'a>, arg: &'a str) -> &'a str {
 }
 
 // ---------------------------------------------------------------------------
-// Providers, sorted by name
+// Tables, built once per flow
 
-/// How many `(atom, output)` pairs the flow has: the length of the table
-/// [`sort_providers`] returns.
+/// FNV-1a, 32 bits: names are sorted and searched by hash, and compared as
+/// text only when their hashes are equal (cheap in `const` evaluation, where
+/// every step costs).
+const fn hash(s: &str) -> u32 {
+    let b = s.as_bytes();
+    let mut h: u32 = 0x811c_9dc5;
+    let mut i = 0;
+    while i < b.len() {
+        h ^= b[i] as u32;
+        h = h.wrapping_mul(0x0100_0193);
+        i += 1;
+    }
+    h
+}
+
+/// How many `(atom, output)` pairs the flow has: the length of
+/// [`Tables::providers`].
 pub const fn provider_count(d: &FlowDesc<'_>) -> usize {
     let mut n = 0;
     let mut i = 0;
@@ -674,7 +635,8 @@ pub const fn provider_count(d: &FlowDesc<'_>) -> usize {
     n
 }
 
-/// How many requirements (value arguments) the flow's atoms have.
+/// How many requirements (value arguments) the flow's atoms have: the length
+/// of [`Tables::sources`].
 pub const fn requirement_count(d: &FlowDesc<'_>) -> usize {
     let mut n = 0;
     let mut i = 0;
@@ -697,25 +659,16 @@ const fn entry_name<'a>(d: &FlowDesc<'a>, e: u32) -> &'a str {
     provided_name(&d.atoms[entry_atom(e) as usize], entry_elem(e) as usize)
 }
 
-/// Sort keys: by provided name, then atom order (`0`), or by atom name (`1`).
-const fn less(d: &FlowDesc<'_>, mode: u8, a: u32, b: u32) -> bool {
-    let c = if mode == 0 {
-        str_cmp(entry_name(d, a), entry_name(d, b))
-    } else {
-        str_cmp(
-            atom_name(&d.atoms[a as usize]),
-            atom_name(&d.atoms[b as usize]),
-        )
-    };
-    c < 0 || (c == 0 && a < b)
+const fn low(key: u64) -> u32 {
+    (key & 0xffff_ffff) as u32
 }
 
-const fn heapsort(d: &FlowDesc<'_>, mode: u8, v: &mut [u32]) {
+const fn sort_u64(v: &mut [u64]) {
     let n = v.len();
     let mut start = n / 2;
     while start > 0 {
         start -= 1;
-        sift_down(d, mode, v, start, n);
+        sift_u64(v, start, n);
     }
     let mut end = n;
     while end > 1 {
@@ -723,20 +676,20 @@ const fn heapsort(d: &FlowDesc<'_>, mode: u8, v: &mut [u32]) {
         let t = v[0];
         v[0] = v[end];
         v[end] = t;
-        sift_down(d, mode, v, 0, end);
+        sift_u64(v, 0, end);
     }
 }
 
-const fn sift_down(d: &FlowDesc<'_>, mode: u8, v: &mut [u32], mut root: usize, end: usize) {
+const fn sift_u64(v: &mut [u64], mut root: usize, end: usize) {
     loop {
         let mut child = 2 * root + 1;
         if child >= end {
             return;
         }
-        if child + 1 < end && less(d, mode, v[child], v[child + 1]) {
+        if child + 1 < end && v[child] < v[child + 1] {
             child += 1;
         }
-        if !less(d, mode, v[root], v[child]) {
+        if v[root] >= v[child] {
             return;
         }
         let t = v[root];
@@ -746,42 +699,193 @@ const fn sift_down(d: &FlowDesc<'_>, mode: u8, v: &mut [u32], mut root: usize, e
     }
 }
 
-/// Every `(atom, output)` pair, packed as `atom << 8 | output`, sorted by
-/// name then atom order. `N` is [`provider_count`].
-pub const fn sort_providers<const N: usize>(d: &FlowDesc<'_>) -> [u32; N] {
-    let mut v = [0u32; N];
-    let mut n = 0;
-    let mut i = 0;
-    while i < d.atoms.len() {
-        let count = provided_count(&d.atoms[i]);
-        let mut k = 0;
-        while k < count {
-            v[n] = ((i as u32) << 8) | k as u32;
-            n += 1;
-            k += 1;
-        }
-        i += 1;
-    }
-    heapsort(d, 0, &mut v);
-    v
-}
-
-/// The range of `order` whose entries provide `name`.
-const fn providers_of(d: &FlowDesc<'_>, order: &[u32], name: &str) -> (usize, usize) {
-    let (mut lo, mut hi) = (0, order.len());
+/// The range of sorted `keys` whose hash (high half) is `h`.
+const fn hash_range(keys: &[u64], h: u32) -> (usize, usize) {
+    let (mut lo, mut hi) = (0, keys.len());
     while lo < hi {
         let mid = (lo + hi) / 2;
-        if str_cmp(entry_name(d, order[mid]), name) < 0 {
+        if ((keys[mid] >> 32) as u32) < h {
             lo = mid + 1;
         } else {
             hi = mid;
         }
     }
     let mut end = lo;
-    while end < order.len() && str_eq(entry_name(d, order[end]), name) {
+    while end < keys.len() && (keys[end] >> 32) as u32 == h {
         end += 1;
     }
     (lo, end)
+}
+
+/// The tables the checks share, built once per flow (the flow macro keeps each
+/// in a `const` of its own and shares it by reference).
+#[derive(Debug, Clone, Copy)]
+pub struct Tables<'a> {
+    /// Every `(atom, output)` pair as `hash(name) << 32 | atom << 8 | output`,
+    /// sorted ([`fill_providers`]).
+    pub providers: &'a [u64],
+    /// Atom `i`'s requirements are `sources[offsets[i]..offsets[i + 1]]`
+    /// ([`fill_offsets`]).
+    pub offsets: &'a [u32],
+    /// Where each requirement's value comes from ([`fill_sources`]).
+    pub sources: &'a [u32],
+    /// Every atom as `hash(atom name) << 32 | atom`, sorted ([`fill_names`]).
+    pub names: &'a [u64],
+}
+
+/// Fills `out` ([`provider_count`] long) with the sorted provider table.
+pub const fn fill_providers(d: &FlowDesc<'_>, out: &mut [u64]) {
+    let mut n = 0;
+    let mut i = 0;
+    while i < d.atoms.len() {
+        let count = provided_count(&d.atoms[i]);
+        let mut k = 0;
+        while k < count {
+            let name = provided_name(&d.atoms[i], k);
+            out[n] = ((hash(name) as u64) << 32) | ((i as u64) << 8) | k as u64;
+            n += 1;
+            k += 1;
+        }
+        i += 1;
+    }
+    sort_u64(out);
+}
+
+/// [`fill_providers`] into an array (`N` is [`provider_count`]).
+pub const fn providers<const N: usize>(d: &FlowDesc<'_>) -> [u64; N] {
+    let mut v = [0u64; N];
+    fill_providers(d, &mut v);
+    v
+}
+
+/// Fills `out` (one more than the atoms) with where each atom's requirements
+/// start in [`Tables::sources`].
+pub const fn fill_offsets(d: &FlowDesc<'_>, out: &mut [u32]) {
+    let mut n = 0;
+    let mut i = 0;
+    while i < d.atoms.len() {
+        out[i] = n;
+        n += arg_count(d.atoms[i].meta) as u32;
+        i += 1;
+    }
+    out[d.atoms.len()] = n;
+}
+
+/// [`fill_offsets`] into an array (`N` is the number of atoms plus one).
+pub const fn offsets<const N: usize>(d: &FlowDesc<'_>) -> [u32; N] {
+    let mut v = [0u32; N];
+    fill_offsets(d, &mut v);
+    v
+}
+
+/// Fills `out` (one per atom) with the sorted atom name table.
+pub const fn fill_names(d: &FlowDesc<'_>, out: &mut [u64]) {
+    let mut i = 0;
+    while i < d.atoms.len() {
+        out[i] = ((hash(atom_name(&d.atoms[i])) as u64) << 32) | i as u64;
+        i += 1;
+    }
+    sort_u64(out);
+}
+
+/// [`fill_names`] into an array (`N` is the number of atoms).
+pub const fn names<const N: usize>(d: &FlowDesc<'_>) -> [u64; N] {
+    let mut v = [0u64; N];
+    fill_names(d, &mut v);
+    v
+}
+
+/// A requirement that nothing visible provides.
+const MISSING: u32 = u32::MAX;
+/// A requirement with a fixed value (`inject`), or optional and absent.
+const SKIPPED: u32 = u32::MAX - 1;
+/// A requirement read from a declared input (its index in the low bits).
+const INPUT: u32 = 1 << 31;
+
+/// Fills `out` ([`requirement_count`] long) with each requirement's source,
+/// in atom order then argument order: resolved as the engine will (see
+/// [`Flow`](super::Flow)'s scoping).
+pub const fn fill_sources(d: &FlowDesc<'_>, providers: &[u64], out: &mut [u32]) {
+    let mut n = 0;
+    let mut c = 0;
+    while c < d.atoms.len() {
+        let a = &d.atoms[c];
+        let count = arg_count(a.meta);
+        let mut k = 0;
+        let mut cursor = ArgCursor::new();
+        while k < count {
+            let arg = cursor.next(a.meta);
+            out[n] = if injected(a, arg.name) {
+                SKIPPED
+            } else {
+                match resolve(d, providers, c as u32, read_name(a, arg.name)) {
+                    MISSING if arg.optional => SKIPPED,
+                    source => source,
+                }
+            };
+            n += 1;
+            k += 1;
+        }
+        c += 1;
+    }
+}
+
+/// [`fill_sources`] into an array (`N` is [`requirement_count`]).
+pub const fn sources<const N: usize>(d: &FlowDesc<'_>, providers: &[u64]) -> [u32; N] {
+    let mut v = [0u32; N];
+    fill_sources(d, providers, &mut v);
+    v
+}
+
+/// Walks a task's value arguments in order, in one pass.
+struct ArgCursor {
+    param: usize,
+    extra: usize,
+    typed: usize,
+}
+
+impl ArgCursor {
+    const fn new() -> ArgCursor {
+        ArgCursor {
+            param: 0,
+            extra: 0,
+            typed: 0,
+        }
+    }
+
+    /// The next argument (there must be one).
+    const fn next<'t>(&mut self, meta: &'t TaskMeta) -> Arg<'t> {
+        let ps = params(meta);
+        while self.param < ps.len() {
+            let p = &ps[self.param];
+            self.param += 1;
+            let required = matches!(p.kind, ParamKind::Required);
+            if required || matches!(p.kind, ParamKind::Optional) {
+                let ty = text(&p.ty);
+                let typed = if required { self.typed } else { usize::MAX };
+                if required {
+                    self.typed += 1;
+                }
+                return Arg {
+                    name: text(&p.name),
+                    ty: if required && !str_eq(ty, UNTYPED) {
+                        ty
+                    } else {
+                        ""
+                    },
+                    optional: !required,
+                    typed,
+                };
+            }
+        }
+        self.extra += 1;
+        Arg {
+            name: text(&extra(meta)[self.extra - 1]),
+            ty: "",
+            optional: false,
+            typed: usize::MAX,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -811,29 +915,6 @@ const fn flow_kind(d: &FlowDesc<'_>, node: u32) -> FlowKind {
     }
 }
 
-/// Where a requirement's value comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Found {
-    /// Nothing visible provides it.
-    Missing,
-    /// The declared input with this index.
-    Input(u32),
-    /// Output `elem` of `atom`, seen through the flow node `scope`; `from` and
-    /// `to` are the children of `scope` holding the provider and the consumer.
-    Atom {
-        /// The providing atom.
-        atom: u32,
-        /// Its output.
-        elem: u32,
-        /// The flow node where both meet.
-        scope: u32,
-        /// The child of `scope` holding the provider.
-        from: u32,
-        /// The child of `scope` holding the consumer.
-        to: u32,
-    },
-}
-
 const fn input_index(d: &FlowDesc<'_>, name: &str) -> Option<u32> {
     let mut i = 0;
     while i < d.inputs.len() {
@@ -848,57 +929,46 @@ const fn input_index(d: &FlowDesc<'_>, name: &str) -> Option<u32> {
 /// Resolves `name` for atom `c` as the engine will: the innermost enclosing
 /// flow that sees a provider wins; in a linear flow the nearest earlier child,
 /// in a graph flow any other child; an unordered flow's children see no
-/// sibling; the declared inputs are the outermost provider.
-pub const fn resolve(d: &FlowDesc<'_>, order: &[u32], c: u32, name: &str) -> Found {
-    let (lo, hi) = providers_of(d, order, name);
+/// sibling; the declared inputs are the outermost provider. Returns a
+/// provider entry, `INPUT | index` or `MISSING`.
+const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32 {
+    let (lo, hi) = hash_range(providers, hash(name));
     let cn = d.atoms[c as usize].node;
-    let mut best = Found::Missing;
+    let mut best = MISSING;
     let mut best_key = (0u32, 0u32, 0u32);
     let mut k = lo;
     while k < hi {
-        let p = entry_atom(order[k]);
-        if p != c {
+        let e = low(providers[k]);
+        let p = entry_atom(e);
+        if p != c && str_eq(entry_name(d, e), name) {
             let (scope, to, from) = common_scope(d, cn, d.atoms[p as usize].node);
             let visible = match flow_kind(d, scope) {
                 FlowKind::Linear => d.nodes[from as usize].pos < d.nodes[to as usize].pos,
                 FlowKind::Graph => true,
                 FlowKind::Unordered => false,
             };
-            if visible {
-                let key = (
-                    d.nodes[scope as usize].depth + 1,
-                    d.nodes[from as usize].pos,
-                    p,
-                );
-                let better = match best {
-                    Found::Atom { .. } => {
-                        key.0 > best_key.0
-                            || key.0 == best_key.0
-                                && (key.1 > best_key.1 || key.1 == best_key.1 && key.2 > best_key.2)
-                    }
-                    _ => true,
-                };
-                if better {
-                    best_key = key;
-                    best = Found::Atom {
-                        atom: p,
-                        elem: entry_elem(order[k]),
-                        scope,
-                        from,
-                        to,
-                    };
-                }
+            let key = (
+                d.nodes[scope as usize].depth + 1,
+                d.nodes[from as usize].pos,
+                p,
+            );
+            let better = best == MISSING
+                || key.0 > best_key.0
+                || key.0 == best_key.0
+                    && (key.1 > best_key.1 || key.1 == best_key.1 && key.2 > best_key.2);
+            if visible && better {
+                best_key = key;
+                best = e;
             }
         }
         k += 1;
     }
-    match best {
-        Found::Missing => match input_index(d, name) {
-            Some(i) => Found::Input(i),
-            None => Found::Missing,
-        },
-        found => found,
+    if best == MISSING {
+        if let Some(i) = input_index(d, name) {
+            return INPUT | i;
+        }
     }
+    best
 }
 
 // ---------------------------------------------------------------------------
@@ -912,48 +982,50 @@ const fn write_sep(m: &mut Msg<'_>) {
 
 /// Checks atom `i`: each requirement has a visible provider, `rebind` and
 /// `inject` name real arguments, `provides_as` fits. Writes every problem into
-/// `m` (one line each) and returns whether there was any. `order` is
-/// [`sort_providers`]'s table.
-pub const fn check_atom(d: &FlowDesc<'_>, order: &[u32], i: usize, m: &mut Msg<'_>) -> bool {
+/// `m` (one line each) and returns whether there was any.
+pub const fn check_atom(d: &FlowDesc<'_>, t: &Tables<'_>, i: usize, m: &mut Msg<'_>) -> bool {
     let start = m.len();
     let a = &d.atoms[i];
     let flow = flow_name(d);
     let atom = atom_name(a);
+    let off = t.offsets[i] as usize;
     let n = arg_count(a.meta);
+    let mut cursor = ArgCursor::new();
     let mut k = 0;
     while k < n {
-        let arg = arg_at(a.meta, k);
-        if !arg.optional && !injected(a, arg.name) {
+        let arg = cursor.next(a.meta);
+        if t.sources[off + k] == MISSING {
             let name = read_name(a, arg.name);
-            if let Found::Missing = resolve(d, order, i as u32, name) {
-                write_sep(m);
-                // The hint: the first later provider, else the first earlier one.
-                let (lo, hi) = providers_of(d, order, name);
-                let mut later = u32::MAX;
-                let mut earlier = u32::MAX;
-                let mut j = lo;
-                while j < hi {
-                    let p = entry_atom(order[j]);
+            write_sep(m);
+            // The hint: the first later provider, else the first earlier one.
+            let (lo, hi) = hash_range(t.providers, hash(name));
+            let mut later = u32::MAX;
+            let mut earlier = u32::MAX;
+            let mut j = lo;
+            while j < hi {
+                let e = low(t.providers[j]);
+                let p = entry_atom(e);
+                if str_eq(entry_name(d, e), name) {
                     if p > i as u32 && later == u32::MAX {
                         later = p;
                     }
                     if p < i as u32 && earlier == u32::MAX {
                         earlier = p;
                     }
-                    j += 1;
                 }
-                let hint = if later != u32::MAX {
-                    Hint::Later(atom_name(&d.atoms[later as usize]))
-                } else if earlier != u32::MAX {
-                    Hint::Independent(atom_name(&d.atoms[earlier as usize]))
-                } else {
-                    Hint::None
-                };
-                let mut buf = [0u8; 512];
-                let mut h = Msg::new(&mut buf);
-                write_hint(&mut h, hint, atom);
-                write_missing(m, flow, atom, name, arg.ty, h.as_str());
+                j += 1;
             }
+            let hint = if later != u32::MAX {
+                Hint::Later(atom_name(&d.atoms[later as usize]))
+            } else if earlier != u32::MAX {
+                Hint::Independent(atom_name(&d.atoms[earlier as usize]))
+            } else {
+                Hint::None
+            };
+            let mut buf = [0u8; 512];
+            let mut h = Msg::new(&mut buf);
+            write_hint(&mut h, hint, atom);
+            write_missing(m, flow, atom, name, arg.ty, h.as_str());
         }
         k += 1;
     }
@@ -965,9 +1037,10 @@ pub const fn check_atom(d: &FlowDesc<'_>, order: &[u32], i: usize, m: &mut Msg<'
             ("inject", a.inject[r - a.rebind.len()])
         };
         let mut known = false;
+        let mut cursor = ArgCursor::new();
         let mut k = 0;
         while k < n {
-            if str_eq(arg_at(a.meta, k).name, arg) {
+            if str_eq(cursor.next(a.meta).name, arg) {
                 known = true;
             }
             k += 1;
@@ -1001,95 +1074,101 @@ pub const fn check_atom(d: &FlowDesc<'_>, order: &[u32], i: usize, m: &mut Msg<'
 
 /// The scratch [`check_flow`] needs, in `u32`s.
 pub const fn flow_scratch_len(d: &FlowDesc<'_>) -> usize {
-    let n = d.nodes.len();
     let e = requirement_count(d);
-    d.atoms.len() + 2 * e + Cycles::scratch_len(n, e)
+    d.inputs.len() + 2 * e + Cycles::scratch_len(d.nodes.len(), e)
 }
 
 /// Checks the whole flow: two providers of one name in a graph or unordered
 /// flow (or an input and a task, in a graph flow), two atoms of one name,
 /// dependency cycles, and inputs that no task reads. Writes every problem into
-/// `m` and returns whether there was any. `scratch` has
-/// [`flow_scratch_len`] elements.
+/// `m` and returns whether there was any. `scratch` has [`flow_scratch_len`]
+/// elements.
 pub const fn check_flow(
     d: &FlowDesc<'_>,
-    order: &[u32],
+    t: &Tables<'_>,
     scratch: &mut [u32],
     m: &mut Msg<'_>,
 ) -> bool {
     let start = m.len();
     let flow = flow_name(d);
-    ambiguities(d, order, m);
+    ambiguities(d, t.providers, m);
     // Two atoms with one name.
-    let (names, rest) = scratch.split_at_mut(d.atoms.len());
-    let mut i = 0;
-    while i < names.len() {
-        names[i] = i as u32;
-        i += 1;
-    }
-    heapsort(d, 1, names);
+    let names = t.names;
     let mut i = 1;
     while i < names.len() {
-        let a = atom_name(&d.atoms[names[i] as usize]);
-        if str_eq(a, atom_name(&d.atoms[names[i - 1] as usize]))
-            && (i < 2 || !str_eq(a, atom_name(&d.atoms[names[i - 2] as usize])))
-        {
-            write_sep(m);
-            write_duplicate(m, flow, a);
+        if names[i] >> 32 == names[i - 1] >> 32 {
+            let a = atom_name(&d.atoms[low(names[i]) as usize]);
+            // Once per name: only at its second atom among equal hashes.
+            let mut earlier = 0;
+            let mut j = i;
+            while j > 0 && names[j - 1] >> 32 == names[i] >> 32 {
+                j -= 1;
+                if str_eq(atom_name(&d.atoms[low(names[j]) as usize]), a) {
+                    earlier += 1;
+                }
+            }
+            if earlier == 1 {
+                write_sep(m);
+                write_duplicate(m, flow, a);
+            }
         }
         i += 1;
     }
-    // Data edges between the children of graph flows, then cycles among them.
-    let e_max = requirement_count(d);
+    // Data edges between the children of graph flows; inputs read.
+    let (used, rest) = scratch.split_at_mut(d.inputs.len());
+    let mut x = 0;
+    while x < used.len() {
+        used[x] = 0;
+        x += 1;
+    }
+    let e_max = t.sources.len();
     let (edges, rest) = rest.split_at_mut(2 * e_max);
     let mut e = 0;
-    let mut c = 0;
     let mut input_reported = [u32::MAX; 16];
+    let mut c = 0;
     while c < d.atoms.len() {
         let a = &d.atoms[c];
+        let off = t.offsets[c] as usize;
         let n = arg_count(a.meta);
+        let mut cursor = ArgCursor::new();
         let mut k = 0;
         while k < n {
-            let arg = arg_at(a.meta, k);
-            if !injected(a, arg.name) {
-                let name = read_name(a, arg.name);
-                if let Found::Atom {
-                    atom,
-                    scope,
-                    from,
-                    to,
-                    ..
-                } = resolve(d, order, c as u32, name)
-                {
-                    if let FlowKind::Graph = flow_kind(d, scope) {
-                        edges[2 * e] = from;
-                        edges[2 * e + 1] = to;
-                        e += 1;
-                        // An input of the same name is a second provider.
-                        if let Some(input) = input_index(d, name) {
-                            let key = scope * 64 + input;
-                            let mut seen = false;
-                            let mut s = 0;
-                            while s < input_reported.len() {
-                                if input_reported[s] == key {
-                                    seen = true;
-                                } else if !seen && input_reported[s] == u32::MAX {
-                                    input_reported[s] = key;
-                                    break;
-                                }
-                                s += 1;
+            let arg = cursor.next(a.meta);
+            let source = t.sources[off + k];
+            if source != MISSING && source != SKIPPED && source & INPUT != 0 {
+                used[(source & !INPUT) as usize] = 1;
+            } else if source != MISSING && source != SKIPPED {
+                let p = entry_atom(source);
+                let (scope, to, from) = common_scope(d, a.node, d.atoms[p as usize].node);
+                if let FlowKind::Graph = flow_kind(d, scope) {
+                    edges[2 * e] = from;
+                    edges[2 * e + 1] = to;
+                    e += 1;
+                    // An input of the same name is a second provider.
+                    let name = read_name(a, arg.name);
+                    if let Some(input) = input_index(d, name) {
+                        let key = scope * 64 + input;
+                        let mut seen = false;
+                        let mut s = 0;
+                        while s < input_reported.len() {
+                            if input_reported[s] == key {
+                                seen = true;
+                            } else if !seen && input_reported[s] == u32::MAX {
+                                input_reported[s] = key;
+                                break;
                             }
-                            if !seen {
-                                write_sep(m);
-                                write_ambiguous(
-                                    m,
-                                    flow,
-                                    name,
-                                    Names::InputAnd(atom_name(&d.atoms[atom as usize])),
-                                    FlowKind::Graph,
-                                    node_name(d, scope),
-                                );
-                            }
+                            s += 1;
+                        }
+                        if !seen {
+                            write_sep(m);
+                            write_ambiguous(
+                                m,
+                                flow,
+                                name,
+                                Names::InputAnd(atom_name(&d.atoms[p as usize])),
+                                FlowKind::Graph,
+                                node_name(d, scope),
+                            );
                         }
                     }
                 }
@@ -1102,8 +1181,7 @@ pub const fn check_flow(
     sort_pairs(edges);
     let e = dedup_pairs(edges);
     let (edges, _) = edges.split_at(2 * e);
-    let nodes = d.nodes.len();
-    let mut cycles = Cycles::new(nodes, edges, rest);
+    let mut cycles = Cycles::new(d.nodes.len(), edges, rest);
     let mut path = [0u32; 256];
     loop {
         let len = cycles.next(edges, rest, &mut path);
@@ -1118,22 +1196,7 @@ pub const fn check_flow(
     // Inputs nothing reads.
     let mut i = 0;
     while i < d.inputs.len() {
-        let mut read = false;
-        let mut c = 0;
-        while c < d.atoms.len() && !read {
-            let a = &d.atoms[c];
-            let n = arg_count(a.meta);
-            let mut k = 0;
-            while k < n {
-                let arg = arg_at(a.meta, k).name;
-                if !injected(a, arg) && str_eq(read_name(a, arg), d.inputs[i].0) {
-                    read = true;
-                }
-                k += 1;
-            }
-            c += 1;
-        }
-        if !read {
+        if used[i] == 0 {
             write_sep(m);
             write_unused_input(m, flow, d.inputs[i].0, d.inputs[i].1);
         }
@@ -1143,23 +1206,28 @@ pub const fn check_flow(
 }
 
 /// Two providers of one name whose common flow is a graph or unordered flow.
-const fn ambiguities(d: &FlowDesc<'_>, order: &[u32], m: &mut Msg<'_>) {
+const fn ambiguities(d: &FlowDesc<'_>, providers: &[u64], m: &mut Msg<'_>) {
     let flow = flow_name(d);
     let mut lo = 0;
-    while lo < order.len() {
-        let name = entry_name(d, order[lo]);
+    while lo < providers.len() {
+        let h = providers[lo] >> 32;
         let mut hi = lo + 1;
-        while hi < order.len() && str_eq(entry_name(d, order[hi]), name) {
+        while hi < providers.len() && providers[hi] >> 32 == h {
             hi += 1;
         }
-        // Each flow where two of these providers meet unordered, once.
+        // Each flow where two providers of one name meet unordered, once.
         let mut reported = [u32::MAX; 8];
         let mut a = lo;
         while a < hi {
+            let name = entry_name(d, low(providers[a]));
             let mut b = a + 1;
             while b < hi {
-                let na = d.atoms[entry_atom(order[a]) as usize].node;
-                let nb = d.atoms[entry_atom(order[b]) as usize].node;
+                if !str_eq(entry_name(d, low(providers[b])), name) {
+                    b += 1;
+                    continue;
+                }
+                let na = d.atoms[entry_atom(low(providers[a])) as usize].node;
+                let nb = d.atoms[entry_atom(low(providers[b])) as usize].node;
                 let (scope, ca, cb) = common_scope(d, na, nb);
                 let parallel = !matches!(flow_kind(d, scope), FlowKind::Linear);
                 let mut seen = false;
@@ -1185,37 +1253,41 @@ const fn ambiguities(d: &FlowDesc<'_>, order: &[u32], m: &mut Msg<'_>) {
                     let mut len = 0;
                     let mut p = lo;
                     while p < hi {
-                        let node = d.atoms[entry_atom(order[p]) as usize].node;
-                        let mut child = node;
-                        while d.nodes[child as usize].depth > d.nodes[scope as usize].depth + 1 {
-                            child = d.nodes[child as usize].parent;
-                        }
-                        if d.nodes[child as usize].parent == scope && child != scope {
-                            let mut at = len;
-                            let mut q = 0;
-                            while q < len {
-                                if children[q] == child {
-                                    at = q;
-                                }
-                                q += 1;
+                        let e = low(providers[p]);
+                        if str_eq(entry_name(d, e), name) {
+                            let node = d.atoms[entry_atom(e) as usize].node;
+                            let mut child = node;
+                            while d.nodes[child as usize].depth > d.nodes[scope as usize].depth + 1
+                            {
+                                child = d.nodes[child as usize].parent;
                             }
-                            if at < list.len() {
-                                list[at] = node;
-                                children[at] = child;
-                                if at == len {
-                                    len += 1;
+                            if d.nodes[child as usize].parent == scope && child != scope {
+                                let mut at = len;
+                                let mut q = 0;
+                                while q < len {
+                                    if children[q] == child {
+                                        at = q;
+                                    }
+                                    q += 1;
+                                }
+                                if at < list.len() {
+                                    list[at] = node;
+                                    children[at] = child;
+                                    if at == len {
+                                        len += 1;
+                                    }
                                 }
                             }
                         }
                         p += 1;
                     }
-                    let (providers, _) = list.split_at(len);
+                    let (listed, _) = list.split_at(len);
                     write_sep(m);
                     write_ambiguous(
                         m,
                         flow,
                         name,
-                        Names::Nodes(d, providers),
+                        Names::Nodes(d, listed),
                         flow_kind(d, scope),
                         node_name(d, scope),
                     );
@@ -1600,7 +1672,7 @@ pub const TY_MAX: usize = 8;
 /// Slots: `0..inputs` the declared inputs (element 0), then one per atom (its
 /// outputs), then one per atom (its own requirements: an unresolved or absent
 /// requirement is compared with itself, so it adds no type error).
-pub const fn type_plan(d: &FlowDesc<'_>, order: &[u32], i: usize) -> [[usize; 2]; TY_MAX] {
+pub const fn type_plan(d: &FlowDesc<'_>, t: &Tables<'_>, i: usize) -> [[usize; 2]; TY_MAX] {
     let inputs = d.inputs.len();
     let own = inputs + d.atoms.len() + i;
     let mut plan = [[0usize; 2]; TY_MAX];
@@ -1610,19 +1682,23 @@ pub const fn type_plan(d: &FlowDesc<'_>, order: &[u32], i: usize) -> [[usize; 2]
         j += 1;
     }
     let a = &d.atoms[i];
+    let off = t.offsets[i] as usize;
     let n = arg_count(a.meta);
+    let mut cursor = ArgCursor::new();
     let mut k = 0;
     while k < n {
-        let arg = arg_at(a.meta, k);
-        if arg.typed < TY_MAX && !injected(a, arg.name) {
-            match resolve(d, order, i as u32, read_name(a, arg.name)) {
-                Found::Input(x) => plan[arg.typed] = [x as usize, 0],
-                Found::Atom { atom, elem, .. } => {
-                    // A single output is element 0 of the task's output tuple.
-                    plan[arg.typed] = [inputs + atom as usize, elem as usize]
-                }
-                Found::Missing => {}
-            }
+        let arg = cursor.next(a.meta);
+        let source = t.sources[off + k];
+        if arg.typed < TY_MAX && source != MISSING && source != SKIPPED {
+            plan[arg.typed] = if source & INPUT != 0 {
+                [(source & !INPUT) as usize, 0]
+            } else {
+                // A single output is element 0 of the task's output tuple.
+                [
+                    inputs + entry_atom(source) as usize,
+                    entry_elem(source) as usize,
+                ]
+            };
         }
         k += 1;
     }
