@@ -116,9 +116,9 @@ pub mod __private {
     pub use std::convert::Infallible;
     pub use std::string::String;
     pub use taskwire_runtime::flow::check::{
-        check_atom, check_flow, flow_scratch_len, names, offsets, provider_count, providers,
-        requirement_count, sources, type_plan, AtomDesc, FlowDesc, Msg, NodeDesc, NodeKind, NthTy,
-        ProvidesAs, Slot, Tables, Typed,
+        atom_flags, check_atom, check_flow, flow_scratch_len, names, offsets, provider_count,
+        providers, requirement_count, sources, type_plans, AtomDesc, FlowDesc, Msg, NodeDesc,
+        NodeKind, NthTy, ProvidesAs, Slot, Tables, Typed,
     };
     pub use taskwire_runtime::flow::FlowKind;
     pub use taskwire_runtime::registry::TaskRegistration;

@@ -165,21 +165,17 @@ impl<'a> Expander<'a> {
             let alias = format_ident!("__flow_task_{}", i);
             let index = Literal::usize_unsuffixed(i);
             let args = (0..8).map(|j| {
-                let j = Literal::usize_unsuffixed(j);
-                quote_spanned!(span=> { __PLAN[#j][0] }, { __PLAN[#j][1] })
+                let at = Literal::usize_unsuffixed(i * 8 + j);
+                quote_spanned!(span=> { __FLOW_PLANS[#at][0] }, { __FLOW_PLANS[#at][1] })
             });
             quote_spanned! {span=>
-                const _: () = {
+                const _: () = if __FLOW_BAD[#index] {
                     let mut buf = [0u8; 4096];
                     let mut msg = #p::Msg::new(&mut buf);
-                    if #p::check_atom(&__FLOW, &__FLOW_TABLES, #index, &mut msg) {
-                        #core::panic!("{}", msg.as_str());
-                    }
+                    #p::check_atom(&__FLOW, &__FLOW_TABLES, #index, &mut msg);
+                    #core::panic!("{}", msg.as_str());
                 };
-                const _: () = {
-                    const __PLAN: [[usize; 2]; 8] = #p::type_plan(&__FLOW, &__FLOW_TABLES, #index);
-                    __flow_check_types::<__FlowSlots, #alias, #(#args),*>()
-                };
+                const _: () = __flow_check_types::<__FlowSlots, #alias, #(#args),*>();
             }
         });
 
@@ -219,9 +215,15 @@ impl<'a> Expander<'a> {
                     sources: &#p::sources::<{ #p::requirement_count(&__FLOW) }>(&__FLOW, __FLOW_PROVIDERS),
                     names: &#p::names::<#atom_count>(&__FLOW),
                 };
+                // Which atoms have problems, and the providers of each required
+                // parameter, computed once for all atoms.
+                const __FLOW_BAD: &[bool] = &#p::atom_flags::<#atom_count>(&__FLOW, &__FLOW_TABLES);
+                const __FLOW_PLANS: &[[usize; 2]] =
+                    &#p::type_plans::<{ #atom_count * 8 }>(&__FLOW, &__FLOW_TABLES);
                 #flow_check
                 #(#atom_checks)*
                 #build
+                __flow
             }
         }
     }
@@ -261,12 +263,23 @@ impl<'a> Expander<'a> {
         }
     }
 
-    /// The builder expression of `group`; `atom` counts atoms depth first.
+    /// Statements building `group` into `__flow` (nested flows into
+    /// `__flow_1`, `__flow_2`, ..); `atom` counts atoms depth first. One
+    /// statement per child: a long method chain is slow to type-check.
     fn build(&self, group: &Group, name: &str, atom: &mut usize) -> TokenStream {
+        self.build_at(group, name, atom, 0)
+    }
+
+    fn build_at(&self, group: &Group, name: &str, atom: &mut usize, depth: usize) -> TokenStream {
         let ctor = match group.kind {
             Kind::Linear => quote!(linear),
             Kind::Unordered => quote!(unordered),
             Kind::Graph => quote!(graph),
+        };
+        let var = if depth == 0 {
+            format_ident!("__flow")
+        } else {
+            format_ident!("__flow_{}", depth)
         };
         let children = group
             .children
@@ -291,15 +304,24 @@ impl<'a> Expander<'a> {
                         Provides::One(n) => spec = quote!(#spec.provides_as(#n)),
                         Provides::Each(ns) => spec = quote!(#spec.provides_each_as([#(#ns),*])),
                     }
-                    quote!(.add(#spec))
+                    quote!(#var.push(#spec);)
                 }
                 Child::Group(inner) => {
-                    let inner = self.build(inner, &group_name(inner, name, i), atom);
-                    quote!(.add(#inner))
+                    let inner_var = format_ident!("__flow_{}", depth + 1);
+                    let inner = self.build_at(inner, &group_name(inner, name, i), atom, depth + 1);
+                    quote! {
+                        {
+                            #inner
+                            #var.push(#inner_var);
+                        }
+                    }
                 }
             });
-        let _ = group.span;
-        quote!(::taskwire::Flow::#ctor(#name) #(#children)*)
+        let children: Vec<TokenStream> = children.collect();
+        quote! {
+            let mut #var = ::taskwire::Flow::#ctor(#name);
+            #(#children)*
+        }
     }
 }
 

@@ -17,7 +17,7 @@
 //! calls: `.named("..")`, `.rebind("arg", "name")`, `.inject("arg", value)`,
 //! `.provides_as("..")`, `.provides_each_as(["..", ..])`.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
@@ -54,14 +54,17 @@ impl Kind {
         input.peek(kw::linear) || input.peek(kw::unordered) || input.peek(kw::graph)
     }
 
-    fn parse(input: ParseStream<'_>) -> syn::Result<(Kind, Span)> {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Kind> {
         let look = input.lookahead1();
         if look.peek(kw::linear) {
-            Ok((Kind::Linear, input.parse::<kw::linear>()?.span))
+            input.parse::<kw::linear>()?;
+            Ok(Kind::Linear)
         } else if look.peek(kw::unordered) {
-            Ok((Kind::Unordered, input.parse::<kw::unordered>()?.span))
+            input.parse::<kw::unordered>()?;
+            Ok(Kind::Unordered)
         } else if look.peek(kw::graph) {
-            Ok((Kind::Graph, input.parse::<kw::graph>()?.span))
+            input.parse::<kw::graph>()?;
+            Ok(Kind::Graph)
         } else {
             Err(look.error())
         }
@@ -82,7 +85,6 @@ pub(crate) struct Group {
     pub(crate) kind: Kind,
     /// The name as written, if any (the outermost flow always has one).
     pub(crate) name: Option<Ident>,
-    pub(crate) span: Span,
     pub(crate) children: Vec<Child>,
 }
 
@@ -135,7 +137,7 @@ impl FlowDef {
     fn parse(input: ParseStream<'_>) -> syn::Result<FlowDef> {
         let attrs = input.call(Attribute::parse_outer)?;
         let vis: Visibility = input.parse()?;
-        let (kind, span) = Kind::parse(input)?;
+        let kind = Kind::parse(input)?;
         let name: Ident = input.call(Ident::parse_any)?;
         let mut inputs = Vec::new();
         if input.peek(syn::token::Paren) {
@@ -162,7 +164,6 @@ impl FlowDef {
             body: Group {
                 kind,
                 name: Some(name),
-                span,
                 children,
             },
         })
@@ -184,7 +185,7 @@ impl Parse for Child {
             && (input.peek2(syn::token::Brace)
                 || input.peek2(Ident) && input.peek3(syn::token::Brace))
         {
-            let (kind, span) = Kind::parse(input)?;
+            let kind = Kind::parse(input)?;
             let name = if input.peek(Ident) {
                 Some(input.call(Ident::parse_any)?)
             } else {
@@ -194,7 +195,6 @@ impl Parse for Child {
             return Ok(Child::Group(Group {
                 kind,
                 name,
-                span,
                 children,
             }));
         }

@@ -1069,6 +1069,19 @@ pub const fn check_atom(d: &FlowDesc<'_>, t: &Tables<'_>, i: usize, m: &mut Msg<
     m.len() > start
 }
 
+/// Whether each atom has a problem [`check_atom`] reports, all atoms in one
+/// pass: the flow macro evaluates this once, and formats a message only for
+/// the atoms it flags.
+pub const fn atom_flags<const N: usize>(d: &FlowDesc<'_>, t: &Tables<'_>) -> [bool; N] {
+    let mut flags = [false; N];
+    let mut i = 0;
+    while i < N {
+        flags[i] = check_atom(d, t, i, &mut Msg::new(&mut []));
+        i += 1;
+    }
+    flags
+}
+
 // ---------------------------------------------------------------------------
 // Whole-flow checks
 
@@ -1703,6 +1716,23 @@ pub const fn type_plan(d: &FlowDesc<'_>, t: &Tables<'_>, i: usize) -> [[usize; 2
         k += 1;
     }
     plan
+}
+
+/// [`type_plan`] of every atom, one after the other (`N` is the number of
+/// atoms times [`TY_MAX`]).
+pub const fn type_plans<const N: usize>(d: &FlowDesc<'_>, t: &Tables<'_>) -> [[usize; 2]; N] {
+    let mut plans = [[0usize; 2]; N];
+    let mut i = 0;
+    while i < N / TY_MAX {
+        let plan = type_plan(d, t, i);
+        let mut j = 0;
+        while j < TY_MAX {
+            plans[i * TY_MAX + j] = plan[j];
+            j += 1;
+        }
+        i += 1;
+    }
+    plans
 }
 
 /// The types of a task, for the flow macro's type checks: `#[task]`
