@@ -31,6 +31,10 @@ use syn::spanned::Spanned;
 use crate::ctxt::Ctxt;
 use parse::{Child, FlowDef, Group, Kind, Provides, TaskUse};
 
+/// How many required parameters of a task are type-checked (the runtime's
+/// `flow::check::TY_MAX`, and `#[task]`'s `Typed::Requires` arity).
+const TY_MAX: usize = 4;
+
 /// Expands `flow! { .. }`.
 pub(crate) fn expand(tokens: TokenStream) -> TokenStream {
     let cx = Ctxt::new();
@@ -80,6 +84,7 @@ impl<'a> Expander<'a> {
             quote!((#n, #p::core::stringify!(#ty)))
         });
         let input_count = def.inputs.len();
+        let ty_max = Literal::usize_unsuffixed(TY_MAX);
         let atom_count = self.atoms.len();
         let nodes = &self.nodes;
 
@@ -164,8 +169,8 @@ impl<'a> Expander<'a> {
             let core = quote_spanned!(span=> ::taskwire::__private::core);
             let alias = format_ident!("__flow_task_{}", i);
             let index = Literal::usize_unsuffixed(i);
-            let args = (0..8).map(|j| {
-                let at = Literal::usize_unsuffixed(i * 8 + j);
+            let args = (0..TY_MAX).map(|j| {
+                let at = Literal::usize_unsuffixed(i * TY_MAX + j);
                 quote_spanned!(span=> { __FLOW_PLANS[#at][0] }, { __FLOW_PLANS[#at][1] })
             });
             quote_spanned! {span=>
@@ -219,7 +224,7 @@ impl<'a> Expander<'a> {
                 // parameter, computed once for all atoms.
                 const __FLOW_BAD: &[bool] = &#p::atom_flags::<#atom_count>(&__FLOW, &__FLOW_TABLES);
                 const __FLOW_PLANS: &[[usize; 2]] =
-                    &#p::type_plans::<{ #atom_count * 8 }>(&__FLOW, &__FLOW_TABLES);
+                    &#p::type_plans::<{ #atom_count * #ty_max }>(&__FLOW, &__FLOW_TABLES);
                 #flow_check
                 #(#atom_checks)*
                 #build
@@ -263,25 +268,21 @@ impl<'a> Expander<'a> {
         }
     }
 
-    /// Statements building `group` into `__flow` (nested flows into
-    /// `__flow_1`, `__flow_2`, ..); `atom` counts atoms depth first. One
-    /// statement per child: a long method chain is slow to type-check.
+    /// Statements building `group` into `__flow`; `atom` counts atoms depth
+    /// first. The children go through one array and one loop: a statement
+    /// (or a chained call) per child is slower to compile.
     fn build(&self, group: &Group, name: &str, atom: &mut usize) -> TokenStream {
-        self.build_at(group, name, atom, 0)
+        let flow = self.build_expr(group, name, atom);
+        quote!(let __flow = #flow;)
     }
 
-    fn build_at(&self, group: &Group, name: &str, atom: &mut usize, depth: usize) -> TokenStream {
+    fn build_expr(&self, group: &Group, name: &str, atom: &mut usize) -> TokenStream {
         let ctor = match group.kind {
             Kind::Linear => quote!(linear),
             Kind::Unordered => quote!(unordered),
             Kind::Graph => quote!(graph),
         };
-        let var = if depth == 0 {
-            format_ident!("__flow")
-        } else {
-            format_ident!("__flow_{}", depth)
-        };
-        let children = group
+        let children: Vec<TokenStream> = group
             .children
             .iter()
             .enumerate()
@@ -304,23 +305,22 @@ impl<'a> Expander<'a> {
                         Provides::One(n) => spec = quote!(#spec.provides_as(#n)),
                         Provides::Each(ns) => spec = quote!(#spec.provides_each_as([#(#ns),*])),
                     }
-                    quote!(#var.push(#spec);)
+                    quote!(::taskwire::Node::Task(#spec))
                 }
                 Child::Group(inner) => {
-                    let inner_var = format_ident!("__flow_{}", depth + 1);
-                    let inner = self.build_at(inner, &group_name(inner, name, i), atom, depth + 1);
-                    quote! {
-                        {
-                            #inner
-                            #var.push(#inner_var);
-                        }
-                    }
+                    let inner = self.build_expr(inner, &group_name(inner, name, i), atom);
+                    quote!(::taskwire::Node::Flow(#inner))
                 }
-            });
-        let children: Vec<TokenStream> = children.collect();
+            })
+            .collect();
         quote! {
-            let mut #var = ::taskwire::Flow::#ctor(#name);
-            #(#children)*
+            {
+                let mut __flow = ::taskwire::Flow::#ctor(#name);
+                for __node in [#(#children),*] {
+                    __flow.push(__node);
+                }
+                __flow
+            }
         }
     }
 }
@@ -334,9 +334,10 @@ fn type_check(flow: &str, span: Span) -> TokenStream {
     let message = format!(
         "flow `{flow}`: task `{{C}}` requires a value of type `{{R}}` (its required parameter #{{J}}), but its provider `{{P}}` produces `{{Self}}`"
     );
-    let ks: Vec<_> = (0..8usize).map(|j| format_ident!("K{}", j)).collect();
-    let ms: Vec<_> = (0..8usize).map(|j| format_ident!("M{}", j)).collect();
-    let bounds = (0..8).map(|j| {
+    let ks: Vec<_> = (0..TY_MAX).map(|j| format_ident!("K{}", j)).collect();
+    let ms: Vec<_> = (0..TY_MAX).map(|j| format_ident!("M{}", j)).collect();
+    let nths = (0..TY_MAX).map(Literal::usize_unsuffixed);
+    let bounds = (0..TY_MAX).map(|j| {
         let (k, m) = (&ks[j], &ms[j]);
         let jl = Literal::usize_unsuffixed(j);
         let nth = Literal::usize_unsuffixed(j + 1);
@@ -359,8 +360,7 @@ fn type_check(flow: &str, span: Span) -> TokenStream {
         where
             T: #p::Typed,
             S: #(#p::Slot<#ks>)+*,
-            T::Requires: #p::NthTy<0> + #p::NthTy<1> + #p::NthTy<2> + #p::NthTy<3>
-                + #p::NthTy<4> + #p::NthTy<5> + #p::NthTy<6> + #p::NthTy<7>,
+            T::Requires: #(#p::NthTy<#nths>)+*,
             #(#bounds)*
         {
         }

@@ -138,9 +138,12 @@ pub(crate) fn task(task: &TaskFn<'_>) -> TokenStream {
     }
 }
 
-/// How many required parameters and outputs the flow macro's type checks
-/// cover (the runtime's `flow::check::TY_MAX`).
-const TY_MAX: usize = 8;
+/// How many required parameters the flow macro's type checks cover (the
+/// runtime's `flow::check::TY_MAX`).
+const TY_MAX: usize = 4;
+/// How many outputs of a tuple the type checks cover (the arity of the
+/// runtime's `NthTy` impls).
+const OUT_MAX: usize = 8;
 
 /// `impl Typed for #ident`: the types of the first `TY_MAX` required
 /// parameters and of the outputs, for `flow!`'s type checks.
@@ -160,7 +163,7 @@ fn typed_impl(task: &TaskFn<'_>) -> TokenStream {
         (Some(Provides::One(_)), None) => quote!(((),)),
         (Some(Provides::Tuple(_)), ty) => match ty.map(super::sig::ungroup) {
             Some(syn::Type::Tuple(tuple)) => {
-                let elems = tuple.elems.iter().take(TY_MAX);
+                let elems = tuple.elems.iter().take(OUT_MAX);
                 quote!((#(#elems,)*))
             }
             // Rejected by `valid.rs`; nothing to check.

@@ -1678,7 +1678,10 @@ const fn strip_rev(
 // Types
 
 /// How many required parameters of a task the type checks cover.
-pub const TY_MAX: usize = 8;
+pub const TY_MAX: usize = 4;
+
+/// How many outputs of a task the type checks cover.
+const OUT_MAX: u32 = 8;
 
 /// A plan of the type checks for one atom: for each of its first [`TY_MAX`]
 /// required parameters, the slot and element of its provider (`[slot, elem]`).
@@ -1702,7 +1705,10 @@ pub const fn type_plan(d: &FlowDesc<'_>, t: &Tables<'_>, i: usize) -> [[usize; 2
     while k < n {
         let arg = cursor.next(a.meta);
         let source = t.sources[off + k];
-        if arg.typed < TY_MAX && source != MISSING && source != SKIPPED {
+        let checked = source != MISSING
+            && source != SKIPPED
+            && (source & INPUT != 0 || entry_elem(source) < OUT_MAX);
+        if arg.typed < TY_MAX && checked {
             plan[arg.typed] = if source & INPUT != 0 {
                 [(source & !INPUT) as usize, 0]
             } else {
