@@ -37,7 +37,8 @@ pub use taskwire_runtime::*;
 /// this at the `revert_with` path.
 ///
 /// Next to the function (left untouched) `#[task]` generates a braced struct of the
-/// same name (type namespace only) implementing [`Task`], with `name::task()` to add
+/// same name (type namespace only) implementing [`Task`] (and
+/// [`flow::check::Typed`], the types [`flow!`] checks), with `name::task()` to add
 /// it to a flow, and registers the task with `inventory`. Set
 /// `TASK_MACROS_DEBUG=1` while building to print every expansion.
 #[cfg(feature = "macros")]

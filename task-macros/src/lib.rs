@@ -1,5 +1,5 @@
-//! Procedural macros of taskwire: `#[task]`. Use them through the `taskwire`
-//! crate (`use taskwire::prelude::*;`), which documents them.
+//! Procedural macros of taskwire: `#[task]` and `flow!`. Use them through the
+//! `taskwire` crate (`use taskwire::prelude::*;`), which documents them.
 //!
 //! # What `#[task]` generates
 //!
@@ -26,6 +26,10 @@
 //!             exec: Exec::Fn(__task_exec),
 //!             revert: Some(Exec::Fn(__task_revert)),
 //!         };
+//!     }
+//!     impl Typed for reserve_quota {                  // the types `flow!` checks
+//!         type Requires = (VolumeSpec,);                // the first 4 required parameters
+//!         type Provides = (Reservation,);
 //!     }
 //!     inventory::submit! { TaskRegistration::new(<reserve_quota as Task>::DEF) }
 //!     fn __task_exec(call: &Call<'_>) -> Invocation { /* decode, call, finish */ }

@@ -120,17 +120,7 @@ pub(crate) fn parse(cx: &Ctxt, tokens: TokenStream) -> syn::Result<FlowDef> {
             cx.error_spanned_by(name, format!("input `{name}` is declared twice"));
         }
     }
-    check_group(cx, &def.body);
     Ok(def)
-}
-
-fn check_group(cx: &Ctxt, group: &Group) {
-    for child in &group.children {
-        match child {
-            Child::Group(inner) => check_group(cx, inner),
-            Child::Task(_) => {}
-        }
-    }
 }
 
 impl FlowDef {

@@ -506,6 +506,7 @@ const fn provided_count(a: &AtomDesc<'_>) -> usize {
     }
 }
 
+#[allow(clippy::ptr_arg)] // both variants are read, in `const`
 const fn tuple_names<'t>(names: &'t Cow<'static, [Text]>) -> &'t [Text] {
     match names {
         Cow::Borrowed(s) => s,
@@ -538,14 +539,14 @@ struct Arg<'a> {
     typed: usize,
 }
 
-const fn params<'t>(meta: &'t TaskMeta) -> &'t [crate::task::Param] {
+const fn params(meta: &TaskMeta) -> &[crate::task::Param] {
     match &meta.params {
         Cow::Borrowed(p) => p,
         Cow::Owned(v) => v.as_slice(),
     }
 }
 
-const fn extra<'t>(meta: &'t TaskMeta) -> &'t [Text] {
+const fn extra(meta: &TaskMeta) -> &[Text] {
     match &meta.extra_requires {
         Cow::Borrowed(p) => p,
         Cow::Owned(v) => v.as_slice(),
