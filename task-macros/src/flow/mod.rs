@@ -6,8 +6,9 @@
 //! pub fn create_volume() -> ::taskwire::Flow {
 //!     type __flow_task_0 = extract_request;          // the user's path, named once
 //!     struct __FlowSlots;                            // type check slots
-//!     impl Slot<0> for __FlowSlots { type Types = (u64,); .. }          // input `size`
-//!     impl Slot<2> for __FlowSlots { type Types = <__flow_task_0 as Typed>::Provides; .. }
+//!     impl<T> Slot<0, T> for __FlowSlots { type Types = (u64,); .. }   // input `size`
+//!     impl<T> Slot<2, T> for __FlowSlots { type Types = <__flow_task_0 as Typed>::Provides; .. }
+//!     impl<T: Typed> Slot<OWN, T> for __FlowSlots { type Types = T::Requires; .. } // unresolved
 //!     const __FLOW: FlowDesc<'static> = FlowDesc { inputs, nodes, atoms: &[AtomDesc { meta: &<__flow_task_0 as Task>::DEF.meta, .. }] };
 //!     const __FLOW_TABLES: Tables<'static> = Tables { providers, offsets, sources, names }; // built once
 //!     const _: () = /* check_flow, panics with its message */;     // at the flow's name
@@ -101,20 +102,15 @@ impl<'a> Expander<'a> {
             .map(|(k, (input, ty))| {
                 let k = Literal::usize_unsuffixed(k);
                 quote! {
-                    impl #p::Slot<#k> for __FlowSlots { type Types = (#ty,); type Who = input::#input; }
+                    impl<T> #p::Slot<#k, T> for __FlowSlots { type Types = (#ty,); type Who = input::#input; }
                 }
             })
             .chain(self.atoms.iter().enumerate().map(|(i, _)| {
                 let alias = format_ident!("__flow_task_{}", i);
                 let out = Literal::usize_unsuffixed(input_count + i);
-                let own = Literal::usize_unsuffixed(input_count + atom_count + i);
                 quote! {
-                    impl #p::Slot<#out> for __FlowSlots {
+                    impl<T> #p::Slot<#out, T> for __FlowSlots {
                         type Types = <#alias as #p::Typed>::Provides;
-                        type Who = #alias;
-                    }
-                    impl #p::Slot<#own> for __FlowSlots {
-                        type Types = <#alias as #p::Typed>::Requires;
                         type Who = #alias;
                     }
                 }
@@ -200,6 +196,10 @@ impl<'a> Expander<'a> {
                 #(#aliases)*
                 #[allow(dead_code)]
                 struct __FlowSlots;
+                impl<T: #p::Typed> #p::Slot<{ #p::OWN }, T> for __FlowSlots {
+                    type Types = T::Requires;
+                    type Who = T;
+                }
                 /// The declared inputs, as providers in type mismatch messages.
                 mod input {
                     #(#input_markers)*
@@ -342,9 +342,9 @@ fn type_check(flow: &str, span: Span) -> TokenStream {
         let jl = Literal::usize_unsuffixed(j);
         let nth = Literal::usize_unsuffixed(j + 1);
         quote_spanned! {span=>
-            <S as #p::Slot<#k>>::Types: #p::NthTy<#m>,
-            <<S as #p::Slot<#k>>::Types as #p::NthTy<#m>>::Ty:
-                __FlowSameType<<T::Requires as #p::NthTy<#jl>>::Ty, T, <S as #p::Slot<#k>>::Who, #nth>,
+            <S as #p::Slot<#k, T>>::Types: #p::NthTy<#m>,
+            <<S as #p::Slot<#k, T>>::Types as #p::NthTy<#m>>::Ty:
+                __FlowSameType<<T::Requires as #p::NthTy<#jl>>::Ty, T, <S as #p::Slot<#k, T>>::Who, #nth>,
         }
     });
     quote_spanned! {span=>
@@ -359,7 +359,7 @@ fn type_check(flow: &str, span: Span) -> TokenStream {
         const fn __flow_check_types<S, T, #(const #ks: usize, const #ms: usize),*>()
         where
             T: #p::Typed,
-            S: #(#p::Slot<#ks>)+*,
+            S: #(#p::Slot<#ks, T>)+*,
             T::Requires: #(#p::NthTy<#nths>)+*,
             #(#bounds)*
         {

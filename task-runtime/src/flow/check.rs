@@ -1687,11 +1687,12 @@ const OUT_MAX: u32 = 8;
 /// A plan of the type checks for one atom: for each of its first [`TY_MAX`]
 /// required parameters, the slot and element of its provider (`[slot, elem]`).
 /// Slots: `0..inputs` the declared inputs (element 0), then one per atom (its
-/// outputs), then one per atom (its own requirements: an unresolved or absent
-/// requirement is compared with itself, so it adds no type error).
+/// outputs); an unresolved or absent requirement gets [`OWN`] (the checked
+/// task's own requirements: it is compared with itself, so it adds no type
+/// error).
 pub const fn type_plan(d: &FlowDesc<'_>, t: &Tables<'_>, i: usize) -> [[usize; 2]; TY_MAX] {
     let inputs = d.inputs.len();
-    let own = inputs + d.atoms.len() + i;
+    let own = OWN;
     let mut plan = [[0usize; 2]; TY_MAX];
     let mut j = 0;
     while j < TY_MAX {
@@ -1753,13 +1754,17 @@ pub trait Typed {
 
 /// A slot of a flow's type checks: the flow macro implements it for a local
 /// type, one slot per input and per atom.
-pub trait Slot<const K: usize> {
+/// `T` is the task being checked (slot [`OWN`] is its own requirements).
+pub trait Slot<const K: usize, T> {
     /// The types of the slot, as a tuple.
     type Types;
     /// Who provides them (a task, or a marker named after the input), for
     /// messages.
     type Who;
 }
+
+/// The slot of a task's own requirements (see [`type_plan`]).
+pub const OWN: usize = usize::MAX;
 
 /// Element `J` of a tuple type, or [`Nothing`] past its end.
 pub trait NthTy<const J: usize> {
