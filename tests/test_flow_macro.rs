@@ -360,3 +360,165 @@ fn renamed_atoms_and_outputs_are_resolved_like_the_builder_does() {
     );
     assert_eq!(built, format!("{}\n{}", atom_errors(2), flow_errors));
 }
+
+/// A flow's description for the checks, read from a flow the builder made.
+fn describe<'a>(flow: &'a Flow, nodes: &mut Vec<NodeDesc<'a>>, atoms: &mut Vec<AtomDesc<'a>>) {
+    fn walk<'a>(
+        children: Vec<taskwire::flow::Child<'a>>,
+        parent: u32,
+        depth: u32,
+        nodes: &mut Vec<NodeDesc<'a>>,
+        atoms: &mut Vec<AtomDesc<'a>>,
+    ) {
+        for (pos, child) in children.into_iter().enumerate() {
+            let node = nodes.len() as u32;
+            match child {
+                taskwire::flow::Child::Task(spec) => {
+                    nodes.push(NodeDesc {
+                        parent,
+                        pos: pos as u32,
+                        depth,
+                        kind: NodeKind::Atom(atoms.len() as u32),
+                    });
+                    atoms.push(AtomDesc {
+                        name: Some(spec.atom_name()),
+                        ..AtomDesc::new(&spec.def().meta, node)
+                    });
+                }
+                taskwire::flow::Child::Flow(sub) => {
+                    nodes.push(NodeDesc {
+                        parent,
+                        pos: pos as u32,
+                        depth,
+                        kind: NodeKind::Flow(sub.kind(), sub.name()),
+                    });
+                    walk(sub.children().collect(), node, depth + 1, nodes, atoms);
+                }
+            }
+        }
+    }
+    nodes.push(NodeDesc {
+        parent: 0,
+        pos: 0,
+        depth: 0,
+        kind: NodeKind::Flow(flow.kind(), flow.name()),
+    });
+    walk(flow.children().collect(), 0, 1, nodes, atoms);
+}
+
+/// Every message of the compile-time checks, run at run time on `flow`.
+fn const_checks(flow: &Flow, inputs: &[(&str, &str)]) -> Vec<String> {
+    let (mut nodes, mut atoms) = (Vec::new(), Vec::new());
+    describe(flow, &mut nodes, &mut atoms);
+    let d = FlowDesc {
+        inputs,
+        nodes: &nodes,
+        atoms: &atoms,
+    };
+    let mut providers = vec![0; check::provider_count(&d)];
+    check::fill_providers(&d, &mut providers);
+    let mut offsets = vec![0; atoms.len() + 1];
+    check::fill_offsets(&d, &mut offsets);
+    let mut sources = vec![0; check::requirement_count(&d)];
+    check::fill_sources(&d, &providers, &mut sources);
+    let mut names = vec![0; atoms.len()];
+    check::fill_names(&d, &mut names);
+    let t = Tables {
+        providers: &providers,
+        offsets: &offsets,
+        sources: &sources,
+        names: &names,
+    };
+    let mut text = String::new();
+    for i in 0..atoms.len() {
+        text += &check::render(|m| {
+            check::check_atom(&d, &t, i, m);
+        });
+        text.push('\n');
+    }
+    let mut scratch = vec![0; check::flow_scratch_len(&d)];
+    text += &check::render(|m| {
+        check::check_flow(&d, &t, &mut scratch.clone(), m);
+    });
+    scratch.clear();
+    text.lines()
+        .filter(|l| !l.is_empty() && !l.contains("is declared, but no task reads it"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A small deterministic generator (no dependency for a test).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+fn random_flow(rng: &mut Lcg, name: String, depth: u32, next: &mut u32) -> Flow {
+    let kinds = [FlowKind::Linear, FlowKind::Unordered, FlowKind::Graph];
+    let mut flow = Flow::new(name, kinds[rng.below(3) as usize]);
+    for _ in 0..1 + rng.below(4) {
+        if depth < 2 && rng.below(4) == 0 {
+            let sub = format!("f{next}");
+            *next += 1;
+            flow.push(random_flow(rng, sub, depth + 1, next));
+        } else {
+            let names = ["a", "b", "c", "d", "e"];
+            let requires: Vec<&str> = (0..rng.below(3))
+                .map(|_| names[rng.below(5) as usize])
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let mut task = FnTask::new(format!("t{next}")).requires(requires);
+            *next += 1;
+            if rng.below(3) > 0 {
+                task = task.provides(names[rng.below(5) as usize]);
+            }
+            flow.push(task.run(|_| Ok(serde_json::json!(0))));
+        }
+    }
+    flow
+}
+
+#[test]
+fn the_builder_and_the_compile_time_checks_agree_on_random_flows() {
+    let mut rng = Lcg(7);
+    let mut compared = 0;
+    for case in 0..2000 {
+        let mut next = 0;
+        let flow = random_flow(&mut rng, format!("flow{case}"), 0, &mut next);
+        let input_names = ["a", "b", "c", "d", "e"];
+        let inputs: Vec<(&str, &str)> = input_names
+            .iter()
+            .filter(|_| rng.below(3) == 0)
+            .map(|n| (*n, "u64"))
+            .collect();
+        let names: Vec<&str> = inputs.iter().map(|(n, _)| *n).collect();
+        let mut built: Vec<String> = match flow.compile(&names) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.errors().iter().map(|e| e.to_string()).collect(),
+        };
+        let mut checked = const_checks(&flow, &inputs);
+        // A cycle through a nested flow is named by the nested flow at compile
+        // time (`f1`), by its tasks at run time: compare the rest.
+        if checked
+            .iter()
+            .any(|e| e.contains("form a cycle") && e.contains("`f"))
+        {
+            checked.retain(|e| !e.contains("form a cycle"));
+            built.retain(|e| !e.contains("form a cycle"));
+        } else {
+            compared += 1;
+        }
+        built.sort();
+        checked.sort();
+        assert_eq!(checked, built, "flow {case}: {flow:#?}");
+    }
+    assert!(compared > 1900, "{compared} flows compared whole");
+}

@@ -937,10 +937,15 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
     let cn = d.atoms[c as usize].node;
     let mut best = MISSING;
     let mut best_key = (0u32, 0u32, 0u32);
+    let (mut best_scope, mut best_from) = (0u32, 0u32);
+    let mut named = 0;
     let mut k = lo;
     while k < hi {
         let e = low(providers[k]);
         let p = entry_atom(e);
+        if str_eq(entry_name(d, e), name) {
+            named += 1;
+        }
         if p != c && str_eq(entry_name(d, e), name) {
             let (scope, to, from) = common_scope(d, cn, d.atoms[p as usize].node);
             let visible = match flow_kind(d, scope) {
@@ -960,9 +965,26 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
             if visible && better {
                 best_key = key;
                 best = e;
+                best_scope = scope;
+                best_from = from;
             }
         }
         k += 1;
+    }
+    // Where two children of a graph or unordered flow provide the name (or a
+    // nested flow does, for a linear one), the engine reads no value: that
+    // ambiguity is reported once, for the flow; the requirement adds nothing.
+    if best != MISSING && named > 1 {
+        let exporter = match flow_kind(d, best_scope) {
+            FlowKind::Linear => best_from,
+            _ => best_scope,
+        };
+        if export(d, exporter, name) == AMBIGUOUS_EXPORT {
+            return SKIPPED;
+        }
+    }
+    if best == MISSING && named > 1 && ambiguous_around(d, cn, name) {
+        return SKIPPED;
     }
     if best == MISSING {
         if let Some(i) = input_index(d, name) {
@@ -970,6 +992,46 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
         }
     }
     best
+}
+
+/// Whether an enclosing flow of `node` sees `name` provided twice, as the
+/// engine looks names up: a graph flow by all its children's exports, a
+/// linear one by its earlier children's.
+const fn ambiguous_around(d: &FlowDesc<'_>, node: u32, name: &str) -> bool {
+    let mut at = node;
+    while at != 0 {
+        let scope = d.nodes[at as usize].parent;
+        match flow_kind(d, scope) {
+            FlowKind::Graph => {
+                if export(d, scope, name) == AMBIGUOUS_EXPORT {
+                    return true;
+                }
+            }
+            FlowKind::Linear => {
+                let mut last = NO_EXPORT;
+                let mut child = scope + 1;
+                while (child as usize) < d.nodes.len()
+                    && d.nodes[child as usize].depth > d.nodes[scope as usize].depth
+                {
+                    if d.nodes[child as usize].parent == scope
+                        && d.nodes[child as usize].pos < d.nodes[at as usize].pos
+                    {
+                        let e = export(d, child, name);
+                        if e != NO_EXPORT {
+                            last = e;
+                        }
+                    }
+                    child += 1;
+                }
+                if last == AMBIGUOUS_EXPORT {
+                    return true;
+                }
+            }
+            FlowKind::Unordered => {}
+        }
+        at = scope;
+    }
+    false
 }
 
 // ---------------------------------------------------------------------------
@@ -1158,9 +1220,12 @@ pub const fn check_flow(
                     edges[2 * e] = from;
                     edges[2 * e + 1] = to;
                     e += 1;
-                    // An input of the same name is a second provider.
+                    // An input of the same name is a second provider (unless
+                    // the flow's children already provide it twice: reported
+                    // as such).
                     let name = read_name(a, arg.name);
-                    if let Some(input) = input_index(d, name) {
+                    let twice = export(d, scope, name) == AMBIGUOUS_EXPORT;
+                    if let (Some(input), false) = (input_index(d, name), twice) {
                         let key = scope * 64 + input;
                         let mut seen = false;
                         let mut s = 0;
@@ -1219,6 +1284,48 @@ pub const fn check_flow(
     m.len() > start
 }
 
+const NO_EXPORT: u32 = u32::MAX;
+const AMBIGUOUS_EXPORT: u32 = u32::MAX - 1;
+
+/// What the subtree at `node` provides to its siblings under `name`: the node
+/// of the atom, [`NO_EXPORT`] or [`AMBIGUOUS_EXPORT`] (two of its children of a
+/// graph or unordered flow export it). A linear flow exports its last child's.
+const fn export(d: &FlowDesc<'_>, node: u32, name: &str) -> u32 {
+    match d.nodes[node as usize].kind {
+        NodeKind::Atom(i) => {
+            let a = &d.atoms[i as usize];
+            let mut k = 0;
+            while k < provided_count(a) {
+                if str_eq(provided_name(a, k), name) {
+                    return node;
+                }
+                k += 1;
+            }
+            NO_EXPORT
+        }
+        NodeKind::Flow(kind, _) => {
+            let mut found = NO_EXPORT;
+            let mut child = node + 1;
+            while (child as usize) < d.nodes.len()
+                && d.nodes[child as usize].depth > d.nodes[node as usize].depth
+            {
+                if d.nodes[child as usize].parent == node {
+                    let e = export(d, child, name);
+                    if e != NO_EXPORT {
+                        found = match kind {
+                            FlowKind::Linear => e,
+                            _ if found == NO_EXPORT => e,
+                            _ => AMBIGUOUS_EXPORT,
+                        };
+                    }
+                }
+                child += 1;
+            }
+            found
+        }
+    }
+}
+
 /// Two providers of one name whose common flow is a graph or unordered flow.
 const fn ambiguities(d: &FlowDesc<'_>, providers: &[u64], m: &mut Msg<'_>) {
     let flow = flow_name(d);
@@ -1261,40 +1368,29 @@ const fn ambiguities(d: &FlowDesc<'_>, providers: &[u64], m: &mut Msg<'_>) {
                         }
                         s += 1;
                     }
-                    // One provider per child of `scope`: the last one in it.
+                    // What each child of `scope` exports under `name` (the
+                    // builder's rule): an atom, or an ambiguity of its own
+                    // (counted, not listed).
                     let mut list = [0u32; 16];
-                    let mut children = [u32::MAX; 16];
                     let mut len = 0;
-                    let mut p = lo;
-                    while p < hi {
-                        let e = low(providers[p]);
-                        if str_eq(entry_name(d, e), name) {
-                            let node = d.atoms[entry_atom(e) as usize].node;
-                            let mut child = node;
-                            while d.nodes[child as usize].depth > d.nodes[scope as usize].depth + 1
-                            {
-                                child = d.nodes[child as usize].parent;
+                    let mut exporters = 0;
+                    let mut child = scope + 1;
+                    while (child as usize) < d.nodes.len()
+                        && d.nodes[child as usize].depth > d.nodes[scope as usize].depth
+                    {
+                        if d.nodes[child as usize].parent == scope {
+                            let e = export(d, child, name);
+                            if e != NO_EXPORT {
+                                exporters += 1;
                             }
-                            if d.nodes[child as usize].parent == scope && child != scope {
-                                let mut at = len;
-                                let mut q = 0;
-                                while q < len {
-                                    if children[q] == child {
-                                        at = q;
-                                    }
-                                    q += 1;
-                                }
-                                if at < list.len() {
-                                    list[at] = node;
-                                    children[at] = child;
-                                    if at == len {
-                                        len += 1;
-                                    }
-                                }
+                            if e != NO_EXPORT && e != AMBIGUOUS_EXPORT && len < list.len() {
+                                list[len] = e;
+                                len += 1;
                             }
                         }
-                        p += 1;
+                        child += 1;
                     }
+                    let _ = exporters;
                     let (listed, _) = list.split_at(len);
                     write_sep(m);
                     write_ambiguous(
