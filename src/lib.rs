@@ -38,11 +38,62 @@ pub use taskwire_runtime::*;
 /// this at the `revert_with` path.
 ///
 /// Next to the function (left untouched) `#[task]` generates a braced struct of the
-/// same name (type namespace only) implementing [`Task`], with `name::task()` to add
+/// same name (type namespace only) implementing [`Task`] (and
+/// [`flow::check::Typed`], the types [`flow!`] checks), with `name::task()` to add
 /// it to a flow, and registers the task with `inventory`. Set
 /// `TASK_MACROS_DEBUG=1` while building to print every expansion.
 #[cfg(feature = "macros")]
 pub use taskwire_macros::task;
+
+/// A flow checked by the compiler: a flow that could not run does not build.
+///
+/// ```
+/// use taskwire::prelude::*;
+///
+/// #[task(provides = "spec")]
+/// fn extract_request(size: u64) -> String {
+///     format!("{size} GiB")
+/// }
+///
+/// #[task(provides = "reservation")]
+/// fn reserve_quota(spec: String) -> String {
+///     format!("quota for {spec}")
+/// }
+///
+/// taskwire::flow! {
+///     linear create_volume(size: u64) {
+///         extract_request,
+///         reserve_quota,
+///     }
+/// }
+///
+/// let done = Engine::new(create_volume()).input("size", 10u64).run().unwrap();
+/// assert_eq!(done.get::<String>("reservation").unwrap(), "quota for 10 GiB");
+/// ```
+///
+/// The invocation declares a function returning an ordinary [`Flow`]: a kind
+/// (`linear`, `unordered` or `graph`), a name, the inputs with their types, and
+/// the children, separated by commas. A child is a task's path, followed by the
+/// builder's own calls if needed — `.named("..")`, `.rebind("arg", "name")`,
+/// `.inject("arg", value)`, `.provides_as("..")`, `.provides_each_as(["..", ..])`
+/// — or a nested flow, `graph name { .. }` (the name may be left out).
+///
+/// The compiler then refuses, each at the task's path in the invocation (or at
+/// the flow's name for whole-flow mistakes), and all in one build:
+/// - a requirement that no input or earlier task provides (with a hint when a
+///   later task provides it);
+/// - two providers of one name in a graph or unordered flow, whatever their order;
+/// - a dependency cycle;
+/// - a provider whose type differs from the requirement's;
+/// - `rebind`/`inject` of an argument the task does not have, a `provides_as`
+///   that does not fit;
+/// - two atoms of one name;
+/// - an input that no task reads (an error: remove it, or rebind an argument to it).
+///
+/// The messages are the ones the builder's [`Flow::compile`] gives for the same
+/// mistake: both come from the same `const fn`s.
+#[cfg(feature = "macros")]
+pub use taskwire_macros::flow;
 
 /// The names most programs need: `use taskwire::prelude::*;`.
 pub mod prelude {
@@ -66,6 +117,12 @@ pub mod __private {
     pub use std::boxed::Box;
     pub use std::convert::Infallible;
     pub use std::string::String;
+    pub use taskwire_runtime::flow::check::{
+        atom_flags, check_atom, check_flow, flow_scratch_len, names, offsets, provider_count,
+        providers, requirement_count, sources, type_plans, AtomDesc, FlowDesc, Msg, NodeDesc,
+        NodeKind, NthTy, ProvidesAs, Slot, Tables, Typed, OWN,
+    };
+    pub use taskwire_runtime::flow::FlowKind;
     pub use taskwire_runtime::registry::TaskRegistration;
     pub use taskwire_runtime::task::{
         finish, Call, Exec, Invocation, Location, Param, ParamKind, Provides, Res, RevertReturn,

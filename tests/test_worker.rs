@@ -609,8 +609,10 @@ async fn a_worker_stopped_gracefully_hands_its_waiting_requests_on() {
     for name in ["a", "b", "c"] {
         flow.push(def(&defs, "remote::slow").named(name).provides_as(name));
     }
+    // Long enough that, even on a loaded machine, `first` is still running
+    // its first task when it is told to stop.
     let mut engine = Engine::new(flow)
-        .input("ms", 800)
+        .input("ms", 2500)
         .executor(executor.clone())
         .max_workers(3);
     let run = tokio::spawn(async move { engine.run_async().await.map(drop) });

@@ -1,5 +1,5 @@
-//! Procedural macros of taskwire: `#[task]`. Use them through the `taskwire`
-//! crate (`use taskwire::prelude::*;`), which documents them.
+//! Procedural macros of taskwire: `#[task]` and `flow!`. Use them through the
+//! `taskwire` crate (`use taskwire::prelude::*;`), which documents them.
 //!
 //! # What `#[task]` generates
 //!
@@ -26,6 +26,10 @@
 //!             exec: Exec::Fn(__task_exec),
 //!             revert: Some(Exec::Fn(__task_revert)),
 //!         };
+//!     }
+//!     impl Typed for reserve_quota {                  // the types `flow!` checks
+//!         type Requires = (VolumeSpec,);                // the first 4 required parameters
+//!         type Provides = (Reservation,);
 //!     }
 //!     inventory::submit! { TaskRegistration::new(<reserve_quota as Task>::DEF) }
 //!     fn __task_exec(call: &Call<'_>) -> Invocation { /* decode, call, finish */ }
@@ -60,6 +64,7 @@
 //! Set `TASK_MACROS_DEBUG=1` when compiling to print each expansion to stderr.
 
 mod ctxt;
+mod flow;
 mod kw;
 mod task;
 
@@ -69,4 +74,10 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
     task::expand(args.into(), item.into()).into()
+}
+
+/// A flow checked by the compiler; documented in the `taskwire` crate.
+#[proc_macro]
+pub fn flow(input: TokenStream) -> TokenStream {
+    flow::expand(input.into()).into()
 }

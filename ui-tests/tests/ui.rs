@@ -1,5 +1,6 @@
-//! The ui tests of `#[task]`: one mistake per `fail/` case, one feature per
-//! `pass/` case. The expected `.stderr` files depend on the compiler version.
+//! The ui tests of `#[task]` and `flow!`: one mistake per `fail/` case (but
+//! `several_errors`), one feature per `pass/` case. The expected `.stderr`
+//! files depend on the compiler version.
 
 #[test]
 #[cfg_attr(miri, ignore)]
@@ -7,4 +8,6 @@ fn ui() {
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/task/fail/*.rs");
     t.pass("tests/ui/task/pass/*.rs");
+    t.compile_fail("tests/ui/flow/fail/*.rs");
+    t.pass("tests/ui/flow/pass/*.rs");
 }

@@ -114,6 +114,7 @@ pub(crate) fn task(task: &TaskFn<'_>) -> TokenStream {
     };
     let def = task_def(ident, &meta, revert_exec);
     let exec_fn = exec_fn(task);
+    let typed = typed_impl(task);
     let descriptor = descriptor(item);
     let constructor = task_constructor(item);
 
@@ -128,12 +129,54 @@ pub(crate) fn task(task: &TaskFn<'_>) -> TokenStream {
             const __task_requires: &[#p::Text] = &[#(#p::Cow::Borrowed(#requires)),*];
             #provides_const
             #def
+            #typed
             #p::inventory::submit! {
                 #p::TaskRegistration::new(<#ident as #p::Task>::DEF)
             }
             #exec_fn
             #revert_fn
         };
+    }
+}
+
+/// How many required parameters the flow macro's type checks cover (the
+/// runtime's `flow::check::TY_MAX`).
+const TY_MAX: usize = 4;
+/// How many outputs of a tuple the type checks cover (the arity of the
+/// runtime's `NthTy` impls).
+const OUT_MAX: usize = 8;
+
+/// `impl Typed for #ident`: the types of the first `TY_MAX` required
+/// parameters and of the outputs, for `flow!`'s type checks.
+fn typed_impl(task: &TaskFn<'_>) -> TokenStream {
+    let p = private();
+    let ident = task.ident();
+    let requires = task
+        .params
+        .iter()
+        .filter(|param| param.kind == ParamKind::Required)
+        .take(TY_MAX)
+        .map(|param| param.ty);
+    let ok = task.output.ok_type();
+    let provides = match (&task.args.provides, ok) {
+        (None, _) => quote!(()),
+        (Some(Provides::One(_)), Some(ty)) => quote!((#ty,)),
+        (Some(Provides::One(_)), None) => quote!(((),)),
+        (Some(Provides::Tuple(_)), ty) => match ty.map(super::sig::ungroup) {
+            Some(syn::Type::Tuple(tuple)) => {
+                let elems = tuple.elems.iter().take(OUT_MAX);
+                quote!((#(#elems,)*))
+            }
+            // Rejected by `valid.rs`; nothing to check.
+            _ => quote!(()),
+        },
+    };
+    quote! {
+        #[automatically_derived]
+        impl #p::Typed for #ident {
+            type Requires = (#(#requires,)*);
+            type Provides = #provides;
+        }
     }
 }
 

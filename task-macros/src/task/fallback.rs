@@ -45,6 +45,11 @@ pub(crate) fn expand(item: &ItemFn, error: syn::Error) -> TokenStream {
             const __task_params: &[#p::Param] = &[];
             const __task_requires: &[#p::Text] = &[];
             #def
+            #[automatically_derived]
+            impl #p::Typed for #ident {
+                type Requires = ();
+                type Provides = ();
+            }
             fn __task_exec(_: &#p::Call<'_>) -> #p::Invocation {
                 #p::Invocation::Ready(#p::core::result::Result::Err(#p::Failure::from_error(
                     ::std::io::Error::other(#message),

@@ -17,7 +17,7 @@ use std::ops::Range;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde_json::Value;
 
-use super::{Flow, FlowError, FlowErrors, FlowKind, Shape, ShapeNode, ShapeRetry};
+use super::{check, Flow, FlowError, FlowErrors, FlowKind, Shape, ShapeNode, ShapeRetry};
 use crate::decider::Decider;
 use crate::task::{Provides, TaskSpec, Text};
 
@@ -294,7 +294,8 @@ struct Compiler<'f> {
     injected: Vec<Value>,
     edges: Vec<(u32, u32)>,
     errors: Vec<FlowError>,
-    missing: Vec<(u32, &'f str, usize)>,
+    /// Missing requirements: atom, name, type for messages, error position.
+    missing: Vec<(u32, &'f str, &'f str, usize)>,
     reported: HashSet<(*const Shape, &'f str)>,
     has_graph: bool,
     retries: Vec<RetryScope>,
@@ -444,7 +445,8 @@ impl<'f> Compiler<'f> {
                 Found::Ambiguous => ArgSource::Absent,
                 Found::Missing => {
                     if !optional {
-                        self.missing.push((index, name, self.errors.len()));
+                        let ty = super::check::arg_type(meta, arg);
+                        self.missing.push((index, name, ty, self.errors.len()));
                     }
                     ArgSource::Absent
                 }
@@ -880,22 +882,19 @@ impl<'f> Compiler<'f> {
             }
         }
         let missing = std::mem::take(&mut self.missing);
-        for (inserted, (consumer, name, at)) in missing.into_iter().enumerate() {
+        for (inserted, (consumer, name, ty, at)) in missing.into_iter().enumerate() {
             let consumer_name = self.atom_name(consumer).to_owned();
             let hint = providers.get(name).and_then(|ps| {
                 let later = ps.iter().find(|&&p| p > consumer);
                 let earlier = ps.iter().find(|&&p| p < consumer);
-                match (later, earlier) {
-                    (Some(&p), _) => Some(format!(
-                        "later task `{}` provides it: add it before `{consumer_name}`",
-                        self.atom_name(p)
-                    )),
-                    (None, Some(&p)) => Some(format!(
-                        "task `{}` provides it, but `{consumer_name}` does not wait for it: they are independent in an unordered flow",
-                        self.atom_name(p)
-                    )),
-                    _ => None,
-                }
+                let hint = match (later, earlier) {
+                    (Some(&p), _) => check::Hint::Later(self.atom_name(p)),
+                    (None, Some(&p)) => check::Hint::Independent(self.atom_name(p)),
+                    _ => return None,
+                };
+                Some(check::render(|m| {
+                    check::write_hint(m, hint, &consumer_name)
+                }))
             });
             self.errors.insert(
                 at + inserted,
@@ -903,38 +902,37 @@ impl<'f> Compiler<'f> {
                     flow: self.root_name(),
                     atom: consumer_name,
                     name: name.to_owned(),
+                    ty: (!ty.is_empty()).then(|| ty.to_owned()),
                     hint,
                 },
             );
         }
     }
 
+    /// Dependency cycles, found by the same search the flow macro runs at
+    /// compile time ([`check::Cycles`]).
     fn check_cycles(&mut self) {
-        let mut g = DiGraph::<(), (), u32>::with_capacity(self.specs.len(), self.edges.len());
-        for _ in 0..self.specs.len() {
-            g.add_node(());
+        let n = self.specs.len();
+        let mut edges: Vec<u32> = Vec::with_capacity(2 * self.edges.len());
+        let mut sorted = self.edges.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        for (a, b) in sorted {
+            edges.extend([a, b]);
         }
-        for &(a, b) in &self.edges {
-            g.add_edge(NodeIndex::new(a as usize), NodeIndex::new(b as usize), ());
-        }
-        let graph = &g;
-        if petgraph::algo::toposort(graph, None).is_ok() {
-            return;
-        }
-        let mut sccs = petgraph::algo::tarjan_scc(graph);
-        sccs.retain(|scc| scc.len() > 1 || graph.contains_edge(scc[0], scc[0]));
-        for scc in &mut sccs {
-            scc.sort();
-        }
-        sccs.sort();
-        for scc in sccs {
-            let members: HashSet<NodeIndex<u32>> = scc.iter().copied().collect();
-            let cycle = cycle_path(graph, scc[0], &members);
+        let mut scratch = vec![0; check::Cycles::scratch_len(n, edges.len() / 2)];
+        let mut cycles = check::Cycles::new(n, &edges, &mut scratch);
+        let mut path = vec![0; n];
+        loop {
+            let len = cycles.next(&edges, &mut scratch, &mut path);
+            if len == 0 {
+                break;
+            }
             self.errors.push(FlowError::Cycle {
                 flow: self.root_name(),
-                cycle: cycle
-                    .into_iter()
-                    .map(|n| self.atom_name(n.index() as u32).to_owned())
+                cycle: path[..len]
+                    .iter()
+                    .map(|&a| self.atom_name(a).to_owned())
                     .collect(),
             });
         }
@@ -989,49 +987,4 @@ fn exports_of<'f>(node: &'f ShapeNode, specs: &'f [TaskSpec]) -> (Table<'f>, u32
             (table, count)
         }
     }
-}
-
-/// A cycle through `start` inside one strongly connected component.
-fn cycle_path(
-    graph: &DiGraph<(), (), u32>,
-    start: NodeIndex<u32>,
-    members: &HashSet<NodeIndex<u32>>,
-) -> Vec<NodeIndex<u32>> {
-    // Breadth-first search from `start` back to `start`, staying in the SCC;
-    // gives a shortest cycle.
-    let mut parent: HashMap<NodeIndex<u32>, NodeIndex<u32>> = HashMap::new();
-    let mut queue = std::collections::VecDeque::new();
-    let mut order: Vec<NodeIndex<u32>> = graph.neighbors(start).collect();
-    order.sort();
-    for n in order {
-        if members.contains(&n) && !parent.contains_key(&n) {
-            parent.insert(n, start);
-            queue.push_back(n);
-        }
-    }
-    while let Some(n) = queue.pop_front() {
-        if n == start {
-            break;
-        }
-        let mut next: Vec<NodeIndex<u32>> = graph.neighbors(n).collect();
-        next.sort();
-        for m in next {
-            if members.contains(&m) && !parent.contains_key(&m) {
-                parent.insert(m, n);
-                queue.push_back(m);
-            }
-        }
-    }
-    let mut path = vec![start];
-    let mut at = parent.get(&start).copied();
-    while let Some(n) = at {
-        if n == start {
-            break;
-        }
-        path.push(n);
-        at = parent.get(&n).copied();
-    }
-    path.reverse();
-    path.rotate_right(1);
-    path
 }

@@ -1,15 +1,17 @@
 //! Validation errors. Their wording is shared by every place that validates a
-//! flow, so a user sees the same message for the same mistake.
+//! flow, so a user sees the same message for the same mistake: the messages of
+//! the mistakes the flow macro finds at compile time are written by the same
+//! `const fn`s ([`check`]'s writers) the macro uses.
 
 use std::fmt;
 
-use super::FlowKind;
+use super::{check, FlowKind};
 
 /// Something that makes a flow unable to run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FlowError {
     /// A requirement nothing provides.
-    #[error("flow `{flow}`: task `{atom}` requires `{name}`, which no input or earlier task provides{}", hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    #[error("{}", check::render(|m| check::write_missing(m, flow, atom, name, ty.as_deref().unwrap_or(""), hint.as_deref().unwrap_or(""))))]
     MissingRequirement {
         /// The outermost flow.
         flow: String,
@@ -17,11 +19,14 @@ pub enum FlowError {
         atom: String,
         /// The value's name (after rebinding).
         name: String,
+        /// The type the atom's parameter has, when known (tasks built at run
+        /// time take untyped JSON values).
+        ty: Option<String>,
         /// What might help, e.g. a later task that provides it.
         hint: Option<String>,
     },
     /// Two providers of one name where no order decides between them.
-    #[error("flow `{flow}`: `{name}` is provided by {} in {kind} flow `{scope}`, which has no order to choose between them; rename one output or use `rebind`", list(providers))]
+    #[error("{}", check::render(|m| check::write_ambiguous(m, flow, name, check::Names::Strings(providers), *kind, scope)))]
     AmbiguousProvider {
         /// The outermost flow.
         flow: String,
@@ -35,7 +40,7 @@ pub enum FlowError {
         providers: Vec<String>,
     },
     /// A dependency cycle in a graph flow.
-    #[error("flow `{flow}`: tasks {} form a cycle", cycle.iter().chain(cycle.first()).map(|a| format!("`{a}`")).collect::<Vec<_>>().join(" -> "))]
+    #[error("{}", check::render(|m| check::write_cycle(m, flow, check::Names::Strings(cycle))))]
     Cycle {
         /// The outermost flow.
         flow: String,
@@ -43,9 +48,7 @@ pub enum FlowError {
         cycle: Vec<String>,
     },
     /// Two atoms with one name.
-    #[error(
-        "flow `{flow}`: two atoms are named `{atom}`; give one another name with `.named(..)`"
-    )]
+    #[error("{}", check::render(|m| check::write_duplicate(m, flow, atom)))]
     DuplicateAtom {
         /// The outermost flow.
         flow: String,

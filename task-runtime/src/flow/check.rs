@@ -1,0 +1,1940 @@
+//! The flow checks that run at compile time: `const fn`s over a flat,
+//! const-constructible description of a flow ([`FlowDesc`]).
+//!
+//! `taskwire::flow!` evaluates them in `const` items, so a flow that cannot run
+//! does not build; the runtime builder ([`Flow::compile`](super::Flow::compile))
+//! calls the same cycle search ([`Cycles`]) and renders its errors with the
+//! same message writers ([`write_missing`], [`write_ambiguous`],
+//! [`write_cycle`], [`write_duplicate`]), so a mistake reads the same whichever
+//! way the flow was built.
+//!
+//! Everything here is `const fn`: no allocation (callers hand in scratch
+//! buffers), no traits, no formatting machinery. Messages are written into a
+//! byte buffer ([`Msg`]); at compile time the flow macro panics with it
+//! (`panic!("{}", msg.as_str())`, the only formatting stable in `const`), at
+//! run time [`render`] turns a writer into a `String`.
+//!
+//! Costs stay linear in the flow's size: providers are sorted once by name
+//! (heapsort, `O(P log P)`), each requirement is a binary search, and cycles are
+//! found with Kahn's algorithm over CSR adjacency lists.
+
+use std::borrow::Cow;
+
+use super::FlowKind;
+use crate::task::{ParamKind, Provides, TaskMeta, Text};
+
+// ---------------------------------------------------------------------------
+// Messages
+
+/// A message being written into a fixed byte buffer. Writes past the end are
+/// counted but dropped, so a first pass with an empty buffer measures the
+/// message ([`render`] does that at run time).
+#[derive(Debug)]
+pub struct Msg<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl<'b> Msg<'b> {
+    /// A message written into `buf`.
+    pub const fn new(buf: &'b mut [u8]) -> Msg<'b> {
+        Msg { buf, len: 0 }
+    }
+
+    /// Appends `s`.
+    pub const fn push(&mut self, s: &str) {
+        let bytes = s.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.len < self.buf.len() {
+                self.buf[self.len] = bytes[i];
+            }
+            self.len += 1;
+            i += 1;
+        }
+    }
+
+    /// Appends a decimal number.
+    pub const fn push_usize(&mut self, mut n: usize) {
+        let mut digits = [0u8; 20];
+        let mut k = digits.len();
+        loop {
+            k -= 1;
+            digits[k] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        while k < digits.len() {
+            if self.len < self.buf.len() {
+                self.buf[self.len] = digits[k];
+            }
+            self.len += 1;
+            k += 1;
+        }
+    }
+
+    /// The length of the whole message, written or not.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing was written.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether the message did not fit in the buffer.
+    pub const fn truncated(&self) -> bool {
+        self.len > self.buf.len()
+    }
+
+    /// The message as written (cut at a character boundary if it did not fit).
+    pub const fn as_str(&self) -> &str {
+        let end = if self.len < self.buf.len() {
+            self.len
+        } else {
+            self.buf.len()
+        };
+        let (bytes, _) = self.buf.split_at(end);
+        match core::str::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                let (valid, _) = bytes.split_at(e.valid_up_to());
+                match core::str::from_utf8(valid) {
+                    Ok(s) => s,
+                    Err(_) => "",
+                }
+            }
+        }
+    }
+}
+
+/// Runs a message writer and returns what it wrote (two passes: measure, then
+/// write).
+pub fn render(write: impl Fn(&mut Msg<'_>)) -> String {
+    let mut measure = Msg::new(&mut []);
+    write(&mut measure);
+    let mut bytes = vec![0u8; measure.len()];
+    write(&mut Msg::new(&mut bytes));
+    // Whole `&str`s were copied, so the bytes are UTF-8.
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// A list of names for a message: owned strings (run time) or nodes of a
+/// [`FlowDesc`] (compile time).
+#[derive(Debug, Clone, Copy)]
+pub enum Names<'a> {
+    /// Names held as strings.
+    Strings(&'a [String]),
+    /// Atoms or nested flows of a flow description, by node index.
+    Nodes(&'a FlowDesc<'a>, &'a [u32]),
+    /// The engine input, then one atom of a flow description.
+    InputAnd(&'a str),
+}
+
+impl<'a> Names<'a> {
+    const fn len(&self) -> usize {
+        match self {
+            Names::Strings(s) => s.len(),
+            Names::Nodes(_, n) => n.len(),
+            Names::InputAnd(_) => 2,
+        }
+    }
+
+    const fn get(&self, i: usize) -> &'a str {
+        match *self {
+            Names::Strings(s) => s[i].as_str(),
+            Names::Nodes(d, n) => node_name(d, n[i]),
+            Names::InputAnd(atom) => {
+                if i == 0 {
+                    ENGINE_INPUT
+                } else {
+                    atom
+                }
+            }
+        }
+    }
+}
+
+/// How the engine's inputs are named in a list of providers.
+pub const ENGINE_INPUT: &str = "the engine input";
+
+const fn write_list(m: &mut Msg<'_>, names: Names<'_>) {
+    let n = names.len();
+    if n == 0 {
+        m.push("nothing");
+        return;
+    }
+    let mut i = 0;
+    while i < n {
+        if i > 0 {
+            m.push(if i + 1 == n { " and " } else { ", " });
+        }
+        m.push("`");
+        m.push(names.get(i));
+        m.push("`");
+        i += 1;
+    }
+}
+
+const fn write_flow(m: &mut Msg<'_>, flow: &str) {
+    m.push("flow `");
+    m.push(flow);
+    m.push("`: ");
+}
+
+/// Why a missing requirement may be missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hint<'a> {
+    /// Nothing provides the name.
+    None,
+    /// A later task provides it.
+    Later(&'a str),
+    /// An earlier task provides it, but in an unordered flow.
+    Independent(&'a str),
+}
+
+/// Writes the hint of a missing requirement (without parentheses).
+pub const fn write_hint(m: &mut Msg<'_>, hint: Hint<'_>, consumer: &str) {
+    match hint {
+        Hint::None => {}
+        Hint::Later(p) => {
+            m.push("later task `");
+            m.push(p);
+            m.push("` provides it: add it before `");
+            m.push(consumer);
+            m.push("`");
+        }
+        Hint::Independent(p) => {
+            m.push("task `");
+            m.push(p);
+            m.push("` provides it, but `");
+            m.push(consumer);
+            m.push("` does not wait for it: they are independent in an unordered flow");
+        }
+    }
+}
+
+/// `flow `F`: task `T` requires `name: Type`, which no input or earlier task
+/// provides (hint)`. The type is left out when it is not known (`""`).
+pub const fn write_missing(
+    m: &mut Msg<'_>,
+    flow: &str,
+    atom: &str,
+    name: &str,
+    ty: &str,
+    hint: &str,
+) {
+    write_flow(m, flow);
+    m.push("task `");
+    m.push(atom);
+    m.push("` requires `");
+    m.push(name);
+    if !ty.is_empty() {
+        m.push(": ");
+        m.push(ty);
+    }
+    m.push("`, which no input or earlier task provides");
+    if !hint.is_empty() {
+        m.push(" (");
+        m.push(hint);
+        m.push(")");
+    }
+}
+
+/// `flow `F`: `x` is provided by `a` and `b` in graph flow `g`, ...`.
+pub const fn write_ambiguous(
+    m: &mut Msg<'_>,
+    flow: &str,
+    name: &str,
+    providers: Names<'_>,
+    kind: FlowKind,
+    scope: &str,
+) {
+    write_flow(m, flow);
+    m.push("`");
+    m.push(name);
+    m.push("` is provided by ");
+    write_list(m, providers);
+    m.push(" in ");
+    m.push(kind_name(kind));
+    m.push(" flow `");
+    m.push(scope);
+    m.push("`, which has no order to choose between them; rename one output or use `rebind`");
+}
+
+/// `flow `F`: tasks `a` -> `b` -> `a` form a cycle`.
+pub const fn write_cycle(m: &mut Msg<'_>, flow: &str, cycle: Names<'_>) {
+    write_flow(m, flow);
+    m.push("tasks ");
+    let n = cycle.len();
+    let mut i = 0;
+    while i <= n {
+        if i > 0 {
+            m.push(" -> ");
+        }
+        m.push("`");
+        m.push(cycle.get(if i == n { 0 } else { i }));
+        m.push("`");
+        i += 1;
+    }
+    m.push(" form a cycle");
+}
+
+/// `flow `F`: two atoms are named `a`; ...`.
+pub const fn write_duplicate(m: &mut Msg<'_>, flow: &str, atom: &str) {
+    write_flow(m, flow);
+    m.push("two atoms are named `");
+    m.push(atom);
+    m.push("`; give one another name with `.named(..)`");
+}
+
+/// `flow `F`: task `a` has no argument `x` to rebind; its arguments are ...`.
+const fn write_unknown_argument(
+    m: &mut Msg<'_>,
+    flow: &str,
+    atom: &str,
+    what: &str,
+    arg: &str,
+    meta: &TaskMeta,
+) {
+    write_flow(m, flow);
+    m.push("task `");
+    m.push(atom);
+    m.push("` has no argument `");
+    m.push(arg);
+    m.push("` to ");
+    m.push(what);
+    m.push("; its arguments are ");
+    let n = arg_count(meta);
+    if n == 0 {
+        m.push("nothing");
+    }
+    let mut cursor = ArgCursor::new();
+    let mut k = 0;
+    while k < n {
+        if k > 0 {
+            m.push(if k + 1 == n { " and " } else { ", " });
+        }
+        m.push("`");
+        m.push(cursor.next(meta).name);
+        m.push("`");
+        k += 1;
+    }
+}
+
+/// `flow `F`: atom `a` renames its outputs to 1 name(s), but its task provides 2`.
+const fn write_provides_mismatch(
+    m: &mut Msg<'_>,
+    flow: &str,
+    atom: &str,
+    task: usize,
+    given: usize,
+) {
+    write_flow(m, flow);
+    m.push("atom `");
+    m.push(atom);
+    m.push("` renames its outputs to ");
+    m.push_usize(given);
+    m.push(" name(s), but its task provides ");
+    m.push_usize(task);
+    if task > 1 {
+        m.push(" (a tuple: use `provides_each_as` with one name per element)");
+    }
+}
+
+/// `flow `F`: input `x: T` is declared, but no task reads it; ...` (flow macro
+/// only: the engine's inputs at run time may be a superset).
+pub const fn write_unused_input(m: &mut Msg<'_>, flow: &str, name: &str, ty: &str) {
+    write_flow(m, flow);
+    m.push("input `");
+    m.push(name);
+    m.push(": ");
+    m.push(ty);
+    m.push("` is declared, but no task reads it; remove it, or rebind a task's argument to it");
+}
+
+const fn kind_name(kind: FlowKind) -> &'static str {
+    match kind {
+        FlowKind::Linear => "linear",
+        FlowKind::Unordered => "unordered",
+        FlowKind::Graph => "graph",
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Text
+
+/// The `&str` of a [`Text`], in `const`.
+pub const fn text(t: &Text) -> &str {
+    match t {
+        Cow::Borrowed(s) => s,
+        Cow::Owned(s) => s.as_str(),
+    }
+}
+
+/// `a == b`, in `const`.
+pub const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The type of a value, as messages show it: `""` for values of tasks built
+/// at run time (untyped JSON) and for names read through the context.
+const UNTYPED: &str = "serde_json::Value";
+
+// ---------------------------------------------------------------------------
+// Flow descriptions
+
+/// A flow as the checks see it: its declared inputs, its pattern tree (nodes
+/// in depth-first order, node 0 the flow itself) and its atoms.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowDesc<'a> {
+    /// The declared inputs: name and type as written.
+    pub inputs: &'a [(&'a str, &'a str)],
+    /// The pattern tree, depth first; node 0 is the outermost flow.
+    pub nodes: &'a [NodeDesc<'a>],
+    /// The atoms, in the order the tree meets them.
+    pub atoms: &'a [AtomDesc<'a>],
+}
+
+/// One node of a flow's pattern tree.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeDesc<'a> {
+    /// The enclosing flow's node (node 0 is its own parent).
+    pub parent: u32,
+    /// The position among the parent's children.
+    pub pos: u32,
+    /// The nesting depth (0 for the outermost flow).
+    pub depth: u32,
+    /// A flow or an atom.
+    pub kind: NodeKind<'a>,
+}
+
+/// What a node is.
+#[derive(Debug, Clone, Copy)]
+pub enum NodeKind<'a> {
+    /// A flow of this kind and name.
+    Flow(FlowKind, &'a str),
+    /// The atom with this index in [`FlowDesc::atoms`].
+    Atom(u32),
+}
+
+/// One atom: its task's metadata and how the flow adds it.
+#[derive(Debug, Clone, Copy)]
+pub struct AtomDesc<'a> {
+    /// The task's metadata.
+    pub meta: &'a TaskMeta,
+    /// Its node in the tree.
+    pub node: u32,
+    /// The atom's name, if renamed (`.named(..)`).
+    pub name: Option<&'a str>,
+    /// `(argument, name read instead)` (`.rebind(..)`), last one wins.
+    pub rebind: &'a [(&'a str, &'a str)],
+    /// Arguments given fixed values (`.inject(..)`).
+    pub inject: &'a [&'a str],
+    /// Outputs renamed (`.provides_as(..)` / `.provides_each_as(..)`).
+    pub provides: ProvidesAs<'a>,
+}
+
+/// How an atom names its outputs.
+#[derive(Debug, Clone, Copy)]
+pub enum ProvidesAs<'a> {
+    /// As its task does.
+    Task,
+    /// The whole result under one name.
+    One(&'a str),
+    /// A tuple result, one name per element.
+    Each(&'a [&'a str]),
+}
+
+impl<'a> AtomDesc<'a> {
+    /// An atom of the task described by `meta`, as the task names things.
+    pub const fn new(meta: &'a TaskMeta, node: u32) -> AtomDesc<'a> {
+        AtomDesc {
+            meta,
+            node,
+            name: None,
+            rebind: &[],
+            inject: &[],
+            provides: ProvidesAs::Task,
+        }
+    }
+}
+
+/// The name of atom `a`.
+pub const fn atom_name<'a>(a: &AtomDesc<'a>) -> &'a str {
+    match a.name {
+        Some(n) => n,
+        None => text(&a.meta.name),
+    }
+}
+
+const fn node_name<'a>(d: &FlowDesc<'a>, node: u32) -> &'a str {
+    match d.nodes[node as usize].kind {
+        NodeKind::Flow(_, name) => name,
+        NodeKind::Atom(i) => atom_name(&d.atoms[i as usize]),
+    }
+}
+
+const fn flow_name<'a>(d: &FlowDesc<'a>) -> &'a str {
+    node_name(d, 0)
+}
+
+/// How many names atom `a` provides.
+const fn provided_count(a: &AtomDesc<'_>) -> usize {
+    match a.provides {
+        ProvidesAs::One(_) => 1,
+        ProvidesAs::Each(names) => names.len(),
+        ProvidesAs::Task => match &a.meta.provides {
+            Provides::Nothing => 0,
+            Provides::One(_) => 1,
+            Provides::Tuple(names) => tuple_names(names).len(),
+        },
+    }
+}
+
+#[allow(clippy::ptr_arg)] // both variants are read, in `const`
+const fn tuple_names<'t>(names: &'t Cow<'static, [Text]>) -> &'t [Text] {
+    match names {
+        Cow::Borrowed(s) => s,
+        Cow::Owned(v) => v.as_slice(),
+    }
+}
+
+/// The `k`-th name atom `a` provides.
+const fn provided_name<'a>(a: &AtomDesc<'a>, k: usize) -> &'a str {
+    match a.provides {
+        ProvidesAs::One(n) => n,
+        ProvidesAs::Each(names) => names[k],
+        ProvidesAs::Task => match &a.meta.provides {
+            Provides::Nothing => "",
+            Provides::One(n) => text(n),
+            Provides::Tuple(names) => text(&tuple_names(names)[k]),
+        },
+    }
+}
+
+/// One value argument of a task.
+#[derive(Debug, Clone, Copy)]
+struct Arg<'a> {
+    name: &'a str,
+    /// The type for messages, `""` if unknown.
+    ty: &'a str,
+    optional: bool,
+    /// The index among the required parameters (the type checks' tuple), or
+    /// `usize::MAX`.
+    typed: usize,
+}
+
+const fn params(meta: &TaskMeta) -> &[crate::task::Param] {
+    match &meta.params {
+        Cow::Borrowed(p) => p,
+        Cow::Owned(v) => v.as_slice(),
+    }
+}
+
+const fn extra(meta: &TaskMeta) -> &[Text] {
+    match &meta.extra_requires {
+        Cow::Borrowed(p) => p,
+        Cow::Owned(v) => v.as_slice(),
+    }
+}
+
+/// How many value arguments (value parameters, then `requires = [..]`).
+const fn arg_count(meta: &TaskMeta) -> usize {
+    let ps = params(meta);
+    let mut n = 0;
+    let mut i = 0;
+    while i < ps.len() {
+        if matches!(ps[i].kind, ParamKind::Required | ParamKind::Optional) {
+            n += 1;
+        }
+        i += 1;
+    }
+    n + extra(meta).len()
+}
+
+/// The type of argument `arg` of `meta` as messages show it (`""` when it is
+/// not known): what the builder passes to [`write_missing`].
+pub const fn arg_type<'t>(meta: &'t TaskMeta, arg: &str) -> &'t str {
+    let n = arg_count(meta);
+    let mut cursor = ArgCursor::new();
+    let mut k = 0;
+    while k < n {
+        let a = cursor.next(meta);
+        if str_eq(a.name, arg) {
+            return a.ty;
+        }
+        k += 1;
+    }
+    ""
+}
+
+const fn injected(a: &AtomDesc<'_>, arg: &str) -> bool {
+    let mut i = 0;
+    while i < a.inject.len() {
+        if str_eq(a.inject[i], arg) {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// The name argument `arg` reads, after rebinding.
+const fn read_name<'a>(a: &AtomDesc<'a>, arg: &'a str) -> &'a str {
+    let mut i = a.rebind.len();
+    while i > 0 {
+        i -= 1;
+        if str_eq(a.rebind[i].0, arg) {
+            return a.rebind[i].1;
+        }
+    }
+    arg
+}
+
+// ---------------------------------------------------------------------------
+// Tables, built once per flow
+
+/// FNV-1a, 32 bits: names are sorted and searched by hash, and compared as
+/// text only when their hashes are equal (cheap in `const` evaluation, where
+/// every step costs).
+const fn hash(s: &str) -> u32 {
+    let b = s.as_bytes();
+    let mut h: u32 = 0x811c_9dc5;
+    let mut i = 0;
+    while i < b.len() {
+        h ^= b[i] as u32;
+        h = h.wrapping_mul(0x0100_0193);
+        i += 1;
+    }
+    h
+}
+
+/// How many `(atom, output)` pairs the flow has: the length of
+/// [`Tables::providers`].
+pub const fn provider_count(d: &FlowDesc<'_>) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < d.atoms.len() {
+        n += provided_count(&d.atoms[i]);
+        i += 1;
+    }
+    n
+}
+
+/// How many requirements (value arguments) the flow's atoms have: the length
+/// of [`Tables::sources`].
+pub const fn requirement_count(d: &FlowDesc<'_>) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < d.atoms.len() {
+        n += arg_count(d.atoms[i].meta);
+        i += 1;
+    }
+    n
+}
+
+const fn entry_atom(e: u32) -> u32 {
+    e >> 8
+}
+
+const fn entry_elem(e: u32) -> u32 {
+    e & 0xff
+}
+
+const fn entry_name<'a>(d: &FlowDesc<'a>, e: u32) -> &'a str {
+    provided_name(&d.atoms[entry_atom(e) as usize], entry_elem(e) as usize)
+}
+
+const fn low(key: u64) -> u32 {
+    (key & 0xffff_ffff) as u32
+}
+
+const fn sort_u64(v: &mut [u64]) {
+    let n = v.len();
+    let mut start = n / 2;
+    while start > 0 {
+        start -= 1;
+        sift_u64(v, start, n);
+    }
+    let mut end = n;
+    while end > 1 {
+        end -= 1;
+        let t = v[0];
+        v[0] = v[end];
+        v[end] = t;
+        sift_u64(v, 0, end);
+    }
+}
+
+const fn sift_u64(v: &mut [u64], mut root: usize, end: usize) {
+    loop {
+        let mut child = 2 * root + 1;
+        if child >= end {
+            return;
+        }
+        if child + 1 < end && v[child] < v[child + 1] {
+            child += 1;
+        }
+        if v[root] >= v[child] {
+            return;
+        }
+        let t = v[root];
+        v[root] = v[child];
+        v[child] = t;
+        root = child;
+    }
+}
+
+/// The range of sorted `keys` whose hash (high half) is `h`.
+const fn hash_range(keys: &[u64], h: u32) -> (usize, usize) {
+    let (mut lo, mut hi) = (0, keys.len());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if ((keys[mid] >> 32) as u32) < h {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    let mut end = lo;
+    while end < keys.len() && (keys[end] >> 32) as u32 == h {
+        end += 1;
+    }
+    (lo, end)
+}
+
+/// The tables the checks share, built once per flow (the flow macro keeps each
+/// in a `const` of its own and shares it by reference).
+#[derive(Debug, Clone, Copy)]
+pub struct Tables<'a> {
+    /// Every `(atom, output)` pair as `hash(name) << 32 | atom << 8 | output`,
+    /// sorted ([`fill_providers`]).
+    pub providers: &'a [u64],
+    /// Atom `i`'s requirements are `sources[offsets[i]..offsets[i + 1]]`
+    /// ([`fill_offsets`]).
+    pub offsets: &'a [u32],
+    /// Where each requirement's value comes from ([`fill_sources`]).
+    pub sources: &'a [u32],
+    /// Every atom as `hash(atom name) << 32 | atom`, sorted ([`fill_names`]).
+    pub names: &'a [u64],
+}
+
+/// Fills `out` ([`provider_count`] long) with the sorted provider table.
+pub const fn fill_providers(d: &FlowDesc<'_>, out: &mut [u64]) {
+    let mut n = 0;
+    let mut i = 0;
+    while i < d.atoms.len() {
+        let count = provided_count(&d.atoms[i]);
+        let mut k = 0;
+        while k < count {
+            let name = provided_name(&d.atoms[i], k);
+            out[n] = ((hash(name) as u64) << 32) | ((i as u64) << 8) | k as u64;
+            n += 1;
+            k += 1;
+        }
+        i += 1;
+    }
+    sort_u64(out);
+}
+
+/// [`fill_providers`] into an array (`N` is [`provider_count`]).
+pub const fn providers<const N: usize>(d: &FlowDesc<'_>) -> [u64; N] {
+    let mut v = [0u64; N];
+    fill_providers(d, &mut v);
+    v
+}
+
+/// Fills `out` (one more than the atoms) with where each atom's requirements
+/// start in [`Tables::sources`].
+pub const fn fill_offsets(d: &FlowDesc<'_>, out: &mut [u32]) {
+    let mut n = 0;
+    let mut i = 0;
+    while i < d.atoms.len() {
+        out[i] = n;
+        n += arg_count(d.atoms[i].meta) as u32;
+        i += 1;
+    }
+    out[d.atoms.len()] = n;
+}
+
+/// [`fill_offsets`] into an array (`N` is the number of atoms plus one).
+pub const fn offsets<const N: usize>(d: &FlowDesc<'_>) -> [u32; N] {
+    let mut v = [0u32; N];
+    fill_offsets(d, &mut v);
+    v
+}
+
+/// Fills `out` (one per atom) with the sorted atom name table.
+pub const fn fill_names(d: &FlowDesc<'_>, out: &mut [u64]) {
+    let mut i = 0;
+    while i < d.atoms.len() {
+        out[i] = ((hash(atom_name(&d.atoms[i])) as u64) << 32) | i as u64;
+        i += 1;
+    }
+    sort_u64(out);
+}
+
+/// [`fill_names`] into an array (`N` is the number of atoms).
+pub const fn names<const N: usize>(d: &FlowDesc<'_>) -> [u64; N] {
+    let mut v = [0u64; N];
+    fill_names(d, &mut v);
+    v
+}
+
+/// A requirement that nothing visible provides.
+const MISSING: u32 = u32::MAX;
+/// A requirement with a fixed value (`inject`), or optional and absent.
+const SKIPPED: u32 = u32::MAX - 1;
+/// A requirement read from a declared input (its index in the low bits).
+const INPUT: u32 = 1 << 31;
+
+/// Fills `out` ([`requirement_count`] long) with each requirement's source,
+/// in atom order then argument order: resolved as the engine will (see
+/// [`Flow`](super::Flow)'s scoping).
+pub const fn fill_sources(d: &FlowDesc<'_>, providers: &[u64], out: &mut [u32]) {
+    let mut n = 0;
+    let mut c = 0;
+    while c < d.atoms.len() {
+        let a = &d.atoms[c];
+        let count = arg_count(a.meta);
+        let mut k = 0;
+        let mut cursor = ArgCursor::new();
+        while k < count {
+            let arg = cursor.next(a.meta);
+            out[n] = if injected(a, arg.name) {
+                SKIPPED
+            } else {
+                match resolve(d, providers, c as u32, read_name(a, arg.name)) {
+                    MISSING if arg.optional => SKIPPED,
+                    source => source,
+                }
+            };
+            n += 1;
+            k += 1;
+        }
+        c += 1;
+    }
+}
+
+/// [`fill_sources`] into an array (`N` is [`requirement_count`]).
+pub const fn sources<const N: usize>(d: &FlowDesc<'_>, providers: &[u64]) -> [u32; N] {
+    let mut v = [0u32; N];
+    fill_sources(d, providers, &mut v);
+    v
+}
+
+/// Walks a task's value arguments in order, in one pass.
+struct ArgCursor {
+    param: usize,
+    extra: usize,
+    typed: usize,
+}
+
+impl ArgCursor {
+    const fn new() -> ArgCursor {
+        ArgCursor {
+            param: 0,
+            extra: 0,
+            typed: 0,
+        }
+    }
+
+    /// The next argument (there must be one).
+    const fn next<'t>(&mut self, meta: &'t TaskMeta) -> Arg<'t> {
+        let ps = params(meta);
+        while self.param < ps.len() {
+            let p = &ps[self.param];
+            self.param += 1;
+            let required = matches!(p.kind, ParamKind::Required);
+            if required || matches!(p.kind, ParamKind::Optional) {
+                let ty = text(&p.ty);
+                let typed = if required { self.typed } else { usize::MAX };
+                if required {
+                    self.typed += 1;
+                }
+                return Arg {
+                    name: text(&p.name),
+                    ty: if required && !str_eq(ty, UNTYPED) {
+                        ty
+                    } else {
+                        ""
+                    },
+                    optional: !required,
+                    typed,
+                };
+            }
+        }
+        self.extra += 1;
+        Arg {
+            name: text(&extra(meta)[self.extra - 1]),
+            ty: "",
+            optional: false,
+            typed: usize::MAX,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Resolution
+
+/// The innermost flow holding nodes `a` and `b`, and the children of it that
+/// hold `a` and `b`.
+const fn common_scope(d: &FlowDesc<'_>, mut a: u32, mut b: u32) -> (u32, u32, u32) {
+    let nodes = d.nodes;
+    while nodes[a as usize].depth > nodes[b as usize].depth {
+        a = nodes[a as usize].parent;
+    }
+    while nodes[b as usize].depth > nodes[a as usize].depth {
+        b = nodes[b as usize].parent;
+    }
+    while nodes[a as usize].parent != nodes[b as usize].parent {
+        a = nodes[a as usize].parent;
+        b = nodes[b as usize].parent;
+    }
+    (nodes[a as usize].parent, a, b)
+}
+
+const fn flow_kind(d: &FlowDesc<'_>, node: u32) -> FlowKind {
+    match d.nodes[node as usize].kind {
+        NodeKind::Flow(kind, _) => kind,
+        NodeKind::Atom(_) => FlowKind::Linear,
+    }
+}
+
+const fn input_index(d: &FlowDesc<'_>, name: &str) -> Option<u32> {
+    let mut i = 0;
+    while i < d.inputs.len() {
+        if str_eq(d.inputs[i].0, name) {
+            return Some(i as u32);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Resolves `name` for atom `c` as the engine will: the innermost enclosing
+/// flow that sees a provider wins; in a linear flow the nearest earlier child,
+/// in a graph flow any other child; an unordered flow's children see no
+/// sibling; the declared inputs are the outermost provider. Returns a
+/// provider entry, `INPUT | index` or `MISSING`.
+const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32 {
+    let (lo, hi) = hash_range(providers, hash(name));
+    let cn = d.atoms[c as usize].node;
+    let mut best = MISSING;
+    let mut best_key = (0u32, 0u32, 0u32);
+    let (mut best_scope, mut best_from) = (0u32, 0u32);
+    let mut named = 0;
+    let mut k = lo;
+    while k < hi {
+        let e = low(providers[k]);
+        let p = entry_atom(e);
+        if str_eq(entry_name(d, e), name) {
+            named += 1;
+        }
+        if p != c && str_eq(entry_name(d, e), name) {
+            let (scope, to, from) = common_scope(d, cn, d.atoms[p as usize].node);
+            let visible = match flow_kind(d, scope) {
+                FlowKind::Linear => d.nodes[from as usize].pos < d.nodes[to as usize].pos,
+                FlowKind::Graph => true,
+                FlowKind::Unordered => false,
+            };
+            let key = (
+                d.nodes[scope as usize].depth + 1,
+                d.nodes[from as usize].pos,
+                p,
+            );
+            let better = best == MISSING
+                || key.0 > best_key.0
+                || key.0 == best_key.0
+                    && (key.1 > best_key.1 || key.1 == best_key.1 && key.2 > best_key.2);
+            if visible && better {
+                best_key = key;
+                best = e;
+                best_scope = scope;
+                best_from = from;
+            }
+        }
+        k += 1;
+    }
+    // Where two children of a graph or unordered flow provide the name (or a
+    // nested flow does, for a linear one), the engine reads no value: that
+    // ambiguity is reported once, for the flow; the requirement adds nothing.
+    if best != MISSING && named > 1 {
+        let exporter = match flow_kind(d, best_scope) {
+            FlowKind::Linear => best_from,
+            _ => best_scope,
+        };
+        if export(d, exporter, name) == AMBIGUOUS_EXPORT {
+            return SKIPPED;
+        }
+    }
+    if best == MISSING && named > 1 && ambiguous_around(d, cn, name) {
+        return SKIPPED;
+    }
+    if best == MISSING {
+        if let Some(i) = input_index(d, name) {
+            return INPUT | i;
+        }
+    }
+    best
+}
+
+/// Whether an enclosing flow of `node` sees `name` provided twice, as the
+/// engine looks names up: a graph flow by all its children's exports, a
+/// linear one by its earlier children's.
+const fn ambiguous_around(d: &FlowDesc<'_>, node: u32, name: &str) -> bool {
+    let mut at = node;
+    while at != 0 {
+        let scope = d.nodes[at as usize].parent;
+        match flow_kind(d, scope) {
+            FlowKind::Graph => {
+                if export(d, scope, name) == AMBIGUOUS_EXPORT {
+                    return true;
+                }
+            }
+            FlowKind::Linear => {
+                let mut last = NO_EXPORT;
+                let mut child = scope + 1;
+                while (child as usize) < d.nodes.len()
+                    && d.nodes[child as usize].depth > d.nodes[scope as usize].depth
+                {
+                    if d.nodes[child as usize].parent == scope
+                        && d.nodes[child as usize].pos < d.nodes[at as usize].pos
+                    {
+                        let e = export(d, child, name);
+                        if e != NO_EXPORT {
+                            last = e;
+                        }
+                    }
+                    child += 1;
+                }
+                if last == AMBIGUOUS_EXPORT {
+                    return true;
+                }
+            }
+            FlowKind::Unordered => {}
+        }
+        at = scope;
+    }
+    false
+}
+
+// ---------------------------------------------------------------------------
+// Per-atom checks
+
+const fn write_sep(m: &mut Msg<'_>) {
+    if !m.is_empty() {
+        m.push("\n");
+    }
+}
+
+/// Checks atom `i`: each requirement has a visible provider, `rebind` and
+/// `inject` name real arguments, `provides_as` fits. Writes every problem into
+/// `m` (one line each) and returns whether there was any.
+pub const fn check_atom(d: &FlowDesc<'_>, t: &Tables<'_>, i: usize, m: &mut Msg<'_>) -> bool {
+    let start = m.len();
+    let a = &d.atoms[i];
+    let flow = flow_name(d);
+    let atom = atom_name(a);
+    let off = t.offsets[i] as usize;
+    let n = arg_count(a.meta);
+    let mut cursor = ArgCursor::new();
+    let mut k = 0;
+    while k < n {
+        let arg = cursor.next(a.meta);
+        if t.sources[off + k] == MISSING {
+            let name = read_name(a, arg.name);
+            write_sep(m);
+            // The hint: the first later provider, else the first earlier one.
+            let (lo, hi) = hash_range(t.providers, hash(name));
+            let mut later = u32::MAX;
+            let mut earlier = u32::MAX;
+            let mut j = lo;
+            while j < hi {
+                let e = low(t.providers[j]);
+                let p = entry_atom(e);
+                if str_eq(entry_name(d, e), name) {
+                    if p > i as u32 && later == u32::MAX {
+                        later = p;
+                    }
+                    if p < i as u32 && earlier == u32::MAX {
+                        earlier = p;
+                    }
+                }
+                j += 1;
+            }
+            let hint = if later != u32::MAX {
+                Hint::Later(atom_name(&d.atoms[later as usize]))
+            } else if earlier != u32::MAX {
+                Hint::Independent(atom_name(&d.atoms[earlier as usize]))
+            } else {
+                Hint::None
+            };
+            let mut buf = [0u8; 512];
+            let mut h = Msg::new(&mut buf);
+            write_hint(&mut h, hint, atom);
+            write_missing(m, flow, atom, name, arg.ty, h.as_str());
+        }
+        k += 1;
+    }
+    let mut r = 0;
+    while r < a.rebind.len() + a.inject.len() {
+        let (what, arg) = if r < a.rebind.len() {
+            ("rebind", a.rebind[r].0)
+        } else {
+            ("inject", a.inject[r - a.rebind.len()])
+        };
+        let mut known = false;
+        let mut cursor = ArgCursor::new();
+        let mut k = 0;
+        while k < n {
+            if str_eq(cursor.next(a.meta).name, arg) {
+                known = true;
+            }
+            k += 1;
+        }
+        if !known {
+            write_sep(m);
+            write_unknown_argument(m, flow, atom, what, arg, a.meta);
+        }
+        r += 1;
+    }
+    let task_count = match &a.meta.provides {
+        Provides::Nothing => 0,
+        Provides::One(_) => 1,
+        Provides::Tuple(names) => tuple_names(names).len(),
+    };
+    let task_tuple = matches!(a.meta.provides, Provides::Tuple(_));
+    let fits = match a.provides {
+        ProvidesAs::Task => true,
+        ProvidesAs::One(_) => !task_tuple,
+        ProvidesAs::Each(names) => task_tuple && names.len() == task_count,
+    };
+    if !fits {
+        write_sep(m);
+        write_provides_mismatch(m, flow, atom, task_count, provided_count(a));
+    }
+    m.len() > start
+}
+
+/// Whether each atom has a problem [`check_atom`] reports, all atoms in one
+/// pass: the flow macro evaluates this once, and formats a message only for
+/// the atoms it flags.
+pub const fn atom_flags<const N: usize>(d: &FlowDesc<'_>, t: &Tables<'_>) -> [bool; N] {
+    let mut flags = [false; N];
+    let mut i = 0;
+    while i < N {
+        flags[i] = check_atom(d, t, i, &mut Msg::new(&mut []));
+        i += 1;
+    }
+    flags
+}
+
+// ---------------------------------------------------------------------------
+// Whole-flow checks
+
+/// The scratch [`check_flow`] needs, in `u32`s.
+pub const fn flow_scratch_len(d: &FlowDesc<'_>) -> usize {
+    let e = requirement_count(d);
+    d.inputs.len() + 2 * e + Cycles::scratch_len(d.nodes.len(), e)
+}
+
+/// Checks the whole flow: two providers of one name in a graph or unordered
+/// flow (or an input and a task, in a graph flow), two atoms of one name,
+/// dependency cycles, and inputs that no task reads. Writes every problem into
+/// `m` and returns whether there was any. `scratch` has [`flow_scratch_len`]
+/// elements.
+pub const fn check_flow(
+    d: &FlowDesc<'_>,
+    t: &Tables<'_>,
+    scratch: &mut [u32],
+    m: &mut Msg<'_>,
+) -> bool {
+    let start = m.len();
+    let flow = flow_name(d);
+    ambiguities(d, t.providers, m);
+    // Two atoms with one name.
+    let names = t.names;
+    let mut i = 1;
+    while i < names.len() {
+        if names[i] >> 32 == names[i - 1] >> 32 {
+            let a = atom_name(&d.atoms[low(names[i]) as usize]);
+            // Once per name: only at its second atom among equal hashes.
+            let mut earlier = 0;
+            let mut j = i;
+            while j > 0 && names[j - 1] >> 32 == names[i] >> 32 {
+                j -= 1;
+                if str_eq(atom_name(&d.atoms[low(names[j]) as usize]), a) {
+                    earlier += 1;
+                }
+            }
+            if earlier == 1 {
+                write_sep(m);
+                write_duplicate(m, flow, a);
+            }
+        }
+        i += 1;
+    }
+    // Data edges between the children of graph flows; inputs read.
+    let (used, rest) = scratch.split_at_mut(d.inputs.len());
+    let mut x = 0;
+    while x < used.len() {
+        used[x] = 0;
+        x += 1;
+    }
+    let e_max = t.sources.len();
+    let (edges, rest) = rest.split_at_mut(2 * e_max);
+    let mut e = 0;
+    let mut input_reported = [u32::MAX; 16];
+    let mut c = 0;
+    while c < d.atoms.len() {
+        let a = &d.atoms[c];
+        let off = t.offsets[c] as usize;
+        let n = arg_count(a.meta);
+        let mut cursor = ArgCursor::new();
+        let mut k = 0;
+        while k < n {
+            let arg = cursor.next(a.meta);
+            let source = t.sources[off + k];
+            if source != MISSING && source != SKIPPED && source & INPUT != 0 {
+                used[(source & !INPUT) as usize] = 1;
+            } else if source != MISSING && source != SKIPPED {
+                let p = entry_atom(source);
+                let (scope, to, from) = common_scope(d, a.node, d.atoms[p as usize].node);
+                if let FlowKind::Graph = flow_kind(d, scope) {
+                    edges[2 * e] = from;
+                    edges[2 * e + 1] = to;
+                    e += 1;
+                    // An input of the same name is a second provider (unless
+                    // the flow's children already provide it twice: reported
+                    // as such).
+                    let name = read_name(a, arg.name);
+                    let twice = export(d, scope, name) == AMBIGUOUS_EXPORT;
+                    if let (Some(input), false) = (input_index(d, name), twice) {
+                        let key = scope * 64 + input;
+                        let mut seen = false;
+                        let mut s = 0;
+                        while s < input_reported.len() {
+                            if input_reported[s] == key {
+                                seen = true;
+                            } else if !seen && input_reported[s] == u32::MAX {
+                                input_reported[s] = key;
+                                break;
+                            }
+                            s += 1;
+                        }
+                        if !seen {
+                            write_sep(m);
+                            write_ambiguous(
+                                m,
+                                flow,
+                                name,
+                                Names::InputAnd(atom_name(&d.atoms[p as usize])),
+                                FlowKind::Graph,
+                                node_name(d, scope),
+                            );
+                        }
+                    }
+                }
+            }
+            k += 1;
+        }
+        c += 1;
+    }
+    let (edges, _) = edges.split_at_mut(2 * e);
+    sort_pairs(edges);
+    let e = dedup_pairs(edges);
+    let (edges, _) = edges.split_at(2 * e);
+    let mut cycles = Cycles::new(d.nodes.len(), edges, rest);
+    let mut path = [0u32; 256];
+    loop {
+        let len = cycles.next(edges, rest, &mut path);
+        if len == 0 {
+            break;
+        }
+        let shown = if len > path.len() { path.len() } else { len };
+        let (cycle, _) = path.split_at(shown);
+        write_sep(m);
+        write_cycle(m, flow, Names::Nodes(d, cycle));
+    }
+    // Inputs nothing reads.
+    let mut i = 0;
+    while i < d.inputs.len() {
+        if used[i] == 0 {
+            write_sep(m);
+            write_unused_input(m, flow, d.inputs[i].0, d.inputs[i].1);
+        }
+        i += 1;
+    }
+    m.len() > start
+}
+
+const NO_EXPORT: u32 = u32::MAX;
+const AMBIGUOUS_EXPORT: u32 = u32::MAX - 1;
+
+/// What the subtree at `node` provides to its siblings under `name`: the node
+/// of the atom, [`NO_EXPORT`] or [`AMBIGUOUS_EXPORT`] (two of its children of a
+/// graph or unordered flow export it). A linear flow exports its last child's.
+const fn export(d: &FlowDesc<'_>, node: u32, name: &str) -> u32 {
+    match d.nodes[node as usize].kind {
+        NodeKind::Atom(i) => {
+            let a = &d.atoms[i as usize];
+            let mut k = 0;
+            while k < provided_count(a) {
+                if str_eq(provided_name(a, k), name) {
+                    return node;
+                }
+                k += 1;
+            }
+            NO_EXPORT
+        }
+        NodeKind::Flow(kind, _) => {
+            let mut found = NO_EXPORT;
+            let mut child = node + 1;
+            while (child as usize) < d.nodes.len()
+                && d.nodes[child as usize].depth > d.nodes[node as usize].depth
+            {
+                if d.nodes[child as usize].parent == node {
+                    let e = export(d, child, name);
+                    if e != NO_EXPORT {
+                        found = match kind {
+                            FlowKind::Linear => e,
+                            _ if found == NO_EXPORT => e,
+                            _ => AMBIGUOUS_EXPORT,
+                        };
+                    }
+                }
+                child += 1;
+            }
+            found
+        }
+    }
+}
+
+/// Two providers of one name whose common flow is a graph or unordered flow.
+const fn ambiguities(d: &FlowDesc<'_>, providers: &[u64], m: &mut Msg<'_>) {
+    let flow = flow_name(d);
+    let mut lo = 0;
+    while lo < providers.len() {
+        let h = providers[lo] >> 32;
+        let mut hi = lo + 1;
+        while hi < providers.len() && providers[hi] >> 32 == h {
+            hi += 1;
+        }
+        // Each flow where two providers of one name meet unordered, once.
+        let mut reported = [u32::MAX; 8];
+        let mut a = lo;
+        while a < hi {
+            let name = entry_name(d, low(providers[a]));
+            let mut b = a + 1;
+            while b < hi {
+                if !str_eq(entry_name(d, low(providers[b])), name) {
+                    b += 1;
+                    continue;
+                }
+                let na = d.atoms[entry_atom(low(providers[a])) as usize].node;
+                let nb = d.atoms[entry_atom(low(providers[b])) as usize].node;
+                let (scope, ca, cb) = common_scope(d, na, nb);
+                let parallel = !matches!(flow_kind(d, scope), FlowKind::Linear);
+                let mut seen = false;
+                let mut s = 0;
+                while s < reported.len() {
+                    if reported[s] == scope {
+                        seen = true;
+                    }
+                    s += 1;
+                }
+                if parallel && ca != cb && !seen {
+                    let mut s = 0;
+                    while s < reported.len() {
+                        if reported[s] == u32::MAX {
+                            reported[s] = scope;
+                            break;
+                        }
+                        s += 1;
+                    }
+                    // What each child of `scope` exports under `name` (the
+                    // builder's rule): an atom, or an ambiguity of its own
+                    // (counted, not listed).
+                    let mut list = [0u32; 16];
+                    let mut len = 0;
+                    let mut exporters = 0;
+                    let mut child = scope + 1;
+                    while (child as usize) < d.nodes.len()
+                        && d.nodes[child as usize].depth > d.nodes[scope as usize].depth
+                    {
+                        if d.nodes[child as usize].parent == scope {
+                            let e = export(d, child, name);
+                            if e != NO_EXPORT {
+                                exporters += 1;
+                            }
+                            if e != NO_EXPORT && e != AMBIGUOUS_EXPORT && len < list.len() {
+                                list[len] = e;
+                                len += 1;
+                            }
+                        }
+                        child += 1;
+                    }
+                    let _ = exporters;
+                    let (listed, _) = list.split_at(len);
+                    write_sep(m);
+                    write_ambiguous(
+                        m,
+                        flow,
+                        name,
+                        Names::Nodes(d, listed),
+                        flow_kind(d, scope),
+                        node_name(d, scope),
+                    );
+                }
+                b += 1;
+            }
+            a += 1;
+        }
+        lo = hi;
+    }
+}
+
+const fn pair_less(v: &[u32], a: usize, b: usize) -> bool {
+    v[2 * a] < v[2 * b] || v[2 * a] == v[2 * b] && v[2 * a + 1] < v[2 * b + 1]
+}
+
+const fn swap_pairs(v: &mut [u32], a: usize, b: usize) {
+    let (x, y) = (v[2 * a], v[2 * a + 1]);
+    v[2 * a] = v[2 * b];
+    v[2 * a + 1] = v[2 * b + 1];
+    v[2 * b] = x;
+    v[2 * b + 1] = y;
+}
+
+/// Sorts `[from, to, from, to, ..]` pairs (heapsort).
+pub const fn sort_pairs(v: &mut [u32]) {
+    let n = v.len() / 2;
+    let mut start = n / 2;
+    while start > 0 {
+        start -= 1;
+        sift_pairs(v, start, n);
+    }
+    let mut end = n;
+    while end > 1 {
+        end -= 1;
+        swap_pairs(v, 0, end);
+        sift_pairs(v, 0, end);
+    }
+}
+
+const fn sift_pairs(v: &mut [u32], mut root: usize, end: usize) {
+    loop {
+        let mut child = 2 * root + 1;
+        if child >= end {
+            return;
+        }
+        if child + 1 < end && pair_less(v, child, child + 1) {
+            child += 1;
+        }
+        if !pair_less(v, root, child) {
+            return;
+        }
+        swap_pairs(v, root, child);
+        root = child;
+    }
+}
+
+/// Removes repeated pairs from sorted pairs; returns how many are left.
+pub const fn dedup_pairs(v: &mut [u32]) -> usize {
+    let n = v.len() / 2;
+    if n == 0 {
+        return 0;
+    }
+    let mut w = 1;
+    let mut r = 1;
+    while r < n {
+        if v[2 * r] != v[2 * (w - 1)] || v[2 * r + 1] != v[2 * (w - 1) + 1] {
+            v[2 * w] = v[2 * r];
+            v[2 * w + 1] = v[2 * r + 1];
+            w += 1;
+        }
+        r += 1;
+    }
+    w
+}
+
+// ---------------------------------------------------------------------------
+// Cycles
+
+/// Finds dependency cycles, one per strongly connected component, each the
+/// shortest cycle through the component's smallest node (breadth first, in
+/// node order), components in order of their smallest node.
+///
+/// The graph is `n` nodes and `edges`, flat `[from, to, ..]` pairs sorted and
+/// without repeats; all state lives in a caller's scratch slice of
+/// [`Cycles::scratch_len`] elements. The builder ([`Flow::compile`](super::Flow::compile))
+/// and the flow macro both use it.
+#[derive(Debug)]
+pub struct Cycles {
+    n: usize,
+    e: usize,
+    next: usize,
+}
+
+impl Cycles {
+    /// The scratch for `n` nodes and `e` edges.
+    pub const fn scratch_len(n: usize, e: usize) -> usize {
+        2 * (n + 1) + e + 5 * n
+    }
+
+    /// Prepares the search: builds adjacency lists and strips the nodes on
+    /// no cycle.
+    pub const fn new(n: usize, edges: &[u32], scratch: &mut [u32]) -> Cycles {
+        let e = edges.len() / 2;
+        let (fwd, rest) = scratch.split_at_mut(n + 1);
+        let (rev_off, rest) = rest.split_at_mut(n + 1);
+        let (rev, rest) = rest.split_at_mut(e);
+        let (alive, rest) = rest.split_at_mut(n);
+        let (deg, rest) = rest.split_at_mut(n);
+        let (queue, _) = rest.split_at_mut(n);
+        // Forward offsets (edges are sorted by source).
+        let mut i = 0;
+        while i <= n {
+            fwd[i] = 0;
+            rev_off[i] = 0;
+            i += 1;
+        }
+        let mut k = 0;
+        while k < e {
+            fwd[edges[2 * k] as usize + 1] += 1;
+            rev_off[edges[2 * k + 1] as usize + 1] += 1;
+            k += 1;
+        }
+        let mut i = 0;
+        while i < n {
+            fwd[i + 1] += fwd[i];
+            rev_off[i + 1] += rev_off[i];
+            i += 1;
+        }
+        // Reverse lists, sources in order (counting sort; `deg` as cursor).
+        let mut i = 0;
+        while i < n {
+            deg[i] = rev_off[i];
+            alive[i] = 1;
+            i += 1;
+        }
+        let mut k = 0;
+        while k < e {
+            let to = edges[2 * k + 1] as usize;
+            rev[deg[to] as usize] = edges[2 * k];
+            deg[to] += 1;
+            k += 1;
+        }
+        // Strip nodes no cycle passes through: Kahn forwards, then backwards.
+        strip(n, fwd, edges, rev_off, alive, deg, queue);
+        strip_rev(n, rev_off, rev, fwd, edges, alive, deg, queue);
+        Cycles { n, e, next: 0 }
+    }
+
+    /// Writes the next cycle's nodes into `out` and returns its length (0 when
+    /// there is none left; the length may exceed `out`'s).
+    pub const fn next(&mut self, edges: &[u32], scratch: &mut [u32], out: &mut [u32]) -> usize {
+        let (n, e) = (self.n, self.e);
+        let (fwd, rest) = scratch.split_at_mut(n + 1);
+        let (rev_off, rest) = rest.split_at_mut(n + 1);
+        let (rev, rest) = rest.split_at_mut(e);
+        let (alive, rest) = rest.split_at_mut(n);
+        let (parent, rest) = rest.split_at_mut(n);
+        let (queue, rest) = rest.split_at_mut(n);
+        let (mark, _) = rest.split_at_mut(n);
+        while self.next < n {
+            let s = self.next;
+            if alive[s] == 0 {
+                self.next += 1;
+                continue;
+            }
+            // Breadth first from `s` back to `s`, in node order.
+            let mut i = 0;
+            while i < n {
+                parent[i] = u32::MAX;
+                i += 1;
+            }
+            let (mut head, mut tail) = (0, 0);
+            queue[tail] = s as u32;
+            tail += 1;
+            let mut found = false;
+            while head < tail && !found {
+                let x = queue[head] as usize;
+                head += 1;
+                let mut k = fwd[x] as usize;
+                while k < fwd[x + 1] as usize {
+                    let y = edges[2 * k + 1] as usize;
+                    if alive[y] == 1 && parent[y] == u32::MAX {
+                        parent[y] = x as u32;
+                        if y == s {
+                            found = true;
+                            break;
+                        }
+                        queue[tail] = y as u32;
+                        tail += 1;
+                    }
+                    k += 1;
+                }
+            }
+            if !found {
+                alive[s] = 0;
+                self.next += 1;
+                continue;
+            }
+            // The path s -> .. -> s, read backwards from parent[s].
+            let mut len = 1;
+            let mut at = parent[s] as usize;
+            while at != s {
+                len += 1;
+                at = parent[at] as usize;
+            }
+            let mut idx = len;
+            let mut at = s;
+            loop {
+                idx -= 1;
+                if idx < out.len() {
+                    out[idx] = at as u32;
+                }
+                at = parent[at] as usize;
+                if at == s {
+                    break;
+                }
+            }
+            // The path was written as [.., s] reversed: rotate `s` to the front.
+            // (`idx` is now 0: out[0] holds the node before `s`.)
+            let shown = if len < out.len() { len } else { out.len() };
+            if shown > 0 {
+                let mut r = shown - 1;
+                let last = out[shown - 1];
+                while r > 0 {
+                    out[r] = out[r - 1];
+                    r -= 1;
+                }
+                out[0] = last;
+            }
+            // Retire the component of `s`: reachable from it and reaching it.
+            let mut i = 0;
+            while i < n {
+                mark[i] = 0;
+                i += 1;
+            }
+            let (mut head, mut tail) = (0, 0);
+            queue[tail] = s as u32;
+            tail += 1;
+            mark[s] = 1;
+            while head < tail {
+                let x = queue[head] as usize;
+                head += 1;
+                let mut k = fwd[x] as usize;
+                while k < fwd[x + 1] as usize {
+                    let y = edges[2 * k + 1] as usize;
+                    if alive[y] == 1 && mark[y] == 0 {
+                        mark[y] = 1;
+                        queue[tail] = y as u32;
+                        tail += 1;
+                    }
+                    k += 1;
+                }
+            }
+            let (mut head, mut tail) = (0, 0);
+            queue[tail] = s as u32;
+            tail += 1;
+            mark[s] = 2;
+            while head < tail {
+                let x = queue[head] as usize;
+                head += 1;
+                let mut k = rev_off[x] as usize;
+                while k < rev_off[x + 1] as usize {
+                    let y = rev[k] as usize;
+                    if mark[y] == 1 {
+                        mark[y] = 2;
+                        queue[tail] = y as u32;
+                        tail += 1;
+                    }
+                    k += 1;
+                }
+            }
+            let mut i = 0;
+            while i < n {
+                if mark[i] == 2 {
+                    alive[i] = 0;
+                }
+                i += 1;
+            }
+            self.next += 1;
+            return len;
+        }
+        0
+    }
+}
+
+/// Kahn's algorithm forwards: removes nodes with no live predecessor.
+const fn strip(
+    n: usize,
+    fwd: &[u32],
+    edges: &[u32],
+    rev_off: &[u32],
+    alive: &mut [u32],
+    deg: &mut [u32],
+    queue: &mut [u32],
+) {
+    let mut i = 0;
+    let (mut head, mut tail) = (0, 0);
+    while i < n {
+        deg[i] = rev_off[i + 1] - rev_off[i];
+        if deg[i] == 0 {
+            queue[tail] = i as u32;
+            tail += 1;
+        }
+        i += 1;
+    }
+    while head < tail {
+        let x = queue[head] as usize;
+        head += 1;
+        alive[x] = 0;
+        let mut k = fwd[x] as usize;
+        while k < fwd[x + 1] as usize {
+            let y = edges[2 * k + 1] as usize;
+            deg[y] -= 1;
+            if deg[y] == 0 {
+                queue[tail] = y as u32;
+                tail += 1;
+            }
+            k += 1;
+        }
+    }
+}
+
+/// Kahn's algorithm backwards: removes live nodes with no live successor.
+#[allow(clippy::too_many_arguments)]
+const fn strip_rev(
+    n: usize,
+    rev_off: &[u32],
+    rev: &[u32],
+    fwd: &[u32],
+    edges: &[u32],
+    alive: &mut [u32],
+    deg: &mut [u32],
+    queue: &mut [u32],
+) {
+    let (mut head, mut tail) = (0, 0);
+    let mut i = 0;
+    while i < n {
+        deg[i] = 0;
+        if alive[i] == 1 {
+            let mut k = fwd[i] as usize;
+            while k < fwd[i + 1] as usize {
+                if alive[edges[2 * k + 1] as usize] == 1 {
+                    deg[i] += 1;
+                }
+                k += 1;
+            }
+            if deg[i] == 0 {
+                queue[tail] = i as u32;
+                tail += 1;
+            }
+        }
+        i += 1;
+    }
+    while head < tail {
+        let x = queue[head] as usize;
+        head += 1;
+        alive[x] = 0;
+        let mut k = rev_off[x] as usize;
+        while k < rev_off[x + 1] as usize {
+            let y = rev[k] as usize;
+            if alive[y] == 1 {
+                deg[y] -= 1;
+                if deg[y] == 0 {
+                    queue[tail] = y as u32;
+                    tail += 1;
+                }
+            }
+            k += 1;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Types
+
+/// How many required parameters of a task the type checks cover.
+pub const TY_MAX: usize = 4;
+
+/// How many outputs of a task the type checks cover.
+const OUT_MAX: u32 = 8;
+
+/// A plan of the type checks for one atom: for each of its first [`TY_MAX`]
+/// required parameters, the slot and element of its provider (`[slot, elem]`).
+/// Slots: `0..inputs` the declared inputs (element 0), then one per atom (its
+/// outputs); an unresolved or absent requirement gets [`OWN`] (the checked
+/// task's own requirements: it is compared with itself, so it adds no type
+/// error).
+pub const fn type_plan(d: &FlowDesc<'_>, t: &Tables<'_>, i: usize) -> [[usize; 2]; TY_MAX] {
+    let inputs = d.inputs.len();
+    let own = OWN;
+    let mut plan = [[0usize; 2]; TY_MAX];
+    let mut j = 0;
+    while j < TY_MAX {
+        plan[j] = [own, j];
+        j += 1;
+    }
+    let a = &d.atoms[i];
+    let off = t.offsets[i] as usize;
+    let n = arg_count(a.meta);
+    let mut cursor = ArgCursor::new();
+    let mut k = 0;
+    while k < n {
+        let arg = cursor.next(a.meta);
+        let source = t.sources[off + k];
+        let checked = source != MISSING
+            && source != SKIPPED
+            && (source & INPUT != 0 || entry_elem(source) < OUT_MAX);
+        if arg.typed < TY_MAX && checked {
+            plan[arg.typed] = if source & INPUT != 0 {
+                [(source & !INPUT) as usize, 0]
+            } else {
+                // A single output is element 0 of the task's output tuple.
+                [
+                    inputs + entry_atom(source) as usize,
+                    entry_elem(source) as usize,
+                ]
+            };
+        }
+        k += 1;
+    }
+    plan
+}
+
+/// [`type_plan`] of every atom, one after the other (`N` is the number of
+/// atoms times [`TY_MAX`]).
+pub const fn type_plans<const N: usize>(d: &FlowDesc<'_>, t: &Tables<'_>) -> [[usize; 2]; N] {
+    let mut plans = [[0usize; 2]; N];
+    let mut i = 0;
+    while i < N / TY_MAX {
+        let plan = type_plan(d, t, i);
+        let mut j = 0;
+        while j < TY_MAX {
+            plans[i * TY_MAX + j] = plan[j];
+            j += 1;
+        }
+        i += 1;
+    }
+    plans
+}
+
+/// The types of a task, for the flow macro's type checks: `#[task]`
+/// implements it next to [`Task`](crate::Task).
+pub trait Typed {
+    /// The types of the first [`TY_MAX`] required parameters, as a tuple.
+    type Requires;
+    /// The types of the outputs, as a tuple (one output: a 1-tuple).
+    type Provides;
+}
+
+/// A slot of a flow's type checks: the flow macro implements it for a local
+/// type, one slot per input and per atom.
+/// `T` is the task being checked (slot [`OWN`] is its own requirements).
+pub trait Slot<const K: usize, T> {
+    /// The types of the slot, as a tuple.
+    type Types;
+    /// Who provides them (a task, or a marker named after the input), for
+    /// messages.
+    type Who;
+}
+
+/// The slot of a task's own requirements (see [`type_plan`]).
+pub const OWN: usize = usize::MAX;
+
+/// Element `J` of a tuple type, or [`Nothing`] past its end.
+pub trait NthTy<const J: usize> {
+    /// The element's type.
+    type Ty;
+}
+
+/// What [`NthTy`] gives past the end of a tuple.
+#[derive(Debug)]
+pub enum Nothing {}
+
+macro_rules! nth_impls {
+    ($( [$($T:ident),*] => [$($J:literal : $E:ident),*] past [$($K:literal),*] ;)*) => {$(
+        nth_at!([$($T),*] $($J $E)*);
+        nth_past!([$($T),*] $($K)*);
+    )*};
+}
+
+macro_rules! nth_at {
+    ([$($T:ident),*]) => {};
+    ([$($T:ident),*] $J:literal $E:ident $($rest:tt)*) => {
+        impl<$($T),*> NthTy<$J> for ($($T,)*) { type Ty = $E; }
+        nth_at!([$($T),*] $($rest)*);
+    };
+}
+
+macro_rules! nth_past {
+    ([$($T:ident),*]) => {};
+    ([$($T:ident),*] $K:literal $($rest:literal)*) => {
+        impl<$($T),*> NthTy<$K> for ($($T,)*) { type Ty = Nothing; }
+        nth_past!([$($T),*] $($rest)*);
+    };
+}
+
+nth_impls! {
+    [] => [] past [0, 1, 2, 3, 4, 5, 6, 7];
+    [A] => [0: A] past [1, 2, 3, 4, 5, 6, 7];
+    [A, B] => [0: A, 1: B] past [2, 3, 4, 5, 6, 7];
+    [A, B, C] => [0: A, 1: B, 2: C] past [3, 4, 5, 6, 7];
+    [A, B, C, D] => [0: A, 1: B, 2: C, 3: D] past [4, 5, 6, 7];
+    [A, B, C, D, E] => [0: A, 1: B, 2: C, 3: D, 4: E] past [5, 6, 7];
+    [A, B, C, D, E, F] => [0: A, 1: B, 2: C, 3: D, 4: E, 5: F] past [6, 7];
+    [A, B, C, D, E, F, G] => [0: A, 1: B, 2: C, 3: D, 4: E, 5: F, 6: G] past [7];
+    [A, B, C, D, E, F, G, H] => [0: A, 1: B, 2: C, 3: D, 4: E, 5: F, 6: G, 7: H] past [];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycles_in_node_order() {
+        // 0 -> 1 -> 2 -> 0, 3 -> 4 -> 3, 5 alone, 2 -> 5.
+        let mut edges = vec![0, 1, 1, 2, 2, 0, 2, 5, 3, 4, 4, 3];
+        sort_pairs(&mut edges);
+        let mut scratch = vec![0; Cycles::scratch_len(6, 6)];
+        let mut cycles = Cycles::new(6, &edges, &mut scratch);
+        let mut out = [0u32; 8];
+        let len = cycles.next(&edges, &mut scratch, &mut out);
+        assert_eq!(&out[..len], [0, 1, 2]);
+        let len = cycles.next(&edges, &mut scratch, &mut out);
+        assert_eq!(&out[..len], [3, 4]);
+        assert_eq!(cycles.next(&edges, &mut scratch, &mut out), 0);
+    }
+
+    #[test]
+    fn messages_are_cut_at_a_char_boundary() {
+        let mut buf = [0u8; 4];
+        let mut m = Msg::new(&mut buf);
+        m.push("ab\u{e9}\u{e9}");
+        assert!(m.truncated());
+        assert_eq!(m.as_str(), "ab\u{e9}");
+        assert_eq!(m.len(), 6);
+        m.push_usize(0);
+        assert_eq!(render(|m| m.push_usize(1234)), "1234");
+    }
+}

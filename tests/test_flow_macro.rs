@@ -1,0 +1,527 @@
+//! `flow!`: the flows it builds run like the builder's, and a mistake reads
+//! the same whether the compiler finds it in a `flow!` or the builder finds it
+//! at run time.
+//!
+//! The tasks below have the registry names and signatures of the tasks of
+//! `ui-tests/src/lib.rs`, so the builder's messages here can be compared with
+//! the compiler's messages pinned in `ui-tests/tests/ui/flow/fail/*.stderr`.
+
+use serde::{Deserialize, Serialize};
+use taskwire::flow::check::{
+    self, AtomDesc, FlowDesc, Msg, NodeDesc, NodeKind, ProvidesAs, Tables,
+};
+use taskwire::flow::FlowKind;
+use taskwire::prelude::*;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Reservation {
+    size: u64,
+}
+
+#[task(provides = "spec", name = "extract_request")]
+fn extract_request(size: u64, volume_type: String) -> String {
+    format!("{size} {volume_type}")
+}
+
+#[task(provides = "reservation", name = "reserve_quota")]
+fn reserve_quota(size: u64, spec: String) -> Reservation {
+    let _ = spec;
+    Reservation { size }
+}
+
+#[task(provides = "reservation", name = "reserve_quota_v2")]
+fn reserve_quota_v2(size: u64) -> Reservation {
+    Reservation { size }
+}
+
+#[task(provides = "volume_id", name = "create_db_entry")]
+fn create_db_entry(reservation: Reservation) -> String {
+    format!("vol-{}", reservation.size)
+}
+
+#[task(provides = "notified", name = "notify_scheduler")]
+fn notify_scheduler(volume_id: String) -> bool {
+    !volume_id.is_empty()
+}
+
+#[task(provides = "committed", name = "commit_quota")]
+fn commit_quota(reservation: Reservation, notified: bool) -> String {
+    format!("{} GiB committed, notified: {notified}", reservation.size)
+}
+
+#[task(provides = "a", name = "make_a")]
+fn make_a(c: u8) -> u8 {
+    c
+}
+
+#[task(provides = "b", name = "make_b")]
+fn make_b(a: u8) -> u8 {
+    a
+}
+
+#[task(provides = "c", name = "make_c")]
+fn make_c(b: u8) -> u8 {
+    b
+}
+
+#[task(provides = "doubled", name = "double")]
+fn double(n: u64) -> u64 {
+    2 * n
+}
+
+taskwire::flow! {
+    /// The volume creation of the issue, nested graph included.
+    linear create_volume(size: u64, volume_type: String) {
+        extract_request,
+        reserve_quota,
+        graph { create_db_entry, notify_scheduler },
+        commit_quota,
+    }
+}
+
+taskwire::flow! {
+    unordered doubles(size: u64, base: u64) {
+        double.named("double_size").rebind("n", "size").provides_as("size_doubled"),
+        double.named("double_base").rebind("n", "base").provides_as("base_doubled"),
+        double.named("double_seven").inject("n", 7u64).provides_as("seven_doubled"),
+    }
+}
+
+#[test]
+fn a_macro_flow_runs_like_a_built_one() {
+    let done = Engine::new(create_volume())
+        .input("size", 10u64)
+        .input("volume_type", "ssd")
+        .run()
+        .unwrap();
+    assert_eq!(
+        done.get::<String>("committed").unwrap(),
+        "10 GiB committed, notified: true"
+    );
+    assert_eq!(done.get::<String>("volume_id").unwrap(), "vol-10");
+
+    // The same pattern as the builder's.
+    let flow = create_volume();
+    let names: Vec<&str> = flow.children().map(|c| c.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "extract_request",
+            "reserve_quota",
+            "create_volume.2",
+            "commit_quota"
+        ]
+    );
+    assert_eq!(flow.kind(), FlowKind::Linear);
+    let Some(taskwire::flow::Child::Flow(inner)) = flow.children().nth(2) else {
+        panic!("the third child is the nested graph");
+    };
+    assert_eq!(inner.kind(), FlowKind::Graph);
+    let inner: Vec<&str> = inner.children().map(|c| c.name()).collect();
+    assert_eq!(inner, ["create_db_entry", "notify_scheduler"]);
+}
+
+#[test]
+fn named_rebind_inject_and_provides_as_are_the_builders() {
+    let done = Engine::new(doubles())
+        .input("size", 4u64)
+        .input("base", 100u64)
+        .run()
+        .unwrap();
+    assert_eq!(done.get::<u64>("size_doubled").unwrap(), 8);
+    assert_eq!(done.get::<u64>("base_doubled").unwrap(), 200);
+    assert_eq!(done.get::<u64>("seven_doubled").unwrap(), 14);
+    let flow = doubles();
+    let atoms: Vec<&str> = flow.atoms().iter().map(|a| a.atom_name()).collect();
+    assert_eq!(atoms, ["double_size", "double_base", "double_seven"]);
+}
+
+/// The message the compiler printed for a `flow!` case (`evaluation panicked:
+/// ..`), as pinned in its `.stderr`.
+fn pinned(stderr: &str) -> &str {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("evaluation panicked: "))
+        .expect("the .stderr has an evaluation error");
+    line.split_once("evaluation panicked: ").unwrap().1
+}
+
+fn builder_error(flow: Flow, inputs: &[&str]) -> String {
+    flow.compile(inputs).unwrap_err().to_string()
+}
+
+#[test]
+fn a_missing_requirement_reads_the_same_at_compile_and_run_time() {
+    let built = builder_error(
+        Flow::linear("create_volume")
+            .add(reserve_quota::task())
+            .add(extract_request::task()),
+        &["size", "volume_type"],
+    );
+    assert_eq!(
+        built,
+        "flow `create_volume`: task `reserve_quota` requires `spec: String`, which no input or earlier task provides (later task `extract_request` provides it: add it before `reserve_quota`)"
+    );
+    assert_eq!(
+        built,
+        pinned(include_str!(
+            "../ui-tests/tests/ui/flow/fail/missing_later.stderr"
+        ))
+    );
+}
+
+#[test]
+fn an_ambiguous_provider_reads_the_same_at_compile_and_run_time() {
+    let built = builder_error(
+        Flow::linear("create_volume")
+            .add(extract_request::task())
+            .add(
+                Flow::graph("reserve")
+                    .add(create_db_entry::task())
+                    .add(reserve_quota_v2::task())
+                    .add(reserve_quota::task()),
+            ),
+        &["size", "volume_type"],
+    );
+    assert_eq!(
+        built,
+        "flow `create_volume`: `reservation` is provided by `reserve_quota_v2` and `reserve_quota` in graph flow `reserve`, which has no order to choose between them; rename one output or use `rebind`"
+    );
+    assert_eq!(
+        built,
+        pinned(include_str!(
+            "../ui-tests/tests/ui/flow/fail/ambiguous.stderr"
+        ))
+    );
+}
+
+#[test]
+fn a_cycle_reads_the_same_at_compile_and_run_time() {
+    let built = builder_error(
+        Flow::graph("letters")
+            .add(make_c::task())
+            .add(make_b::task())
+            .add(make_a::task()),
+        &[],
+    );
+    assert_eq!(
+        built,
+        "flow `letters`: tasks `make_c` -> `make_a` -> `make_b` -> `make_c` form a cycle"
+    );
+    assert_eq!(
+        built,
+        pinned(include_str!("../ui-tests/tests/ui/flow/fail/cycle.stderr"))
+    );
+}
+
+// The checks `flow!` runs at compile time are ordinary `const fn`s: run here
+// on the description the macro would build, they give the builder's message.
+
+const fn atom(meta: &'static taskwire::TaskMeta, node: u32) -> AtomDesc<'static> {
+    AtomDesc::new(meta, node)
+}
+
+const fn node(parent: u32, pos: u32, depth: u32, kind: NodeKind<'static>) -> NodeDesc<'static> {
+    NodeDesc {
+        parent,
+        pos,
+        depth,
+        kind,
+    }
+}
+
+/// `graph letters { make_c, make_b, make_a }` with `attach` unread input.
+const LETTERS: FlowDesc<'static> = FlowDesc {
+    inputs: &[("attach", "u8")],
+    nodes: &[
+        node(0, 0, 0, NodeKind::Flow(FlowKind::Graph, "letters")),
+        node(0, 0, 1, NodeKind::Atom(0)),
+        node(0, 1, 1, NodeKind::Atom(1)),
+        node(0, 2, 1, NodeKind::Atom(2)),
+    ],
+    atoms: &[
+        atom(&<make_c as Task>::DEF.meta, 1),
+        atom(&<make_b as Task>::DEF.meta, 2),
+        atom(&<make_a as Task>::DEF.meta, 3),
+    ],
+};
+
+/// The tables of the checks, built as `flow!` builds them.
+macro_rules! tables {
+    ($flow:expr) => {
+        Tables {
+            providers: &check::providers::<{ check::provider_count(&$flow) }>(&$flow),
+            offsets: &check::offsets::<{ $flow.atoms.len() + 1 }>(&$flow),
+            sources: &check::sources::<{ check::requirement_count(&$flow) }>(
+                &$flow,
+                &check::providers::<{ check::provider_count(&$flow) }>(&$flow),
+            ),
+            names: &check::names::<{ $flow.atoms.len() }>(&$flow),
+        }
+    };
+}
+
+const LETTERS_TABLES: Tables<'static> = tables!(LETTERS);
+
+/// Whether the flow-wide check fails, evaluated by the compiler.
+const LETTERS_FAIL: bool = {
+    let mut scratch = [0u32; check::flow_scratch_len(&LETTERS)];
+    let mut buf = [0u8; 1024];
+    check::check_flow(
+        &LETTERS,
+        &LETTERS_TABLES,
+        &mut scratch,
+        &mut Msg::new(&mut buf),
+    )
+};
+
+#[test]
+fn the_compile_time_checks_run_at_run_time_with_the_same_words() {
+    // Evaluated by the compiler, the check finds the cycle.
+    const { assert!(LETTERS_FAIL) };
+    let mut scratch = vec![0u32; check::flow_scratch_len(&LETTERS)];
+    let message = check::render(|m| {
+        check::check_flow(&LETTERS, &LETTERS_TABLES, &mut scratch.clone(), m);
+    });
+    scratch.clear();
+    let built = builder_error(
+        Flow::graph("letters")
+            .add(make_c::task())
+            .add(make_b::task())
+            .add(make_a::task()),
+        &[],
+    );
+    assert_eq!(
+        message,
+        format!("{built}\nflow `letters`: input `attach: u8` is declared, but no task reads it; remove it, or rebind a task's argument to it")
+    );
+}
+
+#[test]
+fn renamed_atoms_and_outputs_are_resolved_like_the_builder_does() {
+    // `reserve_quota` reads `size` from `base` and `spec` from `extract`'s
+    // renamed output; a second atom of `reserve_quota` needs a name of its own.
+    const FLOW: FlowDesc<'static> = FlowDesc {
+        inputs: &[("base", "u64"), ("size", "u64"), ("volume_type", "String")],
+        nodes: &[
+            node(0, 0, 0, NodeKind::Flow(FlowKind::Linear, "l")),
+            node(0, 0, 1, NodeKind::Atom(0)),
+            node(0, 1, 1, NodeKind::Atom(1)),
+            node(0, 2, 1, NodeKind::Atom(2)),
+        ],
+        atoms: &[
+            AtomDesc {
+                provides: ProvidesAs::One("request"),
+                ..atom(&<extract_request as Task>::DEF.meta, 1)
+            },
+            AtomDesc {
+                rebind: &[("size", "base"), ("spec", "request")],
+                ..atom(&<reserve_quota as Task>::DEF.meta, 2)
+            },
+            AtomDesc {
+                rebind: &[("sise", "base")],
+                ..atom(&<reserve_quota as Task>::DEF.meta, 3)
+            },
+        ],
+    };
+    const TABLES: Tables<'static> = tables!(FLOW);
+    let atom_errors = |i| {
+        check::render(|m| {
+            check::check_atom(&FLOW, &TABLES, i, m);
+        })
+    };
+    assert_eq!(atom_errors(0), "");
+    assert_eq!(atom_errors(1), "");
+    assert_eq!(
+        atom_errors(2),
+        "flow `l`: task `reserve_quota` requires `spec: String`, which no input or earlier task provides\n\
+         flow `l`: task `reserve_quota` has no argument `sise` to rebind; its arguments are `size` and `spec`"
+    );
+    let mut scratch = vec![0u32; check::flow_scratch_len(&FLOW)];
+    let flow_errors = check::render(|m| {
+        check::check_flow(&FLOW, &TABLES, &mut scratch.clone(), m);
+    });
+    scratch.clear();
+    assert_eq!(
+        flow_errors,
+        "flow `l`: two atoms are named `reserve_quota`; give one another name with `.named(..)`"
+    );
+
+    let built = builder_error(
+        Flow::linear("l")
+            .add(extract_request::task().provides_as("request"))
+            .add(
+                reserve_quota::task()
+                    .rebind("size", "base")
+                    .rebind("spec", "request"),
+            )
+            .add(reserve_quota::task().rebind("sise", "base")),
+        &["base", "size", "volume_type"],
+    );
+    assert_eq!(built, format!("{}\n{}", atom_errors(2), flow_errors));
+}
+
+/// A flow's description for the checks, read from a flow the builder made.
+fn describe<'a>(flow: &'a Flow, nodes: &mut Vec<NodeDesc<'a>>, atoms: &mut Vec<AtomDesc<'a>>) {
+    fn walk<'a>(
+        children: Vec<taskwire::flow::Child<'a>>,
+        parent: u32,
+        depth: u32,
+        nodes: &mut Vec<NodeDesc<'a>>,
+        atoms: &mut Vec<AtomDesc<'a>>,
+    ) {
+        for (pos, child) in children.into_iter().enumerate() {
+            let node = nodes.len() as u32;
+            match child {
+                taskwire::flow::Child::Task(spec) => {
+                    nodes.push(NodeDesc {
+                        parent,
+                        pos: pos as u32,
+                        depth,
+                        kind: NodeKind::Atom(atoms.len() as u32),
+                    });
+                    atoms.push(AtomDesc {
+                        name: Some(spec.atom_name()),
+                        ..AtomDesc::new(&spec.def().meta, node)
+                    });
+                }
+                taskwire::flow::Child::Retry(_) => {
+                    unreachable!("the generated flows have no retries")
+                }
+                taskwire::flow::Child::Flow(sub) => {
+                    nodes.push(NodeDesc {
+                        parent,
+                        pos: pos as u32,
+                        depth,
+                        kind: NodeKind::Flow(sub.kind(), sub.name()),
+                    });
+                    walk(sub.children().collect(), node, depth + 1, nodes, atoms);
+                }
+            }
+        }
+    }
+    nodes.push(NodeDesc {
+        parent: 0,
+        pos: 0,
+        depth: 0,
+        kind: NodeKind::Flow(flow.kind(), flow.name()),
+    });
+    walk(flow.children().collect(), 0, 1, nodes, atoms);
+}
+
+/// Every message of the compile-time checks, run at run time on `flow`.
+fn const_checks(flow: &Flow, inputs: &[(&str, &str)]) -> Vec<String> {
+    let (mut nodes, mut atoms) = (Vec::new(), Vec::new());
+    describe(flow, &mut nodes, &mut atoms);
+    let d = FlowDesc {
+        inputs,
+        nodes: &nodes,
+        atoms: &atoms,
+    };
+    let mut providers = vec![0; check::provider_count(&d)];
+    check::fill_providers(&d, &mut providers);
+    let mut offsets = vec![0; atoms.len() + 1];
+    check::fill_offsets(&d, &mut offsets);
+    let mut sources = vec![0; check::requirement_count(&d)];
+    check::fill_sources(&d, &providers, &mut sources);
+    let mut names = vec![0; atoms.len()];
+    check::fill_names(&d, &mut names);
+    let t = Tables {
+        providers: &providers,
+        offsets: &offsets,
+        sources: &sources,
+        names: &names,
+    };
+    let mut text = String::new();
+    for i in 0..atoms.len() {
+        text += &check::render(|m| {
+            check::check_atom(&d, &t, i, m);
+        });
+        text.push('\n');
+    }
+    let mut scratch = vec![0; check::flow_scratch_len(&d)];
+    text += &check::render(|m| {
+        check::check_flow(&d, &t, &mut scratch.clone(), m);
+    });
+    scratch.clear();
+    text.lines()
+        .filter(|l| !l.is_empty() && !l.contains("is declared, but no task reads it"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A small deterministic generator (no dependency for a test).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+fn random_flow(rng: &mut Lcg, name: String, depth: u32, next: &mut u32) -> Flow {
+    let kinds = [FlowKind::Linear, FlowKind::Unordered, FlowKind::Graph];
+    let mut flow = Flow::new(name, kinds[rng.below(3) as usize]);
+    for _ in 0..1 + rng.below(4) {
+        if depth < 2 && rng.below(4) == 0 {
+            let sub = format!("f{next}");
+            *next += 1;
+            flow.push(random_flow(rng, sub, depth + 1, next));
+        } else {
+            let names = ["a", "b", "c", "d", "e"];
+            let requires: Vec<&str> = (0..rng.below(3))
+                .map(|_| names[rng.below(5) as usize])
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let mut task = FnTask::new(format!("t{next}")).requires(requires);
+            *next += 1;
+            if rng.below(3) > 0 {
+                task = task.provides(names[rng.below(5) as usize]);
+            }
+            flow.push(task.run(|_| Ok(serde_json::json!(0))));
+        }
+    }
+    flow
+}
+
+#[test]
+fn the_builder_and_the_compile_time_checks_agree_on_random_flows() {
+    let mut rng = Lcg(7);
+    let mut compared = 0;
+    for case in 0..2000 {
+        let mut next = 0;
+        let flow = random_flow(&mut rng, format!("flow{case}"), 0, &mut next);
+        let input_names = ["a", "b", "c", "d", "e"];
+        let inputs: Vec<(&str, &str)> = input_names
+            .iter()
+            .filter(|_| rng.below(3) == 0)
+            .map(|n| (*n, "u64"))
+            .collect();
+        let names: Vec<&str> = inputs.iter().map(|(n, _)| *n).collect();
+        let mut built: Vec<String> = match flow.compile(&names) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.errors().iter().map(|e| e.to_string()).collect(),
+        };
+        let mut checked = const_checks(&flow, &inputs);
+        // A cycle through a nested flow is named by the nested flow at compile
+        // time (`f1`), by its tasks at run time: compare the rest.
+        if checked
+            .iter()
+            .any(|e| e.contains("form a cycle") && e.contains("`f"))
+        {
+            checked.retain(|e| !e.contains("form a cycle"));
+            built.retain(|e| !e.contains("form a cycle"));
+        } else {
+            compared += 1;
+        }
+        built.sort();
+        checked.sort();
+        assert_eq!(checked, built, "flow {case}: {flow:#?}");
+    }
+    assert!(compared > 1900, "{compared} flows compared whole");
+}
