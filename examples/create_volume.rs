@@ -74,6 +74,14 @@ struct Cloud {
 }
 
 impl Cloud {
+    fn mark_error(&self, volume_id: u64) {
+        self.status
+            .lock()
+            .unwrap()
+            .insert(volume_id, "error".into());
+        println!("    volume {volume_id} marked error");
+    }
+
     fn check(&self, step: &str) -> Result<(), VolumeError> {
         match &self.fail_at {
             Some(s) if s == step => Err(VolumeError::Injected(step.to_owned())),
@@ -216,12 +224,7 @@ fn mark_volume_error(
     _outcome: Outcome<Vec<String>>,
     _failures: Failures,
 ) {
-    cloud
-        .status
-        .lock()
-        .unwrap()
-        .insert(volume_id, "error".into());
-    println!("    volume {volume_id} marked error");
+    cloud.mark_error(volume_id);
 }
 
 // The volume manager's flow, under a retry that reschedules.
@@ -295,12 +298,7 @@ fn mark_volume_error_on_revert(
     _outcome: Outcome<u64>,
     _failures: Failures,
 ) {
-    cloud
-        .status
-        .lock()
-        .unwrap()
-        .insert(volume_id, "error".into());
-    println!("    volume {volume_id} marked error");
+    cloud.mark_error(volume_id);
 }
 
 /// Prints each state change as it is recorded.
