@@ -91,6 +91,7 @@ impl Storage {
 
     /// The history of the retry around atom `index` (for a retry atom, its
     /// own).
+    #[inline]
     pub(crate) fn history_for(&self, index: usize) -> Option<&Arc<History>> {
         if self.histories.is_empty() {
             return None;

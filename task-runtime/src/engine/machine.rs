@@ -127,6 +127,8 @@ pub(crate) struct Machine {
     approved: Vec<bool>,
     /// Atoms skipped by a decider.
     skipped: Vec<bool>,
+    /// The flow has no retry and no decider: the plain path applies.
+    plain: bool,
 }
 
 impl Machine {
@@ -155,6 +157,7 @@ impl Machine {
             dead: vec![false; scopes],
             approved: Vec::new(),
             skipped: Vec::new(),
+            plain: plan.retries.is_empty() && plan.deciders.is_empty(),
         };
         if !plan.deciders.is_empty() {
             machine.approved = vec![false; n];
@@ -246,7 +249,24 @@ impl Machine {
 
     /// The next action; `room` says whether the executor can start one more
     /// atom now.
+    #[inline]
     pub(crate) fn next(&mut self, plan: &Plan, room: bool) -> Action {
+        if self.plain
+            && matches!(self.phase, Phase::Executing)
+            && !(self.all || self.suspending || self.revert_failed)
+        {
+            // No retry, no decider, nothing failed: what most runs are.
+            if room {
+                if let Some(Reverse(i)) = self.ready.pop() {
+                    self.running += 1;
+                    return Action::Execute(i as usize);
+                }
+            }
+            if self.running > 0 {
+                return Action::Wait;
+            }
+            return self.finish(FlowState::Success);
+        }
         if let Phase::Finished(state) = self.phase {
             return Action::Finish(state);
         }
@@ -311,12 +331,14 @@ impl Machine {
         self.finish(FlowState::Success)
     }
 
+    #[inline]
     fn finish(&mut self, state: FlowState) -> Action {
         self.phase = Phase::Finished(state);
         Action::Finish(state)
     }
 
     /// The next revert or reset of a scope being unwound, if one is due.
+    #[inline]
     fn unwind_step(&mut self) -> Option<Action> {
         let mut k = 0;
         while k < self.unwinding.len() {
@@ -338,6 +360,7 @@ impl Machine {
         None
     }
 
+    #[inline]
     fn started(&mut self, plan: &Plan, i: usize) {
         self.running += 1;
         let mut scope = plan.scope_of(i);
@@ -348,6 +371,7 @@ impl Machine {
     }
 
     /// Whether atom `i` is inside a scope being unwound or reverted for good.
+    #[inline]
     fn is_blocked(&self, plan: &Plan, i: usize) -> bool {
         let mut scope = plan.scope_of(i);
         while let Some(s) = scope {
@@ -360,13 +384,16 @@ impl Machine {
     }
 
     /// Atom `index` finished executing, successfully or not.
+    #[inline]
     pub(crate) fn executed(&mut self, storage: &Storage, index: usize, ok: bool) {
         let plan = &*storage.plan;
         self.running -= 1;
-        let mut scope = plan.scope_of(index);
-        while let Some(s) = scope {
-            self.running_in[s] -= 1;
-            scope = plan.retries[s].parent.map(|p| p as usize);
+        if !self.plain {
+            let mut scope = plan.scope_of(index);
+            while let Some(s) = scope {
+                self.running_in[s] -= 1;
+                scope = plan.retries[s].parent.map(|p| p as usize);
+            }
         }
         if ok {
             for succ in plan

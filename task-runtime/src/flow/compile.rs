@@ -149,11 +149,13 @@ impl Plan {
     }
 
     /// The retry scope whose retry is atom `index`.
+    #[inline]
     pub(crate) fn retry_scope(&self, index: usize) -> Option<usize> {
         self.retries.iter().position(|r| r.atom as usize == index)
     }
 
     /// The innermost retry scope atom `index` is in (not the one it controls).
+    #[inline]
     pub(crate) fn scope_of(&self, index: usize) -> Option<usize> {
         match self.scope_of.get(index) {
             Some(&s) if s != NO_SCOPE => Some(s as usize),
