@@ -81,6 +81,7 @@ fn main() {
     drop(tmp);
 
     let tmp = temp("runs");
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(unused_mut))]
     let mut rows: Vec<(String, String, Arc<dyn Backend>)> = vec![
         (
             "memory".into(),

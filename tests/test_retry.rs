@@ -885,3 +885,32 @@ fn a_corrupt_retry_history_is_an_error_naming_the_atom() {
         format!("flow detail {uuid}: atom `again`: its retry history (`meta.history`) cannot be read: invalid type: string \"garbage\", expected a sequence")
     );
 }
+
+/// Reads a value it did not declare.
+struct ReadsUndeclared;
+
+impl Retry for ReadsUndeclared {
+    fn execute(&self, call: &RetryCall<'_>) -> Result<Value, Failure> {
+        call.get::<Value>("budget")
+    }
+
+    fn on_failure(&self, _call: &RetryCall<'_>) -> Decision {
+        Decision::RevertAll
+    }
+}
+
+#[test]
+fn a_controller_reading_a_value_it_does_not_require_fails_saying_so() {
+    let flow = Flow::linear("f").add(
+        Flow::linear("sub")
+            .add(FnTask::new("x").run(|_| Ok(json!(1))))
+            .retry(RetryAtom::new("r", ReadsUndeclared)),
+    );
+    let mut engine = Engine::new(flow).input("budget", 3);
+    let err = engine.run().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "flow `f` was reverted: task `r` failed: retry `r` reads `budget`, but does not require it: add it with `RetryAtom::requires`"
+    );
+    assert_eq!(err.failure().unwrap().kind(), FailureKind::Argument);
+}

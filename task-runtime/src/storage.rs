@@ -232,7 +232,6 @@ impl Storage {
             self.results[index] = None;
             self.failures[index] = None;
             self.revert_failures[index] = None;
-            self.completed.retain(|&a| a as usize != index);
         }
         match outcome {
             Some(Ok(value)) => {

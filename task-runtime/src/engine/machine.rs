@@ -363,24 +363,15 @@ impl Machine {
     #[inline]
     fn started(&mut self, plan: &Plan, i: usize) {
         self.running += 1;
-        let mut scope = plan.scope_of(i);
-        while let Some(s) = scope {
+        for s in plan.scopes_around(i) {
             self.running_in[s] += 1;
-            scope = plan.retries[s].parent.map(|p| p as usize);
         }
     }
 
     /// Whether atom `i` is inside a scope being unwound or reverted for good.
     #[inline]
     fn is_blocked(&self, plan: &Plan, i: usize) -> bool {
-        let mut scope = plan.scope_of(i);
-        while let Some(s) = scope {
-            if self.blocked[s] {
-                return true;
-            }
-            scope = plan.retries[s].parent.map(|p| p as usize);
-        }
-        false
+        plan.scopes_around(i).any(|s| self.blocked[s])
     }
 
     /// Atom `index` finished executing, successfully or not.
@@ -389,10 +380,8 @@ impl Machine {
         let plan = &*storage.plan;
         self.running -= 1;
         if !self.plain {
-            let mut scope = plan.scope_of(index);
-            while let Some(s) = scope {
+            for s in plan.scopes_around(index) {
                 self.running_in[s] -= 1;
-                scope = plan.retries[s].parent.map(|p| p as usize);
             }
         }
         if ok {
@@ -433,12 +422,9 @@ impl Machine {
             return;
         }
         // A scope already unwound (this one, or one around it) covers it.
-        let mut around = Some(scope);
-        while let Some(s) = around {
-            if self.blocked[s] {
-                return;
-            }
-            around = plan.retries[s].parent.map(|p| p as usize);
+        let retry = plan.retries[scope].atom as usize;
+        if self.blocked[scope] || plan.scopes_around(retry).any(|s| self.blocked[s]) {
+            return;
         }
         // It covers the scopes inside it being unwound.
         let members = plan.retries[scope].members.clone();
@@ -473,22 +459,7 @@ impl Machine {
                 continue;
             }
             let scope = &plan.retries[u.scope as usize];
-            let inside = |i: &u32| scope.members.contains(i);
-            let mut order: Vec<u32> = self
-                .failed
-                .iter()
-                .copied()
-                .filter(|i| inside(i) && is_revertible(storage.states[*i as usize]))
-                .collect();
-            let failed_len = order.len();
-            for &i in storage.completed.iter().rev() {
-                if inside(&i)
-                    && is_revertible(storage.states[i as usize])
-                    && !order[..failed_len].contains(&i)
-                {
-                    order.push(i);
-                }
-            }
+            let mut order = revert_order(&self.failed, storage, |i| scope.members.contains(&i));
             if !u.again && is_revertible(storage.states[scope.atom as usize]) {
                 order.push(scope.atom);
             }
@@ -626,22 +597,7 @@ impl Machine {
     }
 
     fn start_reverting(&mut self, storage: &Storage) {
-        let mut order: Vec<u32> = self
-            .failed
-            .iter()
-            .copied()
-            .filter(|&i| is_revertible(storage.states[i as usize]))
-            .collect();
-        let mut seen = vec![false; storage.states.len()];
-        for &i in &order {
-            seen[i as usize] = true;
-        }
-        for &i in storage.completed.iter().rev() {
-            if !seen[i as usize] && is_revertible(storage.states[i as usize]) {
-                seen[i as usize] = true;
-                order.push(i);
-            }
-        }
+        let order = revert_order(&self.failed, storage, |_| true);
         self.ready.clear();
         self.phase = Phase::Reverting { order, next: 0 };
     }
@@ -668,6 +624,23 @@ impl Machine {
     pub(crate) fn is_reverting(&self) -> bool {
         self.all
     }
+}
+
+/// What to revert among the atoms `take` accepts: those that failed, in the
+/// order they failed, then those that succeeded, newest first; each once,
+/// and only if it has something to undo.
+fn revert_order(failed: &[u32], storage: &Storage, take: impl Fn(u32) -> bool) -> Vec<u32> {
+    let mut seen = vec![false; storage.states.len()];
+    let failed = failed.iter();
+    let succeeded = storage.completed.iter().rev();
+    let mut order = Vec::new();
+    for &i in failed.chain(succeeded) {
+        if take(i) && !seen[i as usize] && is_revertible(storage.states[i as usize]) {
+            seen[i as usize] = true;
+            order.push(i);
+        }
+    }
+    order
 }
 
 /// Whether an atom in this state lets the atoms after it run.

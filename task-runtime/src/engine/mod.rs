@@ -908,6 +908,8 @@ fn reset_scope(storage: &mut Storage, hooks: &mut Hooks<'_>, scope: usize) -> Re
             storage.set_atom(m, AtomState::Pending, None, hooks)?;
         }
     }
+    // Not done any more: once for the whole subflow, not per atom.
+    storage.completed.retain(|a| !retry.members.contains(a));
     Ok(())
 }
 

@@ -154,6 +154,14 @@ impl Plan {
         self.retries.iter().position(|r| r.atom as usize == index)
     }
 
+    /// The retry scopes around atom `index`, innermost first (not the one it
+    /// controls, for a retry atom).
+    pub(crate) fn scopes_around(&self, index: usize) -> impl Iterator<Item = usize> + '_ {
+        std::iter::successors(self.scope_of(index), |&s| {
+            self.retries[s].parent.map(|p| p as usize)
+        })
+    }
+
     /// The innermost retry scope atom `index` is in (not the one it controls).
     #[inline]
     pub(crate) fn scope_of(&self, index: usize) -> Option<usize> {
