@@ -120,7 +120,7 @@ pub mod __private {
     pub use taskwire_runtime::flow::check::{
         atom_flags, check_atom, check_flow, flow_scratch_len, names, offsets, provider_count,
         providers, requirement_count, sources, type_plans, AtomDesc, FlowDesc, Msg, NodeDesc,
-        NodeKind, NthTy, ProvidesAs, Slot, Tables, Typed, OWN,
+        NodeKind, Nothing, NthTy, ProvidesAs, Slot, Tables, Typed, OWN,
     };
     pub use taskwire_runtime::flow::FlowKind;
     pub use taskwire_runtime::registry::TaskRegistration;

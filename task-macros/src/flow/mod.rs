@@ -6,14 +6,14 @@
 //! pub fn create_volume() -> ::taskwire::Flow {
 //!     type __flow_task_0 = extract_request;          // the user's path, named once
 //!     struct __FlowSlots;                            // type check slots
-//!     impl<T> Slot<0, T> for __FlowSlots { type Types = (u64,); .. }   // input `size`
-//!     impl<T> Slot<2, T> for __FlowSlots { type Types = <__flow_task_0 as Typed>::Provides; .. }
-//!     impl<T: Typed> Slot<OWN, T> for __FlowSlots { type Types = T::Requires; .. } // unresolved
+//!     impl Slot<0> for __FlowSlots { type Types = (u64,); .. }   // input `size`
+//!     impl Slot<2> for __FlowSlots { type Types = <__flow_task_0 as Typed>::Provides; .. }
+//!     impl Slot<OWN> for __FlowSlots { type Types = (); .. }       // unresolved: `Nothing`
 //!     const __FLOW: FlowDesc<'static> = FlowDesc { inputs, nodes, atoms: &[AtomDesc { meta: &<__flow_task_0 as Task>::DEF.meta, .. }] };
 //!     const __FLOW_TABLES: Tables<'static> = Tables { providers, offsets, sources, names }; // built once
 //!     const _: () = /* check_flow, panics with its message */;     // at the flow's name
 //!     const _: () = /* check_atom(.., 0), panics with its message */; // at `extract_request`
-//!     const _: () = { const P = type_plan(.., 0); __flow_check_types::<__FlowSlots, __flow_task_0, {P[0][0]}, ..>() };
+//!     const _: () = <__flow_task_0>::__flow_check::<__FlowSlots, { __flow_slot(0) }, { __flow_elem(0) }, ..>();
 //!     ::taskwire::Flow::linear("create_volume").add(<__flow_task_0>::task()).add(..)
 //! }
 //! ```
@@ -33,7 +33,7 @@ use crate::ctxt::Ctxt;
 use parse::{Child, FlowDef, Group, Kind, Provides, TaskUse};
 
 /// How many required parameters of a task are type-checked (the runtime's
-/// `flow::check::TY_MAX`, and `#[task]`'s `Typed::Requires` arity).
+/// `flow::check::TY_MAX`, and the arity of `#[task]`'s `__flow_check`).
 const TY_MAX: usize = 4;
 
 /// Expands `flow! { .. }`.
@@ -102,14 +102,14 @@ impl<'a> Expander<'a> {
             .map(|(k, (input, ty))| {
                 let k = Literal::usize_unsuffixed(k);
                 quote! {
-                    impl<T> #p::Slot<#k, T> for __FlowSlots { type Types = (#ty,); type Who = input::#input; }
+                    impl #p::Slot<#k> for __FlowSlots { type Types = (#ty,); type Who = input::#input; }
                 }
             })
             .chain(self.atoms.iter().enumerate().map(|(i, _)| {
                 let alias = format_ident!("__flow_task_{}", i);
                 let out = Literal::usize_unsuffixed(input_count + i);
                 quote! {
-                    impl<T> #p::Slot<#out, T> for __FlowSlots {
+                    impl #p::Slot<#out> for __FlowSlots {
                         type Types = <#alias as #p::Typed>::Provides;
                         type Who = #alias;
                     }
@@ -148,7 +148,6 @@ impl<'a> Expander<'a> {
             .inputs
             .iter()
             .map(|(input, _)| quote!(#[allow(non_camel_case_types, dead_code)] pub enum #input {}));
-        let type_check = type_check(&name, name_span);
         let flow_check = quote_spanned! {name_span=>
             const _: () = {
                 let mut scratch = [0u32; #p::flow_scratch_len(&__FLOW)];
@@ -167,7 +166,7 @@ impl<'a> Expander<'a> {
             let index = Literal::usize_unsuffixed(i);
             let args = (0..TY_MAX).map(|j| {
                 let at = Literal::usize_unsuffixed(i * TY_MAX + j);
-                quote_spanned!(span=> { __FLOW_PLANS[#at][0] }, { __FLOW_PLANS[#at][1] })
+                quote_spanned!(span=> { __flow_slot(#at) }, { __flow_elem(#at) })
             });
             quote_spanned! {span=>
                 const _: () = if __FLOW_BAD[#index] {
@@ -176,7 +175,7 @@ impl<'a> Expander<'a> {
                     #p::check_atom(&__FLOW, &__FLOW_TABLES, #index, &mut msg);
                     #core::panic!("{}", msg.as_str());
                 };
-                const _: () = __flow_check_types::<__FlowSlots, #alias, #(#args),*>();
+                const _: () = <#alias>::__flow_check::<__FlowSlots, #(#args),*>();
             }
         });
 
@@ -196,15 +195,14 @@ impl<'a> Expander<'a> {
                 #(#aliases)*
                 #[allow(dead_code)]
                 struct __FlowSlots;
-                impl<T: #p::Typed> #p::Slot<{ #p::OWN }, T> for __FlowSlots {
-                    type Types = T::Requires;
-                    type Who = T;
+                impl #p::Slot<{ #p::OWN }> for __FlowSlots {
+                    type Types = ();
+                    type Who = ();
                 }
                 /// The declared inputs, as providers in type mismatch messages.
                 mod input {
                     #(#input_markers)*
                 }
-                #type_check
                 #(#slots)*
                 const __FLOW: #p::FlowDesc<'static> = #p::FlowDesc {
                     inputs: &[#(#inputs),*],
@@ -225,6 +223,10 @@ impl<'a> Expander<'a> {
                 const __FLOW_BAD: &[bool] = &#p::atom_flags::<#atom_count>(&__FLOW, &__FLOW_TABLES);
                 const __FLOW_PLANS: &[[usize; 2]] =
                     &#p::type_plans::<{ #atom_count * #ty_max }>(&__FLOW, &__FLOW_TABLES);
+                // Read through functions: an array constant indexed in a const
+                // argument costs about three times as much to compile.
+                const fn __flow_slot(at: usize) -> usize { __FLOW_PLANS[at][0] }
+                const fn __flow_elem(at: usize) -> usize { __FLOW_PLANS[at][1] }
                 #flow_check
                 #(#atom_checks)*
                 #build
@@ -321,48 +323,6 @@ impl<'a> Expander<'a> {
                 }
                 __flow
             }
-        }
-    }
-}
-
-/// The flow's type check: a trait implemented only by a type for itself, and
-/// a function whose bounds ask it of each required parameter of a task and its
-/// provider (local, so that the message names the flow
-/// and the bounds point at the invocation).
-fn type_check(flow: &str, span: Span) -> TokenStream {
-    let p = private();
-    let message = format!(
-        "flow `{flow}`: task `{{C}}` requires a value of type `{{R}}` (its required parameter #{{J}}), but its provider `{{P}}` produces `{{Self}}`"
-    );
-    let ks: Vec<_> = (0..TY_MAX).map(|j| format_ident!("K{}", j)).collect();
-    let ms: Vec<_> = (0..TY_MAX).map(|j| format_ident!("M{}", j)).collect();
-    let nths = (0..TY_MAX).map(Literal::usize_unsuffixed);
-    let bounds = (0..TY_MAX).map(|j| {
-        let (k, m) = (&ks[j], &ms[j]);
-        let jl = Literal::usize_unsuffixed(j);
-        let nth = Literal::usize_unsuffixed(j + 1);
-        quote_spanned! {span=>
-            <S as #p::Slot<#k, T>>::Types: #p::NthTy<#m>,
-            <<S as #p::Slot<#k, T>>::Types as #p::NthTy<#m>>::Ty:
-                __FlowSameType<<T::Requires as #p::NthTy<#jl>>::Ty, T, <S as #p::Slot<#k, T>>::Who, #nth>,
-        }
-    });
-    quote_spanned! {span=>
-        #[diagnostic::on_unimplemented(
-            message = #message,
-            label = "`{C}` requires `{R}`, but `{P}` produces `{Self}`",
-            note = "the provider is the flow's input or the task that gives this task the value; change one of the two types, or `rebind` the parameter to another value"
-        )]
-        trait __FlowSameType<R, C, P, const J: usize> {}
-        impl<X, C, P, const J: usize> __FlowSameType<X, C, P, J> for X {}
-        #[allow(clippy::type_complexity)]
-        const fn __flow_check_types<S, T, #(const #ks: usize, const #ms: usize),*>()
-        where
-            T: #p::Typed,
-            S: #(#p::Slot<#ks, T>)+*,
-            T::Requires: #(#p::NthTy<#nths>)+*,
-            #(#bounds)*
-        {
         }
     }
 }

@@ -1783,18 +1783,11 @@ const OUT_MAX: u32 = 8;
 /// A plan of the type checks for one atom: for each of its first [`TY_MAX`]
 /// required parameters, the slot and element of its provider (`[slot, elem]`).
 /// Slots: `0..inputs` the declared inputs (element 0), then one per atom (its
-/// outputs); an unresolved or absent requirement gets [`OWN`] (the checked
-/// task's own requirements: it is compared with itself, so it adds no type
-/// error).
+/// outputs); an unresolved or absent requirement gets `[OWN, 0]` (whose type,
+/// [`Nothing`], every parameter accepts: it adds no type error).
 pub const fn type_plan(d: &FlowDesc<'_>, t: &Tables<'_>, i: usize) -> [[usize; 2]; TY_MAX] {
     let inputs = d.inputs.len();
-    let own = OWN;
-    let mut plan = [[0usize; 2]; TY_MAX];
-    let mut j = 0;
-    while j < TY_MAX {
-        plan[j] = [own, j];
-        j += 1;
-    }
+    let mut plan = [[OWN, 0]; TY_MAX];
     let a = &d.atoms[i];
     let off = t.offsets[i] as usize;
     let n = arg_count(a.meta);
@@ -1840,26 +1833,30 @@ pub const fn type_plans<const N: usize>(d: &FlowDesc<'_>, t: &Tables<'_>) -> [[u
 }
 
 /// The types of a task, for the flow macro's type checks: `#[task]`
-/// implements it next to [`Task`](crate::Task).
+/// implements it next to [`Task`](crate::Task), and gives the task's type an
+/// inherent `__flow_check` function whose bounds compare each of the first
+/// [`TY_MAX`] required parameters with the value its provider gives (one
+/// trait per parameter, whose message names the parameter and both types).
 pub trait Typed {
-    /// The types of the first [`TY_MAX`] required parameters, as a tuple.
-    type Requires;
     /// The types of the outputs, as a tuple (one output: a 1-tuple).
     type Provides;
 }
 
 /// A slot of a flow's type checks: the flow macro implements it for a local
-/// type, one slot per input and per atom.
-/// `T` is the task being checked (slot [`OWN`] is its own requirements).
-pub trait Slot<const K: usize, T> {
-    /// The types of the slot, as a tuple.
+/// type, one slot per input and per atom, and slot [`OWN`] for requirements
+/// that nothing checked provides.
+pub trait Slot<const K: usize> {
+    /// The types of the slot, as a tuple (`()` for [`OWN`]: its elements are
+    /// [`Nothing`], which every parameter accepts).
     type Types;
     /// Who provides them (a task, or a marker named after the input), for
     /// messages.
     type Who;
 }
 
-/// The slot of a task's own requirements (see [`type_plan`]).
+/// The slot of requirements that nothing checked provides (see
+/// [`type_plan`]): a missing requirement is reported once, by the
+/// requirement checks, not again as a type mismatch.
 pub const OWN: usize = usize::MAX;
 
 /// Element `J` of a tuple type, or [`Nothing`] past its end.
@@ -1868,7 +1865,8 @@ pub trait NthTy<const J: usize> {
     type Ty;
 }
 
-/// What [`NthTy`] gives past the end of a tuple.
+/// What [`NthTy`] gives past the end of a tuple, and what slot [`OWN`]
+/// holds: every parameter's check accepts it.
 #[derive(Debug)]
 pub enum Nothing {}
 
