@@ -789,7 +789,25 @@ impl<'f> Compiler<'f> {
             }
             for (k, (from, to)) in flow.links.iter().enumerate() {
                 let find = |name: &str| by_name.get(name).copied();
-                match (find(from), find(to)) {
+                let (a, b) = (find(from), find(to));
+                // Each end that names no child is a mistake of its own.
+                for missing in [(from, a), (to, b)]
+                    .into_iter()
+                    .filter_map(|(end, found)| found.is_none().then_some(end))
+                {
+                    self.errors.push(FlowError::UnknownLinkEnd {
+                        flow: self.root_name(),
+                        scope: flow.name.to_string(),
+                        from: from.to_string(),
+                        to: to.to_string(),
+                        missing: missing.to_string(),
+                        children: children
+                            .iter()
+                            .map(|c| flow.child_name(c, self.specs).to_owned())
+                            .collect(),
+                    });
+                }
+                match (a, b) {
                     (Some(a), Some(b)) => {
                         child_edges.push((a, b));
                         // Deciders are kept in link order.
@@ -819,13 +837,7 @@ impl<'f> Compiler<'f> {
                             });
                         }
                     }
-                    (a, _) => self.errors.push(FlowError::UnknownLinkEnd {
-                        flow: self.root_name(),
-                        scope: flow.name.to_string(),
-                        from: from.to_string(),
-                        to: to.to_string(),
-                        missing: if a.is_none() { from } else { to }.to_string(),
-                    }),
+                    _ => {}
                 }
             }
             child_edges.sort_unstable();
