@@ -118,9 +118,10 @@ pub mod __private {
     pub use std::convert::Infallible;
     pub use std::string::String;
     pub use taskwire_runtime::flow::check::{
-        atom_flags, check_atom, check_flow, flow_scratch_len, names, offsets, provider_count,
-        providers, requirement_count, sources, type_plans, AtomDesc, FlowDesc, Msg, NodeDesc,
-        NodeKind, NthTy, ProvidesAs, Slot, Tables, Typed, OWN,
+        atom_flags, check_atom, check_flow, check_link, check_link_end, flow_scratch_len, names,
+        offsets, provider_count, providers, requirement_count, retry_meta, sources, type_plans,
+        AtomDesc, FlowDesc, LinkDesc, Msg, NodeDesc, NodeKind, NthTy, ProvidesAs, Slot, Tables,
+        Typed, OWN,
     };
     pub use taskwire_runtime::flow::FlowKind;
     pub use taskwire_runtime::registry::TaskRegistration;

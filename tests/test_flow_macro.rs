@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 use taskwire::flow::check::{
-    self, AtomDesc, FlowDesc, Msg, NodeDesc, NodeKind, ProvidesAs, Tables,
+    self, AtomDesc, FlowDesc, LinkDesc, Msg, NodeDesc, NodeKind, ProvidesAs, Tables,
 };
 use taskwire::flow::FlowKind;
 use taskwire::prelude::*;
@@ -244,6 +244,8 @@ const LETTERS: FlowDesc<'static> = FlowDesc {
         atom(&<make_b as Task>::DEF.meta, 2),
         atom(&<make_a as Task>::DEF.meta, 3),
     ],
+    links: &[],
+    retries: &[],
 };
 
 /// The tables of the checks, built as `flow!` builds them.
@@ -323,6 +325,8 @@ fn renamed_atoms_and_outputs_are_resolved_like_the_builder_does() {
                 ..atom(&<reserve_quota as Task>::DEF.meta, 3)
             },
         ],
+        links: &[],
+        retries: &[],
     };
     const TABLES: Tables<'static> = tables!(FLOW);
     let atom_errors = |i| {
@@ -362,61 +366,82 @@ fn renamed_atoms_and_outputs_are_resolved_like_the_builder_does() {
 }
 
 /// A flow's description for the checks, read from a flow the builder made.
-fn describe<'a>(flow: &'a Flow, nodes: &mut Vec<NodeDesc<'a>>, atoms: &mut Vec<AtomDesc<'a>>) {
+#[derive(Default)]
+struct Described<'a> {
+    nodes: Vec<NodeDesc<'a>>,
+    atoms: Vec<AtomDesc<'a>>,
+    links: Vec<LinkDesc<'a>>,
+    retries: Vec<u32>,
+}
+
+fn describe<'a>(flow: &'a Flow, d: &mut Described<'a>) {
     fn walk<'a>(
         children: Vec<taskwire::flow::Child<'a>>,
         parent: u32,
         depth: u32,
-        nodes: &mut Vec<NodeDesc<'a>>,
-        atoms: &mut Vec<AtomDesc<'a>>,
+        d: &mut Described<'a>,
     ) {
         for (pos, child) in children.into_iter().enumerate() {
-            let node = nodes.len() as u32;
+            let node = d.nodes.len() as u32;
             match child {
-                taskwire::flow::Child::Task(spec) => {
-                    nodes.push(NodeDesc {
+                taskwire::flow::Child::Task(spec) | taskwire::flow::Child::Retry(spec) => {
+                    if let taskwire::flow::Child::Retry(_) = child {
+                        d.retries.push(node);
+                    }
+                    d.nodes.push(NodeDesc {
                         parent,
                         pos: pos as u32,
                         depth,
-                        kind: NodeKind::Atom(atoms.len() as u32),
+                        kind: NodeKind::Atom(d.atoms.len() as u32),
                     });
-                    atoms.push(AtomDesc {
+                    d.atoms.push(AtomDesc {
                         name: Some(spec.atom_name()),
                         ..AtomDesc::new(&spec.def().meta, node)
                     });
                 }
-                taskwire::flow::Child::Retry(_) => {
-                    unreachable!("the generated flows have no retries")
-                }
                 taskwire::flow::Child::Flow(sub) => {
-                    nodes.push(NodeDesc {
+                    d.nodes.push(NodeDesc {
                         parent,
                         pos: pos as u32,
                         depth,
                         kind: NodeKind::Flow(sub.kind(), sub.name()),
                     });
-                    walk(sub.children().collect(), node, depth + 1, nodes, atoms);
+                    d.links.extend(
+                        sub.links()
+                            .map(|(from, to)| LinkDesc { flow: node, from, to }),
+                    );
+                    walk(sub.children().collect(), node, depth + 1, d);
                 }
             }
         }
     }
-    nodes.push(NodeDesc {
+    d.nodes.push(NodeDesc {
         parent: 0,
         pos: 0,
         depth: 0,
         kind: NodeKind::Flow(flow.kind(), flow.name()),
     });
-    walk(flow.children().collect(), 0, 1, nodes, atoms);
+    d.links
+        .extend(flow.links().map(|(from, to)| LinkDesc { flow: 0, from, to }));
+    walk(flow.children().collect(), 0, 1, d);
 }
 
 /// Every message of the compile-time checks, run at run time on `flow`.
 fn const_checks(flow: &Flow, inputs: &[(&str, &str)]) -> Vec<String> {
-    let (mut nodes, mut atoms) = (Vec::new(), Vec::new());
-    describe(flow, &mut nodes, &mut atoms);
+    let mut described = Described::default();
+    describe(flow, &mut described);
+    let Described {
+        nodes,
+        atoms,
+        links,
+        retries,
+    } = described;
     let d = FlowDesc {
         inputs,
         nodes: &nodes,
         atoms: &atoms,
+        links: &links,
+        retries: &retries,
     };
     let mut providers = vec![0; check::provider_count(&d)];
     check::fill_providers(&d, &mut providers);
@@ -436,6 +461,20 @@ fn const_checks(flow: &Flow, inputs: &[(&str, &str)]) -> Vec<String> {
     for i in 0..atoms.len() {
         text += &check::render(|m| {
             check::check_atom(&d, &t, i, m);
+        });
+        text.push('\n');
+    }
+    for k in 0..links.len() {
+        text += &check::render(|m| {
+            check::check_link(&d, k, m);
+            for to in [false, true] {
+                if check::check_link_end(&d, &t, k, to, &mut Msg::new(&mut [])) {
+                    if !m.is_empty() {
+                        m.push("\n");
+                    }
+                    check::check_link_end(&d, &t, k, to, m);
+                }
+            }
         });
         text.push('\n');
     }
