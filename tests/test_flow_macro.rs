@@ -11,6 +11,7 @@ use taskwire::flow::check::{
     self, AtomDesc, FlowDesc, LinkDesc, Msg, NodeDesc, NodeKind, ProvidesAs, Tables,
 };
 use taskwire::flow::FlowKind;
+use taskwire::retry::{RetryAtom, Times};
 use taskwire::prelude::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -525,6 +526,26 @@ fn random_flow(rng: &mut Lcg, name: String, depth: u32, next: &mut u32) -> Flow 
             flow.push(task.run(|_| Ok(serde_json::json!(0))));
         }
     }
+    // Links between children (or to a name no child has), in any kind of
+    // flow; a retry, reading and providing names like a task.
+    let children: Vec<String> = flow.children().map(|c| c.name().to_owned()).collect();
+    for _ in 0..rng.below(3) {
+        let mut end = || match rng.below(8) {
+            0 => "nothing".to_owned(),
+            _ => children[rng.below(children.len() as u64) as usize].clone(),
+        };
+        let (from, to) = (end(), end());
+        flow = flow.link(from, to);
+    }
+    if rng.below(5) == 0 {
+        let names = ["a", "b", "c", "d", "e"];
+        let mut retry = RetryAtom::from(Times::new(2))
+            .requires((0..rng.below(2)).map(|_| names[rng.below(5) as usize]));
+        if rng.below(2) == 0 {
+            retry = retry.provides(names[rng.below(5) as usize]);
+        }
+        flow = flow.retry(retry);
+    }
     flow
 }
 
@@ -532,9 +553,13 @@ fn random_flow(rng: &mut Lcg, name: String, depth: u32, next: &mut u32) -> Flow 
 fn the_builder_and_the_compile_time_checks_agree_on_random_flows() {
     let mut rng = Lcg(7);
     let mut compared = 0;
+    let (mut links, mut retries) = (0, 0);
     for case in 0..2000 {
         let mut next = 0;
         let flow = random_flow(&mut rng, format!("flow{case}"), 0, &mut next);
+        let text = format!("{flow:?}");
+        links += text.contains("links: [(") as u32;
+        retries += text.contains("retry: Some") as u32;
         let input_names = ["a", "b", "c", "d", "e"];
         let inputs: Vec<(&str, &str)> = input_names
             .iter()
@@ -562,5 +587,6 @@ fn the_builder_and_the_compile_time_checks_agree_on_random_flows() {
         checked.sort();
         assert_eq!(checked, built, "flow {case}: {flow:#?}");
     }
-    assert!(compared > 1900, "{compared} flows compared whole");
+    assert!(compared > 1400, "{compared} flows compared whole");
+    assert!(links > 500 && retries > 300, "{links} with links, {retries} with retries");
 }

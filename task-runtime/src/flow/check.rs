@@ -804,8 +804,18 @@ const fn entry_elem(e: u32) -> u32 {
     e & 0xff
 }
 
+/// The element a retry's value has in provider entries. A retry's value is
+/// JSON (its type is the controller's business): past the outputs the type
+/// checks cover, so they leave it alone, while it is resolved, ordered and
+/// reported like any other value.
+const RETRY_ELEM: u32 = 0xff;
+
 const fn entry_name<'a>(d: &FlowDesc<'a>, e: u32) -> &'a str {
-    provided_name(&d.atoms[entry_atom(e) as usize], entry_elem(e) as usize)
+    let elem = match entry_elem(e) {
+        RETRY_ELEM => 0,
+        k => k,
+    };
+    provided_name(&d.atoms[entry_atom(e) as usize], elem as usize)
 }
 
 const fn low(key: u64) -> u32 {
@@ -891,7 +901,12 @@ pub const fn fill_providers(d: &FlowDesc<'_>, out: &mut [u64]) {
         let mut k = 0;
         while k < count {
             let name = provided_name(&d.atoms[i], k);
-            out[n] = ((hash(name) as u64) << 32) | ((i as u64) << 8) | k as u64;
+            let elem = if is_retry(d, d.atoms[i].node) {
+                RETRY_ELEM as usize
+            } else {
+                k
+            };
+            out[n] = ((hash(name) as u64) << 32) | ((i as u64) << 8) | elem as u64;
             n += 1;
             k += 1;
         }
@@ -1109,10 +1124,12 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
                     FlowKind::Unordered => false,
                 }
             };
+            // Last, the provider's place in the tree (a retry comes before
+            // its flow's atoms).
             let key = (
                 d.nodes[scope as usize].depth + 1,
                 d.nodes[from as usize].pos,
-                p,
+                d.atoms[p as usize].node,
             );
             let better = best == MISSING
                 || key.0 > best_key.0
@@ -1127,11 +1144,6 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
         }
         k += 1;
     }
-    // A retry's value is JSON (its type is the controller's business): read,
-    // but not type-checked, and no data edge (a retry runs first in its flow).
-    if best != MISSING && is_retry(d, d.atoms[entry_atom(best) as usize].node) {
-        return SKIPPED;
-    }
     // Where two children of a graph or unordered flow provide the name (or a
     // nested flow does, for a linear one), the engine reads no value: that
     // ambiguity is reported once, for the flow; the requirement adds nothing.
@@ -1140,7 +1152,11 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
             FlowKind::Linear => best_from,
             _ => best_scope,
         };
-        if export(d, exporter, name) == AMBIGUOUS_EXPORT {
+        let e = match flow_kind(d, best_scope) {
+            FlowKind::Linear => export(d, exporter, name),
+            _ => union_export(d, exporter, name),
+        };
+        if e == AMBIGUOUS_EXPORT {
             return SKIPPED;
         }
     }
@@ -1159,12 +1175,17 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
 /// engine looks names up: a graph flow by all its children's exports, a
 /// linear one by its earlier children's.
 const fn ambiguous_around(d: &FlowDesc<'_>, node: u32, name: &str) -> bool {
-    let mut at = node;
+    // A retry looks names up around its flow.
+    let mut at = if is_retry(d, node) {
+        d.nodes[node as usize].parent
+    } else {
+        node
+    };
     while at != 0 {
         let scope = d.nodes[at as usize].parent;
         match flow_kind(d, scope) {
             FlowKind::Graph => {
-                if export(d, scope, name) == AMBIGUOUS_EXPORT {
+                if union_export(d, scope, name) == AMBIGUOUS_EXPORT {
                     return true;
                 }
             }
@@ -1380,7 +1401,9 @@ pub const fn check_flow(
             } else if source != MISSING && source != SKIPPED {
                 let p = entry_atom(source);
                 let (scope, to, from) = common_scope(d, a.node, d.atoms[p as usize].node);
-                if let FlowKind::Graph = flow_kind(d, scope) {
+                // A value of the consumer's own retry comes from before the
+                // graph: no edge in it, no second provider.
+                if let (FlowKind::Graph, false) = (flow_kind(d, scope), is_retry(d, from)) {
                     edges[2 * e] = from;
                     edges[2 * e + 1] = to;
                     e += 1;
@@ -1388,7 +1411,7 @@ pub const fn check_flow(
                     // the flow's children already provide it twice: reported
                     // as such).
                     let name = read_name(a, arg.name);
-                    let twice = export(d, scope, name) == AMBIGUOUS_EXPORT;
+                    let twice = union_export(d, scope, name) == AMBIGUOUS_EXPORT;
                     if let (Some(input), false) = (input_index(d, name), twice) {
                         let key = scope * 64 + input;
                         let mut seen = false;
@@ -1553,6 +1576,17 @@ const AMBIGUOUS_EXPORT: u32 = u32::MAX - 1;
 /// of the atom, [`NO_EXPORT`] or [`AMBIGUOUS_EXPORT`] (two of its children of a
 /// graph or unordered flow export it). A linear flow exports its last child's.
 const fn export(d: &FlowDesc<'_>, node: u32, name: &str) -> u32 {
+    export_of(d, node, name, false)
+}
+
+/// What a graph or unordered flow's children see provided under `name` by
+/// one another: [`export`] without the flow's retry (the builder orders the
+/// retry before them, outside their union).
+const fn union_export(d: &FlowDesc<'_>, node: u32, name: &str) -> u32 {
+    export_of(d, node, name, true)
+}
+
+const fn export_of(d: &FlowDesc<'_>, node: u32, name: &str, skip_retry: bool) -> u32 {
     match d.nodes[node as usize].kind {
         NodeKind::Atom(i) => {
             let a = &d.atoms[i as usize];
@@ -1571,7 +1605,7 @@ const fn export(d: &FlowDesc<'_>, node: u32, name: &str) -> u32 {
             while (child as usize) < d.nodes.len()
                 && d.nodes[child as usize].depth > d.nodes[node as usize].depth
             {
-                if d.nodes[child as usize].parent == node {
+                if d.nodes[child as usize].parent == node && !(skip_retry && is_retry(d, child)) {
                     let e = export(d, child, name);
                     if e != NO_EXPORT {
                         found = match kind {
