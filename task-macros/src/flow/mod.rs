@@ -168,7 +168,7 @@ impl<'a> Expander<'a> {
             let meta = format_ident!("__FLOW_RETRY_{}", k);
             let node = Literal::u32_unsuffixed(*node as u32);
             quote! {
-                #p::AtomDesc { name: #p::core::option::Option::Some(#name), ..#p::AtomDesc::new(&#meta, #node) }
+                #p::AtomDesc { name: #p::core::option::Option::Some(#name), ..#p::AtomDesc::new(#meta, #node) }
             }
         }));
         let retry_nodes = self
@@ -436,8 +436,8 @@ impl<'a> Expander<'a> {
                     None => quote!(#p::core::option::Option::None),
                 };
                 quote! {
-                    const #meta: #p::TaskMeta =
-                        #p::retry_meta(#name, &[#(#p::Cow::Borrowed(#requires)),*], #provides);
+                    const #meta: &#p::TaskMeta =
+                        &#p::retry_meta(#name, &[#(#p::Cow::Borrowed(#requires)),*], #provides);
                 }
             })
             .collect();
