@@ -11,7 +11,8 @@ use taskwire::flow::check::{
     self, AtomDesc, FlowDesc, LinkDesc, Msg, NodeDesc, NodeKind, ProvidesAs, Tables,
 };
 use taskwire::flow::FlowKind;
-use taskwire::retry::{RetryAtom, Times};
+use taskwire::decider::{Decider, Depth, LinkResults};
+use taskwire::retry::{ParameterizedForEach, RetryAtom, Times};
 use taskwire::prelude::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -213,6 +214,260 @@ fn a_cycle_reads_the_same_at_compile_and_run_time() {
         built,
         pinned(include_str!("../ui-tests/tests/ui/flow/fail/cycle.stderr"))
     );
+}
+
+#[test]
+fn an_unknown_link_end_reads_the_same_at_compile_and_run_time() {
+    let built = builder_error(
+        Flow::linear("create_volume")
+            .add(extract_request::task())
+            .add(reserve_quota::task())
+            .add(
+                Flow::graph("prepare")
+                    .add(create_db_entry::task())
+                    .add(notify_scheduler::task())
+                    .link("create_db_entry", "audit_volume"),
+            ),
+        &["size", "volume_type"],
+    );
+    assert_eq!(
+        built,
+        "flow `create_volume`: link `create_db_entry` -> `audit_volume` in graph flow `prepare` names `audit_volume`, which is not a child of it; its children are `create_db_entry` and `notify_scheduler`"
+    );
+    assert_eq!(
+        built,
+        pinned(include_str!(
+            "../ui-tests/tests/ui/flow/fail/link_unknown_end.stderr"
+        ))
+    );
+    // Both ends wrong: two mistakes, each reported.
+    let errors = Flow::graph("g")
+        .add(double::task())
+        .link("dbl", "half")
+        .compile(&["n"])
+        .unwrap_err();
+    let missing: Vec<&str> = errors
+        .errors()
+        .iter()
+        .map(|e| match e {
+            taskwire::flow::FlowError::UnknownLinkEnd { missing, .. } => missing.as_str(),
+            other => panic!("{other}"),
+        })
+        .collect();
+    assert_eq!(missing, ["dbl", "half"]);
+}
+
+#[test]
+fn a_link_outside_a_graph_reads_the_same_at_compile_and_run_time() {
+    let built = builder_error(
+        Flow::linear("create_volume")
+            .add(extract_request::task())
+            .add(reserve_quota::task())
+            .link("extract_request", "reserve_quota"),
+        &["size", "volume_type"],
+    );
+    assert_eq!(
+        built,
+        "flow `create_volume`: linear flow `create_volume` has a link `extract_request` -> `reserve_quota`, but only graph flows take links; make `create_volume` a graph flow, or remove the link"
+    );
+    assert_eq!(
+        built,
+        pinned(include_str!(
+            "../ui-tests/tests/ui/flow/fail/link_outside_graph.stderr"
+        ))
+    );
+}
+
+#[test]
+fn a_cycle_made_by_a_link_reads_the_same_at_compile_and_run_time() {
+    let built = builder_error(
+        Flow::graph("prepare")
+            .add(create_db_entry::task())
+            .add(notify_scheduler::task())
+            .link("notify_scheduler", "create_db_entry"),
+        &["reservation"],
+    );
+    assert_eq!(
+        built,
+        "flow `prepare`: tasks `create_db_entry` -> `notify_scheduler` -> `create_db_entry` form a cycle"
+    );
+    assert_eq!(
+        built,
+        pinned(include_str!(
+            "../ui-tests/tests/ui/flow/fail/link_cycle.stderr"
+        ))
+    );
+}
+
+#[test]
+fn a_retry_requirement_reads_the_same_at_compile_and_run_time() {
+    let built = builder_error(
+        Flow::linear("attach").add(
+            Flow::linear("attach_to_host")
+                .add(attach::task())
+                .retry(
+                    RetryAtom::from(ParameterizedForEach::new("hosts"))
+                        .requires(["hosts"])
+                        .provides("host"),
+                ),
+        ),
+        &["volume_id"],
+    );
+    assert_eq!(
+        built,
+        "flow `attach`: task `attach_to_host_retry` requires `hosts`, which no input or earlier task provides"
+    );
+    assert_eq!(
+        built,
+        pinned(include_str!(
+            "../ui-tests/tests/ui/flow/fail/retry_missing.stderr"
+        ))
+    );
+}
+
+#[task(provides = "hosts", name = "list_hosts")]
+fn list_hosts() -> Vec<String> {
+    vec!["busy".to_owned(), "free".to_owned()]
+}
+
+#[task(provides = "attached", name = "attach")]
+fn attach(volume_id: String, host: String) -> Result<String, Failure> {
+    if host == "busy" {
+        return Err(Failure::new(
+            taskwire::FailureKind::Task,
+            format!("{host} is busy"),
+        ));
+    }
+    Ok(format!("{volume_id}@{host}"))
+}
+
+#[task(provides = "audited", name = "audit")]
+fn audit(volume_id: String, attempt: u32) -> String {
+    format!("{volume_id} audited at attempt {attempt}")
+}
+
+#[task(provides = "resized", name = "resize")]
+fn resize(volume_id: String) -> String {
+    format!("{volume_id} resized")
+}
+
+/// Grows only volumes whose id ends in `-0` (none here: `resize` is skipped).
+fn small_volumes_only() -> Decider {
+    Decider::new(|r: &LinkResults<'_>| {
+        r.get::<String>("create_db_entry")
+            .is_ok_and(|id| id.ends_with("-0"))
+    })
+    .depth(Depth::Atom)
+}
+
+taskwire::flow! {
+    linear provision(size: u64, volume_type: String) {
+        extract_request,
+        reserve_quota,
+        graph prepare retry(Times::new(2)).named("prepare_again").provides("attempt") {
+            create_db_entry,
+            notify_scheduler,
+            audit,
+            resize,
+            link("notify_scheduler", "audit"),
+            link_if("create_db_entry", "resize", small_volumes_only()),
+        },
+        list_hosts,
+        linear attach_to_host retry(ParameterizedForEach::new("hosts")).requires(["hosts"]).provides("host") {
+            attach,
+        },
+    }
+}
+
+/// What `provision!` declares, with the builder.
+fn provision_built() -> Flow {
+    Flow::linear("provision")
+        .add(extract_request::task())
+        .add(reserve_quota::task())
+        .add(
+            Flow::graph("prepare")
+                .add(create_db_entry::task())
+                .add(notify_scheduler::task())
+                .add(audit::task())
+                .add(resize::task())
+                .link("notify_scheduler", "audit")
+                .link_if("create_db_entry", "resize", small_volumes_only())
+                .retry(RetryAtom::new("prepare_again", Times::new(2)).provides("attempt")),
+        )
+        .add(list_hosts::task())
+        .add(
+            Flow::linear("attach_to_host").add(attach::task()).retry(
+                RetryAtom::from(ParameterizedForEach::new("hosts"))
+                    .requires(["hosts"])
+                    .provides("host"),
+            ),
+        )
+}
+
+/// Every atom state change, in order.
+#[derive(Default, Clone)]
+struct Record(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl taskwire::listener::Listener for Record {
+    fn on_atom(&self, event: &taskwire::listener::AtomEvent<'_>) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("{} {}", event.atom, event.state));
+    }
+}
+
+fn run_recorded(flow: Flow) -> (Vec<String>, Done) {
+    let record = Record::default();
+    let done = Engine::new(flow)
+        .input("size", 10u64)
+        .input("volume_type", "ssd")
+        .listener(record.clone())
+        .run()
+        .unwrap();
+    let events = record.0.lock().unwrap().clone();
+    (events, done)
+}
+
+#[test]
+fn links_deciders_and_retries_run_as_the_builders_do() {
+    let (by_macro, done) = run_recorded(provision());
+    let (by_builder, _) = run_recorded(provision_built());
+    assert_eq!(by_macro, by_builder);
+    // The retry tried the busy host, then the free one; the decider skipped
+    // `resize`; `audit` ran after `notify_scheduler`, at the first attempt.
+    assert_eq!(done.get::<String>("attached").unwrap(), "vol-10@free");
+    assert_eq!(done.atom_state("resize"), Some(AtomState::Ignore));
+    assert_eq!(
+        done.get::<String>("audited").unwrap(),
+        "vol-10 audited at attempt 1"
+    );
+    let at = |what: &str| by_macro.iter().position(|e| e == what).unwrap();
+    assert!(at("notify_scheduler SUCCESS") < at("audit RUNNING"));
+    assert_eq!(
+        by_macro.iter().filter(|e| *e == "attach FAILURE").count(),
+        1
+    );
+    // The same pattern: children, retries and links.
+    let (made, built) = (provision(), provision_built());
+    let atoms = |f: &Flow| -> Vec<String> {
+        f.atoms().iter().map(|a| a.atom_name().to_owned()).collect()
+    };
+    assert_eq!(atoms(&made), atoms(&built));
+    let Some(taskwire::flow::Child::Flow(prepare)) = made.children().nth(2) else {
+        panic!("the third child is `prepare`");
+    };
+    assert_eq!(
+        prepare.links().collect::<Vec<_>>(),
+        [
+            ("notify_scheduler", "audit"),
+            ("create_db_entry", "resize")
+        ]
+    );
+    assert!(matches!(
+        prepare.children().next(),
+        Some(taskwire::flow::Child::Retry(r)) if r.atom_name() == "prepare_again"
+    ));
 }
 
 // The checks `flow!` runs at compile time are ordinary `const fn`s: run here
