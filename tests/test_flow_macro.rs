@@ -7,13 +7,13 @@
 //! the compiler's messages pinned in `ui-tests/tests/ui/flow/fail/*.stderr`.
 
 use serde::{Deserialize, Serialize};
+use taskwire::decider::{Decider, Depth, LinkResults};
 use taskwire::flow::check::{
     self, AtomDesc, FlowDesc, LinkDesc, Msg, NodeDesc, NodeKind, ProvidesAs, Tables,
 };
 use taskwire::flow::FlowKind;
-use taskwire::decider::{Decider, Depth, LinkResults};
-use taskwire::retry::{ParameterizedForEach, RetryAtom, Times};
 use taskwire::prelude::*;
+use taskwire::retry::{ParameterizedForEach, RetryAtom, Times};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Reservation {
@@ -303,13 +303,11 @@ fn a_cycle_made_by_a_link_reads_the_same_at_compile_and_run_time() {
 fn a_retry_requirement_reads_the_same_at_compile_and_run_time() {
     let built = builder_error(
         Flow::linear("attach").add(
-            Flow::linear("attach_to_host")
-                .add(attach::task())
-                .retry(
-                    RetryAtom::from(ParameterizedForEach::new("hosts"))
-                        .requires(["hosts"])
-                        .provides("host"),
-                ),
+            Flow::linear("attach_to_host").add(attach::task()).retry(
+                RetryAtom::from(ParameterizedForEach::new("hosts"))
+                    .requires(["hosts"])
+                    .provides("host"),
+            ),
         ),
         &["volume_id"],
     );
@@ -450,19 +448,15 @@ fn links_deciders_and_retries_run_as_the_builders_do() {
     );
     // The same pattern: children, retries and links.
     let (made, built) = (provision(), provision_built());
-    let atoms = |f: &Flow| -> Vec<String> {
-        f.atoms().iter().map(|a| a.atom_name().to_owned()).collect()
-    };
+    let atoms =
+        |f: &Flow| -> Vec<String> { f.atoms().iter().map(|a| a.atom_name().to_owned()).collect() };
     assert_eq!(atoms(&made), atoms(&built));
     let Some(taskwire::flow::Child::Flow(prepare)) = made.children().nth(2) else {
         panic!("the third child is `prepare`");
     };
     assert_eq!(
         prepare.links().collect::<Vec<_>>(),
-        [
-            ("notify_scheduler", "audit"),
-            ("create_db_entry", "resize")
-        ]
+        [("notify_scheduler", "audit"), ("create_db_entry", "resize")]
     );
     assert!(matches!(
         prepare.children().next(),
@@ -662,10 +656,11 @@ fn describe<'a>(flow: &'a Flow, d: &mut Described<'a>) {
                         depth,
                         kind: NodeKind::Flow(sub.kind(), sub.name()),
                     });
-                    d.links.extend(
-                        sub.links()
-                            .map(|(from, to)| LinkDesc { flow: node, from, to }),
-                    );
+                    d.links.extend(sub.links().map(|(from, to)| LinkDesc {
+                        flow: node,
+                        from,
+                        to,
+                    }));
                     walk(sub.children().collect(), node, depth + 1, d);
                 }
             }
@@ -677,8 +672,10 @@ fn describe<'a>(flow: &'a Flow, d: &mut Described<'a>) {
         depth: 0,
         kind: NodeKind::Flow(flow.kind(), flow.name()),
     });
-    d.links
-        .extend(flow.links().map(|(from, to)| LinkDesc { flow: 0, from, to }));
+    d.links.extend(
+        flow.links()
+            .map(|(from, to)| LinkDesc { flow: 0, from, to }),
+    );
     walk(flow.children().collect(), 0, 1, d);
 }
 
@@ -843,5 +840,8 @@ fn the_builder_and_the_compile_time_checks_agree_on_random_flows() {
         assert_eq!(checked, built, "flow {case}: {flow:#?}");
     }
     assert!(compared > 1400, "{compared} flows compared whole");
-    assert!(links > 500 && retries > 300, "{links} with links, {retries} with retries");
+    assert!(
+        links > 500 && retries > 300,
+        "{links} with links, {retries} with retries"
+    );
 }

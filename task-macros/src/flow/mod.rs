@@ -18,6 +18,13 @@
 //! }
 //! ```
 //!
+//! A flow with links or retries adds, and only then: a `LinkDesc` per link and
+//! three checks (`check_link` at `link`, `check_link_end` at each end); per
+//! retry, a `const` `TaskMeta` (`retry_meta`: the names written in its
+//! `.requires`/`.provides`), an atom after the tasks' (its node is its flow's
+//! first child) and a `check_atom` at `retry`; the builder's own
+//! `.link`/`.link_if`/`.retry` calls build the `Flow`.
+//!
 //! One `const` per atom gives one error per faulty atom, so every mistake of a
 //! flow is reported in one build; a path that names no task is written once
 //! (the type alias), so rustc's "cannot find" error comes alone.

@@ -5,17 +5,45 @@
 //!     #[doc = ".."] pub linear create_volume(size: u64, volume_type: String) {
 //!         extract_request,
 //!         volumes::reserve_quota.rebind("size", "volume_size"),
-//!         graph prepare { create_db_entry, notify_scheduler.named("notify") },
+//!         graph prepare retry(Times::new(3)).provides("attempt") {
+//!             create_db_entry,
+//!             notify_scheduler.named("notify"),
+//!             audit,
+//!             link("create_db_entry", "audit"),
+//!             link_if("notify", "audit", decider),
+//!         },
 //!         commit_quota.inject("force", false),
 //!     }
 //! }
 //! ```
 //!
 //! A flow is a kind (`linear`, `unordered`, `graph`), a name, the inputs with
-//! their types (outermost flow only) and its children; a child is a nested
-//! flow (its name optional) or a task's path followed by the builder's own
-//! calls: `.named("..")`, `.rebind("arg", "name")`, `.inject("arg", value)`,
+//! their types (outermost flow only), a retry if any, and its body; the body
+//! lists children and links, separated by commas, in any order. A child is a
+//! nested flow (its name optional) or a task's path followed by the builder's
+//! own calls: `.named("..")`, `.rebind("arg", "name")`, `.inject("arg", value)`,
 //! `.provides_as("..")`, `.provides_each_as(["..", ..])`.
+//!
+//! The builder's other calls on a flow:
+//!
+//! - `link("from", "to")` is `Flow::link`, `link_if("from", "to", decider)` is
+//!   `Flow::link_if` (`decider` is any expression of a type that converts
+//!   into a `Decider`). The ends are strings, as for the builder: an atom's
+//!   name (its task's registered name, or `.named(..)`) or a nested flow's
+//!   name, which need not be the path written. A link names children of the
+//!   flow whose body holds it, and only a graph flow takes links.
+//! - `retry(controller)` after the name (and the inputs) is `Flow::retry`
+//!   with a `RetryAtom` built from `controller` (anything that converts into
+//!   one: a `Retry` controller such as `Times::new(3)`); the retry atom's
+//!   options follow as its builder's calls: `.named("..")`,
+//!   `.requires(["..", ..])`, `.provides("..")`, `.delay(delay)`. The macro
+//!   reads names only from these calls: what the controller requires by itself
+//!   (`Retry::requires`, e.g. `ParameterizedForEach`'s values) is a run-time
+//!   value, checked when the engine compiles the flow; name it in
+//!   `.requires([..])` too to have the compiler check it (it is read once).
+//!
+//! `link`, `link_if` and `retry` are words only where followed by `(`: a task
+//! may still be called `link` or `retry`.
 
 use proc_macro2::TokenStream;
 use syn::ext::IdentExt;
@@ -331,7 +359,9 @@ impl Parse for Child {
         // (`self::graph`).
         if is_group(input) {
             let kind = Kind::parse(input)?;
-            let name = if input.peek(Ident) && !(input.peek(kw::retry) && input.peek2(syn::token::Paren)) {
+            let name = if input.peek(Ident)
+                && !(input.peek(kw::retry) && input.peek2(syn::token::Paren))
+            {
                 Some(input.call(Ident::parse_any)?)
             } else {
                 None

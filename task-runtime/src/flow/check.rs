@@ -5,8 +5,19 @@
 //! does not build; the runtime builder ([`Flow::compile`](super::Flow::compile))
 //! calls the same cycle search ([`Cycles`]) and renders its errors with the
 //! same message writers ([`write_missing`], [`write_ambiguous`],
-//! [`write_cycle`], [`write_duplicate`]), so a mistake reads the same whichever
+//! [`write_cycle`], [`write_duplicate`], [`write_unknown_link_end`],
+//! [`write_link_outside_graph`]), so a mistake reads the same whichever
 //! way the flow was built.
+//!
+//! Links ([`LinkDesc`]) are checked per link ([`check_link`]: only graph
+//! flows take links; [`check_link_end`]: each end names a child) and take part
+//! in the cycle search. A retry is an atom of the description, the first child
+//! of the flow it controls (listed in [`FlowDesc::retries`]): its flow's atoms
+//! see what it provides, it sees what its flow's surroundings provide, and its
+//! requirements are checked like a task's ([`check_atom`]) — those the flow
+//! macro can see, written with `.requires([..])`: what a controller reads by
+//! itself ([`Retry::requires`](crate::retry::Retry::requires)) is a run-time
+//! value, checked only by the builder.
 //!
 //! Everything here is `const fn`: no allocation (callers hand in scratch
 //! buffers), no traits, no formatting machinery. Messages are written into a
@@ -1494,7 +1505,10 @@ pub const fn check_flow(
 const NO_CHILD: u32 = u32::MAX;
 
 const fn is_graph(d: &FlowDesc<'_>, node: u32) -> bool {
-    matches!(d.nodes[node as usize].kind, NodeKind::Flow(FlowKind::Graph, _))
+    matches!(
+        d.nodes[node as usize].kind,
+        NodeKind::Flow(FlowKind::Graph, _)
+    )
 }
 
 /// The node of the child of `flow` named `name` (an atom, else a nested

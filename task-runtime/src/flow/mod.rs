@@ -201,7 +201,10 @@ impl<'a> SubFlow<'a> {
 
     /// The flow's links (`from`, `to`), in the order added.
     pub fn links(&self) -> impl ExactSizeIterator<Item = (&'a str, &'a str)> + 'a {
-        self.shape.links.iter().map(|(a, b)| (a.as_ref(), b.as_ref()))
+        self.shape
+            .links
+            .iter()
+            .map(|(a, b)| (a.as_ref(), b.as_ref()))
     }
 
     /// The flow's children, in the order added.
@@ -354,7 +357,10 @@ impl Flow {
     /// assert_eq!(flow.links().collect::<Vec<_>>(), [("a", "b")]);
     /// ```
     pub fn links(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
-        self.shape.links.iter().map(|(a, b)| (a.as_ref(), b.as_ref()))
+        self.shape
+            .links
+            .iter()
+            .map(|(a, b)| (a.as_ref(), b.as_ref()))
     }
 
     /// The flow's children, in the order added (its retry first, if any).
