@@ -116,7 +116,7 @@ pub(crate) struct Group {
     pub(crate) kind: Kind,
     /// The name as written, if any (the outermost flow always has one).
     pub(crate) name: Option<Ident>,
-    pub(crate) retry: Option<RetryUse>,
+    pub(crate) retry: Option<Box<RetryUse>>,
     pub(crate) children: Vec<Child>,
     /// `link(..)` and `link_if(..)`, in the order written.
     pub(crate) links: Vec<LinkUse>,
@@ -302,7 +302,7 @@ fn link_end(input: ParseStream<'_>) -> syn::Result<LitStr> {
 }
 
 /// `retry(controller)` and its options, if the flow has one.
-fn parse_retry(input: ParseStream<'_>) -> syn::Result<Option<RetryUse>> {
+fn parse_retry(input: ParseStream<'_>) -> syn::Result<Option<Box<RetryUse>>> {
     if !(input.peek(kw::retry) && input.peek2(syn::token::Paren)) {
         return Ok(None);
     }
@@ -349,7 +349,7 @@ fn parse_retry(input: ParseStream<'_>) -> syn::Result<Option<RetryUse>> {
             return Err(content.error("unexpected tokens after the arguments"));
         }
     }
-    Ok(Some(retry))
+    Ok(Some(Box::new(retry)))
 }
 
 impl Parse for Child {

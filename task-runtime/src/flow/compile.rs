@@ -807,37 +807,35 @@ impl<'f> Compiler<'f> {
                             .collect(),
                     });
                 }
-                match (a, b) {
-                    (Some(a), Some(b)) => {
-                        child_edges.push((a, b));
-                        // Deciders are kept in link order.
-                        let decider = flow
-                            .deciders
-                            .binary_search_by_key(&(k as u32), |(i, _)| *i)
-                            .ok()
-                            .map(|d| &flow.deciders[d].1);
-                        if let Some(decider) = decider {
-                            let link = self.deciders.len() as u32;
-                            for &t in subs[b].sources.as_slice() {
-                                self.guards.push((t, link));
-                            }
-                            self.deciders.push(DeciderLink {
-                                from_name: from.clone(),
-                                to_name: to.clone(),
-                                from: ranges[a].clone(),
-                                to: ranges[b].clone(),
-                                flow_tasks: children
-                                    .iter()
-                                    .filter_map(|c| match c {
-                                        ShapeNode::Atom(i) => Some(*i),
-                                        ShapeNode::Flow(_) => None,
-                                    })
-                                    .collect(),
-                                decider: decider.clone(),
-                            });
-                        }
+                let (Some(a), Some(b)) = (a, b) else {
+                    continue;
+                };
+                child_edges.push((a, b));
+                // Deciders are kept in link order.
+                let decider = flow
+                    .deciders
+                    .binary_search_by_key(&(k as u32), |(i, _)| *i)
+                    .ok()
+                    .map(|d| &flow.deciders[d].1);
+                if let Some(decider) = decider {
+                    let link = self.deciders.len() as u32;
+                    for &t in subs[b].sources.as_slice() {
+                        self.guards.push((t, link));
                     }
-                    _ => {}
+                    self.deciders.push(DeciderLink {
+                        from_name: from.clone(),
+                        to_name: to.clone(),
+                        from: ranges[a].clone(),
+                        to: ranges[b].clone(),
+                        flow_tasks: children
+                            .iter()
+                            .filter_map(|c| match c {
+                                ShapeNode::Atom(i) => Some(*i),
+                                ShapeNode::Flow(_) => None,
+                            })
+                            .collect(),
+                        decider: decider.clone(),
+                    });
                 }
             }
             child_edges.sort_unstable();
