@@ -18,6 +18,13 @@
 //! }
 //! ```
 //!
+//! A flow with links or retries adds, and only then: a `LinkDesc` per link and
+//! three checks (`check_link` at `link`, `check_link_end` at each end); per
+//! retry, a `const` `TaskMeta` (`retry_meta`: the names written in its
+//! `.requires`/`.provides`), an atom after the tasks' (its node is its flow's
+//! first child) and a `check_atom` at `retry`; the builder's own
+//! `.link`/`.link_if`/`.retry` calls build the `Flow`.
+//!
 //! One `const` per atom gives one error per faulty atom, so every mistake of a
 //! flow is reported in one build; a path that names no task is written once
 //! (the type alias), so rustc's "cannot find" error comes alone.
@@ -30,7 +37,7 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
 use crate::ctxt::Ctxt;
-use parse::{Child, FlowDef, Group, Kind, Provides, TaskUse};
+use parse::{Child, FlowDef, Group, Kind, LinkUse, Provides, RetryUse, TaskUse};
 
 /// How many required parameters of a task are type-checked (the runtime's
 /// `flow::check::TY_MAX`, and the arity of `#[task]`'s `__flow_check`).
@@ -72,12 +79,32 @@ struct Expander<'a> {
     nodes: Vec<TokenStream>,
     /// The atoms: their use in the invocation and their node.
     atoms: Vec<(&'a TaskUse, usize)>,
+    /// How many tasks the flow has: the retry atoms come after them in the
+    /// description's atoms.
+    tasks: usize,
+    /// The retries: their use, their atom's node and name.
+    retries: Vec<(&'a RetryUse, usize, String)>,
+    /// The links: their use and their flow's node.
+    links: Vec<(&'a LinkUse, usize)>,
+}
+
+/// How many tasks `group` holds, nested flows included.
+fn task_count(group: &Group) -> usize {
+    group
+        .children
+        .iter()
+        .map(|c| match c {
+            Child::Task(_) => 1,
+            Child::Group(g) => task_count(g),
+        })
+        .sum()
 }
 
 impl<'a> Expander<'a> {
     fn flow(mut self, def: &'a FlowDef) -> TokenStream {
         let p = private();
         let name = def.name.unraw().to_string();
+        self.tasks = task_count(&def.body);
         self.group(&def.body, &name, 0, 0, 0);
         let build = self.build(&def.body, &name, &mut 0);
         let inputs = def.inputs.iter().map(|(n, ty)| {
@@ -87,7 +114,10 @@ impl<'a> Expander<'a> {
         let input_count = def.inputs.len();
         let ty_max = Literal::usize_unsuffixed(TY_MAX);
         let atom_count = self.atoms.len();
+        // The retry atoms come after the tasks.
+        let all_atoms = atom_count + self.retries.len();
         let nodes = &self.nodes;
+        let (links, retries) = self.links_and_retries();
 
         // Each path written once, at the user's token.
         let aliases = self.atoms.iter().enumerate().map(|(i, (task, _))| {
@@ -140,6 +170,20 @@ impl<'a> Expander<'a> {
                 }
             }
         });
+
+        let atoms = atoms.chain(self.retries.iter().enumerate().map(|(k, (_, node, name))| {
+            let meta = format_ident!("__FLOW_RETRY_{}", k);
+            let node = Literal::u32_unsuffixed(*node as u32);
+            quote! {
+                #p::AtomDesc { name: #p::core::option::Option::Some(#name), ..#p::AtomDesc::new(#meta, #node) }
+            }
+        }));
+        let retry_nodes = self
+            .retries
+            .iter()
+            .map(|(_, node, _)| Literal::u32_unsuffixed(*node as u32));
+        let link_checks = self.link_checks();
+        let retry_checks = self.retry_checks();
 
         // The whole-flow check, at the flow's name.
         let name_span = at(def.name.span());
@@ -204,23 +248,26 @@ impl<'a> Expander<'a> {
                     #(#input_markers)*
                 }
                 #(#slots)*
+                #(#retries)*
                 const __FLOW: #p::FlowDesc<'static> = #p::FlowDesc {
                     inputs: &[#(#inputs),*],
                     nodes: &[#(#nodes),*],
                     atoms: &[#(#atoms),*],
+                    links: &[#(#links),*],
+                    retries: &[#(#retry_nodes),*],
                 };
                 // The tables every check reads, built once, shared by reference.
                 const __FLOW_PROVIDERS: &[u64] =
                     &#p::providers::<{ #p::provider_count(&__FLOW) }>(&__FLOW);
                 const __FLOW_TABLES: #p::Tables<'static> = #p::Tables {
                     providers: __FLOW_PROVIDERS,
-                    offsets: &#p::offsets::<{ #atom_count + 1 }>(&__FLOW),
+                    offsets: &#p::offsets::<{ #all_atoms + 1 }>(&__FLOW),
                     sources: &#p::sources::<{ #p::requirement_count(&__FLOW) }>(&__FLOW, __FLOW_PROVIDERS),
-                    names: &#p::names::<#atom_count>(&__FLOW),
+                    names: &#p::names::<#all_atoms>(&__FLOW),
                 };
                 // Which atoms have problems, and the providers of each required
                 // parameter, computed once for all atoms.
-                const __FLOW_BAD: &[bool] = &#p::atom_flags::<#atom_count>(&__FLOW, &__FLOW_TABLES);
+                const __FLOW_BAD: &[bool] = &#p::atom_flags::<#all_atoms>(&__FLOW, &__FLOW_TABLES);
                 const __FLOW_PLANS: &[[usize; 2]] =
                     &#p::type_plans::<{ #atom_count * #ty_max }>(&__FLOW, &__FLOW_TABLES);
                 // Read through functions: an array constant indexed in a const
@@ -229,6 +276,8 @@ impl<'a> Expander<'a> {
                 const fn __flow_elem(at: usize) -> usize { __FLOW_PLANS[at][1] }
                 #flow_check
                 #(#atom_checks)*
+                #(#link_checks)*
+                #(#retry_checks)*
                 #build
                 __flow
             }
@@ -248,15 +297,29 @@ impl<'a> Expander<'a> {
         self.nodes.push(quote! {
             #p::NodeDesc { parent: #parent_lit, pos: #pos_lit, depth: #depth_lit, kind: #p::NodeKind::Flow(#kind, #name) }
         });
+        let node_lit = Literal::u32_unsuffixed(node as u32);
+        let d_lit = Literal::u32_unsuffixed(depth + 1);
+        // A retry is its flow's first child, as `Flow::retry` makes it.
+        let first = if let Some(retry) = &group.retry {
+            let atom = Literal::u32_unsuffixed((self.tasks + self.retries.len()) as u32);
+            let atom_name = match &retry.named {
+                Some(n) => n.value(),
+                None => format!("{name}_retry"),
+            };
+            self.retries.push((retry, self.nodes.len(), atom_name));
+            self.nodes.push(quote! {
+                #p::NodeDesc { parent: #node_lit, pos: 0, depth: #d_lit, kind: #p::NodeKind::Atom(#atom) }
+            });
+            1
+        } else {
+            0
+        };
+        self.links.extend(group.links.iter().map(|l| (l, node)));
         for (i, child) in group.children.iter().enumerate() {
             match child {
                 Child::Task(task) => {
                     let atom = Literal::u32_unsuffixed(self.atoms.len() as u32);
-                    let (node_lit, i_lit, d_lit) = (
-                        Literal::u32_unsuffixed(node as u32),
-                        Literal::u32_unsuffixed(i as u32),
-                        Literal::u32_unsuffixed(depth + 1),
-                    );
+                    let i_lit = Literal::u32_unsuffixed((first + i) as u32);
                     self.atoms.push((task, self.nodes.len()));
                     self.nodes.push(quote! {
                         #p::NodeDesc { parent: #node_lit, pos: #i_lit, depth: #d_lit, kind: #p::NodeKind::Atom(#atom) }
@@ -264,7 +327,7 @@ impl<'a> Expander<'a> {
                 }
                 Child::Group(inner) => {
                     let inner_name = group_name(inner, name, i);
-                    self.group(inner, &inner_name, node, i, depth + 1);
+                    self.group(inner, &inner_name, node, first + i, depth + 1);
                 }
             }
         }
@@ -279,6 +342,7 @@ impl<'a> Expander<'a> {
     }
 
     fn build_expr(&self, group: &Group, name: &str, atom: &mut usize) -> TokenStream {
+        let p_core = quote!(::taskwire::__private::core);
         let ctor = match group.kind {
             Kind::Linear => quote!(linear),
             Kind::Unordered => quote!(unordered),
@@ -315,15 +379,136 @@ impl<'a> Expander<'a> {
                 }
             })
             .collect();
+        let links = group.links.iter().map(|l| {
+            let (from, to) = (&l.from, &l.to);
+            match &l.decider {
+                None => quote!(.link(#from, #to)),
+                Some(decider) => quote!(.link_if(#from, #to, #decider)),
+            }
+        });
+        let retry = group.retry.as_ref().map(|r| {
+            let controller = &r.controller;
+            let mut atom = match &r.named {
+                Some(n) => quote!(::taskwire::retry::RetryAtom::new(#n, #controller)),
+                None => quote!(<::taskwire::retry::RetryAtom as #p_core::convert::From<_>>::from(#controller)),
+            };
+            if !r.requires.is_empty() {
+                let names = &r.requires;
+                atom = quote!(#atom.requires([#(#names),*]));
+            }
+            if let Some(n) = &r.provides {
+                atom = quote!(#atom.provides(#n));
+            }
+            if let Some(delay) = &r.delay {
+                atom = quote!(#atom.delay(#delay));
+            }
+            quote!(.retry(#atom))
+        });
+        let tail = if group.links.is_empty() && group.retry.is_none() {
+            quote!(__flow)
+        } else {
+            quote!(__flow #(#links)* #retry)
+        };
         quote! {
             {
                 let mut __flow = ::taskwire::Flow::#ctor(#name);
                 for __node in [#(#children),*] {
                     __flow.push(__node);
                 }
-                __flow
+                #tail
             }
         }
+    }
+
+    /// The links' descriptions, and the retry atoms' metadata (a `const`
+    /// each).
+    fn links_and_retries(&self) -> (Vec<TokenStream>, Vec<TokenStream>) {
+        let p = private();
+        let links = self
+            .links
+            .iter()
+            .map(|(l, node)| {
+                let node = Literal::u32_unsuffixed(*node as u32);
+                let (from, to) = (&l.from, &l.to);
+                quote!(#p::LinkDesc { flow: #node, from: #from, to: #to })
+            })
+            .collect();
+        let retries = self
+            .retries
+            .iter()
+            .enumerate()
+            .map(|(k, (r, _, name))| {
+                let meta = format_ident!("__FLOW_RETRY_{}", k);
+                let requires = &r.requires;
+                let provides = match &r.provides {
+                    Some(n) => quote!(#p::core::option::Option::Some(#n)),
+                    None => quote!(#p::core::option::Option::None),
+                };
+                quote! {
+                    const #meta: &#p::TaskMeta =
+                        &#p::retry_meta(#name, &[#(#p::Cow::Borrowed(#requires)),*], #provides);
+                }
+            })
+            .collect();
+        (links, retries)
+    }
+
+    /// Per link: that its flow is a graph, at `link`; that each end names a
+    /// child, at the end.
+    fn link_checks(&self) -> Vec<TokenStream> {
+        let p = private();
+        self.links
+            .iter()
+            .enumerate()
+            .map(|(k, (l, _))| {
+                let k = Literal::usize_unsuffixed(k);
+                let at_link = at(l.keyword.span());
+                let core = quote_spanned!(at_link=> ::taskwire::__private::core);
+                let mut checks = quote_spanned! {at_link=>
+                    const _: () = {
+                        let mut buf = [0u8; 1024];
+                        let mut msg = #p::Msg::new(&mut buf);
+                        if #p::check_link(&__FLOW, #k, &mut msg) {
+                            #core::panic!("{}", msg.as_str());
+                        }
+                    };
+                };
+                for (end, to) in [(&l.from, false), (&l.to, true)] {
+                    let span = at(end.span());
+                    let core = quote_spanned!(span=> ::taskwire::__private::core);
+                    checks.extend(quote_spanned! {span=>
+                        const _: () = {
+                            let mut buf = [0u8; 4096];
+                            let mut msg = #p::Msg::new(&mut buf);
+                            if #p::check_link_end(&__FLOW, &__FLOW_TABLES, #k, #to, &mut msg) {
+                                #core::panic!("{}", msg.as_str());
+                            }
+                        };
+                    });
+                }
+                checks
+            })
+            .collect()
+    }
+
+    /// Per retry: its requirements, at `retry`.
+    fn retry_checks(&self) -> Vec<TokenStream> {
+        let p = private();
+        (0..self.retries.len())
+            .map(|k| {
+                let span = at(self.retries[k].0.keyword.span());
+                let core = quote_spanned!(span=> ::taskwire::__private::core);
+                let index = Literal::usize_unsuffixed(self.tasks + k);
+                quote_spanned! {span=>
+                    const _: () = if __FLOW_BAD[#index] {
+                        let mut buf = [0u8; 4096];
+                        let mut msg = #p::Msg::new(&mut buf);
+                        #p::check_atom(&__FLOW, &__FLOW_TABLES, #index, &mut msg);
+                        #core::panic!("{}", msg.as_str());
+                    };
+                }
+            })
+            .collect()
     }
 }
 

@@ -5,8 +5,19 @@
 //! does not build; the runtime builder ([`Flow::compile`](super::Flow::compile))
 //! calls the same cycle search ([`Cycles`]) and renders its errors with the
 //! same message writers ([`write_missing`], [`write_ambiguous`],
-//! [`write_cycle`], [`write_duplicate`]), so a mistake reads the same whichever
+//! [`write_cycle`], [`write_duplicate`], [`write_unknown_link_end`],
+//! [`write_link_outside_graph`]), so a mistake reads the same whichever
 //! way the flow was built.
+//!
+//! Links ([`LinkDesc`]) are checked per link ([`check_link`]: only graph
+//! flows take links; [`check_link_end`]: each end names a child) and take part
+//! in the cycle search. A retry is an atom of the description, the first child
+//! of the flow it controls (listed in [`FlowDesc::retries`]): its flow's atoms
+//! see what it provides, it sees what its flow's surroundings provide, and its
+//! requirements are checked like a task's ([`check_atom`]) — those the flow
+//! macro can see, written with `.requires([..])`: what a controller reads by
+//! itself ([`Retry::requires`](crate::retry::Retry::requires)) is a run-time
+//! value, checked only by the builder.
 //!
 //! Everything here is `const fn`: no allocation (callers hand in scratch
 //! buffers), no traits, no formatting machinery. Messages are written into a
@@ -132,14 +143,26 @@ pub enum Names<'a> {
     Nodes(&'a FlowDesc<'a>, &'a [u32]),
     /// The engine input, then one atom of a flow description.
     InputAnd(&'a str),
+    /// The children of a flow of a flow description (by node), its retry
+    /// left out.
+    Children(&'a FlowDesc<'a>, u32),
 }
 
 impl<'a> Names<'a> {
     const fn len(&self) -> usize {
-        match self {
+        match *self {
             Names::Strings(s) => s.len(),
             Names::Nodes(_, n) => n.len(),
             Names::InputAnd(_) => 2,
+            Names::Children(d, flow) => {
+                let mut n = 0;
+                let mut child = flow + 1;
+                while let Some(c) = next_child(d, flow, child) {
+                    n += 1;
+                    child = c + 1;
+                }
+                n
+            }
         }
     }
 
@@ -154,8 +177,34 @@ impl<'a> Names<'a> {
                     atom
                 }
             }
+            Names::Children(d, flow) => {
+                let mut k = 0;
+                let mut child = flow + 1;
+                while let Some(c) = next_child(d, flow, child) {
+                    if k == i {
+                        return node_name(d, c);
+                    }
+                    k += 1;
+                    child = c + 1;
+                }
+                ""
+            }
         }
     }
+}
+
+/// The first child of `flow` at node `from` or after it, its retry left out.
+const fn next_child(d: &FlowDesc<'_>, flow: u32, from: u32) -> Option<u32> {
+    let mut child = from;
+    while (child as usize) < d.nodes.len()
+        && d.nodes[child as usize].depth > d.nodes[flow as usize].depth
+    {
+        if d.nodes[child as usize].parent == flow && !is_retry(d, child) {
+            return Some(child);
+        }
+        child += 1;
+    }
+    None
 }
 
 /// How the engine's inputs are named in a list of providers.
@@ -283,6 +332,53 @@ pub const fn write_cycle(m: &mut Msg<'_>, flow: &str, cycle: Names<'_>) {
     m.push(" form a cycle");
 }
 
+/// `flow `F`: linear flow `s` has a link `a` -> `b`, but only graph flows take
+/// links; ...`.
+pub const fn write_link_outside_graph(
+    m: &mut Msg<'_>,
+    flow: &str,
+    kind: FlowKind,
+    scope: &str,
+    from: &str,
+    to: &str,
+) {
+    write_flow(m, flow);
+    m.push(kind_name(kind));
+    m.push(" flow `");
+    m.push(scope);
+    m.push("` has a link `");
+    m.push(from);
+    m.push("` -> `");
+    m.push(to);
+    m.push("`, but only graph flows take links; make `");
+    m.push(scope);
+    m.push("` a graph flow, or remove the link");
+}
+
+/// `flow `F`: link `a` -> `b` in graph flow `g` names `b`, which is not a
+/// child of it; its children are ...`.
+pub const fn write_unknown_link_end(
+    m: &mut Msg<'_>,
+    flow: &str,
+    scope: &str,
+    from: &str,
+    to: &str,
+    missing: &str,
+    children: Names<'_>,
+) {
+    write_flow(m, flow);
+    m.push("link `");
+    m.push(from);
+    m.push("` -> `");
+    m.push(to);
+    m.push("` in graph flow `");
+    m.push(scope);
+    m.push("` names `");
+    m.push(missing);
+    m.push("`, which is not a child of it; its children are ");
+    write_list(m, children);
+}
+
 /// `flow `F`: two atoms are named `a`; ...`.
 pub const fn write_duplicate(m: &mut Msg<'_>, flow: &str, atom: &str) {
     write_flow(m, flow);
@@ -406,8 +502,26 @@ pub struct FlowDesc<'a> {
     pub inputs: &'a [(&'a str, &'a str)],
     /// The pattern tree, depth first; node 0 is the outermost flow.
     pub nodes: &'a [NodeDesc<'a>],
-    /// The atoms, in the order the tree meets them.
+    /// The atoms, in the order the tree meets them (the flow macro puts the
+    /// retry atoms last; only their nodes' order matters).
     pub atoms: &'a [AtomDesc<'a>],
+    /// The explicit links of graph flows ([`Flow::link`](super::Flow::link),
+    /// [`Flow::link_if`](super::Flow::link_if)).
+    pub links: &'a [LinkDesc<'a>],
+    /// The nodes that are retry atoms ([`Flow::retry`](super::Flow::retry)),
+    /// sorted: each is the first child of the flow it controls.
+    pub retries: &'a [u32],
+}
+
+/// A link between two children of a flow, as written.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkDesc<'a> {
+    /// The node of the flow that holds the link.
+    pub flow: u32,
+    /// The child that runs first (an atom's or a nested flow's name).
+    pub from: &'a str,
+    /// The child that runs after it.
+    pub to: &'a str,
 }
 
 /// One node of a flow's pattern tree.
@@ -472,6 +586,51 @@ impl<'a> AtomDesc<'a> {
             provides: ProvidesAs::Task,
         }
     }
+}
+
+/// The metadata of a retry atom, for a flow's description: named `name`,
+/// requiring the values `requires` (untyped: a retry's values are JSON),
+/// providing `provides`. What a controller requires by itself
+/// ([`Retry::requires`](crate::retry::Retry::requires), such as
+/// [`ParameterizedForEach`](crate::retry::ParameterizedForEach)'s values) is
+/// known only at run time, so it is not part of it.
+pub const fn retry_meta(
+    name: &'static str,
+    requires: &'static [Text],
+    provides: Option<&'static str>,
+) -> TaskMeta {
+    TaskMeta {
+        name: Cow::Borrowed(name),
+        version: crate::task::Version::new(1, 0),
+        params: Cow::Borrowed(&[]),
+        extra_requires: Cow::Borrowed(requires),
+        provides: match provides {
+            Some(p) => Provides::One(Cow::Borrowed(p)),
+            None => Provides::Nothing,
+        },
+        revert: None,
+        is_async: false,
+        priority: None,
+        location: crate::task::Location {
+            module: Cow::Borrowed("<retry>"),
+            file: Cow::Borrowed(""),
+            line: 0,
+        },
+    }
+}
+
+/// Whether `node` is a retry atom.
+const fn is_retry(d: &FlowDesc<'_>, node: u32) -> bool {
+    let (mut lo, mut hi) = (0, d.retries.len());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if d.retries[mid] < node {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo < d.retries.len() && d.retries[lo] == node
 }
 
 /// The name of atom `a`.
@@ -656,8 +815,18 @@ const fn entry_elem(e: u32) -> u32 {
     e & 0xff
 }
 
+/// The element a retry's value has in provider entries. A retry's value is
+/// JSON (its type is the controller's business): past the outputs the type
+/// checks cover, so they leave it alone, while it is resolved, ordered and
+/// reported like any other value.
+const RETRY_ELEM: u32 = 0xff;
+
 const fn entry_name<'a>(d: &FlowDesc<'a>, e: u32) -> &'a str {
-    provided_name(&d.atoms[entry_atom(e) as usize], entry_elem(e) as usize)
+    let elem = match entry_elem(e) {
+        RETRY_ELEM => 0,
+        k => k,
+    };
+    provided_name(&d.atoms[entry_atom(e) as usize], elem as usize)
 }
 
 const fn low(key: u64) -> u32 {
@@ -743,7 +912,12 @@ pub const fn fill_providers(d: &FlowDesc<'_>, out: &mut [u64]) {
         let mut k = 0;
         while k < count {
             let name = provided_name(&d.atoms[i], k);
-            out[n] = ((hash(name) as u64) << 32) | ((i as u64) << 8) | k as u64;
+            let elem = if is_retry(d, d.atoms[i].node) {
+                RETRY_ELEM as usize
+            } else {
+                k
+            };
+            out[n] = ((hash(name) as u64) << 32) | ((i as u64) << 8) | elem as u64;
             n += 1;
             k += 1;
         }
@@ -948,15 +1122,25 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
         }
         if p != c && str_eq(entry_name(d, e), name) {
             let (scope, to, from) = common_scope(d, cn, d.atoms[p as usize].node);
-            let visible = match flow_kind(d, scope) {
-                FlowKind::Linear => d.nodes[from as usize].pos < d.nodes[to as usize].pos,
-                FlowKind::Graph => true,
-                FlowKind::Unordered => false,
+            // A retry runs before its flow's other atoms, which all see what
+            // it provides; it sees only what its flow's surroundings provide.
+            let visible = if is_retry(d, from) {
+                true
+            } else if is_retry(d, to) {
+                false
+            } else {
+                match flow_kind(d, scope) {
+                    FlowKind::Linear => d.nodes[from as usize].pos < d.nodes[to as usize].pos,
+                    FlowKind::Graph => true,
+                    FlowKind::Unordered => false,
+                }
             };
+            // Last, the provider's place in the tree (a retry comes before
+            // its flow's atoms).
             let key = (
                 d.nodes[scope as usize].depth + 1,
                 d.nodes[from as usize].pos,
-                p,
+                d.atoms[p as usize].node,
             );
             let better = best == MISSING
                 || key.0 > best_key.0
@@ -979,7 +1163,11 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
             FlowKind::Linear => best_from,
             _ => best_scope,
         };
-        if export(d, exporter, name) == AMBIGUOUS_EXPORT {
+        let e = match flow_kind(d, best_scope) {
+            FlowKind::Linear => export(d, exporter, name),
+            _ => union_export(d, exporter, name),
+        };
+        if e == AMBIGUOUS_EXPORT {
             return SKIPPED;
         }
     }
@@ -998,12 +1186,17 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
 /// engine looks names up: a graph flow by all its children's exports, a
 /// linear one by its earlier children's.
 const fn ambiguous_around(d: &FlowDesc<'_>, node: u32, name: &str) -> bool {
-    let mut at = node;
+    // A retry looks names up around its flow.
+    let mut at = if is_retry(d, node) {
+        d.nodes[node as usize].parent
+    } else {
+        node
+    };
     while at != 0 {
         let scope = d.nodes[at as usize].parent;
         match flow_kind(d, scope) {
             FlowKind::Graph => {
-                if export(d, scope, name) == AMBIGUOUS_EXPORT {
+                if union_export(d, scope, name) == AMBIGUOUS_EXPORT {
                     return true;
                 }
             }
@@ -1068,11 +1261,14 @@ pub const fn check_atom(d: &FlowDesc<'_>, t: &Tables<'_>, i: usize, m: &mut Msg<
             while j < hi {
                 let e = low(t.providers[j]);
                 let p = entry_atom(e);
+                // In the order the builder adds atoms: the tree's (a retry
+                // comes before its flow's atoms).
+                let (pn, an) = (d.atoms[p as usize].node, a.node);
                 if str_eq(entry_name(d, e), name) {
-                    if p > i as u32 && later == u32::MAX {
+                    if pn > an && (later == u32::MAX || pn < d.atoms[later as usize].node) {
                         later = p;
                     }
-                    if p < i as u32 && earlier == u32::MAX {
+                    if pn < an && (earlier == u32::MAX || pn < d.atoms[earlier as usize].node) {
                         earlier = p;
                     }
                 }
@@ -1150,7 +1346,7 @@ pub const fn atom_flags<const N: usize>(d: &FlowDesc<'_>, t: &Tables<'_>) -> [bo
 
 /// The scratch [`check_flow`] needs, in `u32`s.
 pub const fn flow_scratch_len(d: &FlowDesc<'_>) -> usize {
-    let e = requirement_count(d);
+    let e = requirement_count(d) + d.links.len();
     d.inputs.len() + 2 * e + Cycles::scratch_len(d.nodes.len(), e)
 }
 
@@ -1197,7 +1393,7 @@ pub const fn check_flow(
         used[x] = 0;
         x += 1;
     }
-    let e_max = t.sources.len();
+    let e_max = t.sources.len() + d.links.len();
     let (edges, rest) = rest.split_at_mut(2 * e_max);
     let mut e = 0;
     let mut input_reported = [u32::MAX; 16];
@@ -1216,7 +1412,9 @@ pub const fn check_flow(
             } else if source != MISSING && source != SKIPPED {
                 let p = entry_atom(source);
                 let (scope, to, from) = common_scope(d, a.node, d.atoms[p as usize].node);
-                if let FlowKind::Graph = flow_kind(d, scope) {
+                // A value of the consumer's own retry comes from before the
+                // graph: no edge in it, no second provider.
+                if let (FlowKind::Graph, false) = (flow_kind(d, scope), is_retry(d, from)) {
                     edges[2 * e] = from;
                     edges[2 * e + 1] = to;
                     e += 1;
@@ -1224,7 +1422,7 @@ pub const fn check_flow(
                     // the flow's children already provide it twice: reported
                     // as such).
                     let name = read_name(a, arg.name);
-                    let twice = export(d, scope, name) == AMBIGUOUS_EXPORT;
+                    let twice = union_export(d, scope, name) == AMBIGUOUS_EXPORT;
                     if let (Some(input), false) = (input_index(d, name), twice) {
                         let key = scope * 64 + input;
                         let mut seen = false;
@@ -1256,6 +1454,22 @@ pub const fn check_flow(
         }
         c += 1;
     }
+    // Explicit links (those that name no child are reported by
+    // `check_link_end`).
+    let mut k = 0;
+    while k < d.links.len() {
+        let l = &d.links[k];
+        if is_graph(d, l.flow) {
+            let from = link_end(d, t, l.flow, l.from);
+            let to = link_end(d, t, l.flow, l.to);
+            if from != NO_CHILD && to != NO_CHILD {
+                edges[2 * e] = from;
+                edges[2 * e + 1] = to;
+                e += 1;
+            }
+        }
+        k += 1;
+    }
     let (edges, _) = edges.split_at_mut(2 * e);
     sort_pairs(edges);
     let e = dedup_pairs(edges);
@@ -1284,6 +1498,91 @@ pub const fn check_flow(
     m.len() > start
 }
 
+// ---------------------------------------------------------------------------
+// Links
+
+/// No child of that name.
+const NO_CHILD: u32 = u32::MAX;
+
+const fn is_graph(d: &FlowDesc<'_>, node: u32) -> bool {
+    matches!(
+        d.nodes[node as usize].kind,
+        NodeKind::Flow(FlowKind::Graph, _)
+    )
+}
+
+/// The node of the child of `flow` named `name` (an atom, else a nested
+/// flow; its retry left out), or [`NO_CHILD`].
+const fn link_end(d: &FlowDesc<'_>, t: &Tables<'_>, flow: u32, name: &str) -> u32 {
+    let (lo, hi) = hash_range(t.names, hash(name));
+    let mut k = lo;
+    while k < hi {
+        let a = &d.atoms[low(t.names[k]) as usize];
+        if d.nodes[a.node as usize].parent == flow
+            && !is_retry(d, a.node)
+            && str_eq(atom_name(a), name)
+        {
+            return a.node;
+        }
+        k += 1;
+    }
+    let mut child = flow + 1;
+    while let Some(c) = next_child(d, flow, child) {
+        if let NodeKind::Flow(_, n) = d.nodes[c as usize].kind {
+            if str_eq(n, name) {
+                return c;
+            }
+        }
+        child = c + 1;
+    }
+    NO_CHILD
+}
+
+/// Checks that link `k` is in a graph flow (the builder's rule: only graph
+/// flows take links). Writes the problem into `m` and returns whether there
+/// was one.
+pub const fn check_link(d: &FlowDesc<'_>, k: usize, m: &mut Msg<'_>) -> bool {
+    let l = &d.links[k];
+    match d.nodes[l.flow as usize].kind {
+        NodeKind::Flow(FlowKind::Graph, _) | NodeKind::Atom(_) => false,
+        NodeKind::Flow(kind, scope) => {
+            write_link_outside_graph(m, flow_name(d), kind, scope, l.from, l.to);
+            true
+        }
+    }
+}
+
+/// Checks that one end of link `k` (its target if `to`, else its source)
+/// names a child of the link's graph flow: an atom by its name, or a nested
+/// flow. Writes the problem into `m` (listing the children) and returns
+/// whether there was one. A link outside a graph flow is [`check_link`]'s.
+pub const fn check_link_end(
+    d: &FlowDesc<'_>,
+    t: &Tables<'_>,
+    k: usize,
+    to: bool,
+    m: &mut Msg<'_>,
+) -> bool {
+    let l = &d.links[k];
+    let end = if to { l.to } else { l.from };
+    if !is_graph(d, l.flow) || link_end(d, t, l.flow, end) != NO_CHILD {
+        return false;
+    }
+    write_unknown_link_end(
+        m,
+        flow_name(d),
+        node_name(d, l.flow),
+        l.from,
+        l.to,
+        end,
+        Names::Children(d, l.flow),
+    );
+    true
+}
+
+// ---------------------------------------------------------------------------
+// Exports
+
 const NO_EXPORT: u32 = u32::MAX;
 const AMBIGUOUS_EXPORT: u32 = u32::MAX - 1;
 
@@ -1291,6 +1590,17 @@ const AMBIGUOUS_EXPORT: u32 = u32::MAX - 1;
 /// of the atom, [`NO_EXPORT`] or [`AMBIGUOUS_EXPORT`] (two of its children of a
 /// graph or unordered flow export it). A linear flow exports its last child's.
 const fn export(d: &FlowDesc<'_>, node: u32, name: &str) -> u32 {
+    export_of(d, node, name, false)
+}
+
+/// What a graph or unordered flow's children see provided under `name` by
+/// one another: [`export`] without the flow's retry (the builder orders the
+/// retry before them, outside their union).
+const fn union_export(d: &FlowDesc<'_>, node: u32, name: &str) -> u32 {
+    export_of(d, node, name, true)
+}
+
+const fn export_of(d: &FlowDesc<'_>, node: u32, name: &str, skip_retry: bool) -> u32 {
     match d.nodes[node as usize].kind {
         NodeKind::Atom(i) => {
             let a = &d.atoms[i as usize];
@@ -1309,7 +1619,7 @@ const fn export(d: &FlowDesc<'_>, node: u32, name: &str) -> u32 {
             while (child as usize) < d.nodes.len()
                 && d.nodes[child as usize].depth > d.nodes[node as usize].depth
             {
-                if d.nodes[child as usize].parent == node {
+                if d.nodes[child as usize].parent == node && !(skip_retry && is_retry(d, child)) {
                     let e = export(d, child, name);
                     if e != NO_EXPORT {
                         found = match kind {
@@ -1359,7 +1669,9 @@ const fn ambiguities(d: &FlowDesc<'_>, providers: &[u64], m: &mut Msg<'_>) {
                     }
                     s += 1;
                 }
-                if parallel && ca != cb && !seen {
+                // A retry is not among the children its flow orders.
+                let retry = is_retry(d, ca) || is_retry(d, cb);
+                if parallel && ca != cb && !seen && !retry {
                     let mut s = 0;
                     while s < reported.len() {
                         if reported[s] == u32::MAX {
@@ -1378,7 +1690,7 @@ const fn ambiguities(d: &FlowDesc<'_>, providers: &[u64], m: &mut Msg<'_>) {
                     while (child as usize) < d.nodes.len()
                         && d.nodes[child as usize].depth > d.nodes[scope as usize].depth
                     {
-                        if d.nodes[child as usize].parent == scope {
+                        if d.nodes[child as usize].parent == scope && !is_retry(d, child) {
                             let e = export(d, child, name);
                             if e != NO_EXPORT {
                                 exporters += 1;

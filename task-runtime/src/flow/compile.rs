@@ -789,43 +789,53 @@ impl<'f> Compiler<'f> {
             }
             for (k, (from, to)) in flow.links.iter().enumerate() {
                 let find = |name: &str| by_name.get(name).copied();
-                match (find(from), find(to)) {
-                    (Some(a), Some(b)) => {
-                        child_edges.push((a, b));
-                        // Deciders are kept in link order.
-                        let decider = flow
-                            .deciders
-                            .binary_search_by_key(&(k as u32), |(i, _)| *i)
-                            .ok()
-                            .map(|d| &flow.deciders[d].1);
-                        if let Some(decider) = decider {
-                            let link = self.deciders.len() as u32;
-                            for &t in subs[b].sources.as_slice() {
-                                self.guards.push((t, link));
-                            }
-                            self.deciders.push(DeciderLink {
-                                from_name: from.clone(),
-                                to_name: to.clone(),
-                                from: ranges[a].clone(),
-                                to: ranges[b].clone(),
-                                flow_tasks: children
-                                    .iter()
-                                    .filter_map(|c| match c {
-                                        ShapeNode::Atom(i) => Some(*i),
-                                        ShapeNode::Flow(_) => None,
-                                    })
-                                    .collect(),
-                                decider: decider.clone(),
-                            });
-                        }
-                    }
-                    (a, _) => self.errors.push(FlowError::UnknownLinkEnd {
+                let (a, b) = (find(from), find(to));
+                // Each end that names no child is a mistake of its own.
+                for missing in [(from, a), (to, b)]
+                    .into_iter()
+                    .filter_map(|(end, found)| found.is_none().then_some(end))
+                {
+                    self.errors.push(FlowError::UnknownLinkEnd {
                         flow: self.root_name(),
                         scope: flow.name.to_string(),
                         from: from.to_string(),
                         to: to.to_string(),
-                        missing: if a.is_none() { from } else { to }.to_string(),
-                    }),
+                        missing: missing.to_string(),
+                        children: children
+                            .iter()
+                            .map(|c| flow.child_name(c, self.specs).to_owned())
+                            .collect(),
+                    });
+                }
+                let (Some(a), Some(b)) = (a, b) else {
+                    continue;
+                };
+                child_edges.push((a, b));
+                // Deciders are kept in link order.
+                let decider = flow
+                    .deciders
+                    .binary_search_by_key(&(k as u32), |(i, _)| *i)
+                    .ok()
+                    .map(|d| &flow.deciders[d].1);
+                if let Some(decider) = decider {
+                    let link = self.deciders.len() as u32;
+                    for &t in subs[b].sources.as_slice() {
+                        self.guards.push((t, link));
+                    }
+                    self.deciders.push(DeciderLink {
+                        from_name: from.clone(),
+                        to_name: to.clone(),
+                        from: ranges[a].clone(),
+                        to: ranges[b].clone(),
+                        flow_tasks: children
+                            .iter()
+                            .filter_map(|c| match c {
+                                ShapeNode::Atom(i) => Some(*i),
+                                ShapeNode::Flow(_) => None,
+                            })
+                            .collect(),
+                        decider: decider.clone(),
+                    });
                 }
             }
             child_edges.sort_unstable();
