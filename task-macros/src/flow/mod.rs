@@ -148,6 +148,14 @@ impl<'a> Expander<'a> {
         let atoms = self.atoms.iter().enumerate().map(|(i, (task, node))| {
             let alias = format_ident!("__flow_task_{}", i);
             let node = Literal::u32_unsuffixed(*node as u32);
+            let plain = task.named.is_none()
+                && task.rebind.is_empty()
+                && task.inject.is_empty()
+                && matches!(task.provides, Provides::Task);
+            if plain {
+                // The common case, in fewer tokens to type-check.
+                return quote!(#p::AtomDesc::new(&<#alias as #p::Task>::DEF.meta, #node));
+            }
             let name = match &task.named {
                 Some(n) => quote!(#p::core::option::Option::Some(#n)),
                 None => quote!(#p::core::option::Option::None),
@@ -214,10 +222,7 @@ impl<'a> Expander<'a> {
             });
             quote_spanned! {span=>
                 const _: () = if __FLOW_BAD[#index] {
-                    let mut buf = [0u8; 4096];
-                    let mut msg = #p::Msg::new(&mut buf);
-                    #p::check_atom(&__FLOW, &__FLOW_TABLES, #index, &mut msg);
-                    #core::panic!("{}", msg.as_str());
+                    #core::panic!("{}", __flow_atom_message(#index).as_str());
                 };
                 const _: () = <#alias>::__flow_check::<__FlowSlots, #(#args),*>();
             }
@@ -249,6 +254,11 @@ impl<'a> Expander<'a> {
                 }
                 #(#slots)*
                 #(#retries)*
+                // An atom's node: one call instead of a struct literal per
+                // atom (cheaper to type-check).
+                const fn __flow_node(parent: u32, pos: u32, depth: u32, atom: u32) -> #p::NodeDesc<'static> {
+                    #p::NodeDesc { parent, pos, depth, kind: #p::NodeKind::Atom(atom) }
+                }
                 const __FLOW: #p::FlowDesc<'static> = #p::FlowDesc {
                     inputs: &[#(#inputs),*],
                     nodes: &[#(#nodes),*],
@@ -270,6 +280,30 @@ impl<'a> Expander<'a> {
                 const __FLOW_BAD: &[bool] = &#p::atom_flags::<#all_atoms>(&__FLOW, &__FLOW_TABLES);
                 const __FLOW_PLANS: &[[usize; 2]] =
                     &#p::type_plans::<{ #atom_count * #ty_max }>(&__FLOW, &__FLOW_TABLES);
+                // An atom's problems, written by a function: each atom's
+                // `const` is then small (and cheaper to compile); the panic
+                // stays in that `const`, spanned at the atom.
+                struct __FlowMessage {
+                    buf: [u8; 4096],
+                    len: usize,
+                }
+                impl __FlowMessage {
+                    const fn as_str(&self) -> &str {
+                        match #p::core::str::from_utf8(self.buf.split_at(self.len).0) {
+                            #p::core::result::Result::Ok(text) => text,
+                            #p::core::result::Result::Err(_) => "",
+                        }
+                    }
+                }
+                const fn __flow_atom_message(atom: usize) -> __FlowMessage {
+                    let mut buf = [0u8; 4096];
+                    let len = {
+                        let mut msg = #p::Msg::new(&mut buf);
+                        #p::check_atom(&__FLOW, &__FLOW_TABLES, atom, &mut msg);
+                        msg.as_str().len()
+                    };
+                    __FlowMessage { buf, len }
+                }
                 // Read through functions: an array constant indexed in a const
                 // argument costs about three times as much to compile.
                 const fn __flow_slot(at: usize) -> usize { __FLOW_PLANS[at][0] }
@@ -308,7 +342,7 @@ impl<'a> Expander<'a> {
             };
             self.retries.push((retry, self.nodes.len(), atom_name));
             self.nodes.push(quote! {
-                #p::NodeDesc { parent: #node_lit, pos: 0, depth: #d_lit, kind: #p::NodeKind::Atom(#atom) }
+                __flow_node(#node_lit, 0, #d_lit, #atom)
             });
             1
         } else {
@@ -322,7 +356,7 @@ impl<'a> Expander<'a> {
                     let i_lit = Literal::u32_unsuffixed((first + i) as u32);
                     self.atoms.push((task, self.nodes.len()));
                     self.nodes.push(quote! {
-                        #p::NodeDesc { parent: #node_lit, pos: #i_lit, depth: #d_lit, kind: #p::NodeKind::Atom(#atom) }
+                        __flow_node(#node_lit, #i_lit, #d_lit, #atom)
                     });
                 }
                 Child::Group(inner) => {
@@ -493,7 +527,6 @@ impl<'a> Expander<'a> {
 
     /// Per retry: its requirements, at `retry`.
     fn retry_checks(&self) -> Vec<TokenStream> {
-        let p = private();
         (0..self.retries.len())
             .map(|k| {
                 let span = at(self.retries[k].0.keyword.span());
@@ -501,10 +534,7 @@ impl<'a> Expander<'a> {
                 let index = Literal::usize_unsuffixed(self.tasks + k);
                 quote_spanned! {span=>
                     const _: () = if __FLOW_BAD[#index] {
-                        let mut buf = [0u8; 4096];
-                        let mut msg = #p::Msg::new(&mut buf);
-                        #p::check_atom(&__FLOW, &__FLOW_TABLES, #index, &mut msg);
-                        #core::panic!("{}", msg.as_str());
+                        #core::panic!("{}", __flow_atom_message(#index).as_str());
                     };
                 }
             })
