@@ -132,6 +132,8 @@ pub enum Names<'a> {
     Nodes(&'a FlowDesc<'a>, &'a [u32]),
     /// The engine input, then one atom of a flow description.
     InputAnd(&'a str),
+    /// The value arguments of a task, in order.
+    Args(&'a TaskMeta),
 }
 
 impl<'a> Names<'a> {
@@ -140,6 +142,7 @@ impl<'a> Names<'a> {
             Names::Strings(s) => s.len(),
             Names::Nodes(_, n) => n.len(),
             Names::InputAnd(_) => 2,
+            Names::Args(meta) => arg_count(meta),
         }
     }
 
@@ -153,6 +156,15 @@ impl<'a> Names<'a> {
                 } else {
                     atom
                 }
+            }
+            Names::Args(meta) => {
+                let mut cursor = ArgCursor::new();
+                let mut k = 0;
+                while k < i {
+                    cursor.next(meta);
+                    k += 1;
+                }
+                cursor.next(meta).name
             }
         }
     }
@@ -292,13 +304,13 @@ pub const fn write_duplicate(m: &mut Msg<'_>, flow: &str, atom: &str) {
 }
 
 /// `flow `F`: task `a` has no argument `x` to rebind; its arguments are ...`.
-const fn write_unknown_argument(
+pub const fn write_unknown_argument(
     m: &mut Msg<'_>,
     flow: &str,
     atom: &str,
     what: &str,
     arg: &str,
-    meta: &TaskMeta,
+    args: Names<'_>,
 ) {
     write_flow(m, flow);
     m.push("task `");
@@ -308,25 +320,11 @@ const fn write_unknown_argument(
     m.push("` to ");
     m.push(what);
     m.push("; its arguments are ");
-    let n = arg_count(meta);
-    if n == 0 {
-        m.push("nothing");
-    }
-    let mut cursor = ArgCursor::new();
-    let mut k = 0;
-    while k < n {
-        if k > 0 {
-            m.push(if k + 1 == n { " and " } else { ", " });
-        }
-        m.push("`");
-        m.push(cursor.next(meta).name);
-        m.push("`");
-        k += 1;
-    }
+    write_list(m, args);
 }
 
 /// `flow `F`: atom `a` renames its outputs to 1 name(s), but its task provides 2`.
-const fn write_provides_mismatch(
+pub const fn write_provides_mismatch(
     m: &mut Msg<'_>,
     flow: &str,
     atom: &str,
@@ -361,6 +359,173 @@ const fn kind_name(kind: FlowKind) -> &'static str {
         FlowKind::Linear => "linear",
         FlowKind::Unordered => "unordered",
         FlowKind::Graph => "graph",
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Problems
+
+/// One problem the checks found, as data: [`write_problem`] words it (what
+/// the flow macro shows), and the builder turns it into a
+/// [`FlowError`](super::FlowError) whose message the same writers word, so
+/// the two read the same. Atoms and nodes are indices into the [`FlowDesc`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem<'a> {
+    /// A requirement of `atom` that nothing visible provides.
+    Missing {
+        /// The atom that requires it.
+        atom: u32,
+        /// The name it reads (after rebinding).
+        name: &'a str,
+        /// The parameter's type for messages, `""` when not known.
+        ty: &'a str,
+        /// Where a provider exists that the atom does not see.
+        hint: Hint<'a>,
+    },
+    /// `rebind` or `inject` names an argument the atom's task does not have.
+    UnknownArgument {
+        /// The atom.
+        atom: u32,
+        /// `"rebind"` or `"inject"`.
+        what: &'static str,
+        /// The argument named.
+        arg: &'a str,
+    },
+    /// `provides_as` does not fit what the task provides.
+    ProvidesMismatch {
+        /// The atom.
+        atom: u32,
+        /// How many values the task provides.
+        task: usize,
+        /// How many names the atom gives them.
+        given: usize,
+    },
+    /// Two children of the graph or unordered flow `scope` export `name`
+    /// (the providers: [`exporters`]).
+    Ambiguous {
+        /// The name.
+        name: &'a str,
+        /// The flow's node.
+        scope: u32,
+    },
+    /// A declared input and `atom`, a child's provider in graph flow `scope`,
+    /// both provide `name`.
+    AmbiguousInput {
+        /// The name.
+        name: &'a str,
+        /// The graph flow's node.
+        scope: u32,
+        /// The atom providing it.
+        atom: u32,
+    },
+    /// A second atom named like `atom`.
+    Duplicate {
+        /// One of the atoms of that name.
+        atom: u32,
+    },
+    /// A declared input that no task reads (flow macro only).
+    UnusedInput {
+        /// Its index in [`FlowDesc::inputs`].
+        input: u32,
+    },
+}
+
+/// Where the checks put the problems they find: as text (the flow macro, one
+/// line each), or as [`Problem`]s in a caller's slice (the builder). A list
+/// counts what does not fit, so a first pass may measure.
+#[derive(Debug)]
+pub enum Report<'r, 'b, 'a> {
+    /// Words each problem into a message, one line each.
+    Text(&'r mut Msg<'b>),
+    /// Keeps each problem; `len` counts them all, stored or not.
+    List {
+        /// Where the problems go.
+        out: &'r mut [Problem<'a>],
+        /// How many were found.
+        len: usize,
+    },
+}
+
+impl<'a> Report<'_, '_, 'a> {
+    /// How many problems were reported (text: how many bytes were written).
+    pub const fn len(&self) -> usize {
+        match self {
+            Report::Text(m) => m.len(),
+            Report::List { len, .. } => *len,
+        }
+    }
+
+    /// Whether nothing was reported.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    const fn add(&mut self, d: &FlowDesc<'a>, p: Problem<'a>) {
+        match self {
+            Report::Text(m) => {
+                write_sep(m);
+                write_problem(m, d, p);
+            }
+            Report::List { out, len } => {
+                if *len < out.len() {
+                    out[*len] = p;
+                }
+                *len += 1;
+            }
+        }
+    }
+}
+
+/// Words problem `p` of flow `d`.
+pub const fn write_problem(m: &mut Msg<'_>, d: &FlowDesc<'_>, p: Problem<'_>) {
+    let flow = flow_name(d);
+    match p {
+        Problem::Missing {
+            atom,
+            name,
+            ty,
+            hint,
+        } => {
+            let atom = atom_name(&d.atoms[atom as usize]);
+            let mut buf = [0u8; 512];
+            let mut h = Msg::new(&mut buf);
+            write_hint(&mut h, hint, atom);
+            write_missing(m, flow, atom, name, ty, h.as_str());
+        }
+        Problem::UnknownArgument { atom, what, arg } => {
+            let a = &d.atoms[atom as usize];
+            write_unknown_argument(m, flow, atom_name(a), what, arg, Names::Args(a.meta));
+        }
+        Problem::ProvidesMismatch { atom, task, given } => {
+            write_provides_mismatch(m, flow, atom_name(&d.atoms[atom as usize]), task, given);
+        }
+        Problem::Ambiguous { name, scope } => {
+            let mut list = [0u32; 16];
+            let len = exporters(d, scope, name, &mut list);
+            let shown = if len < list.len() { len } else { list.len() };
+            let (listed, _) = list.split_at(shown);
+            write_ambiguous(
+                m,
+                flow,
+                name,
+                Names::Nodes(d, listed),
+                flow_kind(d, scope),
+                node_name(d, scope),
+            );
+        }
+        Problem::AmbiguousInput { name, scope, atom } => write_ambiguous(
+            m,
+            flow,
+            name,
+            Names::InputAnd(atom_name(&d.atoms[atom as usize])),
+            FlowKind::Graph,
+            node_name(d, scope),
+        ),
+        Problem::Duplicate { atom } => write_duplicate(m, flow, atom_name(&d.atoms[atom as usize])),
+        Problem::UnusedInput { input } => {
+            let (name, ty) = d.inputs[input as usize];
+            write_unused_input(m, flow, name, ty);
+        }
     }
 }
 
@@ -482,7 +647,8 @@ pub const fn atom_name<'a>(a: &AtomDesc<'a>) -> &'a str {
     }
 }
 
-const fn node_name<'a>(d: &FlowDesc<'a>, node: u32) -> &'a str {
+/// The name of node `node`: a flow's, or an atom's.
+pub const fn node_name<'a>(d: &FlowDesc<'a>, node: u32) -> &'a str {
     match d.nodes[node as usize].kind {
         NodeKind::Flow(_, name) => name,
         NodeKind::Atom(i) => atom_name(&d.atoms[i as usize]),
@@ -838,6 +1004,57 @@ pub const fn sources<const N: usize>(d: &FlowDesc<'_>, providers: &[u64]) -> [u3
     v
 }
 
+/// Where a requirement's value comes from, as [`fill_sources`] resolved it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Nothing visible provides it ([`check_atom`] reports it).
+    Missing,
+    /// No value is read: the argument is injected, or optional and not
+    /// provided, or provided ambiguously ([`check_flow`] reports that).
+    Skipped,
+    /// The declared input with this index.
+    Input(u32),
+    /// Output `elem` of atom `atom` (a single output is element 0).
+    Output {
+        /// The providing atom.
+        atom: u32,
+        /// The element of its outputs.
+        elem: u32,
+    },
+}
+
+/// Where requirement `k` of atom `i` (in value argument order) comes from.
+pub const fn source(t: &Tables<'_>, i: usize, k: usize) -> Source {
+    let s = t.sources[t.offsets[i] as usize + k];
+    if s == MISSING {
+        Source::Missing
+    } else if s == SKIPPED {
+        Source::Skipped
+    } else if s & INPUT != 0 {
+        Source::Input(s & !INPUT)
+    } else {
+        Source::Output {
+            atom: entry_atom(s),
+            elem: entry_elem(s),
+        }
+    }
+}
+
+/// When atom `consumer` reads a value of atom `provider` across a graph flow:
+/// that flow's node and its children holding the provider and the consumer
+/// (the data edge the graph orders).
+pub const fn data_edge(d: &FlowDesc<'_>, consumer: u32, provider: u32) -> Option<(u32, u32, u32)> {
+    let (scope, to, from) = common_scope(
+        d,
+        d.atoms[consumer as usize].node,
+        d.atoms[provider as usize].node,
+    );
+    match flow_kind(d, scope) {
+        FlowKind::Graph => Some((scope, from, to)),
+        _ => None,
+    }
+}
+
 /// Walks a task's value arguments in order, in one pass.
 struct ArgCursor {
     param: usize,
@@ -932,49 +1149,82 @@ const fn input_index(d: &FlowDesc<'_>, name: &str) -> Option<u32> {
 /// in a graph flow any other child; an unordered flow's children see no
 /// sibling; the declared inputs are the outermost provider. Returns a
 /// provider entry, `INPUT | index` or `MISSING`.
+///
+/// Atoms come in depth-first order, so the nearer a provider is to `c` in the
+/// provider table, the deeper the flow they share: the search walks outwards
+/// from `c` and skips a flow that cannot see a provider as one block (binary
+/// search), so a name a long chain provides costs `O(depth · log n)`.
 const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32 {
     let (lo, hi) = hash_range(providers, hash(name));
     let cn = d.atoms[c as usize].node;
     let mut best = MISSING;
-    let mut best_key = (0u32, 0u32, 0u32);
+    // The depth of the flow the best provider shares with `c`, plus one.
+    let mut best_depth = 0;
     let (mut best_scope, mut best_from) = (0u32, 0u32);
-    let mut named = 0;
-    let mut k = lo;
+    // Earlier providers: the nearest is in the innermost shared flow, which
+    // sees it unless it is unordered.
+    let mut k = atom_bound(providers, lo, hi, c);
+    while k > lo {
+        k -= 1;
+        let e = low(providers[k]);
+        if !str_eq(entry_name(d, e), name) {
+            continue;
+        }
+        let p = entry_atom(e);
+        let (scope, _, from) = common_scope(d, cn, d.atoms[p as usize].node);
+        if let FlowKind::Unordered = flow_kind(d, scope) {
+            k = scope_edge(
+                d,
+                providers,
+                k,
+                lo,
+                cn,
+                d.nodes[scope as usize].depth,
+                false,
+            );
+            continue;
+        }
+        best = e;
+        best_depth = d.nodes[scope as usize].depth + 1;
+        best_scope = scope;
+        best_from = from;
+        break;
+    }
+    // Later providers: only a graph flow sees them, and then its last one
+    // wins; a flow no deeper than the earlier provider's adds nothing better.
+    let mut k = atom_bound(providers, lo, hi, c + 1);
     while k < hi {
         let e = low(providers[k]);
-        let p = entry_atom(e);
-        if str_eq(entry_name(d, e), name) {
-            named += 1;
+        if !str_eq(entry_name(d, e), name) {
+            k += 1;
+            continue;
         }
-        if p != c && str_eq(entry_name(d, e), name) {
-            let (scope, to, from) = common_scope(d, cn, d.atoms[p as usize].node);
-            let visible = match flow_kind(d, scope) {
-                FlowKind::Linear => d.nodes[from as usize].pos < d.nodes[to as usize].pos,
-                FlowKind::Graph => true,
-                FlowKind::Unordered => false,
-            };
-            let key = (
-                d.nodes[scope as usize].depth + 1,
-                d.nodes[from as usize].pos,
-                p,
-            );
-            let better = best == MISSING
-                || key.0 > best_key.0
-                || key.0 == best_key.0
-                    && (key.1 > best_key.1 || key.1 == best_key.1 && key.2 > best_key.2);
-            if visible && better {
-                best_key = key;
-                best = e;
-                best_scope = scope;
-                best_from = from;
+        let (scope, _, _) = common_scope(d, cn, d.atoms[entry_atom(e) as usize].node);
+        let depth = d.nodes[scope as usize].depth;
+        if best != MISSING && depth + 1 < best_depth {
+            break;
+        }
+        let end = scope_edge(d, providers, k, hi, cn, depth, true);
+        if let FlowKind::Graph = flow_kind(d, scope) {
+            // The last provider of the name in the flow.
+            let mut j = end;
+            while !str_eq(entry_name(d, low(providers[j])), name) {
+                j -= 1;
             }
+            best = low(providers[j]);
+            best_scope = scope;
+            break;
         }
-        k += 1;
+        if best != MISSING && depth + 1 == best_depth {
+            break;
+        }
+        k = end + 1;
     }
     // Where two children of a graph or unordered flow provide the name (or a
     // nested flow does, for a linear one), the engine reads no value: that
     // ambiguity is reported once, for the flow; the requirement adds nothing.
-    if best != MISSING && named > 1 {
+    let named = named_twice(d, providers, lo, hi, name);
+    if best != MISSING && named {
         let exporter = match flow_kind(d, best_scope) {
             FlowKind::Linear => best_from,
             _ => best_scope,
@@ -983,7 +1233,7 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
             return SKIPPED;
         }
     }
-    if best == MISSING && named > 1 && ambiguous_around(d, cn, name) {
+    if best == MISSING && named && ambiguous_around(d, cn, name) {
         return SKIPPED;
     }
     if best == MISSING {
@@ -992,6 +1242,76 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
         }
     }
     best
+}
+
+/// Whether two providers (or two outputs of one) have the name `name`.
+const fn named_twice(
+    d: &FlowDesc<'_>,
+    providers: &[u64],
+    lo: usize,
+    hi: usize,
+    name: &str,
+) -> bool {
+    let mut named = 0;
+    let mut k = lo;
+    while k < hi && named < 2 {
+        if str_eq(entry_name(d, low(providers[k])), name) {
+            named += 1;
+        }
+        k += 1;
+    }
+    named == 2
+}
+
+/// Whether the provider at `providers[k]` shares with node `cn` a flow at
+/// depth `depth` or deeper.
+const fn within(d: &FlowDesc<'_>, providers: &[u64], k: usize, cn: u32, depth: u32) -> bool {
+    let node = d.atoms[entry_atom(low(providers[k])) as usize].node;
+    d.nodes[common_scope(d, cn, node).0 as usize].depth >= depth
+}
+
+/// From position `k`, whose provider shares with node `cn` the flow at
+/// `depth`, the farthest position towards `bound` (exclusive going up,
+/// inclusive going down) whose provider still does: the providers of that
+/// flow are one run of the table (galloping, then binary search).
+const fn scope_edge(
+    d: &FlowDesc<'_>,
+    providers: &[u64],
+    k: usize,
+    bound: usize,
+    cn: u32,
+    depth: u32,
+    up: bool,
+) -> usize {
+    let max = if up { bound - 1 - k } else { k - bound };
+    let mut good = 0;
+    let mut step = 1;
+    while step <= max
+        && within(
+            d,
+            providers,
+            if up { k + step } else { k - step },
+            cn,
+            depth,
+        )
+    {
+        good = step;
+        step *= 2;
+    }
+    let mut bad = if step <= max { step } else { max + 1 };
+    while bad - good > 1 {
+        let mid = (good + bad) / 2;
+        if within(d, providers, if up { k + mid } else { k - mid }, cn, depth) {
+            good = mid;
+        } else {
+            bad = mid;
+        }
+    }
+    if up {
+        k + good
+    } else {
+        k - good
+    }
 }
 
 /// Whether an enclosing flow of `node` sees `name` provided twice, as the
@@ -1048,9 +1368,18 @@ const fn write_sep(m: &mut Msg<'_>) {
 /// `m` (one line each) and returns whether there was any.
 pub const fn check_atom(d: &FlowDesc<'_>, t: &Tables<'_>, i: usize, m: &mut Msg<'_>) -> bool {
     let start = m.len();
+    atom_problems(d, t, i, &mut Report::Text(m));
+    m.len() > start
+}
+
+/// The problems of atom `i` that [`check_atom`] words, in the same order.
+pub const fn atom_problems<'a>(
+    d: &FlowDesc<'a>,
+    t: &Tables<'_>,
+    i: usize,
+    r: &mut Report<'_, '_, 'a>,
+) {
     let a = &d.atoms[i];
-    let flow = flow_name(d);
-    let atom = atom_name(a);
     let off = t.offsets[i] as usize;
     let n = arg_count(a.meta);
     let mut cursor = ArgCursor::new();
@@ -1059,45 +1388,25 @@ pub const fn check_atom(d: &FlowDesc<'_>, t: &Tables<'_>, i: usize, m: &mut Msg<
         let arg = cursor.next(a.meta);
         if t.sources[off + k] == MISSING {
             let name = read_name(a, arg.name);
-            write_sep(m);
-            // The hint: the first later provider, else the first earlier one.
-            let (lo, hi) = hash_range(t.providers, hash(name));
-            let mut later = u32::MAX;
-            let mut earlier = u32::MAX;
-            let mut j = lo;
-            while j < hi {
-                let e = low(t.providers[j]);
-                let p = entry_atom(e);
-                if str_eq(entry_name(d, e), name) {
-                    if p > i as u32 && later == u32::MAX {
-                        later = p;
-                    }
-                    if p < i as u32 && earlier == u32::MAX {
-                        earlier = p;
-                    }
-                }
-                j += 1;
-            }
-            let hint = if later != u32::MAX {
-                Hint::Later(atom_name(&d.atoms[later as usize]))
-            } else if earlier != u32::MAX {
-                Hint::Independent(atom_name(&d.atoms[earlier as usize]))
-            } else {
-                Hint::None
-            };
-            let mut buf = [0u8; 512];
-            let mut h = Msg::new(&mut buf);
-            write_hint(&mut h, hint, atom);
-            write_missing(m, flow, atom, name, arg.ty, h.as_str());
+            let hint = missing_hint(d, t.providers, i as u32, name);
+            r.add(
+                d,
+                Problem::Missing {
+                    atom: i as u32,
+                    name,
+                    ty: arg.ty,
+                    hint,
+                },
+            );
         }
         k += 1;
     }
-    let mut r = 0;
-    while r < a.rebind.len() + a.inject.len() {
-        let (what, arg) = if r < a.rebind.len() {
-            ("rebind", a.rebind[r].0)
+    let mut q = 0;
+    while q < a.rebind.len() + a.inject.len() {
+        let (what, arg) = if q < a.rebind.len() {
+            ("rebind", a.rebind[q].0)
         } else {
-            ("inject", a.inject[r - a.rebind.len()])
+            ("inject", a.inject[q - a.rebind.len()])
         };
         let mut known = false;
         let mut cursor = ArgCursor::new();
@@ -1109,10 +1418,16 @@ pub const fn check_atom(d: &FlowDesc<'_>, t: &Tables<'_>, i: usize, m: &mut Msg<
             k += 1;
         }
         if !known {
-            write_sep(m);
-            write_unknown_argument(m, flow, atom, what, arg, a.meta);
+            r.add(
+                d,
+                Problem::UnknownArgument {
+                    atom: i as u32,
+                    what,
+                    arg,
+                },
+            );
         }
-        r += 1;
+        q += 1;
     }
     let task_count = match &a.meta.provides {
         Provides::Nothing => 0,
@@ -1126,10 +1441,57 @@ pub const fn check_atom(d: &FlowDesc<'_>, t: &Tables<'_>, i: usize, m: &mut Msg<
         ProvidesAs::Each(names) => task_tuple && names.len() == task_count,
     };
     if !fits {
-        write_sep(m);
-        write_provides_mismatch(m, flow, atom, task_count, provided_count(a));
+        r.add(
+            d,
+            Problem::ProvidesMismatch {
+                atom: i as u32,
+                task: task_count,
+                given: provided_count(a),
+            },
+        );
     }
-    m.len() > start
+}
+
+/// The hint of a missing requirement of atom `i`: the first later provider of
+/// `name`, else the first earlier one.
+const fn missing_hint<'a>(d: &FlowDesc<'a>, providers: &[u64], i: u32, name: &str) -> Hint<'a> {
+    let (lo, hi) = hash_range(providers, hash(name));
+    // The first provider at all, and the first one past atom `i`.
+    let mut j = lo;
+    while j < hi && !str_eq(entry_name(d, low(providers[j])), name) {
+        j += 1;
+    }
+    if j == hi {
+        return Hint::None;
+    }
+    let first = entry_atom(low(providers[j]));
+    let mut j = atom_bound(providers, lo, hi, i + 1);
+    while j < hi {
+        let e = low(providers[j]);
+        if str_eq(entry_name(d, e), name) {
+            return Hint::Later(atom_name(&d.atoms[entry_atom(e) as usize]));
+        }
+        j += 1;
+    }
+    if first < i {
+        Hint::Independent(atom_name(&d.atoms[first as usize]))
+    } else {
+        Hint::None
+    }
+}
+
+/// The first position in `providers[lo..hi]` (one hash) whose atom is `atom`
+/// or later.
+const fn atom_bound(providers: &[u64], mut lo: usize, mut hi: usize, atom: u32) -> usize {
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if entry_atom(low(providers[mid])) < atom {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
 }
 
 /// Whether each atom has a problem [`check_atom`] reports, all atoms in one
@@ -1139,7 +1501,12 @@ pub const fn atom_flags<const N: usize>(d: &FlowDesc<'_>, t: &Tables<'_>) -> [bo
     let mut flags = [false; N];
     let mut i = 0;
     while i < N {
-        flags[i] = check_atom(d, t, i, &mut Msg::new(&mut []));
+        let mut r = Report::List {
+            out: &mut [],
+            len: 0,
+        };
+        atom_problems(d, t, i, &mut r);
+        flags[i] = !r.is_empty();
         i += 1;
     }
     flags
@@ -1166,8 +1533,24 @@ pub const fn check_flow(
     m: &mut Msg<'_>,
 ) -> bool {
     let start = m.len();
-    let flow = flow_name(d);
-    ambiguities(d, t.providers, m);
+    flow_problems(d, t, scratch, true, &mut Report::Text(m));
+    m.len() > start
+}
+
+/// The problems [`check_flow`] words, in the same order. Without `whole`, only
+/// those about names — ambiguous providers and duplicate atoms — and
+/// `scratch` needs only [`name_scratch_len`] elements: the builder finds
+/// cycles on its execution graph (explicit links and retries take part) and
+/// takes the engine's inputs as a superset of what the flow reads. Cycles are
+/// only written as text: a [`Report::List`] never sees them.
+pub const fn flow_problems<'a>(
+    d: &FlowDesc<'a>,
+    t: &Tables<'_>,
+    scratch: &mut [u32],
+    whole: bool,
+    r: &mut Report<'_, '_, 'a>,
+) {
+    ambiguities(d, t.providers, r);
     // Two atoms with one name.
     let names = t.names;
     let mut i = 1;
@@ -1177,15 +1560,19 @@ pub const fn check_flow(
             // Once per name: only at its second atom among equal hashes.
             let mut earlier = 0;
             let mut j = i;
-            while j > 0 && names[j - 1] >> 32 == names[i] >> 32 {
+            while j > 0 && names[j - 1] >> 32 == names[i] >> 32 && earlier < 2 {
                 j -= 1;
                 if str_eq(atom_name(&d.atoms[low(names[j]) as usize]), a) {
                     earlier += 1;
                 }
             }
             if earlier == 1 {
-                write_sep(m);
-                write_duplicate(m, flow, a);
+                r.add(
+                    d,
+                    Problem::Duplicate {
+                        atom: low(names[i]),
+                    },
+                );
             }
         }
         i += 1;
@@ -1197,7 +1584,7 @@ pub const fn check_flow(
         used[x] = 0;
         x += 1;
     }
-    let e_max = t.sources.len();
+    let e_max = if whole { t.sources.len() } else { 0 };
     let (edges, rest) = rest.split_at_mut(2 * e_max);
     let mut e = 0;
     let mut input_reported = [u32::MAX; 16];
@@ -1215,38 +1602,37 @@ pub const fn check_flow(
                 used[(source & !INPUT) as usize] = 1;
             } else if source != MISSING && source != SKIPPED {
                 let p = entry_atom(source);
-                let (scope, to, from) = common_scope(d, a.node, d.atoms[p as usize].node);
-                if let FlowKind::Graph = flow_kind(d, scope) {
-                    edges[2 * e] = from;
-                    edges[2 * e + 1] = to;
-                    e += 1;
+                if let Some((scope, from, to)) = data_edge(d, c as u32, p) {
+                    if whole {
+                        edges[2 * e] = from;
+                        edges[2 * e + 1] = to;
+                        e += 1;
+                    }
                     // An input of the same name is a second provider (unless
                     // the flow's children already provide it twice: reported
                     // as such).
                     let name = read_name(a, arg.name);
-                    let twice = export(d, scope, name) == AMBIGUOUS_EXPORT;
-                    if let (Some(input), false) = (input_index(d, name), twice) {
+                    if let Some(input) = input_index(d, name) {
                         let key = scope * 64 + input;
-                        let mut seen = false;
+                        let mut seen = export(d, scope, name) == AMBIGUOUS_EXPORT;
                         let mut s = 0;
-                        while s < input_reported.len() {
+                        while s < input_reported.len() && !seen {
                             if input_reported[s] == key {
                                 seen = true;
-                            } else if !seen && input_reported[s] == u32::MAX {
+                            } else if input_reported[s] == u32::MAX {
                                 input_reported[s] = key;
                                 break;
                             }
                             s += 1;
                         }
                         if !seen {
-                            write_sep(m);
-                            write_ambiguous(
-                                m,
-                                flow,
-                                name,
-                                Names::InputAnd(atom_name(&d.atoms[p as usize])),
-                                FlowKind::Graph,
-                                node_name(d, scope),
+                            r.add(
+                                d,
+                                Problem::AmbiguousInput {
+                                    name,
+                                    scope,
+                                    atom: p,
+                                },
                             );
                         }
                     }
@@ -1256,12 +1642,16 @@ pub const fn check_flow(
         }
         c += 1;
     }
+    if !whole {
+        return;
+    }
     let (edges, _) = edges.split_at_mut(2 * e);
     sort_pairs(edges);
     let e = dedup_pairs(edges);
     let (edges, _) = edges.split_at(2 * e);
     let mut cycles = Cycles::new(d.nodes.len(), edges, rest);
     let mut path = [0u32; 256];
+    let flow = flow_name(d);
     loop {
         let len = cycles.next(edges, rest, &mut path);
         if len == 0 {
@@ -1269,19 +1659,24 @@ pub const fn check_flow(
         }
         let shown = if len > path.len() { path.len() } else { len };
         let (cycle, _) = path.split_at(shown);
-        write_sep(m);
-        write_cycle(m, flow, Names::Nodes(d, cycle));
+        if let Report::Text(m) = r {
+            write_sep(m);
+            write_cycle(m, flow, Names::Nodes(d, cycle));
+        }
     }
     // Inputs nothing reads.
     let mut i = 0;
     while i < d.inputs.len() {
         if used[i] == 0 {
-            write_sep(m);
-            write_unused_input(m, flow, d.inputs[i].0, d.inputs[i].1);
+            r.add(d, Problem::UnusedInput { input: i as u32 });
         }
         i += 1;
     }
-    m.len() > start
+}
+
+/// The scratch [`flow_problems`] needs without `whole`, in `u32`s.
+pub const fn name_scratch_len(d: &FlowDesc<'_>) -> usize {
+    d.inputs.len()
 }
 
 const NO_EXPORT: u32 = u32::MAX;
@@ -1327,8 +1722,11 @@ const fn export(d: &FlowDesc<'_>, node: u32, name: &str) -> u32 {
 }
 
 /// Two providers of one name whose common flow is a graph or unordered flow.
-const fn ambiguities(d: &FlowDesc<'_>, providers: &[u64], m: &mut Msg<'_>) {
-    let flow = flow_name(d);
+///
+/// Providers are sorted by atom, and atoms come in the order of a depth-first
+/// walk, so the flows where two providers of a name meet are the flows where
+/// two consecutive ones meet: one pass, even for a name a long chain provides.
+const fn ambiguities<'a>(d: &FlowDesc<'a>, providers: &[u64], r: &mut Report<'_, '_, 'a>) {
     let mut lo = 0;
     while lo < providers.len() {
         let h = providers[lo] >> 32;
@@ -1341,12 +1739,12 @@ const fn ambiguities(d: &FlowDesc<'_>, providers: &[u64], m: &mut Msg<'_>) {
         let mut a = lo;
         while a < hi {
             let name = entry_name(d, low(providers[a]));
+            // The next provider of the same name.
             let mut b = a + 1;
-            while b < hi {
-                if !str_eq(entry_name(d, low(providers[b])), name) {
-                    b += 1;
-                    continue;
-                }
+            while b < hi && !str_eq(entry_name(d, low(providers[b])), name) {
+                b += 1;
+            }
+            if b < hi {
                 let na = d.atoms[entry_atom(low(providers[a])) as usize].node;
                 let nb = d.atoms[entry_atom(low(providers[b])) as usize].node;
                 let (scope, ca, cb) = common_scope(d, na, nb);
@@ -1368,46 +1766,36 @@ const fn ambiguities(d: &FlowDesc<'_>, providers: &[u64], m: &mut Msg<'_>) {
                         }
                         s += 1;
                     }
-                    // What each child of `scope` exports under `name` (the
-                    // builder's rule): an atom, or an ambiguity of its own
-                    // (counted, not listed).
-                    let mut list = [0u32; 16];
-                    let mut len = 0;
-                    let mut exporters = 0;
-                    let mut child = scope + 1;
-                    while (child as usize) < d.nodes.len()
-                        && d.nodes[child as usize].depth > d.nodes[scope as usize].depth
-                    {
-                        if d.nodes[child as usize].parent == scope {
-                            let e = export(d, child, name);
-                            if e != NO_EXPORT {
-                                exporters += 1;
-                            }
-                            if e != NO_EXPORT && e != AMBIGUOUS_EXPORT && len < list.len() {
-                                list[len] = e;
-                                len += 1;
-                            }
-                        }
-                        child += 1;
-                    }
-                    let _ = exporters;
-                    let (listed, _) = list.split_at(len);
-                    write_sep(m);
-                    write_ambiguous(
-                        m,
-                        flow,
-                        name,
-                        Names::Nodes(d, listed),
-                        flow_kind(d, scope),
-                        node_name(d, scope),
-                    );
+                    r.add(d, Problem::Ambiguous { name, scope });
                 }
-                b += 1;
             }
             a += 1;
         }
         lo = hi;
     }
+}
+
+/// What each child of flow `scope` exports under `name` (the engine's rule):
+/// the nodes of those atoms, in order, into `out` as far as it goes; a child
+/// with an ambiguity of its own is left out. Returns how many there are.
+pub const fn exporters(d: &FlowDesc<'_>, scope: u32, name: &str, out: &mut [u32]) -> usize {
+    let mut len = 0;
+    let mut child = scope + 1;
+    while (child as usize) < d.nodes.len()
+        && d.nodes[child as usize].depth > d.nodes[scope as usize].depth
+    {
+        if d.nodes[child as usize].parent == scope {
+            let e = export(d, child, name);
+            if e != NO_EXPORT && e != AMBIGUOUS_EXPORT {
+                if len < out.len() {
+                    out[len] = e;
+                }
+                len += 1;
+            }
+        }
+        child += 1;
+    }
+    len
 }
 
 const fn pair_less(v: &[u32], a: usize, b: usize) -> bool {
