@@ -3,10 +3,13 @@
 //!
 //! `taskwire::flow!` evaluates them in `const` items, so a flow that cannot run
 //! does not build; the runtime builder ([`Flow::compile`](super::Flow::compile))
-//! calls the same cycle search ([`Cycles`]) and renders its errors with the
-//! same message writers ([`write_missing`], [`write_ambiguous`],
-//! [`write_cycle`], [`write_duplicate`]), so a mistake reads the same whichever
-//! way the flow was built.
+//! runs the same functions on a description of the flow it was given (with
+//! `Vec` storage): it reads each argument's source from [`fill_sources`], takes
+//! the problems from [`atom_problems`] and [`flow_problems`] as [`Problem`]s,
+//! and words them with the same writers ([`write_missing`],
+//! [`write_ambiguous`], [`write_duplicate`], ...) that [`check_atom`] and
+//! [`check_flow`] use, so a mistake reads the same whichever way the flow was
+//! built. Cycles are found by the same search ([`Cycles`]) on both sides.
 //!
 //! Everything here is `const fn`: no allocation (callers hand in scratch
 //! buffers), no traits, no formatting machinery. Messages are written into a
@@ -14,9 +17,12 @@
 //! (`panic!("{}", msg.as_str())`, the only formatting stable in `const`), at
 //! run time [`render`] turns a writer into a `String`.
 //!
-//! Costs stay linear in the flow's size: providers are sorted once by name
-//! (heapsort, `O(P log P)`), each requirement is a binary search, and cycles are
-//! found with Kahn's algorithm over CSR adjacency lists.
+//! Costs stay `O(n log n)` in the flow's size: providers are sorted once by
+//! name (heapsort, `O(P log P)`), each requirement is a few binary searches
+//! (one per enclosing flow, at worst), and cycles are found with Kahn's
+//! algorithm over CSR adjacency lists. One case is slower: a requirement
+//! resolved in a graph flow, of a name provided twice in the flow, looks at
+//! what each child of that flow exports.
 
 use std::borrow::Cow;
 
@@ -877,11 +883,29 @@ const fn hash_range(keys: &[u64], h: u32) -> (usize, usize) {
             hi = mid;
         }
     }
-    let mut end = lo;
-    while end < keys.len() && (keys[end] >> 32) as u32 == h {
-        end += 1;
+    // The end: galloping, so a one-entry run costs one step and a long run
+    // (a name many atoms provide) a logarithm.
+    let mut good = lo;
+    let mut step = 1;
+    while lo + step - 1 < keys.len() && (keys[lo + step - 1] >> 32) as u32 == h {
+        good = lo + step;
+        step *= 2;
     }
-    (lo, end)
+    let mut bad = if lo + step - 1 < keys.len() {
+        lo + step - 1
+    } else {
+        keys.len()
+    };
+    // keys[..good] hold `h` or less, keys[bad..] more.
+    while good < bad {
+        let mid = (good + bad) / 2;
+        if (keys[mid] >> 32) as u32 == h {
+            good = mid + 1;
+        } else {
+            bad = mid;
+        }
+    }
+    (lo, good)
 }
 
 /// The tables the checks share, built once per flow (the flow macro keeps each

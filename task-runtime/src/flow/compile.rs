@@ -395,25 +395,25 @@ impl Filled {
     }
 }
 
-/// Runs a check into a list of problems: a first pass into a small buffer,
-/// a second one only when more were found than it holds.
+/// Runs a check into a list of problems: a first pass into a small buffer on
+/// the stack, a second one only when more were found than it holds.
 fn problems<'a>(check: impl Fn(&mut Report<'_, '_, 'a>)) -> Vec<Problem<'a>> {
     let none = Problem::Duplicate { atom: 0 };
-    let mut out = vec![none; 8];
+    let mut buf = [none; 8];
     let mut r = Report::List {
-        out: &mut out,
+        out: &mut buf,
         len: 0,
     };
     check(&mut r);
     let len = r.len();
-    if len > out.len() {
-        out = vec![none; len];
-        check(&mut Report::List {
-            out: &mut out,
-            len: 0,
-        });
+    if len <= buf.len() {
+        return buf[..len].to_vec();
     }
-    out.truncate(len);
+    let mut out = vec![none; len];
+    check(&mut Report::List {
+        out: &mut out,
+        len: 0,
+    });
     out
 }
 
@@ -457,29 +457,25 @@ fn flow_error(d: &FlowDesc<'_>, p: Problem<'_>) -> Option<FlowError> {
             task,
             given,
         },
-        Problem::Ambiguous { name, scope } => {
-            let mut nodes = vec![0; check::exporters(d, scope, name, &mut [])];
-            check::exporters(d, scope, name, &mut nodes);
+        Problem::Ambiguous { name, scope } | Problem::AmbiguousInput { name, scope, .. } => {
+            let providers = match p {
+                Problem::AmbiguousInput { atom, .. } => {
+                    vec![check::ENGINE_INPUT.to_owned(), atom_name(atom).to_owned()]
+                }
+                _ => {
+                    let mut nodes = vec![0; check::exporters(d, scope, name, &mut [])];
+                    check::exporters(d, scope, name, &mut nodes);
+                    let names = nodes.iter().map(|&n| check::node_name(d, n));
+                    names.map(str::to_owned).collect()
+                }
+            };
             let (kind, scope) = flow_of(scope);
             FlowError::AmbiguousProvider {
                 flow,
                 scope,
                 kind,
                 name: name.to_owned(),
-                providers: nodes
-                    .iter()
-                    .map(|&n| check::node_name(d, n).to_owned())
-                    .collect(),
-            }
-        }
-        Problem::AmbiguousInput { name, scope, atom } => {
-            let (kind, scope) = flow_of(scope);
-            FlowError::AmbiguousProvider {
-                flow,
-                scope,
-                kind,
-                name: name.to_owned(),
-                providers: vec![check::ENGINE_INPUT.to_owned(), atom_name(atom).to_owned()],
+                providers,
             }
         }
         Problem::Duplicate { atom } => FlowError::DuplicateAtom {
