@@ -872,12 +872,57 @@ const fn sift_u64(v: &mut [u64], mut root: usize, end: usize) {
     }
 }
 
+/// The hash (high half) of `keys[i]`.
+const fn key_hash(keys: &[u64], i: usize) -> u32 {
+    (keys[i] >> 32) as u32
+}
+
 /// The range of sorted `keys` whose hash (high half) is `h`.
 const fn hash_range(keys: &[u64], h: u32) -> (usize, usize) {
-    let (mut lo, mut hi) = (0, keys.len());
+    // Hashes are spread evenly: guess where `h` is from the first and last
+    // hashes, then gallop from the guess and finish with a binary search, all
+    // within a few entries of the guess (few cache misses in a large table).
+    // `keys[..lo]` hash below `h`, `keys[hi..]` to `h` or above.
+    let n = keys.len();
+    if n == 0 {
+        return (0, 0);
+    }
+    let (first, last) = (key_hash(keys, 0), key_hash(keys, n - 1));
+    let guess = if h <= first {
+        0
+    } else if h > last {
+        n
+    } else {
+        ((h - first) as u64 * (n - 1) as u64 / (last - first) as u64) as usize
+    };
+    let (mut lo, mut hi) = (0, n);
+    let mut step = 1;
+    if guess < n && key_hash(keys, guess) < h {
+        lo = guess + 1;
+        while lo + step - 1 < n {
+            if key_hash(keys, lo + step - 1) < h {
+                lo += step;
+                step *= 2;
+            } else {
+                hi = lo + step - 1;
+                break;
+            }
+        }
+    } else {
+        hi = guess;
+        while hi >= step {
+            if key_hash(keys, hi - step) >= h {
+                hi -= step;
+                step *= 2;
+            } else {
+                lo = hi - step + 1;
+                break;
+            }
+        }
+    }
     while lo < hi {
         let mid = (lo + hi) / 2;
-        if ((keys[mid] >> 32) as u32) < h {
+        if key_hash(keys, mid) < h {
             lo = mid + 1;
         } else {
             hi = mid;
@@ -926,6 +971,14 @@ pub struct Tables<'a> {
 
 /// Fills `out` ([`provider_count`] long) with the sorted provider table.
 pub const fn fill_providers(d: &FlowDesc<'_>, out: &mut [u64]) {
+    fill_provider_keys(d, out);
+    sort_u64(out);
+}
+
+/// [`fill_providers`] without the sort: the table's keys in atom order (at
+/// run time the builder sorts them with the standard library's sort, which
+/// gives the same table faster than the heapsort `const` can run).
+pub const fn fill_provider_keys(d: &FlowDesc<'_>, out: &mut [u64]) {
     let mut n = 0;
     let mut i = 0;
     while i < d.atoms.len() {
@@ -939,7 +992,6 @@ pub const fn fill_providers(d: &FlowDesc<'_>, out: &mut [u64]) {
         }
         i += 1;
     }
-    sort_u64(out);
 }
 
 /// [`fill_providers`] into an array (`N` is [`provider_count`]).
@@ -971,12 +1023,17 @@ pub const fn offsets<const N: usize>(d: &FlowDesc<'_>) -> [u32; N] {
 
 /// Fills `out` (one per atom) with the sorted atom name table.
 pub const fn fill_names(d: &FlowDesc<'_>, out: &mut [u64]) {
+    fill_name_keys(d, out);
+    sort_u64(out);
+}
+
+/// [`fill_names`] without the sort (see [`fill_provider_keys`]).
+pub const fn fill_name_keys(d: &FlowDesc<'_>, out: &mut [u64]) {
     let mut i = 0;
     while i < d.atoms.len() {
         out[i] = ((hash(atom_name(&d.atoms[i])) as u64) << 32) | i as u64;
         i += 1;
     }
-    sort_u64(out);
 }
 
 /// [`fill_names`] into an array (`N` is the number of atoms).
@@ -1179,8 +1236,26 @@ const fn input_index(d: &FlowDesc<'_>, name: &str) -> Option<u32> {
 /// from `c` and skips a flow that cannot see a provider as one block (binary
 /// search), so a name a long chain provides costs `O(depth · log n)`.
 const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32 {
-    let (lo, hi) = hash_range(providers, hash(name));
     let cn = d.atoms[c as usize].node;
+    // A chain's usual case, without a look-up: the atom just before `c`, in
+    // the same linear flow, provides the name. No provider is nearer, and a
+    // linear flow sees no later one.
+    if c > 0 {
+        let prev = &d.atoms[c as usize - 1];
+        let parent = d.nodes[cn as usize].parent;
+        if d.nodes[prev.node as usize].parent == parent
+            && matches!(flow_kind(d, parent), FlowKind::Linear)
+        {
+            let mut k = provided_count(prev);
+            while k > 0 {
+                k -= 1;
+                if str_eq(provided_name(prev, k), name) {
+                    return ((c - 1) << 8) | k as u32;
+                }
+            }
+        }
+    }
+    let (lo, hi) = hash_range(providers, hash(name));
     let mut best = MISSING;
     // The depth of the flow the best provider shares with `c`, plus one.
     let mut best_depth = 0;
@@ -1761,7 +1836,8 @@ const fn ambiguities<'a>(d: &FlowDesc<'a>, providers: &[u64], r: &mut Report<'_,
         // Each flow where two providers of one name meet unordered, once.
         let mut reported = [u32::MAX; 8];
         let mut a = lo;
-        while a < hi {
+        // (A name provided once meets nothing.)
+        while a + 1 < hi {
             let name = entry_name(d, low(providers[a]));
             // The next provider of the same name.
             let mut b = a + 1;
@@ -2336,6 +2412,31 @@ mod tests {
         let len = cycles.next(&edges, &mut scratch, &mut out);
         assert_eq!(&out[..len], [3, 4]);
         assert_eq!(cycles.next(&edges, &mut scratch, &mut out), 0);
+    }
+
+    #[test]
+    fn hash_ranges_match_a_scan() {
+        // Even and uneven hashes, runs of one hash, and hashes absent.
+        let mut state = 1u64;
+        for n in [0usize, 1, 2, 3, 10, 100, 1000] {
+            for skew in [1u64, 7, 40] {
+                let mut keys: Vec<u64> = (0..n as u64)
+                    .map(|i| {
+                        state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                        let h = ((state >> 33) % (1 + n as u64 / 3)).pow(skew as u32 % 3 + 1);
+                        ((h * skew) << 32) | i
+                    })
+                    .collect();
+                keys.sort_unstable();
+                let mut probes: Vec<u32> = keys.iter().map(|k| (k >> 32) as u32).collect();
+                probes.extend([0, 1, 5, u32::MAX, 1 << 20]);
+                for h in probes {
+                    let lo = keys.partition_point(|k| ((k >> 32) as u32) < h);
+                    let hi = keys.partition_point(|k| ((k >> 32) as u32) <= h);
+                    assert_eq!(hash_range(&keys, h), (lo, hi), "n {n}, hash {h}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -226,7 +226,7 @@ struct Lists<'f> {
 impl<'f> Lists<'f> {
     fn new(specs: &'f [TaskSpec]) -> Lists<'f> {
         let mut lists = Lists {
-            rebinds: Vec::new(),
+            rebinds: Vec::with_capacity(specs.len()),
             injects: Vec::new(),
             each: Vec::new(),
             ends: Vec::with_capacity(specs.len()),
@@ -369,14 +369,18 @@ struct Filled {
 
 impl Filled {
     fn new(d: &FlowDesc<'_>) -> Filled {
+        // The tables `fill_providers` and `fill_names` make, sorted by the
+        // standard library (the keys are distinct: the same order).
         let mut providers = vec![0; check::provider_count(d)];
-        check::fill_providers(d, &mut providers);
+        check::fill_provider_keys(d, &mut providers);
+        providers.sort_unstable();
         let mut offsets = vec![0; d.atoms.len() + 1];
         check::fill_offsets(d, &mut offsets);
         let mut sources = vec![0; check::requirement_count(d)];
         check::fill_sources(d, &providers, &mut sources);
         let mut names = vec![0; d.atoms.len()];
-        check::fill_names(d, &mut names);
+        check::fill_name_keys(d, &mut names);
+        names.sort_unstable();
         Filled {
             providers,
             offsets,
@@ -395,21 +399,18 @@ impl Filled {
     }
 }
 
-/// Runs a check into a list of problems: a first pass into a small buffer on
-/// the stack, a second one only when more were found than it holds.
+/// Runs a check into a list of problems: a first pass counts them (most
+/// checks find none), a second one keeps them.
 fn problems<'a>(check: impl Fn(&mut Report<'_, '_, 'a>)) -> Vec<Problem<'a>> {
-    let none = Problem::Duplicate { atom: 0 };
-    let mut buf = [none; 8];
-    let mut r = Report::List {
-        out: &mut buf,
+    let mut count = Report::List {
+        out: &mut [],
         len: 0,
     };
-    check(&mut r);
-    let len = r.len();
-    if len <= buf.len() {
-        return buf[..len].to_vec();
+    check(&mut count);
+    if count.is_empty() {
+        return Vec::new();
     }
-    let mut out = vec![none; len];
+    let mut out = vec![Problem::Duplicate { atom: 0 }; count.len()];
     check(&mut Report::List {
         out: &mut out,
         len: 0,
