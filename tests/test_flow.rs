@@ -466,3 +466,31 @@ fn a_retried_graph_flow_reads_what_its_retry_provides_and_orders_by_data() {
         ["flow `g`: `x` is provided by `a` and `b` in graph flow `g`, which has no order to choose between them; rename one output or use `rebind`"]
     );
 }
+
+#[test]
+fn many_readers_of_a_chain_in_a_graph_flow_read_its_last_output() {
+    // The graph flow sees `v` from one child (the chain exports its last
+    // `v`): no ambiguity, and finding that does not walk the chain per reader.
+    let log = Log::default();
+    let n = 3_000;
+    let mut chain = Flow::linear("chain").add(step(&log, "first", &[], "v"));
+    for i in 0..n {
+        chain.push(step(&log, "inc", &["v"], "v").named(format!("t{i}")));
+    }
+    let mut readers = Flow::unordered("readers");
+    for i in 0..n {
+        readers.push(step(&log, "read", &["v"], "").named(format!("r{i}")));
+    }
+    let plan = Flow::graph("g")
+        .add(chain)
+        .add(readers)
+        .into_plan(&[])
+        .unwrap();
+    let last = Slot {
+        atom: n as u32,
+        elem: None,
+    };
+    for i in n + 1..2 * n + 1 {
+        assert_eq!(plan.arg_sources(i), [ArgSource::Atom(last)], "atom {i}");
+    }
+}

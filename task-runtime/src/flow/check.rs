@@ -20,9 +20,10 @@
 //! Costs stay `O(n log n)` in the flow's size: providers are sorted once by
 //! name (heapsort, `O(P log P)`), each requirement is a few binary searches
 //! (one per enclosing flow, at worst), and cycles are found with Kahn's
-//! algorithm over CSR adjacency lists. One case is slower: a requirement
-//! resolved in a graph flow, of a name provided twice in the flow, looks at
-//! what each child of that flow exports.
+//! algorithm over CSR adjacency lists. One case is slower: a requirement that
+//! no visible provider gives, of a name provided more than once elsewhere,
+//! looks at what the earlier children of its enclosing flows export (to tell
+//! an ambiguity, reported once, from a missing value).
 
 use std::borrow::Cow;
 
@@ -1257,6 +1258,7 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
     }
     let (lo, hi) = hash_range(providers, hash(name));
     let mut best = MISSING;
+    let mut best_at = 0;
     // The depth of the flow the best provider shares with `c`, plus one.
     let mut best_depth = 0;
     let (mut best_scope, mut best_from) = (0u32, 0u32);
@@ -1272,18 +1274,11 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
         let p = entry_atom(e);
         let (scope, _, from) = common_scope(d, cn, d.atoms[p as usize].node);
         if let FlowKind::Unordered = flow_kind(d, scope) {
-            k = scope_edge(
-                d,
-                providers,
-                k,
-                lo,
-                cn,
-                d.nodes[scope as usize].depth,
-                false,
-            );
+            k = run_edge(d, providers, k, lo, scope, false);
             continue;
         }
         best = e;
+        best_at = k;
         best_depth = d.nodes[scope as usize].depth + 1;
         best_scope = scope;
         best_from = from;
@@ -1303,7 +1298,7 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
         if best != MISSING && depth + 1 < best_depth {
             break;
         }
-        let end = scope_edge(d, providers, k, hi, cn, depth, true);
+        let end = run_edge(d, providers, k, hi, scope, true);
         if let FlowKind::Graph = flow_kind(d, scope) {
             // The last provider of the name in the flow.
             let mut j = end;
@@ -1311,6 +1306,7 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
                 j -= 1;
             }
             best = low(providers[j]);
+            best_at = j;
             best_scope = scope;
             break;
         }
@@ -1328,7 +1324,17 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
             FlowKind::Linear => best_from,
             _ => best_scope,
         };
-        if export(d, exporter, name) == AMBIGUOUS_EXPORT {
+        // The providers of the name inside the exporter: a run of the table
+        // around the best one.
+        let mut first = run_edge(d, providers, best_at, lo, exporter, false);
+        while !str_eq(entry_name(d, low(providers[first])), name) {
+            first += 1;
+        }
+        let mut last = run_edge(d, providers, best_at, hi, exporter, true);
+        while !str_eq(entry_name(d, low(providers[last])), name) {
+            last -= 1;
+        }
+        if exports_twice(d, providers, lo, exporter, name, first, last) {
             return SKIPPED;
         }
     }
@@ -1362,36 +1368,49 @@ const fn named_twice(
     named == 2
 }
 
-/// Whether the provider at `providers[k]` shares with node `cn` a flow at
-/// depth `depth` or deeper.
-const fn within(d: &FlowDesc<'_>, providers: &[u64], k: usize, cn: u32, depth: u32) -> bool {
-    let node = d.atoms[entry_atom(low(providers[k])) as usize].node;
-    d.nodes[common_scope(d, cn, node).0 as usize].depth >= depth
+/// Whether node `x`'s subtree holds node `n`.
+const fn holds(d: &FlowDesc<'_>, x: u32, mut n: u32) -> bool {
+    let depth = d.nodes[x as usize].depth;
+    while d.nodes[n as usize].depth > depth {
+        n = d.nodes[n as usize].parent;
+    }
+    n == x
 }
 
-/// From position `k`, whose provider shares with node `cn` the flow at
-/// `depth`, the farthest position towards `bound` (exclusive going up,
-/// inclusive going down) whose provider still does: the providers of that
-/// flow are one run of the table (galloping, then binary search).
-const fn scope_edge(
+/// The child of flow `x` whose subtree holds node `n` (below `x`).
+const fn child_toward(d: &FlowDesc<'_>, x: u32, mut n: u32) -> u32 {
+    let depth = d.nodes[x as usize].depth + 1;
+    while d.nodes[n as usize].depth > depth {
+        n = d.nodes[n as usize].parent;
+    }
+    n
+}
+
+/// The node of the atom of provider `providers[k]`.
+const fn entry_node(d: &FlowDesc<'_>, providers: &[u64], k: usize) -> u32 {
+    d.atoms[entry_atom(low(providers[k])) as usize].node
+}
+
+/// From position `k` of one hash's run, whose provider is inside node `x`,
+/// the farthest position towards `bound` (exclusive going up, inclusive going
+/// down) whose provider still is: atoms come depth first, so the providers
+/// inside `x` are one run of the table (galloping, then binary search).
+const fn run_edge(
     d: &FlowDesc<'_>,
     providers: &[u64],
     k: usize,
     bound: usize,
-    cn: u32,
-    depth: u32,
+    x: u32,
     up: bool,
 ) -> usize {
     let max = if up { bound - 1 - k } else { k - bound };
     let mut good = 0;
     let mut step = 1;
     while step <= max
-        && within(
+        && holds(
             d,
-            providers,
-            if up { k + step } else { k - step },
-            cn,
-            depth,
+            x,
+            entry_node(d, providers, if up { k + step } else { k - step }),
         )
     {
         good = step;
@@ -1400,7 +1419,11 @@ const fn scope_edge(
     let mut bad = if step <= max { step } else { max + 1 };
     while bad - good > 1 {
         let mid = (good + bad) / 2;
-        if within(d, providers, if up { k + mid } else { k - mid }, cn, depth) {
+        if holds(
+            d,
+            x,
+            entry_node(d, providers, if up { k + mid } else { k - mid }),
+        ) {
             good = mid;
         } else {
             bad = mid;
@@ -1410,6 +1433,40 @@ const fn scope_edge(
         k + good
     } else {
         k - good
+    }
+}
+
+/// Whether [`export`] of node `x` is [`AMBIGUOUS_EXPORT`], read from the
+/// providers of `name` inside `x`: `providers[first..=last]` (both named
+/// `name`; `lo` starts the hash's run). A subtree exports the name when it
+/// holds a provider of it, so: a graph or unordered flow is ambiguous when
+/// its first and last providers are under two children, and otherwise as
+/// that child is; a linear flow is as its last child holding one is. One
+/// step per level, not a walk of the subtree.
+const fn exports_twice(
+    d: &FlowDesc<'_>,
+    providers: &[u64],
+    lo: usize,
+    mut x: u32,
+    name: &str,
+    mut first: usize,
+    last: usize,
+) -> bool {
+    loop {
+        let kind = match d.nodes[x as usize].kind {
+            NodeKind::Atom(_) => return false,
+            NodeKind::Flow(kind, _) => kind,
+        };
+        let to_last = child_toward(d, x, entry_node(d, providers, last));
+        if let FlowKind::Linear = kind {
+            first = run_edge(d, providers, last, lo, to_last, false);
+            while !str_eq(entry_name(d, low(providers[first])), name) {
+                first += 1;
+            }
+        } else if child_toward(d, x, entry_node(d, providers, first)) != to_last {
+            return true;
+        }
+        x = to_last;
     }
 }
 
