@@ -78,6 +78,50 @@ pub use taskwire_macros::task;
 /// `.inject("arg", value)`, `.provides_as("..")`, `.provides_each_as(["..", ..])`
 /// — or a nested flow, `graph name { .. }` (the name may be left out).
 ///
+/// The builder's calls on a flow have a place too: a graph flow's body may list
+/// `link("from", "to")` ([`Flow::link`]) and `link_if("from", "to", decider)`
+/// ([`Flow::link_if`]) among its children, naming children by their names as
+/// strings (an atom's registered or `.named(..)` name, a nested flow's name);
+/// `retry(controller)` after a flow's name (and inputs) is [`Flow::retry`],
+/// followed if needed by the retry atom's own calls: `.named("..")`,
+/// `.requires(["..", ..])`, `.provides("..")`, `.delay(delay)`.
+///
+/// ```
+/// use taskwire::decider::{Decider, LinkResults};
+/// use taskwire::prelude::*;
+/// use taskwire::retry::Times;
+///
+/// #[task(provides = "volume_id", name = "create_db_entry")]
+/// fn create_db_entry(size: u64) -> String {
+///     format!("vol-{size}")
+/// }
+///
+/// #[task(provides = "audited", name = "audit")]
+/// fn audit(volume_id: String, attempt: u32) -> String {
+///     format!("{volume_id}, attempt {attempt}")
+/// }
+///
+/// #[task(provides = "notified", name = "notify")]
+/// fn notify() -> bool {
+///     true
+/// }
+///
+/// taskwire::flow! {
+///     graph prepare(size: u64) retry(Times::new(3)).provides("attempt") {
+///         create_db_entry,
+///         audit,
+///         notify,
+///         link("notify", "audit"),
+///         link_if("create_db_entry", "notify", Decider::new(|r: &LinkResults<'_>| {
+///             r.get::<String>("create_db_entry").is_ok_and(|id| id.starts_with("vol-"))
+///         })),
+///     }
+/// }
+///
+/// let done = Engine::new(prepare()).input("size", 10u64).run().unwrap();
+/// assert_eq!(done.get::<String>("audited").unwrap(), "vol-10, attempt 1");
+/// ```
+///
 /// The compiler then refuses, each at the task's path in the invocation (or at
 /// the flow's name for whole-flow mistakes), and all in one build:
 /// - a requirement that no input or earlier task provides (with a hint when a
@@ -88,7 +132,15 @@ pub use taskwire_macros::task;
 /// - `rebind`/`inject` of an argument the task does not have, a `provides_as`
 ///   that does not fit;
 /// - two atoms of one name;
-/// - an input that no task reads (an error: remove it, or rebind an argument to it).
+/// - an input that no task reads (an error: remove it, or rebind an argument to it);
+/// - a link end that names no child of its graph flow (at the end, listing the
+///   children), a link in a flow that is not a graph (at `link`), a cycle
+///   that links make;
+/// - a retry's requirement (`.requires([..])`) that nothing around its flow
+///   provides (at `retry`). What the controller itself reads (such as
+///   `ParameterizedForEach`'s values) is known only at run time: the engine
+///   checks it when it compiles the flow. A retry's value is JSON, so the
+///   type of a parameter that reads it is not checked.
 ///
 /// The messages are the ones the builder's [`Flow::compile`] gives for the same
 /// mistake: both come from the same `const fn`s.
@@ -118,9 +170,10 @@ pub mod __private {
     pub use std::convert::Infallible;
     pub use std::string::String;
     pub use taskwire_runtime::flow::check::{
-        atom_flags, check_atom, check_flow, flow_scratch_len, names, offsets, provider_count,
-        providers, requirement_count, sources, type_plans, AtomDesc, FlowDesc, Msg, NodeDesc,
-        NodeKind, NthTy, ProvidesAs, Slot, Tables, Typed, OWN,
+        atom_flags, check_atom, check_flow, check_link, check_link_end, flow_scratch_len, names,
+        offsets, provider_count, providers, requirement_count, retry_meta, sources, type_plans,
+        AtomDesc, FlowDesc, LinkDesc, Msg, NodeDesc, NodeKind, Nothing, NthTy, ProvidesAs, Slot,
+        Tables, Typed, OWN,
     };
     pub use taskwire_runtime::flow::FlowKind;
     pub use taskwire_runtime::registry::TaskRegistration;

@@ -259,6 +259,6 @@ fn a_decider_link_outside_a_graph_flow_is_a_flow_error() {
     let err = flow.compile(&[]).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "flow `l`: linear flow `l` has a link `a` -> `b`, but only graph flows take links"
+        "flow `l`: linear flow `l` has a link `a` -> `b`, but only graph flows take links; make `l` a graph flow, or remove the link"
     );
 }

@@ -173,8 +173,8 @@ fn bad_links_are_reported() {
     assert_eq!(
         errors(&flow, &[]),
         [
-            "flow `l`: linear flow `l` has a link `a` -> `a`, but only graph flows take links",
-            "flow `l`: link `b` -> `nope` in graph flow `g` names `nope`, which is not a child of it",
+            "flow `l`: linear flow `l` has a link `a` -> `a`, but only graph flows take links; make `l` a graph flow, or remove the link",
+            "flow `l`: link `b` -> `nope` in graph flow `g` names `nope`, which is not a child of it; its children are `b`",
         ]
     );
 }

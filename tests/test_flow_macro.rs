@@ -7,11 +7,13 @@
 //! the compiler's messages pinned in `ui-tests/tests/ui/flow/fail/*.stderr`.
 
 use serde::{Deserialize, Serialize};
+use taskwire::decider::{Decider, Depth, LinkResults};
 use taskwire::flow::check::{
-    self, AtomDesc, FlowDesc, Msg, NodeDesc, NodeKind, ProvidesAs, Tables,
+    self, AtomDesc, FlowDesc, LinkDesc, Msg, NodeDesc, NodeKind, ProvidesAs, Tables,
 };
 use taskwire::flow::FlowKind;
 use taskwire::prelude::*;
+use taskwire::retry::{ParameterizedForEach, RetryAtom, Times};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Reservation {
@@ -214,6 +216,254 @@ fn a_cycle_reads_the_same_at_compile_and_run_time() {
     );
 }
 
+#[test]
+fn an_unknown_link_end_reads_the_same_at_compile_and_run_time() {
+    let built = builder_error(
+        Flow::linear("create_volume")
+            .add(extract_request::task())
+            .add(reserve_quota::task())
+            .add(
+                Flow::graph("prepare")
+                    .add(create_db_entry::task())
+                    .add(notify_scheduler::task())
+                    .link("create_db_entry", "audit_volume"),
+            ),
+        &["size", "volume_type"],
+    );
+    assert_eq!(
+        built,
+        "flow `create_volume`: link `create_db_entry` -> `audit_volume` in graph flow `prepare` names `audit_volume`, which is not a child of it; its children are `create_db_entry` and `notify_scheduler`"
+    );
+    assert_eq!(
+        built,
+        pinned(include_str!(
+            "../ui-tests/tests/ui/flow/fail/link_unknown_end.stderr"
+        ))
+    );
+    // Both ends wrong: two mistakes, each reported.
+    let errors = Flow::graph("g")
+        .add(double::task())
+        .link("dbl", "half")
+        .compile(&["n"])
+        .unwrap_err();
+    let missing: Vec<&str> = errors
+        .errors()
+        .iter()
+        .map(|e| match e {
+            taskwire::flow::FlowError::UnknownLinkEnd { missing, .. } => missing.as_str(),
+            other => panic!("{other}"),
+        })
+        .collect();
+    assert_eq!(missing, ["dbl", "half"]);
+}
+
+#[test]
+fn a_link_outside_a_graph_reads_the_same_at_compile_and_run_time() {
+    let built = builder_error(
+        Flow::linear("create_volume")
+            .add(extract_request::task())
+            .add(reserve_quota::task())
+            .link("extract_request", "reserve_quota"),
+        &["size", "volume_type"],
+    );
+    assert_eq!(
+        built,
+        "flow `create_volume`: linear flow `create_volume` has a link `extract_request` -> `reserve_quota`, but only graph flows take links; make `create_volume` a graph flow, or remove the link"
+    );
+    assert_eq!(
+        built,
+        pinned(include_str!(
+            "../ui-tests/tests/ui/flow/fail/link_outside_graph.stderr"
+        ))
+    );
+}
+
+#[test]
+fn a_cycle_made_by_a_link_reads_the_same_at_compile_and_run_time() {
+    let built = builder_error(
+        Flow::graph("prepare")
+            .add(create_db_entry::task())
+            .add(notify_scheduler::task())
+            .link("notify_scheduler", "create_db_entry"),
+        &["reservation"],
+    );
+    assert_eq!(
+        built,
+        "flow `prepare`: tasks `create_db_entry` -> `notify_scheduler` -> `create_db_entry` form a cycle"
+    );
+    assert_eq!(
+        built,
+        pinned(include_str!(
+            "../ui-tests/tests/ui/flow/fail/link_cycle.stderr"
+        ))
+    );
+}
+
+#[test]
+fn a_retry_requirement_reads_the_same_at_compile_and_run_time() {
+    let built = builder_error(
+        Flow::linear("attach").add(
+            Flow::linear("attach_to_host").add(attach::task()).retry(
+                RetryAtom::from(ParameterizedForEach::new("hosts"))
+                    .requires(["hosts"])
+                    .provides("host"),
+            ),
+        ),
+        &["volume_id"],
+    );
+    assert_eq!(
+        built,
+        "flow `attach`: task `attach_to_host_retry` requires `hosts`, which no input or earlier task provides"
+    );
+    assert_eq!(
+        built,
+        pinned(include_str!(
+            "../ui-tests/tests/ui/flow/fail/retry_missing.stderr"
+        ))
+    );
+}
+
+#[task(provides = "hosts", name = "list_hosts")]
+fn list_hosts() -> Vec<String> {
+    vec!["busy".to_owned(), "free".to_owned()]
+}
+
+#[task(provides = "attached", name = "attach")]
+fn attach(volume_id: String, host: String) -> Result<String, Failure> {
+    if host == "busy" {
+        return Err(Failure::new(
+            taskwire::FailureKind::Task,
+            format!("{host} is busy"),
+        ));
+    }
+    Ok(format!("{volume_id}@{host}"))
+}
+
+#[task(provides = "audited", name = "audit")]
+fn audit(volume_id: String, attempt: u32) -> String {
+    format!("{volume_id} audited at attempt {attempt}")
+}
+
+#[task(provides = "resized", name = "resize")]
+fn resize(volume_id: String) -> String {
+    format!("{volume_id} resized")
+}
+
+/// Grows only volumes whose id ends in `-0` (none here: `resize` is skipped).
+fn small_volumes_only() -> Decider {
+    Decider::new(|r: &LinkResults<'_>| {
+        r.get::<String>("create_db_entry")
+            .is_ok_and(|id| id.ends_with("-0"))
+    })
+    .depth(Depth::Atom)
+}
+
+taskwire::flow! {
+    linear provision(size: u64, volume_type: String) {
+        extract_request,
+        reserve_quota,
+        graph prepare retry(Times::new(2)).named("prepare_again").provides("attempt") {
+            create_db_entry,
+            notify_scheduler,
+            audit,
+            resize,
+            link("notify_scheduler", "audit"),
+            link_if("create_db_entry", "resize", small_volumes_only()),
+        },
+        list_hosts,
+        linear attach_to_host retry(ParameterizedForEach::new("hosts")).requires(["hosts"]).provides("host") {
+            attach,
+        },
+    }
+}
+
+/// What `provision!` declares, with the builder.
+fn provision_built() -> Flow {
+    Flow::linear("provision")
+        .add(extract_request::task())
+        .add(reserve_quota::task())
+        .add(
+            Flow::graph("prepare")
+                .add(create_db_entry::task())
+                .add(notify_scheduler::task())
+                .add(audit::task())
+                .add(resize::task())
+                .link("notify_scheduler", "audit")
+                .link_if("create_db_entry", "resize", small_volumes_only())
+                .retry(RetryAtom::new("prepare_again", Times::new(2)).provides("attempt")),
+        )
+        .add(list_hosts::task())
+        .add(
+            Flow::linear("attach_to_host").add(attach::task()).retry(
+                RetryAtom::from(ParameterizedForEach::new("hosts"))
+                    .requires(["hosts"])
+                    .provides("host"),
+            ),
+        )
+}
+
+/// Every atom state change, in order.
+#[derive(Default, Clone)]
+struct Record(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl taskwire::listener::Listener for Record {
+    fn on_atom(&self, event: &taskwire::listener::AtomEvent<'_>) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("{} {}", event.atom, event.state));
+    }
+}
+
+fn run_recorded(flow: Flow) -> (Vec<String>, Done) {
+    let record = Record::default();
+    let done = Engine::new(flow)
+        .input("size", 10u64)
+        .input("volume_type", "ssd")
+        .listener(record.clone())
+        .run()
+        .unwrap();
+    let events = record.0.lock().unwrap().clone();
+    (events, done)
+}
+
+#[test]
+fn links_deciders_and_retries_run_as_the_builders_do() {
+    let (by_macro, done) = run_recorded(provision());
+    let (by_builder, _) = run_recorded(provision_built());
+    assert_eq!(by_macro, by_builder);
+    // The retry tried the busy host, then the free one; the decider skipped
+    // `resize`; `audit` ran after `notify_scheduler`, at the first attempt.
+    assert_eq!(done.get::<String>("attached").unwrap(), "vol-10@free");
+    assert_eq!(done.atom_state("resize"), Some(AtomState::Ignore));
+    assert_eq!(
+        done.get::<String>("audited").unwrap(),
+        "vol-10 audited at attempt 1"
+    );
+    let at = |what: &str| by_macro.iter().position(|e| e == what).unwrap();
+    assert!(at("notify_scheduler SUCCESS") < at("audit RUNNING"));
+    assert_eq!(
+        by_macro.iter().filter(|e| *e == "attach FAILURE").count(),
+        1
+    );
+    // The same pattern: children, retries and links.
+    let (made, built) = (provision(), provision_built());
+    let atoms =
+        |f: &Flow| -> Vec<String> { f.atoms().iter().map(|a| a.atom_name().to_owned()).collect() };
+    assert_eq!(atoms(&made), atoms(&built));
+    let Some(taskwire::flow::Child::Flow(prepare)) = made.children().nth(2) else {
+        panic!("the third child is `prepare`");
+    };
+    assert_eq!(
+        prepare.links().collect::<Vec<_>>(),
+        [("notify_scheduler", "audit"), ("create_db_entry", "resize")]
+    );
+    assert!(matches!(
+        prepare.children().next(),
+        Some(taskwire::flow::Child::Retry(r)) if r.atom_name() == "prepare_again"
+    ));
+}
+
 // The checks `flow!` runs at compile time are ordinary `const fn`s: run here
 // on the description the macro would build, they give the builder's message.
 
@@ -244,6 +494,8 @@ const LETTERS: FlowDesc<'static> = FlowDesc {
         atom(&<make_b as Task>::DEF.meta, 2),
         atom(&<make_a as Task>::DEF.meta, 3),
     ],
+    links: &[],
+    retries: &[],
 };
 
 /// The tables of the checks, built as `flow!` builds them.
@@ -323,6 +575,8 @@ fn renamed_atoms_and_outputs_are_resolved_like_the_builder_does() {
                 ..atom(&<reserve_quota as Task>::DEF.meta, 3)
             },
         ],
+        links: &[],
+        retries: &[],
     };
     const TABLES: Tables<'static> = tables!(FLOW);
     let atom_errors = |i| {
@@ -362,61 +616,113 @@ fn renamed_atoms_and_outputs_are_resolved_like_the_builder_does() {
 }
 
 /// A flow's description for the checks, read from a flow the builder made.
-fn describe<'a>(flow: &'a Flow, nodes: &mut Vec<NodeDesc<'a>>, atoms: &mut Vec<AtomDesc<'a>>) {
+#[derive(Default)]
+struct Described<'a> {
+    nodes: Vec<NodeDesc<'a>>,
+    atoms: Vec<AtomDesc<'a>>,
+    links: Vec<LinkDesc<'a>>,
+    retries: Vec<u32>,
+}
+
+fn describe<'a>(flow: &'a Flow, d: &mut Described<'a>) {
     fn walk<'a>(
         children: Vec<taskwire::flow::Child<'a>>,
         parent: u32,
         depth: u32,
-        nodes: &mut Vec<NodeDesc<'a>>,
-        atoms: &mut Vec<AtomDesc<'a>>,
+        d: &mut Described<'a>,
     ) {
         for (pos, child) in children.into_iter().enumerate() {
-            let node = nodes.len() as u32;
+            let node = d.nodes.len() as u32;
             match child {
-                taskwire::flow::Child::Task(spec) => {
-                    nodes.push(NodeDesc {
+                taskwire::flow::Child::Task(spec) | taskwire::flow::Child::Retry(spec) => {
+                    if let taskwire::flow::Child::Retry(_) = child {
+                        d.retries.push(node);
+                    }
+                    d.nodes.push(NodeDesc {
                         parent,
                         pos: pos as u32,
                         depth,
-                        kind: NodeKind::Atom(atoms.len() as u32),
+                        kind: NodeKind::Atom(d.atoms.len() as u32),
                     });
-                    atoms.push(AtomDesc {
+                    d.atoms.push(AtomDesc {
                         name: Some(spec.atom_name()),
                         ..AtomDesc::new(&spec.def().meta, node)
                     });
                 }
-                taskwire::flow::Child::Retry(_) => {
-                    unreachable!("the generated flows have no retries")
-                }
                 taskwire::flow::Child::Flow(sub) => {
-                    nodes.push(NodeDesc {
+                    d.nodes.push(NodeDesc {
                         parent,
                         pos: pos as u32,
                         depth,
                         kind: NodeKind::Flow(sub.kind(), sub.name()),
                     });
-                    walk(sub.children().collect(), node, depth + 1, nodes, atoms);
+                    d.links.extend(sub.links().map(|(from, to)| LinkDesc {
+                        flow: node,
+                        from,
+                        to,
+                    }));
+                    walk(sub.children().collect(), node, depth + 1, d);
                 }
             }
         }
     }
-    nodes.push(NodeDesc {
+    d.nodes.push(NodeDesc {
         parent: 0,
         pos: 0,
         depth: 0,
         kind: NodeKind::Flow(flow.kind(), flow.name()),
     });
-    walk(flow.children().collect(), 0, 1, nodes, atoms);
+    d.links.extend(
+        flow.links()
+            .map(|(from, to)| LinkDesc { flow: 0, from, to }),
+    );
+    walk(flow.children().collect(), 0, 1, d);
 }
 
 /// Every message of the compile-time checks, run at run time on `flow`.
 fn const_checks(flow: &Flow, inputs: &[(&str, &str)]) -> Vec<String> {
-    let (mut nodes, mut atoms) = (Vec::new(), Vec::new());
-    describe(flow, &mut nodes, &mut atoms);
+    let mut described = Described::default();
+    describe(flow, &mut described);
+    let Described {
+        nodes,
+        atoms,
+        links,
+        retries,
+    } = described;
+    let checked = checks_of(inputs, &nodes, &atoms, &links, &retries);
+    // `flow!` puts the retry atoms after the tasks (their nodes keep their
+    // place): the checks find the same problems (in atom order, so sorted).
+    let order: Vec<usize> = (0..atoms.len())
+        .filter(|&i| !retries.contains(&atoms[i].node))
+        .chain((0..atoms.len()).filter(|&i| retries.contains(&atoms[i].node)))
+        .collect();
+    let last_atoms: Vec<AtomDesc<'_>> = order.iter().map(|&i| atoms[i]).collect();
+    let mut last_nodes = nodes.clone();
+    for (new, &old) in order.iter().enumerate() {
+        last_nodes[atoms[old].node as usize].kind = NodeKind::Atom(new as u32);
+    }
+    let mut retries_last = checks_of(inputs, &last_nodes, &last_atoms, &links, &retries);
+    let mut sorted = checked.clone();
+    sorted.sort();
+    retries_last.sort();
+    assert_eq!(sorted, retries_last, "retry atoms last");
+    checked
+}
+
+/// [`const_checks`] on a description.
+fn checks_of(
+    inputs: &[(&str, &str)],
+    nodes: &[NodeDesc<'_>],
+    atoms: &[AtomDesc<'_>],
+    links: &[LinkDesc<'_>],
+    retries: &[u32],
+) -> Vec<String> {
     let d = FlowDesc {
         inputs,
-        nodes: &nodes,
-        atoms: &atoms,
+        nodes,
+        atoms,
+        links,
+        retries,
     };
     let mut providers = vec![0; check::provider_count(&d)];
     check::fill_providers(&d, &mut providers);
@@ -436,6 +742,20 @@ fn const_checks(flow: &Flow, inputs: &[(&str, &str)]) -> Vec<String> {
     for i in 0..atoms.len() {
         text += &check::render(|m| {
             check::check_atom(&d, &t, i, m);
+        });
+        text.push('\n');
+    }
+    for k in 0..links.len() {
+        text += &check::render(|m| {
+            check::check_link(&d, k, m);
+            for to in [false, true] {
+                if check::check_link_end(&d, &t, k, to, &mut Msg::new(&mut [])) {
+                    if !m.is_empty() {
+                        m.push("\n");
+                    }
+                    check::check_link_end(&d, &t, k, to, m);
+                }
+            }
         });
         text.push('\n');
     }
@@ -486,6 +806,26 @@ fn random_flow(rng: &mut Lcg, name: String, depth: u32, next: &mut u32) -> Flow 
             flow.push(task.run(|_| Ok(serde_json::json!(0))));
         }
     }
+    // Links between children (or to a name no child has), in any kind of
+    // flow; a retry, reading and providing names like a task.
+    let children: Vec<String> = flow.children().map(|c| c.name().to_owned()).collect();
+    for _ in 0..rng.below(3) {
+        let mut end = || match rng.below(8) {
+            0 => "nothing".to_owned(),
+            _ => children[rng.below(children.len() as u64) as usize].clone(),
+        };
+        let (from, to) = (end(), end());
+        flow = flow.link(from, to);
+    }
+    if rng.below(5) == 0 {
+        let names = ["a", "b", "c", "d", "e"];
+        let mut retry = RetryAtom::from(Times::new(2))
+            .requires((0..rng.below(2)).map(|_| names[rng.below(5) as usize]));
+        if rng.below(2) == 0 {
+            retry = retry.provides(names[rng.below(5) as usize]);
+        }
+        flow = flow.retry(retry);
+    }
     flow
 }
 
@@ -493,9 +833,13 @@ fn random_flow(rng: &mut Lcg, name: String, depth: u32, next: &mut u32) -> Flow 
 fn the_builder_and_the_compile_time_checks_agree_on_random_flows() {
     let mut rng = Lcg(7);
     let mut compared = 0;
+    let (mut links, mut retries) = (0, 0);
     for case in 0..2000 {
         let mut next = 0;
         let flow = random_flow(&mut rng, format!("flow{case}"), 0, &mut next);
+        let text = format!("{flow:?}");
+        links += text.contains("links: [(") as u32;
+        retries += text.contains("retry: Some") as u32;
         let input_names = ["a", "b", "c", "d", "e"];
         let inputs: Vec<(&str, &str)> = input_names
             .iter()
@@ -523,7 +867,11 @@ fn the_builder_and_the_compile_time_checks_agree_on_random_flows() {
         checked.sort();
         assert_eq!(checked, built, "flow {case}: {flow:#?}");
     }
-    assert!(compared > 1900, "{compared} flows compared whole");
+    assert!(compared > 1400, "{compared} flows compared whole");
+    assert!(
+        links > 500 && retries > 300,
+        "{links} with links, {retries} with retries"
+    );
 }
 
 #[test]
@@ -587,6 +935,8 @@ fn every_problem_of_the_checks_reads_the_same_as_the_builders_error() {
                 ..atom(&<make_b as Task>::DEF.meta, 7)
             },
         ],
+        links: &[],
+        retries: &[],
     };
     const TABLES: Tables<'static> = tables!(FLOW);
     let mut checked: Vec<String> = (0..FLOW.atoms.len())

@@ -27,9 +27,15 @@
 //!             revert: Some(Exec::Fn(__task_revert)),
 //!         };
 //!     }
-//!     impl Typed for reserve_quota {                  // the types `flow!` checks
-//!         type Requires = (VolumeSpec,);                // the first 4 required parameters
+//!     impl Typed for reserve_quota {                  // the outputs' types, for `flow!`
 //!         type Provides = (Reservation,);
+//!     }
+//!     #[diagnostic::on_unimplemented(message = "task `reserve_quota` requires `spec: VolumeSpec`, but ..")]
+//!     trait __TaskFlowArg0<P> {}                        // one per checked parameter (the first 4)
+//!     impl<P> __TaskFlowArg0<P> for VolumeSpec {}
+//!     impl reserve_quota {                              // what `flow!` calls, per atom
+//!         pub const fn __flow_check<S, const K0: usize, const M0: usize, ..>()
+//!         where <<S as Slot<K0>>::Types as NthTy<M0>>::Ty: __TaskFlowArg0<<S as Slot<K0>>::Who> {}
 //!     }
 //!     inventory::submit! { TaskRegistration::new(<reserve_quota as Task>::DEF) }
 //!     fn __task_exec(call: &Call<'_>) -> Invocation { /* decode, call, finish */ }

@@ -580,8 +580,14 @@ impl RetryAtom {
     /// The atom this retry runs as, named `default_name` unless named.
     pub(crate) fn into_spec(self, default_name: &str) -> (TaskSpec, Arc<dyn Retry>, Delay) {
         let name = self.name.unwrap_or_else(|| default_name.to_owned().into());
+        // A name both the controller and `requires` give is read once (the
+        // flow macro asks for `requires` to check what it cannot see).
         let mut requires = self.controller.requires();
-        requires.extend(self.requires);
+        for name in self.requires {
+            if !requires.contains(&name) {
+                requires.push(name);
+            }
+        }
         let mut task = FnTask::new(name).requires(requires);
         if let Some(p) = self.provides {
             task = task.provides(p);

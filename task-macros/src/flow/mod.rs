@@ -6,17 +6,24 @@
 //! pub fn create_volume() -> ::taskwire::Flow {
 //!     type __flow_task_0 = extract_request;          // the user's path, named once
 //!     struct __FlowSlots;                            // type check slots
-//!     impl<T> Slot<0, T> for __FlowSlots { type Types = (u64,); .. }   // input `size`
-//!     impl<T> Slot<2, T> for __FlowSlots { type Types = <__flow_task_0 as Typed>::Provides; .. }
-//!     impl<T: Typed> Slot<OWN, T> for __FlowSlots { type Types = T::Requires; .. } // unresolved
+//!     impl Slot<0> for __FlowSlots { type Types = (u64,); .. }   // input `size`
+//!     impl Slot<2> for __FlowSlots { type Types = <__flow_task_0 as Typed>::Provides; .. }
+//!     impl Slot<OWN> for __FlowSlots { type Types = (); .. }       // unresolved: `Nothing`
 //!     const __FLOW: FlowDesc<'static> = FlowDesc { inputs, nodes, atoms: &[AtomDesc { meta: &<__flow_task_0 as Task>::DEF.meta, .. }] };
 //!     const __FLOW_TABLES: Tables<'static> = Tables { providers, offsets, sources, names }; // built once
 //!     const _: () = /* check_flow, panics with its message */;     // at the flow's name
 //!     const _: () = /* check_atom(.., 0), panics with its message */; // at `extract_request`
-//!     const _: () = { const P = type_plan(.., 0); __flow_check_types::<__FlowSlots, __flow_task_0, {P[0][0]}, ..>() };
+//!     const _: () = <__flow_task_0>::__flow_check::<__FlowSlots, { __flow_slot(0) }, { __flow_elem(0) }, ..>();
 //!     ::taskwire::Flow::linear("create_volume").add(<__flow_task_0>::task()).add(..)
 //! }
 //! ```
+//!
+//! A flow with links or retries adds, and only then: a `LinkDesc` per link and
+//! three checks (`check_link` at `link`, `check_link_end` at each end); per
+//! retry, a `const` `TaskMeta` (`retry_meta`: the names written in its
+//! `.requires`/`.provides`), an atom after the tasks' (its node is its flow's
+//! first child) and a `check_atom` at `retry`; the builder's own
+//! `.link`/`.link_if`/`.retry` calls build the `Flow`.
 //!
 //! One `const` per atom gives one error per faulty atom, so every mistake of a
 //! flow is reported in one build; a path that names no task is written once
@@ -30,10 +37,10 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
 use crate::ctxt::Ctxt;
-use parse::{Child, FlowDef, Group, Kind, Provides, TaskUse};
+use parse::{Child, FlowDef, Group, Kind, LinkUse, Provides, RetryUse, TaskUse};
 
 /// How many required parameters of a task are type-checked (the runtime's
-/// `flow::check::TY_MAX`, and `#[task]`'s `Typed::Requires` arity).
+/// `flow::check::TY_MAX`, and the arity of `#[task]`'s `__flow_check`).
 const TY_MAX: usize = 4;
 
 /// Expands `flow! { .. }`.
@@ -72,12 +79,32 @@ struct Expander<'a> {
     nodes: Vec<TokenStream>,
     /// The atoms: their use in the invocation and their node.
     atoms: Vec<(&'a TaskUse, usize)>,
+    /// How many tasks the flow has: the retry atoms come after them in the
+    /// description's atoms.
+    tasks: usize,
+    /// The retries: their use, their atom's node and name.
+    retries: Vec<(&'a RetryUse, usize, String)>,
+    /// The links: their use and their flow's node.
+    links: Vec<(&'a LinkUse, usize)>,
+}
+
+/// How many tasks `group` holds, nested flows included.
+fn task_count(group: &Group) -> usize {
+    group
+        .children
+        .iter()
+        .map(|c| match c {
+            Child::Task(_) => 1,
+            Child::Group(g) => task_count(g),
+        })
+        .sum()
 }
 
 impl<'a> Expander<'a> {
     fn flow(mut self, def: &'a FlowDef) -> TokenStream {
         let p = private();
         let name = def.name.unraw().to_string();
+        self.tasks = task_count(&def.body);
         self.group(&def.body, &name, 0, 0, 0);
         let build = self.build(&def.body, &name, &mut 0);
         let inputs = def.inputs.iter().map(|(n, ty)| {
@@ -87,7 +114,10 @@ impl<'a> Expander<'a> {
         let input_count = def.inputs.len();
         let ty_max = Literal::usize_unsuffixed(TY_MAX);
         let atom_count = self.atoms.len();
+        // The retry atoms come after the tasks.
+        let all_atoms = atom_count + self.retries.len();
         let nodes = &self.nodes;
+        let (links, retries) = self.links_and_retries();
 
         // Each path written once, at the user's token.
         let aliases = self.atoms.iter().enumerate().map(|(i, (task, _))| {
@@ -102,14 +132,14 @@ impl<'a> Expander<'a> {
             .map(|(k, (input, ty))| {
                 let k = Literal::usize_unsuffixed(k);
                 quote! {
-                    impl<T> #p::Slot<#k, T> for __FlowSlots { type Types = (#ty,); type Who = input::#input; }
+                    impl #p::Slot<#k> for __FlowSlots { type Types = (#ty,); type Who = input::#input; }
                 }
             })
             .chain(self.atoms.iter().enumerate().map(|(i, _)| {
                 let alias = format_ident!("__flow_task_{}", i);
                 let out = Literal::usize_unsuffixed(input_count + i);
                 quote! {
-                    impl<T> #p::Slot<#out, T> for __FlowSlots {
+                    impl #p::Slot<#out> for __FlowSlots {
                         type Types = <#alias as #p::Typed>::Provides;
                         type Who = #alias;
                     }
@@ -141,6 +171,20 @@ impl<'a> Expander<'a> {
             }
         });
 
+        let atoms = atoms.chain(self.retries.iter().enumerate().map(|(k, (_, node, name))| {
+            let meta = format_ident!("__FLOW_RETRY_{}", k);
+            let node = Literal::u32_unsuffixed(*node as u32);
+            quote! {
+                #p::AtomDesc { name: #p::core::option::Option::Some(#name), ..#p::AtomDesc::new(#meta, #node) }
+            }
+        }));
+        let retry_nodes = self
+            .retries
+            .iter()
+            .map(|(_, node, _)| Literal::u32_unsuffixed(*node as u32));
+        let link_checks = self.link_checks();
+        let retry_checks = self.retry_checks();
+
         // The whole-flow check, at the flow's name.
         let name_span = at(def.name.span());
         let core = quote_spanned!(name_span=> ::taskwire::__private::core);
@@ -148,7 +192,6 @@ impl<'a> Expander<'a> {
             .inputs
             .iter()
             .map(|(input, _)| quote!(#[allow(non_camel_case_types, dead_code)] pub enum #input {}));
-        let type_check = type_check(&name, name_span);
         let flow_check = quote_spanned! {name_span=>
             const _: () = {
                 let mut scratch = [0u32; #p::flow_scratch_len(&__FLOW)];
@@ -167,7 +210,7 @@ impl<'a> Expander<'a> {
             let index = Literal::usize_unsuffixed(i);
             let args = (0..TY_MAX).map(|j| {
                 let at = Literal::usize_unsuffixed(i * TY_MAX + j);
-                quote_spanned!(span=> { __FLOW_PLANS[#at][0] }, { __FLOW_PLANS[#at][1] })
+                quote_spanned!(span=> { __flow_slot(#at) }, { __flow_elem(#at) })
             });
             quote_spanned! {span=>
                 const _: () = if __FLOW_BAD[#index] {
@@ -176,7 +219,7 @@ impl<'a> Expander<'a> {
                     #p::check_atom(&__FLOW, &__FLOW_TABLES, #index, &mut msg);
                     #core::panic!("{}", msg.as_str());
                 };
-                const _: () = __flow_check_types::<__FlowSlots, #alias, #(#args),*>();
+                const _: () = <#alias>::__flow_check::<__FlowSlots, #(#args),*>();
             }
         });
 
@@ -196,37 +239,45 @@ impl<'a> Expander<'a> {
                 #(#aliases)*
                 #[allow(dead_code)]
                 struct __FlowSlots;
-                impl<T: #p::Typed> #p::Slot<{ #p::OWN }, T> for __FlowSlots {
-                    type Types = T::Requires;
-                    type Who = T;
+                impl #p::Slot<{ #p::OWN }> for __FlowSlots {
+                    type Types = ();
+                    type Who = ();
                 }
                 /// The declared inputs, as providers in type mismatch messages.
                 mod input {
                     #(#input_markers)*
                 }
-                #type_check
                 #(#slots)*
+                #(#retries)*
                 const __FLOW: #p::FlowDesc<'static> = #p::FlowDesc {
                     inputs: &[#(#inputs),*],
                     nodes: &[#(#nodes),*],
                     atoms: &[#(#atoms),*],
+                    links: &[#(#links),*],
+                    retries: &[#(#retry_nodes),*],
                 };
                 // The tables every check reads, built once, shared by reference.
                 const __FLOW_PROVIDERS: &[u64] =
                     &#p::providers::<{ #p::provider_count(&__FLOW) }>(&__FLOW);
                 const __FLOW_TABLES: #p::Tables<'static> = #p::Tables {
                     providers: __FLOW_PROVIDERS,
-                    offsets: &#p::offsets::<{ #atom_count + 1 }>(&__FLOW),
+                    offsets: &#p::offsets::<{ #all_atoms + 1 }>(&__FLOW),
                     sources: &#p::sources::<{ #p::requirement_count(&__FLOW) }>(&__FLOW, __FLOW_PROVIDERS),
-                    names: &#p::names::<#atom_count>(&__FLOW),
+                    names: &#p::names::<#all_atoms>(&__FLOW),
                 };
                 // Which atoms have problems, and the providers of each required
                 // parameter, computed once for all atoms.
-                const __FLOW_BAD: &[bool] = &#p::atom_flags::<#atom_count>(&__FLOW, &__FLOW_TABLES);
+                const __FLOW_BAD: &[bool] = &#p::atom_flags::<#all_atoms>(&__FLOW, &__FLOW_TABLES);
                 const __FLOW_PLANS: &[[usize; 2]] =
                     &#p::type_plans::<{ #atom_count * #ty_max }>(&__FLOW, &__FLOW_TABLES);
+                // Read through functions: an array constant indexed in a const
+                // argument costs about three times as much to compile.
+                const fn __flow_slot(at: usize) -> usize { __FLOW_PLANS[at][0] }
+                const fn __flow_elem(at: usize) -> usize { __FLOW_PLANS[at][1] }
                 #flow_check
                 #(#atom_checks)*
+                #(#link_checks)*
+                #(#retry_checks)*
                 #build
                 __flow
             }
@@ -246,15 +297,29 @@ impl<'a> Expander<'a> {
         self.nodes.push(quote! {
             #p::NodeDesc { parent: #parent_lit, pos: #pos_lit, depth: #depth_lit, kind: #p::NodeKind::Flow(#kind, #name) }
         });
+        let node_lit = Literal::u32_unsuffixed(node as u32);
+        let d_lit = Literal::u32_unsuffixed(depth + 1);
+        // A retry is its flow's first child, as `Flow::retry` makes it.
+        let first = if let Some(retry) = &group.retry {
+            let atom = Literal::u32_unsuffixed((self.tasks + self.retries.len()) as u32);
+            let atom_name = match &retry.named {
+                Some(n) => n.value(),
+                None => format!("{name}_retry"),
+            };
+            self.retries.push((retry, self.nodes.len(), atom_name));
+            self.nodes.push(quote! {
+                #p::NodeDesc { parent: #node_lit, pos: 0, depth: #d_lit, kind: #p::NodeKind::Atom(#atom) }
+            });
+            1
+        } else {
+            0
+        };
+        self.links.extend(group.links.iter().map(|l| (l, node)));
         for (i, child) in group.children.iter().enumerate() {
             match child {
                 Child::Task(task) => {
                     let atom = Literal::u32_unsuffixed(self.atoms.len() as u32);
-                    let (node_lit, i_lit, d_lit) = (
-                        Literal::u32_unsuffixed(node as u32),
-                        Literal::u32_unsuffixed(i as u32),
-                        Literal::u32_unsuffixed(depth + 1),
-                    );
+                    let i_lit = Literal::u32_unsuffixed((first + i) as u32);
                     self.atoms.push((task, self.nodes.len()));
                     self.nodes.push(quote! {
                         #p::NodeDesc { parent: #node_lit, pos: #i_lit, depth: #d_lit, kind: #p::NodeKind::Atom(#atom) }
@@ -262,7 +327,7 @@ impl<'a> Expander<'a> {
                 }
                 Child::Group(inner) => {
                     let inner_name = group_name(inner, name, i);
-                    self.group(inner, &inner_name, node, i, depth + 1);
+                    self.group(inner, &inner_name, node, first + i, depth + 1);
                 }
             }
         }
@@ -277,6 +342,7 @@ impl<'a> Expander<'a> {
     }
 
     fn build_expr(&self, group: &Group, name: &str, atom: &mut usize) -> TokenStream {
+        let p_core = quote!(::taskwire::__private::core);
         let ctor = match group.kind {
             Kind::Linear => quote!(linear),
             Kind::Unordered => quote!(unordered),
@@ -313,57 +379,136 @@ impl<'a> Expander<'a> {
                 }
             })
             .collect();
+        let links = group.links.iter().map(|l| {
+            let (from, to) = (&l.from, &l.to);
+            match &l.decider {
+                None => quote!(.link(#from, #to)),
+                Some(decider) => quote!(.link_if(#from, #to, #decider)),
+            }
+        });
+        let retry = group.retry.as_ref().map(|r| {
+            let controller = &r.controller;
+            let mut atom = match &r.named {
+                Some(n) => quote!(::taskwire::retry::RetryAtom::new(#n, #controller)),
+                None => quote!(<::taskwire::retry::RetryAtom as #p_core::convert::From<_>>::from(#controller)),
+            };
+            if !r.requires.is_empty() {
+                let names = &r.requires;
+                atom = quote!(#atom.requires([#(#names),*]));
+            }
+            if let Some(n) = &r.provides {
+                atom = quote!(#atom.provides(#n));
+            }
+            if let Some(delay) = &r.delay {
+                atom = quote!(#atom.delay(#delay));
+            }
+            quote!(.retry(#atom))
+        });
+        let tail = if group.links.is_empty() && group.retry.is_none() {
+            quote!(__flow)
+        } else {
+            quote!(__flow #(#links)* #retry)
+        };
         quote! {
             {
                 let mut __flow = ::taskwire::Flow::#ctor(#name);
                 for __node in [#(#children),*] {
                     __flow.push(__node);
                 }
-                __flow
+                #tail
             }
         }
     }
-}
 
-/// The flow's type check: a trait implemented only by a type for itself, and
-/// a function whose bounds ask it of each required parameter of a task and its
-/// provider (local, so that the message names the flow
-/// and the bounds point at the invocation).
-fn type_check(flow: &str, span: Span) -> TokenStream {
-    let p = private();
-    let message = format!(
-        "flow `{flow}`: task `{{C}}` requires a value of type `{{R}}` (its required parameter #{{J}}), but its provider `{{P}}` produces `{{Self}}`"
-    );
-    let ks: Vec<_> = (0..TY_MAX).map(|j| format_ident!("K{}", j)).collect();
-    let ms: Vec<_> = (0..TY_MAX).map(|j| format_ident!("M{}", j)).collect();
-    let nths = (0..TY_MAX).map(Literal::usize_unsuffixed);
-    let bounds = (0..TY_MAX).map(|j| {
-        let (k, m) = (&ks[j], &ms[j]);
-        let jl = Literal::usize_unsuffixed(j);
-        let nth = Literal::usize_unsuffixed(j + 1);
-        quote_spanned! {span=>
-            <S as #p::Slot<#k, T>>::Types: #p::NthTy<#m>,
-            <<S as #p::Slot<#k, T>>::Types as #p::NthTy<#m>>::Ty:
-                __FlowSameType<<T::Requires as #p::NthTy<#jl>>::Ty, T, <S as #p::Slot<#k, T>>::Who, #nth>,
-        }
-    });
-    quote_spanned! {span=>
-        #[diagnostic::on_unimplemented(
-            message = #message,
-            label = "`{C}` requires `{R}`, but `{P}` produces `{Self}`",
-            note = "the provider is the flow's input or the task that gives this task the value; change one of the two types, or `rebind` the parameter to another value"
-        )]
-        trait __FlowSameType<R, C, P, const J: usize> {}
-        impl<X, C, P, const J: usize> __FlowSameType<X, C, P, J> for X {}
-        #[allow(clippy::type_complexity)]
-        const fn __flow_check_types<S, T, #(const #ks: usize, const #ms: usize),*>()
-        where
-            T: #p::Typed,
-            S: #(#p::Slot<#ks, T>)+*,
-            T::Requires: #(#p::NthTy<#nths>)+*,
-            #(#bounds)*
-        {
-        }
+    /// The links' descriptions, and the retry atoms' metadata (a `const`
+    /// each).
+    fn links_and_retries(&self) -> (Vec<TokenStream>, Vec<TokenStream>) {
+        let p = private();
+        let links = self
+            .links
+            .iter()
+            .map(|(l, node)| {
+                let node = Literal::u32_unsuffixed(*node as u32);
+                let (from, to) = (&l.from, &l.to);
+                quote!(#p::LinkDesc { flow: #node, from: #from, to: #to })
+            })
+            .collect();
+        let retries = self
+            .retries
+            .iter()
+            .enumerate()
+            .map(|(k, (r, _, name))| {
+                let meta = format_ident!("__FLOW_RETRY_{}", k);
+                let requires = &r.requires;
+                let provides = match &r.provides {
+                    Some(n) => quote!(#p::core::option::Option::Some(#n)),
+                    None => quote!(#p::core::option::Option::None),
+                };
+                quote! {
+                    const #meta: &#p::TaskMeta =
+                        &#p::retry_meta(#name, &[#(#p::Cow::Borrowed(#requires)),*], #provides);
+                }
+            })
+            .collect();
+        (links, retries)
+    }
+
+    /// Per link: that its flow is a graph, at `link`; that each end names a
+    /// child, at the end.
+    fn link_checks(&self) -> Vec<TokenStream> {
+        let p = private();
+        self.links
+            .iter()
+            .enumerate()
+            .map(|(k, (l, _))| {
+                let k = Literal::usize_unsuffixed(k);
+                let at_link = at(l.keyword.span());
+                let core = quote_spanned!(at_link=> ::taskwire::__private::core);
+                let mut checks = quote_spanned! {at_link=>
+                    const _: () = {
+                        let mut buf = [0u8; 1024];
+                        let mut msg = #p::Msg::new(&mut buf);
+                        if #p::check_link(&__FLOW, #k, &mut msg) {
+                            #core::panic!("{}", msg.as_str());
+                        }
+                    };
+                };
+                for (end, to) in [(&l.from, false), (&l.to, true)] {
+                    let span = at(end.span());
+                    let core = quote_spanned!(span=> ::taskwire::__private::core);
+                    checks.extend(quote_spanned! {span=>
+                        const _: () = {
+                            let mut buf = [0u8; 4096];
+                            let mut msg = #p::Msg::new(&mut buf);
+                            if #p::check_link_end(&__FLOW, &__FLOW_TABLES, #k, #to, &mut msg) {
+                                #core::panic!("{}", msg.as_str());
+                            }
+                        };
+                    });
+                }
+                checks
+            })
+            .collect()
+    }
+
+    /// Per retry: its requirements, at `retry`.
+    fn retry_checks(&self) -> Vec<TokenStream> {
+        let p = private();
+        (0..self.retries.len())
+            .map(|k| {
+                let span = at(self.retries[k].0.keyword.span());
+                let core = quote_spanned!(span=> ::taskwire::__private::core);
+                let index = Literal::usize_unsuffixed(self.tasks + k);
+                quote_spanned! {span=>
+                    const _: () = if __FLOW_BAD[#index] {
+                        let mut buf = [0u8; 4096];
+                        let mut msg = #p::Msg::new(&mut buf);
+                        #p::check_atom(&__FLOW, &__FLOW_TABLES, #index, &mut msg);
+                        #core::panic!("{}", msg.as_str());
+                    };
+                }
+            })
+            .collect()
     }
 }
 

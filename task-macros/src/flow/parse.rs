@@ -5,17 +5,45 @@
 //!     #[doc = ".."] pub linear create_volume(size: u64, volume_type: String) {
 //!         extract_request,
 //!         volumes::reserve_quota.rebind("size", "volume_size"),
-//!         graph prepare { create_db_entry, notify_scheduler.named("notify") },
+//!         graph prepare retry(Times::new(3)).provides("attempt") {
+//!             create_db_entry,
+//!             notify_scheduler.named("notify"),
+//!             audit,
+//!             link("create_db_entry", "audit"),
+//!             link_if("notify", "audit", decider),
+//!         },
 //!         commit_quota.inject("force", false),
 //!     }
 //! }
 //! ```
 //!
 //! A flow is a kind (`linear`, `unordered`, `graph`), a name, the inputs with
-//! their types (outermost flow only) and its children; a child is a nested
-//! flow (its name optional) or a task's path followed by the builder's own
-//! calls: `.named("..")`, `.rebind("arg", "name")`, `.inject("arg", value)`,
+//! their types (outermost flow only), a retry if any, and its body; the body
+//! lists children and links, separated by commas, in any order. A child is a
+//! nested flow (its name optional) or a task's path followed by the builder's
+//! own calls: `.named("..")`, `.rebind("arg", "name")`, `.inject("arg", value)`,
 //! `.provides_as("..")`, `.provides_each_as(["..", ..])`.
+//!
+//! The builder's other calls on a flow:
+//!
+//! - `link("from", "to")` is `Flow::link`, `link_if("from", "to", decider)` is
+//!   `Flow::link_if` (`decider` is any expression of a type that converts
+//!   into a `Decider`). The ends are strings, as for the builder: an atom's
+//!   name (its task's registered name, or `.named(..)`) or a nested flow's
+//!   name, which need not be the path written. A link names children of the
+//!   flow whose body holds it, and only a graph flow takes links.
+//! - `retry(controller)` after the name (and the inputs) is `Flow::retry`
+//!   with a `RetryAtom` built from `controller` (anything that converts into
+//!   one: a `Retry` controller such as `Times::new(3)`); the retry atom's
+//!   options follow as its builder's calls: `.named("..")`,
+//!   `.requires(["..", ..])`, `.provides("..")`, `.delay(delay)`. The macro
+//!   reads names only from these calls: what the controller requires by itself
+//!   (`Retry::requires`, e.g. `ParameterizedForEach`'s values) is a run-time
+//!   value, checked when the engine compiles the flow; name it in
+//!   `.requires([..])` too to have the compiler check it (it is read once).
+//!
+//! `link`, `link_if` and `retry` are words only where followed by `(`: a task
+//! may still be called `link` or `retry`.
 
 use proc_macro2::TokenStream;
 use syn::ext::IdentExt;
@@ -31,6 +59,9 @@ mod kw {
     syn::custom_keyword!(linear);
     syn::custom_keyword!(unordered);
     syn::custom_keyword!(graph);
+    syn::custom_keyword!(retry);
+    syn::custom_keyword!(link);
+    syn::custom_keyword!(link_if);
 }
 
 /// How a flow orders its children (mirrors the runtime's `FlowKind`).
@@ -80,12 +111,36 @@ pub(crate) struct FlowDef {
     pub(crate) body: Group,
 }
 
-/// A flow pattern: its kind, name and children.
+/// A flow pattern: its kind, name, retry, children and links.
 pub(crate) struct Group {
     pub(crate) kind: Kind,
     /// The name as written, if any (the outermost flow always has one).
     pub(crate) name: Option<Ident>,
+    pub(crate) retry: Option<Box<RetryUse>>,
     pub(crate) children: Vec<Child>,
+    /// `link(..)` and `link_if(..)`, in the order written.
+    pub(crate) links: Vec<LinkUse>,
+}
+
+/// `link("from", "to")` or `link_if("from", "to", decider)`.
+pub(crate) struct LinkUse {
+    /// `link` or `link_if`, where a link outside a graph flow is reported.
+    pub(crate) keyword: Ident,
+    pub(crate) from: LitStr,
+    pub(crate) to: LitStr,
+    pub(crate) decider: Option<Expr>,
+}
+
+/// `retry(controller)` and the retry atom's options (`RetryAtom`'s builder
+/// calls).
+pub(crate) struct RetryUse {
+    /// `retry`, where the retry atom's own mistakes are reported.
+    pub(crate) keyword: Ident,
+    pub(crate) controller: Expr,
+    pub(crate) named: Option<LitStr>,
+    pub(crate) requires: Vec<LitStr>,
+    pub(crate) provides: Option<LitStr>,
+    pub(crate) delay: Option<Expr>,
 }
 
 /// A child of a flow.
@@ -142,7 +197,8 @@ impl FlowDef {
                 })?;
             inputs = list.into_iter().collect();
         }
-        let children = parse_children(input)?;
+        let retry = parse_retry(input)?;
+        let (children, links) = parse_children(input)?;
         if !input.is_empty() {
             return Err(input.error("one flow per `flow!`: write another `flow!` for another flow"));
         }
@@ -154,42 +210,191 @@ impl FlowDef {
             body: Group {
                 kind,
                 name: Some(name),
+                retry,
                 children,
+                links,
             },
         })
     }
 }
 
-fn parse_children(input: ParseStream<'_>) -> syn::Result<Vec<Child>> {
+/// A flow's body: its children and its links, in any order.
+fn parse_children(input: ParseStream<'_>) -> syn::Result<(Vec<Child>, Vec<LinkUse>)> {
     let content;
     braced!(content in input);
-    let list = Punctuated::<Child, Token![,]>::parse_terminated(&content)?;
-    Ok(list.into_iter().collect())
+    let list = Punctuated::<Item, Token![,]>::parse_terminated(&content)?;
+    let (mut children, mut links) = (Vec::new(), Vec::new());
+    for item in list {
+        match item {
+            Item::Child(c) => children.push(c),
+            Item::Link(l) => links.push(l),
+        }
+    }
+    Ok((children, links))
+}
+
+/// What a flow's body lists.
+enum Item {
+    Child(Child),
+    Link(LinkUse),
+}
+
+impl Parse for Item {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Item> {
+        // `link(..)`: a task named `link` is never followed by parentheses.
+        if (input.peek(kw::link) || input.peek(kw::link_if)) && input.peek2(syn::token::Paren) {
+            return Ok(Item::Link(input.parse()?));
+        }
+        Ok(Item::Child(input.parse()?))
+    }
+}
+
+impl Parse for LinkUse {
+    fn parse(input: ParseStream<'_>) -> syn::Result<LinkUse> {
+        let keyword: Ident = input.call(Ident::parse_any)?;
+        let with_decider = keyword == "link_if";
+        let content;
+        parenthesized!(content in input);
+        let from = link_end(&content)?;
+        content.parse::<Token![,]>()?;
+        let to = link_end(&content)?;
+        let decider = if with_decider {
+            content.parse::<Token![,]>()?;
+            Some(content.parse()?)
+        } else {
+            None
+        };
+        content.parse::<Option<Token![,]>>()?;
+        if !content.is_empty() {
+            return Err(content.error(if with_decider {
+                "`link_if` takes the two ends and a decider: `link_if(\"from\", \"to\", decider)`"
+            } else {
+                "`link` takes the two ends: `link(\"from\", \"to\")` (`link_if(\"from\", \"to\", decider)` for a link with a decider)"
+            }));
+        }
+        Ok(LinkUse {
+            keyword,
+            from,
+            to,
+            decider,
+        })
+    }
+}
+
+/// A link's end: the name of an atom or nested flow, as a string (atoms are
+/// named by their task's registered name or `.named(..)`, which need not be
+/// the path written).
+fn link_end(input: ParseStream<'_>) -> syn::Result<LitStr> {
+    if input.peek(LitStr) {
+        return input.parse();
+    }
+    if input.peek(Ident) {
+        let ident: Ident = input.call(Ident::parse_any)?;
+        return Err(syn::Error::new(
+            ident.span(),
+            format!(
+                "a link names an atom or a nested flow by its name, as a string, as the builder does: write `\"{}\"`",
+                ident.unraw()
+            ),
+        ));
+    }
+    Err(input.error("expected the name of an atom or a nested flow, as a string"))
+}
+
+/// `retry(controller)` and its options, if the flow has one.
+fn parse_retry(input: ParseStream<'_>) -> syn::Result<Option<Box<RetryUse>>> {
+    if !(input.peek(kw::retry) && input.peek2(syn::token::Paren)) {
+        return Ok(None);
+    }
+    let keyword: Ident = input.call(Ident::parse_any)?;
+    let content;
+    parenthesized!(content in input);
+    let controller: Expr = content.parse()?;
+    if !content.is_empty() {
+        return Err(content.error("`retry` takes one controller, e.g. `retry(Times::new(3))`; write the retry atom's options after it: `retry(..).provides(\"attempt\")`"));
+    }
+    let mut retry = RetryUse {
+        keyword,
+        controller,
+        named: None,
+        requires: Vec::new(),
+        provides: None,
+        delay: None,
+    };
+    while input.peek(Token![.]) {
+        input.parse::<Token![.]>()?;
+        let method: Ident = input.call(Ident::parse_any)?;
+        let content;
+        parenthesized!(content in input);
+        match method.to_string().as_str() {
+            "named" => retry.named = Some(content.parse()?),
+            "provides" => retry.provides = Some(content.parse()?),
+            "delay" => retry.delay = Some(content.parse()?),
+            "requires" => {
+                let list;
+                bracketed!(list in content);
+                let names = Punctuated::<LitStr, Token![,]>::parse_terminated(&list)?;
+                retry.requires.extend(names);
+            }
+            other => {
+                return Err(syn::Error::new(
+                    method.span(),
+                    format!(
+                        "`{other}` is not an option of a retry in `flow!`; write `.named(\"..\")`, `.requires([\"..\", ..])`, `.provides(\"..\")` or `.delay(delay)`"
+                    ),
+                ))
+            }
+        }
+        if !content.is_empty() {
+            return Err(content.error("unexpected tokens after the arguments"));
+        }
+    }
+    Ok(Some(Box::new(retry)))
 }
 
 impl Parse for Child {
     fn parse(input: ParseStream<'_>) -> syn::Result<Child> {
-        // `graph { .. }` or `graph name { .. }`; a task may be named `graph`
-        // only through a path (`self::graph`).
-        if Kind::peek(input)
-            && (input.peek2(syn::token::Brace)
-                || input.peek2(Ident) && input.peek3(syn::token::Brace))
-        {
+        // `graph { .. }`, `graph name { .. }`, either with `retry(..)` before
+        // the braces; a task may be named `graph` only through a path
+        // (`self::graph`).
+        if is_group(input) {
             let kind = Kind::parse(input)?;
-            let name = if input.peek(Ident) {
+            let name = if input.peek(Ident)
+                && !(input.peek(kw::retry) && input.peek2(syn::token::Paren))
+            {
                 Some(input.call(Ident::parse_any)?)
             } else {
                 None
             };
-            let children = parse_children(input)?;
+            let retry = parse_retry(input)?;
+            let (children, links) = parse_children(input)?;
             return Ok(Child::Group(Group {
                 kind,
                 name,
+                retry,
                 children,
+                links,
             }));
         }
         Ok(Child::Task(input.parse()?))
     }
+}
+
+/// Whether a nested flow starts here: a kind, a name or not, then `retry(`
+/// or `{`.
+fn is_group(input: ParseStream<'_>) -> bool {
+    if !Kind::peek(input) {
+        return false;
+    }
+    let fork = input.fork();
+    if Kind::parse(&fork).is_err() {
+        return false;
+    }
+    let retry = |f: ParseStream<'_>| f.peek(kw::retry) && f.peek2(syn::token::Paren);
+    if retry(&fork) || fork.peek(syn::token::Brace) {
+        return true;
+    }
+    fork.call(Ident::parse_any).is_ok() && (fork.peek(syn::token::Brace) || retry(&fork))
 }
 
 impl Parse for TaskUse {

@@ -6,7 +6,7 @@
 //! descriptor struct lives inside `const _: () = { .. };`.
 
 use proc_macro2::{Literal, Span, TokenStream};
-use quote::{quote, quote_spanned, ToTokens};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Ident, Path};
@@ -141,22 +141,61 @@ pub(crate) fn task(task: &TaskFn<'_>) -> TokenStream {
 
 /// How many required parameters the flow macro's type checks cover (the
 /// runtime's `flow::check::TY_MAX`).
-const TY_MAX: usize = 4;
+pub(crate) const TY_MAX: usize = 4;
 /// How many outputs of a tuple the type checks cover (the arity of the
 /// runtime's `NthTy` impls).
 const OUT_MAX: usize = 8;
 
-/// `impl Typed for #ident`: the types of the first `TY_MAX` required
-/// parameters and of the outputs, for `flow!`'s type checks.
+/// `impl Typed for #ident` (the types of the outputs) and the function
+/// `flow!` calls to check the first `TY_MAX` required parameters: for each,
+/// a trait implemented only by the parameter's type (and by `Nothing`, what
+/// an unchecked slot holds), whose message names the task, the parameter and
+/// both types, and a bound asking it of the value the flow gives. The bounds
+/// are spanned at the parameter, where rustc's "required by this bound" note
+/// then points.
 fn typed_impl(task: &TaskFn<'_>) -> TokenStream {
     let p = private();
     let ident = task.ident();
-    let requires = task
+    let task_name = match &task.args.name {
+        Some(name) => name.value(),
+        None => ident.unraw().to_string(),
+    };
+    let required: Vec<_> = task
         .params
         .iter()
         .filter(|param| param.kind == ParamKind::Required)
         .take(TY_MAX)
-        .map(|param| param.ty);
+        .collect();
+    let mut traits = Vec::new();
+    let mut bounds = Vec::new();
+    for (j, param) in required.iter().enumerate() {
+        let ty = param.ty;
+        let name = &param.name;
+        let written = ty.to_token_stream().to_string();
+        let message = format!(
+            "task `{task_name}` requires `{name}: {written}`, but its provider `{{P}}` gives `{{Self}}`"
+        );
+        let label = format!("`{name}` must be `{written}` here, `{{P}}` gives `{{Self}}`");
+        let note = format!(
+            "change one of the two types, or `.rebind(\"{name}\", \"..\")` to give `{name}` another value"
+        );
+        let check = format_ident!("__TaskFlowArg{}", j);
+        let span = ty.span();
+        traits.push(quote_spanned! {span=>
+            #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+            trait #check<P> {}
+            impl<P> #check<P> for #ty {}
+            impl<P> #check<P> for #p::Nothing {}
+        });
+        let (k, m) = (format_ident!("K{}", j), format_ident!("M{}", j));
+        bounds.push(quote_spanned! {span=>
+            S: #p::Slot<#k>,
+            <S as #p::Slot<#k>>::Types: #p::NthTy<#m>,
+            <<S as #p::Slot<#k>>::Types as #p::NthTy<#m>>::Ty: #check<<S as #p::Slot<#k>>::Who>,
+        });
+    }
+    let ks = (0..TY_MAX).map(|j| format_ident!("K{}", j));
+    let ms = (0..TY_MAX).map(|j| format_ident!("M{}", j));
     let ok = task.output.ok_type();
     let provides = match (&task.args.provides, ok) {
         (None, _) => quote!(()),
@@ -174,8 +213,20 @@ fn typed_impl(task: &TaskFn<'_>) -> TokenStream {
     quote! {
         #[automatically_derived]
         impl #p::Typed for #ident {
-            type Requires = (#(#requires,)*);
             type Provides = #provides;
+        }
+        #(#traits)*
+        #[automatically_derived]
+        impl #ident {
+            /// `flow!`'s type check of this task's parameters against the
+            /// values of the flow's slots `S`.
+            #[doc(hidden)]
+            #[allow(private_bounds, clippy::type_complexity)]
+            pub const fn __flow_check<S, #(const #ks: usize, const #ms: usize),*>()
+            where
+                #(#bounds)*
+            {
+            }
         }
     }
 }

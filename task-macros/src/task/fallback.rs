@@ -4,10 +4,10 @@
 //! `fallback.rs`).
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{format_ident, quote};
 
 use super::args::Version;
-use super::expand::{default_name, descriptor, private, task_constructor, task_def, Meta};
+use super::expand::{default_name, descriptor, private, task_constructor, task_def, Meta, TY_MAX};
 use super::sig::ItemFn;
 
 /// The function, the errors, and — unless the function takes `self`, when it
@@ -34,6 +34,8 @@ pub(crate) fn expand(item: &ItemFn, error: syn::Error) -> TokenStream {
     let constructor = task_constructor(item);
     let def = task_def(ident, &meta, quote!(#p::core::option::Option::None));
     let message = format!("task `{}` has errors in its `#[task]` attribute", ident);
+    let ks = (0..TY_MAX).map(|j| format_ident!("K{}", j));
+    let ms = (0..TY_MAX).map(|j| format_ident!("M{}", j));
     quote! {
         #item
         #errors
@@ -47,8 +49,12 @@ pub(crate) fn expand(item: &ItemFn, error: syn::Error) -> TokenStream {
             #def
             #[automatically_derived]
             impl #p::Typed for #ident {
-                type Requires = ();
                 type Provides = ();
+            }
+            #[automatically_derived]
+            impl #ident {
+                #[doc(hidden)]
+                pub const fn __flow_check<S, #(const #ks: usize, const #ms: usize),*>() {}
             }
             fn __task_exec(_: &#p::Call<'_>) -> #p::Invocation {
                 #p::Invocation::Ready(#p::core::result::Result::Err(#p::Failure::from_error(

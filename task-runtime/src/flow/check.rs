@@ -7,9 +7,20 @@
 //! `Vec` storage): it reads each argument's source from [`fill_sources`], takes
 //! the problems from [`atom_problems`] and [`flow_problems`] as [`Problem`]s,
 //! and words them with the same writers ([`write_missing`],
-//! [`write_ambiguous`], [`write_duplicate`], ...) that [`check_atom`] and
-//! [`check_flow`] use, so a mistake reads the same whichever way the flow was
-//! built. Cycles are found by the same search ([`Cycles`]) on both sides.
+//! [`write_ambiguous`], [`write_duplicate`], [`write_link_outside_graph`],
+//! ...) that [`check_atom`], [`check_flow`] and [`check_link`] use, so a
+//! mistake reads the same whichever way the flow was built. Cycles are found
+//! by the same search ([`Cycles`]) on both sides.
+//!
+//! Links ([`LinkDesc`]) are checked per link ([`check_link`]: only graph
+//! flows take links; [`check_link_end`]: each end names a child) and take part
+//! in the cycle search. A retry is an atom of the description, the first child
+//! of the flow it controls (listed in [`FlowDesc::retries`]): its flow's atoms
+//! see what it provides, it sees what its flow's surroundings provide, and its
+//! requirements are checked like a task's ([`check_atom`]) — those the flow
+//! macro can see, written with `.requires([..])`: what a controller reads by
+//! itself ([`Retry::requires`](crate::retry::Retry::requires)) is a run-time
+//! value, checked only by the builder.
 //!
 //! Everything here is `const fn`: no allocation (callers hand in scratch
 //! buffers), no traits, no formatting machinery. Messages are written into a
@@ -141,15 +152,27 @@ pub enum Names<'a> {
     InputAnd(&'a str),
     /// The value arguments of a task, in order.
     Args(&'a TaskMeta),
+    /// The children of a flow of a flow description (by node), its retry
+    /// left out.
+    Children(&'a FlowDesc<'a>, u32),
 }
 
 impl<'a> Names<'a> {
     const fn len(&self) -> usize {
-        match self {
+        match *self {
             Names::Strings(s) => s.len(),
             Names::Nodes(_, n) => n.len(),
             Names::InputAnd(_) => 2,
             Names::Args(meta) => arg_count(meta),
+            Names::Children(d, flow) => {
+                let mut n = 0;
+                let mut child = flow + 1;
+                while let Some(c) = next_child(d, flow, child) {
+                    n += 1;
+                    child = c + 1;
+                }
+                n
+            }
         }
     }
 
@@ -173,8 +196,34 @@ impl<'a> Names<'a> {
                 }
                 cursor.next(meta).name
             }
+            Names::Children(d, flow) => {
+                let mut k = 0;
+                let mut child = flow + 1;
+                while let Some(c) = next_child(d, flow, child) {
+                    if k == i {
+                        return node_name(d, c);
+                    }
+                    k += 1;
+                    child = c + 1;
+                }
+                ""
+            }
         }
     }
+}
+
+/// The first child of `flow` at node `from` or after it, its retry left out.
+const fn next_child(d: &FlowDesc<'_>, flow: u32, from: u32) -> Option<u32> {
+    let mut child = from;
+    while (child as usize) < d.nodes.len()
+        && d.nodes[child as usize].depth > d.nodes[flow as usize].depth
+    {
+        if d.nodes[child as usize].parent == flow && !is_retry(d, child) {
+            return Some(child);
+        }
+        child += 1;
+    }
+    None
 }
 
 /// How the engine's inputs are named in a list of providers.
@@ -300,6 +349,53 @@ pub const fn write_cycle(m: &mut Msg<'_>, flow: &str, cycle: Names<'_>) {
         i += 1;
     }
     m.push(" form a cycle");
+}
+
+/// `flow `F`: linear flow `s` has a link `a` -> `b`, but only graph flows take
+/// links; ...`.
+pub const fn write_link_outside_graph(
+    m: &mut Msg<'_>,
+    flow: &str,
+    kind: FlowKind,
+    scope: &str,
+    from: &str,
+    to: &str,
+) {
+    write_flow(m, flow);
+    m.push(kind_name(kind));
+    m.push(" flow `");
+    m.push(scope);
+    m.push("` has a link `");
+    m.push(from);
+    m.push("` -> `");
+    m.push(to);
+    m.push("`, but only graph flows take links; make `");
+    m.push(scope);
+    m.push("` a graph flow, or remove the link");
+}
+
+/// `flow `F`: link `a` -> `b` in graph flow `g` names `b`, which is not a
+/// child of it; its children are ...`.
+pub const fn write_unknown_link_end(
+    m: &mut Msg<'_>,
+    flow: &str,
+    scope: &str,
+    from: &str,
+    to: &str,
+    missing: &str,
+    children: Names<'_>,
+) {
+    write_flow(m, flow);
+    m.push("link `");
+    m.push(from);
+    m.push("` -> `");
+    m.push(to);
+    m.push("` in graph flow `");
+    m.push(scope);
+    m.push("` names `");
+    m.push(missing);
+    m.push("`, which is not a child of it; its children are ");
+    write_list(m, children);
 }
 
 /// `flow `F`: two atoms are named `a`; ...`.
@@ -578,8 +674,26 @@ pub struct FlowDesc<'a> {
     pub inputs: &'a [(&'a str, &'a str)],
     /// The pattern tree, depth first; node 0 is the outermost flow.
     pub nodes: &'a [NodeDesc<'a>],
-    /// The atoms, in the order the tree meets them.
+    /// The atoms, in the order the tree meets them (the flow macro puts the
+    /// retry atoms last; only their nodes' order matters).
     pub atoms: &'a [AtomDesc<'a>],
+    /// The explicit links of graph flows ([`Flow::link`](super::Flow::link),
+    /// [`Flow::link_if`](super::Flow::link_if)).
+    pub links: &'a [LinkDesc<'a>],
+    /// The nodes that are retry atoms ([`Flow::retry`](super::Flow::retry)),
+    /// sorted: each is the first child of the flow it controls.
+    pub retries: &'a [u32],
+}
+
+/// A link between two children of a flow, as written.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkDesc<'a> {
+    /// The node of the flow that holds the link.
+    pub flow: u32,
+    /// The child that runs first (an atom's or a nested flow's name).
+    pub from: &'a str,
+    /// The child that runs after it.
+    pub to: &'a str,
 }
 
 /// One node of a flow's pattern tree.
@@ -644,6 +758,51 @@ impl<'a> AtomDesc<'a> {
             provides: ProvidesAs::Task,
         }
     }
+}
+
+/// The metadata of a retry atom, for a flow's description: named `name`,
+/// requiring the values `requires` (untyped: a retry's values are JSON),
+/// providing `provides`. What a controller requires by itself
+/// ([`Retry::requires`](crate::retry::Retry::requires), such as
+/// [`ParameterizedForEach`](crate::retry::ParameterizedForEach)'s values) is
+/// known only at run time, so it is not part of it.
+pub const fn retry_meta(
+    name: &'static str,
+    requires: &'static [Text],
+    provides: Option<&'static str>,
+) -> TaskMeta {
+    TaskMeta {
+        name: Cow::Borrowed(name),
+        version: crate::task::Version::new(1, 0),
+        params: Cow::Borrowed(&[]),
+        extra_requires: Cow::Borrowed(requires),
+        provides: match provides {
+            Some(p) => Provides::One(Cow::Borrowed(p)),
+            None => Provides::Nothing,
+        },
+        revert: None,
+        is_async: false,
+        priority: None,
+        location: crate::task::Location {
+            module: Cow::Borrowed("<retry>"),
+            file: Cow::Borrowed(""),
+            line: 0,
+        },
+    }
+}
+
+/// Whether `node` is a retry atom.
+const fn is_retry(d: &FlowDesc<'_>, node: u32) -> bool {
+    let (mut lo, mut hi) = (0, d.retries.len());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if d.retries[mid] < node {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo < d.retries.len() && d.retries[lo] == node
 }
 
 /// The name of atom `a`.
@@ -829,8 +988,18 @@ const fn entry_elem(e: u32) -> u32 {
     e & 0xff
 }
 
+/// The element a retry's value has in provider entries. A retry's value is
+/// JSON (its type is the controller's business): past the outputs the type
+/// checks cover, so they leave it alone, while it is resolved, ordered and
+/// reported like any other value.
+const RETRY_ELEM: u32 = 0xff;
+
 const fn entry_name<'a>(d: &FlowDesc<'a>, e: u32) -> &'a str {
-    provided_name(&d.atoms[entry_atom(e) as usize], entry_elem(e) as usize)
+    let elem = match entry_elem(e) {
+        RETRY_ELEM => 0,
+        k => k,
+    };
+    provided_name(&d.atoms[entry_atom(e) as usize], elem as usize)
 }
 
 const fn low(key: u64) -> u32 {
@@ -987,7 +1156,12 @@ pub const fn fill_provider_keys(d: &FlowDesc<'_>, out: &mut [u64]) {
         let mut k = 0;
         while k < count {
             let name = provided_name(&d.atoms[i], k);
-            out[n] = ((hash(name) as u64) << 32) | ((i as u64) << 8) | k as u64;
+            let elem = if is_retry(d, d.atoms[i].node) {
+                RETRY_ELEM as usize
+            } else {
+                k
+            };
+            out[n] = ((hash(name) as u64) << 32) | ((i as u64) << 8) | elem as u64;
             n += 1;
             k += 1;
         }
@@ -1117,7 +1291,10 @@ pub const fn source(t: &Tables<'_>, i: usize, k: usize) -> Source {
     } else {
         Source::Output {
             atom: entry_atom(s),
-            elem: entry_elem(s),
+            elem: match entry_elem(s) {
+                RETRY_ELEM => 0,
+                k => k,
+            },
         }
     }
 }
@@ -1131,8 +1308,10 @@ pub const fn data_edge(d: &FlowDesc<'_>, consumer: u32, provider: u32) -> Option
         d.atoms[consumer as usize].node,
         d.atoms[provider as usize].node,
     );
-    match flow_kind(d, scope) {
-        FlowKind::Graph => Some((scope, from, to)),
+    // A value of the consumer's own retry comes from before the graph: no
+    // edge in it.
+    match (flow_kind(d, scope), is_retry(d, from)) {
+        (FlowKind::Graph, false) => Some((scope, from, to)),
         _ => None,
     }
 }
@@ -1229,18 +1408,28 @@ const fn input_index(d: &FlowDesc<'_>, name: &str) -> Option<u32> {
 /// Resolves `name` for atom `c` as the engine will: the innermost enclosing
 /// flow that sees a provider wins; in a linear flow the nearest earlier child,
 /// in a graph flow any other child; an unordered flow's children see no
-/// sibling; the declared inputs are the outermost provider. Returns a
-/// provider entry, `INPUT | index` or `MISSING`.
+/// sibling; the declared inputs are the outermost provider. A retry runs
+/// before its flow's other atoms, which all see what it provides (even in an
+/// unordered flow); it sees only what its flow's surroundings provide.
+/// Returns a provider entry, `INPUT | index` or `MISSING`.
 ///
-/// Atoms come in depth-first order, so the nearer a provider is to `c` in the
-/// provider table, the deeper the flow they share: the search walks outwards
-/// from `c` and skips a flow that cannot see a provider as one block (binary
-/// search), so a name a long chain provides costs `O(depth · log n)`.
+/// Atoms come in depth-first order (the flow macro's retry atoms aside: they
+/// come last), so the nearer a provider is to `c` in the provider table, the
+/// deeper the flow they share: the search walks outwards from `c` and skips a
+/// flow that cannot see a provider as one block (binary search), so a name a
+/// long chain provides costs `O(depth · log n)`. The retries of the flows
+/// around `c`, and retry atoms out of tree order, are compared one by one
+/// (a flow has one retry at most); a retry's own requirements are resolved
+/// by a scan of the name's providers.
 const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32 {
     let cn = d.atoms[c as usize].node;
+    if is_retry(d, cn) {
+        return resolve_scan(d, providers, c, name);
+    }
     // A chain's usual case, without a look-up: the atom just before `c`, in
     // the same linear flow, provides the name. No provider is nearer, and a
-    // linear flow sees no later one.
+    // linear flow sees no later one (its retry, if it is that atom, is
+    // nearest too).
     if c > 0 {
         let prev = &d.atoms[c as usize - 1];
         let parent = d.nodes[cn as usize].parent;
@@ -1251,24 +1440,34 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
             while k > 0 {
                 k -= 1;
                 if str_eq(provided_name(prev, k), name) {
-                    return ((c - 1) << 8) | k as u32;
+                    let elem = if is_retry(d, prev.node) {
+                        RETRY_ELEM
+                    } else {
+                        k as u32
+                    };
+                    return ((c - 1) << 8) | elem;
                 }
             }
         }
     }
     let (lo, hi) = hash_range(providers, hash(name));
+    // The tree-ordered part of the table (the flow macro's retry atoms, last,
+    // are compared one by one below).
+    let ordered = ordered_atoms(d);
+    let hi_o = atom_bound(providers, lo, hi, ordered as u32);
     let mut best = MISSING;
     let mut best_at = 0;
     // The depth of the flow the best provider shares with `c`, plus one.
     let mut best_depth = 0;
     let (mut best_scope, mut best_from) = (0u32, 0u32);
     // Earlier providers: the nearest is in the innermost shared flow, which
-    // sees it unless it is unordered.
-    let mut k = atom_bound(providers, lo, hi, c);
+    // sees it unless it is unordered. (The retries of the flows around `c`
+    // are compared below.)
+    let mut k = atom_bound(providers, lo, hi_o, c);
     while k > lo {
         k -= 1;
         let e = low(providers[k]);
-        if !str_eq(entry_name(d, e), name) {
+        if !str_eq(entry_name(d, e), name) || retry_around(d, e, cn) {
             continue;
         }
         let p = entry_atom(e);
@@ -1286,19 +1485,19 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
     }
     // Later providers: only a graph flow sees them, and then its last one
     // wins; a flow no deeper than the earlier provider's adds nothing better.
-    let mut k = atom_bound(providers, lo, hi, c + 1);
-    while k < hi {
+    let mut k = atom_bound(providers, lo, hi_o, c + 1);
+    while k < hi_o {
         let e = low(providers[k]);
         if !str_eq(entry_name(d, e), name) {
             k += 1;
             continue;
         }
-        let (scope, _, _) = common_scope(d, cn, d.atoms[entry_atom(e) as usize].node);
+        let (scope, _, from) = common_scope(d, cn, d.atoms[entry_atom(e) as usize].node);
         let depth = d.nodes[scope as usize].depth;
         if best != MISSING && depth + 1 < best_depth {
             break;
         }
-        let end = run_edge(d, providers, k, hi, scope, true);
+        let end = run_edge(d, providers, k, hi_o, scope, true);
         if let FlowKind::Graph = flow_kind(d, scope) {
             // The last provider of the name in the flow.
             let mut j = end;
@@ -1308,12 +1507,61 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
             best = low(providers[j]);
             best_at = j;
             best_scope = scope;
+            best_from = from;
             break;
         }
         if best != MISSING && depth + 1 == best_depth {
             break;
         }
         k = end + 1;
+    }
+    // The retries compared one by one: those of the flows around `c` (each
+    // its flow's first child), then those out of tree order.
+    let mut from_retry = false;
+    let mut best_key = if best == MISSING {
+        (0, 0, 0)
+    } else {
+        provider_key(d, cn, best)
+    };
+    let mut at = d.nodes[cn as usize].parent;
+    loop {
+        let r = at + 1;
+        if (r as usize) < d.nodes.len() && d.nodes[r as usize].parent == at && is_retry(d, r) {
+            if let NodeKind::Atom(i) = d.nodes[r as usize].kind {
+                if (i as usize) < ordered
+                    && provided_count(&d.atoms[i as usize]) > 0
+                    && str_eq(provided_name(&d.atoms[i as usize], 0), name)
+                {
+                    let e = (i << 8) | RETRY_ELEM;
+                    let key = provider_key(d, cn, e);
+                    if best == MISSING || key_less(best_key, key) {
+                        (best, best_key, from_retry) = (e, key, true);
+                    }
+                }
+            }
+        }
+        if at == 0 {
+            break;
+        }
+        at = d.nodes[at as usize].parent;
+    }
+    let mut i = ordered;
+    while i < d.atoms.len() {
+        let a = &d.atoms[i];
+        if provided_count(a) > 0 && str_eq(provided_name(a, 0), name) {
+            let e = ((i as u32) << 8) | RETRY_ELEM;
+            let (scope, to, from) = common_scope(d, cn, a.node);
+            let key = provider_key(d, cn, e);
+            if visible(d, scope, to, from) && (best == MISSING || key_less(best_key, key)) {
+                (best, best_key, from_retry) = (e, key, true);
+            }
+        }
+        i += 1;
+    }
+    if from_retry {
+        let (scope, _, from) = common_scope(d, cn, d.atoms[entry_atom(best) as usize].node);
+        best_scope = scope;
+        best_from = from;
     }
     // Where two children of a graph or unordered flow provide the name (or a
     // nested flow does, for a linear one), the engine reads no value: that
@@ -1324,21 +1572,151 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
             FlowKind::Linear => best_from,
             _ => best_scope,
         };
-        // The providers of the name inside the exporter: a run of the table
-        // around the best one.
-        let mut first = run_edge(d, providers, best_at, lo, exporter, false);
-        while !str_eq(entry_name(d, low(providers[first])), name) {
-            first += 1;
-        }
-        let mut last = run_edge(d, providers, best_at, hi, exporter, true);
-        while !str_eq(entry_name(d, low(providers[last])), name) {
-            last -= 1;
-        }
-        if exports_twice(d, providers, lo, exporter, name, first, last) {
+        let twice = if from_retry || holds_retry(d, exporter) {
+            // Retries take part: the walk of the exporter's subtree.
+            let e = match flow_kind(d, best_scope) {
+                FlowKind::Linear => export(d, exporter, name),
+                _ => union_export(d, exporter, name),
+            };
+            e == AMBIGUOUS_EXPORT
+        } else {
+            // The providers of the name inside the exporter: a run of the
+            // table around the best one.
+            let mut first = run_edge(d, providers, best_at, lo, exporter, false);
+            while !str_eq(entry_name(d, low(providers[first])), name) {
+                first += 1;
+            }
+            let mut last = run_edge(d, providers, best_at, hi_o, exporter, true);
+            while !str_eq(entry_name(d, low(providers[last])), name) {
+                last -= 1;
+            }
+            exports_twice(d, providers, lo, exporter, name, first, last)
+        };
+        if twice {
             return SKIPPED;
         }
     }
     if best == MISSING && named && ambiguous_around(d, cn, name) {
+        return SKIPPED;
+    }
+    if best == MISSING {
+        if let Some(i) = input_index(d, name) {
+            return INPUT | i;
+        }
+    }
+    best
+}
+
+/// Whether a provider in `scope`'s child `from` is visible to its child `to`
+/// (see [`resolve`]).
+const fn visible(d: &FlowDesc<'_>, scope: u32, to: u32, from: u32) -> bool {
+    if is_retry(d, from) {
+        true
+    } else if is_retry(d, to) {
+        false
+    } else {
+        match flow_kind(d, scope) {
+            FlowKind::Linear => d.nodes[from as usize].pos < d.nodes[to as usize].pos,
+            FlowKind::Graph => true,
+            FlowKind::Unordered => false,
+        }
+    }
+}
+
+/// How near provider entry `e` is to node `cn`, the larger the nearer: the
+/// depth of the flow they share, the provider's child's position in it, then
+/// the provider's place in the tree (a retry comes before its flow's atoms).
+const fn provider_key(d: &FlowDesc<'_>, cn: u32, e: u32) -> (u32, u32, u32) {
+    let node = d.atoms[entry_atom(e) as usize].node;
+    let (scope, _, from) = common_scope(d, cn, node);
+    (
+        d.nodes[scope as usize].depth + 1,
+        d.nodes[from as usize].pos,
+        node,
+    )
+}
+
+const fn key_less(a: (u32, u32, u32), b: (u32, u32, u32)) -> bool {
+    a.0 < b.0 || a.0 == b.0 && (a.1 < b.1 || a.1 == b.1 && a.2 < b.2)
+}
+
+/// Whether provider entry `e` is the retry of a flow around node `cn`.
+const fn retry_around(d: &FlowDesc<'_>, e: u32, cn: u32) -> bool {
+    entry_elem(e) == RETRY_ELEM && {
+        let node = d.atoms[entry_atom(e) as usize].node;
+        holds(d, d.nodes[node as usize].parent, cn)
+    }
+}
+
+/// How many atoms come in tree order: all but the retry atoms the flow macro
+/// puts last.
+const fn ordered_atoms(d: &FlowDesc<'_>) -> usize {
+    let mut n = d.atoms.len();
+    while n > 0 && is_retry(d, d.atoms[n - 1].node) {
+        n -= 1;
+    }
+    // A trailing retry in tree order (the builder's, of a flow with nothing
+    // else) is compared one by one all the same.
+    n
+}
+
+/// Whether node `x`'s subtree holds a retry (nodes are depth first: the first
+/// retry past `x` is in it if any is).
+const fn holds_retry(d: &FlowDesc<'_>, x: u32) -> bool {
+    let (mut lo, mut hi) = (0, d.retries.len());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if d.retries[mid] <= x {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo < d.retries.len() && holds(d, x, d.retries[lo])
+}
+
+/// [`resolve`] by a scan of all providers of the name: for a retry's own
+/// requirements, which look names up around its flow.
+const fn resolve_scan(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32 {
+    let cn = d.atoms[c as usize].node;
+    let (lo, hi) = hash_range(providers, hash(name));
+    let mut best = MISSING;
+    let mut best_key = (0u32, 0u32, 0u32);
+    let (mut best_scope, mut best_from) = (0u32, 0u32);
+    let mut named = 0;
+    let mut k = lo;
+    while k < hi {
+        let e = low(providers[k]);
+        let p = entry_atom(e);
+        if str_eq(entry_name(d, e), name) {
+            named += 1;
+            if p != c {
+                let (scope, to, from) = common_scope(d, cn, d.atoms[p as usize].node);
+                let key = provider_key(d, cn, e);
+                if visible(d, scope, to, from) && (best == MISSING || key_less(best_key, key)) {
+                    best_key = key;
+                    best = e;
+                    best_scope = scope;
+                    best_from = from;
+                }
+            }
+        }
+        k += 1;
+    }
+    if best != MISSING && named > 1 {
+        let exporter = match flow_kind(d, best_scope) {
+            FlowKind::Linear => best_from,
+            _ => best_scope,
+        };
+        let e = match flow_kind(d, best_scope) {
+            FlowKind::Linear => export(d, exporter, name),
+            _ => union_export(d, exporter, name),
+        };
+        if e == AMBIGUOUS_EXPORT {
+            return SKIPPED;
+        }
+    }
+    if best == MISSING && named > 1 && ambiguous_around(d, cn, name) {
         return SKIPPED;
     }
     if best == MISSING {
@@ -1474,12 +1852,17 @@ const fn exports_twice(
 /// engine looks names up: a graph flow by all its children's exports, a
 /// linear one by its earlier children's.
 const fn ambiguous_around(d: &FlowDesc<'_>, node: u32, name: &str) -> bool {
-    let mut at = node;
+    // A retry looks names up around its flow.
+    let mut at = if is_retry(d, node) {
+        d.nodes[node as usize].parent
+    } else {
+        node
+    };
     while at != 0 {
         let scope = d.nodes[at as usize].parent;
         match flow_kind(d, scope) {
             FlowKind::Graph => {
-                if export(d, scope, name) == AMBIGUOUS_EXPORT {
+                if union_export(d, scope, name) == AMBIGUOUS_EXPORT {
                     return true;
                 }
             }
@@ -1609,31 +1992,78 @@ pub const fn atom_problems<'a>(
 }
 
 /// The hint of a missing requirement of atom `i`: the first later provider of
-/// `name`, else the first earlier one.
+/// `name`, else the first earlier one, in the order the builder adds atoms:
+/// the tree's (a retry comes before its flow's atoms).
 const fn missing_hint<'a>(d: &FlowDesc<'a>, providers: &[u64], i: u32, name: &str) -> Hint<'a> {
     let (lo, hi) = hash_range(providers, hash(name));
-    // The first provider at all, and the first one past atom `i`.
+    let an = d.atoms[i as usize].node;
+    // The tree-ordered atoms: the first provider at all, and the first one
+    // past atom `i`'s node.
+    let ordered = ordered_atoms(d);
+    let hi_o = atom_bound(providers, lo, hi, ordered as u32);
+    let mut earlier = u32::MAX;
+    let mut later = u32::MAX;
     let mut j = lo;
-    while j < hi && !str_eq(entry_name(d, low(providers[j])), name) {
+    while j < hi_o && !str_eq(entry_name(d, low(providers[j])), name) {
         j += 1;
     }
-    if j == hi {
-        return Hint::None;
+    if j < hi_o {
+        let first = entry_atom(low(providers[j]));
+        if d.atoms[first as usize].node < an {
+            earlier = first;
+        }
     }
-    let first = entry_atom(low(providers[j]));
-    let mut j = atom_bound(providers, lo, hi, i + 1);
-    while j < hi {
+    let mut j = node_bound(d, providers, lo, hi_o, an + 1);
+    while j < hi_o {
         let e = low(providers[j]);
         if str_eq(entry_name(d, e), name) {
-            return Hint::Later(atom_name(&d.atoms[entry_atom(e) as usize]));
+            later = entry_atom(e);
+            break;
         }
         j += 1;
     }
-    if first < i {
-        Hint::Independent(atom_name(&d.atoms[first as usize]))
+    // The retry atoms out of tree order.
+    let mut p = ordered;
+    while p < d.atoms.len() {
+        let a = &d.atoms[p];
+        if provided_count(a) > 0 && str_eq(provided_name(a, 0), name) {
+            let pn = a.node;
+            if pn > an && (later == u32::MAX || pn < d.atoms[later as usize].node) {
+                later = p as u32;
+            }
+            if pn < an && (earlier == u32::MAX || pn < d.atoms[earlier as usize].node) {
+                earlier = p as u32;
+            }
+        }
+        p += 1;
+    }
+    if later != u32::MAX {
+        Hint::Later(atom_name(&d.atoms[later as usize]))
+    } else if earlier != u32::MAX {
+        Hint::Independent(atom_name(&d.atoms[earlier as usize]))
     } else {
         Hint::None
     }
+}
+
+/// The first position in `providers[lo..hi]` (one hash, tree-ordered atoms)
+/// whose atom's node is `node` or later.
+const fn node_bound(
+    d: &FlowDesc<'_>,
+    providers: &[u64],
+    mut lo: usize,
+    mut hi: usize,
+    node: u32,
+) -> usize {
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if entry_node(d, providers, mid) < node {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
 }
 
 /// The first position in `providers[lo..hi]` (one hash) whose atom is `atom`
@@ -1673,7 +2103,7 @@ pub const fn atom_flags<const N: usize>(d: &FlowDesc<'_>, t: &Tables<'_>) -> [bo
 
 /// The scratch [`check_flow`] needs, in `u32`s.
 pub const fn flow_scratch_len(d: &FlowDesc<'_>) -> usize {
-    let e = requirement_count(d);
+    let e = requirement_count(d) + d.links.len();
     d.inputs.len() + 2 * e + Cycles::scratch_len(d.nodes.len(), e)
 }
 
@@ -1740,7 +2170,11 @@ pub const fn flow_problems<'a>(
         used[x] = 0;
         x += 1;
     }
-    let e_max = if whole { t.sources.len() } else { 0 };
+    let e_max = if whole {
+        t.sources.len() + d.links.len()
+    } else {
+        0
+    };
     let (edges, rest) = rest.split_at_mut(2 * e_max);
     let mut e = 0;
     let mut input_reported = [u32::MAX; 16];
@@ -1770,7 +2204,7 @@ pub const fn flow_problems<'a>(
                     let name = read_name(a, arg.name);
                     if let Some(input) = input_index(d, name) {
                         let key = scope * 64 + input;
-                        let mut seen = export(d, scope, name) == AMBIGUOUS_EXPORT;
+                        let mut seen = union_export(d, scope, name) == AMBIGUOUS_EXPORT;
                         let mut s = 0;
                         while s < input_reported.len() && !seen {
                             if input_reported[s] == key {
@@ -1800,6 +2234,22 @@ pub const fn flow_problems<'a>(
     }
     if !whole {
         return;
+    }
+    // Explicit links (those that name no child are reported by
+    // `check_link_end`).
+    let mut k = 0;
+    while k < d.links.len() {
+        let l = &d.links[k];
+        if is_graph(d, l.flow) {
+            let from = link_end(d, t, l.flow, l.from);
+            let to = link_end(d, t, l.flow, l.to);
+            if from != NO_CHILD && to != NO_CHILD {
+                edges[2 * e] = from;
+                edges[2 * e + 1] = to;
+                e += 1;
+            }
+        }
+        k += 1;
     }
     let (edges, _) = edges.split_at_mut(2 * e);
     sort_pairs(edges);
@@ -1835,6 +2285,91 @@ pub const fn name_scratch_len(d: &FlowDesc<'_>) -> usize {
     d.inputs.len()
 }
 
+// ---------------------------------------------------------------------------
+// Links
+
+/// No child of that name.
+const NO_CHILD: u32 = u32::MAX;
+
+const fn is_graph(d: &FlowDesc<'_>, node: u32) -> bool {
+    matches!(
+        d.nodes[node as usize].kind,
+        NodeKind::Flow(FlowKind::Graph, _)
+    )
+}
+
+/// The node of the child of `flow` named `name` (an atom, else a nested
+/// flow; its retry left out), or [`NO_CHILD`].
+const fn link_end(d: &FlowDesc<'_>, t: &Tables<'_>, flow: u32, name: &str) -> u32 {
+    let (lo, hi) = hash_range(t.names, hash(name));
+    let mut k = lo;
+    while k < hi {
+        let a = &d.atoms[low(t.names[k]) as usize];
+        if d.nodes[a.node as usize].parent == flow
+            && !is_retry(d, a.node)
+            && str_eq(atom_name(a), name)
+        {
+            return a.node;
+        }
+        k += 1;
+    }
+    let mut child = flow + 1;
+    while let Some(c) = next_child(d, flow, child) {
+        if let NodeKind::Flow(_, n) = d.nodes[c as usize].kind {
+            if str_eq(n, name) {
+                return c;
+            }
+        }
+        child = c + 1;
+    }
+    NO_CHILD
+}
+
+/// Checks that link `k` is in a graph flow (the builder's rule: only graph
+/// flows take links). Writes the problem into `m` and returns whether there
+/// was one.
+pub const fn check_link(d: &FlowDesc<'_>, k: usize, m: &mut Msg<'_>) -> bool {
+    let l = &d.links[k];
+    match d.nodes[l.flow as usize].kind {
+        NodeKind::Flow(FlowKind::Graph, _) | NodeKind::Atom(_) => false,
+        NodeKind::Flow(kind, scope) => {
+            write_link_outside_graph(m, flow_name(d), kind, scope, l.from, l.to);
+            true
+        }
+    }
+}
+
+/// Checks that one end of link `k` (its target if `to`, else its source)
+/// names a child of the link's graph flow: an atom by its name, or a nested
+/// flow. Writes the problem into `m` (listing the children) and returns
+/// whether there was one. A link outside a graph flow is [`check_link`]'s.
+pub const fn check_link_end(
+    d: &FlowDesc<'_>,
+    t: &Tables<'_>,
+    k: usize,
+    to: bool,
+    m: &mut Msg<'_>,
+) -> bool {
+    let l = &d.links[k];
+    let end = if to { l.to } else { l.from };
+    if !is_graph(d, l.flow) || link_end(d, t, l.flow, end) != NO_CHILD {
+        return false;
+    }
+    write_unknown_link_end(
+        m,
+        flow_name(d),
+        node_name(d, l.flow),
+        l.from,
+        l.to,
+        end,
+        Names::Children(d, l.flow),
+    );
+    true
+}
+
+// ---------------------------------------------------------------------------
+// Exports
+
 const NO_EXPORT: u32 = u32::MAX;
 const AMBIGUOUS_EXPORT: u32 = u32::MAX - 1;
 
@@ -1842,6 +2377,17 @@ const AMBIGUOUS_EXPORT: u32 = u32::MAX - 1;
 /// of the atom, [`NO_EXPORT`] or [`AMBIGUOUS_EXPORT`] (two of its children of a
 /// graph or unordered flow export it). A linear flow exports its last child's.
 const fn export(d: &FlowDesc<'_>, node: u32, name: &str) -> u32 {
+    export_of(d, node, name, false)
+}
+
+/// What a graph or unordered flow's children see provided under `name` by
+/// one another: [`export`] without the flow's retry (the builder orders the
+/// retry before them, outside their union).
+const fn union_export(d: &FlowDesc<'_>, node: u32, name: &str) -> u32 {
+    export_of(d, node, name, true)
+}
+
+const fn export_of(d: &FlowDesc<'_>, node: u32, name: &str, skip_retry: bool) -> u32 {
     match d.nodes[node as usize].kind {
         NodeKind::Atom(i) => {
             let a = &d.atoms[i as usize];
@@ -1860,7 +2406,7 @@ const fn export(d: &FlowDesc<'_>, node: u32, name: &str) -> u32 {
             while (child as usize) < d.nodes.len()
                 && d.nodes[child as usize].depth > d.nodes[node as usize].depth
             {
-                if d.nodes[child as usize].parent == node {
+                if d.nodes[child as usize].parent == node && !(skip_retry && is_retry(d, child)) {
                     let e = export(d, child, name);
                     if e != NO_EXPORT {
                         found = match kind {
@@ -1883,6 +2429,9 @@ const fn export(d: &FlowDesc<'_>, node: u32, name: &str) -> u32 {
 /// walk, so the flows where two providers of a name meet are the flows where
 /// two consecutive ones meet: one pass, even for a name a long chain provides.
 const fn ambiguities<'a>(d: &FlowDesc<'a>, providers: &[u64], r: &mut Report<'_, '_, 'a>) {
+    // The flow macro's retry atoms come last, out of tree order: each is met
+    // with every other provider of its name (a flow has one retry at most).
+    let ordered = ordered_atoms(d) as u32;
     let mut lo = 0;
     while lo < providers.len() {
         let h = providers[lo] >> 32;
@@ -1893,43 +2442,69 @@ const fn ambiguities<'a>(d: &FlowDesc<'a>, providers: &[u64], r: &mut Report<'_,
         // Each flow where two providers of one name meet unordered, once.
         let mut reported = [u32::MAX; 8];
         let mut a = lo;
-        // (A name provided once meets nothing.)
-        while a + 1 < hi {
-            let name = entry_name(d, low(providers[a]));
-            // The next provider of the same name.
-            let mut b = a + 1;
-            while b < hi && !str_eq(entry_name(d, low(providers[b])), name) {
-                b += 1;
-            }
-            if b < hi {
-                let na = d.atoms[entry_atom(low(providers[a])) as usize].node;
-                let nb = d.atoms[entry_atom(low(providers[b])) as usize].node;
-                let (scope, ca, cb) = common_scope(d, na, nb);
-                let parallel = !matches!(flow_kind(d, scope), FlowKind::Linear);
-                let mut seen = false;
-                let mut s = 0;
-                while s < reported.len() {
-                    if reported[s] == scope {
-                        seen = true;
+        while a < hi {
+            let ea = low(providers[a]);
+            let name = entry_name(d, ea);
+            let na = d.atoms[entry_atom(ea) as usize].node;
+            if entry_atom(ea) >= ordered {
+                let mut b = lo;
+                while b < hi {
+                    let eb = low(providers[b]);
+                    if b != a && str_eq(entry_name(d, eb), name) {
+                        let nb = d.atoms[entry_atom(eb) as usize].node;
+                        meet(d, na, nb, name, &mut reported, r);
                     }
-                    s += 1;
+                    b += 1;
                 }
-                if parallel && ca != cb && !seen {
-                    let mut s = 0;
-                    while s < reported.len() {
-                        if reported[s] == u32::MAX {
-                            reported[s] = scope;
-                            break;
-                        }
-                        s += 1;
-                    }
-                    r.add(d, Problem::Ambiguous { name, scope });
+            } else {
+                // The next provider of the same name.
+                let mut b = a + 1;
+                while b < hi && !str_eq(entry_name(d, low(providers[b])), name) {
+                    b += 1;
+                }
+                if b < hi {
+                    let nb = d.atoms[entry_atom(low(providers[b])) as usize].node;
+                    meet(d, na, nb, name, &mut reported, r);
                 }
             }
             a += 1;
         }
         lo = hi;
     }
+}
+
+/// Providers of `name` at nodes `na` and `nb`: reports their common flow if it
+/// is a graph or unordered flow they are two children of (a retry is not among
+/// the children its flow orders), once per flow (`reported`).
+const fn meet<'a>(
+    d: &FlowDesc<'a>,
+    na: u32,
+    nb: u32,
+    name: &'a str,
+    reported: &mut [u32; 8],
+    r: &mut Report<'_, '_, 'a>,
+) {
+    let (scope, ca, cb) = common_scope(d, na, nb);
+    let parallel = !matches!(flow_kind(d, scope), FlowKind::Linear);
+    if !parallel || ca == cb || is_retry(d, ca) || is_retry(d, cb) {
+        return;
+    }
+    let mut s = 0;
+    while s < reported.len() {
+        if reported[s] == scope {
+            return;
+        }
+        s += 1;
+    }
+    let mut s = 0;
+    while s < reported.len() {
+        if reported[s] == u32::MAX {
+            reported[s] = scope;
+            break;
+        }
+        s += 1;
+    }
+    r.add(d, Problem::Ambiguous { name, scope });
 }
 
 /// What each child of flow `scope` exports under `name` (the engine's rule):
@@ -1941,7 +2516,7 @@ pub const fn exporters(d: &FlowDesc<'_>, scope: u32, name: &str, out: &mut [u32]
     while (child as usize) < d.nodes.len()
         && d.nodes[child as usize].depth > d.nodes[scope as usize].depth
     {
-        if d.nodes[child as usize].parent == scope {
+        if d.nodes[child as usize].parent == scope && !is_retry(d, child) {
             let e = export(d, child, name);
             if e != NO_EXPORT && e != AMBIGUOUS_EXPORT {
                 if len < out.len() {
@@ -2328,18 +2903,11 @@ const OUT_MAX: u32 = 8;
 /// A plan of the type checks for one atom: for each of its first [`TY_MAX`]
 /// required parameters, the slot and element of its provider (`[slot, elem]`).
 /// Slots: `0..inputs` the declared inputs (element 0), then one per atom (its
-/// outputs); an unresolved or absent requirement gets [`OWN`] (the checked
-/// task's own requirements: it is compared with itself, so it adds no type
-/// error).
+/// outputs); an unresolved or absent requirement gets `[OWN, 0]` (whose type,
+/// [`Nothing`], every parameter accepts: it adds no type error).
 pub const fn type_plan(d: &FlowDesc<'_>, t: &Tables<'_>, i: usize) -> [[usize; 2]; TY_MAX] {
     let inputs = d.inputs.len();
-    let own = OWN;
-    let mut plan = [[0usize; 2]; TY_MAX];
-    let mut j = 0;
-    while j < TY_MAX {
-        plan[j] = [own, j];
-        j += 1;
-    }
+    let mut plan = [[OWN, 0]; TY_MAX];
     let a = &d.atoms[i];
     let off = t.offsets[i] as usize;
     let n = arg_count(a.meta);
@@ -2385,26 +2953,30 @@ pub const fn type_plans<const N: usize>(d: &FlowDesc<'_>, t: &Tables<'_>) -> [[u
 }
 
 /// The types of a task, for the flow macro's type checks: `#[task]`
-/// implements it next to [`Task`](crate::Task).
+/// implements it next to [`Task`](crate::Task), and gives the task's type an
+/// inherent `__flow_check` function whose bounds compare each of the first
+/// [`TY_MAX`] required parameters with the value its provider gives (one
+/// trait per parameter, whose message names the parameter and both types).
 pub trait Typed {
-    /// The types of the first [`TY_MAX`] required parameters, as a tuple.
-    type Requires;
     /// The types of the outputs, as a tuple (one output: a 1-tuple).
     type Provides;
 }
 
 /// A slot of a flow's type checks: the flow macro implements it for a local
-/// type, one slot per input and per atom.
-/// `T` is the task being checked (slot [`OWN`] is its own requirements).
-pub trait Slot<const K: usize, T> {
-    /// The types of the slot, as a tuple.
+/// type, one slot per input and per atom, and slot [`OWN`] for requirements
+/// that nothing checked provides.
+pub trait Slot<const K: usize> {
+    /// The types of the slot, as a tuple (`()` for [`OWN`]: its elements are
+    /// [`Nothing`], which every parameter accepts).
     type Types;
     /// Who provides them (a task, or a marker named after the input), for
     /// messages.
     type Who;
 }
 
-/// The slot of a task's own requirements (see [`type_plan`]).
+/// The slot of requirements that nothing checked provides (see
+/// [`type_plan`]): a missing requirement is reported once, by the
+/// requirement checks, not again as a type mismatch.
 pub const OWN: usize = usize::MAX;
 
 /// Element `J` of a tuple type, or [`Nothing`] past its end.
@@ -2413,7 +2985,8 @@ pub trait NthTy<const J: usize> {
     type Ty;
 }
 
-/// What [`NthTy`] gives past the end of a tuple.
+/// What [`NthTy`] gives past the end of a tuple, and what slot [`OWN`]
+/// holds: every parameter's check accepts it.
 #[derive(Debug)]
 pub enum Nothing {}
 

@@ -253,17 +253,18 @@ impl<'f> Lists<'f> {
 
 /// A flow described for the checks of [`check`], with `Vec` storage.
 ///
-/// The description is the shape's tree as it is, but for a retried graph or
-/// unordered flow: its retry atom runs first, in the enclosing scope, and the
-/// other children see what it provides, so it is described as a linear flow
-/// (the retry, then the rest) whose second child is a flow of the flow's kind
-/// holding the other children; both carry the flow's name.
+/// The description is the shape's tree as it is, as the flow macro describes
+/// it: a retry is its flow's first child, an atom listed in
+/// [`FlowDesc::retries`] (the checks give it its scoping). Atoms keep the
+/// builder's order, the tree's. Links are left out: the builder resolves their
+/// ends and finds cycles on its execution graph.
 struct Described<'a> {
     inputs: Vec<(&'a str, &'a str)>,
     nodes: Vec<NodeDesc<'a>>,
     atoms: Vec<AtomDesc<'a>>,
-    /// The node whose children are each shape's children (its retry aside),
-    /// shapes in the order a depth-first walk meets them.
+    /// The retry atoms' nodes, in order.
+    retries: Vec<u32>,
+    /// Each shape's node, shapes in the order a depth-first walk meets them.
     bodies: Vec<u32>,
 }
 
@@ -278,6 +279,7 @@ impl<'a> Described<'a> {
             inputs: inputs.iter().map(|n| (*n, "")).collect(),
             nodes: Vec::with_capacity(specs.len() + 1),
             atoms: Vec::with_capacity(specs.len()),
+            retries: Vec::new(),
             bodies: Vec::new(),
         };
         let mut atom_node = vec![0u32; specs.len()];
@@ -307,35 +309,23 @@ impl<'a> Described<'a> {
 
     fn walk(&mut self, shape: &'a Shape, parent: u32, pos: u32, depth: u32, atom_node: &mut [u32]) {
         let node = self.nodes.len() as u32;
-        let split = shape.retry.is_some() && shape.kind != FlowKind::Linear;
-        let kind = if split { FlowKind::Linear } else { shape.kind };
         self.nodes.push(NodeDesc {
             parent,
             pos,
             depth,
-            kind: NodeKind::Flow(kind, &shape.name),
+            kind: NodeKind::Flow(shape.kind, &shape.name),
         });
-        let (body, children, depth) = match (split, shape.children.split_first()) {
-            (true, Some((ShapeNode::Atom(retry), rest))) => {
-                atom_node[*retry as usize] = self.atom(node, 0, depth + 1, *retry);
-                let body = self.nodes.len() as u32;
-                self.nodes.push(NodeDesc {
-                    parent: node,
-                    pos: 1,
-                    depth: depth + 1,
-                    kind: NodeKind::Flow(shape.kind, &shape.name),
-                });
-                (body, rest, depth + 2)
-            }
-            _ => (node, &shape.children[..], depth + 1),
-        };
-        self.bodies.push(body);
-        for (pos, child) in children.iter().enumerate() {
+        self.bodies.push(node);
+        for (pos, child) in shape.children.iter().enumerate() {
             match child {
                 ShapeNode::Atom(i) => {
-                    atom_node[*i as usize] = self.atom(body, pos as u32, depth, *i);
+                    let at = self.atom(node, pos as u32, depth + 1, *i);
+                    if pos == 0 && shape.retry.is_some() {
+                        self.retries.push(at);
+                    }
+                    atom_node[*i as usize] = at;
                 }
-                ShapeNode::Flow(f) => self.walk(f, body, pos as u32, depth, atom_node),
+                ShapeNode::Flow(f) => self.walk(f, node, pos as u32, depth + 1, atom_node),
             }
         }
     }
@@ -355,6 +345,8 @@ impl<'a> Described<'a> {
             inputs: &self.inputs,
             nodes: &self.nodes,
             atoms: &self.atoms,
+            links: &[],
+            retries: &self.retries,
         }
     }
 }
@@ -784,7 +776,10 @@ impl<'f> Compiler<'f> {
             self.has_graph = true;
             let at = self.data_edges.partition_point(|e| e.0 < body);
             let data = self.data_edges[at..].iter().take_while(|e| e.0 == body);
-            child_edges.extend(data.map(|&(_, from, to)| (from as usize, to as usize)));
+            // Positions count the flow's retry, which `children` leaves out
+            // (a value of it orders nothing in the graph).
+            let off = flow.retry.is_some() as usize;
+            child_edges.extend(data.map(|&(_, from, to)| (from as usize - off, to as usize - off)));
             // Children by name, built once: a graph with many links (an
             // activity flow over thousands of resources) stays linear.
             let mut by_name: FxHashMap<&str, usize> = FxHashMap::default();
@@ -796,43 +791,53 @@ impl<'f> Compiler<'f> {
             }
             for (k, (from, to)) in flow.links.iter().enumerate() {
                 let find = |name: &str| by_name.get(name).copied();
-                match (find(from), find(to)) {
-                    (Some(a), Some(b)) => {
-                        child_edges.push((a, b));
-                        // Deciders are kept in link order.
-                        let decider = flow
-                            .deciders
-                            .binary_search_by_key(&(k as u32), |(i, _)| *i)
-                            .ok()
-                            .map(|d| &flow.deciders[d].1);
-                        if let Some(decider) = decider {
-                            let link = self.deciders.len() as u32;
-                            for &t in subs[b].sources.as_slice() {
-                                self.guards.push((t, link));
-                            }
-                            self.deciders.push(DeciderLink {
-                                from_name: from.clone(),
-                                to_name: to.clone(),
-                                from: subs[a].range.clone(),
-                                to: subs[b].range.clone(),
-                                flow_tasks: children
-                                    .iter()
-                                    .filter_map(|c| match c {
-                                        ShapeNode::Atom(i) => Some(*i),
-                                        ShapeNode::Flow(_) => None,
-                                    })
-                                    .collect(),
-                                decider: decider.clone(),
-                            });
-                        }
-                    }
-                    (a, _) => self.errors.push(FlowError::UnknownLinkEnd {
+                let (a, b) = (find(from), find(to));
+                // Each end that names no child is a mistake of its own.
+                for missing in [(from, a), (to, b)]
+                    .into_iter()
+                    .filter_map(|(end, found)| found.is_none().then_some(end))
+                {
+                    self.errors.push(FlowError::UnknownLinkEnd {
                         flow: self.root_name(),
                         scope: flow.name.to_string(),
                         from: from.to_string(),
                         to: to.to_string(),
-                        missing: if a.is_none() { from } else { to }.to_string(),
-                    }),
+                        missing: missing.to_string(),
+                        children: children
+                            .iter()
+                            .map(|c| flow.child_name(c, self.specs).to_owned())
+                            .collect(),
+                    });
+                }
+                let (Some(a), Some(b)) = (a, b) else {
+                    continue;
+                };
+                child_edges.push((a, b));
+                // Deciders are kept in link order.
+                let decider = flow
+                    .deciders
+                    .binary_search_by_key(&(k as u32), |(i, _)| *i)
+                    .ok()
+                    .map(|d| &flow.deciders[d].1);
+                if let Some(decider) = decider {
+                    let link = self.deciders.len() as u32;
+                    for &t in subs[b].sources.as_slice() {
+                        self.guards.push((t, link));
+                    }
+                    self.deciders.push(DeciderLink {
+                        from_name: from.clone(),
+                        to_name: to.clone(),
+                        from: subs[a].range.clone(),
+                        to: subs[b].range.clone(),
+                        flow_tasks: children
+                            .iter()
+                            .filter_map(|c| match c {
+                                ShapeNode::Atom(i) => Some(*i),
+                                ShapeNode::Flow(_) => None,
+                            })
+                            .collect(),
+                        decider: decider.clone(),
+                    });
                 }
             }
             child_edges.sort_unstable();

@@ -56,7 +56,7 @@ pub enum FlowError {
         atom: String,
     },
     /// A link naming something that is not a child of the graph flow.
-    #[error("flow `{flow}`: link `{from}` -> `{to}` in graph flow `{scope}` names `{missing}`, which is not a child of it")]
+    #[error("{}", check::render(|m| check::write_unknown_link_end(m, flow, scope, from, to, missing, check::Names::Strings(children))))]
     UnknownLinkEnd {
         /// The outermost flow.
         flow: String,
@@ -68,9 +68,11 @@ pub enum FlowError {
         to: String,
         /// The end that is not a child.
         missing: String,
+        /// The children of the graph flow (atoms and nested flows), in order.
+        children: Vec<String>,
     },
     /// A link in a flow that is not a graph.
-    #[error("flow `{flow}`: {kind} flow `{scope}` has a link `{from}` -> `{to}`, but only graph flows take links")]
+    #[error("{}", check::render(|m| check::write_link_outside_graph(m, flow, *kind, scope, from, to)))]
     LinkOutsideGraph {
         /// The outermost flow.
         flow: String,

@@ -199,6 +199,14 @@ impl<'a> SubFlow<'a> {
         self.shape.kind
     }
 
+    /// The flow's links (`from`, `to`), in the order added.
+    pub fn links(&self) -> impl ExactSizeIterator<Item = (&'a str, &'a str)> + 'a {
+        self.shape
+            .links
+            .iter()
+            .map(|(a, b)| (a.as_ref(), b.as_ref()))
+    }
+
     /// The flow's children, in the order added.
     pub fn children(&self) -> impl ExactSizeIterator<Item = Child<'a>> + 'a {
         let atoms = self.atoms;
@@ -334,6 +342,25 @@ impl Flow {
     /// The flow's kind.
     pub fn kind(&self) -> FlowKind {
         self.shape.kind
+    }
+
+    /// The flow's links (`from`, `to`; [`Flow::link`], [`Flow::link_if`]),
+    /// in the order added.
+    ///
+    /// ```
+    /// # use taskwire_runtime::{Flow, FnTask};
+    /// # use serde_json::json;
+    /// let flow = Flow::graph("g")
+    ///     .add(FnTask::new("a").run(|_| Ok(json!(null))))
+    ///     .add(FnTask::new("b").run(|_| Ok(json!(null))))
+    ///     .link("a", "b");
+    /// assert_eq!(flow.links().collect::<Vec<_>>(), [("a", "b")]);
+    /// ```
+    pub fn links(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
+        self.shape
+            .links
+            .iter()
+            .map(|(a, b)| (a.as_ref(), b.as_ref()))
     }
 
     /// The flow's children, in the order added (its retry first, if any).
