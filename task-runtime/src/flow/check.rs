@@ -1524,7 +1524,8 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
         provider_key(d, cn, best)
     };
     let mut at = d.nodes[cn as usize].parent;
-    loop {
+    // (A flow without retries skips the walk: the flow macro's usual case.)
+    while !d.retries.is_empty() {
         let r = at + 1;
         if (r as usize) < d.nodes.len() && d.nodes[r as usize].parent == at && is_retry(d, r) {
             if let NodeKind::Atom(i) = d.nodes[r as usize].kind {
