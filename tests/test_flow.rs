@@ -4,6 +4,8 @@ mod common;
 
 use common::{step, Log};
 use taskwire::flow::FlowKind;
+use taskwire::flow::{ArgSource, Slot};
+use taskwire::retry::{RetryAtom, Times};
 use taskwire::{Engine, Flow, FlowError};
 
 fn errors(flow: &Flow, inputs: &[&str]) -> Vec<String> {
@@ -402,4 +404,93 @@ fn the_nearest_earlier_provider_wins_however_far_back_it_is() {
     let done = Engine::new(flow).input("size", 0).run().unwrap();
     // a=1, b=2, c=3, n1=4, d=3+2+1=6, f=7, g=8, h=8+0+1=9
     assert_eq!(done.get::<i64>("w").unwrap(), 9);
+}
+
+#[test]
+fn a_long_chain_sharing_one_name_reads_each_atom_from_the_one_before() {
+    // Every atom reads and provides `v`: the search for the nearest earlier
+    // provider walks outwards from the reader, so this stays fast.
+    let log = Log::default();
+    let n = 30_000;
+    let mut flow = Flow::linear("chain");
+    for i in 0..n {
+        flow.push(step(&log, "inc", &["v"], "v").named(format!("t{i}")));
+    }
+    let plan = flow.into_plan(&["v"]).unwrap();
+    assert_eq!(plan.arg_sources(0), [ArgSource::Input(0)]);
+    for i in 1..n {
+        let from = Slot {
+            atom: i as u32 - 1,
+            elem: None,
+        };
+        assert_eq!(plan.arg_sources(i), [ArgSource::Atom(from)], "atom {i}");
+    }
+}
+
+#[test]
+fn a_retried_graph_flow_reads_what_its_retry_provides_and_orders_by_data() {
+    let log = Log::default();
+    let flow = Flow::graph("g")
+        .add(step(&log, "late", &["x", "attempt"], "y"))
+        .add(step(&log, "early", &["attempt"], "x"))
+        .retry(RetryAtom::new("r", Times::new(2)).provides("attempt"));
+    let plan = flow.compile(&[]).unwrap();
+    let slot = |atom| ArgSource::Atom(Slot { atom, elem: None });
+    // Atoms: r, late, early.
+    assert_eq!(plan.arg_sources(1), [slot(2), slot(0)]);
+    assert_eq!(plan.arg_sources(2), [slot(0)]);
+    let edges: Vec<(usize, usize)> = plan
+        .graph()
+        .edge_indices()
+        .map(|e| {
+            let (a, b) = plan.graph().edge_endpoints(e).unwrap();
+            (a.index(), b.index())
+        })
+        .collect();
+    assert!(edges.contains(&(2, 1)), "early before late: {edges:?}");
+    assert!(edges.contains(&(0, 2)), "the retry first: {edges:?}");
+    assert!(
+        !edges.contains(&(0, 1)),
+        "late waits for early only: {edges:?}"
+    );
+
+    // Two children of the retried graph providing one name are ambiguous as
+    // in any graph flow, named after the flow.
+    let ambiguous = Flow::graph("g")
+        .add(step(&log, "a", &[], "x"))
+        .add(step(&log, "b", &[], "x"))
+        .add(step(&log, "c", &["x"], "y"))
+        .retry(Times::new(2));
+    assert_eq!(
+        errors(&ambiguous, &[]),
+        ["flow `g`: `x` is provided by `a` and `b` in graph flow `g`, which has no order to choose between them; rename one output or use `rebind`"]
+    );
+}
+
+#[test]
+fn many_readers_of_a_chain_in_a_graph_flow_read_its_last_output() {
+    // The graph flow sees `v` from one child (the chain exports its last
+    // `v`): no ambiguity, and finding that does not walk the chain per reader.
+    let log = Log::default();
+    let n = 3_000;
+    let mut chain = Flow::linear("chain").add(step(&log, "first", &[], "v"));
+    for i in 0..n {
+        chain.push(step(&log, "inc", &["v"], "v").named(format!("t{i}")));
+    }
+    let mut readers = Flow::unordered("readers");
+    for i in 0..n {
+        readers.push(step(&log, "read", &["v"], "").named(format!("r{i}")));
+    }
+    let plan = Flow::graph("g")
+        .add(chain)
+        .add(readers)
+        .into_plan(&[])
+        .unwrap();
+    let last = Slot {
+        atom: n as u32,
+        elem: None,
+    };
+    for i in n + 1..2 * n + 1 {
+        assert_eq!(plan.arg_sources(i), [ArgSource::Atom(last)], "atom {i}");
+    }
 }

@@ -689,12 +689,40 @@ fn const_checks(flow: &Flow, inputs: &[(&str, &str)]) -> Vec<String> {
         links,
         retries,
     } = described;
+    let checked = checks_of(inputs, &nodes, &atoms, &links, &retries);
+    // `flow!` puts the retry atoms after the tasks (their nodes keep their
+    // place): the checks find the same problems (in atom order, so sorted).
+    let order: Vec<usize> = (0..atoms.len())
+        .filter(|&i| !retries.contains(&atoms[i].node))
+        .chain((0..atoms.len()).filter(|&i| retries.contains(&atoms[i].node)))
+        .collect();
+    let last_atoms: Vec<AtomDesc<'_>> = order.iter().map(|&i| atoms[i]).collect();
+    let mut last_nodes = nodes.clone();
+    for (new, &old) in order.iter().enumerate() {
+        last_nodes[atoms[old].node as usize].kind = NodeKind::Atom(new as u32);
+    }
+    let mut retries_last = checks_of(inputs, &last_nodes, &last_atoms, &links, &retries);
+    let mut sorted = checked.clone();
+    sorted.sort();
+    retries_last.sort();
+    assert_eq!(sorted, retries_last, "retry atoms last");
+    checked
+}
+
+/// [`const_checks`] on a description.
+fn checks_of(
+    inputs: &[(&str, &str)],
+    nodes: &[NodeDesc<'_>],
+    atoms: &[AtomDesc<'_>],
+    links: &[LinkDesc<'_>],
+    retries: &[u32],
+) -> Vec<String> {
     let d = FlowDesc {
         inputs,
-        nodes: &nodes,
-        atoms: &atoms,
-        links: &links,
-        retries: &retries,
+        nodes,
+        atoms,
+        links,
+        retries,
     };
     let mut providers = vec![0; check::provider_count(&d)];
     check::fill_providers(&d, &mut providers);
@@ -843,5 +871,111 @@ fn the_builder_and_the_compile_time_checks_agree_on_random_flows() {
     assert!(
         links > 500 && retries > 300,
         "{links} with links, {retries} with retries"
+    );
+}
+
+#[test]
+fn a_bad_rebind_reads_the_same_at_compile_and_run_time() {
+    let built = builder_error(
+        Flow::linear("create_volume").add(extract_request::task().rebind("sise", "volume_size")),
+        &["size", "volume_type", "volume_size"],
+    );
+    assert_eq!(
+        built,
+        "flow `create_volume`: task `extract_request` has no argument `sise` to rebind; its arguments are `size` and `volume_type`"
+    );
+    // The case's first error is its unread input; the rebind's comes next.
+    let stderr = include_str!("../ui-tests/tests/ui/flow/fail/bad_rebind.stderr");
+    assert!(
+        stderr.contains(&format!("evaluation panicked: {built}\n")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn every_problem_of_the_checks_reads_the_same_as_the_builders_error() {
+    // One flow with a problem of each kind the builder takes from the checks,
+    // described by hand as `flow!` describes it: the checks' text is the
+    // builder's, error by error and in the same order.
+    const FLOW: FlowDesc<'static> = FlowDesc {
+        inputs: &[("size", "u64")],
+        nodes: &[
+            node(0, 0, 0, NodeKind::Flow(FlowKind::Linear, "all")),
+            node(0, 0, 1, NodeKind::Atom(0)),
+            node(0, 1, 1, NodeKind::Flow(FlowKind::Graph, "g")),
+            node(2, 0, 2, NodeKind::Atom(1)),
+            node(2, 1, 2, NodeKind::Atom(2)),
+            node(0, 2, 1, NodeKind::Flow(FlowKind::Graph, "h")),
+            node(5, 0, 2, NodeKind::Atom(3)),
+            node(5, 1, 2, NodeKind::Atom(4)),
+        ],
+        atoms: &[
+            AtomDesc {
+                inject: &["m"],
+                provides: ProvidesAs::Each(&["x", "y"]),
+                ..atom(&<double as Task>::DEF.meta, 1)
+            },
+            AtomDesc {
+                rebind: &[("c", "size")],
+                ..atom(&<make_a as Task>::DEF.meta, 3)
+            },
+            AtomDesc {
+                name: Some("again"),
+                rebind: &[("c", "size")],
+                ..atom(&<make_a as Task>::DEF.meta, 4)
+            },
+            AtomDesc {
+                name: Some("twice"),
+                provides: ProvidesAs::One("size"),
+                ..atom(&<double as Task>::DEF.meta, 6)
+            },
+            AtomDesc {
+                name: Some("reader"),
+                rebind: &[("a", "size")],
+                ..atom(&<make_b as Task>::DEF.meta, 7)
+            },
+        ],
+        links: &[],
+        retries: &[],
+    };
+    const TABLES: Tables<'static> = tables!(FLOW);
+    let mut checked: Vec<String> = (0..FLOW.atoms.len())
+        .map(|i| {
+            check::render(|m| {
+                check::check_atom(&FLOW, &TABLES, i, m);
+            })
+        })
+        .collect();
+    let mut scratch = vec![0u32; check::flow_scratch_len(&FLOW)];
+    checked.push(check::render(|m| {
+        check::check_flow(&FLOW, &TABLES, &mut scratch.clone(), m);
+    }));
+    scratch.clear();
+    checked.retain(|c| !c.is_empty());
+
+    let flow = Flow::linear("all")
+        .add(double::task().inject("m", 1).provides_each_as(["x", "y"]))
+        .add(
+            Flow::graph("g")
+                .add(make_a::task().rebind("c", "size"))
+                .add(make_a::task().named("again").rebind("c", "size")),
+        )
+        .add(
+            Flow::graph("h")
+                .add(double::task().named("twice").provides_as("size"))
+                .add(make_b::task().named("reader").rebind("a", "size")),
+        );
+    let built = builder_error(flow, &["size"]);
+    assert_eq!(built, checked.join("\n"));
+    assert_eq!(
+        built.lines().collect::<Vec<_>>(),
+        [
+            "flow `all`: task `double` requires `n: u64`, which no input or earlier task provides",
+            "flow `all`: task `double` has no argument `m` to inject; its arguments are `n`",
+            "flow `all`: atom `double` renames its outputs to 2 name(s), but its task provides 1",
+            "flow `all`: task `twice` requires `n: u64`, which no input or earlier task provides",
+            "flow `all`: `a` is provided by `make_a` and `again` in graph flow `g`, which has no order to choose between them; rename one output or use `rebind`",
+            "flow `all`: `size` is provided by `the engine input` and `twice` in graph flow `h`, which has no order to choose between them; rename one output or use `rebind`",
+        ]
     );
 }

@@ -3,11 +3,14 @@
 //!
 //! `taskwire::flow!` evaluates them in `const` items, so a flow that cannot run
 //! does not build; the runtime builder ([`Flow::compile`](super::Flow::compile))
-//! calls the same cycle search ([`Cycles`]) and renders its errors with the
-//! same message writers ([`write_missing`], [`write_ambiguous`],
-//! [`write_cycle`], [`write_duplicate`], [`write_unknown_link_end`],
-//! [`write_link_outside_graph`]), so a mistake reads the same whichever
-//! way the flow was built.
+//! runs the same functions on a description of the flow it was given (with
+//! `Vec` storage): it reads each argument's source from [`fill_sources`], takes
+//! the problems from [`atom_problems`] and [`flow_problems`] as [`Problem`]s,
+//! and words them with the same writers ([`write_missing`],
+//! [`write_ambiguous`], [`write_duplicate`], [`write_link_outside_graph`],
+//! ...) that [`check_atom`], [`check_flow`] and [`check_link`] use, so a
+//! mistake reads the same whichever way the flow was built. Cycles are found
+//! by the same search ([`Cycles`]) on both sides.
 //!
 //! Links ([`LinkDesc`]) are checked per link ([`check_link`]: only graph
 //! flows take links; [`check_link_end`]: each end names a child) and take part
@@ -25,9 +28,13 @@
 //! (`panic!("{}", msg.as_str())`, the only formatting stable in `const`), at
 //! run time [`render`] turns a writer into a `String`.
 //!
-//! Costs stay linear in the flow's size: providers are sorted once by name
-//! (heapsort, `O(P log P)`), each requirement is a binary search, and cycles are
-//! found with Kahn's algorithm over CSR adjacency lists.
+//! Costs stay `O(n log n)` in the flow's size: providers are sorted once by
+//! name (heapsort, `O(P log P)`), each requirement is a few binary searches
+//! (one per enclosing flow, at worst), and cycles are found with Kahn's
+//! algorithm over CSR adjacency lists. One case is slower: a requirement that
+//! no visible provider gives, of a name provided more than once elsewhere,
+//! looks at what the earlier children of its enclosing flows export (to tell
+//! an ambiguity, reported once, from a missing value).
 
 use std::borrow::Cow;
 
@@ -143,6 +150,8 @@ pub enum Names<'a> {
     Nodes(&'a FlowDesc<'a>, &'a [u32]),
     /// The engine input, then one atom of a flow description.
     InputAnd(&'a str),
+    /// The value arguments of a task, in order.
+    Args(&'a TaskMeta),
     /// The children of a flow of a flow description (by node), its retry
     /// left out.
     Children(&'a FlowDesc<'a>, u32),
@@ -154,6 +163,7 @@ impl<'a> Names<'a> {
             Names::Strings(s) => s.len(),
             Names::Nodes(_, n) => n.len(),
             Names::InputAnd(_) => 2,
+            Names::Args(meta) => arg_count(meta),
             Names::Children(d, flow) => {
                 let mut n = 0;
                 let mut child = flow + 1;
@@ -176,6 +186,15 @@ impl<'a> Names<'a> {
                 } else {
                     atom
                 }
+            }
+            Names::Args(meta) => {
+                let mut cursor = ArgCursor::new();
+                let mut k = 0;
+                while k < i {
+                    cursor.next(meta);
+                    k += 1;
+                }
+                cursor.next(meta).name
             }
             Names::Children(d, flow) => {
                 let mut k = 0;
@@ -388,13 +407,13 @@ pub const fn write_duplicate(m: &mut Msg<'_>, flow: &str, atom: &str) {
 }
 
 /// `flow `F`: task `a` has no argument `x` to rebind; its arguments are ...`.
-const fn write_unknown_argument(
+pub const fn write_unknown_argument(
     m: &mut Msg<'_>,
     flow: &str,
     atom: &str,
     what: &str,
     arg: &str,
-    meta: &TaskMeta,
+    args: Names<'_>,
 ) {
     write_flow(m, flow);
     m.push("task `");
@@ -404,25 +423,11 @@ const fn write_unknown_argument(
     m.push("` to ");
     m.push(what);
     m.push("; its arguments are ");
-    let n = arg_count(meta);
-    if n == 0 {
-        m.push("nothing");
-    }
-    let mut cursor = ArgCursor::new();
-    let mut k = 0;
-    while k < n {
-        if k > 0 {
-            m.push(if k + 1 == n { " and " } else { ", " });
-        }
-        m.push("`");
-        m.push(cursor.next(meta).name);
-        m.push("`");
-        k += 1;
-    }
+    write_list(m, args);
 }
 
 /// `flow `F`: atom `a` renames its outputs to 1 name(s), but its task provides 2`.
-const fn write_provides_mismatch(
+pub const fn write_provides_mismatch(
     m: &mut Msg<'_>,
     flow: &str,
     atom: &str,
@@ -457,6 +462,173 @@ const fn kind_name(kind: FlowKind) -> &'static str {
         FlowKind::Linear => "linear",
         FlowKind::Unordered => "unordered",
         FlowKind::Graph => "graph",
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Problems
+
+/// One problem the checks found, as data: [`write_problem`] words it (what
+/// the flow macro shows), and the builder turns it into a
+/// [`FlowError`](super::FlowError) whose message the same writers word, so
+/// the two read the same. Atoms and nodes are indices into the [`FlowDesc`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem<'a> {
+    /// A requirement of `atom` that nothing visible provides.
+    Missing {
+        /// The atom that requires it.
+        atom: u32,
+        /// The name it reads (after rebinding).
+        name: &'a str,
+        /// The parameter's type for messages, `""` when not known.
+        ty: &'a str,
+        /// Where a provider exists that the atom does not see.
+        hint: Hint<'a>,
+    },
+    /// `rebind` or `inject` names an argument the atom's task does not have.
+    UnknownArgument {
+        /// The atom.
+        atom: u32,
+        /// `"rebind"` or `"inject"`.
+        what: &'static str,
+        /// The argument named.
+        arg: &'a str,
+    },
+    /// `provides_as` does not fit what the task provides.
+    ProvidesMismatch {
+        /// The atom.
+        atom: u32,
+        /// How many values the task provides.
+        task: usize,
+        /// How many names the atom gives them.
+        given: usize,
+    },
+    /// Two children of the graph or unordered flow `scope` export `name`
+    /// (the providers: [`exporters`]).
+    Ambiguous {
+        /// The name.
+        name: &'a str,
+        /// The flow's node.
+        scope: u32,
+    },
+    /// A declared input and `atom`, a child's provider in graph flow `scope`,
+    /// both provide `name`.
+    AmbiguousInput {
+        /// The name.
+        name: &'a str,
+        /// The graph flow's node.
+        scope: u32,
+        /// The atom providing it.
+        atom: u32,
+    },
+    /// A second atom named like `atom`.
+    Duplicate {
+        /// One of the atoms of that name.
+        atom: u32,
+    },
+    /// A declared input that no task reads (flow macro only).
+    UnusedInput {
+        /// Its index in [`FlowDesc::inputs`].
+        input: u32,
+    },
+}
+
+/// Where the checks put the problems they find: as text (the flow macro, one
+/// line each), or as [`Problem`]s in a caller's slice (the builder). A list
+/// counts what does not fit, so a first pass may measure.
+#[derive(Debug)]
+pub enum Report<'r, 'b, 'a> {
+    /// Words each problem into a message, one line each.
+    Text(&'r mut Msg<'b>),
+    /// Keeps each problem; `len` counts them all, stored or not.
+    List {
+        /// Where the problems go.
+        out: &'r mut [Problem<'a>],
+        /// How many were found.
+        len: usize,
+    },
+}
+
+impl<'a> Report<'_, '_, 'a> {
+    /// How many problems were reported (text: how many bytes were written).
+    pub const fn len(&self) -> usize {
+        match self {
+            Report::Text(m) => m.len(),
+            Report::List { len, .. } => *len,
+        }
+    }
+
+    /// Whether nothing was reported.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    const fn add(&mut self, d: &FlowDesc<'a>, p: Problem<'a>) {
+        match self {
+            Report::Text(m) => {
+                write_sep(m);
+                write_problem(m, d, p);
+            }
+            Report::List { out, len } => {
+                if *len < out.len() {
+                    out[*len] = p;
+                }
+                *len += 1;
+            }
+        }
+    }
+}
+
+/// Words problem `p` of flow `d`.
+pub const fn write_problem(m: &mut Msg<'_>, d: &FlowDesc<'_>, p: Problem<'_>) {
+    let flow = flow_name(d);
+    match p {
+        Problem::Missing {
+            atom,
+            name,
+            ty,
+            hint,
+        } => {
+            let atom = atom_name(&d.atoms[atom as usize]);
+            let mut buf = [0u8; 512];
+            let mut h = Msg::new(&mut buf);
+            write_hint(&mut h, hint, atom);
+            write_missing(m, flow, atom, name, ty, h.as_str());
+        }
+        Problem::UnknownArgument { atom, what, arg } => {
+            let a = &d.atoms[atom as usize];
+            write_unknown_argument(m, flow, atom_name(a), what, arg, Names::Args(a.meta));
+        }
+        Problem::ProvidesMismatch { atom, task, given } => {
+            write_provides_mismatch(m, flow, atom_name(&d.atoms[atom as usize]), task, given);
+        }
+        Problem::Ambiguous { name, scope } => {
+            let mut list = [0u32; 16];
+            let len = exporters(d, scope, name, &mut list);
+            let shown = if len < list.len() { len } else { list.len() };
+            let (listed, _) = list.split_at(shown);
+            write_ambiguous(
+                m,
+                flow,
+                name,
+                Names::Nodes(d, listed),
+                flow_kind(d, scope),
+                node_name(d, scope),
+            );
+        }
+        Problem::AmbiguousInput { name, scope, atom } => write_ambiguous(
+            m,
+            flow,
+            name,
+            Names::InputAnd(atom_name(&d.atoms[atom as usize])),
+            FlowKind::Graph,
+            node_name(d, scope),
+        ),
+        Problem::Duplicate { atom } => write_duplicate(m, flow, atom_name(&d.atoms[atom as usize])),
+        Problem::UnusedInput { input } => {
+            let (name, ty) = d.inputs[input as usize];
+            write_unused_input(m, flow, name, ty);
+        }
     }
 }
 
@@ -641,7 +813,8 @@ pub const fn atom_name<'a>(a: &AtomDesc<'a>) -> &'a str {
     }
 }
 
-const fn node_name<'a>(d: &FlowDesc<'a>, node: u32) -> &'a str {
+/// The name of node `node`: a flow's, or an atom's.
+pub const fn node_name<'a>(d: &FlowDesc<'a>, node: u32) -> &'a str {
     match d.nodes[node as usize].kind {
         NodeKind::Flow(_, name) => name,
         NodeKind::Atom(i) => atom_name(&d.atoms[i as usize]),
@@ -869,22 +1042,85 @@ const fn sift_u64(v: &mut [u64], mut root: usize, end: usize) {
     }
 }
 
+/// The hash (high half) of `keys[i]`.
+const fn key_hash(keys: &[u64], i: usize) -> u32 {
+    (keys[i] >> 32) as u32
+}
+
 /// The range of sorted `keys` whose hash (high half) is `h`.
 const fn hash_range(keys: &[u64], h: u32) -> (usize, usize) {
-    let (mut lo, mut hi) = (0, keys.len());
+    // Hashes are spread evenly: guess where `h` is from the first and last
+    // hashes, then gallop from the guess and finish with a binary search, all
+    // within a few entries of the guess (few cache misses in a large table).
+    // `keys[..lo]` hash below `h`, `keys[hi..]` to `h` or above.
+    let n = keys.len();
+    if n == 0 {
+        return (0, 0);
+    }
+    let (first, last) = (key_hash(keys, 0), key_hash(keys, n - 1));
+    let guess = if h <= first {
+        0
+    } else if h > last {
+        n
+    } else {
+        ((h - first) as u64 * (n - 1) as u64 / (last - first) as u64) as usize
+    };
+    let (mut lo, mut hi) = (0, n);
+    let mut step = 1;
+    if guess < n && key_hash(keys, guess) < h {
+        lo = guess + 1;
+        while lo + step - 1 < n {
+            if key_hash(keys, lo + step - 1) < h {
+                lo += step;
+                step *= 2;
+            } else {
+                hi = lo + step - 1;
+                break;
+            }
+        }
+    } else {
+        hi = guess;
+        while hi >= step {
+            if key_hash(keys, hi - step) >= h {
+                hi -= step;
+                step *= 2;
+            } else {
+                lo = hi - step + 1;
+                break;
+            }
+        }
+    }
     while lo < hi {
         let mid = (lo + hi) / 2;
-        if ((keys[mid] >> 32) as u32) < h {
+        if key_hash(keys, mid) < h {
             lo = mid + 1;
         } else {
             hi = mid;
         }
     }
-    let mut end = lo;
-    while end < keys.len() && (keys[end] >> 32) as u32 == h {
-        end += 1;
+    // The end: galloping, so a one-entry run costs one step and a long run
+    // (a name many atoms provide) a logarithm.
+    let mut good = lo;
+    let mut step = 1;
+    while lo + step - 1 < keys.len() && (keys[lo + step - 1] >> 32) as u32 == h {
+        good = lo + step;
+        step *= 2;
     }
-    (lo, end)
+    let mut bad = if lo + step - 1 < keys.len() {
+        lo + step - 1
+    } else {
+        keys.len()
+    };
+    // keys[..good] hold `h` or less, keys[bad..] more.
+    while good < bad {
+        let mid = (good + bad) / 2;
+        if (keys[mid] >> 32) as u32 == h {
+            good = mid + 1;
+        } else {
+            bad = mid;
+        }
+    }
+    (lo, good)
 }
 
 /// The tables the checks share, built once per flow (the flow macro keeps each
@@ -905,6 +1141,14 @@ pub struct Tables<'a> {
 
 /// Fills `out` ([`provider_count`] long) with the sorted provider table.
 pub const fn fill_providers(d: &FlowDesc<'_>, out: &mut [u64]) {
+    fill_provider_keys(d, out);
+    sort_u64(out);
+}
+
+/// [`fill_providers`] without the sort: the table's keys in atom order (at
+/// run time the builder sorts them with the standard library's sort, which
+/// gives the same table faster than the heapsort `const` can run).
+pub const fn fill_provider_keys(d: &FlowDesc<'_>, out: &mut [u64]) {
     let mut n = 0;
     let mut i = 0;
     while i < d.atoms.len() {
@@ -923,7 +1167,6 @@ pub const fn fill_providers(d: &FlowDesc<'_>, out: &mut [u64]) {
         }
         i += 1;
     }
-    sort_u64(out);
 }
 
 /// [`fill_providers`] into an array (`N` is [`provider_count`]).
@@ -955,12 +1198,17 @@ pub const fn offsets<const N: usize>(d: &FlowDesc<'_>) -> [u32; N] {
 
 /// Fills `out` (one per atom) with the sorted atom name table.
 pub const fn fill_names(d: &FlowDesc<'_>, out: &mut [u64]) {
+    fill_name_keys(d, out);
+    sort_u64(out);
+}
+
+/// [`fill_names`] without the sort (see [`fill_provider_keys`]).
+pub const fn fill_name_keys(d: &FlowDesc<'_>, out: &mut [u64]) {
     let mut i = 0;
     while i < d.atoms.len() {
         out[i] = ((hash(atom_name(&d.atoms[i])) as u64) << 32) | i as u64;
         i += 1;
     }
-    sort_u64(out);
 }
 
 /// [`fill_names`] into an array (`N` is the number of atoms).
@@ -1010,6 +1258,62 @@ pub const fn sources<const N: usize>(d: &FlowDesc<'_>, providers: &[u64]) -> [u3
     let mut v = [0u32; N];
     fill_sources(d, providers, &mut v);
     v
+}
+
+/// Where a requirement's value comes from, as [`fill_sources`] resolved it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Nothing visible provides it ([`check_atom`] reports it).
+    Missing,
+    /// No value is read: the argument is injected, or optional and not
+    /// provided, or provided ambiguously ([`check_flow`] reports that).
+    Skipped,
+    /// The declared input with this index.
+    Input(u32),
+    /// Output `elem` of atom `atom` (a single output is element 0).
+    Output {
+        /// The providing atom.
+        atom: u32,
+        /// The element of its outputs.
+        elem: u32,
+    },
+}
+
+/// Where requirement `k` of atom `i` (in value argument order) comes from.
+pub const fn source(t: &Tables<'_>, i: usize, k: usize) -> Source {
+    let s = t.sources[t.offsets[i] as usize + k];
+    if s == MISSING {
+        Source::Missing
+    } else if s == SKIPPED {
+        Source::Skipped
+    } else if s & INPUT != 0 {
+        Source::Input(s & !INPUT)
+    } else {
+        Source::Output {
+            atom: entry_atom(s),
+            elem: match entry_elem(s) {
+                RETRY_ELEM => 0,
+                k => k,
+            },
+        }
+    }
+}
+
+/// When atom `consumer` reads a value of atom `provider` across a graph flow:
+/// that flow's node and its children holding the provider and the consumer
+/// (the data edge the graph orders).
+pub const fn data_edge(d: &FlowDesc<'_>, consumer: u32, provider: u32) -> Option<(u32, u32, u32)> {
+    let (scope, to, from) = common_scope(
+        d,
+        d.atoms[consumer as usize].node,
+        d.atoms[provider as usize].node,
+    );
+    // A value of the consumer's own retry comes from before the graph: no
+    // edge in it.
+    match (flow_kind(d, scope), is_retry(d, from)) {
+        (FlowKind::Graph, false) => Some((scope, from, to)),
+        _ => None,
+    }
 }
 
 /// Walks a task's value arguments in order, in one pass.
@@ -1104,11 +1408,279 @@ const fn input_index(d: &FlowDesc<'_>, name: &str) -> Option<u32> {
 /// Resolves `name` for atom `c` as the engine will: the innermost enclosing
 /// flow that sees a provider wins; in a linear flow the nearest earlier child,
 /// in a graph flow any other child; an unordered flow's children see no
-/// sibling; the declared inputs are the outermost provider. Returns a
-/// provider entry, `INPUT | index` or `MISSING`.
+/// sibling; the declared inputs are the outermost provider. A retry runs
+/// before its flow's other atoms, which all see what it provides (even in an
+/// unordered flow); it sees only what its flow's surroundings provide.
+/// Returns a provider entry, `INPUT | index` or `MISSING`.
+///
+/// Atoms come in depth-first order (the flow macro's retry atoms aside: they
+/// come last), so the nearer a provider is to `c` in the provider table, the
+/// deeper the flow they share: the search walks outwards from `c` and skips a
+/// flow that cannot see a provider as one block (binary search), so a name a
+/// long chain provides costs `O(depth · log n)`. The retries of the flows
+/// around `c`, and retry atoms out of tree order, are compared one by one
+/// (a flow has one retry at most); a retry's own requirements are resolved
+/// by a scan of the name's providers.
 const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32 {
-    let (lo, hi) = hash_range(providers, hash(name));
     let cn = d.atoms[c as usize].node;
+    if is_retry(d, cn) {
+        return resolve_scan(d, providers, c, name);
+    }
+    // A chain's usual case, without a look-up: the atom just before `c`, in
+    // the same linear flow, provides the name. No provider is nearer, and a
+    // linear flow sees no later one (its retry, if it is that atom, is
+    // nearest too).
+    if c > 0 {
+        let prev = &d.atoms[c as usize - 1];
+        let parent = d.nodes[cn as usize].parent;
+        if d.nodes[prev.node as usize].parent == parent
+            && matches!(flow_kind(d, parent), FlowKind::Linear)
+        {
+            let mut k = provided_count(prev);
+            while k > 0 {
+                k -= 1;
+                if str_eq(provided_name(prev, k), name) {
+                    let elem = if is_retry(d, prev.node) {
+                        RETRY_ELEM
+                    } else {
+                        k as u32
+                    };
+                    return ((c - 1) << 8) | elem;
+                }
+            }
+        }
+    }
+    let (lo, hi) = hash_range(providers, hash(name));
+    // The tree-ordered part of the table (the flow macro's retry atoms, last,
+    // are compared one by one below).
+    let ordered = ordered_atoms(d);
+    let hi_o = atom_bound(providers, lo, hi, ordered as u32);
+    let mut best = MISSING;
+    let mut best_at = 0;
+    // The depth of the flow the best provider shares with `c`, plus one.
+    let mut best_depth = 0;
+    let (mut best_scope, mut best_from) = (0u32, 0u32);
+    // Earlier providers: the nearest is in the innermost shared flow, which
+    // sees it unless it is unordered. (The retries of the flows around `c`
+    // are compared below.)
+    let mut k = atom_bound(providers, lo, hi_o, c);
+    while k > lo {
+        k -= 1;
+        let e = low(providers[k]);
+        if !str_eq(entry_name(d, e), name) || retry_around(d, e, cn) {
+            continue;
+        }
+        let p = entry_atom(e);
+        let (scope, _, from) = common_scope(d, cn, d.atoms[p as usize].node);
+        if let FlowKind::Unordered = flow_kind(d, scope) {
+            k = run_edge(d, providers, k, lo, scope, false);
+            continue;
+        }
+        best = e;
+        best_at = k;
+        best_depth = d.nodes[scope as usize].depth + 1;
+        best_scope = scope;
+        best_from = from;
+        break;
+    }
+    // Later providers: only a graph flow sees them, and then its last one
+    // wins; a flow no deeper than the earlier provider's adds nothing better.
+    let mut k = atom_bound(providers, lo, hi_o, c + 1);
+    while k < hi_o {
+        let e = low(providers[k]);
+        if !str_eq(entry_name(d, e), name) {
+            k += 1;
+            continue;
+        }
+        let (scope, _, from) = common_scope(d, cn, d.atoms[entry_atom(e) as usize].node);
+        let depth = d.nodes[scope as usize].depth;
+        if best != MISSING && depth + 1 < best_depth {
+            break;
+        }
+        let end = run_edge(d, providers, k, hi_o, scope, true);
+        if let FlowKind::Graph = flow_kind(d, scope) {
+            // The last provider of the name in the flow.
+            let mut j = end;
+            while !str_eq(entry_name(d, low(providers[j])), name) {
+                j -= 1;
+            }
+            best = low(providers[j]);
+            best_at = j;
+            best_scope = scope;
+            best_from = from;
+            break;
+        }
+        if best != MISSING && depth + 1 == best_depth {
+            break;
+        }
+        k = end + 1;
+    }
+    // The retries compared one by one: those of the flows around `c` (each
+    // its flow's first child), then those out of tree order.
+    let mut from_retry = false;
+    let mut best_key = if best == MISSING {
+        (0, 0, 0)
+    } else {
+        provider_key(d, cn, best)
+    };
+    let mut at = d.nodes[cn as usize].parent;
+    // (A flow without retries skips the walk: the flow macro's usual case.)
+    while !d.retries.is_empty() {
+        let r = at + 1;
+        if (r as usize) < d.nodes.len() && d.nodes[r as usize].parent == at && is_retry(d, r) {
+            if let NodeKind::Atom(i) = d.nodes[r as usize].kind {
+                if (i as usize) < ordered
+                    && provided_count(&d.atoms[i as usize]) > 0
+                    && str_eq(provided_name(&d.atoms[i as usize], 0), name)
+                {
+                    let e = (i << 8) | RETRY_ELEM;
+                    let key = provider_key(d, cn, e);
+                    if best == MISSING || key_less(best_key, key) {
+                        (best, best_key, from_retry) = (e, key, true);
+                    }
+                }
+            }
+        }
+        if at == 0 {
+            break;
+        }
+        at = d.nodes[at as usize].parent;
+    }
+    let mut i = ordered;
+    while i < d.atoms.len() {
+        let a = &d.atoms[i];
+        if provided_count(a) > 0 && str_eq(provided_name(a, 0), name) {
+            let e = ((i as u32) << 8) | RETRY_ELEM;
+            let (scope, to, from) = common_scope(d, cn, a.node);
+            let key = provider_key(d, cn, e);
+            if visible(d, scope, to, from) && (best == MISSING || key_less(best_key, key)) {
+                (best, best_key, from_retry) = (e, key, true);
+            }
+        }
+        i += 1;
+    }
+    if from_retry {
+        let (scope, _, from) = common_scope(d, cn, d.atoms[entry_atom(best) as usize].node);
+        best_scope = scope;
+        best_from = from;
+    }
+    // Where two children of a graph or unordered flow provide the name (or a
+    // nested flow does, for a linear one), the engine reads no value: that
+    // ambiguity is reported once, for the flow; the requirement adds nothing.
+    let named = named_twice(d, providers, lo, hi, name);
+    if best != MISSING && named {
+        let exporter = match flow_kind(d, best_scope) {
+            FlowKind::Linear => best_from,
+            _ => best_scope,
+        };
+        let twice = if from_retry || holds_retry(d, exporter) {
+            // Retries take part: the walk of the exporter's subtree.
+            let e = match flow_kind(d, best_scope) {
+                FlowKind::Linear => export(d, exporter, name),
+                _ => union_export(d, exporter, name),
+            };
+            e == AMBIGUOUS_EXPORT
+        } else {
+            // The providers of the name inside the exporter: a run of the
+            // table around the best one.
+            let mut first = run_edge(d, providers, best_at, lo, exporter, false);
+            while !str_eq(entry_name(d, low(providers[first])), name) {
+                first += 1;
+            }
+            let mut last = run_edge(d, providers, best_at, hi_o, exporter, true);
+            while !str_eq(entry_name(d, low(providers[last])), name) {
+                last -= 1;
+            }
+            exports_twice(d, providers, lo, exporter, name, first, last)
+        };
+        if twice {
+            return SKIPPED;
+        }
+    }
+    if best == MISSING && named && ambiguous_around(d, cn, name) {
+        return SKIPPED;
+    }
+    if best == MISSING {
+        if let Some(i) = input_index(d, name) {
+            return INPUT | i;
+        }
+    }
+    best
+}
+
+/// Whether a provider in `scope`'s child `from` is visible to its child `to`
+/// (see [`resolve`]).
+const fn visible(d: &FlowDesc<'_>, scope: u32, to: u32, from: u32) -> bool {
+    if is_retry(d, from) {
+        true
+    } else if is_retry(d, to) {
+        false
+    } else {
+        match flow_kind(d, scope) {
+            FlowKind::Linear => d.nodes[from as usize].pos < d.nodes[to as usize].pos,
+            FlowKind::Graph => true,
+            FlowKind::Unordered => false,
+        }
+    }
+}
+
+/// How near provider entry `e` is to node `cn`, the larger the nearer: the
+/// depth of the flow they share, the provider's child's position in it, then
+/// the provider's place in the tree (a retry comes before its flow's atoms).
+const fn provider_key(d: &FlowDesc<'_>, cn: u32, e: u32) -> (u32, u32, u32) {
+    let node = d.atoms[entry_atom(e) as usize].node;
+    let (scope, _, from) = common_scope(d, cn, node);
+    (
+        d.nodes[scope as usize].depth + 1,
+        d.nodes[from as usize].pos,
+        node,
+    )
+}
+
+const fn key_less(a: (u32, u32, u32), b: (u32, u32, u32)) -> bool {
+    a.0 < b.0 || a.0 == b.0 && (a.1 < b.1 || a.1 == b.1 && a.2 < b.2)
+}
+
+/// Whether provider entry `e` is the retry of a flow around node `cn`.
+const fn retry_around(d: &FlowDesc<'_>, e: u32, cn: u32) -> bool {
+    entry_elem(e) == RETRY_ELEM && {
+        let node = d.atoms[entry_atom(e) as usize].node;
+        holds(d, d.nodes[node as usize].parent, cn)
+    }
+}
+
+/// How many atoms come in tree order: all but the retry atoms the flow macro
+/// puts last.
+const fn ordered_atoms(d: &FlowDesc<'_>) -> usize {
+    let mut n = d.atoms.len();
+    while n > 0 && is_retry(d, d.atoms[n - 1].node) {
+        n -= 1;
+    }
+    // A trailing retry in tree order (the builder's, of a flow with nothing
+    // else) is compared one by one all the same.
+    n
+}
+
+/// Whether node `x`'s subtree holds a retry (nodes are depth first: the first
+/// retry past `x` is in it if any is).
+const fn holds_retry(d: &FlowDesc<'_>, x: u32) -> bool {
+    let (mut lo, mut hi) = (0, d.retries.len());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if d.retries[mid] <= x {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo < d.retries.len() && holds(d, x, d.retries[lo])
+}
+
+/// [`resolve`] by a scan of all providers of the name: for a retry's own
+/// requirements, which look names up around its flow.
+const fn resolve_scan(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32 {
+    let cn = d.atoms[c as usize].node;
+    let (lo, hi) = hash_range(providers, hash(name));
     let mut best = MISSING;
     let mut best_key = (0u32, 0u32, 0u32);
     let (mut best_scope, mut best_from) = (0u32, 0u32);
@@ -1119,45 +1691,19 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
         let p = entry_atom(e);
         if str_eq(entry_name(d, e), name) {
             named += 1;
-        }
-        if p != c && str_eq(entry_name(d, e), name) {
-            let (scope, to, from) = common_scope(d, cn, d.atoms[p as usize].node);
-            // A retry runs before its flow's other atoms, which all see what
-            // it provides; it sees only what its flow's surroundings provide.
-            let visible = if is_retry(d, from) {
-                true
-            } else if is_retry(d, to) {
-                false
-            } else {
-                match flow_kind(d, scope) {
-                    FlowKind::Linear => d.nodes[from as usize].pos < d.nodes[to as usize].pos,
-                    FlowKind::Graph => true,
-                    FlowKind::Unordered => false,
+            if p != c {
+                let (scope, to, from) = common_scope(d, cn, d.atoms[p as usize].node);
+                let key = provider_key(d, cn, e);
+                if visible(d, scope, to, from) && (best == MISSING || key_less(best_key, key)) {
+                    best_key = key;
+                    best = e;
+                    best_scope = scope;
+                    best_from = from;
                 }
-            };
-            // Last, the provider's place in the tree (a retry comes before
-            // its flow's atoms).
-            let key = (
-                d.nodes[scope as usize].depth + 1,
-                d.nodes[from as usize].pos,
-                d.atoms[p as usize].node,
-            );
-            let better = best == MISSING
-                || key.0 > best_key.0
-                || key.0 == best_key.0
-                    && (key.1 > best_key.1 || key.1 == best_key.1 && key.2 > best_key.2);
-            if visible && better {
-                best_key = key;
-                best = e;
-                best_scope = scope;
-                best_from = from;
             }
         }
         k += 1;
     }
-    // Where two children of a graph or unordered flow provide the name (or a
-    // nested flow does, for a linear one), the engine reads no value: that
-    // ambiguity is reported once, for the flow; the requirement adds nothing.
     if best != MISSING && named > 1 {
         let exporter = match flow_kind(d, best_scope) {
             FlowKind::Linear => best_from,
@@ -1180,6 +1726,127 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
         }
     }
     best
+}
+
+/// Whether two providers (or two outputs of one) have the name `name`.
+const fn named_twice(
+    d: &FlowDesc<'_>,
+    providers: &[u64],
+    lo: usize,
+    hi: usize,
+    name: &str,
+) -> bool {
+    let mut named = 0;
+    let mut k = lo;
+    while k < hi && named < 2 {
+        if str_eq(entry_name(d, low(providers[k])), name) {
+            named += 1;
+        }
+        k += 1;
+    }
+    named == 2
+}
+
+/// Whether node `x`'s subtree holds node `n`.
+const fn holds(d: &FlowDesc<'_>, x: u32, mut n: u32) -> bool {
+    let depth = d.nodes[x as usize].depth;
+    while d.nodes[n as usize].depth > depth {
+        n = d.nodes[n as usize].parent;
+    }
+    n == x
+}
+
+/// The child of flow `x` whose subtree holds node `n` (below `x`).
+const fn child_toward(d: &FlowDesc<'_>, x: u32, mut n: u32) -> u32 {
+    let depth = d.nodes[x as usize].depth + 1;
+    while d.nodes[n as usize].depth > depth {
+        n = d.nodes[n as usize].parent;
+    }
+    n
+}
+
+/// The node of the atom of provider `providers[k]`.
+const fn entry_node(d: &FlowDesc<'_>, providers: &[u64], k: usize) -> u32 {
+    d.atoms[entry_atom(low(providers[k])) as usize].node
+}
+
+/// From position `k` of one hash's run, whose provider is inside node `x`,
+/// the farthest position towards `bound` (exclusive going up, inclusive going
+/// down) whose provider still is: atoms come depth first, so the providers
+/// inside `x` are one run of the table (galloping, then binary search).
+const fn run_edge(
+    d: &FlowDesc<'_>,
+    providers: &[u64],
+    k: usize,
+    bound: usize,
+    x: u32,
+    up: bool,
+) -> usize {
+    let max = if up { bound - 1 - k } else { k - bound };
+    let mut good = 0;
+    let mut step = 1;
+    while step <= max
+        && holds(
+            d,
+            x,
+            entry_node(d, providers, if up { k + step } else { k - step }),
+        )
+    {
+        good = step;
+        step *= 2;
+    }
+    let mut bad = if step <= max { step } else { max + 1 };
+    while bad - good > 1 {
+        let mid = (good + bad) / 2;
+        if holds(
+            d,
+            x,
+            entry_node(d, providers, if up { k + mid } else { k - mid }),
+        ) {
+            good = mid;
+        } else {
+            bad = mid;
+        }
+    }
+    if up {
+        k + good
+    } else {
+        k - good
+    }
+}
+
+/// Whether [`export`] of node `x` is [`AMBIGUOUS_EXPORT`], read from the
+/// providers of `name` inside `x`: `providers[first..=last]` (both named
+/// `name`; `lo` starts the hash's run). A subtree exports the name when it
+/// holds a provider of it, so: a graph or unordered flow is ambiguous when
+/// its first and last providers are under two children, and otherwise as
+/// that child is; a linear flow is as its last child holding one is. One
+/// step per level, not a walk of the subtree.
+const fn exports_twice(
+    d: &FlowDesc<'_>,
+    providers: &[u64],
+    lo: usize,
+    mut x: u32,
+    name: &str,
+    mut first: usize,
+    last: usize,
+) -> bool {
+    loop {
+        let kind = match d.nodes[x as usize].kind {
+            NodeKind::Atom(_) => return false,
+            NodeKind::Flow(kind, _) => kind,
+        };
+        let to_last = child_toward(d, x, entry_node(d, providers, last));
+        if let FlowKind::Linear = kind {
+            first = run_edge(d, providers, last, lo, to_last, false);
+            while !str_eq(entry_name(d, low(providers[first])), name) {
+                first += 1;
+            }
+        } else if child_toward(d, x, entry_node(d, providers, first)) != to_last {
+            return true;
+        }
+        x = to_last;
+    }
 }
 
 /// Whether an enclosing flow of `node` sees `name` provided twice, as the
@@ -1241,9 +1908,18 @@ const fn write_sep(m: &mut Msg<'_>) {
 /// `m` (one line each) and returns whether there was any.
 pub const fn check_atom(d: &FlowDesc<'_>, t: &Tables<'_>, i: usize, m: &mut Msg<'_>) -> bool {
     let start = m.len();
+    atom_problems(d, t, i, &mut Report::Text(m));
+    m.len() > start
+}
+
+/// The problems of atom `i` that [`check_atom`] words, in the same order.
+pub const fn atom_problems<'a>(
+    d: &FlowDesc<'a>,
+    t: &Tables<'_>,
+    i: usize,
+    r: &mut Report<'_, '_, 'a>,
+) {
     let a = &d.atoms[i];
-    let flow = flow_name(d);
-    let atom = atom_name(a);
     let off = t.offsets[i] as usize;
     let n = arg_count(a.meta);
     let mut cursor = ArgCursor::new();
@@ -1252,48 +1928,25 @@ pub const fn check_atom(d: &FlowDesc<'_>, t: &Tables<'_>, i: usize, m: &mut Msg<
         let arg = cursor.next(a.meta);
         if t.sources[off + k] == MISSING {
             let name = read_name(a, arg.name);
-            write_sep(m);
-            // The hint: the first later provider, else the first earlier one.
-            let (lo, hi) = hash_range(t.providers, hash(name));
-            let mut later = u32::MAX;
-            let mut earlier = u32::MAX;
-            let mut j = lo;
-            while j < hi {
-                let e = low(t.providers[j]);
-                let p = entry_atom(e);
-                // In the order the builder adds atoms: the tree's (a retry
-                // comes before its flow's atoms).
-                let (pn, an) = (d.atoms[p as usize].node, a.node);
-                if str_eq(entry_name(d, e), name) {
-                    if pn > an && (later == u32::MAX || pn < d.atoms[later as usize].node) {
-                        later = p;
-                    }
-                    if pn < an && (earlier == u32::MAX || pn < d.atoms[earlier as usize].node) {
-                        earlier = p;
-                    }
-                }
-                j += 1;
-            }
-            let hint = if later != u32::MAX {
-                Hint::Later(atom_name(&d.atoms[later as usize]))
-            } else if earlier != u32::MAX {
-                Hint::Independent(atom_name(&d.atoms[earlier as usize]))
-            } else {
-                Hint::None
-            };
-            let mut buf = [0u8; 512];
-            let mut h = Msg::new(&mut buf);
-            write_hint(&mut h, hint, atom);
-            write_missing(m, flow, atom, name, arg.ty, h.as_str());
+            let hint = missing_hint(d, t.providers, i as u32, name);
+            r.add(
+                d,
+                Problem::Missing {
+                    atom: i as u32,
+                    name,
+                    ty: arg.ty,
+                    hint,
+                },
+            );
         }
         k += 1;
     }
-    let mut r = 0;
-    while r < a.rebind.len() + a.inject.len() {
-        let (what, arg) = if r < a.rebind.len() {
-            ("rebind", a.rebind[r].0)
+    let mut q = 0;
+    while q < a.rebind.len() + a.inject.len() {
+        let (what, arg) = if q < a.rebind.len() {
+            ("rebind", a.rebind[q].0)
         } else {
-            ("inject", a.inject[r - a.rebind.len()])
+            ("inject", a.inject[q - a.rebind.len()])
         };
         let mut known = false;
         let mut cursor = ArgCursor::new();
@@ -1305,10 +1958,16 @@ pub const fn check_atom(d: &FlowDesc<'_>, t: &Tables<'_>, i: usize, m: &mut Msg<
             k += 1;
         }
         if !known {
-            write_sep(m);
-            write_unknown_argument(m, flow, atom, what, arg, a.meta);
+            r.add(
+                d,
+                Problem::UnknownArgument {
+                    atom: i as u32,
+                    what,
+                    arg,
+                },
+            );
         }
-        r += 1;
+        q += 1;
     }
     let task_count = match &a.meta.provides {
         Provides::Nothing => 0,
@@ -1322,10 +1981,104 @@ pub const fn check_atom(d: &FlowDesc<'_>, t: &Tables<'_>, i: usize, m: &mut Msg<
         ProvidesAs::Each(names) => task_tuple && names.len() == task_count,
     };
     if !fits {
-        write_sep(m);
-        write_provides_mismatch(m, flow, atom, task_count, provided_count(a));
+        r.add(
+            d,
+            Problem::ProvidesMismatch {
+                atom: i as u32,
+                task: task_count,
+                given: provided_count(a),
+            },
+        );
     }
-    m.len() > start
+}
+
+/// The hint of a missing requirement of atom `i`: the first later provider of
+/// `name`, else the first earlier one, in the order the builder adds atoms:
+/// the tree's (a retry comes before its flow's atoms).
+const fn missing_hint<'a>(d: &FlowDesc<'a>, providers: &[u64], i: u32, name: &str) -> Hint<'a> {
+    let (lo, hi) = hash_range(providers, hash(name));
+    let an = d.atoms[i as usize].node;
+    // The tree-ordered atoms: the first provider at all, and the first one
+    // past atom `i`'s node.
+    let ordered = ordered_atoms(d);
+    let hi_o = atom_bound(providers, lo, hi, ordered as u32);
+    let mut earlier = u32::MAX;
+    let mut later = u32::MAX;
+    let mut j = lo;
+    while j < hi_o && !str_eq(entry_name(d, low(providers[j])), name) {
+        j += 1;
+    }
+    if j < hi_o {
+        let first = entry_atom(low(providers[j]));
+        if d.atoms[first as usize].node < an {
+            earlier = first;
+        }
+    }
+    let mut j = node_bound(d, providers, lo, hi_o, an + 1);
+    while j < hi_o {
+        let e = low(providers[j]);
+        if str_eq(entry_name(d, e), name) {
+            later = entry_atom(e);
+            break;
+        }
+        j += 1;
+    }
+    // The retry atoms out of tree order.
+    let mut p = ordered;
+    while p < d.atoms.len() {
+        let a = &d.atoms[p];
+        if provided_count(a) > 0 && str_eq(provided_name(a, 0), name) {
+            let pn = a.node;
+            if pn > an && (later == u32::MAX || pn < d.atoms[later as usize].node) {
+                later = p as u32;
+            }
+            if pn < an && (earlier == u32::MAX || pn < d.atoms[earlier as usize].node) {
+                earlier = p as u32;
+            }
+        }
+        p += 1;
+    }
+    if later != u32::MAX {
+        Hint::Later(atom_name(&d.atoms[later as usize]))
+    } else if earlier != u32::MAX {
+        Hint::Independent(atom_name(&d.atoms[earlier as usize]))
+    } else {
+        Hint::None
+    }
+}
+
+/// The first position in `providers[lo..hi]` (one hash, tree-ordered atoms)
+/// whose atom's node is `node` or later.
+const fn node_bound(
+    d: &FlowDesc<'_>,
+    providers: &[u64],
+    mut lo: usize,
+    mut hi: usize,
+    node: u32,
+) -> usize {
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if entry_node(d, providers, mid) < node {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// The first position in `providers[lo..hi]` (one hash) whose atom is `atom`
+/// or later.
+const fn atom_bound(providers: &[u64], mut lo: usize, mut hi: usize, atom: u32) -> usize {
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if entry_atom(low(providers[mid])) < atom {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
 }
 
 /// Whether each atom has a problem [`check_atom`] reports, all atoms in one
@@ -1335,7 +2088,12 @@ pub const fn atom_flags<const N: usize>(d: &FlowDesc<'_>, t: &Tables<'_>) -> [bo
     let mut flags = [false; N];
     let mut i = 0;
     while i < N {
-        flags[i] = check_atom(d, t, i, &mut Msg::new(&mut []));
+        let mut r = Report::List {
+            out: &mut [],
+            len: 0,
+        };
+        atom_problems(d, t, i, &mut r);
+        flags[i] = !r.is_empty();
         i += 1;
     }
     flags
@@ -1362,8 +2120,24 @@ pub const fn check_flow(
     m: &mut Msg<'_>,
 ) -> bool {
     let start = m.len();
-    let flow = flow_name(d);
-    ambiguities(d, t.providers, m);
+    flow_problems(d, t, scratch, true, &mut Report::Text(m));
+    m.len() > start
+}
+
+/// The problems [`check_flow`] words, in the same order. Without `whole`, only
+/// those about names — ambiguous providers and duplicate atoms — and
+/// `scratch` needs only [`name_scratch_len`] elements: the builder finds
+/// cycles on its execution graph (explicit links and retries take part) and
+/// takes the engine's inputs as a superset of what the flow reads. Cycles are
+/// only written as text: a [`Report::List`] never sees them.
+pub const fn flow_problems<'a>(
+    d: &FlowDesc<'a>,
+    t: &Tables<'_>,
+    scratch: &mut [u32],
+    whole: bool,
+    r: &mut Report<'_, '_, 'a>,
+) {
+    ambiguities(d, t.providers, r);
     // Two atoms with one name.
     let names = t.names;
     let mut i = 1;
@@ -1373,15 +2147,19 @@ pub const fn check_flow(
             // Once per name: only at its second atom among equal hashes.
             let mut earlier = 0;
             let mut j = i;
-            while j > 0 && names[j - 1] >> 32 == names[i] >> 32 {
+            while j > 0 && names[j - 1] >> 32 == names[i] >> 32 && earlier < 2 {
                 j -= 1;
                 if str_eq(atom_name(&d.atoms[low(names[j]) as usize]), a) {
                     earlier += 1;
                 }
             }
             if earlier == 1 {
-                write_sep(m);
-                write_duplicate(m, flow, a);
+                r.add(
+                    d,
+                    Problem::Duplicate {
+                        atom: low(names[i]),
+                    },
+                );
             }
         }
         i += 1;
@@ -1393,7 +2171,11 @@ pub const fn check_flow(
         used[x] = 0;
         x += 1;
     }
-    let e_max = t.sources.len() + d.links.len();
+    let e_max = if whole {
+        t.sources.len() + d.links.len()
+    } else {
+        0
+    };
     let (edges, rest) = rest.split_at_mut(2 * e_max);
     let mut e = 0;
     let mut input_reported = [u32::MAX; 16];
@@ -1411,40 +2193,37 @@ pub const fn check_flow(
                 used[(source & !INPUT) as usize] = 1;
             } else if source != MISSING && source != SKIPPED {
                 let p = entry_atom(source);
-                let (scope, to, from) = common_scope(d, a.node, d.atoms[p as usize].node);
-                // A value of the consumer's own retry comes from before the
-                // graph: no edge in it, no second provider.
-                if let (FlowKind::Graph, false) = (flow_kind(d, scope), is_retry(d, from)) {
-                    edges[2 * e] = from;
-                    edges[2 * e + 1] = to;
-                    e += 1;
+                if let Some((scope, from, to)) = data_edge(d, c as u32, p) {
+                    if whole {
+                        edges[2 * e] = from;
+                        edges[2 * e + 1] = to;
+                        e += 1;
+                    }
                     // An input of the same name is a second provider (unless
                     // the flow's children already provide it twice: reported
                     // as such).
                     let name = read_name(a, arg.name);
-                    let twice = union_export(d, scope, name) == AMBIGUOUS_EXPORT;
-                    if let (Some(input), false) = (input_index(d, name), twice) {
+                    if let Some(input) = input_index(d, name) {
                         let key = scope * 64 + input;
-                        let mut seen = false;
+                        let mut seen = union_export(d, scope, name) == AMBIGUOUS_EXPORT;
                         let mut s = 0;
-                        while s < input_reported.len() {
+                        while s < input_reported.len() && !seen {
                             if input_reported[s] == key {
                                 seen = true;
-                            } else if !seen && input_reported[s] == u32::MAX {
+                            } else if input_reported[s] == u32::MAX {
                                 input_reported[s] = key;
                                 break;
                             }
                             s += 1;
                         }
                         if !seen {
-                            write_sep(m);
-                            write_ambiguous(
-                                m,
-                                flow,
-                                name,
-                                Names::InputAnd(atom_name(&d.atoms[p as usize])),
-                                FlowKind::Graph,
-                                node_name(d, scope),
+                            r.add(
+                                d,
+                                Problem::AmbiguousInput {
+                                    name,
+                                    scope,
+                                    atom: p,
+                                },
                             );
                         }
                     }
@@ -1453,6 +2232,9 @@ pub const fn check_flow(
             k += 1;
         }
         c += 1;
+    }
+    if !whole {
+        return;
     }
     // Explicit links (those that name no child are reported by
     // `check_link_end`).
@@ -1476,6 +2258,7 @@ pub const fn check_flow(
     let (edges, _) = edges.split_at(2 * e);
     let mut cycles = Cycles::new(d.nodes.len(), edges, rest);
     let mut path = [0u32; 256];
+    let flow = flow_name(d);
     loop {
         let len = cycles.next(edges, rest, &mut path);
         if len == 0 {
@@ -1483,19 +2266,24 @@ pub const fn check_flow(
         }
         let shown = if len > path.len() { path.len() } else { len };
         let (cycle, _) = path.split_at(shown);
-        write_sep(m);
-        write_cycle(m, flow, Names::Nodes(d, cycle));
+        if let Report::Text(m) = r {
+            write_sep(m);
+            write_cycle(m, flow, Names::Nodes(d, cycle));
+        }
     }
     // Inputs nothing reads.
     let mut i = 0;
     while i < d.inputs.len() {
         if used[i] == 0 {
-            write_sep(m);
-            write_unused_input(m, flow, d.inputs[i].0, d.inputs[i].1);
+            r.add(d, Problem::UnusedInput { input: i as u32 });
         }
         i += 1;
     }
-    m.len() > start
+}
+
+/// The scratch [`flow_problems`] needs without `whole`, in `u32`s.
+pub const fn name_scratch_len(d: &FlowDesc<'_>) -> usize {
+    d.inputs.len()
 }
 
 // ---------------------------------------------------------------------------
@@ -1637,8 +2425,14 @@ const fn export_of(d: &FlowDesc<'_>, node: u32, name: &str, skip_retry: bool) ->
 }
 
 /// Two providers of one name whose common flow is a graph or unordered flow.
-const fn ambiguities(d: &FlowDesc<'_>, providers: &[u64], m: &mut Msg<'_>) {
-    let flow = flow_name(d);
+///
+/// Providers are sorted by atom, and atoms come in the order of a depth-first
+/// walk, so the flows where two providers of a name meet are the flows where
+/// two consecutive ones meet: one pass, even for a name a long chain provides.
+const fn ambiguities<'a>(d: &FlowDesc<'a>, providers: &[u64], r: &mut Report<'_, '_, 'a>) {
+    // The flow macro's retry atoms come last, out of tree order: each is met
+    // with every other provider of its name (a flow has one retry at most).
+    let ordered = ordered_atoms(d) as u32;
     let mut lo = 0;
     while lo < providers.len() {
         let h = providers[lo] >> 32;
@@ -1650,76 +2444,91 @@ const fn ambiguities(d: &FlowDesc<'_>, providers: &[u64], m: &mut Msg<'_>) {
         let mut reported = [u32::MAX; 8];
         let mut a = lo;
         while a < hi {
-            let name = entry_name(d, low(providers[a]));
-            let mut b = a + 1;
-            while b < hi {
-                if !str_eq(entry_name(d, low(providers[b])), name) {
+            let ea = low(providers[a]);
+            let name = entry_name(d, ea);
+            let na = d.atoms[entry_atom(ea) as usize].node;
+            if entry_atom(ea) >= ordered {
+                let mut b = lo;
+                while b < hi {
+                    let eb = low(providers[b]);
+                    if b != a && str_eq(entry_name(d, eb), name) {
+                        let nb = d.atoms[entry_atom(eb) as usize].node;
+                        meet(d, na, nb, name, &mut reported, r);
+                    }
                     b += 1;
-                    continue;
                 }
-                let na = d.atoms[entry_atom(low(providers[a])) as usize].node;
-                let nb = d.atoms[entry_atom(low(providers[b])) as usize].node;
-                let (scope, ca, cb) = common_scope(d, na, nb);
-                let parallel = !matches!(flow_kind(d, scope), FlowKind::Linear);
-                let mut seen = false;
-                let mut s = 0;
-                while s < reported.len() {
-                    if reported[s] == scope {
-                        seen = true;
-                    }
-                    s += 1;
+            } else {
+                // The next provider of the same name.
+                let mut b = a + 1;
+                while b < hi && !str_eq(entry_name(d, low(providers[b])), name) {
+                    b += 1;
                 }
-                // A retry is not among the children its flow orders.
-                let retry = is_retry(d, ca) || is_retry(d, cb);
-                if parallel && ca != cb && !seen && !retry {
-                    let mut s = 0;
-                    while s < reported.len() {
-                        if reported[s] == u32::MAX {
-                            reported[s] = scope;
-                            break;
-                        }
-                        s += 1;
-                    }
-                    // What each child of `scope` exports under `name` (the
-                    // builder's rule): an atom, or an ambiguity of its own
-                    // (counted, not listed).
-                    let mut list = [0u32; 16];
-                    let mut len = 0;
-                    let mut exporters = 0;
-                    let mut child = scope + 1;
-                    while (child as usize) < d.nodes.len()
-                        && d.nodes[child as usize].depth > d.nodes[scope as usize].depth
-                    {
-                        if d.nodes[child as usize].parent == scope && !is_retry(d, child) {
-                            let e = export(d, child, name);
-                            if e != NO_EXPORT {
-                                exporters += 1;
-                            }
-                            if e != NO_EXPORT && e != AMBIGUOUS_EXPORT && len < list.len() {
-                                list[len] = e;
-                                len += 1;
-                            }
-                        }
-                        child += 1;
-                    }
-                    let _ = exporters;
-                    let (listed, _) = list.split_at(len);
-                    write_sep(m);
-                    write_ambiguous(
-                        m,
-                        flow,
-                        name,
-                        Names::Nodes(d, listed),
-                        flow_kind(d, scope),
-                        node_name(d, scope),
-                    );
+                if b < hi {
+                    let nb = d.atoms[entry_atom(low(providers[b])) as usize].node;
+                    meet(d, na, nb, name, &mut reported, r);
                 }
-                b += 1;
             }
             a += 1;
         }
         lo = hi;
     }
+}
+
+/// Providers of `name` at nodes `na` and `nb`: reports their common flow if it
+/// is a graph or unordered flow they are two children of (a retry is not among
+/// the children its flow orders), once per flow (`reported`).
+const fn meet<'a>(
+    d: &FlowDesc<'a>,
+    na: u32,
+    nb: u32,
+    name: &'a str,
+    reported: &mut [u32; 8],
+    r: &mut Report<'_, '_, 'a>,
+) {
+    let (scope, ca, cb) = common_scope(d, na, nb);
+    let parallel = !matches!(flow_kind(d, scope), FlowKind::Linear);
+    if !parallel || ca == cb || is_retry(d, ca) || is_retry(d, cb) {
+        return;
+    }
+    let mut s = 0;
+    while s < reported.len() {
+        if reported[s] == scope {
+            return;
+        }
+        s += 1;
+    }
+    let mut s = 0;
+    while s < reported.len() {
+        if reported[s] == u32::MAX {
+            reported[s] = scope;
+            break;
+        }
+        s += 1;
+    }
+    r.add(d, Problem::Ambiguous { name, scope });
+}
+
+/// What each child of flow `scope` exports under `name` (the engine's rule):
+/// the nodes of those atoms, in order, into `out` as far as it goes; a child
+/// with an ambiguity of its own is left out. Returns how many there are.
+pub const fn exporters(d: &FlowDesc<'_>, scope: u32, name: &str, out: &mut [u32]) -> usize {
+    let mut len = 0;
+    let mut child = scope + 1;
+    while (child as usize) < d.nodes.len()
+        && d.nodes[child as usize].depth > d.nodes[scope as usize].depth
+    {
+        if d.nodes[child as usize].parent == scope && !is_retry(d, child) {
+            let e = export(d, child, name);
+            if e != NO_EXPORT && e != AMBIGUOUS_EXPORT {
+                if len < out.len() {
+                    out[len] = e;
+                }
+                len += 1;
+            }
+        }
+        child += 1;
+    }
+    len
 }
 
 const fn pair_less(v: &[u32], a: usize, b: usize) -> bool {
@@ -2234,6 +3043,31 @@ mod tests {
         let len = cycles.next(&edges, &mut scratch, &mut out);
         assert_eq!(&out[..len], [3, 4]);
         assert_eq!(cycles.next(&edges, &mut scratch, &mut out), 0);
+    }
+
+    #[test]
+    fn hash_ranges_match_a_scan() {
+        // Even and uneven hashes, runs of one hash, and hashes absent.
+        let mut state = 1u64;
+        for n in [0usize, 1, 2, 3, 10, 100, 1000] {
+            for skew in [1u64, 7, 40] {
+                let mut keys: Vec<u64> = (0..n as u64)
+                    .map(|i| {
+                        state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                        let h = ((state >> 33) % (1 + n as u64 / 3)).pow(skew as u32 % 3 + 1);
+                        ((h * skew) << 32) | i
+                    })
+                    .collect();
+                keys.sort_unstable();
+                let mut probes: Vec<u32> = keys.iter().map(|k| (k >> 32) as u32).collect();
+                probes.extend([0, 1, 5, u32::MAX, 1 << 20]);
+                for h in probes {
+                    let lo = keys.partition_point(|k| ((k >> 32) as u32) < h);
+                    let hi = keys.partition_point(|k| ((k >> 32) as u32) <= h);
+                    assert_eq!(hash_range(&keys, h), (lo, hi), "n {n}, hash {h}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -2,22 +2,28 @@
 //! added, each argument bound to its source, and an execution graph (petgraph)
 //! whose edges say what must finish before what.
 //!
-//! One pass resolves names through a chain of scopes (linear: what earlier
-//! siblings provided so far; graph: what any sibling provides; unordered:
-//! nothing from siblings; the root: engine inputs). Graph flows first collect
-//! their children's exports, so resolution never depends on the order in which
-//! children were added. Every problem is collected; nothing stops at the first.
+//! Names are resolved and checked by the `const fn`s the flow macro runs at
+//! compile time ([`check`]): the flow is described as a [`FlowDesc`] (with
+//! `Vec` storage), its tables are filled by the same functions, and
+//! [`check::atom_problems`]/[`check::flow_problems`] give the problems, turned
+//! here into [`FlowError`]s worded by the same writers. What the description
+//! does not hold is the builder's own: the structure's edges (a linear flow's
+//! order, a retry before its subflow), explicit links and their deciders,
+//! injected values, and dependency cycles, which the same cycle search
+//! ([`check::Cycles`]) finds on the execution graph (links take part). Every
+//! problem is collected; nothing stops at the first.
 
-use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 
 use rustc_hash::FxHashMap;
-use std::ops::Range;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde_json::Value;
 
-use super::{check, Flow, FlowError, FlowErrors, FlowKind, Shape, ShapeNode, ShapeRetry};
+use super::check::{
+    self, AtomDesc, FlowDesc, NodeDesc, NodeKind, Problem, ProvidesAs, Report, Tables,
+};
+use super::{Flow, FlowError, FlowErrors, FlowKind, Shape, ShapeNode, ShapeRetry};
 use crate::decider::Decider;
 use crate::task::{Provides, TaskSpec, Text};
 
@@ -172,84 +178,6 @@ impl Plan {
     }
 }
 
-/// What a name resolves to in a scope's table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Prov {
-    Slot(Slot),
-    /// Two providers with no order between them (already reported).
-    Ambiguous,
-}
-
-type Table<'f> = FxHashMap<&'f str, Prov>;
-
-enum Found {
-    Slot(Slot),
-    Input(u32),
-    Ambiguous,
-    Missing,
-}
-
-/// The chain of scopes an atom resolves its names through, innermost first.
-enum Scope<'s, 'f> {
-    Root,
-    Linear {
-        parent: &'s Scope<'s, 'f>,
-        visible: &'s RefCell<Visible<'f>>,
-    },
-    Graph {
-        parent: &'s Scope<'s, 'f>,
-        flow: &'f Shape,
-        exports: &'s Table<'f>,
-        own: Range<u32>,
-        requests: &'s RefCell<Vec<(u32, u32)>>,
-    },
-    Unordered {
-        parent: &'s Scope<'s, 'f>,
-    },
-}
-
-/// What earlier children of a linear flow provide to the next one.
-///
-/// Atoms' exports go into the table lazily: a lookup first asks the nearest
-/// earlier atom, and only when that atom does not provide the name are the
-/// pending atoms put in the table (in order, so the nearest provider wins).
-/// A chain where each task reads its predecessor's output never touches the
-/// table, which keeps long chains linear in time and cache-friendly.
-struct Visible<'f> {
-    table: Table<'f>,
-    pending: Vec<u32>,
-}
-
-impl<'f> Visible<'f> {
-    fn flush(&mut self, specs: &'f [TaskSpec]) {
-        for atom in self.pending.drain(..) {
-            insert_task_exports(&mut self.table, &specs[atom as usize], atom);
-        }
-    }
-
-    fn get(&mut self, name: &str, specs: &'f [TaskSpec]) -> Option<Prov> {
-        if let Some(&last) = self.pending.last() {
-            if let Some(slot) = provided_by(&specs[last as usize], last, name) {
-                return Some(Prov::Slot(slot));
-            }
-            self.flush(specs);
-        }
-        self.table.get(name).copied()
-    }
-}
-
-/// The slot under which `spec` (atom `atom`) provides `name`, if it does.
-fn provided_by(spec: &TaskSpec, atom: u32, name: &str) -> Option<Slot> {
-    match spec.provides() {
-        Provides::Nothing => None,
-        Provides::One(n) => (n == name).then_some(Slot { atom, elem: None }),
-        Provides::Tuple(names) => names.iter().position(|n| n == name).map(|i| Slot {
-            atom,
-            elem: Some(i as u32),
-        }),
-    }
-}
-
 /// Atoms' sources or sinks.
 #[derive(Debug, Clone)]
 enum Ends {
@@ -285,28 +213,370 @@ impl Shape {
     }
 }
 
-struct Sub<'f> {
-    range: Range<u32>,
-    sources: Ends,
-    sinks: Ends,
-    /// What the subtree provides to later siblings; `None` for a single task
-    /// (read from its metadata instead).
-    exports: Option<Table<'f>>,
+/// What the atoms of a [`Described`] flow point into: every atom's rebinds,
+/// injected argument names and renamed outputs, one after the other.
+struct Lists<'f> {
+    rebinds: Vec<(&'f str, &'f str)>,
+    injects: Vec<&'f str>,
+    each: Vec<&'f str>,
+    /// Where atom `i`'s lists end (they start where atom `i - 1`'s end).
+    ends: Vec<(u32, u32, u32)>,
 }
 
-struct Compiler<'f> {
-    root: &'f Shape,
-    specs: &'f [TaskSpec],
-    inputs: HashMap<String, u32>,
-    /// Where each compiled atom's arguments start in `args`.
+impl<'f> Lists<'f> {
+    fn new(specs: &'f [TaskSpec]) -> Lists<'f> {
+        let mut lists = Lists {
+            rebinds: Vec::with_capacity(specs.len()),
+            injects: Vec::new(),
+            each: Vec::new(),
+            ends: Vec::with_capacity(specs.len()),
+        };
+        for spec in specs {
+            let rebinds = spec.rebind.iter();
+            lists
+                .rebinds
+                .extend(rebinds.map(|(arg, from)| (arg.as_ref(), from.as_ref())));
+            let injects = spec.injected().iter();
+            lists.injects.extend(injects.map(|(arg, _)| arg.as_ref()));
+            if let Some(Provides::Tuple(names)) = &spec.provides {
+                lists.each.extend(names.iter().map(|n| n.as_ref()));
+            }
+            lists.ends.push((
+                lists.rebinds.len() as u32,
+                lists.injects.len() as u32,
+                lists.each.len() as u32,
+            ));
+        }
+        lists
+    }
+}
+
+/// A flow described for the checks of [`check`], with `Vec` storage.
+///
+/// The description is the shape's tree as it is, as the flow macro describes
+/// it: a retry is its flow's first child, an atom listed in
+/// [`FlowDesc::retries`] (the checks give it its scoping). Atoms keep the
+/// builder's order, the tree's. Links are left out: the builder resolves their
+/// ends and finds cycles on its execution graph.
+struct Described<'a> {
+    inputs: Vec<(&'a str, &'a str)>,
+    nodes: Vec<NodeDesc<'a>>,
+    atoms: Vec<AtomDesc<'a>>,
+    /// The retry atoms' nodes, in order.
+    retries: Vec<u32>,
+    /// Each shape's node, shapes in the order a depth-first walk meets them.
+    bodies: Vec<u32>,
+}
+
+impl<'a> Described<'a> {
+    fn new(
+        shape: &'a Shape,
+        specs: &'a [TaskSpec],
+        lists: &'a Lists<'a>,
+        inputs: &[&'a str],
+    ) -> Described<'a> {
+        let mut d = Described {
+            inputs: inputs.iter().map(|n| (*n, "")).collect(),
+            nodes: Vec::with_capacity(specs.len() + 1),
+            atoms: Vec::with_capacity(specs.len()),
+            retries: Vec::new(),
+            bodies: Vec::new(),
+        };
+        let mut atom_node = vec![0u32; specs.len()];
+        d.walk(shape, 0, 0, 0, &mut atom_node);
+        let mut start = (0, 0, 0);
+        for (i, spec) in specs.iter().enumerate() {
+            let end = lists.ends[i];
+            let provides = match &spec.provides {
+                None | Some(Provides::Nothing) => ProvidesAs::Task,
+                Some(Provides::One(name)) => ProvidesAs::One(name),
+                Some(Provides::Tuple(_)) => {
+                    ProvidesAs::Each(&lists.each[start.2 as usize..end.2 as usize])
+                }
+            };
+            d.atoms.push(AtomDesc {
+                meta: &spec.def.meta,
+                node: atom_node[i],
+                name: spec.name.as_deref(),
+                rebind: &lists.rebinds[start.0 as usize..end.0 as usize],
+                inject: &lists.injects[start.1 as usize..end.1 as usize],
+                provides,
+            });
+            start = end;
+        }
+        d
+    }
+
+    fn walk(&mut self, shape: &'a Shape, parent: u32, pos: u32, depth: u32, atom_node: &mut [u32]) {
+        let node = self.nodes.len() as u32;
+        self.nodes.push(NodeDesc {
+            parent,
+            pos,
+            depth,
+            kind: NodeKind::Flow(shape.kind, &shape.name),
+        });
+        self.bodies.push(node);
+        for (pos, child) in shape.children.iter().enumerate() {
+            match child {
+                ShapeNode::Atom(i) => {
+                    let at = self.atom(node, pos as u32, depth + 1, *i);
+                    if pos == 0 && shape.retry.is_some() {
+                        self.retries.push(at);
+                    }
+                    atom_node[*i as usize] = at;
+                }
+                ShapeNode::Flow(f) => self.walk(f, node, pos as u32, depth + 1, atom_node),
+            }
+        }
+    }
+
+    fn atom(&mut self, parent: u32, pos: u32, depth: u32, index: u32) -> u32 {
+        self.nodes.push(NodeDesc {
+            parent,
+            pos,
+            depth,
+            kind: NodeKind::Atom(index),
+        });
+        self.nodes.len() as u32 - 1
+    }
+
+    fn desc(&self) -> FlowDesc<'_> {
+        FlowDesc {
+            inputs: &self.inputs,
+            nodes: &self.nodes,
+            atoms: &self.atoms,
+            links: &[],
+            retries: &self.retries,
+        }
+    }
+}
+
+/// The tables of [`check`], filled by its functions into `Vec`s.
+struct Filled {
+    providers: Vec<u64>,
+    offsets: Vec<u32>,
+    sources: Vec<u32>,
+    names: Vec<u64>,
+}
+
+impl Filled {
+    fn new(d: &FlowDesc<'_>) -> Filled {
+        // The tables `fill_providers` and `fill_names` make, sorted by the
+        // standard library (the keys are distinct: the same order).
+        let mut providers = vec![0; check::provider_count(d)];
+        check::fill_provider_keys(d, &mut providers);
+        providers.sort_unstable();
+        let mut offsets = vec![0; d.atoms.len() + 1];
+        check::fill_offsets(d, &mut offsets);
+        let mut sources = vec![0; check::requirement_count(d)];
+        check::fill_sources(d, &providers, &mut sources);
+        let mut names = vec![0; d.atoms.len()];
+        check::fill_name_keys(d, &mut names);
+        names.sort_unstable();
+        Filled {
+            providers,
+            offsets,
+            sources,
+            names,
+        }
+    }
+
+    fn tables(&self) -> Tables<'_> {
+        Tables {
+            providers: &self.providers,
+            offsets: &self.offsets,
+            sources: &self.sources,
+            names: &self.names,
+        }
+    }
+}
+
+/// Runs a check into a list of problems: a first pass counts them (most
+/// checks find none), a second one keeps them.
+fn problems<'a>(check: impl Fn(&mut Report<'_, '_, 'a>)) -> Vec<Problem<'a>> {
+    let mut count = Report::List {
+        out: &mut [],
+        len: 0,
+    };
+    check(&mut count);
+    if count.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec![Problem::Duplicate { atom: 0 }; count.len()];
+    check(&mut Report::List {
+        out: &mut out,
+        len: 0,
+    });
+    out
+}
+
+/// The builder's error for problem `p`: the same fields the check's writer
+/// words, so the message is the same.
+fn flow_error(d: &FlowDesc<'_>, p: Problem<'_>) -> Option<FlowError> {
+    let flow = check::node_name(d, 0).to_owned();
+    let atom_name = |i: u32| check::atom_name(&d.atoms[i as usize]);
+    let flow_of = |node: u32| match d.nodes[node as usize].kind {
+        NodeKind::Flow(kind, name) => (kind, name.to_owned()),
+        NodeKind::Atom(_) => (FlowKind::Linear, String::new()),
+    };
+    Some(match p {
+        Problem::Missing {
+            atom,
+            name,
+            ty,
+            hint,
+        } => FlowError::MissingRequirement {
+            flow,
+            atom: atom_name(atom).to_owned(),
+            name: name.to_owned(),
+            ty: (!ty.is_empty()).then(|| ty.to_owned()),
+            hint: (hint != check::Hint::None)
+                .then(|| check::render(|m| check::write_hint(m, hint, atom_name(atom)))),
+        },
+        Problem::UnknownArgument { atom, what, arg } => FlowError::UnknownArgument {
+            flow,
+            atom: atom_name(atom).to_owned(),
+            what,
+            arg: arg.to_owned(),
+            args: d.atoms[atom as usize]
+                .meta
+                .value_args()
+                .map(|(n, _)| n.to_owned())
+                .collect(),
+        },
+        Problem::ProvidesMismatch { atom, task, given } => FlowError::ProvidesMismatch {
+            flow,
+            atom: atom_name(atom).to_owned(),
+            task,
+            given,
+        },
+        Problem::Ambiguous { name, scope } | Problem::AmbiguousInput { name, scope, .. } => {
+            let providers = match p {
+                Problem::AmbiguousInput { atom, .. } => {
+                    vec![check::ENGINE_INPUT.to_owned(), atom_name(atom).to_owned()]
+                }
+                _ => {
+                    let mut nodes = vec![0; check::exporters(d, scope, name, &mut [])];
+                    check::exporters(d, scope, name, &mut nodes);
+                    let names = nodes.iter().map(|&n| check::node_name(d, n));
+                    names.map(str::to_owned).collect()
+                }
+            };
+            let (kind, scope) = flow_of(scope);
+            FlowError::AmbiguousProvider {
+                flow,
+                scope,
+                kind,
+                name: name.to_owned(),
+                providers,
+            }
+        }
+        Problem::Duplicate { atom } => FlowError::DuplicateAtom {
+            flow,
+            atom: atom_name(atom).to_owned(),
+        },
+        // The engine's inputs may be more than the flow reads.
+        Problem::UnusedInput { .. } => return None,
+    })
+}
+
+/// What the checks leave to the structure walk: each atom's argument
+/// sources and the data edges of graph flows.
+struct Resolved {
     arg_starts: Vec<u32>,
     args: Vec<ArgSource>,
     injected: Vec<Value>,
+    /// `(graph flow's node, providing child, consuming child)`, children by
+    /// position, sorted.
+    data_edges: Vec<(u32, u32, u32)>,
+    errors: Vec<FlowError>,
+}
+
+/// Checks the flow with [`check`]'s functions and reads each argument's
+/// source from [`check::fill_sources`]' table.
+fn resolve(d: &FlowDesc<'_>, specs: &[TaskSpec]) -> Resolved {
+    let filled = Filled::new(d);
+    let t = filled.tables();
+    let flow = check::node_name(d, 0);
+    let mut r = Resolved {
+        arg_starts: Vec::with_capacity(specs.len() + 1),
+        args: Vec::with_capacity(filled.sources.len()),
+        injected: Vec::new(),
+        data_edges: Vec::new(),
+        errors: Vec::new(),
+    };
+    for (i, spec) in specs.iter().enumerate() {
+        r.arg_starts.push(r.args.len() as u32);
+        for (k, (arg, _)) in spec.def.meta.value_args().enumerate() {
+            if let Some((_, value)) = spec.injected().iter().rev().find(|(a, _)| a == arg) {
+                let source = match value {
+                    Ok(v) => {
+                        r.injected.push(v.clone());
+                        ArgSource::Inject(r.injected.len() as u32 - 1)
+                    }
+                    Err(message) => {
+                        r.errors.push(FlowError::BadValue {
+                            flow: flow.to_owned(),
+                            owner: format!("task `{}`", spec.atom_name()),
+                            name: arg.to_owned(),
+                            message: message.clone(),
+                        });
+                        ArgSource::Absent
+                    }
+                };
+                r.args.push(source);
+                continue;
+            }
+            r.args.push(match check::source(&t, i, k) {
+                check::Source::Missing | check::Source::Skipped => ArgSource::Absent,
+                check::Source::Input(input) => ArgSource::Input(input),
+                check::Source::Output { atom, elem } => {
+                    if let Some((scope, from, to)) = check::data_edge(d, i as u32, atom) {
+                        let pos = |node: u32| d.nodes[node as usize].pos;
+                        r.data_edges.push((scope, pos(from), pos(to)));
+                    }
+                    let tuple = matches!(specs[atom as usize].provides(), Provides::Tuple(_));
+                    ArgSource::Atom(Slot {
+                        atom,
+                        elem: tuple.then_some(elem),
+                    })
+                }
+            });
+        }
+        let found = problems(|r| check::atom_problems(d, &t, i, r));
+        r.errors
+            .extend(found.into_iter().filter_map(|p| flow_error(d, p)));
+    }
+    r.arg_starts.push(r.args.len() as u32);
+    let found = problems(|r| {
+        let mut scratch = vec![0; check::name_scratch_len(d)];
+        check::flow_problems(d, &t, &mut scratch, false, r);
+    });
+    r.errors
+        .extend(found.into_iter().filter_map(|p| flow_error(d, p)));
+    r.data_edges.sort_unstable();
+    r
+}
+
+struct Sub {
+    range: Range<u32>,
+    sources: Ends,
+    sinks: Ends,
+}
+
+/// The walk of the shape that makes the execution graph.
+struct Compiler<'f> {
+    root: &'f Shape,
+    specs: &'f [TaskSpec],
+    /// The description's node of each shape's children, and how many shapes
+    /// the walk has met.
+    bodies: Vec<u32>,
+    shapes: usize,
+    data_edges: Vec<(u32, u32, u32)>,
+    /// How many atoms the walk has met.
+    atoms: u32,
     edges: Vec<(u32, u32)>,
     errors: Vec<FlowError>,
-    /// Missing requirements: atom, name, type for messages, error position.
-    missing: Vec<(u32, &'f str, &'f str, usize)>,
-    reported: HashSet<(*const Shape, &'f str)>,
     has_graph: bool,
     retries: Vec<RetryScope>,
     /// The retry scopes around the flow being compiled, innermost last.
@@ -318,29 +588,38 @@ struct Compiler<'f> {
 pub(super) fn compile(flow: Flow, inputs: &[&str]) -> Result<Plan, FlowErrors> {
     let Flow { shape, atoms } = flow;
     let n = atoms.len();
-    let compiler = Compiler {
+    let lists = Lists::new(&atoms);
+    let described = Described::new(&shape, &atoms, &lists, inputs);
+    let resolved = resolve(&described.desc(), &atoms);
+    let mut compiler = Compiler {
         root: &shape,
         specs: &atoms,
-        inputs: inputs
-            .iter()
-            .enumerate()
-            .map(|(i, n)| ((*n).to_owned(), i as u32))
-            .collect(),
-        arg_starts: Vec::with_capacity(n + 1),
-        args: Vec::with_capacity(n),
-        injected: Vec::new(),
+        bodies: described.bodies,
+        shapes: 0,
+        data_edges: resolved.data_edges,
+        atoms: 0,
         edges: Vec::with_capacity(n),
-        errors: Vec::new(),
-        missing: Vec::new(),
-        reported: HashSet::new(),
+        errors: resolved.errors,
         has_graph: false,
         retries: Vec::new(),
         open_retries: Vec::new(),
         deciders: Vec::new(),
         guards: Vec::new(),
     };
-    let (mut arg_starts, args, injected, edges, retries, (deciders, mut guards)) =
-        compiler.run()?;
+    compiler.flow(&shape);
+    if compiler.has_graph {
+        compiler.check_cycles();
+    }
+    if !compiler.errors.is_empty() {
+        return Err(FlowErrors::new(compiler.errors));
+    }
+    let Compiler {
+        edges,
+        retries,
+        deciders,
+        mut guards,
+        ..
+    } = compiler;
     guards.sort_unstable();
     let mut scope_of = Vec::new();
     if !retries.is_empty() {
@@ -352,7 +631,6 @@ pub(super) fn compile(flow: Flow, inputs: &[&str]) -> Result<Plan, FlowErrors> {
             }
         }
     }
-    arg_starts.push(args.len() as u32);
     let mut graph = DiGraph::with_capacity(n, edges.len());
     for _ in 0..n {
         graph.add_node(());
@@ -360,12 +638,13 @@ pub(super) fn compile(flow: Flow, inputs: &[&str]) -> Result<Plan, FlowErrors> {
     for (a, b) in edges {
         graph.add_edge(NodeIndex::new(a as usize), NodeIndex::new(b as usize), ());
     }
+    drop(lists);
     Ok(Plan {
         flow: shape.name,
         atoms,
-        arg_starts,
-        args,
-        injected,
+        arg_starts: resolved.arg_starts,
+        args: resolved.args,
+        injected: resolved.injected,
         graph,
         inputs: inputs.iter().map(|s| (*s).to_owned()).collect(),
         retries,
@@ -375,181 +654,25 @@ pub(super) fn compile(flow: Flow, inputs: &[&str]) -> Result<Plan, FlowErrors> {
     })
 }
 
-type Compiled = (
-    Vec<u32>,
-    Vec<ArgSource>,
-    Vec<Value>,
-    Vec<(u32, u32)>,
-    Vec<RetryScope>,
-    (Vec<DeciderLink>, Vec<(u32, u32)>),
-);
-
 impl<'f> Compiler<'f> {
-    fn run(mut self) -> Result<Compiled, FlowErrors> {
-        let root = self.root;
-        self.flow(root, &Scope::Root);
-        self.check_duplicates();
-        self.explain_missing();
-        if self.has_graph {
-            self.check_cycles();
-        }
-        if !self.errors.is_empty() {
-            return Err(FlowErrors::new(self.errors));
-        }
-        Ok((
-            self.arg_starts,
-            self.args,
-            self.injected,
-            self.edges,
-            self.retries,
-            (self.deciders, self.guards),
-        ))
-    }
-
     fn root_name(&self) -> String {
         self.root.name.to_string()
     }
 
-    fn node(&mut self, node: &'f ShapeNode, scope: &Scope<'_, 'f>) -> Sub<'f> {
+    fn node(&mut self, node: &'f ShapeNode) -> Sub {
         match node {
-            ShapeNode::Atom(i) => self.task(*i, scope),
-            ShapeNode::Flow(flow) => self.flow(flow, scope),
+            ShapeNode::Atom(i) => self.task(*i),
+            ShapeNode::Flow(flow) => self.flow(flow),
         }
     }
 
-    fn task(&mut self, index: u32, scope: &Scope<'_, 'f>) -> Sub<'f> {
-        debug_assert_eq!(index as usize, self.arg_starts.len());
-        let spec: &'f TaskSpec = &self.specs[index as usize];
-        let meta = &spec.def.meta;
-        let start = self.args.len() as u32;
-        for (arg, optional) in meta.value_args() {
-            if let Some((_, value)) = spec.injected().iter().rev().find(|(a, _)| a == arg) {
-                match value {
-                    Ok(v) => {
-                        self.args
-                            .push(ArgSource::Inject(self.injected.len() as u32));
-                        self.injected.push(v.clone());
-                    }
-                    Err(message) => {
-                        self.errors.push(FlowError::BadValue {
-                            flow: self.root_name(),
-                            owner: format!("task `{}`", spec.atom_name()),
-                            name: arg.to_owned(),
-                            message: message.clone(),
-                        });
-                        self.args.push(ArgSource::Absent);
-                    }
-                }
-                continue;
-            }
-            let name: &'f str = spec
-                .rebind
-                .iter()
-                .rev()
-                .find(|(a, _)| a == arg)
-                .map(|(_, from)| from.as_ref())
-                .unwrap_or(arg);
-            let source = match self.lookup(scope, name, index) {
-                Found::Slot(slot) => ArgSource::Atom(slot),
-                Found::Input(i) => ArgSource::Input(i),
-                Found::Ambiguous => ArgSource::Absent,
-                Found::Missing => {
-                    if !optional {
-                        let ty = super::check::arg_type(meta, arg);
-                        self.missing.push((index, name, ty, self.errors.len()));
-                    }
-                    ArgSource::Absent
-                }
-            };
-            self.args.push(source);
-        }
-        for (what, arg) in spec
-            .rebind
-            .iter()
-            .map(|(a, _)| ("rebind", a))
-            .chain(spec.injected().iter().map(|(a, _)| ("inject", a)))
-        {
-            if !meta.value_args().any(|(name, _)| name == arg.as_ref()) {
-                self.errors.push(FlowError::UnknownArgument {
-                    flow: self.root_name(),
-                    atom: spec.atom_name().to_owned(),
-                    what,
-                    arg: arg.to_string(),
-                    args: meta.value_args().map(|(n, _)| n.to_owned()).collect(),
-                });
-            }
-        }
-        if let Some(own) = &spec.provides {
-            let fits = match (&meta.provides, own) {
-                (Provides::Tuple(a), Provides::Tuple(b)) => a.len() == b.len(),
-                (Provides::Tuple(_), _) | (_, Provides::Tuple(_)) => false,
-                _ => true,
-            };
-            if !fits {
-                self.errors.push(FlowError::ProvidesMismatch {
-                    flow: self.root_name(),
-                    atom: spec.atom_name().to_owned(),
-                    task: meta.provides.names().len(),
-                    given: own.names().len(),
-                });
-            }
-        }
-        self.arg_starts.push(start);
+    fn task(&mut self, index: u32) -> Sub {
+        debug_assert_eq!(index, self.atoms);
+        self.atoms += 1;
         Sub {
             range: index..index + 1,
             sources: Ends::One(index),
             sinks: Ends::One(index),
-            exports: None,
-        }
-    }
-
-    fn lookup(&mut self, scope: &Scope<'_, 'f>, name: &'f str, consumer: u32) -> Found {
-        let mut scope = scope;
-        loop {
-            match scope {
-                Scope::Root => {
-                    return match self.inputs.get(name) {
-                        Some(&i) => Found::Input(i),
-                        None => Found::Missing,
-                    }
-                }
-                Scope::Linear { parent, visible } => {
-                    match visible.borrow_mut().get(name, self.specs) {
-                        Some(Prov::Slot(slot)) => return Found::Slot(slot),
-                        Some(Prov::Ambiguous) => return Found::Ambiguous,
-                        None => scope = parent,
-                    }
-                }
-                Scope::Graph {
-                    parent,
-                    flow,
-                    exports,
-                    own,
-                    requests,
-                } => match exports.get(name) {
-                    Some(Prov::Slot(slot)) if !own.contains(&slot.atom) => {
-                        requests.borrow_mut().push((slot.atom, consumer));
-                        if self.inputs.contains_key(name)
-                            && self.reported.insert((*flow as *const Shape, name))
-                        {
-                            self.errors.push(FlowError::AmbiguousProvider {
-                                flow: self.root_name(),
-                                scope: flow.name.to_string(),
-                                kind: flow.kind,
-                                name: name.to_owned(),
-                                providers: vec![
-                                    "the engine input".to_owned(),
-                                    self.atom_name(slot.atom).to_owned(),
-                                ],
-                            });
-                        }
-                        return Found::Slot(*slot);
-                    }
-                    Some(Prov::Ambiguous) => return Found::Ambiguous,
-                    _ => scope = parent,
-                },
-                Scope::Unordered { parent } => scope = parent,
-            }
         }
     }
 
@@ -557,7 +680,9 @@ impl<'f> Compiler<'f> {
         self.specs[index as usize].atom_name()
     }
 
-    fn flow(&mut self, flow: &'f Shape, scope: &Scope<'_, 'f>) -> Sub<'f> {
+    fn flow(&mut self, flow: &'f Shape) -> Sub {
+        let body = self.bodies[self.shapes];
+        self.shapes += 1;
         if flow.kind != FlowKind::Graph {
             for (from, to) in &flow.links {
                 self.errors.push(FlowError::LinkOutsideGraph {
@@ -570,31 +695,25 @@ impl<'f> Compiler<'f> {
             }
         }
         match &flow.retry {
-            None => self.body(flow, &flow.children, scope),
-            Some(retry) => self.retried(flow, retry, scope),
+            None => self.body(flow, &flow.children, body),
+            Some(retry) => self.retried(flow, retry, body),
         }
     }
 
-    fn body(
-        &mut self,
-        flow: &'f Shape,
-        children: &'f [ShapeNode],
-        scope: &Scope<'_, 'f>,
-    ) -> Sub<'f> {
+    fn body(&mut self, flow: &'f Shape, children: &'f [ShapeNode], body: u32) -> Sub {
         match flow.kind {
-            FlowKind::Linear => self.linear(children, scope),
-            FlowKind::Unordered | FlowKind::Graph => self.parallel(flow, children, scope),
+            FlowKind::Linear => self.linear(children),
+            FlowKind::Unordered | FlowKind::Graph => self.parallel(flow, children, body),
         }
     }
 
-    /// A flow under a retry: the retry atom (its first child) runs first, in
-    /// the enclosing scope; the other children see what it provides and run
-    /// after it.
-    fn retried(&mut self, flow: &'f Shape, retry: &ShapeRetry, scope: &Scope<'_, 'f>) -> Sub<'f> {
+    /// A flow under a retry: the retry atom (its first child) runs first; the
+    /// other children run after it.
+    fn retried(&mut self, flow: &'f Shape, retry: &ShapeRetry, body: u32) -> Sub {
         let ShapeNode::Atom(r) = flow.children[0] else {
             unreachable!("a retry is its flow's first child");
         };
-        self.task(r, scope);
+        self.task(r);
         let id = self.retries.len() as u32;
         self.retries.push(RetryScope {
             atom: r,
@@ -603,59 +722,29 @@ impl<'f> Compiler<'f> {
             retry: retry.clone(),
         });
         self.open_retries.push(id);
-        let visible = RefCell::new(Visible {
-            table: FxHashMap::default(),
-            pending: vec![r],
-        });
-        let inner = Scope::Linear {
-            parent: scope,
-            visible: &visible,
-        };
-        let body = self.body(flow, &flow.children[1..], &inner);
+        let inner = self.body(flow, &flow.children[1..], body);
         self.open_retries.pop();
-        self.retries[id as usize].members.end = body.range.end.max(r + 1);
-        for &b in body.sources.as_slice() {
+        self.retries[id as usize].members.end = inner.range.end.max(r + 1);
+        for &b in inner.sources.as_slice() {
             self.edges.push((r, b));
         }
-        let exports = match scope {
-            Scope::Linear { .. } => {
-                let mut table = FxHashMap::default();
-                insert_task_exports(&mut table, &self.specs[r as usize], r);
-                if let Some(body) = body.exports {
-                    table.extend(body);
-                }
-                Some(table)
-            }
-            _ => None,
-        };
         Sub {
-            range: r..self.arg_starts.len() as u32,
+            range: r..self.atoms,
             sources: Ends::One(r),
-            sinks: if body.range.is_empty() {
+            sinks: if inner.range.is_empty() {
                 Ends::One(r)
             } else {
-                body.sinks
+                inner.sinks
             },
-            exports,
         }
     }
 
-    fn linear(&mut self, children: &'f [ShapeNode], scope: &Scope<'_, 'f>) -> Sub<'f> {
-        let start = self.arg_starts.len() as u32;
-        let mut visible = RefCell::new(Visible {
-            table: FxHashMap::default(),
-            pending: Vec::new(),
-        });
+    fn linear(&mut self, children: &'f [ShapeNode]) -> Sub {
+        let start = self.atoms;
         let mut sources = Ends::None;
         let mut prev = Ends::None;
         for child in children {
-            let sub = {
-                let inner = Scope::Linear {
-                    parent: scope,
-                    visible: &visible,
-                };
-                self.node(child, &inner)
-            };
+            let sub = self.node(child);
             if sub.range.is_empty() {
                 continue;
             }
@@ -668,116 +757,29 @@ impl<'f> Compiler<'f> {
                 sources = sub.sources;
             }
             prev = sub.sinks;
-            let seen = visible.get_mut();
-            match (child, sub.exports) {
-                (_, Some(table)) => {
-                    seen.flush(self.specs);
-                    seen.table.extend(table);
-                }
-                (ShapeNode::Atom(i), None) => seen.pending.push(*i),
-                (ShapeNode::Flow(_), None) => {}
-            }
         }
-        // Only a linear parent reads a nested flow's exports (graph and
-        // unordered parents compute them up front); the root's are not read.
-        let exports = match scope {
-            Scope::Linear { .. } => {
-                let mut visible = visible.into_inner();
-                visible.flush(self.specs);
-                Some(visible.table)
-            }
-            _ => None,
-        };
         Sub {
-            range: start..self.arg_starts.len() as u32,
+            range: start..self.atoms,
             sources,
             sinks: prev,
-            exports,
         }
     }
 
-    /// Graph and unordered flows: children see no sibling (unordered) or any
-    /// sibling (graph); two children providing one name are ambiguous.
-    fn parallel(
-        &mut self,
-        flow: &'f Shape,
-        children: &'f [ShapeNode],
-        scope: &Scope<'_, 'f>,
-    ) -> Sub<'f> {
-        let start = self.arg_starts.len() as u32;
-        // Phase 1: what each child will export, with the atom range it will get.
-        let mut union: Table<'f> = FxHashMap::default();
-        let mut owners: FxHashMap<&'f str, Vec<u32>> = FxHashMap::default();
-        let mut ranges = Vec::with_capacity(children.len());
-        let mut next = start;
-        for child in children {
-            let (table, count) = exports_of(child, self.specs);
-            ranges.push(next..next + count);
-            next += count;
-            for (name, prov) in table {
-                let atom = match prov {
-                    Prov::Slot(s) => s.atom,
-                    Prov::Ambiguous => u32::MAX,
-                };
-                owners.entry(name).or_default().push(atom);
-                match union.get(name) {
-                    None => {
-                        union.insert(name, prov);
-                    }
-                    Some(_) => {
-                        union.insert(name, Prov::Ambiguous);
-                    }
-                }
-            }
-        }
-        let mut ambiguous: Vec<(&'f str, Vec<u32>)> = owners
-            .into_iter()
-            .filter(|(_, atoms)| atoms.len() > 1)
-            .collect();
-        ambiguous.sort_by_key(|(_, atoms)| atoms[0]);
-        for (name, atoms) in ambiguous {
-            if !self.reported.insert((flow as *const Shape, name)) {
-                continue;
-            }
-            let providers = atoms
-                .iter()
-                .filter(|&&a| a != u32::MAX)
-                .map(|&a| self.atom_name(a).to_owned())
-                .collect();
-            self.errors.push(FlowError::AmbiguousProvider {
-                flow: self.root_name(),
-                scope: flow.name.to_string(),
-                kind: flow.kind,
-                name: name.to_owned(),
-                providers,
-            });
-        }
-        // Phase 2: compile the children.
-        let requests = RefCell::new(Vec::new());
-        let mut subs = Vec::with_capacity(children.len());
-        for (child, own) in children.iter().zip(&ranges) {
-            let inner = match flow.kind {
-                FlowKind::Graph => Scope::Graph {
-                    parent: scope,
-                    flow,
-                    exports: &union,
-                    own: own.clone(),
-                    requests: &requests,
-                },
-                _ => Scope::Unordered { parent: scope },
-            };
-            let sub = self.node(child, &inner);
-            debug_assert_eq!(&sub.range, own);
-            subs.push(sub);
-        }
-        // Child-level edges: data requests and explicit links.
+    /// Graph and unordered flows: children ordered by the data edges the
+    /// checks resolved (graph) and by explicit links, or not at all.
+    fn parallel(&mut self, flow: &'f Shape, children: &'f [ShapeNode], body: u32) -> Sub {
+        let start = self.atoms;
+        let subs: Vec<Sub> = children.iter().map(|child| self.node(child)).collect();
+        // Child-level edges: data edges and explicit links.
         let mut child_edges: Vec<(usize, usize)> = Vec::new();
         if flow.kind == FlowKind::Graph {
             self.has_graph = true;
-            let child_of = |atom: u32| ranges.partition_point(|r| r.end <= atom);
-            for (provider, consumer) in requests.into_inner() {
-                child_edges.push((child_of(provider), child_of(consumer)));
-            }
+            let at = self.data_edges.partition_point(|e| e.0 < body);
+            let data = self.data_edges[at..].iter().take_while(|e| e.0 == body);
+            // Positions count the flow's retry, which `children` leaves out
+            // (a value of it orders nothing in the graph).
+            let off = flow.retry.is_some() as usize;
+            child_edges.extend(data.map(|&(_, from, to)| (from as usize - off, to as usize - off)));
             // Children by name, built once: a graph with many links (an
             // activity flow over thousands of resources) stays linear.
             let mut by_name: FxHashMap<&str, usize> = FxHashMap::default();
@@ -825,8 +827,8 @@ impl<'f> Compiler<'f> {
                     self.deciders.push(DeciderLink {
                         from_name: from.clone(),
                         to_name: to.clone(),
-                        from: ranges[a].clone(),
-                        to: ranges[b].clone(),
+                        from: subs[a].range.clone(),
+                        to: subs[b].range.clone(),
                         flow_tasks: children
                             .iter()
                             .filter_map(|c| match c {
@@ -863,69 +865,9 @@ impl<'f> Compiler<'f> {
             }
         }
         Sub {
-            range: start..self.arg_starts.len() as u32,
+            range: start..self.atoms,
             sources: Ends::from_vec(sources),
             sinks: Ends::from_vec(sinks),
-            exports: Some(union),
-        }
-    }
-
-    fn check_duplicates(&mut self) {
-        let mut count: FxHashMap<&str, u32> = FxHashMap::default();
-        count.reserve(self.specs.len());
-        let mut dups = Vec::new();
-        for spec in self.specs {
-            let n = count.entry(spec.atom_name()).or_insert(0);
-            *n += 1;
-            if *n == 2 {
-                dups.push(spec.atom_name().to_owned());
-            }
-        }
-        for atom in dups {
-            self.errors.push(FlowError::DuplicateAtom {
-                flow: self.root_name(),
-                atom,
-            });
-        }
-    }
-
-    /// Adds hints to missing requirements: a provider that exists but is not
-    /// visible from the consumer.
-    fn explain_missing(&mut self) {
-        if self.missing.is_empty() {
-            return;
-        }
-        let mut providers: HashMap<&str, Vec<u32>> = HashMap::new();
-        for (i, spec) in self.specs.iter().enumerate() {
-            for name in spec.provides().names() {
-                providers.entry(name.as_ref()).or_default().push(i as u32);
-            }
-        }
-        let missing = std::mem::take(&mut self.missing);
-        for (inserted, (consumer, name, ty, at)) in missing.into_iter().enumerate() {
-            let consumer_name = self.atom_name(consumer).to_owned();
-            let hint = providers.get(name).and_then(|ps| {
-                let later = ps.iter().find(|&&p| p > consumer);
-                let earlier = ps.iter().find(|&&p| p < consumer);
-                let hint = match (later, earlier) {
-                    (Some(&p), _) => check::Hint::Later(self.atom_name(p)),
-                    (None, Some(&p)) => check::Hint::Independent(self.atom_name(p)),
-                    _ => return None,
-                };
-                Some(check::render(|m| {
-                    check::write_hint(m, hint, &consumer_name)
-                }))
-            });
-            self.errors.insert(
-                at + inserted,
-                FlowError::MissingRequirement {
-                    flow: self.root_name(),
-                    atom: consumer_name,
-                    name: name.to_owned(),
-                    ty: (!ty.is_empty()).then(|| ty.to_owned()),
-                    hint,
-                },
-            );
         }
     }
 
@@ -955,56 +897,6 @@ impl<'f> Compiler<'f> {
                     .map(|&a| self.atom_name(a).to_owned())
                     .collect(),
             });
-        }
-    }
-}
-
-fn insert_task_exports<'f>(table: &mut Table<'f>, spec: &'f TaskSpec, atom: u32) {
-    match spec.provides() {
-        Provides::Nothing => {}
-        Provides::One(name) => {
-            table.insert(name.as_ref(), Prov::Slot(Slot { atom, elem: None }));
-        }
-        Provides::Tuple(names) => {
-            for (i, name) in names.iter().enumerate() {
-                table.insert(
-                    name.as_ref(),
-                    Prov::Slot(Slot {
-                        atom,
-                        elem: Some(i as u32),
-                    }),
-                );
-            }
-        }
-    }
-}
-
-/// What `node` exports to its siblings, and how many atoms it has.
-fn exports_of<'f>(node: &'f ShapeNode, specs: &'f [TaskSpec]) -> (Table<'f>, u32) {
-    match node {
-        ShapeNode::Atom(i) => {
-            let mut table = FxHashMap::default();
-            insert_task_exports(&mut table, &specs[*i as usize], *i);
-            (table, 1)
-        }
-        ShapeNode::Flow(flow) => {
-            let mut table: Table<'f> = FxHashMap::default();
-            let mut count = 0;
-            for child in &flow.children {
-                let (child_table, n) = exports_of(child, specs);
-                count += n;
-                for (name, prov) in child_table {
-                    let merged = match flow.kind {
-                        FlowKind::Linear => prov,
-                        FlowKind::Unordered | FlowKind::Graph if table.contains_key(name) => {
-                            Prov::Ambiguous
-                        }
-                        FlowKind::Unordered | FlowKind::Graph => prov,
-                    };
-                    table.insert(name, merged);
-                }
-            }
-            (table, count)
         }
     }
 }

@@ -86,10 +86,7 @@ pub enum FlowError {
         to: String,
     },
     /// `rebind` or `inject` names an argument the task does not have.
-    #[error(
-        "flow `{flow}`: task `{atom}` has no argument `{arg}` to {what}; its arguments are {}",
-        list(args)
-    )]
+    #[error("{}", check::render(|m| check::write_unknown_argument(m, flow, atom, what, arg, check::Names::Strings(args))))]
     UnknownArgument {
         /// The outermost flow.
         flow: String,
@@ -103,7 +100,7 @@ pub enum FlowError {
         args: Vec<String>,
     },
     /// `provides_as` names a different number of values than the task provides.
-    #[error("flow `{flow}`: atom `{atom}` renames its outputs to {given} name(s), but its task provides {task}{}", if *task > 1 { " (a tuple: use `provides_each_as` with one name per element)" } else { "" })]
+    #[error("{}", check::render(|m| check::write_provides_mismatch(m, flow, atom, *task, *given)))]
     ProvidesMismatch {
         /// The outermost flow.
         flow: String,
@@ -126,20 +123,6 @@ pub enum FlowError {
         /// The encoder's message.
         message: String,
     },
-}
-
-fn list(items: &[String]) -> String {
-    match items {
-        [] => "nothing".to_owned(),
-        [one] => format!("`{one}`"),
-        [init @ .., last] => format!(
-            "{} and `{last}`",
-            init.iter()
-                .map(|i| format!("`{i}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
 }
 
 /// Every problem found in a flow (at least one).
