@@ -63,7 +63,8 @@ impl<'b> Msg<'b> {
     pub const fn push(&mut self, s: &str) {
         let bytes = s.as_bytes();
         let mut i = 0;
-        while i < bytes.len() {
+        let end = bytes.len();
+        while i < end {
             if self.len < self.buf.len() {
                 self.buf[self.len] = bytes[i];
             }
@@ -84,7 +85,8 @@ impl<'b> Msg<'b> {
                 break;
             }
         }
-        while k < digits.len() {
+        let end = digits.len();
+        while k < end {
             if self.len < self.buf.len() {
                 self.buf[self.len] = digits[k];
             }
@@ -645,12 +647,15 @@ pub const fn text(t: &Text) -> &str {
 
 /// `a == b`, in `const`.
 pub const fn str_eq(a: &str, b: &str) -> bool {
+    // Every call is a frame in `const` evaluation, where the compiler pays
+    // for each: lengths are read once, outside the loop.
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
+    let n = a.len();
+    if n != b.len() {
         return false;
     }
     let mut i = 0;
-    while i < a.len() {
+    while i < n {
         if a[i] != b[i] {
             return false;
         }
@@ -890,7 +895,8 @@ const fn arg_count(meta: &TaskMeta) -> usize {
     let ps = params(meta);
     let mut n = 0;
     let mut i = 0;
-    while i < ps.len() {
+    let end = ps.len();
+    while i < end {
         if matches!(ps[i].kind, ParamKind::Required | ParamKind::Optional) {
             n += 1;
         }
@@ -917,7 +923,8 @@ pub const fn arg_type<'t>(meta: &'t TaskMeta, arg: &str) -> &'t str {
 
 const fn injected(a: &AtomDesc<'_>, arg: &str) -> bool {
     let mut i = 0;
-    while i < a.inject.len() {
+    let end = a.inject.len();
+    while i < end {
         if str_eq(a.inject[i], arg) {
             return true;
         }
@@ -946,11 +953,13 @@ const fn read_name<'a>(a: &AtomDesc<'a>, arg: &'a str) -> &'a str {
 /// every step costs).
 const fn hash(s: &str) -> u32 {
     let b = s.as_bytes();
+    let n = b.len();
     let mut h: u32 = 0x811c_9dc5;
     let mut i = 0;
-    while i < b.len() {
+    while i < n {
         h ^= b[i] as u32;
-        h = h.wrapping_mul(0x0100_0193);
+        // `wrapping_mul` without its two calls.
+        h = (h as u64 * 0x0100_0193) as u32;
         i += 1;
     }
     h
@@ -961,7 +970,8 @@ const fn hash(s: &str) -> u32 {
 pub const fn provider_count(d: &FlowDesc<'_>) -> usize {
     let mut n = 0;
     let mut i = 0;
-    while i < d.atoms.len() {
+    let end = d.atoms.len();
+    while i < end {
         n += provided_count(&d.atoms[i]);
         i += 1;
     }
@@ -973,7 +983,8 @@ pub const fn provider_count(d: &FlowDesc<'_>) -> usize {
 pub const fn requirement_count(d: &FlowDesc<'_>) -> usize {
     let mut n = 0;
     let mut i = 0;
-    while i < d.atoms.len() {
+    let end = d.atoms.len();
+    while i < end {
         n += arg_count(d.atoms[i].meta);
         i += 1;
     }
@@ -1151,7 +1162,8 @@ pub const fn fill_providers(d: &FlowDesc<'_>, out: &mut [u64]) {
 pub const fn fill_provider_keys(d: &FlowDesc<'_>, out: &mut [u64]) {
     let mut n = 0;
     let mut i = 0;
-    while i < d.atoms.len() {
+    let end = d.atoms.len();
+    while i < end {
         let count = provided_count(&d.atoms[i]);
         let mut k = 0;
         while k < count {
@@ -1181,7 +1193,8 @@ pub const fn providers<const N: usize>(d: &FlowDesc<'_>) -> [u64; N] {
 pub const fn fill_offsets(d: &FlowDesc<'_>, out: &mut [u32]) {
     let mut n = 0;
     let mut i = 0;
-    while i < d.atoms.len() {
+    let end = d.atoms.len();
+    while i < end {
         out[i] = n;
         n += arg_count(d.atoms[i].meta) as u32;
         i += 1;
@@ -1205,7 +1218,8 @@ pub const fn fill_names(d: &FlowDesc<'_>, out: &mut [u64]) {
 /// [`fill_names`] without the sort (see [`fill_provider_keys`]).
 pub const fn fill_name_keys(d: &FlowDesc<'_>, out: &mut [u64]) {
     let mut i = 0;
-    while i < d.atoms.len() {
+    let end = d.atoms.len();
+    while i < end {
         out[i] = ((hash(atom_name(&d.atoms[i])) as u64) << 32) | i as u64;
         i += 1;
     }
@@ -1231,7 +1245,8 @@ const INPUT: u32 = 1 << 31;
 pub const fn fill_sources(d: &FlowDesc<'_>, providers: &[u64], out: &mut [u32]) {
     let mut n = 0;
     let mut c = 0;
-    while c < d.atoms.len() {
+    let end = d.atoms.len();
+    while c < end {
         let a = &d.atoms[c];
         let count = arg_count(a.meta);
         let mut k = 0;
@@ -1396,7 +1411,8 @@ const fn flow_kind(d: &FlowDesc<'_>, node: u32) -> FlowKind {
 
 const fn input_index(d: &FlowDesc<'_>, name: &str) -> Option<u32> {
     let mut i = 0;
-    while i < d.inputs.len() {
+    let end = d.inputs.len();
+    while i < end {
         if str_eq(d.inputs[i].0, name) {
             return Some(i as u32);
         }
@@ -1547,7 +1563,8 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
         at = d.nodes[at as usize].parent;
     }
     let mut i = ordered;
-    while i < d.atoms.len() {
+    let end = d.atoms.len();
+    while i < end {
         let a = &d.atoms[i];
         if provided_count(a) > 0 && str_eq(provided_name(a, 0), name) {
             let e = ((i as u32) << 8) | RETRY_ELEM;
@@ -2025,7 +2042,8 @@ const fn missing_hint<'a>(d: &FlowDesc<'a>, providers: &[u64], i: u32, name: &st
     }
     // The retry atoms out of tree order.
     let mut p = ordered;
-    while p < d.atoms.len() {
+    let end = d.atoms.len();
+    while p < end {
         let a = &d.atoms[p];
         if provided_count(a) > 0 && str_eq(provided_name(a, 0), name) {
             let pn = a.node;
@@ -2072,7 +2090,7 @@ const fn node_bound(
 const fn atom_bound(providers: &[u64], mut lo: usize, mut hi: usize, atom: u32) -> usize {
     while lo < hi {
         let mid = (lo + hi) / 2;
-        if entry_atom(low(providers[mid])) < atom {
+        if ((providers[mid] & 0xffff_ffff) as u32) >> 8 < atom {
             lo = mid + 1;
         } else {
             hi = mid;
@@ -2141,7 +2159,8 @@ pub const fn flow_problems<'a>(
     // Two atoms with one name.
     let names = t.names;
     let mut i = 1;
-    while i < names.len() {
+    let end = names.len();
+    while i < end {
         if names[i] >> 32 == names[i - 1] >> 32 {
             let a = atom_name(&d.atoms[low(names[i]) as usize]);
             // Once per name: only at its second atom among equal hashes.
@@ -2167,7 +2186,8 @@ pub const fn flow_problems<'a>(
     // Data edges between the children of graph flows; inputs read.
     let (used, rest) = scratch.split_at_mut(d.inputs.len());
     let mut x = 0;
-    while x < used.len() {
+    let end = used.len();
+    while x < end {
         used[x] = 0;
         x += 1;
     }
@@ -2180,7 +2200,8 @@ pub const fn flow_problems<'a>(
     let mut e = 0;
     let mut input_reported = [u32::MAX; 16];
     let mut c = 0;
-    while c < d.atoms.len() {
+    let end = d.atoms.len();
+    while c < end {
         let a = &d.atoms[c];
         let off = t.offsets[c] as usize;
         let n = arg_count(a.meta);
@@ -2239,7 +2260,8 @@ pub const fn flow_problems<'a>(
     // Explicit links (those that name no child are reported by
     // `check_link_end`).
     let mut k = 0;
-    while k < d.links.len() {
+    let end = d.links.len();
+    while k < end {
         let l = &d.links[k];
         if is_graph(d, l.flow) {
             let from = link_end(d, t, l.flow, l.from);
@@ -2273,7 +2295,8 @@ pub const fn flow_problems<'a>(
     }
     // Inputs nothing reads.
     let mut i = 0;
-    while i < d.inputs.len() {
+    let end = d.inputs.len();
+    while i < end {
         if used[i] == 0 {
             r.add(d, Problem::UnusedInput { input: i as u32 });
         }
@@ -2434,7 +2457,8 @@ const fn ambiguities<'a>(d: &FlowDesc<'a>, providers: &[u64], r: &mut Report<'_,
     // with every other provider of its name (a flow has one retry at most).
     let ordered = ordered_atoms(d) as u32;
     let mut lo = 0;
-    while lo < providers.len() {
+    let end = providers.len();
+    while lo < end {
         let h = providers[lo] >> 32;
         let mut hi = lo + 1;
         while hi < providers.len() && providers[hi] >> 32 == h {
@@ -2491,14 +2515,16 @@ const fn meet<'a>(
         return;
     }
     let mut s = 0;
-    while s < reported.len() {
+    let end = reported.len();
+    while s < end {
         if reported[s] == scope {
             return;
         }
         s += 1;
     }
     let mut s = 0;
-    while s < reported.len() {
+    let end = reported.len();
+    while s < end {
         if reported[s] == u32::MAX {
             reported[s] = scope;
             break;
