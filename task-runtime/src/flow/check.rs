@@ -1467,6 +1467,14 @@ const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32
         }
     }
     let (lo, hi) = hash_range(providers, hash(name));
+    if lo == hi {
+        // No atom (retries included) provides the name: a declared input, or
+        // nothing (a chain's `seed`, without the walks below).
+        return match input_index(d, name) {
+            Some(i) => INPUT | i,
+            None => MISSING,
+        };
+    }
     // The tree-ordered part of the table (the flow macro's retry atoms, last,
     // are compared one by one below).
     let ordered = ordered_atoms(d);
