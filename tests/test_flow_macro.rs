@@ -148,6 +148,13 @@ fn pinned(stderr: &str) -> &str {
     line.split_once("evaluation panicked: ").unwrap().1
 }
 
+/// The builder's message is `expected`, word for word, and so is the
+/// compiler's, pinned in the ui case's `stderr`.
+fn same_both_ways(built: &str, expected: &str, stderr: &str) {
+    assert_eq!(built, expected);
+    assert_eq!(built, pinned(stderr));
+}
+
 fn builder_error(flow: Flow, inputs: &[&str]) -> String {
     flow.compile(inputs).unwrap_err().to_string()
 }
@@ -160,16 +167,7 @@ fn a_missing_requirement_reads_the_same_at_compile_and_run_time() {
             .add(extract_request::task()),
         &["size", "volume_type"],
     );
-    assert_eq!(
-        built,
-        "flow `create_volume`: task `reserve_quota` requires `spec: String`, which no input or earlier task provides (later task `extract_request` provides it: add it before `reserve_quota`)"
-    );
-    assert_eq!(
-        built,
-        pinned(include_str!(
-            "../ui-tests/tests/ui/flow/fail/missing_later.stderr"
-        ))
-    );
+    same_both_ways(&built, "flow `create_volume`: task `reserve_quota` requires `spec: String`, which no input or earlier task provides (later task `extract_request` provides it: add it before `reserve_quota`)", include_str!("../ui-tests/tests/ui/flow/fail/missing_later.stderr"));
 }
 
 #[test]
@@ -185,16 +183,7 @@ fn an_ambiguous_provider_reads_the_same_at_compile_and_run_time() {
             ),
         &["size", "volume_type"],
     );
-    assert_eq!(
-        built,
-        "flow `create_volume`: `reservation` is provided by `reserve_quota_v2` and `reserve_quota` in graph flow `reserve`, which has no order to choose between them; rename one output or use `rebind`"
-    );
-    assert_eq!(
-        built,
-        pinned(include_str!(
-            "../ui-tests/tests/ui/flow/fail/ambiguous.stderr"
-        ))
-    );
+    same_both_ways(&built, "flow `create_volume`: `reservation` is provided by `reserve_quota_v2` and `reserve_quota` in graph flow `reserve`, which has no order to choose between them; rename one output or use `rebind`", include_str!("../ui-tests/tests/ui/flow/fail/ambiguous.stderr"));
 }
 
 #[test]
@@ -206,13 +195,10 @@ fn a_cycle_reads_the_same_at_compile_and_run_time() {
             .add(make_a::task()),
         &[],
     );
-    assert_eq!(
-        built,
-        "flow `letters`: tasks `make_c` -> `make_a` -> `make_b` -> `make_c` form a cycle"
-    );
-    assert_eq!(
-        built,
-        pinned(include_str!("../ui-tests/tests/ui/flow/fail/cycle.stderr"))
+    same_both_ways(
+        &built,
+        "flow `letters`: tasks `make_c` -> `make_a` -> `make_b` -> `make_c` form a cycle",
+        include_str!("../ui-tests/tests/ui/flow/fail/cycle.stderr"),
     );
 }
 
@@ -230,16 +216,7 @@ fn an_unknown_link_end_reads_the_same_at_compile_and_run_time() {
             ),
         &["size", "volume_type"],
     );
-    assert_eq!(
-        built,
-        "flow `create_volume`: link `create_db_entry` -> `audit_volume` in graph flow `prepare` names `audit_volume`, which is not a child of it; its children are `create_db_entry` and `notify_scheduler`"
-    );
-    assert_eq!(
-        built,
-        pinned(include_str!(
-            "../ui-tests/tests/ui/flow/fail/link_unknown_end.stderr"
-        ))
-    );
+    same_both_ways(&built, "flow `create_volume`: link `create_db_entry` -> `audit_volume` in graph flow `prepare` names `audit_volume`, which is not a child of it; its children are `create_db_entry` and `notify_scheduler`", include_str!("../ui-tests/tests/ui/flow/fail/link_unknown_end.stderr"));
     // Both ends wrong: two mistakes, each reported.
     let errors = Flow::graph("g")
         .add(double::task())
@@ -266,16 +243,7 @@ fn a_link_outside_a_graph_reads_the_same_at_compile_and_run_time() {
             .link("extract_request", "reserve_quota"),
         &["size", "volume_type"],
     );
-    assert_eq!(
-        built,
-        "flow `create_volume`: linear flow `create_volume` has a link `extract_request` -> `reserve_quota`, but only graph flows take links; make `create_volume` a graph flow, or remove the link"
-    );
-    assert_eq!(
-        built,
-        pinned(include_str!(
-            "../ui-tests/tests/ui/flow/fail/link_outside_graph.stderr"
-        ))
-    );
+    same_both_ways(&built, "flow `create_volume`: linear flow `create_volume` has a link `extract_request` -> `reserve_quota`, but only graph flows take links; make `create_volume` a graph flow, or remove the link", include_str!("../ui-tests/tests/ui/flow/fail/link_outside_graph.stderr"));
 }
 
 #[test]
@@ -287,16 +255,7 @@ fn a_cycle_made_by_a_link_reads_the_same_at_compile_and_run_time() {
             .link("notify_scheduler", "create_db_entry"),
         &["reservation"],
     );
-    assert_eq!(
-        built,
-        "flow `prepare`: tasks `create_db_entry` -> `notify_scheduler` -> `create_db_entry` form a cycle"
-    );
-    assert_eq!(
-        built,
-        pinned(include_str!(
-            "../ui-tests/tests/ui/flow/fail/link_cycle.stderr"
-        ))
-    );
+    same_both_ways(&built, "flow `prepare`: tasks `create_db_entry` -> `notify_scheduler` -> `create_db_entry` form a cycle", include_str!("../ui-tests/tests/ui/flow/fail/link_cycle.stderr"));
 }
 
 #[test]
@@ -311,16 +270,7 @@ fn a_retry_requirement_reads_the_same_at_compile_and_run_time() {
         ),
         &["volume_id"],
     );
-    assert_eq!(
-        built,
-        "flow `attach`: task `attach_to_host_retry` requires `hosts`, which no input or earlier task provides"
-    );
-    assert_eq!(
-        built,
-        pinned(include_str!(
-            "../ui-tests/tests/ui/flow/fail/retry_missing.stderr"
-        ))
-    );
+    same_both_ways(&built, "flow `attach`: task `attach_to_host_retry` requires `hosts`, which no input or earlier task provides", include_str!("../ui-tests/tests/ui/flow/fail/retry_missing.stderr"));
 }
 
 #[task(provides = "hosts", name = "list_hosts")]
