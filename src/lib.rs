@@ -128,7 +128,8 @@ pub use taskwire_macros::task;
 ///   later task provides it);
 /// - two providers of one name in a graph or unordered flow, whatever their order;
 /// - a dependency cycle;
-/// - a provider whose type differs from the requirement's;
+/// - a provider whose type differs from the requirement's, naming the value and
+///   both types (a task's first 4 required parameters are checked);
 /// - `rebind`/`inject` of an argument the task does not have, a `provides_as`
 ///   that does not fit;
 /// - two atoms of one name;
