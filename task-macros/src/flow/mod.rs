@@ -39,9 +39,10 @@ use syn::spanned::Spanned;
 use crate::ctxt::Ctxt;
 use parse::{Child, FlowDef, Group, Kind, LinkUse, Provides, RetryUse, TaskUse};
 
-/// How many required parameters of a task are type-checked (the runtime's
-/// `flow::check::TY_MAX`, and the arity of `#[task]`'s `__flow_check`).
-const TY_MAX: usize = 4;
+/// How many required parameters of a task are type-checked: the arity of
+/// `#[task]`'s `__flow_check`, whose constant this is (and the runtime's
+/// `flow::check::TY_MAX`).
+use crate::task::TY_MAX;
 
 /// Expands `flow! { .. }`.
 pub(crate) fn expand(tokens: TokenStream) -> TokenStream {

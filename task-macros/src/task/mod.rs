@@ -3,6 +3,8 @@
 
 mod args;
 mod expand;
+
+pub(crate) use expand::TY_MAX;
 mod fallback;
 mod sig;
 mod valid;
