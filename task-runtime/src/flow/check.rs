@@ -1976,10 +1976,8 @@ pub const fn atom_problems<'a>(
         let mut known = false;
         let mut cursor = ArgCursor::new();
         let mut k = 0;
-        while k < n {
-            if str_eq(cursor.next(a.meta).name, arg) {
-                known = true;
-            }
+        while k < n && !known {
+            known = str_eq(cursor.next(a.meta).name, arg);
             k += 1;
         }
         if !known {
@@ -2207,6 +2205,7 @@ pub const fn flow_problems<'a>(
     let (edges, rest) = rest.split_at_mut(2 * e_max);
     let mut e = 0;
     let mut input_reported = [u32::MAX; 16];
+    let graphs = has_graph(d);
     let mut c = 0;
     let end = d.atoms.len();
     while c < end {
@@ -2220,7 +2219,7 @@ pub const fn flow_problems<'a>(
             let source = t.sources[off + k];
             if source != MISSING && source != SKIPPED && source & INPUT != 0 {
                 used[(source & !INPUT) as usize] = 1;
-            } else if source != MISSING && source != SKIPPED {
+            } else if graphs && source != MISSING && source != SKIPPED {
                 let p = entry_atom(source);
                 if let Some((scope, from, to)) = data_edge(d, c as u32, p) {
                     if whole {
@@ -2322,6 +2321,20 @@ pub const fn name_scratch_len(d: &FlowDesc<'_>) -> usize {
 
 /// No child of that name.
 const NO_CHILD: u32 = u32::MAX;
+
+/// Whether the flow holds a graph flow: without one, no value orders
+/// anything beyond the structure (no data edge, no input met in a graph).
+pub const fn has_graph(d: &FlowDesc<'_>) -> bool {
+    let mut i = 0;
+    let end = d.nodes.len();
+    while i < end {
+        if let NodeKind::Flow(FlowKind::Graph, _) = d.nodes[i].kind {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
 
 const fn is_graph(d: &FlowDesc<'_>, node: u32) -> bool {
     matches!(
