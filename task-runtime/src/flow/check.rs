@@ -2150,8 +2150,9 @@ pub const fn check_flow(
 
 /// The problems [`check_flow`] words, in the same order. Without `whole`, only
 /// those about names — ambiguous providers and duplicate atoms — and
-/// `scratch` needs only [`name_scratch_len`] elements: the builder finds
-/// cycles on its execution graph (explicit links and retries take part) and
+/// `scratch` needs only [`name_scratch_len`] elements: the builder runs the
+/// same cycle search ([`Cycles`]) on the same edges (data edges from
+/// [`data_edge`], links from [`link_nodes`]) itself, keeping the path, and
 /// takes the engine's inputs as a superset of what the flow reads. Cycles are
 /// only written as text: a [`Report::List`] never sees them.
 pub const fn flow_problems<'a>(
@@ -2269,15 +2270,10 @@ pub const fn flow_problems<'a>(
     let mut k = 0;
     let end = d.links.len();
     while k < end {
-        let l = &d.links[k];
-        if is_graph(d, l.flow) {
-            let from = link_end(d, t, l.flow, l.from);
-            let to = link_end(d, t, l.flow, l.to);
-            if from != NO_CHILD && to != NO_CHILD {
-                edges[2 * e] = from;
-                edges[2 * e + 1] = to;
-                e += 1;
-            }
+        if let Some((from, to)) = link_nodes(d, t, k) {
+            edges[2 * e] = from;
+            edges[2 * e + 1] = to;
+            e += 1;
         }
         k += 1;
     }
@@ -2368,6 +2364,33 @@ const fn link_end(d: &FlowDesc<'_>, t: &Tables<'_>, flow: u32, name: &str) -> u3
         child = c + 1;
     }
     NO_CHILD
+}
+
+/// The children link `k` orders, as `(from, to)` nodes: `None` when it is
+/// not in a graph flow or an end names no child (mistakes [`check_link`] and
+/// [`check_link_end`] report). The builder orders by these ends too.
+pub const fn link_nodes(d: &FlowDesc<'_>, t: &Tables<'_>, k: usize) -> Option<(u32, u32)> {
+    let l = &d.links[k];
+    if !is_graph(d, l.flow) {
+        return None;
+    }
+    let from = link_end(d, t, l.flow, l.from);
+    let to = link_end(d, t, l.flow, l.to);
+    if from == NO_CHILD || to == NO_CHILD {
+        None
+    } else {
+        Some((from, to))
+    }
+}
+
+/// One end of link `k`, as [`link_nodes`] finds it: the node of the child it
+/// names, or `None`.
+pub const fn link_end_node(d: &FlowDesc<'_>, t: &Tables<'_>, k: usize, to: bool) -> Option<u32> {
+    let l = &d.links[k];
+    match link_end(d, t, l.flow, if to { l.to } else { l.from }) {
+        NO_CHILD => None,
+        node => Some(node),
+    }
 }
 
 /// Checks that link `k` is in a graph flow (the builder's rule: only graph

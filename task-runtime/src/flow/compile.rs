@@ -6,22 +6,22 @@
 //! compile time ([`check`]): the flow is described as a [`FlowDesc`] (with
 //! `Vec` storage), its tables are filled by the same functions, and
 //! [`check::atom_problems`]/[`check::flow_problems`] give the problems, turned
-//! here into [`FlowError`]s worded by the same writers. What the description
-//! does not hold is the builder's own: the structure's edges (a linear flow's
-//! order, a retry before its subflow), explicit links and their deciders,
-//! injected values, and dependency cycles, which the same cycle search
-//! ([`check::Cycles`]) finds on the execution graph (links take part). Every
-//! problem is collected; nothing stops at the first.
+//! here into [`FlowError`]s worded by the same writers. Links are resolved to
+//! the children they name by the same functions ([`check::link_nodes`]), and
+//! dependency cycles are found by the same search ([`check::Cycles`]) on the
+//! same edges between the children of graph flows, so a cycle is named the
+//! same way (a nested flow on it by the flow's name). What stays the
+//! builder's own: the structure's edges (a linear flow's order, a retry
+//! before its subflow), deciders and injected values. Every problem is
+//! collected; nothing stops at the first.
 
 use std::ops::Range;
-
-use rustc_hash::FxHashMap;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde_json::Value;
 
 use super::check::{
-    self, AtomDesc, FlowDesc, NodeDesc, NodeKind, Problem, ProvidesAs, Report, Tables,
+    self, AtomDesc, FlowDesc, LinkDesc, NodeDesc, NodeKind, Problem, ProvidesAs, Report, Tables,
 };
 use super::{Flow, FlowError, FlowErrors, FlowKind, Shape, ShapeNode, ShapeRetry};
 use crate::decider::Decider;
@@ -256,16 +256,18 @@ impl<'f> Lists<'f> {
 /// The description is the shape's tree as it is, as the flow macro describes
 /// it: a retry is its flow's first child, an atom listed in
 /// [`FlowDesc::retries`] (the checks give it its scoping). Atoms keep the
-/// builder's order, the tree's. Links are left out: the builder resolves their
-/// ends and finds cycles on its execution graph.
+/// builder's order, the tree's; links are listed flow by flow in the same
+/// order, each flow's as written.
 struct Described<'a> {
     inputs: Vec<(&'a str, &'a str)>,
     nodes: Vec<NodeDesc<'a>>,
     atoms: Vec<AtomDesc<'a>>,
+    links: Vec<LinkDesc<'a>>,
     /// The retry atoms' nodes, in order.
     retries: Vec<u32>,
-    /// Each shape's node, shapes in the order a depth-first walk meets them.
-    bodies: Vec<u32>,
+    /// Each shape's node and its first link, shapes in the order a
+    /// depth-first walk meets them.
+    bodies: Vec<(u32, u32)>,
 }
 
 impl<'a> Described<'a> {
@@ -279,6 +281,7 @@ impl<'a> Described<'a> {
             inputs: inputs.iter().map(|n| (*n, "")).collect(),
             nodes: Vec::with_capacity(specs.len() + 1),
             atoms: Vec::with_capacity(specs.len()),
+            links: Vec::new(),
             retries: Vec::new(),
             bodies: Vec::new(),
         };
@@ -315,7 +318,13 @@ impl<'a> Described<'a> {
             depth,
             kind: NodeKind::Flow(shape.kind, &shape.name),
         });
-        self.bodies.push(node);
+        self.bodies.push((node, self.links.len() as u32));
+        let links = shape.links.iter();
+        self.links.extend(links.map(|(from, to)| LinkDesc {
+            flow: node,
+            from,
+            to,
+        }));
         for (pos, child) in shape.children.iter().enumerate() {
             match child {
                 ShapeNode::Atom(i) => {
@@ -345,7 +354,7 @@ impl<'a> Described<'a> {
             inputs: &self.inputs,
             nodes: &self.nodes,
             atoms: &self.atoms,
-            links: &[],
+            links: &self.links,
             retries: &self.retries,
         }
     }
@@ -527,7 +536,12 @@ struct Resolved {
     /// `(graph flow's node, providing child, consuming child)`, children by
     /// position, sorted.
     data_edges: Vec<(u32, u32, u32)>,
+    /// Each link's ends as [`check::link_end_node`] finds them: the position
+    /// of the child each names in the link's flow.
+    link_ends: Vec<(Option<u32>, Option<u32>)>,
     errors: Vec<FlowError>,
+    /// The dependency cycles, found as the flow macro finds them.
+    cycles: Vec<FlowError>,
 }
 
 /// Checks the flow with [`check`]'s functions and reads each argument's
@@ -542,8 +556,13 @@ fn resolve(d: &FlowDesc<'_>, specs: &[TaskSpec]) -> Resolved {
         args: Vec::with_capacity(filled.sources.len()),
         injected: Vec::new(),
         data_edges: Vec::new(),
+        link_ends: Vec::with_capacity(d.links.len()),
         errors: Vec::new(),
+        cycles: Vec::new(),
     };
+    // The children of graph flows that must run before others, as flat
+    // `(from, to)` node pairs: data edges, then links.
+    let mut ordered: Vec<u32> = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
         r.arg_starts.push(r.args.len() as u32);
         for (k, (arg, _)) in spec.def.meta.value_args().enumerate() {
@@ -578,6 +597,7 @@ fn resolve(d: &FlowDesc<'_>, specs: &[TaskSpec]) -> Resolved {
                     if let Some((scope, from, to)) = edge {
                         let pos = |node: u32| d.nodes[node as usize].pos;
                         r.data_edges.push((scope, pos(from), pos(to)));
+                        ordered.extend([from, to]);
                     }
                     let tuple = matches!(specs[atom as usize].provides(), Provides::Tuple(_));
                     ArgSource::Atom(Slot {
@@ -599,7 +619,46 @@ fn resolve(d: &FlowDesc<'_>, specs: &[TaskSpec]) -> Resolved {
     r.errors
         .extend(found.into_iter().filter_map(|p| flow_error(d, p)));
     r.data_edges.sort_unstable();
+    for k in 0..d.links.len() {
+        let pos = |node: u32| d.nodes[node as usize].pos;
+        let end = |to| check::link_end_node(d, &t, k, to).map(pos);
+        r.link_ends.push((end(false), end(true)));
+        if let Some((from, to)) = check::link_nodes(d, &t, k) {
+            ordered.extend([from, to]);
+        }
+    }
+    if graphs {
+        r.cycles = cycles(d, &ordered);
+    }
     r
+}
+
+/// The dependency cycles among the children of graph flows, found by the
+/// search the flow macro runs at compile time ([`check::Cycles`]) on the same
+/// edges: each named by the children on it, as the flow macro names them.
+fn cycles(d: &FlowDesc<'_>, ordered: &[u32]) -> Vec<FlowError> {
+    let mut pairs: Vec<(u32, u32)> = ordered.chunks_exact(2).map(|p| (p[0], p[1])).collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let edges: Vec<u32> = pairs.into_iter().flat_map(|(a, b)| [a, b]).collect();
+    let n = d.nodes.len();
+    let mut scratch = vec![0; check::Cycles::scratch_len(n, edges.len() / 2)];
+    let mut cycles = check::Cycles::new(n, &edges, &mut scratch);
+    let mut path = vec![0; n];
+    let mut found = Vec::new();
+    loop {
+        let len = cycles.next(&edges, &mut scratch, &mut path);
+        if len == 0 {
+            return found;
+        }
+        found.push(FlowError::Cycle {
+            flow: check::node_name(d, 0).to_owned(),
+            cycle: path[..len]
+                .iter()
+                .map(|&node| check::node_name(d, node).to_owned())
+                .collect(),
+        });
+    }
 }
 
 struct Sub {
@@ -612,16 +671,16 @@ struct Sub {
 struct Compiler<'f> {
     root: &'f Shape,
     specs: &'f [TaskSpec],
-    /// The description's node of each shape's children, and how many shapes
-    /// the walk has met.
-    bodies: Vec<u32>,
+    /// The description's node of each shape and its first link, and how
+    /// many shapes the walk has met.
+    bodies: Vec<(u32, u32)>,
     shapes: usize,
     data_edges: Vec<(u32, u32, u32)>,
+    link_ends: Vec<(Option<u32>, Option<u32>)>,
     /// How many atoms the walk has met.
     atoms: u32,
     edges: Vec<(u32, u32)>,
     errors: Vec<FlowError>,
-    has_graph: bool,
     retries: Vec<RetryScope>,
     /// The retry scopes around the flow being compiled, innermost last.
     open_retries: Vec<u32>,
@@ -641,19 +700,17 @@ pub(super) fn compile(flow: Flow, inputs: &[&str]) -> Result<Plan, FlowErrors> {
         bodies: described.bodies,
         shapes: 0,
         data_edges: resolved.data_edges,
+        link_ends: resolved.link_ends,
         atoms: 0,
         edges: Vec::with_capacity(n),
         errors: resolved.errors,
-        has_graph: false,
         retries: Vec::new(),
         open_retries: Vec::new(),
         deciders: Vec::new(),
         guards: Vec::new(),
     };
     compiler.flow(&shape);
-    if compiler.has_graph {
-        compiler.check_cycles();
-    }
+    compiler.errors.extend(resolved.cycles);
     if !compiler.errors.is_empty() {
         return Err(FlowErrors::new(compiler.errors));
     }
@@ -720,10 +777,6 @@ impl<'f> Compiler<'f> {
         }
     }
 
-    fn atom_name(&self, index: u32) -> &'f str {
-        self.specs[index as usize].atom_name()
-    }
-
     fn flow(&mut self, flow: &'f Shape) -> Sub {
         let body = self.bodies[self.shapes];
         self.shapes += 1;
@@ -744,7 +797,7 @@ impl<'f> Compiler<'f> {
         }
     }
 
-    fn body(&mut self, flow: &'f Shape, children: &'f [ShapeNode], body: u32) -> Sub {
+    fn body(&mut self, flow: &'f Shape, children: &'f [ShapeNode], body: (u32, u32)) -> Sub {
         match flow.kind {
             FlowKind::Linear => self.linear(children),
             FlowKind::Unordered | FlowKind::Graph => self.parallel(flow, children, body),
@@ -753,7 +806,7 @@ impl<'f> Compiler<'f> {
 
     /// A flow under a retry: the retry atom (its first child) runs first; the
     /// other children run after it.
-    fn retried(&mut self, flow: &'f Shape, retry: &ShapeRetry, body: u32) -> Sub {
+    fn retried(&mut self, flow: &'f Shape, retry: &ShapeRetry, body: (u32, u32)) -> Sub {
         let ShapeNode::Atom(r) = flow.children[0] else {
             unreachable!("a retry is its flow's first child");
         };
@@ -811,31 +864,24 @@ impl<'f> Compiler<'f> {
 
     /// Graph and unordered flows: children ordered by the data edges the
     /// checks resolved (graph) and by explicit links, or not at all.
-    fn parallel(&mut self, flow: &'f Shape, children: &'f [ShapeNode], body: u32) -> Sub {
+    fn parallel(&mut self, flow: &'f Shape, children: &'f [ShapeNode], body: (u32, u32)) -> Sub {
+        let (body, first_link) = body;
         let start = self.atoms;
         let subs: Vec<Sub> = children.iter().map(|child| self.node(child)).collect();
         // Child-level edges: data edges and explicit links.
         let mut child_edges: Vec<(usize, usize)> = Vec::new();
         if flow.kind == FlowKind::Graph {
-            self.has_graph = true;
             let at = self.data_edges.partition_point(|e| e.0 < body);
             let data = self.data_edges[at..].iter().take_while(|e| e.0 == body);
             // Positions count the flow's retry, which `children` leaves out
             // (a value of it orders nothing in the graph).
             let off = flow.retry.is_some() as usize;
             child_edges.extend(data.map(|&(_, from, to)| (from as usize - off, to as usize - off)));
-            // Children by name, built once: a graph with many links (an
-            // activity flow over thousands of resources) stays linear.
-            let mut by_name: FxHashMap<&str, usize> = FxHashMap::default();
-            if !flow.links.is_empty() {
-                by_name.reserve(children.len());
-                for (i, c) in children.iter().enumerate() {
-                    by_name.entry(flow.child_name(c, self.specs)).or_insert(i);
-                }
-            }
             for (k, (from, to)) in flow.links.iter().enumerate() {
-                let find = |name: &str| by_name.get(name).copied();
-                let (a, b) = (find(from), find(to));
+                // The children the checks found the ends to name.
+                let (a, b) = self.link_ends[first_link as usize + k];
+                let child = |pos: Option<u32>| pos.map(|p| p as usize - off);
+                let (a, b) = (child(a), child(b));
                 // Each end that names no child is a mistake of its own.
                 for missing in [(from, a), (to, b)]
                     .into_iter()
@@ -912,35 +958,6 @@ impl<'f> Compiler<'f> {
             range: start..self.atoms,
             sources: Ends::from_vec(sources),
             sinks: Ends::from_vec(sinks),
-        }
-    }
-
-    /// Dependency cycles, found by the same search the flow macro runs at
-    /// compile time ([`check::Cycles`]).
-    fn check_cycles(&mut self) {
-        let n = self.specs.len();
-        let mut edges: Vec<u32> = Vec::with_capacity(2 * self.edges.len());
-        let mut sorted = self.edges.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        for (a, b) in sorted {
-            edges.extend([a, b]);
-        }
-        let mut scratch = vec![0; check::Cycles::scratch_len(n, edges.len() / 2)];
-        let mut cycles = check::Cycles::new(n, &edges, &mut scratch);
-        let mut path = vec![0; n];
-        loop {
-            let len = cycles.next(&edges, &mut scratch, &mut path);
-            if len == 0 {
-                break;
-            }
-            self.errors.push(FlowError::Cycle {
-                flow: self.root_name(),
-                cycle: path[..len]
-                    .iter()
-                    .map(|&a| self.atom_name(a).to_owned())
-                    .collect(),
-            });
         }
     }
 }
