@@ -54,7 +54,8 @@ fn append(path: &Path, line: &str) {
         .append(true)
         .open(path)
         .unwrap();
-    writeln!(f, "{line}").unwrap();
+    // One write per line, so that concurrent appends do not interleave.
+    f.write_all(format!("{line}\n").as_bytes()).unwrap();
     f.sync_all().unwrap();
 }
 

@@ -134,7 +134,9 @@ fn append(dir: &Path, line: &str) {
         .append(true)
         .open(dir.join("effects"))
         .unwrap();
-    writeln!(f, "{line}").unwrap();
+    // One write per line: `writeln!` writes the text and the newline apart,
+    // so two workers appending at once could interleave them.
+    f.write_all(format!("{line}\n").as_bytes()).unwrap();
 }
 
 fn effects(dir: &Path) -> Vec<String> {
