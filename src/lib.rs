@@ -129,7 +129,9 @@ pub use taskwire_macros::task;
 /// - two providers of one name in a graph or unordered flow, whatever their order;
 /// - a dependency cycle;
 /// - a provider whose type differs from the requirement's, naming the value and
-///   both types (a task's first 4 required parameters are checked);
+///   both types (every required parameter is checked; `Option<T>` ones are
+///   not, and neither are those of a task named like a prelude macro, such as
+///   `write` or `test`, whose requirements are checked by name only);
 /// - `rebind`/`inject` of an argument the task does not have, a `provides_as`
 ///   that does not fit;
 /// - two atoms of one name;
@@ -171,10 +173,10 @@ pub mod __private {
     pub use std::convert::Infallible;
     pub use std::string::String;
     pub use taskwire_runtime::flow::check::{
-        atom_flags, check_atom, check_flow, check_link, check_link_end, flow_scratch_len, names,
-        offsets, provider_count, providers, requirement_count, retry_meta, sources, type_plans,
-        AtomDesc, FlowDesc, LinkDesc, Msg, NodeDesc, NodeKind, Nothing, NthTy, ProvidesAs, Slot,
-        Tables, Typed, OWN,
+        atom_flags, check_atom, check_flow, check_link, check_link_end, flow_scratch_len,
+        has_unknown, names, offsets, provider_count, providers, requirement_count, retry_meta,
+        sources, type_plans, AtomDesc, FlowDesc, LinkDesc, Msg, NodeDesc, NodeKind, Nothing, NthTy,
+        ProvidesAs, Slot, Tables, Typed, UnknownTask, OWN,
     };
     pub use taskwire_runtime::flow::FlowKind;
     pub use taskwire_runtime::registry::TaskRegistration;

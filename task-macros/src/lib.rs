@@ -16,6 +16,10 @@
 //! /// The task descriptor of the function `reserve_quota` ..
 //! pub struct reserve_quota {}                           // type namespace only
 //!
+//! #[macro_export] macro_rules! __taskwire_task_reserve_quota_0 { .. }
+//! pub use __taskwire_task_reserve_quota_0 as reserve_quota;  // macro namespace: `flow!`'s
+//!                                                     // callback (see `callback.rs`)
+//!
 //! const _: () = {
 //!     impl reserve_quota {
 //!         pub fn task() -> TaskSpec { .. }               // `Flow::linear(..).add(reserve_quota::task())`
@@ -31,7 +35,7 @@
 //!         type Provides = (Reservation,);
 //!     }
 //!     #[diagnostic::on_unimplemented(message = "task `reserve_quota` requires `spec: VolumeSpec`, but ..")]
-//!     trait __TaskFlowArg0<P> {}                        // one per checked parameter (the first 4)
+//!     trait __TaskFlowArg0<P> {}                        // one per required parameter
 //!     impl<P> __TaskFlowArg0<P> for VolumeSpec {}
 //!     impl reserve_quota {                              // what `flow!` calls, per atom
 //!         pub const fn __flow_check<S, const K0: usize, const M0: usize, ..>()
@@ -69,6 +73,7 @@
 //!
 //! Set `TASK_MACROS_DEBUG=1` when compiling to print each expansion to stderr.
 
+mod callback;
 mod ctxt;
 mod flow;
 mod kw;

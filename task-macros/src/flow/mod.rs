@@ -4,7 +4,10 @@
 //!
 //! ```text
 //! pub fn create_volume() -> ::taskwire::Flow {
-//!     type __flow_task_0 = extract_request;          // the user's path, named once
+//!     mod __flow_stand_ins { pub type __flow_task_0 = UnknownTask; .. }
+//!     use __flow_stand_ins::*;                       // shadowed by each alias below
+//!     extract_request!{@alias __flow_task_0 extract_request}  // the task's callback:
+//!                                                    // `type __flow_task_0 = extract_request;`
 //!     struct __FlowSlots;                            // type check slots
 //!     impl Slot<0> for __FlowSlots { type Types = (u64,); .. }   // input `size`
 //!     impl Slot<2> for __FlowSlots { type Types = <__flow_task_0 as Typed>::Provides; .. }
@@ -13,7 +16,8 @@
 //!     const __FLOW_TABLES: Tables<'static> = Tables { providers, offsets, sources, names }; // built once
 //!     const _: () = /* check_flow, panics with its message */;     // at the flow's name
 //!     const _: () = /* check_atom(.., 0), panics with its message */; // at `extract_request`
-//!     const _: () = <__flow_task_0>::__flow_check::<__FlowSlots, { __flow_slot(0) }, { __flow_elem(0) }, ..>();
+//!     extract_request!{@check [const _: () = <__flow_task_0>::__flow_check::<__FlowSlots] [>();] __flow_slot __flow_elem 0}
+//!     // the callback adds `, { __flow_slot(0, k) }, { __flow_elem(0, k) }` per required parameter
 //!     ::taskwire::Flow::linear("create_volume").add(<__flow_task_0>::task()).add(..)
 //! }
 //! ```
@@ -26,8 +30,13 @@
 //! `.link`/`.link_if`/`.retry` calls build the `Flow`.
 //!
 //! One `const` per atom gives one error per faulty atom, so every mistake of a
-//! flow is reported in one build; a path that names no task is written once
-//! (the type alias), so rustc's "cannot find" error comes alone.
+//! flow is reported in one build. A path is named only through its task's
+//! callback (`crate::callback`): one that names no task gets rustc's "cannot
+//! find macro" error (rustc reports the two invocations' identical errors
+//! once), its alias stays the glob-imported `UnknownTask`, and the flow's own
+//! checks keep quiet (`has_unknown`), so that error comes alone. A task named
+//! like a prelude macro has no callback: its path is written in a plain type
+//! alias, and its requirements are checked by name, not by type.
 
 mod parse;
 
@@ -39,10 +48,7 @@ use syn::spanned::Spanned;
 use crate::ctxt::Ctxt;
 use parse::{Child, FlowDef, Group, Kind, LinkUse, Provides, RetryUse, TaskUse};
 
-/// How many required parameters of a task are type-checked: the arity of
-/// `#[task]`'s `__flow_check`, whose constant this is (and the runtime's
-/// `flow::check::TY_MAX`).
-use crate::task::TY_MAX;
+use crate::callback::has_callback;
 
 /// Expands `flow! { .. }`.
 pub(crate) fn expand(tokens: TokenStream) -> TokenStream {
@@ -113,18 +119,26 @@ impl<'a> Expander<'a> {
             quote!((#n, #p::core::stringify!(#ty)))
         });
         let input_count = def.inputs.len();
-        let ty_max = Literal::usize_unsuffixed(TY_MAX);
-        let atom_count = self.atoms.len();
         // The retry atoms come after the tasks.
-        let all_atoms = atom_count + self.retries.len();
+        let all_atoms = self.atoms.len() + self.retries.len();
         let nodes = &self.nodes;
         let (links, retries) = self.links_and_retries();
 
-        // Each path written once, at the user's token.
+        // Each path named through its callback (or, for a task named like a
+        // prelude macro, written once), at the user's token. A path that names
+        // no task leaves the stand-in of the glob import in place.
         let aliases = self.atoms.iter().enumerate().map(|(i, (task, _))| {
             let alias = format_ident!("__flow_task_{}", i);
             let path = &task.path;
-            quote_spanned!(at(path.span())=> #[allow(non_camel_case_types)] type #alias = #path;)
+            if callback_of(path) {
+                quote_spanned!(at(path.span())=> #path!{@alias #alias #path})
+            } else {
+                quote_spanned!(at(path.span())=> #[allow(non_camel_case_types)] type #alias = #path;)
+            }
+        });
+        let stand_ins = (0..self.atoms.len()).map(|i| {
+            let alias = format_ident!("__flow_task_{}", i);
+            quote!(pub type #alias = #p::UnknownTask;)
         });
         let slots = def
             .inputs
@@ -206,26 +220,29 @@ impl<'a> Expander<'a> {
                 let mut scratch = [0u32; #p::flow_scratch_len(&__FLOW)];
                 let mut buf = [0u8; 8192];
                 let mut msg = #p::Msg::new(&mut buf);
-                if #p::check_flow(&__FLOW, &__FLOW_TABLES, &mut scratch, &mut msg) {
+                if !__FLOW_QUIET && #p::check_flow(&__FLOW, &__FLOW_TABLES, &mut scratch, &mut msg) {
                     #core::panic!("{}", msg.as_str());
                 }
             };
         };
-        // Per atom: its requirements, then its types, at its path.
+        // Per atom: its requirements, then its types (the task's callback
+        // writes one const argument pair per required parameter), at its path.
         let atom_checks = self.atoms.iter().enumerate().map(|(i, (task, _))| {
             let span = at(task.path.span());
             let core = quote_spanned!(span=> ::taskwire::__private::core);
             let alias = format_ident!("__flow_task_{}", i);
             let index = Literal::usize_unsuffixed(i);
-            let args = (0..TY_MAX).map(|j| {
-                let at = Literal::usize_unsuffixed(i * TY_MAX + j);
-                quote_spanned!(span=> { __flow_slot(#at) }, { __flow_elem(#at) })
+            let path = &task.path;
+            let types = callback_of(path).then(|| {
+                quote_spanned! {span=>
+                    #path!{@check [const _: () = <#alias>::__flow_check::<__FlowSlots] [>();] __flow_slot __flow_elem #index}
+                }
             });
             quote_spanned! {span=>
                 const _: () = if __FLOW_BAD[#index] {
                     #core::panic!("{}", __flow_atom_message(#index).as_str());
                 };
-                const _: () = <#alias>::__flow_check::<__FlowSlots, #(#args),*>();
+                #types
             }
         });
 
@@ -242,6 +259,14 @@ impl<'a> Expander<'a> {
             #(#attrs)*
             #doc
             #vis fn #ident() -> ::taskwire::Flow {
+                /// What stands for a path that names no task (shadowed by
+                /// the alias each task's callback gives).
+                #[allow(non_camel_case_types, dead_code, unreachable_pub)]
+                mod __flow_stand_ins {
+                    #(#stand_ins)*
+                }
+                #[allow(unused_imports)]
+                use __flow_stand_ins::*;
                 #(#aliases)*
                 #[allow(dead_code)]
                 struct __FlowSlots;
@@ -278,9 +303,15 @@ impl<'a> Expander<'a> {
                 };
                 // Which atoms have problems, and the providers of each required
                 // parameter, computed once for all atoms.
-                const __FLOW_BAD: &[bool] = &#p::atom_flags::<#all_atoms>(&__FLOW, &__FLOW_TABLES);
+                // Quiet when a path named no task: rustc has reported it.
+                const __FLOW_QUIET: bool = #p::has_unknown(&__FLOW);
+                const __FLOW_BAD: &[bool] = &if __FLOW_QUIET {
+                    [false; #all_atoms]
+                } else {
+                    #p::atom_flags::<#all_atoms>(&__FLOW, &__FLOW_TABLES)
+                };
                 const __FLOW_PLANS: &[[usize; 2]] =
-                    &#p::type_plans::<{ #atom_count * #ty_max }>(&__FLOW, &__FLOW_TABLES);
+                    &#p::type_plans::<{ #p::requirement_count(&__FLOW) }>(&__FLOW, &__FLOW_TABLES);
                 // An atom's problems, written by a function: each atom's
                 // `const` is then small (and cheaper to compile); the panic
                 // stays in that `const`, spanned at the atom.
@@ -307,8 +338,12 @@ impl<'a> Expander<'a> {
                 }
                 // Read through functions: an array constant indexed in a const
                 // argument costs about three times as much to compile.
-                const fn __flow_slot(at: usize) -> usize { __FLOW_PLANS[at][0] }
-                const fn __flow_elem(at: usize) -> usize { __FLOW_PLANS[at][1] }
+                const fn __flow_slot(atom: usize, k: usize) -> usize {
+                    __FLOW_PLANS[__FLOW_TABLES.offsets[atom] as usize + k][0]
+                }
+                const fn __flow_elem(atom: usize, k: usize) -> usize {
+                    __FLOW_PLANS[__FLOW_TABLES.offsets[atom] as usize + k][1]
+                }
                 #flow_check
                 #(#atom_checks)*
                 #(#link_checks)*
@@ -515,7 +550,7 @@ impl<'a> Expander<'a> {
                         const _: () = {
                             let mut buf = [0u8; 4096];
                             let mut msg = #p::Msg::new(&mut buf);
-                            if #p::check_link_end(&__FLOW, &__FLOW_TABLES, #k, #to, &mut msg) {
+                            if !__FLOW_QUIET && #p::check_link_end(&__FLOW, &__FLOW_TABLES, #k, #to, &mut msg) {
                                 #core::panic!("{}", msg.as_str());
                             }
                         };
@@ -560,4 +595,10 @@ fn kind_tokens(kind: Kind) -> TokenStream {
     };
     let _ = kind.word();
     quote!(#p::FlowKind::#word)
+}
+
+/// Whether `flow!` names the task at `path` through its callback: unless the
+/// task is named like a prelude macro (and has none).
+fn callback_of(path: &syn::Path) -> bool {
+    path.segments.last().is_some_and(|s| has_callback(&s.ident))
 }

@@ -117,10 +117,12 @@ pub(crate) fn task(task: &TaskFn<'_>) -> TokenStream {
     let typed = typed_impl(task);
     let descriptor = descriptor(item);
     let constructor = task_constructor(item);
+    let callback = crate::callback::callback(&item.vis, ident, Some(&checked_args(task)));
 
     quote! {
         #item
         #descriptor
+        #callback
         #[doc(hidden)]
         #[allow(non_upper_case_globals, unused_qualifications)]
         const _: () = {
@@ -139,15 +141,13 @@ pub(crate) fn task(task: &TaskFn<'_>) -> TokenStream {
     }
 }
 
-/// How many required parameters the flow macro's type checks cover (the
-/// runtime's `flow::check::TY_MAX`).
-pub(crate) const TY_MAX: usize = 4;
 /// How many outputs of a tuple the type checks cover (the arity of the
 /// runtime's `NthTy` impls).
 const OUT_MAX: usize = 8;
 
 /// `impl Typed for #ident` (the types of the outputs) and the function
-/// `flow!` calls to check the first `TY_MAX` required parameters: for each,
+/// `flow!` calls (through the task's callback) to check its required
+/// parameters: for each,
 /// a trait implemented only by the parameter's type (and by `Nothing`, what
 /// an unchecked slot holds), whose message names the task, the parameter and
 /// both types, and a bound asking it of the value the flow gives. The bounds
@@ -164,7 +164,6 @@ fn typed_impl(task: &TaskFn<'_>) -> TokenStream {
         .params
         .iter()
         .filter(|param| param.kind == ParamKind::Required)
-        .take(TY_MAX)
         .collect();
     let mut traits = Vec::new();
     let mut bounds = Vec::new();
@@ -194,8 +193,8 @@ fn typed_impl(task: &TaskFn<'_>) -> TokenStream {
             <<S as #p::Slot<#k>>::Types as #p::NthTy<#m>>::Ty: #check<<S as #p::Slot<#k>>::Who>,
         });
     }
-    let ks = (0..TY_MAX).map(|j| format_ident!("K{}", j));
-    let ms = (0..TY_MAX).map(|j| format_ident!("M{}", j));
+    let ks = (0..required.len()).map(|j| format_ident!("K{}", j));
+    let ms = (0..required.len()).map(|j| format_ident!("M{}", j));
     let ok = task.output.ok_type();
     let provides = match (&task.args.provides, ok) {
         (None, _) => quote!(()),
@@ -229,6 +228,20 @@ fn typed_impl(task: &TaskFn<'_>) -> TokenStream {
             }
         }
     }
+}
+
+/// The value argument index (among required and optional parameters) of
+/// each required parameter: where `flow!`'s type plan holds its provider.
+fn checked_args(task: &TaskFn<'_>) -> Vec<usize> {
+    let value = task
+        .params
+        .iter()
+        .filter(|param| matches!(param.kind, ParamKind::Required | ParamKind::Optional));
+    value
+        .enumerate()
+        .filter(|(_, param)| param.kind == ParamKind::Required)
+        .map(|(k, _)| k)
+        .collect()
 }
 
 /// The static parts of `TaskMeta` besides the parameter lists (which are the

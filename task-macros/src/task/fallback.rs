@@ -4,10 +4,10 @@
 //! `fallback.rs`).
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::quote;
 
 use super::args::Version;
-use super::expand::{default_name, descriptor, private, task_constructor, task_def, Meta, TY_MAX};
+use super::expand::{default_name, descriptor, private, task_constructor, task_def, Meta};
 use super::sig::ItemFn;
 
 /// The function, the errors, and — unless the function takes `self`, when it
@@ -34,12 +34,12 @@ pub(crate) fn expand(item: &ItemFn, error: syn::Error) -> TokenStream {
     let constructor = task_constructor(item);
     let def = task_def(ident, &meta, quote!(#p::core::option::Option::None));
     let message = format!("task `{}` has errors in its `#[task]` attribute", ident);
-    let ks = (0..TY_MAX).map(|j| format_ident!("K{}", j));
-    let ms = (0..TY_MAX).map(|j| format_ident!("M{}", j));
+    let callback = crate::callback::callback(&item.vis, ident, None);
     quote! {
         #item
         #errors
         #descriptor
+        #callback
         #[doc(hidden)]
         #[allow(non_upper_case_globals, unused_qualifications)]
         const _: () = {
@@ -50,11 +50,6 @@ pub(crate) fn expand(item: &ItemFn, error: syn::Error) -> TokenStream {
             #[automatically_derived]
             impl #p::Typed for #ident {
                 type Provides = ();
-            }
-            #[automatically_derived]
-            impl #ident {
-                #[doc(hidden)]
-                pub const fn __flow_check<S, #(const #ks: usize, const #ms: usize),*>() {}
             }
             fn __task_exec(_: &#p::Call<'_>) -> #p::Invocation {
                 #p::Invocation::Ready(#p::core::result::Result::Err(#p::Failure::from_error(

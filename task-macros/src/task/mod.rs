@@ -4,7 +4,6 @@
 mod args;
 mod expand;
 
-pub(crate) use expand::TY_MAX;
 mod fallback;
 mod sig;
 mod valid;

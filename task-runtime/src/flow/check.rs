@@ -871,9 +871,6 @@ struct Arg<'a> {
     /// The type for messages, `""` if unknown.
     ty: &'a str,
     optional: bool,
-    /// The index among the required parameters (the type checks' tuple), or
-    /// `usize::MAX`.
-    typed: usize,
 }
 
 const fn params(meta: &TaskMeta) -> &[crate::task::Param] {
@@ -1335,16 +1332,11 @@ pub const fn data_edge(d: &FlowDesc<'_>, consumer: u32, provider: u32) -> Option
 struct ArgCursor {
     param: usize,
     extra: usize,
-    typed: usize,
 }
 
 impl ArgCursor {
     const fn new() -> ArgCursor {
-        ArgCursor {
-            param: 0,
-            extra: 0,
-            typed: 0,
-        }
+        ArgCursor { param: 0, extra: 0 }
     }
 
     /// The next argument (there must be one).
@@ -1356,10 +1348,6 @@ impl ArgCursor {
             let required = matches!(p.kind, ParamKind::Required);
             if required || matches!(p.kind, ParamKind::Optional) {
                 let ty = text(&p.ty);
-                let typed = if required { self.typed } else { usize::MAX };
-                if required {
-                    self.typed += 1;
-                }
                 return Arg {
                     name: text(&p.name),
                     ty: if required && !str_eq(ty, UNTYPED) {
@@ -1368,7 +1356,6 @@ impl ArgCursor {
                         ""
                     },
                     optional: !required,
-                    typed,
                 };
             }
         }
@@ -1377,7 +1364,6 @@ impl ArgCursor {
             name: text(&extra(meta)[self.extra - 1]),
             ty: "",
             optional: false,
-            typed: usize::MAX,
         }
     }
 }
@@ -2965,69 +2951,134 @@ const fn strip_rev(
 // ---------------------------------------------------------------------------
 // Types
 
-/// How many required parameters of a task the type checks cover.
-pub const TY_MAX: usize = 4;
-
 /// How many outputs of a task the type checks cover.
 const OUT_MAX: u32 = 8;
 
-/// A plan of the type checks for one atom: for each of its first [`TY_MAX`]
-/// required parameters, the slot and element of its provider (`[slot, elem]`).
-/// Slots: `0..inputs` the declared inputs (element 0), then one per atom (its
-/// outputs); an unresolved or absent requirement gets `[OWN, 0]` (whose type,
-/// [`Nothing`], every parameter accepts: it adds no type error).
-pub const fn type_plan(d: &FlowDesc<'_>, t: &Tables<'_>, i: usize) -> [[usize; 2]; TY_MAX] {
-    let inputs = d.inputs.len();
-    let mut plan = [[OWN, 0]; TY_MAX];
-    let a = &d.atoms[i];
-    let off = t.offsets[i] as usize;
-    let n = arg_count(a.meta);
-    let mut cursor = ArgCursor::new();
-    let mut k = 0;
-    while k < n {
-        let arg = cursor.next(a.meta);
-        let source = t.sources[off + k];
-        let checked = source != MISSING
-            && source != SKIPPED
-            && (source & INPUT != 0 || entry_elem(source) < OUT_MAX);
-        if arg.typed < TY_MAX && checked {
-            plan[arg.typed] = if source & INPUT != 0 {
-                [(source & !INPUT) as usize, 0]
-            } else {
-                // A single output is element 0 of the task's output tuple.
-                [
-                    inputs + entry_atom(source) as usize,
-                    entry_elem(source) as usize,
-                ]
-            };
-        }
-        k += 1;
-    }
-    plan
-}
-
-/// [`type_plan`] of every atom, one after the other (`N` is the number of
-/// atoms times [`TY_MAX`]).
+/// The plan of the type checks: for each requirement, in the order of
+/// [`Tables::sources`] (atom `i`'s `k`-th value argument at `offsets[i] + k`),
+/// the slot and element of its provider (`[slot, elem]`). Slots: `0..inputs`
+/// the declared inputs (element 0), then one per atom (its outputs). An
+/// unchecked requirement (optional, named by `requires = [..]`, unresolved,
+/// or read from a retry's JSON value) gets `[OWN, 0]`, whose type,
+/// [`Nothing`], every parameter accepts: it adds no type error. `N` is
+/// [`requirement_count`].
 pub const fn type_plans<const N: usize>(d: &FlowDesc<'_>, t: &Tables<'_>) -> [[usize; 2]; N] {
-    let mut plans = [[0usize; 2]; N];
+    let inputs = d.inputs.len();
+    let mut plans = [[OWN, 0usize]; N];
     let mut i = 0;
-    while i < N / TY_MAX {
-        let plan = type_plan(d, t, i);
-        let mut j = 0;
-        while j < TY_MAX {
-            plans[i * TY_MAX + j] = plan[j];
-            j += 1;
+    let end = d.atoms.len();
+    while i < end {
+        let a = &d.atoms[i];
+        let off = t.offsets[i] as usize;
+        let n = arg_count(a.meta);
+        let mut cursor = ArgCursor::new();
+        let mut k = 0;
+        while k < n {
+            let arg = cursor.next(a.meta);
+            let source = t.sources[off + k];
+            let checked = !arg.optional
+                && source != MISSING
+                && source != SKIPPED
+                && (source & INPUT != 0 || entry_elem(source) < OUT_MAX);
+            if checked {
+                plans[off + k] = if source & INPUT != 0 {
+                    [(source & !INPUT) as usize, 0]
+                } else {
+                    // A single output is element 0 of the task's output tuple.
+                    [
+                        inputs + entry_atom(source) as usize,
+                        entry_elem(source) as usize,
+                    ]
+                };
+            }
+            k += 1;
         }
         i += 1;
     }
     plans
 }
 
+/// The name of [`UnknownTask`]'s metadata.
+const UNKNOWN_TASK: &str = "<a path that names no task>";
+
+/// What `flow!` puts in place of a path that names no task, once rustc has
+/// reported it ("cannot find macro"): a task that reads and provides nothing
+/// and whose outputs pass every type check, so that the one error about the
+/// path comes alone (the flow's checks stay quiet: [`has_unknown`]).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct UnknownTask {}
+
+impl crate::task::Task for UnknownTask {
+    const DEF: &'static crate::task::TaskDef = &crate::task::TaskDef {
+        meta: TaskMeta {
+            name: Cow::Borrowed(UNKNOWN_TASK),
+            version: crate::task::Version::new(1, 0),
+            params: Cow::Borrowed(&[]),
+            extra_requires: Cow::Borrowed(&[]),
+            provides: Provides::Nothing,
+            revert: None,
+            is_async: false,
+            priority: None,
+            location: crate::task::Location {
+                module: Cow::Borrowed(""),
+                file: Cow::Borrowed(""),
+                line: 0,
+            },
+        },
+        exec: crate::task::Exec::Fn(unknown_exec),
+        revert: None,
+    };
+}
+
+/// Never runs: a flow holding [`UnknownTask`] does not compile.
+fn unknown_exec(_: &crate::task::Call<'_>) -> crate::task::Invocation {
+    crate::task::Invocation::Ready(Err(crate::failure::Failure::from_error(
+        std::io::Error::other(UNKNOWN_TASK),
+    )))
+}
+
+impl UnknownTask {
+    /// The stand-in, as an atom (for the flow's builder code, which must
+    /// type-check).
+    pub fn task() -> crate::task::TaskSpec {
+        crate::task::TaskSpec::from_static(<Self as crate::task::Task>::DEF)
+    }
+}
+
+impl Typed for UnknownTask {
+    type Provides = AnyTypes;
+}
+
+/// [`UnknownTask`]'s outputs: each is [`Nothing`], which every parameter's
+/// check accepts.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum AnyTypes {}
+
+impl<const J: usize> NthTy<J> for AnyTypes {
+    type Ty = Nothing;
+}
+
+/// Whether the flow holds [`UnknownTask`]: a path that named no task, which
+/// rustc has reported; the flow's own checks then report nothing more.
+pub const fn has_unknown(d: &FlowDesc<'_>) -> bool {
+    let mut i = 0;
+    let end = d.atoms.len();
+    while i < end {
+        if str_eq(text(&d.atoms[i].meta.name), UNKNOWN_TASK) {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
 /// The types of a task, for the flow macro's type checks: `#[task]`
 /// implements it next to [`Task`](crate::Task), and gives the task's type an
-/// inherent `__flow_check` function whose bounds compare each of the first
-/// [`TY_MAX`] required parameters with the value its provider gives (one
-/// trait per parameter, whose message names the parameter and both types).
+/// inherent `__flow_check` function whose bounds compare each of its required
+/// parameters with the value its provider gives (one trait per parameter,
+/// whose message names the parameter and both types).
 pub trait Typed {
     /// The types of the outputs, as a tuple (one output: a 1-tuple).
     type Provides;
@@ -3046,7 +3097,7 @@ pub trait Slot<const K: usize> {
 }
 
 /// The slot of requirements that nothing checked provides (see
-/// [`type_plan`]): a missing requirement is reported once, by the
+/// [`type_plans`]): a missing requirement is reported once, by the
 /// requirement checks, not again as a type mismatch.
 pub const OWN: usize = usize::MAX;
 
