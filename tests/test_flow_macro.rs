@@ -286,7 +286,7 @@ fn a_retry_requirement_reads_the_same_at_compile_and_run_time() {
         ),
         &["volume_id"],
     );
-    same_both_ways(&built, "flow `attach`: task `attach_to_host_retry` requires `hosts`, which no input or earlier task provides", include_str!("../ui-tests/tests/ui/flow/fail/retry_missing.stderr"));
+    same_both_ways(&built, "flow `attach`: retry `attach_to_host_retry` requires `hosts`, which no input or earlier task provides", include_str!("../ui-tests/tests/ui/flow/fail/retry_missing.stderr"));
 }
 
 #[task(provides = "hosts", name = "list_hosts")]

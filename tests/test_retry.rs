@@ -404,7 +404,7 @@ fn parameterized_for_each_reads_its_values_from_the_flow() {
     let err = Engine::new(make()).run().unwrap_err();
     assert_eq!(
         err.to_string(),
-        "flow `pick`: task `hosts` requires `hosts`, which no input or earlier task provides"
+        "flow `pick`: retry `hosts` requires `hosts`, which no input or earlier task provides"
     );
     // Values of the wrong type fail the retry atom, naming it.
     let mut engine = Engine::new(make()).input("hosts", "not a list");

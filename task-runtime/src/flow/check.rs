@@ -288,17 +288,19 @@ pub const fn write_hint(m: &mut Msg<'_>, hint: Hint<'_>, consumer: &str) {
 }
 
 /// `flow `F`: task `T` requires `name: Type`, which no input or earlier task
-/// provides (hint)`. The type is left out when it is not known (`""`).
+/// provides (hint)`. The type is left out when it is not known (`""`); a
+/// retry controller is called a retry.
 pub const fn write_missing(
     m: &mut Msg<'_>,
     flow: &str,
     atom: &str,
+    retry: bool,
     name: &str,
     ty: &str,
     hint: &str,
 ) {
     write_flow(m, flow);
-    m.push("task `");
+    m.push(if retry { "retry `" } else { "task `" });
     m.push(atom);
     m.push("` requires `");
     m.push(name);
@@ -591,11 +593,12 @@ pub const fn write_problem(m: &mut Msg<'_>, d: &FlowDesc<'_>, p: Problem<'_>) {
             ty,
             hint,
         } => {
+            let retry = is_retry(d, d.atoms[atom as usize].node);
             let atom = atom_name(&d.atoms[atom as usize]);
             let mut buf = [0u8; 512];
             let mut h = Msg::new(&mut buf);
             write_hint(&mut h, hint, atom);
-            write_missing(m, flow, atom, name, ty, h.as_str());
+            write_missing(m, flow, atom, retry, name, ty, h.as_str());
         }
         Problem::UnknownArgument { atom, what, arg } => {
             let a = &d.atoms[atom as usize];
@@ -797,7 +800,7 @@ pub const fn retry_meta(
 }
 
 /// Whether `node` is a retry atom.
-const fn is_retry(d: &FlowDesc<'_>, node: u32) -> bool {
+pub const fn is_retry(d: &FlowDesc<'_>, node: u32) -> bool {
     let (mut lo, mut hi) = (0, d.retries.len());
     while lo < hi {
         let mid = (lo + hi) / 2;
@@ -2958,9 +2961,10 @@ const OUT_MAX: u32 = 8;
 /// [`Tables::sources`] (atom `i`'s `k`-th value argument at `offsets[i] + k`),
 /// the slot and element of its provider (`[slot, elem]`). Slots: `0..inputs`
 /// the declared inputs (element 0), then one per atom (its outputs). An
-/// unchecked requirement (optional, named by `requires = [..]`, unresolved,
-/// or read from a retry's JSON value) gets `[OWN, 0]`, whose type,
-/// [`Nothing`], every parameter accepts: it adds no type error. `N` is
+/// unchecked requirement (optional, unresolved, or read from a retry's JSON
+/// value) gets `[OWN, 0]`, whose type, [`Nothing`], every parameter accepts:
+/// it adds no type error. (Names read through `requires = [..]` get entries
+/// too, which no check reads: they have no type.) `N` is
 /// [`requirement_count`].
 pub const fn type_plans<const N: usize>(d: &FlowDesc<'_>, t: &Tables<'_>) -> [[usize; 2]; N] {
     let inputs = d.inputs.len();

@@ -475,6 +475,7 @@ fn flow_error(d: &FlowDesc<'_>, p: Problem<'_>) -> Option<FlowError> {
         } => FlowError::MissingRequirement {
             flow,
             atom: atom_name(atom).to_owned(),
+            retry: check::is_retry(d, d.atoms[atom as usize].node),
             name: name.to_owned(),
             ty: (!ty.is_empty()).then(|| ty.to_owned()),
             hint: (hint != check::Hint::None)

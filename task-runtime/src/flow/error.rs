@@ -11,12 +11,15 @@ use super::{check, FlowKind};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FlowError {
     /// A requirement nothing provides.
-    #[error("{}", check::render(|m| check::write_missing(m, flow, atom, name, ty.as_deref().unwrap_or(""), hint.as_deref().unwrap_or(""))))]
+    #[error("{}", check::render(|m| check::write_missing(m, flow, atom, *retry, name, ty.as_deref().unwrap_or(""), hint.as_deref().unwrap_or(""))))]
     MissingRequirement {
         /// The outermost flow.
         flow: String,
         /// The atom that requires it.
         atom: String,
+        /// Whether that atom is a retry controller (`.requires([..])` of a
+        /// retry).
+        retry: bool,
         /// The value's name (after rebinding).
         name: String,
         /// The type the atom's parameter has, when known (tasks built at run
