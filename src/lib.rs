@@ -129,9 +129,9 @@ pub use taskwire_macros::task;
 /// - two providers of one name in a graph or unordered flow, whatever their order;
 /// - a dependency cycle;
 /// - a provider whose type differs from the requirement's, naming the value and
-///   both types (every required parameter is checked; `Option<T>` ones are
-///   not, and neither are those of a task named like a prelude macro, such as
-///   `write` or `test`, whose requirements are checked by name only);
+///   both types (every value parameter is checked, an `Option<T>` one taking
+///   `T` or `Option<T>`; not those of a task named like a prelude macro, such
+///   as `write` or `test`, whose requirements are checked by name only);
 /// - `rebind`/`inject` of an argument the task does not have, a `provides_as`
 ///   that does not fit;
 /// - two atoms of one name;

@@ -2,8 +2,8 @@
 //! by the task's own path (`volumes::reserve_quota!{..}`), in the macro
 //! namespace next to the function (value namespace) and its descriptor struct
 //! (type namespace). `flow!` knows a task only by its path; the callback is how
-//! the task's own knowledge, its required parameters, reaches the flow's
-//! expansion: `#[task]` writes one type check per required parameter into it,
+//! the task's own knowledge, its value parameters, reaches the flow's
+//! expansion: `#[task]` writes one type check per value parameter into it,
 //! and `flow!` invokes it once per atom.
 //!
 //! ```text
@@ -104,7 +104,7 @@ pub(crate) fn has_callback(ident: &Ident) -> bool {
 
 /// The callback of the task `ident`, and its re-export under `ident` with the
 /// function's visibility. `checks` are the `@check` arm's outputs, one per
-/// required parameter `(value argument index)`; `None` for a task whose
+/// value parameter (its value argument index); `None` for a task whose
 /// attribute has errors (its alias is all a flow needs).
 pub(crate) fn callback(vis: &Visibility, ident: &Ident, checks: Option<&[usize]>) -> TokenStream {
     if !has_callback(ident) {

@@ -35,7 +35,7 @@
 //!         type Provides = (Reservation,);
 //!     }
 //!     #[diagnostic::on_unimplemented(message = "task `reserve_quota` requires `spec: VolumeSpec`, but ..")]
-//!     trait __TaskFlowArg0<P> {}                        // one per required parameter
+//!     trait __TaskFlowArg0<P> {}                        // one per value parameter
 //!     impl<P> __TaskFlowArg0<P> for VolumeSpec {}
 //!     impl reserve_quota {                              // what `flow!` calls, per atom
 //!         pub const fn __flow_check<S, const K0: usize, const M0: usize, ..>()

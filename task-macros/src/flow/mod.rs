@@ -17,7 +17,7 @@
 //!     const _: () = /* check_flow, panics with its message */;     // at the flow's name
 //!     const _: () = /* check_atom(.., 0), panics with its message */; // at `extract_request`
 //!     extract_request!{@check [const _: () = <__flow_task_0>::__flow_check::<__FlowSlots] [>();] __flow_slot __flow_elem 0}
-//!     // the callback adds `, { __flow_slot(0, k) }, { __flow_elem(0, k) }` per required parameter
+//!     // the callback adds `, { __flow_slot(0, k) }, { __flow_elem(0, k) }` per value parameter
 //!     ::taskwire::Flow::linear("create_volume").add(<__flow_task_0>::task()).add(..)
 //! }
 //! ```
@@ -226,7 +226,7 @@ impl<'a> Expander<'a> {
             };
         };
         // Per atom: its requirements, then its types (the task's callback
-        // writes one const argument pair per required parameter), at its path.
+        // writes one const argument pair per value parameter), at its path.
         let atom_checks = self.atoms.iter().enumerate().map(|(i, (task, _))| {
             let span = at(task.path.span());
             let core = quote_spanned!(span=> ::taskwire::__private::core);

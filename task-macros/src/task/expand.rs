@@ -147,12 +147,12 @@ const OUT_MAX: usize = 8;
 
 /// `impl Typed for #ident` (the types of the outputs) and the function
 /// `flow!` calls (through the task's callback) to check its required
-/// parameters: for each,
-/// a trait implemented only by the parameter's type (and by `Nothing`, what
-/// an unchecked slot holds), whose message names the task, the parameter and
-/// both types, and a bound asking it of the value the flow gives. The bounds
-/// are spanned at the parameter, where rustc's "required by this bound" note
-/// then points.
+/// and optional parameters: for each, a trait implemented only by the
+/// parameter's type (for `Option<T>`, by `T` and `Option<T>`: the value is
+/// read if present) and by `Nothing`, what an unchecked slot holds, whose
+/// message names the task, the parameter and both types, and a bound asking
+/// it of the value the flow gives. The bounds are spanned at the parameter,
+/// where rustc's "required by this bound" note then points.
 fn typed_impl(task: &TaskFn<'_>) -> TokenStream {
     let p = private();
     let ident = task.ident();
@@ -163,14 +163,14 @@ fn typed_impl(task: &TaskFn<'_>) -> TokenStream {
     let required: Vec<_> = task
         .params
         .iter()
-        .filter(|param| param.kind == ParamKind::Required)
+        .filter(|param| param.kind.is_value())
         .collect();
     let mut traits = Vec::new();
     let mut bounds = Vec::new();
     for (j, param) in required.iter().enumerate() {
         let ty = param.ty;
         let name = &param.name;
-        let written = ty.to_token_stream().to_string();
+        let written = type_text(ty);
         let message = format!(
             "task `{task_name}` requires `{name}: {written}`, but its provider `{{P}}` gives `{{Self}}`"
         );
@@ -180,10 +180,13 @@ fn typed_impl(task: &TaskFn<'_>) -> TokenStream {
         );
         let check = format_ident!("__TaskFlowArg{}", j);
         let span = ty.span();
+        let inner = super::sig::option_inner(ty)
+            .map(|inner| quote_spanned!(span=> impl<P> #check<P> for #inner {}));
         traits.push(quote_spanned! {span=>
             #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
             trait #check<P> {}
             impl<P> #check<P> for #ty {}
+            #inner
             impl<P> #check<P> for #p::Nothing {}
         });
         let (k, m) = (format_ident!("K{}", j), format_ident!("M{}", j));
@@ -230,18 +233,34 @@ fn typed_impl(task: &TaskFn<'_>) -> TokenStream {
     }
 }
 
-/// The value argument index (among required and optional parameters) of
-/// each required parameter: where `flow!`'s type plan holds its provider.
+/// A type as a message shows it: `Option<String>`, not the token stream's
+/// `Option < String >`.
+pub(crate) fn type_text(ty: &syn::Type) -> String {
+    let text = ty.to_token_stream().to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        // Drop a space next to `<`, `>`, `::`, `&` and before `,`.
+        let next = chars.peek().copied();
+        let glue_after = matches!(c, '<' | ':' | '&');
+        if c == ' '
+            && (matches!(next, Some('<' | '>' | ':' | ',')) || out.ends_with(['<', ':', '&']))
+        {
+            continue;
+        }
+        out.push(c);
+        if glue_after && next == Some(' ') {
+            chars.next();
+        }
+    }
+    out
+}
+
+/// The value argument index of each value parameter (required or
+/// optional), in order: where `flow!`'s type plan holds its provider.
 fn checked_args(task: &TaskFn<'_>) -> Vec<usize> {
-    let value = task
-        .params
-        .iter()
-        .filter(|param| matches!(param.kind, ParamKind::Required | ParamKind::Optional));
-    value
-        .enumerate()
-        .filter(|(_, param)| param.kind == ParamKind::Required)
-        .map(|(k, _)| k)
-        .collect()
+    let value = task.params.iter().filter(|param| param.kind.is_value());
+    (0..value.count()).collect()
 }
 
 /// The static parts of `TaskMeta` besides the parameter lists (which are the

@@ -232,6 +232,14 @@ fn last_segment(ty: &Type) -> Option<(&Ident, Vec<&Type>, bool)> {
     }
 }
 
+/// `T` of an `Option<T>` parameter (see [`param_kind`]).
+pub(crate) fn option_inner(ty: &Type) -> Option<&Type> {
+    match last_segment(ty) {
+        Some((ident, types, true)) if types.len() == 1 && ident == "Option" => Some(types[0]),
+        _ => None,
+    }
+}
+
 /// The kind of a parameter, from its type as written: the last path segment
 /// `Option<T>`, `Res<T>` or `TaskCtx`; anything else is a required value.
 pub(crate) fn param_kind(ty: &Type) -> ParamKind {

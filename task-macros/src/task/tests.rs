@@ -381,3 +381,15 @@ fn half_written_bodies_still_expand() {
     assert!(output.contains("structf{}"), "{output}");
     assert!(!output.contains("compile_error"), "{output}");
 }
+
+#[test]
+fn types_in_messages_read_as_written() {
+    let text = |tokens: TokenStream| super::expand::type_text(&syn::parse2(tokens).unwrap());
+    assert_eq!(text(quote!(Option<String>)), "Option<String>");
+    assert_eq!(text(quote!(Vec<(u64, u8)>)), "Vec<(u64, u8)>");
+    assert_eq!(
+        text(quote!(::std::collections::HashMap<String, Vec<u8>>)),
+        "::std::collections::HashMap<String, Vec<u8>>"
+    );
+    assert_eq!(text(quote!(u64)), "u64");
+}

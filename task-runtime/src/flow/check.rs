@@ -2961,43 +2961,29 @@ const OUT_MAX: u32 = 8;
 /// [`Tables::sources`] (atom `i`'s `k`-th value argument at `offsets[i] + k`),
 /// the slot and element of its provider (`[slot, elem]`). Slots: `0..inputs`
 /// the declared inputs (element 0), then one per atom (its outputs). An
-/// unchecked requirement (optional, unresolved, or read from a retry's JSON
-/// value) gets `[OWN, 0]`, whose type, [`Nothing`], every parameter accepts:
+/// unchecked requirement (unresolved, an optional one nothing provides, or
+/// read from a retry's JSON value) gets `[OWN, 0]`, whose type, [`Nothing`], every parameter accepts:
 /// it adds no type error. (Names read through `requires = [..]` get entries
 /// too, which no check reads: they have no type.) `N` is
 /// [`requirement_count`].
 pub const fn type_plans<const N: usize>(d: &FlowDesc<'_>, t: &Tables<'_>) -> [[usize; 2]; N] {
     let inputs = d.inputs.len();
     let mut plans = [[OWN, 0usize]; N];
-    let mut i = 0;
-    let end = d.atoms.len();
-    while i < end {
-        let a = &d.atoms[i];
-        let off = t.offsets[i] as usize;
-        let n = arg_count(a.meta);
-        let mut cursor = ArgCursor::new();
-        let mut k = 0;
-        while k < n {
-            let arg = cursor.next(a.meta);
-            let source = t.sources[off + k];
-            let checked = !arg.optional
-                && source != MISSING
-                && source != SKIPPED
-                && (source & INPUT != 0 || entry_elem(source) < OUT_MAX);
-            if checked {
-                plans[off + k] = if source & INPUT != 0 {
-                    [(source & !INPUT) as usize, 0]
-                } else {
-                    // A single output is element 0 of the task's output tuple.
-                    [
-                        inputs + entry_atom(source) as usize,
-                        entry_elem(source) as usize,
-                    ]
-                };
+    let mut r = 0;
+    while r < N {
+        let source = t.sources[r];
+        if source != MISSING && source != SKIPPED {
+            if source & INPUT != 0 {
+                plans[r] = [(source & !INPUT) as usize, 0];
+            } else if entry_elem(source) < OUT_MAX {
+                // A single output is element 0 of the task's output tuple.
+                plans[r] = [
+                    inputs + entry_atom(source) as usize,
+                    entry_elem(source) as usize,
+                ];
             }
-            k += 1;
         }
-        i += 1;
+        r += 1;
     }
     plans
 }

@@ -1,4 +1,5 @@
 // A task with more required parameters than a tuple of four, checked whole;
+// optional parameters fed a `T` and an `Option<T>`;
 // tasks named like prelude macros (`write`, `test`), glob-imported into a
 // module that uses the prelude's `format!`, `write!` and `#[test]`: they get
 // no callback, so nothing is ambiguous, and their requirements are checked by
@@ -17,6 +18,17 @@ mod tasks {
     ) -> u64 {
         let _ = (volume_type, project, user, zone, bootable);
         size
+    }
+
+    /// Optional parameters take `T` (`zone`) or `Option<T>` (`note`).
+    #[task(provides = "labelled")]
+    pub fn label(zone: Option<String>, note: Option<String>, missing: Option<u8>) -> bool {
+        zone.is_some() && note.is_none() && missing.is_none()
+    }
+
+    #[task(provides = "note")]
+    pub fn no_note() -> Option<String> {
+        None
     }
 
     #[task(provides = "written")]
@@ -44,6 +56,8 @@ mod flows {
             bootable: bool,
         ) {
             create_entry,
+            no_note,
+            label,
             write,
             test,
         }
@@ -70,5 +84,6 @@ fn main() {
         .run()
         .unwrap();
     assert!(done.get::<bool>("tested").unwrap());
+    assert!(done.get::<bool>("labelled").unwrap());
     assert_eq!(flows::text(), "12");
 }
