@@ -213,7 +213,7 @@ fn a_cycle_through_a_nested_flow_reads_the_same_at_compile_and_run_time() {
     );
     same_both_ways(
         &built,
-        "flow `letters`: tasks `make_c` -> `ab` -> `make_c` form a cycle",
+        "flow `letters`: `make_c` -> flow `ab` -> `make_c` form a cycle",
         include_str!("../ui-tests/tests/ui/flow/fail/nested_cycle.stderr"),
     );
 }

@@ -148,6 +148,8 @@ pub fn render(write: impl Fn(&mut Msg<'_>)) -> String {
 pub enum Names<'a> {
     /// Names held as strings.
     Strings(&'a [String]),
+    /// Names held as strings, each marked whether it is a nested flow's.
+    Marked(&'a [String], &'a [bool]),
     /// Atoms or nested flows of a flow description, by node index.
     Nodes(&'a FlowDesc<'a>, &'a [u32]),
     /// The engine input, then one atom of a flow description.
@@ -162,7 +164,7 @@ pub enum Names<'a> {
 impl<'a> Names<'a> {
     const fn len(&self) -> usize {
         match *self {
-            Names::Strings(s) => s.len(),
+            Names::Strings(s) | Names::Marked(s, _) => s.len(),
             Names::Nodes(_, n) => n.len(),
             Names::InputAnd(_) => 2,
             Names::Args(meta) => arg_count(meta),
@@ -178,9 +180,18 @@ impl<'a> Names<'a> {
         }
     }
 
+    /// Whether name `i` is a nested flow's (as far as the list knows).
+    const fn is_flow(&self, i: usize) -> bool {
+        match *self {
+            Names::Marked(_, flows) => flows[i],
+            Names::Nodes(d, n) => matches!(d.nodes[n[i] as usize].kind, NodeKind::Flow(..)),
+            _ => false,
+        }
+    }
+
     const fn get(&self, i: usize) -> &'a str {
         match *self {
-            Names::Strings(s) => s[i].as_str(),
+            Names::Strings(s) | Names::Marked(s, _) => s[i].as_str(),
             Names::Nodes(d, n) => node_name(d, n[i]),
             Names::InputAnd(atom) => {
                 if i == 0 {
@@ -337,18 +348,31 @@ pub const fn write_ambiguous(
     m.push("`, which has no order to choose between them; rename one output or use `rebind`");
 }
 
-/// `flow `F`: tasks `a` -> `b` -> `a` form a cycle`.
+/// `flow `F`: tasks `a` -> `b` -> `a` form a cycle`; a nested flow on the
+/// cycle is written `flow `f``, and then the list has no `tasks` before it.
 pub const fn write_cycle(m: &mut Msg<'_>, flow: &str, cycle: Names<'_>) {
     write_flow(m, flow);
-    m.push("tasks ");
     let n = cycle.len();
+    let mut i = 0;
+    let mut tasks = true;
+    while i < n {
+        tasks = tasks && !cycle.is_flow(i);
+        i += 1;
+    }
+    if tasks {
+        m.push("tasks ");
+    }
     let mut i = 0;
     while i <= n {
         if i > 0 {
             m.push(" -> ");
         }
+        let k = if i == n { 0 } else { i };
+        if cycle.is_flow(k) {
+            m.push("flow ");
+        }
         m.push("`");
-        m.push(cycle.get(if i == n { 0 } else { i }));
+        m.push(cycle.get(k));
         m.push("`");
         i += 1;
     }

@@ -652,11 +652,16 @@ fn cycles(d: &FlowDesc<'_>, ordered: &[u32]) -> Vec<FlowError> {
         if len == 0 {
             return found;
         }
+        let cycle = &path[..len];
         found.push(FlowError::Cycle {
             flow: check::node_name(d, 0).to_owned(),
-            cycle: path[..len]
+            cycle: cycle
                 .iter()
                 .map(|&node| check::node_name(d, node).to_owned())
+                .collect(),
+            flows: cycle
+                .iter()
+                .map(|&node| matches!(d.nodes[node as usize].kind, NodeKind::Flow(..)))
                 .collect(),
         });
     }

@@ -43,12 +43,15 @@ pub enum FlowError {
         providers: Vec<String>,
     },
     /// A dependency cycle in a graph flow.
-    #[error("{}", check::render(|m| check::write_cycle(m, flow, check::Names::Strings(cycle))))]
+    #[error("{}", check::render(|m| check::write_cycle(m, flow, check::Names::Marked(cycle, flows))))]
     Cycle {
         /// The outermost flow.
         flow: String,
-        /// The atoms on the cycle, in order.
+        /// The children of graph flows on the cycle, in order: atoms, or
+        /// nested flows.
         cycle: Vec<String>,
+        /// Which of them are nested flows.
+        flows: Vec<bool>,
     },
     /// Two atoms with one name.
     #[error("{}", check::render(|m| check::write_duplicate(m, flow, atom)))]
