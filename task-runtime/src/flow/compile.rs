@@ -620,11 +620,17 @@ fn resolve(d: &FlowDesc<'_>, specs: &[TaskSpec]) -> Resolved {
     r.errors
         .extend(found.into_iter().filter_map(|p| flow_error(d, p)));
     r.data_edges.sort_unstable();
-    for k in 0..d.links.len() {
-        let pos = |node: u32| d.nodes[node as usize].pos;
-        let end = |to| check::link_end_node(d, &t, k, to).map(pos);
-        r.link_ends.push((end(false), end(true)));
-        if let Some((from, to)) = check::link_nodes(d, &t, k) {
+    for (k, link) in d.links.iter().enumerate() {
+        // Each end once (`check::link_nodes` would find both again).
+        let (from, to) = (
+            check::link_end_node(d, &t, k, false),
+            check::link_end_node(d, &t, k, true),
+        );
+        let pos = |node: Option<u32>| node.map(|n| d.nodes[n as usize].pos);
+        r.link_ends.push((pos(from), pos(to)));
+        if let (Some(from), Some(to), NodeKind::Flow(FlowKind::Graph, _)) =
+            (from, to, d.nodes[link.flow as usize].kind)
+        {
             ordered.extend([from, to]);
         }
     }
