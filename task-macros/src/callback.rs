@@ -103,19 +103,20 @@ pub(crate) fn has_callback(ident: &Ident) -> bool {
 }
 
 /// The callback of the task `ident`, and its re-export under `ident` with the
-/// function's visibility. `checks` are the `@check` arm's outputs, one per
-/// value parameter (its value argument index); `None` for a task whose
-/// attribute has errors (its alias is all a flow needs).
-pub(crate) fn callback(vis: &Visibility, ident: &Ident, checks: Option<&[usize]>) -> TokenStream {
+/// function's visibility. `values` is how many value parameters the task has:
+/// the `@check` arm writes a const argument pair for each (value argument `k`
+/// is the `k`-th); `None` for a task whose attribute has errors (its alias is
+/// all a flow needs).
+pub(crate) fn callback(vis: &Visibility, ident: &Ident, values: Option<usize>) -> TokenStream {
     if !has_callback(ident) {
         return TokenStream::new();
     }
     static TASKS: AtomicUsize = AtomicUsize::new(0);
     let n = TASKS.fetch_add(1, Ordering::Relaxed);
     let name = format_ident!("__taskwire_task_{}_{}", ident.unraw(), n);
-    let check = match checks {
-        Some(args) if !args.is_empty() => {
-            let args = args.iter().map(|&k| {
+    let check = match values {
+        Some(n) if n > 0 => {
+            let args = (0..n).map(|k| {
                 let k = Literal::usize_unsuffixed(k);
                 quote!(, { $slot($atom, #k) }, { $elem($atom, #k) })
             });

@@ -117,7 +117,8 @@ pub(crate) fn task(task: &TaskFn<'_>) -> TokenStream {
     let typed = typed_impl(task);
     let descriptor = descriptor(item);
     let constructor = task_constructor(item);
-    let callback = crate::callback::callback(&item.vis, ident, Some(&checked_args(task)));
+    let values = task.params.iter().filter(|param| param.kind.is_value());
+    let callback = crate::callback::callback(&item.vis, ident, Some(values.count()));
 
     quote! {
         #item
@@ -160,14 +161,14 @@ fn typed_impl(task: &TaskFn<'_>) -> TokenStream {
         Some(name) => name.value(),
         None => ident.unraw().to_string(),
     };
-    let required: Vec<_> = task
+    let values: Vec<_> = task
         .params
         .iter()
         .filter(|param| param.kind.is_value())
         .collect();
     let mut traits = Vec::new();
     let mut bounds = Vec::new();
-    for (j, param) in required.iter().enumerate() {
+    for (j, param) in values.iter().enumerate() {
         let ty = param.ty;
         let name = &param.name;
         let written = type_text(ty);
@@ -196,8 +197,8 @@ fn typed_impl(task: &TaskFn<'_>) -> TokenStream {
             <<S as #p::Slot<#k>>::Types as #p::NthTy<#m>>::Ty: #check<<S as #p::Slot<#k>>::Who>,
         });
     }
-    let ks = (0..required.len()).map(|j| format_ident!("K{}", j));
-    let ms = (0..required.len()).map(|j| format_ident!("M{}", j));
+    let ks = (0..values.len()).map(|j| format_ident!("K{}", j));
+    let ms = (0..values.len()).map(|j| format_ident!("M{}", j));
     let ok = task.output.ok_type();
     let provides = match (&task.args.provides, ok) {
         (None, _) => quote!(()),
@@ -240,27 +241,15 @@ pub(crate) fn type_text(ty: &syn::Type) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
-        // Drop a space next to `<`, `>`, `::`, `&` and before `,`.
-        let next = chars.peek().copied();
-        let glue_after = matches!(c, '<' | ':' | '&');
-        if c == ' '
-            && (matches!(next, Some('<' | '>' | ':' | ',')) || out.ends_with(['<', ':', '&']))
-        {
+        // Drop a space before `<`, `>`, `::` and `,`, and after `<`, `::`
+        // and `&`.
+        let before = matches!(chars.peek(), Some('<' | '>' | ':' | ','));
+        if c == ' ' && (before || out.ends_with(['<', ':', '&'])) {
             continue;
         }
         out.push(c);
-        if glue_after && next == Some(' ') {
-            chars.next();
-        }
     }
     out
-}
-
-/// The value argument index of each value parameter (required or
-/// optional), in order: where `flow!`'s type plan holds its provider.
-fn checked_args(task: &TaskFn<'_>) -> Vec<usize> {
-    let value = task.params.iter().filter(|param| param.kind.is_value());
-    (0..value.count()).collect()
 }
 
 /// The static parts of `TaskMeta` besides the parameter lists (which are the

@@ -2337,7 +2337,7 @@ pub const fn has_graph(d: &FlowDesc<'_>) -> bool {
     let mut i = 0;
     let end = d.nodes.len();
     while i < end {
-        if let NodeKind::Flow(FlowKind::Graph, _) = d.nodes[i].kind {
+        if is_graph(d, i as u32) {
             return true;
         }
         i += 1;
@@ -2383,16 +2383,12 @@ const fn link_end(d: &FlowDesc<'_>, t: &Tables<'_>, flow: u32, name: &str) -> u3
 /// not in a graph flow or an end names no child (mistakes [`check_link`] and
 /// [`check_link_end`] report). The builder orders by these ends too.
 pub const fn link_nodes(d: &FlowDesc<'_>, t: &Tables<'_>, k: usize) -> Option<(u32, u32)> {
-    let l = &d.links[k];
-    if !is_graph(d, l.flow) {
+    if !is_graph(d, d.links[k].flow) {
         return None;
     }
-    let from = link_end(d, t, l.flow, l.from);
-    let to = link_end(d, t, l.flow, l.to);
-    if from == NO_CHILD || to == NO_CHILD {
-        None
-    } else {
-        Some((from, to))
+    match (link_end_node(d, t, k, false), link_end_node(d, t, k, true)) {
+        (Some(from), Some(to)) => Some((from, to)),
+        _ => None,
     }
 }
 

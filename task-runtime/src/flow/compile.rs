@@ -621,16 +621,17 @@ fn resolve(d: &FlowDesc<'_>, specs: &[TaskSpec]) -> Resolved {
         .extend(found.into_iter().filter_map(|p| flow_error(d, p)));
     r.data_edges.sort_unstable();
     for (k, link) in d.links.iter().enumerate() {
-        // Each end once (`check::link_nodes` would find both again).
-        let (from, to) = (
-            check::link_end_node(d, &t, k, false),
-            check::link_end_node(d, &t, k, true),
+        // Each end once (`check::link_nodes` would find both again); a link
+        // outside a graph flow orders nothing (the walk reports it).
+        let graph = matches!(
+            d.nodes[link.flow as usize].kind,
+            NodeKind::Flow(FlowKind::Graph, _)
         );
+        let end = |to| graph.then(|| check::link_end_node(d, &t, k, to)).flatten();
+        let (from, to) = (end(false), end(true));
         let pos = |node: Option<u32>| node.map(|n| d.nodes[n as usize].pos);
         r.link_ends.push((pos(from), pos(to)));
-        if let (Some(from), Some(to), NodeKind::Flow(FlowKind::Graph, _)) =
-            (from, to, d.nodes[link.flow as usize].kind)
-        {
+        if let (Some(from), Some(to)) = (from, to) {
             ordered.extend([from, to]);
         }
     }
