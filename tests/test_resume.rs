@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -423,36 +423,42 @@ fn every_transition_is_in_the_logbook_before_the_run_ends() {
 }
 
 #[test]
-fn a_write_that_cannot_be_recorded_stops_the_run() {
+fn a_run_whose_lease_is_taken_over_stops_and_tells_its_task() {
     let backend = memory();
     let steal = Arc::clone(&backend);
     let stolen = Arc::new(std::sync::Mutex::new(None));
     let slot = Arc::clone(&stolen);
+    let saw_cancel = Arc::new(AtomicBool::new(false));
+    let saw = Arc::clone(&saw_cancel);
     let flow = Flow::linear("fenced")
         .add(FnTask::new("a").provides("x").run(move |call| {
-            // Another engine takes the flow over while `a` runs: its lease
-            // expired (ttl 1 ms), so the takeover is allowed.
-            let _ = call;
-            std::thread::sleep(Duration::from_millis(5));
-            let flow = *slot.lock().unwrap();
-            let flow: Uuid = flow.unwrap();
+            // An operator takes the flow over while `a` runs (the heartbeat
+            // keeps the lease alive, so only a forced takeover gets it).
+            let flow: Uuid = slot.lock().unwrap().unwrap();
             steal
-                .acquire_lease(flow, "usurper", Duration::from_secs(30))
+                .take_over_lease(flow, "usurper", Duration::from_secs(30))
                 .unwrap();
+            // The next heartbeat (every 100 ms) finds out and tells the task.
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while !call.is_cancelled() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            saw.store(call.is_cancelled(), Ordering::SeqCst);
             Ok(json!(1))
         }))
         .add(FnTask::new("b").requires(["x"]).run(|_| Ok(json!(2))));
     let mut engine = Engine::new(flow)
         .persist(Arc::clone(&backend))
         .owner(owner_of_test())
-        .lease_ttl(Duration::from_millis(1));
+        .lease_ttl(Duration::from_millis(300));
     engine.compile().unwrap();
     *stolen.lock().unwrap() = engine.flow_uuid();
     let err = engine.run().unwrap_err();
+    assert!(saw_cancel.load(Ordering::SeqCst), "the task was told");
     assert!(
         matches!(
             err,
-            RunError::Persistence {
+            RunError::LeaseLost {
                 source: PersistenceError::Fenced { .. },
                 ..
             }
@@ -462,8 +468,11 @@ fn a_write_that_cannot_be_recorded_stops_the_run() {
     let uuid = engine.flow_uuid().unwrap();
     assert_eq!(
         err.to_string(),
-        format!("flow `fenced`: the logbook refused a write, so the run stopped: memory://: flow detail {uuid}: the lease with token 1 held by `{}` is no longer current (now leased to `usurper` with token 2)", owner_of_test())
+        format!("flow `fenced`: the run lost its lease and stopped (nothing more was started; running tasks were told to cancel): memory://: flow detail {uuid}: the lease with token 1 held by `{}` is no longer current (now leased to `usurper` with token 2)", owner_of_test())
     );
+    // Running the same engine again is refused: the new owner has the flow.
+    let again = engine.run().unwrap_err();
+    assert!(matches!(again, RunError::LeaseLost { .. }), "{again}");
     // `a`'s success was never recorded, and `b` never ran.
     assert_eq!(engine.atom_state("b"), Some(AtomState::Pending));
     let (_, atoms) = backend.load_flow(engine.flow_uuid().unwrap()).unwrap();

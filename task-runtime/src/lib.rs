@@ -68,6 +68,7 @@ pub use picture::{FlowMismatch, Picture};
 #[cfg_attr(docsrs, doc(cfg(feature = "progress-bar")))]
 pub use progress_bar::ProgressBarListener;
 pub use registry::{Registry, RegistryError, TaskRegistration};
+pub use task::CancelToken;
 pub use task::{
     BoxFuture, Call, DefRef, Exec, FnTask, Invocation, Outcome, Param, ParamKind, Provides, Res,
     Resources, Task, TaskCtx, TaskDef, TaskMeta, TaskSpec, Version,

@@ -179,10 +179,9 @@ impl Storage {
             .into());
         }
         if let Some(recorder) = hooks.recorder.as_deref_mut() {
-            recorder.flow(to).map_err(|source| RunError::Persistence {
-                flow: self.plan.flow.to_string(),
-                source,
-            })?;
+            recorder
+                .flow(to)
+                .map_err(|source| RunError::persistence(self.plan.flow.to_string(), source))?;
         }
         self.flow_state = to;
         for l in hooks.listeners {
@@ -221,10 +220,7 @@ impl Storage {
             };
             recorder
                 .atom(index, to, outcome.as_ref(), history)
-                .map_err(|source| RunError::Persistence {
-                    flow: self.plan.flow.to_string(),
-                    source,
-                })?;
+                .map_err(|source| RunError::persistence(self.plan.flow.to_string(), source))?;
         }
         self.states[index] = to;
         if to == AtomState::Pending {

@@ -18,6 +18,7 @@
 
 mod done;
 pub mod executor;
+mod heartbeat;
 mod machine;
 pub(crate) mod record;
 mod state;
@@ -47,7 +48,9 @@ use crate::listener::{Listener, Listeners};
 use crate::persistence::{AtomDetail, Backend, FlowDetail, PersistenceError, Uuid};
 use crate::retry::{Decision, History, RetryCall};
 use crate::storage::{Hooks, Storage, TransitionError};
-use crate::task::{BoxFuture, Call, Invocation, Provides, Resources, RevertInfo, Version};
+use crate::task::{
+    BoxFuture, Call, CancelToken, Invocation, Provides, Resources, RevertInfo, Version,
+};
 
 /// Decides whether an atom recorded by another major version of its task may
 /// be resumed by this code: `(atom, recorded version, code's version)`.
@@ -106,6 +109,20 @@ pub enum RunError {
         #[source]
         source: PersistenceError,
     },
+    /// The run lost its lease: another owner took the flow over (the
+    /// logbook fenced this engine), or the logbook did not answer the
+    /// lease's heartbeat until the lease expired. The run started nothing
+    /// more and told its running tasks ([`Call::is_cancelled`]); what was
+    /// recorded before stays, and the new owner goes on from there.
+    #[error("flow `{flow}`: the run lost its lease and stopped (nothing more was started; running tasks were told to cancel): {source}")]
+    LeaseLost {
+        /// The flow.
+        flow: String,
+        /// Why: [`PersistenceError::Fenced`] names the lease's owner and token
+        /// and who holds it now.
+        #[source]
+        source: PersistenceError,
+    },
     /// A recorded run could not be taken up again.
     #[error(transparent)]
     Resume(#[from] ResumeError),
@@ -120,6 +137,15 @@ pub enum RunError {
 }
 
 impl RunError {
+    /// A logbook's refusal: [`RunError::LeaseLost`] when the write was fenced
+    /// (the lease changed hands), else [`RunError::Persistence`].
+    pub(crate) fn persistence(flow: String, source: PersistenceError) -> RunError {
+        match source {
+            PersistenceError::Fenced { .. } => RunError::LeaseLost { flow, source },
+            source => RunError::Persistence { flow, source },
+        }
+    }
+
     /// The failure of the task that failed first, if a task failed.
     pub fn failure(&self) -> Option<&Failure> {
         match self {
@@ -160,8 +186,8 @@ pub struct Engine {
     invalid: Option<FlowErrors>,
     max_workers: usize,
     suspender: Suspender,
-    /// Where the run is recorded, if anywhere.
-    persist: Option<PersistConfig>,
+    /// Where the run is recorded, if anywhere, and under which lease.
+    persist: PersistConfig,
     recorder: Option<Recorder>,
     /// The factory (name, parameters) the flow came from.
     factory: Option<(String, Value)>,
@@ -229,7 +255,7 @@ impl Engine {
             invalid: None,
             max_workers: 1,
             suspender: Suspender::default(),
-            persist: None,
+            persist: PersistConfig::default(),
             recorder: None,
             factory: None,
             resume_from: None,
@@ -245,6 +271,7 @@ impl Engine {
     /// decides, and with none, the whole flow is reverted. Off by default, as
     /// in TaskFlow: then only the retry's subflow is reverted, and the flow
     /// ends REVERTED with what ran outside it left done.
+    #[must_use]
     pub fn defer_reverts(mut self, defer: bool) -> Engine {
         self.defer_reverts = defer;
         self
@@ -264,41 +291,69 @@ impl Engine {
     /// Records the run in `backend`: a new logbook and flow detail, every
     /// transition saved (under this engine's lease) before the engine acts on
     /// it. A write that fails stops the run with [`RunError::Persistence`].
+    ///
+    /// The lease is taken when the engine compiles or runs, and kept alive by
+    /// a heartbeat (a renewal every third of [`Engine::lease_ttl`]) for as
+    /// long as the run holds it, however long its tasks take. If the lease is
+    /// lost (another owner took the flow over, or the logbook stopped
+    /// answering until the lease expired), the run starts nothing more, tells
+    /// its running tasks ([`Call::is_cancelled`]) and ends with
+    /// [`RunError::LeaseLost`].
+    ///
+    /// This and the other settings ([`Engine::owner`],
+    /// [`Engine::lease_ttl`], [`Engine::logbook`], …) may come in any order.
+    #[must_use]
     pub fn persist(mut self, backend: Arc<dyn Backend>) -> Engine {
-        self.persist = Some(PersistConfig::new(backend));
+        self.persist.backend = Some(backend);
         self
     }
 
     /// Records the run in an existing logbook (with [`Engine::persist`]).
+    #[must_use]
     pub fn logbook(mut self, logbook: Uuid) -> Engine {
-        if let Some(p) = &mut self.persist {
-            p.logbook = Some(logbook);
-        }
+        self.persist.logbook = Some(logbook);
         self
     }
 
-    /// Who holds the run's lease (default `host/pid`). A process restarted
-    /// under the same owner name takes its own lease back at once; another
-    /// owner waits for it to expire.
+    /// Who holds the run's lease. The default,
+    /// [`persistence::default_owner`](crate::persistence::default_owner),
+    /// names this process (host, pid and start time): after a crash, a
+    /// process on the same host takes the dead one's lease over at once. A
+    /// name given here (a conductor's, say) is taken back at once by a
+    /// process that uses it again; any other owner waits for the lease to
+    /// expire.
+    #[must_use]
     pub fn owner(mut self, owner: impl Into<String>) -> Engine {
-        if let Some(p) = &mut self.persist {
-            p.owner = owner.into();
-        }
+        self.persist.owner = Some(owner.into());
         self
     }
 
-    /// How long the lease lasts without renewal (default 30 s; the engine
-    /// renews it at each write once half of it has passed).
+    /// How long the lease lasts without renewal (default 30 s; the heartbeat
+    /// renews it every third of that). A crashed owner on another host holds
+    /// the flow for at most this long.
+    #[must_use]
     pub fn lease_ttl(mut self, ttl: Duration) -> Engine {
-        if let Some(p) = &mut self.persist {
-            p.ttl = ttl;
-        }
+        self.persist.ttl = ttl.max(Duration::from_millis(3));
+        self
+    }
+
+    /// An operator's takeover: if another owner holds the lease, waits up to
+    /// `grace` for it to give the lease up or let it expire, then takes it
+    /// anyway. The previous owner's writes are refused from then on (its
+    /// engine stops at its next heartbeat and tells its tasks). The takeover
+    /// is logged (`tracing`, at warn) and noted in the flow detail's
+    /// `meta.leases`. Use it when the owner is stuck, not merely slow: a task
+    /// it is running may still finish its side effects.
+    #[must_use]
+    pub fn take_over(mut self, grace: Duration) -> Engine {
+        self.persist.take_over_after = Some(grace);
         self
     }
 
     /// Allows resuming atoms recorded by another major version of their task
     /// when `allow(atom, recorded_version, code_version)` says so (by default
     /// a major difference is refused; a minor one is fine).
+    #[must_use]
     pub fn upgrade_policy(
         mut self,
         allow: impl Fn(&str, &str, Version) -> bool + Send + Sync + 'static,
@@ -340,7 +395,7 @@ impl Engine {
         for (k, v) in inputs {
             engine.inputs.push((k, Ok(v)));
         }
-        engine.persist = Some(PersistConfig::new(backend));
+        engine.persist.backend = Some(backend);
         engine.resume_from = Some((detail, atoms));
         Ok(engine)
     }
@@ -355,6 +410,7 @@ impl Engine {
     /// engine is serial: one atom at a time, sync tasks inline. With more,
     /// independent atoms run concurrently: async tasks on tokio, sync tasks on
     /// tokio's blocking pool. Both give the same results and final states.
+    #[must_use]
     pub fn max_workers(mut self, n: usize) -> Engine {
         self.max_workers = n.max(1);
         self
@@ -364,6 +420,7 @@ impl Engine {
     /// instead of in this process. Atoms still start and end in the engine,
     /// which records them; up to `max_workers` of them (at least 1) are out
     /// at once.
+    #[must_use]
     pub fn executor(mut self, executor: impl executor::Executor + 'static) -> Engine {
         self.executor = Some(Arc::new(executor));
         self
@@ -376,6 +433,7 @@ impl Engine {
 
     /// An engine input: the outermost provider of `name`. A second input of one
     /// name replaces the first.
+    #[must_use]
     pub fn input(mut self, name: impl Into<String>, value: impl Serialize) -> Engine {
         let name = name.into();
         let value = serde_json::to_value(value).map_err(|e| e.to_string());
@@ -387,18 +445,21 @@ impl Engine {
     }
 
     /// A resource, handed to tasks that take `Res<T>`. One per type.
+    #[must_use]
     pub fn resource<T: Send + Sync + 'static>(mut self, value: T) -> Engine {
         Arc::make_mut(&mut self.resources).insert(value);
         self
     }
 
     /// A shared resource.
+    #[must_use]
     pub fn resource_arc<T: Send + Sync + 'static>(mut self, value: Arc<T>) -> Engine {
         Arc::make_mut(&mut self.resources).insert_arc(value);
         self
     }
 
     /// A listener of state changes.
+    #[must_use]
     pub fn listener(mut self, listener: impl Listener + 'static) -> Engine {
         Arc::make_mut(&mut self.listeners.list).push(Arc::new(listener));
         self
@@ -476,17 +537,16 @@ impl Engine {
     /// With persistence: restores a recorded run into `storage`, or records a
     /// new one; takes the lease either way.
     fn start_recording(&mut self, storage: &mut Storage) -> Result<(), RunError> {
-        let Some(config) = &self.persist else {
+        let config = &self.persist;
+        let Some(backend) = &config.backend else {
             return Ok(());
         };
         let flow = self.name.clone();
-        let refused = |source| RunError::Persistence {
-            flow: flow.clone(),
-            source,
-        };
+        let refused = |source| RunError::persistence(flow.clone(), source);
         if let Some((detail, atoms)) = self.resume_from.take() {
             record::restore(storage, &detail, &atoms, self.upgrade.as_deref())?;
-            self.recorder = Some(Recorder::resume(config, detail, atoms).map_err(refused)?);
+            self.recorder =
+                Some(Recorder::resume(config, backend, detail, atoms).map_err(refused)?);
             return Ok(());
         }
         let inputs: serde_json::Map<String, Value> = self
@@ -499,7 +559,8 @@ impl Engine {
             meta["factory"] = Value::from(name.as_str());
             meta["params"] = params.clone();
         }
-        self.recorder = Some(Recorder::start(config, &storage.plan, meta).map_err(refused)?);
+        self.recorder =
+            Some(Recorder::start(config, backend, &storage.plan, meta).map_err(refused)?);
         Ok(())
     }
 
@@ -560,12 +621,25 @@ impl Engine {
         let progress = &self.listeners;
         let resources = &self.resources;
         if storage.flow_state.is_final() {
-            if let Some(recorder) = hooks.recorder.as_deref() {
+            if let Some(recorder) = hooks.recorder.as_deref_mut() {
                 // A recorded run that had ended: nothing to do, give the lease back.
-                recorder.release();
+                if let Err(e) = recorder.release() {
+                    tracing::warn!(flow = %self.name, error = %e, "cannot give the lease back");
+                }
             }
             return outcome(self.storage.as_ref().expect("prepared"));
         }
+        // Suspended (or stopped on a lost lease) before: take the lease again.
+        let cancel = match hooks.recorder.as_deref_mut() {
+            Some(recorder) => {
+                recorder
+                    .hold(&self.persist)
+                    .map_err(|source| RunError::persistence(self.name.clone(), source))?;
+                Some(recorder.cancel_token().clone())
+            }
+            None => None,
+        };
+        let cancel = cancel.as_ref();
         let resuming = storage.flow_state != FlowState::Pending;
         if resuming {
             storage.set_flow(FlowState::Resuming, hooks)?;
@@ -585,6 +659,7 @@ impl Engine {
             listeners: progress,
             defer_reverts: self.defer_reverts,
             executor: self.executor.as_deref(),
+            cancel,
         };
         let parallel = self.max_workers > 1 || ctx.executor.is_some();
         let mut running: tokio::task::JoinSet<(usize, Result<Value, Failure>)> =
@@ -594,6 +669,9 @@ impl Engine {
         // change between attempts, and are built for each revert.
         let mut failures: Option<crate::failure::Failures> = None;
         loop {
+            if cancel.is_some_and(CancelToken::is_cancelled) {
+                return Err(lease_lost(hooks, &self.name));
+            }
             if self.suspender.take() && !storage.flow_state.is_final() {
                 machine.suspend();
                 if storage.flow_state != FlowState::Suspending {
@@ -619,7 +697,12 @@ impl Engine {
                                 (i, result)
                             });
                         } else {
-                            tokio::time::sleep(wait).await;
+                            if unless_lost(tokio::time::sleep(wait), cancel)
+                                .await
+                                .is_none()
+                            {
+                                return Err(lease_lost(hooks, &self.name));
+                            }
                             finish_execute(storage, &mut machine, hooks, i, result)?;
                         }
                         continue;
@@ -634,24 +717,32 @@ impl Engine {
                     let started = spec.timeout_after().map(|_| Instant::now());
                     let invocation = start_execute(storage, &ctx, i);
                     let result = match (invocation, spec.timeout_after()) {
-                        (Invocation::Ready(result), None) => result,
+                        (Invocation::Ready(result), None) => Some(result),
                         (Invocation::Pending(future), Some(limit)) => {
-                            with_timeout(future, limit, spec.atom_name()).await
+                            unless_lost(with_timeout(future, limit, spec.atom_name()), cancel).await
                         }
                         (invocation, limit) => {
-                            let result = settle(invocation, spec.atom_name()).await;
-                            match (limit, started) {
-                                (Some(limit), Some(started)) if started.elapsed() > limit => {
-                                    Err(timed_out(spec.atom_name(), limit))
-                                }
-                                _ => result,
-                            }
+                            unless_lost(settle(invocation, spec.atom_name()), cancel)
+                                .await
+                                .map(|result| match (limit, started) {
+                                    (Some(limit), Some(started)) if started.elapsed() > limit => {
+                                        Err(timed_out(spec.atom_name(), limit))
+                                    }
+                                    _ => result,
+                                })
                         }
+                    };
+                    let Some(result) = result else {
+                        return Err(lease_lost(hooks, &self.name));
                     };
                     finish_execute(storage, &mut machine, hooks, i, result)?;
                 }
                 Action::Wait => {
-                    let Some(joined) = running.join_next().await else {
+                    let Some(joined) = unless_lost(running.join_next(), cancel).await else {
+                        // Dropping the set cancels the async atoms still running.
+                        return Err(lease_lost(hooks, &self.name));
+                    };
+                    let Some(joined) = joined else {
                         unreachable!("the machine waits only while atoms run");
                     };
                     let (i, result) = joined.unwrap_or_else(|e| {
@@ -696,8 +787,13 @@ impl Engine {
                     }
                     let failures = failures.get_or_insert_with(|| storage.failures());
                     let result = match start_revert(storage, &ctx, failures, i) {
+                        Some(Invocation::Ready(result)) => result,
                         Some(invocation) => {
-                            settle(invocation, storage.plan.atoms[i].atom_name()).await
+                            let atom = storage.plan.atoms[i].atom_name();
+                            match unless_lost(settle(invocation, atom), cancel).await {
+                                Some(result) => result,
+                                None => return Err(lease_lost(hooks, &self.name)),
+                            }
                         }
                         None => Ok(()),
                     };
@@ -738,6 +834,36 @@ struct RunCtx<'a> {
     defer_reverts: bool,
     /// Runs the atoms it handles elsewhere.
     executor: Option<&'a dyn executor::Executor>,
+    /// Fires when the run loses its lease; handed to tasks.
+    cancel: Option<&'a CancelToken>,
+}
+
+/// Awaits `future`, unless the run's lease is lost first (`None`).
+async fn unless_lost<F: Future>(future: F, cancel: Option<&CancelToken>) -> Option<F::Output> {
+    let Some(cancel) = cancel else {
+        return Some(future.await);
+    };
+    let mut future = std::pin::pin!(future);
+    let mut lost = std::pin::pin!(cancel.cancelled());
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        lost.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
+/// The error of a run whose lease was lost.
+fn lease_lost(hooks: &mut Hooks<'_>, flow: &str) -> RunError {
+    let source = match hooks.recorder.as_deref_mut() {
+        Some(recorder) => recorder.lost(),
+        None => unreachable!("only a recorded run has a lease to lose"),
+    };
+    RunError::LeaseLost {
+        flow: flow.to_owned(),
+        source,
+    }
 }
 
 /// Records the end of atom `i`'s execution and tells the machine.
@@ -978,12 +1104,14 @@ fn spawn_execute(
     let resources = Arc::clone(ctx.resources);
     let listeners = ctx.listeners.clone();
     let history = storage.history_for(i).cloned();
+    let cancel = ctx.cancel.cloned();
     let name = atom.clone();
     let job = move || {
         let args: Vec<Option<&Value>> = args.iter().map(Option::as_ref).collect();
         let mut call = Call::new(&name, &def.meta, &args, &resources);
         call.listeners = Some(&listeners);
         call.history = history.as_ref();
+        call.cancel = cancel.as_ref();
         match std::panic::catch_unwind(AssertUnwindSafe(|| def.exec.call(&call))) {
             Ok(Invocation::Ready(result)) => result,
             Ok(Invocation::Pending(_)) => Err(Failure::new(
@@ -1131,6 +1259,7 @@ fn call_atom<T>(
     call.revert = revert;
     call.listeners = Some(ctx.listeners);
     call.history = storage.history_for(i);
+    call.cancel = ctx.cancel;
     match std::panic::catch_unwind(AssertUnwindSafe(|| code(def, &call))) {
         Ok(invocation) => invocation,
         Err(panic) => Invocation::Ready(Err(Failure::from_panic(atom.atom_name(), &*panic))),

@@ -8,52 +8,56 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::heartbeat::Heartbeat;
 use super::{AtomState, FlowState, Intention};
 use crate::failure::Failure;
 use crate::flow::Plan;
 use crate::persistence::{
-    now_ms, AtomDetail, AtomType, Backend, FlowDetail, Lease, LogBook, PersistenceError, Uuid,
+    default_owner, now_ms, owner_is_gone, AtomDetail, AtomType, Backend, FlowDetail, Lease,
+    LogBook, PersistenceError, Uuid,
 };
 use crate::retry::History;
 use crate::storage::Storage;
-use crate::task::Version;
+use crate::task::{CancelToken, Version};
+
+/// How many lease notes a flow detail keeps (the newest).
+const MAX_LEASE_NOTES: usize = 20;
 
 /// How an engine records its run; see [`Engine::persist`](super::Engine::persist).
+/// Every setting is kept whether or not the backend is set yet, so that the
+/// engine's setters work in any order.
 #[derive(Debug, Clone)]
 pub(crate) struct PersistConfig {
-    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) backend: Option<Arc<dyn Backend>>,
     pub(crate) logbook: Option<Uuid>,
-    pub(crate) owner: String,
+    /// `None`: [`default_owner`], which names this process.
+    pub(crate) owner: Option<String>,
     pub(crate) ttl: Duration,
+    /// An operator's takeover: take the lease from a live owner after
+    /// waiting this long for it to be given up.
+    pub(crate) take_over_after: Option<Duration>,
 }
 
-impl PersistConfig {
-    pub(crate) fn new(backend: Arc<dyn Backend>) -> PersistConfig {
+impl Default for PersistConfig {
+    fn default() -> PersistConfig {
         PersistConfig {
-            backend,
+            backend: None,
             logbook: None,
-            owner: default_owner(),
+            owner: None,
             ttl: Duration::from_secs(30),
+            take_over_after: None,
         }
     }
 }
 
-/// `host/pid`: who holds a lease.
-pub(crate) fn default_owner() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_owned())
-        })
-        .unwrap_or_else(|| "localhost".to_owned());
-    format!("{host}/{}", std::process::id())
+impl PersistConfig {
+    fn owner(&self) -> String {
+        self.owner.clone().unwrap_or_else(default_owner)
+    }
 }
 
 /// The engine's side of the logbook: the records of its flow and atoms, and
-/// the lease it writes under.
+/// the lease it writes under, kept alive by a heartbeat while held.
 #[derive(Debug)]
 pub(crate) struct Recorder {
     backend: Arc<dyn Backend>,
@@ -61,6 +65,12 @@ pub(crate) struct Recorder {
     atoms: Vec<AtomDetail>,
     lease: Lease,
     ttl: Duration,
+    /// Whether the lease is held (it is given back when the flow suspends or
+    /// ends, and taken again to go on).
+    held: bool,
+    heartbeat: Option<Heartbeat>,
+    /// Fires when the lease is lost; a new one for each time it is taken.
+    cancel: CancelToken,
     /// Order in which atoms succeeded, kept in each atom's `meta.done`.
     next_done: u64,
 }
@@ -70,10 +80,11 @@ impl Recorder {
     /// factory, parameters and inputs to rebuild it, and every atom PENDING.
     pub(crate) fn start(
         config: &PersistConfig,
+        backend: &Arc<dyn Backend>,
         plan: &Plan,
         meta: Value,
     ) -> Result<Recorder, PersistenceError> {
-        let backend = Arc::clone(&config.backend);
+        let backend = Arc::clone(backend);
         let logbook = match config.logbook {
             Some(uuid) => uuid,
             None => {
@@ -85,7 +96,7 @@ impl Recorder {
         let mut flow = FlowDetail::new(logbook, plan.flow_name());
         flow.meta = meta;
         backend.save_flow(&flow, None)?;
-        let lease = backend.acquire_lease(flow.uuid, &config.owner, config.ttl)?;
+        let lease = backend.acquire_lease(flow.uuid, &config.owner(), config.ttl)?;
         let atoms: Vec<AtomDetail> = plan
             .atoms()
             .iter()
@@ -99,35 +110,115 @@ impl Recorder {
                 a
             })
             .collect();
-        backend.save_atoms(&atoms, Some(&lease))?;
-        Ok(Recorder {
-            backend,
-            flow,
-            atoms,
-            lease,
-            ttl: config.ttl,
-            next_done: 0,
-        })
+        let recorder = Recorder::holding(backend, flow, atoms, lease, config.ttl, 0);
+        recorder
+            .backend
+            .save_atoms(&recorder.atoms, Some(&recorder.lease))?;
+        Ok(recorder)
     }
 
     /// Takes over a recorded run: its lease, and its records.
     pub(crate) fn resume(
         config: &PersistConfig,
+        backend: &Arc<dyn Backend>,
         flow: FlowDetail,
         atoms: Vec<AtomDetail>,
     ) -> Result<Recorder, PersistenceError> {
-        let lease = config
-            .backend
-            .acquire_lease(flow.uuid, &config.owner, config.ttl)?;
         let next_done = atoms.iter().filter_map(done_of).max().map_or(0, |d| d + 1);
-        Ok(Recorder {
-            backend: Arc::clone(&config.backend),
+        let mut flow = flow;
+        let lease = take_lease(config, backend, &mut flow)?;
+        Ok(Recorder::holding(
+            Arc::clone(backend),
             flow,
             atoms,
             lease,
-            ttl: config.ttl,
+            config.ttl,
             next_done,
-        })
+        ))
+    }
+
+    fn holding(
+        backend: Arc<dyn Backend>,
+        flow: FlowDetail,
+        atoms: Vec<AtomDetail>,
+        lease: Lease,
+        ttl: Duration,
+        next_done: u64,
+    ) -> Recorder {
+        let mut recorder = Recorder {
+            backend,
+            flow,
+            atoms,
+            lease,
+            ttl,
+            held: true,
+            heartbeat: None,
+            cancel: CancelToken::new(),
+            next_done,
+        };
+        recorder.beat();
+        recorder
+    }
+
+    /// Starts the heartbeat of the lease just taken, with a fresh token.
+    fn beat(&mut self) {
+        self.cancel = CancelToken::new();
+        self.heartbeat = Heartbeat::start(
+            Arc::clone(&self.backend),
+            self.lease.clone(),
+            self.ttl,
+            self.cancel.clone(),
+        );
+    }
+
+    /// Takes the lease again if the run gave it up (it was suspended), to go
+    /// on. A run that lost its lease cannot go on from what this engine
+    /// remembers (the new owner may have moved the flow on): refused, fenced.
+    pub(crate) fn hold(&mut self, config: &PersistConfig) -> Result<(), PersistenceError> {
+        if self.cancel.is_cancelled() {
+            return Err(self.fenced());
+        }
+        if self.held {
+            return Ok(());
+        }
+        self.stop_heartbeat();
+        self.lease = take_lease(config, &self.backend, &mut self.flow)?;
+        self.held = true;
+        self.beat();
+        Ok(())
+    }
+
+    /// The signal that fires when the lease is lost.
+    pub(crate) fn cancel_token(&self) -> &CancelToken {
+        &self.cancel
+    }
+
+    /// Why the lease was lost (once the cancel token fired).
+    pub(crate) fn lost(&mut self) -> PersistenceError {
+        self.heartbeat
+            .as_ref()
+            .and_then(Heartbeat::take_lost)
+            .unwrap_or_else(|| self.fenced())
+    }
+
+    /// The error for this engine's lease, no longer current: it names who
+    /// holds the flow now, as far as the logbook says.
+    fn fenced(&self) -> PersistenceError {
+        let now = self.backend.current_lease(self.flow.uuid).ok().flatten();
+        PersistenceError::Fenced {
+            backend: self.backend.url().to_owned(),
+            flow: self.lease.flow_uuid,
+            owner: self.lease.owner.clone(),
+            token: self.lease.token,
+            current_token: now.as_ref().map_or(self.lease.token, |l| l.token),
+            current_owner: now.map(|l| l.owner),
+        }
+    }
+
+    fn stop_heartbeat(&mut self) {
+        if let Some(mut heartbeat) = self.heartbeat.take() {
+            heartbeat.stop();
+        }
     }
 
     /// The flow detail's id.
@@ -138,6 +229,9 @@ impl Recorder {
     /// Saves the flow going to `to`.
     pub(crate) fn flow(&mut self, to: FlowState) -> Result<(), PersistenceError> {
         self.renew_if_due()?;
+        if to == FlowState::Reverting {
+            self.intend_revert()?;
+        }
         let mut flow = self.flow.clone();
         flow.state = to;
         flow.touch();
@@ -145,7 +239,31 @@ impl Recorder {
         self.flow = flow;
         if to.is_final() || to == FlowState::Suspended {
             // Done with it for now: let another engine have it at once.
-            self.backend.release_lease(&self.lease)?;
+            self.release()?;
+        }
+        Ok(())
+    }
+
+    /// As TaskFlow does when a flow reverts: atoms that never ran get the
+    /// intention REVERT too (one write for all of them).
+    fn intend_revert(&mut self) -> Result<(), PersistenceError> {
+        let mut changed: Vec<AtomDetail> = self
+            .atoms
+            .iter()
+            .filter(|a| a.state == AtomState::Pending && a.intention != Intention::Revert)
+            .cloned()
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        for atom in &mut changed {
+            atom.intention = Intention::Revert;
+            atom.touch();
+        }
+        self.backend.save_atoms(&changed, Some(&self.lease))?;
+        for atom in changed {
+            let i = atom.position as usize;
+            self.atoms[i] = atom;
         }
         Ok(())
     }
@@ -201,9 +319,13 @@ impl Recorder {
         Ok(())
     }
 
-    /// Renews the lease once half its time has passed, so that a long run
-    /// keeps it; a lease lost to another owner stops the run (fenced).
+    /// Without a heartbeat (no thread could be started): renews the lease
+    /// once half its time has passed, so that a long run keeps it; a lease
+    /// lost to another owner stops the run (fenced).
     fn renew_if_due(&mut self) -> Result<(), PersistenceError> {
+        if self.heartbeat.is_some() {
+            return Ok(());
+        }
         let half = i64::try_from(self.ttl.as_millis() / 2).unwrap_or(i64::MAX);
         if self.lease.expires_at - now_ms() < half {
             self.lease = self.backend.renew_lease(&self.lease, self.ttl)?;
@@ -211,10 +333,90 @@ impl Recorder {
         Ok(())
     }
 
-    /// Gives the lease back (when an engine is dropped mid-run).
-    pub(crate) fn release(&self) {
-        let _ = self.backend.release_lease(&self.lease);
+    /// Stops the heartbeat and gives the lease back, if held.
+    pub(crate) fn release(&mut self) -> Result<(), PersistenceError> {
+        self.stop_heartbeat();
+        if !std::mem::replace(&mut self.held, false) {
+            return Ok(());
+        }
+        self.backend.release_lease(&self.lease)
     }
+}
+
+impl Drop for Recorder {
+    /// An engine dropped while it holds the lease (mid-run, or compiled and
+    /// never run) gives it back, so that another can resume the run at once.
+    fn drop(&mut self) {
+        if self.held && !self.cancel.is_cancelled() {
+            if let Err(e) = self.release() {
+                tracing::warn!(flow = %self.flow.uuid, error = %e, "cannot give the lease back");
+            }
+        }
+        self.stop_heartbeat();
+    }
+}
+
+/// Takes the lease of `flow` under `config`'s owner, and notes in its
+/// metadata (`meta.leases`, saved with the next write) who took it, when and
+/// from whom: a takeover from another owner is logged too.
+fn take_lease(
+    config: &PersistConfig,
+    backend: &Arc<dyn Backend>,
+    flow: &mut FlowDetail,
+) -> Result<Lease, PersistenceError> {
+    let owner = config.owner();
+    let before = backend.current_lease(flow.uuid).ok().flatten();
+    let lease = match config.take_over_after {
+        None => backend.acquire_lease(flow.uuid, &owner, config.ttl)?,
+        Some(grace) => {
+            let until = std::time::Instant::now() + grace;
+            loop {
+                match backend.acquire_lease(flow.uuid, &owner, config.ttl) {
+                    Err(PersistenceError::LeaseHeld { .. })
+                        if std::time::Instant::now() < until =>
+                    {
+                        std::thread::sleep(Duration::from_millis(50).min(grace));
+                    }
+                    Err(PersistenceError::LeaseHeld { owner: holder, .. }) => {
+                        tracing::warn!(flow = %flow.uuid, from = %holder, to = %owner, "forced takeover of a live lease");
+                        break backend.take_over_lease(flow.uuid, &owner, config.ttl)?;
+                    }
+                    other => break other?,
+                }
+            }
+        }
+    };
+    let now = now_ms();
+    let how = match &before {
+        None => "free",
+        Some(b) if b.owner == owner => "restarted",
+        Some(b) if b.expires_at <= now => "expired",
+        Some(b) if owner_is_gone(&b.owner) => "owner gone",
+        Some(_) => "forced",
+    };
+    if let Some(b) = &before {
+        if b.owner != owner {
+            tracing::warn!(flow = %flow.uuid, from = %b.owner, to = %owner, token = lease.token, how, "lease taken over");
+        }
+    }
+    let entry = json!({
+        "owner": owner,
+        "token": lease.token,
+        "since": now,
+        "from": before.as_ref().map(|b| b.owner.as_str()),
+        "how": how,
+    });
+    let mut leases = flow
+        .meta
+        .get("leases")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    leases.push(entry);
+    let keep = leases.len().saturating_sub(MAX_LEASE_NOTES);
+    leases.drain(..keep);
+    set_meta(&mut flow.meta, "leases", Value::Array(leases));
+    Ok(lease)
 }
 
 fn done_of(atom: &AtomDetail) -> Option<u64> {

@@ -493,6 +493,18 @@ impl Backend for DirBackend {
         Ok(lease)
     }
 
+    fn take_over_lease(
+        &self,
+        flow: Uuid,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, PersistenceError> {
+        let _guard = self.guard();
+        let lease = self.lease_row(flow)?.taken(flow, owner, ttl, now_ms());
+        self.write_lease(flow, &LeaseRow::from(&lease))?;
+        Ok(lease)
+    }
+
     fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, PersistenceError> {
         let _guard = self.guard();
         let row = self

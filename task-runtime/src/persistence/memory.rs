@@ -229,6 +229,19 @@ impl Backend for MemoryBackend {
         Ok(lease)
     }
 
+    fn take_over_lease(
+        &self,
+        flow: Uuid,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, PersistenceError> {
+        let mut state = self.state();
+        let entry = state.flow_mut(flow)?;
+        let lease = entry.lease.taken(flow, owner, ttl, now_ms());
+        entry.lease = LeaseRow::from(&lease);
+        Ok(lease)
+    }
+
     fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, PersistenceError> {
         let mut state = self.state();
         let entry = state.flow_mut(lease.flow_uuid)?;

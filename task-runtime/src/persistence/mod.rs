@@ -55,6 +55,7 @@ mod dir;
 mod error;
 mod memory;
 mod model;
+mod owner;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod sql;
 
@@ -78,6 +79,8 @@ pub use model::{
 #[cfg(feature = "mysql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 pub use mysql::MysqlBackend;
+pub use owner::default_owner;
+pub(crate) use owner::owner_is_gone;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresBackend;
@@ -140,10 +143,23 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Takes the lease of a flow detail for `owner`, for `ttl`.
     ///
     /// Refused with [`PersistenceError::LeaseHeld`] while another owner holds
-    /// a live lease. An expired lease, or one held under the same owner name
-    /// (a restarted process), is taken over; either way the fencing token
-    /// grows, so that writes under the previous lease are refused.
+    /// a live lease. An expired lease, one held under the same owner name (a
+    /// restarted process), or one whose owner is a process of this host that
+    /// no longer runs (see [`default_owner`]) is taken over; either way the
+    /// fencing token grows, so that writes under the previous lease are
+    /// refused.
     fn acquire_lease(
+        &self,
+        flow: Uuid,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, PersistenceError>;
+
+    /// Takes the lease of a flow detail for `owner` whoever holds it, live or
+    /// not: an operator's takeover of a run whose owner is stuck. The fencing
+    /// token grows, so the previous holder's writes and renewals are refused
+    /// from then on (its engine stops, and tells its tasks).
+    fn take_over_lease(
         &self,
         flow: Uuid,
         owner: &str,
@@ -305,7 +321,9 @@ impl LeaseRow {
         now: i64,
     ) -> Result<Lease, PersistenceError> {
         match &self.owner {
-            Some(current) if current != owner && self.expires_at > now => {
+            Some(current)
+                if current != owner && self.expires_at > now && !owner::owner_is_gone(current) =>
+            {
                 Err(PersistenceError::LeaseHeld {
                     backend: backend.to_owned(),
                     flow,
@@ -314,12 +332,17 @@ impl LeaseRow {
                     expires_at: self.expires_at,
                 })
             }
-            _ => Ok(Lease {
-                flow_uuid: flow,
-                owner: owner.to_owned(),
-                token: self.token + 1,
-                expires_at: now.saturating_add(ttl_ms(ttl)),
-            }),
+            _ => Ok(self.taken(flow, owner, ttl, now)),
+        }
+    }
+
+    /// The lease after `owner` takes it at `now`, whoever held it.
+    pub(crate) fn taken(&self, flow: Uuid, owner: &str, ttl: Duration, now: i64) -> Lease {
+        Lease {
+            flow_uuid: flow,
+            owner: owner.to_owned(),
+            token: self.token + 1,
+            expires_at: now.saturating_add(ttl_ms(ttl)),
         }
     }
 
@@ -376,6 +399,16 @@ impl LeaseRow {
             Ok(())
         } else {
             Err(self.fenced(backend, lease))
+        }
+    }
+
+    /// The lease this row records, as handed to `owner`.
+    pub(crate) fn held_by(&self, flow: Uuid, owner: &str) -> Lease {
+        Lease {
+            flow_uuid: flow,
+            owner: owner.to_owned(),
+            token: self.token,
+            expires_at: self.expires_at,
         }
     }
 

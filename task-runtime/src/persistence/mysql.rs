@@ -625,12 +625,19 @@ impl Backend for MysqlBackend {
                 &current.acquire(&self.url, flow, owner, ttl, now)?,
             ))
         })?;
-        Ok(Lease {
-            flow_uuid: flow,
-            owner: owner.to_owned(),
-            token: row.token,
-            expires_at: row.expires_at,
-        })
+        Ok(row.held_by(flow, owner))
+    }
+
+    fn take_over_lease(
+        &self,
+        flow: Uuid,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, PersistenceError> {
+        let row = self.lease_update("take a lease over", flow, |current, now| {
+            Ok(LeaseRow::from(&current.taken(flow, owner, ttl, now)))
+        })?;
+        Ok(row.held_by(flow, owner))
     }
 
     fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, PersistenceError> {

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Outcome, TaskMeta};
+use super::{CancelToken, Outcome, TaskMeta};
 use crate::failure::{Failure, FailureKind, Failures};
 use crate::listener::Listeners;
 use crate::retry::History;
@@ -113,6 +113,7 @@ pub struct TaskCtx {
     values: Arc<[(String, Value)]>,
     listeners: Option<Listeners>,
     history: Option<Arc<History>>,
+    cancel: Option<CancelToken>,
 }
 
 impl TaskCtx {
@@ -123,6 +124,7 @@ impl TaskCtx {
             values: values.into(),
             listeners: None,
             history: None,
+            cancel: None,
         }
     }
 
@@ -130,6 +132,19 @@ impl TaskCtx {
     /// one), if any: the attempts so far and their failures.
     pub fn retry_history(&self) -> Option<&History> {
         self.history.as_deref()
+    }
+
+    /// Whether the run asked its tasks to stop (it lost its lease: what the
+    /// task does next will not be recorded). A long task checks it between
+    /// steps and returns early; see [`CancelToken`].
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(CancelToken::is_cancelled)
+    }
+
+    /// The run's cancellation signal, to wait on in async tasks (a token
+    /// that never fires outside an engine).
+    pub fn cancel_token(&self) -> CancelToken {
+        self.cancel.clone().unwrap_or_default()
     }
 
     /// Reports how far along the task is (0.0 to 1.0; clamped) to the
@@ -197,6 +212,8 @@ pub struct Call<'a> {
     pub(crate) listeners: Option<&'a Listeners>,
     /// The history of the innermost retry around the atom.
     pub(crate) history: Option<&'a Arc<History>>,
+    /// The run's cancellation signal, if it has one.
+    pub(crate) cancel: Option<&'a CancelToken>,
 }
 
 #[derive(Debug)]
@@ -221,6 +238,7 @@ impl<'a> Call<'a> {
             revert: None,
             listeners: None,
             history: None,
+            cancel: None,
         }
     }
 
@@ -228,6 +246,24 @@ impl<'a> Call<'a> {
     /// innermost one), if any; for a retry atom, its own history.
     pub fn retry_history(&self) -> Option<&'a History> {
         self.history.map(|h| &**h)
+    }
+
+    /// Gives the call the run's cancellation signal. Public for executors
+    /// outside this crate.
+    pub fn with_cancel(mut self, cancel: &'a CancelToken) -> Call<'a> {
+        self.cancel = Some(cancel);
+        self
+    }
+
+    /// Whether the run asked its tasks to stop; see [`TaskCtx::is_cancelled`].
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_some_and(CancelToken::is_cancelled)
+    }
+
+    /// The run's cancellation signal (one that never fires outside an
+    /// engine); see [`CancelToken`].
+    pub fn cancel_token(&self) -> CancelToken {
+        self.cancel.cloned().unwrap_or_default()
     }
 
     /// The name of the atom being called.
@@ -322,6 +358,7 @@ impl<'a> Call<'a> {
         let mut ctx = TaskCtx::new(self.atom, values);
         ctx.listeners = self.listeners.cloned();
         ctx.history = self.history.cloned();
+        ctx.cancel = self.cancel.cloned();
         ctx
     }
 

@@ -11,6 +11,7 @@
 //! they can be persisted and sent to remote workers; resources travel by type.
 
 mod call;
+mod cancel;
 mod meta;
 
 use std::borrow::Cow;
@@ -23,6 +24,7 @@ use smallvec::SmallVec;
 
 pub(crate) use call::RevertInfo;
 pub use call::{encode, short_type_name, BoxFuture, Call, Invocation, Res, Resources, TaskCtx};
+pub use cancel::CancelToken;
 pub use meta::{Location, Param, ParamKind, Provides, TaskMeta, Text, Version};
 
 use crate::failure::Failure;
