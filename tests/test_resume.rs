@@ -90,8 +90,10 @@ fn crash_child() {
     let mut engine = Engine::from_factory("tests::crash_chain", json!({"dir": dir}))
         .unwrap()
         .input("v0", 0)
-        .persist(backend)
-        .owner("crash-test-node");
+        .persist(backend);
+    if std::env::var("TW_CRASH_OWNER").as_deref() != Ok("default") {
+        engine = engine.owner("crash-test-node");
+    }
     if let Some(after) = std::env::var("TW_CRASH_AT")
         .ok()
         .and_then(|at| at.strip_prefix("after:").map(str::to_owned))
@@ -142,6 +144,13 @@ fn spawn_child(url: &str, dir: &Path, at: &str) -> Child {
 
 /// Kills the child (SIGKILL) once it says it is where it should die.
 fn kill_when_ready(child: &mut Child, dir: &Path) {
+    wait_ready(child, dir);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Waits for the child to say it is where it should die.
+fn wait_ready(child: &mut Child, dir: &Path) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !dir.join("ready").exists() {
         if let Some(status) = child.try_wait().unwrap() {
@@ -153,8 +162,81 @@ fn kill_when_ready(child: &mut Child, dir: &Path) {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// After a crash, a process of the same host with the default owner takes
+/// the dead process's lease over at once (no wait for its 30 s TTL), notes
+/// the takeover, and runs only what had not finished; while the owner
+/// lives, it is refused with a message that says how to take over.
+#[test]
+fn the_default_owner_takes_a_dead_process_lease_over_at_once() {
+    let dir = scratch("takeover");
+    let _cleanup = Scratch(dir.clone());
+    let url = format!("sqlite://{}", dir.join("log.db").display());
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["crash_child", "--exact", "--ignored", "--nocapture"])
+        .env("TW_CRASH_URL", &url)
+        .env("TW_CRASH_DIR", &dir)
+        .env("TW_CRASH_AT", "inside:t3")
+        .env("TW_CRASH_OWNER", "default")
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child, &dir);
+    let flow: Uuid = std::fs::read_to_string(dir.join("flow"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let backend = persistence::open(&url).unwrap();
+    let holder = backend.current_lease(flow).unwrap().unwrap().owner;
+    assert!(
+        holder.contains(&format!("/{}/", child.id())),
+        "the child's default owner names its pid: {holder}"
+    );
+
+    // Alive: refused, and told who, since when, until when and how.
+    let err = Engine::resume(Arc::clone(&backend), flow)
+        .unwrap()
+        .compile()
+        .map(|_| ())
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("is leased to `{holder}` (token 1) since ")),
+        "{text}"
+    );
+    assert!(text.contains(" s ago), until "), "{text}");
+    assert!(
+        text.contains("or take it over with `Engine::take_over(grace)`"),
+        "{text}"
+    );
+
     child.kill().unwrap();
     child.wait().unwrap();
+    let started = Instant::now();
+    let mut engine = Engine::resume(Arc::clone(&backend), flow).unwrap();
+    let done = engine.run().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "taken over at once, not after the lease's 30 s: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        done.get::<u64>(&format!("v{LENGTH}")).unwrap(),
+        LENGTH as u64
+    );
+    let runs = effects(&dir);
+    for i in 0..LENGTH {
+        let name = format!("t{i}");
+        let expected = if i == 3 { 2 } else { 1 };
+        let n = runs.iter().filter(|e| **e == name).count();
+        assert_eq!(n, expected, "{name} ran {n} times");
+    }
+    let (detail, _) = backend.load_flow(flow).unwrap();
+    let notes = detail.meta["leases"].as_array().unwrap();
+    let last = notes.last().unwrap();
+    assert_eq!(last["from"], holder.as_str());
+    assert_eq!(last["how"], "owner gone");
+    assert_eq!(last["token"], 2);
 }
 
 /// Crashes a run at `at` and resumes it in this process; checks that no

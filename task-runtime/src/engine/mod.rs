@@ -316,12 +316,12 @@ impl Engine {
     }
 
     /// Who holds the run's lease. The default,
-    /// [`persistence::default_owner`](crate::persistence::default_owner),
-    /// names this process (host, pid and start time): after a crash, a
-    /// process on the same host takes the dead one's lease over at once. A
-    /// name given here (a conductor's, say) is taken back at once by a
-    /// process that uses it again; any other owner waits for the lease to
-    /// expire.
+    /// [`persistence::default_owner`](crate::persistence::default_owner)
+    /// followed by `#n`, names this process (host, pid and start time) and
+    /// this engine: after a crash, a process on the same host takes the dead
+    /// one's lease over at once. A name given here (a conductor's, say) is
+    /// taken back at once by a process that uses it again; any other owner
+    /// waits for the lease to expire.
     #[must_use]
     pub fn owner(mut self, owner: impl Into<String>) -> Engine {
         self.persist.owner = Some(owner.into());
@@ -537,6 +537,11 @@ impl Engine {
     /// With persistence: restores a recorded run into `storage`, or records a
     /// new one; takes the lease either way.
     fn start_recording(&mut self, storage: &mut Storage) -> Result<(), RunError> {
+        if self.persist.backend.is_some() && self.persist.owner.is_none() {
+            // Chosen once, so that the engine takes its lease back under the
+            // same name after a suspension.
+            self.persist.owner = Some(crate::persistence::engine_owner());
+        }
         let config = &self.persist;
         let Some(backend) = &config.backend else {
             return Ok(());

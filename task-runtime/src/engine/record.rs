@@ -13,8 +13,8 @@ use super::{AtomState, FlowState, Intention};
 use crate::failure::Failure;
 use crate::flow::Plan;
 use crate::persistence::{
-    default_owner, now_ms, owner_is_gone, AtomDetail, AtomType, Backend, FlowDetail, Lease,
-    LogBook, PersistenceError, Uuid,
+    engine_owner, now_ms, owner_is_gone, AtomDetail, AtomType, Backend, FlowDetail, Lease, LogBook,
+    PersistenceError, Uuid,
 };
 use crate::retry::History;
 use crate::storage::Storage;
@@ -30,7 +30,9 @@ const MAX_LEASE_NOTES: usize = 20;
 pub(crate) struct PersistConfig {
     pub(crate) backend: Option<Arc<dyn Backend>>,
     pub(crate) logbook: Option<Uuid>,
-    /// `None`: [`default_owner`], which names this process.
+    /// `None` until the engine records: then
+    /// [`default_owner`](crate::persistence::default_owner)`#n`, which
+    /// names this process and this engine.
     pub(crate) owner: Option<String>,
     pub(crate) ttl: Duration,
     /// An operator's takeover: take the lease from a live owner after
@@ -52,7 +54,7 @@ impl Default for PersistConfig {
 
 impl PersistConfig {
     fn owner(&self) -> String {
-        self.owner.clone().unwrap_or_else(default_owner)
+        self.owner.clone().unwrap_or_else(engine_owner)
     }
 }
 
@@ -96,7 +98,7 @@ impl Recorder {
         let mut flow = FlowDetail::new(logbook, plan.flow_name());
         flow.meta = meta;
         backend.save_flow(&flow, None)?;
-        let lease = backend.acquire_lease(flow.uuid, &config.owner(), config.ttl)?;
+        let lease = take_lease(config, &backend, &mut flow, true)?;
         let atoms: Vec<AtomDetail> = plan
             .atoms()
             .iter()
@@ -126,7 +128,7 @@ impl Recorder {
     ) -> Result<Recorder, PersistenceError> {
         let next_done = atoms.iter().filter_map(done_of).max().map_or(0, |d| d + 1);
         let mut flow = flow;
-        let lease = take_lease(config, backend, &mut flow)?;
+        let lease = take_lease(config, backend, &mut flow, false)?;
         Ok(Recorder::holding(
             Arc::clone(backend),
             flow,
@@ -182,7 +184,7 @@ impl Recorder {
             return Ok(());
         }
         self.stop_heartbeat();
-        self.lease = take_lease(config, &self.backend, &mut self.flow)?;
+        self.lease = take_lease(config, &self.backend, &mut self.flow, false)?;
         self.held = true;
         self.beat();
         Ok(())
@@ -357,17 +359,24 @@ impl Drop for Recorder {
 }
 
 /// Takes the lease of `flow` under `config`'s owner, and notes in its
-/// metadata (`meta.leases`, saved with the next write) who took it, when and
-/// from whom: a takeover from another owner is logged too.
+/// metadata (`meta.leases`, saved with the flow's next state) who took it,
+/// when, from whom and how; a takeover from another owner is logged too.
+/// `fresh`: the flow detail was just created, no one held it.
 fn take_lease(
     config: &PersistConfig,
     backend: &Arc<dyn Backend>,
     flow: &mut FlowDetail,
+    fresh: bool,
 ) -> Result<Lease, PersistenceError> {
     let owner = config.owner();
-    let before = backend.current_lease(flow.uuid).ok().flatten();
+    let before = match fresh {
+        true => None,
+        false => backend.current_lease(flow.uuid).ok().flatten(),
+    };
     let lease = match config.take_over_after {
-        None => backend.acquire_lease(flow.uuid, &owner, config.ttl)?,
+        None => backend
+            .acquire_lease(flow.uuid, &owner, config.ttl)
+            .map_err(|e| held_since(e, &flow.meta))?,
         Some(grace) => {
             let until = std::time::Instant::now() + grace;
             loop {
@@ -381,7 +390,7 @@ fn take_lease(
                         tracing::warn!(flow = %flow.uuid, from = %holder, to = %owner, "forced takeover of a live lease");
                         break backend.take_over_lease(flow.uuid, &owner, config.ttl)?;
                     }
-                    other => break other?,
+                    other => break other.map_err(|e| held_since(e, &flow.meta))?,
                 }
             }
         }
@@ -417,6 +426,41 @@ fn take_lease(
     leases.drain(..keep);
     set_meta(&mut flow.meta, "leases", Value::Array(leases));
     Ok(lease)
+}
+
+/// A `LeaseHeld` error told since when its owner holds the lease, from the
+/// notes in the flow detail's metadata.
+fn held_since(error: PersistenceError, meta: &Value) -> PersistenceError {
+    match error {
+        PersistenceError::LeaseHeld {
+            backend,
+            flow,
+            owner,
+            token,
+            since: None,
+            expires_at,
+        } => {
+            let since = meta
+                .get("leases")
+                .and_then(Value::as_array)
+                .and_then(|notes| {
+                    notes.iter().rev().find(|n| {
+                        n.get("owner").and_then(Value::as_str) == Some(owner.as_str())
+                            && n.get("token").and_then(Value::as_u64) == Some(token)
+                    })
+                })
+                .and_then(|n| n.get("since")?.as_i64());
+            PersistenceError::LeaseHeld {
+                backend,
+                flow,
+                owner,
+                token,
+                since,
+                expires_at,
+            }
+        }
+        other => other,
+    }
 }
 
 fn done_of(atom: &AtomDetail) -> Option<u64> {

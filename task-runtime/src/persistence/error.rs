@@ -108,7 +108,7 @@ pub enum PersistenceError {
         reason: String,
     },
     /// Another owner holds a live lease on the flow.
-    #[error("{backend}: flow detail {flow} is leased to `{owner}` (token {token}) until {expires_at} (unix ms); wait for it to expire or be released")]
+    #[error("{backend}: flow detail {flow} is leased to `{owner}` (token {token}){}, until {expires_at} (unix ms, {}); wait for it to expire or be released, or take it over with `Engine::take_over(grace)`", since.map(|s| format!(" since {s} (unix ms, {})", relative(s))).unwrap_or_default(), relative(*expires_at))]
     LeaseHeld {
         /// The backend.
         backend: String,
@@ -118,6 +118,9 @@ pub enum PersistenceError {
         owner: String,
         /// The current fencing token.
         token: u64,
+        /// When the owner took the lease (unix ms), when the engine knows it
+        /// (from the flow detail's `meta.leases`).
+        since: Option<i64>,
         /// When the lease expires (unix ms).
         expires_at: i64,
     },
@@ -229,5 +232,16 @@ mod tests {
         );
         assert_eq!(redact_url("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
         assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+    }
+}
+
+/// `12.3 s ago` or `in 4.5 s`, from now.
+fn relative(at: i64) -> String {
+    let d = at - super::now_ms();
+    let secs = d.unsigned_abs() as f64 / 1000.0;
+    if d < 0 {
+        format!("{secs:.1} s ago")
+    } else {
+        format!("in {secs:.1} s")
     }
 }

@@ -80,7 +80,7 @@ pub use model::{
 #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 pub use mysql::MysqlBackend;
 pub use owner::default_owner;
-pub(crate) use owner::owner_is_gone;
+pub(crate) use owner::{engine_owner, owner_is_gone};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresBackend;
@@ -329,6 +329,7 @@ impl LeaseRow {
                     flow,
                     owner: current.clone(),
                     token: self.token,
+                    since: None,
                     expires_at: self.expires_at,
                 })
             }

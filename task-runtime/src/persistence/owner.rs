@@ -11,7 +11,12 @@
 //! waiting for it to expire. Owners on other hosts, in other pid namespaces,
 //! or named by hand (`Engine::owner`) are never judged: their leases expire
 //! as usual. Where `/proc` is missing (not Linux) the owner is `host/pid`.
+//!
+//! An engine's default owner adds `#n`, a number of its own in the process,
+//! so that two engines of one process are two owners: the second to resume
+//! a flow the first runs is refused, as any other owner would be.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// This process's identity as a lease owner; see the [module docs](self).
@@ -33,6 +38,16 @@ pub fn default_owner() -> String {
             }
         })
         .clone()
+}
+
+/// A new engine's default owner: [`default_owner`]`#n`.
+pub(crate) fn engine_owner() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "{}#{}",
+        default_owner(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Whether `owner` names a process of this host that no longer runs (so its
@@ -103,6 +118,11 @@ struct Parsed<'a> {
 
 impl<'a> Parsed<'a> {
     fn parse(owner: &'a str) -> Option<Parsed<'a>> {
+        // An engine's number (`#n`) says nothing of its process.
+        let owner = match owner.rsplit_once('#') {
+            Some((process, n)) if n.bytes().all(|b| b.is_ascii_digit()) => process,
+            _ => owner,
+        };
         let mut parts = owner.rsplitn(4, '/');
         let (tail, start, pid, host) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         let (boot, pidns) = tail.split_once('-')?;
@@ -151,6 +171,10 @@ mod tests {
         let parsed = Parsed::parse(&owner).expect("the default form");
         assert_eq!(parsed.pid, std::process::id());
         assert!(!owner_is_gone(&owner), "{owner}");
+        let engine = engine_owner();
+        assert!(engine.starts_with(&format!("{owner}#")), "{engine}");
+        assert_ne!(engine, engine_owner(), "each engine is an owner of its own");
+        assert!(!owner_is_gone(&engine), "{engine}");
     }
 
     #[test]
@@ -165,6 +189,7 @@ mod tests {
         child.wait().unwrap();
         let dead = format!("{}/{pid}/{}/{}-{}", me.host, me.start, me.boot, me.pidns);
         assert!(owner_is_gone(&dead), "{dead}");
+        assert!(owner_is_gone(&format!("{dead}#3")), "{dead}#3");
         // This process under another start time: a reused pid.
         let reused = format!(
             "{}/{}/{}/{}-{}",
