@@ -254,3 +254,81 @@ fn a_context_value_not_provided_is_a_missing_requirement() {
         "flow `volumes`: task `test_task::check` requires `limit`, which no input or earlier task provides"
     );
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Load {
+    host: String,
+    ratios: Vec<f64>,
+}
+
+#[task(provides = "load")]
+fn measure_load(samples: u64) -> Load {
+    // 0 samples: 0.0 / 0.0, a NaN that JSON cannot hold.
+    let ratio = 1.0 / samples as f64 - 1.0 / samples as f64;
+    Load {
+        host: "host-a".into(),
+        ratios: vec![0.5, ratio],
+    }
+}
+
+#[task(provides = "reported")]
+fn report_load(load: Load) -> usize {
+    load.ratios.len()
+}
+
+/// A NaN or an infinity in a result fails the task that produced it, naming
+/// the task and the place in the value; the flow is reverted and no consumer
+/// ever sees a `null` instead of a number.
+#[test]
+fn a_non_finite_result_fails_its_task_naming_where_it_is() {
+    let flow = || {
+        Flow::linear("load")
+            .add(measure_load::task())
+            .add(report_load::task())
+    };
+    let err = Engine::new(flow()).input("samples", 0).run().unwrap_err();
+    let failure = err.failure().expect("a task failed");
+    assert_eq!(failure.kind(), taskwire::FailureKind::Result);
+    assert_eq!(
+        err.to_string(),
+        "flow `load` was reverted: task `test_task::measure_load` failed: task `test_task::measure_load`: its result of type `Load` has at `.ratios[1]` the non-finite number NaN, which JSON cannot hold (it would be stored as null); make it finite, or store it as a string or an `Option`"
+    );
+    // A finite one goes through.
+    let done = Engine::new(flow()).input("samples", 4).run().unwrap();
+    assert_eq!(done.get::<usize>("reported").unwrap(), 2);
+}
+
+/// A non-finite engine input (or injected value) stops the flow before it
+/// starts, naming the input.
+#[test]
+fn a_non_finite_input_is_refused_before_the_run() {
+    let flow = Flow::linear("scale").add(
+        FnTask::new("scale")
+            .requires(["factor"])
+            .provides("scaled")
+            .run(|call| Ok(serde_json::json!(call.arg::<f64>(0)? * 2.0))),
+    );
+    let err = Engine::new(flow)
+        .input("factor", f64::INFINITY)
+        .run()
+        .unwrap_err();
+    assert!(matches!(err, taskwire::RunError::Invalid(_)), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "flow `scale`: the value for `factor` of the engine input cannot be encoded: it is the non-finite number inf, which JSON cannot hold (it would be stored as null); make it finite, or store it as a string or an `Option`"
+    );
+    let injected = Flow::linear("scale").add(
+        FnTask::new("scale")
+            .requires(["factor"])
+            .provides("scaled")
+            .run(|call| Ok(serde_json::json!(call.arg::<f64>(0)? * 2.0)))
+            .into_spec()
+            .inject("factor", vec![1.0, f64::NAN]),
+    );
+    let err = Engine::new(injected).run().unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("has at `[1]` the non-finite number NaN"),
+        "{err}"
+    );
+}

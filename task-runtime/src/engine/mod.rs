@@ -436,7 +436,7 @@ impl Engine {
     #[must_use]
     pub fn input(mut self, name: impl Into<String>, value: impl Serialize) -> Engine {
         let name = name.into();
-        let value = serde_json::to_value(value).map_err(|e| e.to_string());
+        let value = crate::task::finite::to_value(&value);
         match self.inputs.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = value,
             None => self.inputs.push((name, value)),

@@ -423,17 +423,22 @@ pub fn short_type_name<T: ?Sized>() -> String {
 }
 
 /// Encodes a task's successful result for storage. The error names the task and
-/// the type that would not encode.
+/// the type that would not encode; a result holding a NaN or an infinity is
+/// refused (JSON cannot hold it), naming where it sits in the value.
 pub fn encode<T: Serialize>(atom: &str, value: &T) -> Result<Value, Failure> {
-    serde_json::to_value(value).map_err(|e| {
+    let refused = |why: String| {
         Failure::new(
             FailureKind::Result,
             format!(
-                "task `{atom}`: its result of type `{}` cannot be encoded: {e}",
+                "task `{atom}`: its result of type `{}` {why}",
                 short_type_name::<T>()
             ),
         )
-    })
+    };
+    let json =
+        serde_json::to_value(value).map_err(|e| refused(format!("cannot be encoded: {e}")))?;
+    super::finite::check(value, &json).map_err(|found| refused(found.to_string()))?;
+    Ok(json)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 
 mod call;
 mod cancel;
+pub(crate) mod finite;
 mod meta;
 
 use std::borrow::Cow;
@@ -258,7 +259,7 @@ impl TaskSpec {
 
     /// Gives argument `arg` a fixed value; it takes precedence over any provider.
     pub fn inject(mut self, arg: impl Into<Text>, value: impl Serialize) -> TaskSpec {
-        let value = serde_json::to_value(value).map_err(|e| e.to_string());
+        let value = finite::to_value(&value);
         self.extra_mut().inject.push((arg.into(), value));
         self
     }
