@@ -186,7 +186,7 @@ fn a_forced_takeover_stops_the_old_owner_and_tells_its_task() {
         .lease_ttl(Duration::from_millis(600));
     old.compile().unwrap();
     let id = old.flow_uuid().unwrap();
-    let old = std::thread::spawn(move || old.run().map(|_| ()));
+    let old = std::thread::spawn(move || old.run().map(|_| ()).map_err(Box::new));
     std::thread::sleep(Duration::from_millis(100));
 
     let (detail, atoms) = backend.load_flow(id).unwrap();
@@ -216,7 +216,7 @@ fn a_forced_takeover_stops_the_old_owner_and_tells_its_task() {
         .take_over_lease(id, "operator", Duration::from_secs(30))
         .unwrap();
     assert_eq!((lease.owner.as_str(), lease.token), ("operator", 2));
-    let err = old.join().unwrap().unwrap_err();
+    let err = *old.join().unwrap().unwrap_err();
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",

@@ -200,6 +200,7 @@ fn the_default_owner_takes_a_dead_process_lease_over_at_once() {
         .map(|_| ())
         .unwrap_err();
     let text = err.to_string();
+    eprintln!("while the owner lives: {text}");
     assert!(
         text.contains(&format!("is leased to `{holder}` (token 1) since ")),
         "{text}"
@@ -215,6 +216,10 @@ fn the_default_owner_takes_a_dead_process_lease_over_at_once() {
     let started = Instant::now();
     let mut engine = Engine::resume(Arc::clone(&backend), flow).unwrap();
     let done = engine.run().unwrap();
+    eprintln!(
+        "the dead process's lease was taken over and the run finished in {:?}",
+        started.elapsed()
+    );
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "taken over at once, not after the lease's 30 s: {:?}",
@@ -794,5 +799,37 @@ fn a_recorded_factory_that_is_gone_is_an_error_naming_it() {
     assert_eq!(
         err.to_string(),
         format!("flow detail {uuid}: its metadata does not name a flow factory (`inputs` is missing or not an object); only runs started with `Engine::from_factory` can be resumed by id")
+    );
+}
+
+/// As in TaskFlow, when a flow reverts every atom that never ran is
+/// recorded with the intention REVERT, and reverted atoms carry it too.
+#[test]
+fn a_reverted_flow_records_revert_intentions_for_atoms_that_never_ran() {
+    let backend = memory();
+    let flow = Flow::linear("intents")
+        .add(FnTask::new("a").provides("x").run(|_| Ok(json!(1))))
+        .add(FnTask::new("b").requires(["x"]).provides("y").run(|_| {
+            Err(taskwire::Failure::new(
+                taskwire::FailureKind::Task,
+                "no room",
+            ))
+        }))
+        .add(FnTask::new("c").requires(["y"]).run(|_| Ok(json!(3))));
+    let mut engine = Engine::new(flow).persist(Arc::clone(&backend));
+    engine.run().unwrap_err();
+    let (detail, atoms) = backend.load_flow(engine.flow_uuid().unwrap()).unwrap();
+    assert_eq!(detail.state, FlowState::Reverted);
+    let seen: Vec<(&str, AtomState, taskwire::Intention)> = atoms
+        .iter()
+        .map(|a| (a.name.as_str(), a.state, a.intention))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("a", AtomState::Reverted, taskwire::Intention::Revert),
+            ("b", AtomState::Reverted, taskwire::Intention::Revert),
+            ("c", AtomState::Pending, taskwire::Intention::Revert),
+        ]
     );
 }

@@ -688,3 +688,57 @@ async fn a_remote_task_past_its_timeout_fails_and_its_result_is_ignored() {
     );
     w.stop().await;
 }
+
+/// The engine's lease heartbeat runs whatever executes the atoms: a remote
+/// task five times longer than the lease's TTL keeps the flow owned (another
+/// owner is refused every 50 ms), and the task runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_task_longer_than_the_lease_keeps_it() {
+    let ns = Namespace::new("lease");
+    let scratch = Scratch::new("w-lease");
+    let defs = tasks(&scratch.0);
+    let w = worker(&ns, "w1", registry(&defs, &["remote::slow"]))
+        .start()
+        .unwrap();
+    let executor = WorkerExecutor::connect(ns.broker(), config())
+        .await
+        .unwrap();
+    assert!(executor.wait_for_workers(1, Duration::from_secs(10)).await);
+    let url = format!("sqlite://{}", scratch.0.join("log.db").display());
+    let backend = taskwire::persistence::open(&url).unwrap();
+    let mut engine = Engine::new(Flow::linear("remote-lease").add(def(&defs, "remote::slow")))
+        .input("ms", 1500)
+        .executor(executor.clone())
+        .persist(Arc::clone(&backend))
+        .lease_ttl(Duration::from_millis(300));
+    engine.compile().unwrap();
+    let id = engine.flow_uuid().unwrap();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let intruder = {
+        let done = Arc::clone(&done);
+        let backend = taskwire::persistence::open(&url).unwrap();
+        std::thread::spawn(move || {
+            let mut refused = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                match backend.acquire_lease(id, "intruder", Duration::from_secs(1)) {
+                    Err(taskwire::PersistenceError::LeaseHeld { .. }) => refused += 1,
+                    // The run ended and gave its lease back meanwhile.
+                    Ok(_) if backend.load_flow(id).unwrap().0.state.is_final() => break,
+                    other => panic!("the intruder was not refused: {other:?}"),
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            refused
+        })
+    };
+    let result = engine.run_async().await;
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let refused = intruder.join().unwrap();
+    assert_eq!(result.unwrap().get::<String>("slept").unwrap(), "w1");
+    assert!(refused >= 10, "only {refused} tries");
+    assert_eq!(
+        effects(&scratch.0),
+        ["start:remote::slow:w1", "end:remote::slow:w1"]
+    );
+    w.stop().await;
+}

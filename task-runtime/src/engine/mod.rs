@@ -101,7 +101,7 @@ pub enum RunError {
     Transition(#[from] TransitionError),
     /// A transition could not be recorded in the logbook: the run stopped
     /// there, without acting on it (what was recorded before stays).
-    #[error("flow `{flow}`: the logbook refused a write, so the run stopped: {source}")]
+    #[error("flow `{flow}`: {}, so the run stopped: {source}", match source { PersistenceError::LeaseHeld { .. } => "another owner holds its lease", _ => "the logbook refused a write" })]
     Persistence {
         /// The flow.
         flow: String,

@@ -216,6 +216,17 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// `12.3 s ago` or `in 4.5 s`, from now.
+fn relative(at: i64) -> String {
+    let d = at - super::now_ms();
+    let secs = d.unsigned_abs() as f64 / 1000.0;
+    if d < 0 {
+        format!("{secs:.1} s ago")
+    } else {
+        format!("in {secs:.1} s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,16 +243,5 @@ mod tests {
         );
         assert_eq!(redact_url("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
         assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
-    }
-}
-
-/// `12.3 s ago` or `in 4.5 s`, from now.
-fn relative(at: i64) -> String {
-    let d = at - super::now_ms();
-    let secs = d.unsigned_abs() as f64 / 1000.0;
-    if d < 0 {
-        format!("{secs:.1} s ago")
-    } else {
-        format!("in {secs:.1} s")
     }
 }

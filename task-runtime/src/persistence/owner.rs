@@ -19,7 +19,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-/// This process's identity as a lease owner; see the [module docs](self).
+/// This process's identity as a lease owner: `host/pid/start/boot-pidns`
+/// (host name, process id, the process's start time in clock ticks since
+/// boot, the first 8 characters of the kernel's boot id, and the inode of
+/// the pid namespace), or `host/pid` where `/proc` is missing. A process on
+/// the same host can tell from it whether the owner still runs, and take a
+/// dead owner's lease at once; owners on other hosts are never judged.
 ///
 /// ```
 /// let owner = taskwire_runtime::persistence::default_owner();
