@@ -548,10 +548,11 @@ impl Engine {
         };
         let flow = self.name.clone();
         let refused = |source| RunError::persistence(flow.clone(), source);
-        if let Some((detail, atoms)) = self.resume_from.take() {
-            record::restore(storage, &detail, &atoms, self.upgrade.as_deref())?;
-            self.recorder =
-                Some(Recorder::resume(config, backend, detail, atoms).map_err(refused)?);
+        if let Some((detail, _)) = self.resume_from.take() {
+            let recorder = Recorder::resume(config, backend, detail).map_err(refused)?;
+            let (detail, atoms) = recorder.records();
+            record::restore(storage, detail, atoms, self.upgrade.as_deref())?;
+            self.recorder = Some(recorder);
             return Ok(());
         }
         let inputs: serde_json::Map<String, Value> = self
@@ -645,8 +646,10 @@ impl Engine {
             None => None,
         };
         let cancel = cancel.as_ref();
+        // A run recorded RESUMING died while it was being taken up: it is
+        // taken up again from there.
         let resuming = storage.flow_state != FlowState::Pending;
-        if resuming {
+        if resuming && storage.flow_state != FlowState::Resuming {
             storage.set_flow(FlowState::Resuming, hooks)?;
         }
         let mut machine = Machine::new(storage);

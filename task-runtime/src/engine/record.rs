@@ -119,16 +119,32 @@ impl Recorder {
         Ok(recorder)
     }
 
-    /// Takes over a recorded run: its lease, and its records.
+    /// Takes over a recorded run: its lease first, then its records, read
+    /// again under the lease. What a previous owner wrote before the lease
+    /// changed hands (a dead process's last statements may land after the
+    /// records were first read) is seen; what it writes after is refused.
     pub(crate) fn resume(
         config: &PersistConfig,
         backend: &Arc<dyn Backend>,
         flow: FlowDetail,
-        atoms: Vec<AtomDetail>,
     ) -> Result<Recorder, PersistenceError> {
-        let next_done = atoms.iter().filter_map(done_of).max().map_or(0, |d| d + 1);
         let mut flow = flow;
         let lease = take_lease(config, backend, &mut flow, false)?;
+        let (fresh, atoms) = match backend.load_flow(flow.uuid) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                // Not held by anyone then: give it back at once.
+                let _ = backend.release_lease(&lease);
+                return Err(e);
+            }
+        };
+        // The notes of this takeover, on the records as they are now.
+        let notes = flow.meta.get("leases").cloned();
+        flow = fresh;
+        if let Some(notes) = notes {
+            set_meta(&mut flow.meta, "leases", notes);
+        }
+        let next_done = atoms.iter().filter_map(done_of).max().map_or(0, |d| d + 1);
         Ok(Recorder::holding(
             Arc::clone(backend),
             flow,
@@ -137,6 +153,11 @@ impl Recorder {
             config.ttl,
             next_done,
         ))
+    }
+
+    /// The records of the flow and its atoms, as last written.
+    pub(crate) fn records(&self) -> (&FlowDetail, &[AtomDetail]) {
+        (&self.flow, &self.atoms)
     }
 
     fn holding(
