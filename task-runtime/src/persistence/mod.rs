@@ -51,6 +51,8 @@
 //! `dir://` backend records it in the file `VERSION`. A logbook written by a
 //! newer taskwire is refused ([`PersistenceError::SchemaTooNew`]).
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) mod bounds;
 mod dir;
 mod error;
 mod memory;
@@ -61,6 +63,8 @@ mod sql;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]
+pub(crate) mod pg;
+#[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -69,6 +73,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use dir::DirBackend;
+pub(crate) use error::show_duration;
 pub use error::{redact_url, DriverError, ObjectKind, PersistenceError};
 pub use memory::MemoryBackend;
 pub use model::{
