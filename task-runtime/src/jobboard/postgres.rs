@@ -7,6 +7,13 @@
 //! under a claim locks the job's row and checks the claim's owner and token
 //! first. Times come from the server's clock (`clock_timestamp()`), so that
 //! conductors with skewed clocks agree on expiry.
+//!
+//! Every wait on the server is bounded, as for the `postgres://` logbook
+//! (the same URL keys: `?timeout=5s`, `connect_timeout`, `query_timeout`,
+//! `statement_timeout`, `keepalive`; see
+//! [`persistence::open`](crate::persistence::open)): a server that stops
+//! answering makes the call fail with [`JobBoardError::TimedOut`], the
+//! connection is dropped and the next call reconnects.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -95,11 +102,7 @@ impl Tx<'_> {
         self.tx.query(&statement, params)
     }
 
-    fn query_opt(
-        &mut self,
-        sql: &str,
-        params: &Params<'_>,
-    ) -> Result<Option<Row>, PgError> {
+    fn query_opt(&mut self, sql: &str, params: &Params<'_>) -> Result<Option<Row>, PgError> {
         let statement = self.statement(sql)?;
         self.tx.query_opt(&statement, params)
     }

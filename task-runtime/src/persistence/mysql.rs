@@ -15,6 +15,17 @@
 //!
 //! A connection lost makes the call in progress fail with
 //! [`PersistenceError::Backend`]; the next call reconnects.
+//!
+//! Every wait on the server is bounded (see [`open`](super::open) for the
+//! URL's keys: `?timeout=5s`, `connect_timeout`, `query_timeout`,
+//! `statement_timeout`, `keepalive`): the socket's read and write timeouts
+//! are `query_timeout`, so that a server that stops answering (even one
+//! whose kernel still ACKs, which keepalive does not notice) makes the call
+//! fail with [`PersistenceError::TimedOut`]. That connection is dropped and
+//! the next call reconnects. A write whose commit timed out may or may not
+//! have been applied: read the logbook back, it is authoritative. The
+//! server's bound is `max_statement_time` on MariaDB, `max_execution_time`
+//! (which bounds `SELECT`s only) on MySQL.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -186,15 +197,16 @@ fn id(uuid: Uuid) -> MyValue {
 
 impl MysqlBackend {
     /// Connects to `mysql://user[:password]@host[:port]/database` (or
-    /// `mariadb://…`), without TLS, and creates or upgrades the schema.
+    /// `mariadb://…`), without TLS, and creates or upgrades the schema. The
+    /// URL's query string may set the bounds on waits that
+    /// [`open`](super::open) describes.
     pub fn open(url: &str) -> Result<MysqlBackend, PersistenceError> {
         let shown = redact_url(url);
-        let (url, bounds, native) = Bounds::split(url).map_err(|reason| {
-            PersistenceError::InvalidUrl {
+        let (url, bounds, native) =
+            Bounds::split(url).map_err(|reason| PersistenceError::InvalidUrl {
                 url: shown.clone(),
                 reason,
-            }
-        })?;
+            })?;
         let normalized = match url.strip_prefix("mariadb://") {
             Some(rest) => format!("mysql://{rest}"),
             None => url,
@@ -317,15 +329,22 @@ impl MysqlBackend {
             bound,
             after,
         };
+        let io = match &e {
+            mysql::Error::IoError(io) => Some(io.kind()),
+            // The packet codec's I/O error (its type is not exported).
+            mysql::Error::CodecError(codec) => std::error::Error::source(codec)
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .map(std::io::Error::kind),
+            _ => None,
+        };
+        // A socket read or write that ran out of `query_timeout`.
+        if matches!(
+            io,
+            Some(std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+        ) {
+            return timed_out("query_timeout", self.bounds.query);
+        }
         match &e {
-            mysql::Error::IoError(io)
-                if matches!(
-                    io.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return timed_out("query_timeout", self.bounds.query);
-            }
             mysql::Error::DriverError(DriverError::ConnectTimeout) => {
                 return timed_out("connect_timeout", self.bounds.connect);
             }

@@ -157,9 +157,8 @@ impl PgClient {
             .enable_all()
             .build()
             .map_err(PgError::Runtime)?;
-        let connected = rt.block_on(async {
-            tokio::time::timeout(bounds.connect, config.connect(NoTls)).await
-        });
+        let connected = rt
+            .block_on(async { tokio::time::timeout(bounds.connect, config.connect(NoTls)).await });
         let (client, connection) = match connected {
             Ok(result) => result.map_err(PgError::Driver)?,
             Err(_) => {

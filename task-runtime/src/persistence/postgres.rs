@@ -14,6 +14,18 @@
 //!
 //! A connection lost (server restarted, connection killed) makes the call in
 //! progress fail with [`PersistenceError::Backend`]; the next call reconnects.
+//!
+//! Every wait on the server is bounded (see [`open`](super::open) for the
+//! URL's keys: `?timeout=5s`, `connect_timeout`, `query_timeout`,
+//! `statement_timeout`, `keepalive`). TCP keepalive and `tcp_user_timeout`
+//! do not notice a server that is stopped while its kernel still ACKs
+//! (SIGSTOP, a frozen VM), so each round trip is also bounded on the client:
+//! the backend drives `tokio-postgres` on a runtime of its own and gives up
+//! after `query_timeout`, with [`PersistenceError::TimedOut`]. That
+//! connection is then dropped (its state is unknown) and the next call
+//! reconnects. A write whose commit timed out may or may not have been
+//! applied: read the logbook back, it is authoritative. `statement_timeout`
+//! is sent at connection startup (`options=-c statement_timeout=…`).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -172,7 +184,9 @@ impl Conn {
 impl PostgresBackend {
     /// Connects to `postgres://user[:password]@host[:port]/database` (or
     /// `postgresql://`, or a `key=value` connection string), without TLS, and
-    /// creates or upgrades the schema.
+    /// creates or upgrades the schema. A URL's query string may set the
+    /// bounds on waits that [`open`](super::open) describes (a `key=value`
+    /// string gets the defaults).
     pub fn open(url: &str) -> Result<PostgresBackend, PersistenceError> {
         let shown = redact_url(url);
         let invalid = |reason: String| PersistenceError::InvalidUrl {
@@ -346,7 +360,10 @@ impl PostgresBackend {
         })
     }
 
-    fn lease_row(row: &tokio_postgres::Row, backend: &str) -> Result<(LeaseRow, i64), PersistenceError> {
+    fn lease_row(
+        row: &tokio_postgres::Row,
+        backend: &str,
+    ) -> Result<(LeaseRow, i64), PersistenceError> {
         let lease = sql::decode_lease(backend, row)?;
         let now = sql::Row::int(row, 4).ok().flatten().unwrap_or_else(now_ms);
         Ok((lease, now))
