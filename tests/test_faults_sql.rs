@@ -291,6 +291,26 @@ mod postgres {
         assert_eq!(board.list(None).unwrap().len(), 1, "reconnected");
     }
 
+    /// The backend's connection lives on a runtime of its own: dropping it
+    /// inside another runtime (an async caller) must not panic.
+    #[test]
+    fn backends_are_dropped_inside_a_runtime() {
+        let pg = PrivatePostgres::start().expect("a private PostgreSQL");
+        let url = pg.url("postgres", "timeout=5s");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let backend = persistence::open(&url).unwrap();
+            backend.list_logbooks().unwrap();
+            let board = PostgresJobBoard::open(&url, "main").unwrap();
+            board.list(None).unwrap();
+            drop(backend);
+            drop(board);
+        });
+    }
+
     #[test]
     fn a_slow_statement_is_canceled_by_the_server() {
         let pg = PrivatePostgres::start().expect("a private PostgreSQL");

@@ -67,7 +67,8 @@ impl PrivateServer {
     }
 
     /// Pauses every process of the server: connections stay open, the
-    /// kernel still ACKs, nothing answers.
+    /// kernel still ACKs, nothing answers. Returns once every thread of the
+    /// server is stopped.
     pub(crate) fn stop(&self) {
         self.signal("STOP");
     }
@@ -114,9 +115,47 @@ pub(crate) fn signal_server(pid: u32, signal: &str) -> Result<(), String> {
         .stderr(Stdio::null())
         .status()
         .map_err(|e| format!("cannot run kill: {e}"))?;
-    match status.success() {
-        true => Ok(()),
-        false => Err(format!("kill -{signal} {pids:?} failed: {status}")),
+    if !status.success() {
+        return Err(format!("kill -{signal} {pids:?} failed: {status}"));
+    }
+    if signal == "STOP" {
+        wait_stopped(&pids)?;
+    }
+    Ok(())
+}
+
+/// Waits until every thread of `pids` is stopped. A stop is not immediate:
+/// the kernel wakes one thread of a process, which then stops the others;
+/// until it runs (a busy machine), another thread may still serve a request.
+fn wait_stopped(pids: &[u32]) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        let running: Vec<u32> = pids
+            .iter()
+            .flat_map(|pid| {
+                std::fs::read_dir(format!("/proc/{pid}/task"))
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                    .filter(move |tid| {
+                        // Gone (exited) counts as stopped.
+                        std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat"))
+                            .ok()
+                            .and_then(|stat| {
+                                let state = stat[stat.rfind(')')? + 1..].trim_start();
+                                Some(!state.starts_with(['T', 't', 'Z', 'X']))
+                            })
+                            .unwrap_or(false)
+                    })
+            })
+            .collect();
+        if running.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(5) {
+            return Err(format!("threads {running:?} did not stop within 5s"));
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -226,8 +265,15 @@ fn spawn(mut command: Command, dir: &Path, what: &'static str) -> Result<Child, 
         .map_err(|e| format!("cannot start {what}: {e}"))
 }
 
-/// Polls `ready` until it answers, the server exits, or [`READY_WITHIN`].
-fn wait_ready(server: &mut PrivateServer, ready: impl Fn(u16) -> bool) -> Result<(), String> {
+/// Polls `data_dir` (the data directory of the server answering on the
+/// port, `None` while nothing answers) until our server answers, it exits,
+/// another server answers on its port (ports are picked free, but another
+/// process may take one meanwhile), or [`READY_WITHIN`].
+fn wait_ready(
+    server: &mut PrivateServer,
+    data_dir: impl Fn(u16) -> Option<String>,
+) -> Result<(), String> {
+    let ours = server.dir.join("data");
     let start = Instant::now();
     while start.elapsed() < READY_WITHIN {
         if let Ok(Some(status)) = server.child.try_wait() {
@@ -237,8 +283,14 @@ fn wait_ready(server: &mut PrivateServer, ready: impl Fn(u16) -> bool) -> Result
                 server.log()
             ));
         }
-        if ready(server.port) {
-            return Ok(());
+        if let Some(found) = data_dir(server.port) {
+            if Path::new(found.trim_end_matches('/')) == ours {
+                return Ok(());
+            }
+            return Err(format!(
+                "another server (data in {found}) answers on port {}",
+                server.port
+            ));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -323,7 +375,9 @@ impl PrivatePostgres {
                     .dbname("postgres")
                     .connect_timeout(Duration::from_secs(2))
                     .connect(postgres::NoTls)
-                    .is_ok()
+                    .and_then(|mut c| c.query_one("SHOW data_directory", &[]))
+                    .ok()
+                    .map(|row| row.get(0))
             }) {
                 Ok(()) => return Ok(PrivatePostgres { server }),
                 Err(e) => {
@@ -415,7 +469,11 @@ impl PrivateMariadb {
                     .prefer_socket(false)
                     .tcp_connect_timeout(Some(Duration::from_secs(2)))
                     .read_timeout(Some(Duration::from_secs(2)));
-                mysql::Conn::new(opts).is_ok()
+                use mysql::prelude::Queryable;
+                mysql::Conn::new(opts)
+                    .and_then(|mut c| c.query_first::<String, _>("SELECT @@datadir"))
+                    .ok()
+                    .flatten()
             }) {
                 Ok(()) => return Ok(PrivateMariadb { server }),
                 Err(e) => {

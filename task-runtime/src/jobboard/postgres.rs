@@ -136,15 +136,10 @@ impl PostgresJobBoard {
     /// `board`.
     pub fn open(url: &str, board: &str) -> Result<PostgresJobBoard, JobBoardError> {
         let shown = redact_url(url);
-        let invalid = |reason: String| JobBoardError::InvalidUrl {
+        let (config, bounds) = pg::parse(url).map_err(|reason| JobBoardError::InvalidUrl {
             url: shown.clone(),
             reason,
-        };
-        let (driver_url, bounds, native) = Bounds::split(url).map_err(invalid)?;
-        let mut config: Config = driver_url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| invalid(e.to_string()))?;
-        pg::configure(&mut config, &bounds, &native);
+        })?;
         let this = PostgresJobBoard {
             describe: format!("jobboard `{board}` at {shown}"),
             board: board.to_owned(),

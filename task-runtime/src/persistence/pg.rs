@@ -85,10 +85,28 @@ impl PgError {
     }
 }
 
+/// Parses a `postgres://` URL (or a `key=value` connection string, whose
+/// bounds are the defaults but for its own `connect_timeout`) into the
+/// driver's configuration, with taskwire's bounds applied; `Err` says why
+/// the URL cannot be used.
+pub(crate) fn parse(url: &str) -> Result<(Config, Bounds), String> {
+    let (driver_url, mut bounds, native) = Bounds::split(url)?;
+    let mut config: Config = driver_url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| e.to_string())?;
+    if !driver_url.contains("://") {
+        if let Some(connect) = config.get_connect_timeout() {
+            bounds.connect = *connect;
+        }
+    }
+    configure(&mut config, &bounds, &native);
+    Ok((config, bounds))
+}
+
 /// Applies `bounds` to a connection configuration: the server's
 /// `statement_timeout` (appended to the startup `options`), TCP keepalives
 /// and `tcp_user_timeout`, unless the URL set them (`native` keys).
-pub(crate) fn configure(config: &mut Config, bounds: &Bounds, native: &[String]) {
+fn configure(config: &mut Config, bounds: &Bounds, native: &[String]) {
     let has = |key: &str| native.iter().any(|k| k == key);
     let statement = format!("-c statement_timeout={}", millis_u32(bounds.statement));
     let options = match config.get_options() {
@@ -145,9 +163,29 @@ fn bounded<T>(
 pub(crate) struct PgClient {
     // Dropped first: the connection task lives on the runtime.
     client: tokio_postgres::Client,
-    rt: Runtime,
+    rt: OwnRuntime,
     bound: Duration,
     broken: bool,
+}
+
+/// The runtime a [`PgClient`] drives its connection on. Dropped without
+/// waiting (`shutdown_background`): tokio panics when a runtime is dropped
+/// the ordinary way inside another runtime, where a backend may well be.
+struct OwnRuntime(Option<Runtime>);
+
+impl OwnRuntime {
+    fn get(&self) -> &Runtime {
+        self.0.as_ref().expect("taken only when dropped")
+    }
+}
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            // Drops the connection task (closing the socket) without blocking.
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl PgClient {
@@ -174,7 +212,7 @@ impl PgClient {
         });
         Ok(PgClient {
             client,
-            rt,
+            rt: OwnRuntime(Some(rt)),
             bound: bounds.query,
             broken: false,
         })
@@ -194,6 +232,7 @@ impl PgClient {
             bound,
             broken,
         } = self;
+        let rt = rt.get();
         let tx = bounded(rt, *bound, broken, client.transaction())?;
         Ok(PgTx {
             tx,
@@ -284,7 +323,7 @@ impl Session for PgClient {
     type Inner = tokio_postgres::Client;
 
     fn parts(&mut self) -> (&Runtime, &Self::Inner, Duration, &mut bool) {
-        (&self.rt, &self.client, self.bound, &mut self.broken)
+        (self.rt.get(), &self.client, self.bound, &mut self.broken)
     }
 }
 

@@ -189,15 +189,10 @@ impl PostgresBackend {
     /// string gets the defaults).
     pub fn open(url: &str) -> Result<PostgresBackend, PersistenceError> {
         let shown = redact_url(url);
-        let invalid = |reason: String| PersistenceError::InvalidUrl {
+        let (config, bounds) = pg::parse(url).map_err(|reason| PersistenceError::InvalidUrl {
             url: shown.clone(),
             reason,
-        };
-        let (driver_url, bounds, native) = Bounds::split(url).map_err(invalid)?;
-        let mut config: Config = driver_url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| invalid(e.to_string()))?;
-        pg::configure(&mut config, &bounds, &native);
+        })?;
         let backend = PostgresBackend {
             url: shown,
             config,
