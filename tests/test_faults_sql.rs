@@ -374,6 +374,49 @@ mod mariadb {
             eprintln!("{line}");
         }
     }
+    #[test]
+    fn a_slow_statement_is_stopped_by_the_server() {
+        use mysql::prelude::Queryable;
+        let db = PrivateMariadb::start().expect("a private MariaDB");
+        db.create_database("tw");
+        // The server's bound (`max_statement_time`) is shorter than the
+        // client's: the server stops the statement, the connection stays.
+        let url = db.url("tw", "statement_timeout=500ms&query_timeout=5s");
+        let backend = persistence::open(&url).unwrap();
+        let book = taskwire::persistence::LogBook::new("slow");
+        backend.save_logbook(&book).unwrap();
+        // Hold the logbook's row in another session, so that a write waits.
+        let mut other =
+            mysql::Conn::new(mysql::Opts::from_url(&db.url("tw", "")).unwrap()).unwrap();
+        other.query_drop("START TRANSACTION").unwrap();
+        other
+            .exec_drop(
+                "SELECT 1 FROM logbooks WHERE uuid = ? FOR UPDATE",
+                (book.uuid.to_string(),),
+            )
+            .unwrap();
+        let start = Instant::now();
+        let err = backend.save_logbook(&book).unwrap_err();
+        let took = start.elapsed();
+        let text = err.to_string();
+        assert!(
+            matches!(
+                err,
+                PersistenceError::TimedOut {
+                    bound: "statement_timeout",
+                    ..
+                }
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("within 500ms (`statement_timeout`)"),
+            "{text}"
+        );
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+        other.query_drop("ROLLBACK").unwrap();
+        backend.save_logbook(&book).unwrap();
+    }
 }
 
 /// The bounds' keys in URLs: good values open, bad ones are `InvalidUrl`
