@@ -477,6 +477,17 @@ mod url_keys {
             "postgres://u@127.0.0.1:1/db?timeout=1s&nonsense=1",
             "nonsense",
         );
+        // The PostgreSQL jobboard reads the same keys.
+        let err =
+            taskwire::jobboard::open("postgres://u:s3cret@127.0.0.1:1/db?keepalive=1h", "main")
+                .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, taskwire::jobboard::JobBoardError::InvalidUrl { .. }),
+            "{text}"
+        );
+        assert!(text.contains("`keepalive=1h` is not a duration"), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
     }
 
     #[cfg(feature = "mysql")]

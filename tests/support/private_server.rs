@@ -418,11 +418,16 @@ impl PrivateMariadb {
     pub(crate) fn start() -> Result<PrivateMariadb, String> {
         let dir = temp_dir("mariadb");
         let root = is_root();
+        // A temporary directory of its own: two servers bootstrapping at
+        // once in the shared one collide on their temporary tables.
+        let tmp = format!("--tmpdir={}", dir.join("tmp").display());
+        std::fs::create_dir_all(dir.join("tmp")).map_err(|e| e.to_string())?;
         let mut install = Command::new("mariadb-install-db");
         install
             .arg("--no-defaults")
             .arg(format!("--datadir={}", dir.join("data").display()))
-            .args(["--auth-root-authentication-method=normal", "--skip-test-db"]);
+            .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
+            .arg(&tmp);
         if root {
             install.arg("--user=root");
         }
@@ -444,6 +449,7 @@ impl PrivateMariadb {
                 .arg(format!("--socket={}", dir.join("sock").display()))
                 .arg(format!("--pid-file={}", dir.join("pid").display()))
                 .arg(format!("--port={port}"))
+                .arg(&tmp)
                 .args([
                     "--bind-address=127.0.0.1",
                     "--skip-log-bin",
