@@ -328,6 +328,21 @@ pub enum JobBoardError {
         #[source]
         source: crate::persistence::DriverError,
     },
+    /// The server did not answer within a bound (`connect_timeout`,
+    /// `query_timeout` or `statement_timeout` of the URL's query string): the
+    /// board dropped its connection and reconnects on its next call. A write
+    /// that timed out may or may not have been applied; read the job again.
+    #[error("{board}: {operation} timed out: no answer within {} (`{bound}`)", crate::persistence::show_duration(*after))]
+    TimedOut {
+        /// The board.
+        board: String,
+        /// What was being done.
+        operation: String,
+        /// The bound that ran out: its key in the URL's query string.
+        bound: &'static str,
+        /// Its value.
+        after: std::time::Duration,
+    },
 }
 
 /// A jobboard: jobs posted, claimed under fenced leases, finished or moved
@@ -382,7 +397,10 @@ pub trait JobBoard: Send + Sync + fmt::Debug {
 
 /// Opens the board named `board` at `url`, creating its schema if needed:
 /// `redis://host:port/db` (feature `redis`) or
-/// `postgres://user@host/db` (feature `postgres`).
+/// `postgres://user@host/db` (feature `postgres`). A `postgres://` URL takes
+/// the bounds on waits that [`persistence::open`](crate::persistence::open)
+/// describes (`?timeout=5s`, `connect_timeout`, `query_timeout`,
+/// `statement_timeout`, `keepalive`).
 ///
 /// ```
 /// # use taskwire_runtime::jobboard::open;

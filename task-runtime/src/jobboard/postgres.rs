@@ -7,19 +7,28 @@
 //! under a claim locks the job's row and checks the claim's owner and token
 //! first. Times come from the server's clock (`clock_timestamp()`), so that
 //! conductors with skewed clocks agree on expiry.
+//!
+//! Every wait on the server is bounded, as for the `postgres://` logbook
+//! (the same URL keys: `?timeout=5s`, `connect_timeout`, `query_timeout`,
+//! `statement_timeout`, `keepalive`; see
+//! [`persistence::open`](crate::persistence::open)): a server that stops
+//! answering makes the call fail with [`JobBoardError::TimedOut`], the
+//! connection is dropped and the next call reconnects.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use postgres::types::ToSql;
-use postgres::{Client, Config, NoTls, Row, Statement, Transaction};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Config, Row, Statement};
 
 use super::{
     describe_now, expired_message, ttl_ms, Claim, Job, JobBoard, JobBoardError, JobFailure,
     JobState, NewJob,
 };
 use crate::engine::FlowState;
+use crate::persistence::bounds::Bounds;
+use crate::persistence::pg::{self, PgClient, PgError, PgTx, Session};
 use crate::persistence::{redact_url, Uuid};
 
 /// The schema version this code writes.
@@ -60,25 +69,26 @@ pub struct PostgresJobBoard {
     describe: String,
     board: String,
     config: Config,
+    bounds: Bounds,
     conn: Mutex<Option<Conn>>,
 }
 
 /// A connection with the statements it prepared.
 struct Conn {
-    client: Client,
+    client: PgClient,
     cache: HashMap<String, Statement>,
 }
 
 /// A transaction that prepares each statement once per connection.
 struct Tx<'a> {
-    tx: Transaction<'a>,
+    tx: PgTx<'a>,
     cache: &'a mut HashMap<String, Statement>,
 }
 
 type Params<'p> = [&'p (dyn ToSql + Sync)];
 
 impl Tx<'_> {
-    fn statement(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+    fn statement(&mut self, sql: &str) -> Result<Statement, PgError> {
         if let Some(statement) = self.cache.get(sql) {
             return Ok(statement.clone());
         }
@@ -87,31 +97,27 @@ impl Tx<'_> {
         Ok(statement)
     }
 
-    fn query(&mut self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>, postgres::Error> {
+    fn query(&mut self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>, PgError> {
         let statement = self.statement(sql)?;
         self.tx.query(&statement, params)
     }
 
-    fn query_opt(
-        &mut self,
-        sql: &str,
-        params: &Params<'_>,
-    ) -> Result<Option<Row>, postgres::Error> {
+    fn query_opt(&mut self, sql: &str, params: &Params<'_>) -> Result<Option<Row>, PgError> {
         let statement = self.statement(sql)?;
         self.tx.query_opt(&statement, params)
     }
 
-    fn query_one(&mut self, sql: &str, params: &Params<'_>) -> Result<Row, postgres::Error> {
+    fn query_one(&mut self, sql: &str, params: &Params<'_>) -> Result<Row, PgError> {
         let statement = self.statement(sql)?;
         self.tx.query_one(&statement, params)
     }
 
-    fn execute(&mut self, sql: &str, params: &Params<'_>) -> Result<u64, postgres::Error> {
+    fn execute(&mut self, sql: &str, params: &Params<'_>) -> Result<u64, PgError> {
         let statement = self.statement(sql)?;
         self.tx.execute(&statement, params)
     }
 
-    fn batch_execute(&mut self, sql: &str) -> Result<(), postgres::Error> {
+    fn batch_execute(&mut self, sql: &str) -> Result<(), PgError> {
         self.tx.batch_execute(sql)
     }
 }
@@ -130,19 +136,15 @@ impl PostgresJobBoard {
     /// `board`.
     pub fn open(url: &str, board: &str) -> Result<PostgresJobBoard, JobBoardError> {
         let shown = redact_url(url);
-        let mut config: Config =
-            url.parse()
-                .map_err(|e: postgres::Error| JobBoardError::InvalidUrl {
-                    url: shown.clone(),
-                    reason: e.to_string(),
-                })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
-        }
+        let (config, bounds) = pg::parse(url).map_err(|reason| JobBoardError::InvalidUrl {
+            url: shown.clone(),
+            reason,
+        })?;
         let this = PostgresJobBoard {
             describe: format!("jobboard `{board}` at {shown}"),
             board: board.to_owned(),
             config,
+            bounds,
             conn: Mutex::new(None),
         };
         this.tx("create the jobboard schema", |this, tx| this.migrate(tx))?;
@@ -213,9 +215,7 @@ impl PostgresJobBoard {
         let conn = match &mut *guard {
             Some(conn) => conn,
             None => guard.insert(Conn {
-                client: self
-                    .config
-                    .connect(NoTls)
+                client: PgClient::connect(&self.config, &self.bounds)
                     .map_err(|e| self.db(&format!("connect (to {operation})"), e))?,
                 cache: HashMap::new(),
             }),
@@ -239,15 +239,19 @@ impl PostgresJobBoard {
         result
     }
 
-    fn db(&self, operation: &str, e: postgres::Error) -> JobBoardError {
-        let source: crate::persistence::DriverError = match e.as_db_error() {
-            Some(db) => format!("{}: {}", db.severity(), db.message()).into(),
-            None => Box::new(e),
-        };
+    fn db(&self, operation: &str, e: PgError) -> JobBoardError {
+        if let Some((bound, after)) = e.timed_out(&self.bounds) {
+            return JobBoardError::TimedOut {
+                board: self.describe.clone(),
+                operation: operation.to_owned(),
+                bound,
+                after,
+            };
+        }
         JobBoardError::Backend {
             board: self.describe.clone(),
             operation: operation.to_owned(),
-            source,
+            source: e.into_source(),
         }
     }
 

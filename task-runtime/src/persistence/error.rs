@@ -177,6 +177,24 @@ pub enum PersistenceError {
         #[source]
         source: DriverError,
     },
+    /// The server did not answer within a bound (`connect_timeout`,
+    /// `query_timeout` or `statement_timeout` of the URL's query string).
+    ///
+    /// The backend dropped its connection (unless the server itself canceled
+    /// the statement) and reconnects on its next call. A write that timed out
+    /// may or may not have been committed: what the logbook holds when read
+    /// again is authoritative.
+    #[error("{backend}: {operation} timed out: no answer within {} (`{bound}`)", show_duration(*after))]
+    TimedOut {
+        /// The backend.
+        backend: String,
+        /// What was being done.
+        operation: String,
+        /// The bound that ran out: its key in the URL's query string.
+        bound: &'static str,
+        /// Its value.
+        after: std::time::Duration,
+    },
     /// A file operation failed.
     #[error("{backend}: {operation} `{}` failed: {source}", path.display())]
     Io {
@@ -190,6 +208,14 @@ pub enum PersistenceError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A duration as the URL's keys write it: `2s`, `1500ms`.
+pub(crate) fn show_duration(d: std::time::Duration) -> String {
+    match d.subsec_millis() {
+        0 => format!("{}s", d.as_secs()),
+        _ => format!("{}ms", d.as_millis()),
+    }
 }
 
 /// Removes the password from a URL, for messages: `scheme://user:secret@host`

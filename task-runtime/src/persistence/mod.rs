@@ -51,6 +51,8 @@
 //! `dir://` backend records it in the file `VERSION`. A logbook written by a
 //! newer taskwire is refused ([`PersistenceError::SchemaTooNew`]).
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) mod bounds;
 mod dir;
 mod error;
 mod memory;
@@ -62,6 +64,8 @@ mod sql;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]
+pub(crate) mod pg;
+#[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -70,6 +74,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use dir::DirBackend;
+pub(crate) use error::show_duration;
 pub use error::{redact_url, DriverError, ObjectKind, PersistenceError};
 pub use memory::MemoryBackend;
 pub use model::{
@@ -217,6 +222,43 @@ pub const SCHEMES: &[&str] = &[
 ///   `?synchronous=full`;
 /// - `postgres://user@host:port/db` (or `postgresql://`), without TLS;
 /// - `mysql://user:password@host:port/db` (or `mariadb://`), without TLS.
+///
+/// **Bounded waits** (`postgres://`, `mysql://`): no call waits on the
+/// server without a bound, so that a server that stops answering (stopped,
+/// frozen, cut off by the network) turns into an error rather than a hang.
+/// The bounds are keys of the URL's query string, which taskwire reads and
+/// removes before the driver parses the URL:
+///
+/// | key                 | bounds                                                        | default |
+/// |---------------------|---------------------------------------------------------------|---------|
+/// | `timeout`           | sets `connect_timeout`, `query_timeout` and `statement_timeout` at once | — |
+/// | `connect_timeout`   | opening a connection (PostgreSQL: TCP, startup and login; MySQL: the TCP connect, the login's round trips being bounded by `query_timeout`) | `10s` |
+/// | `query_timeout`     | each round trip, client side: sending a request and waiting for the server's answer | `30s` |
+/// | `statement_timeout` | one statement's run, server side (PostgreSQL `statement_timeout`, MariaDB `max_statement_time`, MySQL `max_execution_time` for `SELECT`s) | `query_timeout` |
+/// | `keepalive`         | TCP keepalive: idle time before the first probe, and between probes (3 probes) | `10s` |
+///
+/// A value is a whole number with a unit (`500ms`, `5s`, `2m`) or a bare
+/// whole number of seconds (as libpq's `connect_timeout`), more than zero; a
+/// per-kind key wins over `timeout`. A malformed value is refused with
+/// [`PersistenceError::InvalidUrl`] naming the key and value. The kernel's
+/// `tcp_user_timeout` is set to `query_timeout` too. The drivers' own keys
+/// (`keepalives_idle`, `tcp_user_timeout`, `tcp_keepalive_time_ms`, ...)
+/// still work and win over these defaults.
+///
+/// A bound that runs out is [`PersistenceError::TimedOut`] (naming the
+/// operation, the bound and the server), so that an engine's run ends with
+/// `RunError::Persistence`. The backend drops that connection and connects
+/// again on its next call: once the server answers again, the same backend
+/// (or a new one) serves `Engine::resume`. A write whose answer timed out may
+/// or may not have been committed; the engine stops either way, and on
+/// resumption the logbook, as read back, is authoritative.
+///
+/// ```
+/// # use taskwire_runtime::persistence::{open, PersistenceError};
+/// let err = open("postgres://app@db.example/logs?timeout=soon").unwrap_err();
+/// assert!(matches!(err, PersistenceError::InvalidUrl { .. }));
+/// assert!(err.to_string().contains("`timeout=soon` is not a duration"), "{err}");
+/// ```
 ///
 /// ```
 /// # use taskwire_runtime::persistence::{open, PersistenceError};

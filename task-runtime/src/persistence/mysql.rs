@@ -15,13 +15,26 @@
 //!
 //! A connection lost makes the call in progress fail with
 //! [`PersistenceError::Backend`]; the next call reconnects.
+//!
+//! Every wait on the server is bounded (see [`open`](super::open) for the
+//! URL's keys: `?timeout=5s`, `connect_timeout`, `query_timeout`,
+//! `statement_timeout`, `keepalive`): the socket's read and write timeouts
+//! are `query_timeout`, so that a server that stops answering (even one
+//! whose kernel still ACKs, which keepalive does not notice) makes the call
+//! fail with [`PersistenceError::TimedOut`]. That connection is dropped and
+//! the next call reconnects. A write whose commit timed out may or may not
+//! have been applied: read the logbook back, it is authoritative. The
+//! server's bound is `max_statement_time` on MariaDB, `max_execution_time`
+//! (which bounds `SELECT`s only) on MySQL.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use mysql::prelude::Queryable;
-use mysql::{Conn, Opts, OptsBuilder, Params, TxOpts, Value as MyValue};
+use mysql::{Conn, DriverError, Opts, OptsBuilder, Params, Value as MyValue};
 use uuid::Uuid;
+
+use super::bounds::{millis_u32, Bounds};
 
 use super::sql::{
     self, atom_columns, book_columns, flow_columns, summary_columns, uuid_text, AtomJson,
@@ -124,6 +137,12 @@ const SET_LEASE: &str = "UPDATE flowdetails SET lease_owner = ?, lease_token = ?
 /// MySQL's "table doesn't exist" and "foreign key constraint fails" codes.
 const ER_NO_SUCH_TABLE: u16 = 1146;
 const ER_NO_REFERENCED_ROW: u16 = 1452;
+/// "Unknown system variable" (MySQL has no `max_statement_time`).
+const ER_UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
+/// A statement stopped by `max_statement_time` (MariaDB) or
+/// `max_execution_time` (MySQL).
+const ER_STATEMENT_TIMEOUT: u16 = 1969;
+const ER_QUERY_TIMEOUT: u16 = 3024;
 
 impl sql::Row for mysql::Row {
     fn text(&self, index: usize) -> Result<Option<&str>, String> {
@@ -159,6 +178,7 @@ impl sql::Row for mysql::Row {
 pub struct MysqlBackend {
     url: String,
     opts: Opts,
+    bounds: Bounds,
     conn: Mutex<Option<Conn>>,
 }
 
@@ -177,12 +197,19 @@ fn id(uuid: Uuid) -> MyValue {
 
 impl MysqlBackend {
     /// Connects to `mysql://user[:password]@host[:port]/database` (or
-    /// `mariadb://…`), without TLS, and creates or upgrades the schema.
+    /// `mariadb://…`), without TLS, and creates or upgrades the schema. The
+    /// URL's query string may set the bounds on waits that
+    /// [`open`](super::open) describes.
     pub fn open(url: &str) -> Result<MysqlBackend, PersistenceError> {
         let shown = redact_url(url);
+        let (url, bounds, native) =
+            Bounds::split(url).map_err(|reason| PersistenceError::InvalidUrl {
+                url: shown.clone(),
+                reason,
+            })?;
         let normalized = match url.strip_prefix("mariadb://") {
             Some(rest) => format!("mysql://{rest}"),
-            None => url.to_owned(),
+            None => url,
         };
         let opts = Opts::from_url(&normalized).map_err(|e| PersistenceError::InvalidUrl {
             url: shown.clone(),
@@ -194,13 +221,32 @@ impl MysqlBackend {
                 reason: "no database: write mysql://user@host/database".into(),
             });
         }
-        let opts: Opts = OptsBuilder::from_opts(opts)
-            .tcp_connect_timeout(Some(Duration::from_secs(10)))
-            .stmt_cache_size(64)
-            .into();
+        let has = |key: &str| native.iter().any(|k| k == key);
+        let keepalive = bounds.keepalive;
+        let mut builder = OptsBuilder::from_opts(opts)
+            .tcp_connect_timeout(Some(bounds.connect))
+            // Every read and write of the socket (so every round trip, and
+            // the login's after the TCP connect) waits at most this long.
+            .read_timeout(Some(bounds.query))
+            .write_timeout(Some(bounds.query))
+            .stmt_cache_size(64);
+        if !has("tcp_keepalive_time_ms") {
+            builder = builder.tcp_keepalive_time_ms(Some(millis_u32(keepalive)));
+        }
+        if !has("tcp_keepalive_probe_interval_secs") {
+            let secs = u32::try_from(keepalive.as_secs().max(1)).unwrap_or(u32::MAX);
+            builder = builder.tcp_keepalive_probe_interval_secs(Some(secs));
+        }
+        if !has("tcp_keepalive_probe_count") {
+            builder = builder.tcp_keepalive_probe_count(Some(3));
+        }
+        if !has("tcp_user_timeout_ms") {
+            builder = builder.tcp_user_timeout_ms(Some(millis_u32(bounds.query)));
+        }
         let backend = MysqlBackend {
             url: shown,
-            opts,
+            opts: builder.into(),
+            bounds,
             conn: Mutex::new(None),
         };
         backend.with("migrate the schema", |c| backend.migrate(c))?;
@@ -219,24 +265,96 @@ impl MysqlBackend {
         let conn = match &mut *guard {
             Some(conn) => conn,
             None => {
-                let conn = Conn::new(self.opts.clone())
-                    .map_err(|e| self.db(&format!("connect (to {operation})"), e))?;
+                let op = format!("connect (to {operation})");
+                let mut conn = Conn::new(self.opts.clone()).map_err(|e| self.db(&op, e))?;
+                self.limit_statements(&mut conn)
+                    .map_err(|e| self.db(&op, e))?;
                 guard.insert(conn)
             }
         };
         let result = f(conn);
-        if let Err(PersistenceError::Backend { source, .. }) = &result {
-            if source
-                .downcast_ref::<mysql::Error>()
-                .is_some_and(|e| !matches!(e, mysql::Error::MySqlError(_)))
-            {
-                *guard = None;
-            }
+        if result.as_ref().is_err_and(broken) {
+            *guard = None;
         }
         result
     }
 
+    /// Sets the server's bound on each statement of the session:
+    /// `max_statement_time` (MariaDB, seconds) or `max_execution_time`
+    /// (MySQL, milliseconds, `SELECT`s only).
+    fn limit_statements(&self, conn: &mut Conn) -> Result<(), mysql::Error> {
+        let ms = millis_u32(self.bounds.statement);
+        let mariadb = format!(
+            "SET SESSION max_statement_time = {}.{:03}",
+            ms / 1000,
+            ms % 1000
+        );
+        match conn.query_drop(mariadb) {
+            Err(mysql::Error::MySqlError(e)) if e.code == ER_UNKNOWN_SYSTEM_VARIABLE => {
+                conn.query_drop(format!("SET SESSION max_execution_time = {ms}"))
+            }
+            other => other,
+        }
+    }
+
+    /// Runs `f` in a transaction. Unlike the driver's `Transaction`, whose
+    /// drop waits for a `ROLLBACK`'s answer, a connection that broke or timed
+    /// out is left as it is (the caller drops it; the server rolls back).
+    fn in_tx<T>(
+        &self,
+        c: &mut Conn,
+        operation: &str,
+        f: impl FnOnce(&mut Conn) -> Result<T, PersistenceError>,
+    ) -> Result<T, PersistenceError> {
+        c.query_drop("START TRANSACTION")
+            .map_err(|e| self.db(operation, e))?;
+        match f(c) {
+            Ok(value) => {
+                c.query_drop("COMMIT").map_err(|e| self.db(operation, e))?;
+                Ok(value)
+            }
+            Err(e) => {
+                if !broken(&e) {
+                    let _ = c.query_drop("ROLLBACK");
+                }
+                Err(e)
+            }
+        }
+    }
+
     fn db(&self, operation: &str, e: mysql::Error) -> PersistenceError {
+        let timed_out = |bound, after| PersistenceError::TimedOut {
+            backend: self.url.clone(),
+            operation: operation.to_owned(),
+            bound,
+            after,
+        };
+        let io = match &e {
+            mysql::Error::IoError(io) => Some(io.kind()),
+            // The packet codec's I/O error (its type is not exported).
+            mysql::Error::CodecError(codec) => std::error::Error::source(codec)
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .map(std::io::Error::kind),
+            _ => None,
+        };
+        // A socket read or write that ran out of `query_timeout`.
+        if matches!(
+            io,
+            Some(std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+        ) {
+            return timed_out("query_timeout", self.bounds.query);
+        }
+        match &e {
+            mysql::Error::DriverError(DriverError::ConnectTimeout) => {
+                return timed_out("connect_timeout", self.bounds.connect);
+            }
+            mysql::Error::MySqlError(server)
+                if matches!(server.code, ER_STATEMENT_TIMEOUT | ER_QUERY_TIMEOUT) =>
+            {
+                return timed_out("statement_timeout", self.bounds.statement);
+            }
+            _ => {}
+        }
         if let mysql::Error::MySqlError(server) = &e {
             if server.code == ER_NO_SUCH_TABLE {
                 if let Some(table) = sql::our_table(&server.message) {
@@ -282,14 +400,16 @@ impl MysqlBackend {
     fn migrate(&self, conn: &mut Conn) -> Result<(), PersistenceError> {
         let op = "migrate the schema";
         let lock = format!("taskwire_schema.{}", self.opts.get_db_name().unwrap_or(""));
+        // Waits less than a round trip may take.
+        let wait = self.bounds.query.as_secs().saturating_sub(1).min(60);
         let locked: Option<mysql::Row> = conn
-            .exec_first("SELECT GET_LOCK(?, 60)", (&lock,))
+            .exec_first("SELECT GET_LOCK(?, ?)", (&lock, wait))
             .map_err(|e| self.db(op, e))?;
         if locked.as_ref().map(|r| sql::Row::int(r, 0)) != Some(Ok(Some(1))) {
             return Err(PersistenceError::Backend {
                 backend: self.url.clone(),
                 operation: op.to_owned(),
-                source: "another process held the migration lock for 60 s".into(),
+                source: format!("another process held the migration lock for {wait} s").into(),
             });
         }
         let result = self.migrate_locked(conn);
@@ -396,24 +516,34 @@ impl MysqlBackend {
         change: impl FnOnce(&LeaseRow, i64) -> Result<LeaseRow, PersistenceError>,
     ) -> Result<LeaseRow, PersistenceError> {
         self.with(operation, |c| {
-            let mut tx = c
-                .start_transaction(TxOpts::default())
+            self.in_tx(c, operation, |tx| {
+                let (current, now) = self.lease_row(tx, operation, flow, LOCK_LEASE)?;
+                let new = change(&current, now)?;
+                tx.exec_drop(
+                    SET_LEASE,
+                    (
+                        new.owner.clone(),
+                        sql::token_i64(new.token),
+                        new.expires_at,
+                        id(flow),
+                    ),
+                )
                 .map_err(|e| self.db(operation, e))?;
-            let (current, now) = self.lease_row(&mut tx, operation, flow, LOCK_LEASE)?;
-            let new = change(&current, now)?;
-            tx.exec_drop(
-                SET_LEASE,
-                (
-                    new.owner.clone(),
-                    sql::token_i64(new.token),
-                    new.expires_at,
-                    id(flow),
-                ),
-            )
-            .map_err(|e| self.db(operation, e))?;
-            tx.commit().map_err(|e| self.db(operation, e))?;
-            Ok(new)
+                Ok(new)
+            })
         })
+    }
+}
+
+/// Whether an error leaves the connection in an unknown state (lost, or
+/// timed out): it is dropped, and the next call reconnects.
+fn broken(e: &PersistenceError) -> bool {
+    match e {
+        PersistenceError::TimedOut { .. } => true,
+        PersistenceError::Backend { source, .. } => source
+            .downcast_ref::<mysql::Error>()
+            .is_some_and(|e| !matches!(e, mysql::Error::MySqlError(_))),
+        _ => false,
     }
 }
 
@@ -507,15 +637,11 @@ impl Backend for MysqlBackend {
         let map = |e| self.child(op, ObjectKind::LogBook, flow.logbook_uuid, e);
         self.with(op, |c| match lease {
             None => c.exec_drop(UPSERT_FLOW, params).map_err(map),
-            Some(lease) => {
-                let mut tx = c
-                    .start_transaction(TxOpts::default())
-                    .map_err(|e| self.db(op, e))?;
-                let (current, _) = self.lease_row(&mut tx, op, flow.uuid, LOCK_LEASE)?;
+            Some(lease) => self.in_tx(c, op, |tx| {
+                let (current, _) = self.lease_row(tx, op, flow.uuid, LOCK_LEASE)?;
                 current.check(&self.url, lease)?;
-                tx.exec_drop(UPSERT_FLOW, params).map_err(map)?;
-                tx.commit().map_err(|e| self.db(op, e))
-            }
+                tx.exec_drop(UPSERT_FLOW, params).map_err(map)
+            }),
         })
     }
 
@@ -599,18 +725,17 @@ impl Backend for MysqlBackend {
                     .exec_drop(UPSERT_ATOM, params)
                     .map_err(|e| self.child(op, ObjectKind::FlowDetail, atom.flow_uuid, e));
             }
-            let mut tx = c
-                .start_transaction(TxOpts::default())
-                .map_err(|e| self.db(op, e))?;
-            if let Some(lease) = lease {
-                let (current, _) = self.lease_row(&mut tx, op, lease.flow_uuid, SHARE_LEASE)?;
-                current.check(&self.url, lease)?;
-            }
-            for (atom, params) in atoms.iter().zip(rows) {
-                tx.exec_drop(UPSERT_ATOM, params)
-                    .map_err(|e| self.child(op, ObjectKind::FlowDetail, atom.flow_uuid, e))?;
-            }
-            tx.commit().map_err(|e| self.db(op, e))
+            self.in_tx(c, op, |tx| {
+                if let Some(lease) = lease {
+                    let (current, _) = self.lease_row(tx, op, lease.flow_uuid, SHARE_LEASE)?;
+                    current.check(&self.url, lease)?;
+                }
+                for (atom, params) in atoms.iter().zip(rows) {
+                    tx.exec_drop(UPSERT_ATOM, params)
+                        .map_err(|e| self.child(op, ObjectKind::FlowDetail, atom.flow_uuid, e))?;
+                }
+                Ok(())
+            })
         })
     }
 

@@ -14,15 +14,30 @@
 //!
 //! A connection lost (server restarted, connection killed) makes the call in
 //! progress fail with [`PersistenceError::Backend`]; the next call reconnects.
+//!
+//! Every wait on the server is bounded (see [`open`](super::open) for the
+//! URL's keys: `?timeout=5s`, `connect_timeout`, `query_timeout`,
+//! `statement_timeout`, `keepalive`). TCP keepalive and `tcp_user_timeout`
+//! do not notice a server that is stopped while its kernel still ACKs
+//! (SIGSTOP, a frozen VM), so each round trip is also bounded on the client:
+//! the backend drives `tokio-postgres` on a runtime of its own and gives up
+//! after `query_timeout`, with [`PersistenceError::TimedOut`]. That
+//! connection is then dropped (its state is unknown) and the next call
+//! reconnects. A write whose commit timed out may or may not have been
+//! applied: read the logbook back, it is authoritative. `statement_timeout`
+//! is sent at connection startup (`options=-c statement_timeout=…`).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use postgres::error::SqlState;
-use postgres::types::ToSql;
-use postgres::{Client, Config, GenericClient, NoTls, Statement};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Config, Statement};
 use uuid::Uuid;
+
+use super::bounds::Bounds;
+use super::pg::{self, PgClient, PgError, Session};
 
 use super::sql::{
     self, atom_columns, book_columns, flow_columns, summary_columns, uuid_text, AtomJson,
@@ -120,7 +135,7 @@ const LOCK_LEASE: &str = "SELECT uuid, lease_owner, lease_token, lease_expires_a
 const SET_LEASE: &str = "UPDATE flowdetails SET lease_owner = $2, lease_token = $3,
     lease_expires_at = $4 WHERE uuid = $1";
 
-impl sql::Row for postgres::Row {
+impl sql::Row for tokio_postgres::Row {
     fn text(&self, index: usize) -> Result<Option<&str>, String> {
         self.try_get::<_, Option<&str>>(index)
             .map_err(|e| e.to_string())
@@ -136,6 +151,7 @@ impl sql::Row for postgres::Row {
 pub struct PostgresBackend {
     url: String,
     config: Config,
+    bounds: Bounds,
     conn: Mutex<Option<Conn>>,
 }
 
@@ -149,13 +165,13 @@ impl std::fmt::Debug for PostgresBackend {
 
 /// A connection with its prepared statements.
 struct Conn {
-    client: Client,
+    client: PgClient,
     statements: HashMap<&'static str, Statement>,
 }
 
 impl Conn {
     /// The statement for `sql`, prepared once per connection.
-    fn prepare(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
+    fn prepare(&mut self, sql: &'static str) -> Result<Statement, PgError> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
@@ -168,21 +184,19 @@ impl Conn {
 impl PostgresBackend {
     /// Connects to `postgres://user[:password]@host[:port]/database` (or
     /// `postgresql://`, or a `key=value` connection string), without TLS, and
-    /// creates or upgrades the schema.
+    /// creates or upgrades the schema. A URL's query string may set the
+    /// bounds on waits that [`open`](super::open) describes (a `key=value`
+    /// string gets the defaults).
     pub fn open(url: &str) -> Result<PostgresBackend, PersistenceError> {
         let shown = redact_url(url);
-        let mut config: Config =
-            url.parse()
-                .map_err(|e: postgres::Error| PersistenceError::InvalidUrl {
-                    url: shown.clone(),
-                    reason: e.to_string(),
-                })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
-        }
+        let (config, bounds) = pg::parse(url).map_err(|reason| PersistenceError::InvalidUrl {
+            url: shown.clone(),
+            reason,
+        })?;
         let backend = PostgresBackend {
             url: shown,
             config,
+            bounds,
             conn: Mutex::new(None),
         };
         backend.with("migrate the schema", |c| backend.migrate(c))?;
@@ -222,9 +236,7 @@ impl PostgresBackend {
         let conn = match &mut *guard {
             Some(conn) => conn,
             None => {
-                let client = self
-                    .config
-                    .connect(NoTls)
+                let client = PgClient::connect(&self.config, &self.bounds)
                     .map_err(|e| self.db(&format!("connect (to {operation})"), e))?;
                 guard.insert(Conn {
                     client,
@@ -239,7 +251,15 @@ impl PostgresBackend {
         result
     }
 
-    fn db(&self, operation: &str, e: postgres::Error) -> PersistenceError {
+    fn db(&self, operation: &str, e: PgError) -> PersistenceError {
+        if let Some((bound, after)) = e.timed_out(&self.bounds) {
+            return PersistenceError::TimedOut {
+                backend: self.url.clone(),
+                operation: operation.to_owned(),
+                bound,
+                after,
+            };
+        }
         if e.code() == Some(&SqlState::UNDEFINED_TABLE) {
             if let Some(table) = e.as_db_error().and_then(|d| sql::our_table(d.message())) {
                 return PersistenceError::MissingTable {
@@ -249,15 +269,10 @@ impl PostgresBackend {
                 };
             }
         }
-        let source: super::DriverError = match e.as_db_error() {
-            // The driver's own text is only "db error"; say what the server said.
-            Some(db) => format!("{}: {}", db.severity(), db.message()).into(),
-            None => Box::new(e),
-        };
         PersistenceError::Backend {
             backend: self.url.clone(),
             operation: operation.to_owned(),
-            source,
+            source: e.into_source(),
         }
     }
 
@@ -283,7 +298,7 @@ impl PostgresBackend {
         .map_err(|e| self.db(op, e))?;
         let found: i32 = tx
             .query_one("SELECT COALESCE(MAX(version), 0) FROM taskwire_schema", &[])
-            .and_then(|row| row.try_get(0))
+            .and_then(|row| row.try_get(0).map_err(PgError::Driver))
             .map_err(|e| self.db(op, e))?;
         let found = u32::try_from(found).unwrap_or(0);
         if found > SCHEMA_VERSION {
@@ -309,7 +324,7 @@ impl PostgresBackend {
                         WHERE table_schema = current_schema() AND table_name = $1)",
                     &[&table],
                 )
-                .and_then(|row| row.try_get(0))
+                .and_then(|row| row.try_get(0).map_err(PgError::Driver))
                 .map_err(|e| self.db(op, e))?;
             if !exists {
                 return Err(PersistenceError::MissingTable {
@@ -328,7 +343,7 @@ impl PostgresBackend {
         operation: &str,
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
-        decode: impl Fn(&str, &postgres::Row) -> Result<T, PersistenceError> + Sync,
+        decode: impl Fn(&str, &tokio_postgres::Row) -> Result<T, PersistenceError> + Sync,
     ) -> Result<Vec<T>, PersistenceError> {
         self.with(operation, |c| {
             let statement = c.prepare(sql).map_err(|e| self.db(operation, e))?;
@@ -340,7 +355,10 @@ impl PostgresBackend {
         })
     }
 
-    fn lease_row(row: &postgres::Row, backend: &str) -> Result<(LeaseRow, i64), PersistenceError> {
+    fn lease_row(
+        row: &tokio_postgres::Row,
+        backend: &str,
+    ) -> Result<(LeaseRow, i64), PersistenceError> {
         let lease = sql::decode_lease(backend, row)?;
         let now = sql::Row::int(row, 4).ok().flatten().unwrap_or_else(now_ms);
         Ok((lease, now))
@@ -398,7 +416,7 @@ impl PostgresBackend {
     /// (the caller does not commit then).
     fn upsert_atoms(
         &self,
-        client: &mut impl GenericClient,
+        client: &mut impl Session,
         statement: &Statement,
         atoms: &[AtomDetail],
         json: &[AtomJson],
