@@ -317,7 +317,8 @@ pub enum JobBoardError {
         /// The newest version this code knows.
         known: u32,
     },
-    /// The server failed (connection lost, server down, ...).
+    /// The server failed (connection lost, server down, no answer in time,
+    /// or an error of the server's own).
     #[error("{board}: {operation} failed: {source}")]
     Backend {
         /// The board.
@@ -327,7 +328,31 @@ pub enum JobBoardError {
         /// The driver's error.
         #[source]
         source: crate::persistence::DriverError,
+        /// Whether trying again later may succeed: the connection was refused,
+        /// reset or lost, or the server did not answer within the bound (see
+        /// [`JobBoardError::is_transient`]).
+        transient: bool,
     },
+}
+
+impl JobBoardError {
+    /// Whether the error may go away by itself, so that the same call is
+    /// worth trying again: the server could not be reached, the connection
+    /// broke, or the server did not answer within the connection's bound.
+    /// Definitive answers — [`JobBoardError::Lost`], [`JobBoardError::NotFound`],
+    /// a corrupt job, an error of the server's own — are not.
+    ///
+    /// A transient error of a write does not say whether the write was
+    /// applied: the server may have applied it and the answer been lost.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            JobBoardError::Backend {
+                transient: true,
+                ..
+            }
+        )
+    }
 }
 
 /// A jobboard: jobs posted, claimed under fenced leases, finished or moved
@@ -446,6 +471,20 @@ fn open_postgres(url: &str, _board: &str) -> Result<Arc<dyn JobBoard>, JobBoardE
         url: redact_url(url),
         feature: "postgres",
     })
+}
+
+/// Whether `e`'s chain of sources holds an I/O error (a connection refused,
+/// reset, timed out).
+#[allow(dead_code)] // unused when no board is compiled in
+pub(crate) fn has_io_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if e.is::<std::io::Error>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// How a stale claim's job looks now, for [`JobBoardError::Lost`].

@@ -240,6 +240,19 @@ impl PostgresJobBoard {
     }
 
     fn db(&self, operation: &str, e: postgres::Error) -> JobBoardError {
+        // Connection-level errors (no server answer), and the server's own
+        // ways of saying "not now": a connection exception (class 08), a
+        // shutdown (57P01-57P03), a serialization failure or a deadlock.
+        let transient = match e.as_db_error() {
+            None => e.is_closed() || crate::jobboard::has_io_error(&e),
+            Some(db) => {
+                let code = db.code().code();
+                code.starts_with("08")
+                    || code.starts_with("57P")
+                    || code == "40001"
+                    || code == "40P01"
+            }
+        };
         let source: crate::persistence::DriverError = match e.as_db_error() {
             Some(db) => format!("{}: {}", db.severity(), db.message()).into(),
             None => Box::new(e),
@@ -248,6 +261,7 @@ impl PostgresJobBoard {
             board: self.describe.clone(),
             operation: operation.to_owned(),
             source,
+            transient,
         }
     }
 
