@@ -386,6 +386,14 @@ pub trait JobBoard: Send + Sync + fmt::Debug {
     /// claim).
     fn complete(&self, claim: &Claim, outcome: FlowState) -> Result<(), JobBoardError>;
 
+    /// Marks the job done like [`JobBoard::complete`], for a claim that found
+    /// the job's flow already ended: the conductor that ran it could not
+    /// reach the board to say so before its claim expired. The failure that
+    /// taking over that expired claim recorded (the last one, of the previous
+    /// token, saying the claim expired) is withdrawn: the flow did not fail,
+    /// the board was away.
+    fn complete_ended(&self, claim: &Claim, outcome: FlowState) -> Result<(), JobBoardError>;
+
     /// Records a failure to run the job (under the claim) and gives it back:
     /// ready again, or dead if it has now failed [`Job::max_failures`] times.
     /// Returns the job's new state.

@@ -17,7 +17,7 @@ use postgres::{Client, Config, NoTls, Row, Statement, Transaction};
 
 use super::{
     describe_now, expired_message, ttl_ms, Claim, Job, JobBoard, JobBoardError, JobFailure,
-    JobState, NewJob,
+    JobState, NewJob, EXPIRED_TAIL,
 };
 use crate::engine::FlowState;
 use crate::persistence::{redact_url, Uuid};
@@ -524,6 +524,21 @@ impl JobBoard for PostgresJobBoard {
         let op = "complete a job";
         self.tx(op, |this, tx| {
             let (job, _) = this.locked(tx, claim, op)?;
+            this.end(tx, &job, JobState::Done, Some(outcome), op)
+        })
+    }
+
+    fn complete_ended(&self, claim: &Claim, outcome: FlowState) -> Result<(), JobBoardError> {
+        let op = "complete a job whose flow had ended";
+        self.tx(op, |this, tx| {
+            let (mut job, _) = this.locked(tx, claim, op)?;
+            if job
+                .failures
+                .last()
+                .is_some_and(|f| f.token + 1 == claim.token && f.message.ends_with(EXPIRED_TAIL))
+            {
+                job.failures.pop();
+            }
             this.end(tx, &job, JobState::Done, Some(outcome), op)
         })
     }

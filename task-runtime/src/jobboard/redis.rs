@@ -8,7 +8,7 @@
 //! | key               | default | what it bounds                                   |
 //! |-------------------|---------|--------------------------------------------------|
 //! | `timeout`         | 10 s    | each command: sending it and reading its answer (also `TCP_USER_TIMEOUT`) |
-//! | `connect_timeout` | 5 s     | connecting, with the handshake (`AUTH`, `SELECT`) |
+//! | `connect_timeout` | 5 s     | connecting, and each answer of the handshake (`AUTH`, then `SELECT` if the database is not 0) |
 //! | `keepalive`       | 10 s    | idle time before TCP keepalive probes (every third of it, 3 probes) |
 //!
 //! Durations are written `500ms`, `5s` or `1m`:
@@ -157,7 +157,8 @@ while true do
 end
 "#;
 
-/// ARGV: prefix, id, owner, token, operation, argument.
+/// ARGV: prefix, id, owner, token, operation, argument, the text after
+/// "(token N) " of an expiry failure.
 /// Returns {'missing'}, {'lost', state, owner, token} or {'ok', value}.
 const UNDER_CLAIM: &str = r#"
 local id = ARGV[2]
@@ -186,6 +187,19 @@ if op == 'renew' then
 elseif op == 'flow' then
   redis.call('HSET', k, 'flow', ARGV[6], 'updated', now)
 elseif op == 'complete' then
+  redis.call('HSET', k, 'outcome', ARGV[6])
+  give_back('done')
+elseif op == 'complete_ended' then
+  -- Withdraw the expiry failure that taking the job over recorded.
+  local f = p .. 'failures:' .. id
+  local last = redis.call('LINDEX', f, -1)
+  if last then
+    local d = cjson.decode(last)
+    local tail = ARGV[7]
+    if d['token'] == tonumber(token) - 1 and string.sub(d['message'], -string.len(tail)) == tail then
+      redis.call('RPOP', f)
+    end
+  end
   redis.call('HSET', k, 'outcome', ARGV[6])
   give_back('done')
 elseif op == 'fail' then
@@ -257,6 +271,11 @@ impl RedisJobBoard {
             .into_connection_info()
             .map_err(|e| invalid(e.to_string()))?
             .set_tcp_settings(tcp);
+        // The client bounds each answer of its handshake by the connect
+        // timeout; without `CLIENT SETINFO` (the library's name and version,
+        // two more round trips) the handshake is `AUTH` and `SELECT` at most.
+        let redis_info = info.redis_settings().clone().set_skip_set_lib_name();
+        let info = info.set_redis_settings(redis_info);
         let client = Client::open(info).map_err(|e| invalid(e.to_string()))?;
         let script = |body: &str| Script::new(&format!("{PRELUDE}{body}"));
         let this = RedisJobBoard {
@@ -386,6 +405,7 @@ impl RedisJobBoard {
                 .arg(claim.token)
                 .arg(op)
                 .arg(arg)
+                .arg(EXPIRED_TAIL)
                 .invoke(c)
         })?;
         match reply.first().map(String::as_str) {
@@ -563,6 +583,16 @@ impl JobBoard for RedisJobBoard {
     fn complete(&self, claim: &Claim, outcome: FlowState) -> Result<(), JobBoardError> {
         self.under(claim, "complete", "complete a job", outcome.as_str())
             .map(drop)
+    }
+
+    fn complete_ended(&self, claim: &Claim, outcome: FlowState) -> Result<(), JobBoardError> {
+        self.under(
+            claim,
+            "complete_ended",
+            "complete a job whose flow had ended",
+            outcome.as_str(),
+        )
+        .map(drop)
     }
 
     fn fail(&self, claim: &Claim, message: &str) -> Result<JobState, JobBoardError> {
