@@ -769,3 +769,56 @@ async fn a_request_ends_within_a_bound_when_the_broker_stops_answering() {
     assert!(executor.stats().connections >= 2, "{:?}", executor.stats());
     w.stop().await;
 }
+
+/// A broker that stops answering a worker (its connection goes through a
+/// relay that stops relaying): its hellos get no answer within the URL's
+/// `timeout`, so it drops the connection and tries again, each try bounded
+/// by `connect_timeout`; once relayed again it is back by itself, and the
+/// engine sends it work. (With a trace: "lost the broker; reconnecting ...
+/// no answer from the broker within 1s (`timeout` in the URL)" 1.1 s after
+/// the pause, then "connect failed: no answer from the broker within 1s
+/// (`connect_timeout` in the URL)", then "connected" once resumed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_comes_back_by_itself_after_the_broker_stopped_answering() {
+    let ns = Namespace::new("worker-away");
+    let scratch = Scratch::new("w-worker-away");
+    let defs = tasks(&scratch.0);
+    let proxy = TcpProxy::start("127.0.0.1:5672");
+    let url = format!(
+        "amqp://guest:guest@127.0.0.1:{}/%2f?heartbeat=1s&connect_timeout=1s&timeout=1s",
+        proxy.port
+    );
+    let broker = taskwire::worker::Broker::new(url, ns.0.clone());
+    let w = Worker::new("w1", broker, registry(&defs, &["remote::double"]))
+        .heartbeat(HEARTBEAT)
+        .resource(Marker("w1".to_owned()))
+        .start()
+        .unwrap();
+    let executor = WorkerExecutor::connect(ns.broker(), config())
+        .await
+        .unwrap();
+    assert!(executor.wait_for_workers(1, Duration::from_secs(10)).await);
+
+    proxy.pause();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(executor.workers().is_empty(), "the worker went silent");
+    proxy.resume();
+    let resumed = Instant::now();
+    assert!(executor.wait_for_workers(1, Duration::from_secs(15)).await);
+    eprintln!(
+        "the worker was heard again {:?} after the relay resumed",
+        resumed.elapsed()
+    );
+    let flow = Flow::linear("back").add(def(&defs, "remote::double"));
+    let done = Engine::new(flow)
+        .input("size", 2)
+        .executor(executor.clone())
+        .run_async()
+        .await
+        .unwrap();
+    assert_eq!(
+        done.get::<serde_json::Value>("doubled").unwrap(),
+        json!({"value": 4, "on": "w1"})
+    );
+    w.stop().await;
+}
