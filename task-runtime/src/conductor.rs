@@ -700,8 +700,22 @@ impl Keeper {
                     held.claim = renewed;
                     held.deadline = asked + ttl;
                 }
-                // Renewing is idempotent: a refusal is the board's word.
-                Tried::Refused { error, .. } => return lose(job, error.to_string()),
+                // Renewing is idempotent: that refusal is the board's word.
+                Tried::Refused {
+                    error: error @ (JobBoardError::Lost { .. } | JobBoardError::NotFound { .. }),
+                    ..
+                } => return lose(job, error.to_string()),
+                // Another error of the board's own: try again next time,
+                // while the claim may still be alive.
+                Tried::Refused { error, .. } => {
+                    tracing::warn!(%job, %error, "cannot renew the claim");
+                    if Instant::now() >= deadline() {
+                        return lose(
+                            job,
+                            format!("could not renew the claim before it would expire: {error}"),
+                        );
+                    }
+                }
                 gave_up => {
                     if *stop.0.lock().unwrap_or_else(|e| e.into_inner()) {
                         return;
@@ -751,5 +765,110 @@ impl Keeper {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    fn away() -> JobBoardError {
+        JobBoardError::Backend {
+            board: "b".to_owned(),
+            operation: "complete a job".to_owned(),
+            source: "connection refused".into(),
+            transient: true,
+        }
+    }
+
+    fn lost() -> JobBoardError {
+        JobBoardError::Lost {
+            board: "b".to_owned(),
+            job: crate::persistence::Uuid::nil(),
+            owner: "c".to_owned(),
+            token: 1,
+            now: "done".to_owned(),
+        }
+    }
+
+    /// Waits double from 50 ms (jittered to 75-125 %) up to 2 s, the last one
+    /// cut at the deadline; then the conductor gives up.
+    #[test]
+    fn transient_errors_are_tried_again_with_backoff_until_the_deadline() {
+        let waits = RefCell::new(Vec::new());
+        let deadline = Instant::now() + Duration::from_millis(700);
+        let tried = retry(
+            "complete the job",
+            crate::persistence::Uuid::nil(),
+            || deadline,
+            |d| {
+                waits.borrow_mut().push(d);
+                std::thread::sleep(d);
+                true
+            },
+            || Err::<(), _>(away()),
+        );
+        let waits = waits.into_inner();
+        for (i, w) in waits.iter().enumerate().take(waits.len() - 1) {
+            let nominal = RETRY_FIRST * 2u32.pow(i as u32);
+            assert!(
+                *w >= nominal.mul_f64(0.75) && *w <= nominal.mul_f64(1.25),
+                "{i}: {w:?}"
+            );
+        }
+        assert!(Instant::now() >= deadline);
+        let Tried::GaveUp { tries, .. } = &tried else {
+            panic!("gave up")
+        };
+        assert_eq!(*tries as usize, waits.len() + 1);
+        assert!(tried
+            .error("complete the job")
+            .starts_with("could not complete the job before the claim would expire: "));
+    }
+
+    /// A definitive answer is not tried again; after a transient error it is
+    /// marked uncertain (the earlier try may have been applied).
+    #[test]
+    fn definitive_errors_are_not_tried_again() {
+        let calls = RefCell::new(0);
+        let far = Instant::now() + Duration::from_secs(60);
+        let tried = retry(
+            "complete the job",
+            crate::persistence::Uuid::nil(),
+            || far,
+            |_| true,
+            || {
+                *calls.borrow_mut() += 1;
+                Err::<(), _>(lost())
+            },
+        );
+        assert!(matches!(
+            tried,
+            Tried::Refused {
+                uncertain: false,
+                ..
+            }
+        ));
+        assert_eq!(*calls.borrow(), 1);
+        let calls = RefCell::new(0);
+        let tried = retry(
+            "complete the job",
+            crate::persistence::Uuid::nil(),
+            || far,
+            |_| true,
+            || {
+                *calls.borrow_mut() += 1;
+                Err::<(), _>(if *calls.borrow() == 1 { away() } else { lost() })
+            },
+        );
+        assert!(matches!(
+            tried,
+            Tried::Refused {
+                uncertain: true,
+                ..
+            }
+        ));
+        assert_eq!(*calls.borrow(), 2);
     }
 }

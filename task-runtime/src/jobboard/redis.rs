@@ -358,7 +358,20 @@ impl RedisJobBoard {
     /// The board's error for `e`; a timeout names its bound, the URL key
     /// `key`.
     fn error(&self, operation: &str, key: &'static str, e: redis::RedisError) -> JobBoardError {
-        let transient = e.is_io_error() || e.is_connection_dropped() || e.is_timeout();
+        // The connection's failures, and the server's "not now": loading its
+        // data after a restart, a replica during a failover, try again.
+        let transient = e.is_io_error()
+            || e.is_connection_dropped()
+            || e.is_timeout()
+            || matches!(
+                e.kind(),
+                redis::ErrorKind::Server(
+                    redis::ServerErrorKind::BusyLoading
+                        | redis::ServerErrorKind::TryAgain
+                        | redis::ServerErrorKind::MasterDown
+                        | redis::ServerErrorKind::ReadOnly
+                )
+            );
         let source: crate::persistence::DriverError = if e.is_timeout() {
             let bound = match key {
                 "connect_timeout" => self.bounds.connect_timeout,
