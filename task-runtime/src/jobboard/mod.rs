@@ -21,7 +21,10 @@
 //! | `postgres://user@host/db`           | `PostgresJobBoard`     | `postgres` |
 //!
 //! Several boards can share one server: each has a name (a key prefix in
-//! Redis, a column in PostgreSQL).
+//! Redis, a column in PostgreSQL). A Redis URL's query bounds the waits on
+//! the server (`redis://127.0.0.1/0?timeout=2s`; see `RedisJobBoard`), so
+//! that a server that stops answering is an error
+//! ([`JobBoardError::is_transient`]) rather than a hang.
 
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -1,27 +1,6 @@
 //! `redis://host:port/db`: a jobboard in Redis.
 //!
-//! **Bounded waits.** Every wait on the server is bounded, so that a server
-//! that stops answering (paused, cut off by the network) becomes the board's
-//! error instead of a hang. The URL's query sets the bounds (the keys are
-//! taken off before the URL goes to the Redis client; others are left to it):
-//!
-//! | key               | default | what it bounds                                   |
-//! |-------------------|---------|--------------------------------------------------|
-//! | `timeout`         | 10 s    | each command: sending it and reading its answer (also `TCP_USER_TIMEOUT`) |
-//! | `connect_timeout` | 5 s     | connecting, and each answer of the handshake (`AUTH`, then `SELECT` if the database is not 0) |
-//! | `keepalive`       | 10 s    | idle time before TCP keepalive probes (every third of it, 3 probes) |
-//!
-//! Durations are written `500ms`, `5s` or `1m`:
-//! `redis://127.0.0.1/0?timeout=2s&connect_timeout=1s`. A value that is not
-//! one is refused by [`RedisJobBoard::open`] with an error naming the key and
-//! the value. A command without an answer within `timeout` fails with a
-//! transient [`JobBoardError::Backend`] naming the operation, the bound and
-//! the server (password removed); its connection is dropped (a late answer
-//! must not be read as the next command's), and the next call connects again,
-//! so that the board works again on the same handle once the server is back.
-//! A write whose answer was lost may have been applied: callers that try it
-//! again must expect [`JobBoardError::Lost`] from their own earlier success
-//! (the conductor checks for that).
+//! Every wait on the server is bounded: see [`RedisJobBoard`].
 //!
 //! Keys start with `taskwire:{board}:`: a hash per job (`job:{id}`), a list
 //! of its failures (`failures:{id}`), and three sorted sets — `ready`
@@ -227,6 +206,29 @@ return 1
 "#;
 
 /// A jobboard in Redis (`redis://…`).
+///
+/// **Bounded waits.** Every wait on the server is bounded, so that a server
+/// that stops answering (paused, cut off by the network) becomes the board's
+/// error instead of a hang. The URL's query sets the bounds (the keys are
+/// taken off before the URL goes to the Redis client; others are left to it):
+///
+/// | key               | default | what it bounds                                   |
+/// |-------------------|---------|--------------------------------------------------|
+/// | `timeout`         | 10 s    | each command: sending it and reading its answer (also `TCP_USER_TIMEOUT`) |
+/// | `connect_timeout` | 5 s     | connecting, and each answer of the handshake (`AUTH`, then `SELECT` if the database is not 0) |
+/// | `keepalive`       | 10 s    | idle time before TCP keepalive probes (every third of it, 3 probes) |
+///
+/// Durations are written `500ms`, `5s` or `1m`:
+/// `redis://127.0.0.1/0?timeout=2s&connect_timeout=1s`. A value that is not
+/// one is refused by [`RedisJobBoard::open`] with an error naming the key and
+/// the value. A command without an answer within `timeout` fails with a
+/// transient [`JobBoardError::Backend`] naming the operation, the bound and
+/// the server (password removed); its connection is dropped (a late answer
+/// must not be read as the next command's), and the next call connects again,
+/// so that the board works again on the same handle once the server is back.
+/// A write whose answer was lost may have been applied: callers that try it
+/// again must expect [`JobBoardError::Lost`] from their own earlier success
+/// (the conductor checks for that).
 pub struct RedisJobBoard {
     describe: String,
     prefix: String,
@@ -249,8 +251,8 @@ impl std::fmt::Debug for RedisJobBoard {
 
 impl RedisJobBoard {
     /// Connects to `redis://[user:password@]host[:port][/db][?timeout=…]`
-    /// (the bounds are in the [module documentation](self)); the board's keys
-    /// start with `taskwire:{board}:`.
+    /// (the bounds are in the [type's documentation](RedisJobBoard)); the
+    /// board's keys start with `taskwire:{board}:`.
     pub fn open(url: &str, board: &str) -> Result<RedisJobBoard, JobBoardError> {
         let shown = redact_url(url);
         let invalid = |reason: String| JobBoardError::InvalidUrl {
