@@ -468,28 +468,32 @@ fn run_through_a_fault(
     let logbook: Arc<dyn Backend> = persistence::open("memory://").unwrap();
     let times = Arc::new(Mutex::new(Times::default()));
     let (tx, rx) = std::sync::mpsc::channel();
+    // The helpers hold the server weakly: the test's own handle is the only
+    // strong one, so that its drop stops the server whatever happens.
     let healer = {
-        let (redis, times) = (Arc::clone(&redis), Arc::clone(&times));
+        let (redis, times) = (Arc::downgrade(&redis), Arc::clone(&times));
         std::thread::spawn(move || {
             // Waits for the fault (or for the test to end without one).
             if rx.recv().is_err() {
                 return;
             }
             std::thread::sleep(away);
-            heal(&mut redis.lock().unwrap());
-            times.lock().unwrap().back = Some(Instant::now());
+            if let Some(redis) = redis.upgrade() {
+                heal(&mut redis.lock().unwrap());
+                times.lock().unwrap().back = Some(Instant::now());
+            }
         })
     };
     let conductor = {
-        let (redis, times) = (Arc::clone(&redis), Arc::clone(&times));
+        let (redis, times) = (Arc::downgrade(&redis), Arc::clone(&times));
         let tx = Mutex::new(Some(tx));
         Conductor::new("node-a", Arc::clone(&board), Arc::clone(&logbook))
             .claim_ttl(ttl)
             .configure(move |engine, _| {
-                let (redis, times) = (Arc::clone(&redis), Arc::clone(&times));
+                let (redis, times) = (redis.clone(), Arc::clone(&times));
                 let tx = tx.lock().unwrap().take();
                 engine.listener(OnSuccess::new(move || {
-                    fault(&mut redis.lock().unwrap());
+                    fault(&mut redis.upgrade().expect("the test holds it").lock().unwrap());
                     times.lock().unwrap().fault = Some(Instant::now());
                     if let Some(tx) = tx {
                         tx.send(()).unwrap();
@@ -615,10 +619,11 @@ fn a_flow_that_succeeded_is_never_a_failed_attempt() {
     let (outcome, board, id, scratch, times, logbook, redis, healer) = run_through_a_fault(
         "cond-takeover",
         ttl,
-        Duration::from_secs(60),
+        Duration::ZERO,
         PrivateRedis::kill,
         |_| {},
     );
+    healer.join().unwrap();
     let gave_up = Instant::now();
     let fault = times.lock().unwrap().fault.unwrap();
     eprintln!(
@@ -638,7 +643,6 @@ fn a_flow_that_succeeded_is_never_a_failed_attempt() {
     );
     assert!(gave_up - fault <= ttl + Duration::from_millis(1500));
     redis.lock().unwrap().restart();
-    drop(healer);
 
     let held = board.get(id).unwrap();
     assert_eq!(
