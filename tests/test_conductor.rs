@@ -7,10 +7,12 @@
 #![cfg(all(feature = "redis", feature = "postgres", feature = "mysql"))]
 
 mod dist;
+#[path = "support/private_redis.rs"]
+mod private_redis;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -20,6 +22,7 @@ use taskwire::persistence::{self, Backend};
 use taskwire::{AtomState, Flow, FlowState, FnTask};
 
 use dist::{MariaDb, PgDb, RedisBoard, Scratch, REDIS};
+use private_redis::PrivateRedis;
 
 const LENGTH: usize = 5;
 
@@ -403,4 +406,320 @@ fn a_postgres_logbook_works_for_a_parallel_run() {
         .load_flow(board.get(posted.id).unwrap().flow.unwrap())
         .unwrap();
     assert_eq!(detail.state, FlowState::Success);
+}
+
+/// Calls its closure when the flow ends SUCCESS (once).
+struct OnSuccess(Mutex<Option<Box<dyn FnOnce() + Send>>>);
+
+impl OnSuccess {
+    fn new(f: impl FnOnce() + Send + 'static) -> OnSuccess {
+        OnSuccess(Mutex::new(Some(Box::new(f))))
+    }
+}
+
+impl taskwire::Listener for OnSuccess {
+    fn on_flow(&self, e: &taskwire::FlowEvent<'_>) {
+        if e.state == FlowState::Success {
+            if let Some(f) = self.0.lock().unwrap().take() {
+                f();
+            }
+        }
+    }
+}
+
+/// The private Redis's bounds in these tests: a command waits at most 1 s,
+/// a connection at most 500 ms.
+const BOUNDS: &str = "?timeout=1s&connect_timeout=500ms";
+
+/// What a fault test saw: when the fault began and ended, and when the
+/// conductor was done with the job.
+#[derive(Debug, Default)]
+struct Times {
+    fault: Option<Instant>,
+    back: Option<Instant>,
+}
+
+/// Runs one chain job with a conductor (claim TTL `ttl`) on a private
+/// Redis; when the flow has succeeded, `fault` breaks the server, and
+/// `heal` mends it `away` later. Returns the conductor's outcome, the board,
+/// the job's id, the scratch directory, the times, and the logbook.
+#[allow(clippy::type_complexity)]
+fn run_through_a_fault(
+    test: &str,
+    ttl: Duration,
+    away: Duration,
+    fault: fn(&mut PrivateRedis),
+    heal: fn(&mut PrivateRedis),
+) -> (
+    JobOutcome,
+    Arc<dyn jobboard::JobBoard>,
+    taskwire::persistence::Uuid,
+    Scratch,
+    Arc<Mutex<Times>>,
+    Arc<dyn Backend>,
+    Arc<Mutex<PrivateRedis>>,
+    std::thread::JoinHandle<()>,
+) {
+    let redis = Arc::new(Mutex::new(PrivateRedis::start(test)));
+    let url = redis.lock().unwrap().url(BOUNDS);
+    let board = jobboard::open(&url, "jobs").unwrap();
+    let scratch = Scratch::new(test);
+    let posted = board.post(&chain_job(&scratch.0)).unwrap();
+    let logbook: Arc<dyn Backend> = persistence::open("memory://").unwrap();
+    let times = Arc::new(Mutex::new(Times::default()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    // The helpers hold the server weakly: the test's own handle is the only
+    // strong one, so that its drop stops the server whatever happens.
+    let healer = {
+        let (redis, times) = (Arc::downgrade(&redis), Arc::clone(&times));
+        std::thread::spawn(move || {
+            // Waits for the fault (or for the test to end without one).
+            if rx.recv().is_err() {
+                return;
+            }
+            std::thread::sleep(away);
+            if let Some(redis) = redis.upgrade() {
+                heal(&mut redis.lock().unwrap());
+                times.lock().unwrap().back = Some(Instant::now());
+            }
+        })
+    };
+    let conductor = {
+        let (redis, times) = (Arc::downgrade(&redis), Arc::clone(&times));
+        let tx = Mutex::new(Some(tx));
+        Conductor::new("node-a", Arc::clone(&board), Arc::clone(&logbook))
+            .claim_ttl(ttl)
+            .configure(move |engine, _| {
+                let (redis, times) = (redis.clone(), Arc::clone(&times));
+                let tx = tx.lock().unwrap().take();
+                engine.listener(OnSuccess::new(move || {
+                    fault(&mut redis.upgrade().expect("the test holds it").lock().unwrap());
+                    times.lock().unwrap().fault = Some(Instant::now());
+                    if let Some(tx) = tx {
+                        tx.send(()).unwrap();
+                    }
+                }))
+            })
+    };
+    let outcome = conductor.run_one().unwrap().expect("the job was claimed");
+    (
+        outcome, board, posted.id, scratch, times, logbook, redis, healer,
+    )
+}
+
+fn assert_done_once(board: &dyn jobboard::JobBoard, id: taskwire::persistence::Uuid, dir: &Path) {
+    let done = board.get(id).unwrap();
+    assert_eq!(done.state, JobState::Done, "{done:?}");
+    assert_eq!(done.outcome, Some(FlowState::Success));
+    assert!(
+        done.failures.is_empty(),
+        "no failed attempt: {:?}",
+        done.failures
+    );
+    assert_eq!(
+        effects(dir),
+        ["t0", "t1", "t2", "t3", "t4"],
+        "each task ran once"
+    );
+}
+
+/// Redis killed just as the conductor is to complete a job whose flow
+/// succeeded, and started again 2 s later (its data kept) while the claim
+/// (10 s) is alive: the conductor's `complete` is refused, tried again with
+/// backoff, and goes through once Redis is back. The job is done, SUCCESS,
+/// no failed attempt counted, each task ran once.
+#[test]
+fn a_job_is_completed_through_a_redis_restart() {
+    let (outcome, board, id, scratch, times, _logbook, _redis, healer) = run_through_a_fault(
+        "cond-restart",
+        Duration::from_secs(10),
+        Duration::from_secs(2),
+        PrivateRedis::kill,
+        PrivateRedis::restart,
+    );
+    let finished = Instant::now();
+    healer.join().unwrap();
+    assert!(
+        matches!(
+            outcome,
+            JobOutcome::Done {
+                state: FlowState::Success,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    let times = times.lock().unwrap();
+    let (fault, back) = (times.fault.unwrap(), times.back.unwrap());
+    eprintln!(
+        "redis killed; back after {:?}; the conductor completed the job {:?} after the kill",
+        back - fault,
+        finished - fault
+    );
+    assert!(finished > back);
+    assert_done_once(&*board, id, &scratch.0);
+}
+
+/// Redis paused (SIGSTOP) as the conductor is to complete a job whose flow
+/// succeeded, and resumed 2.5 s later while the claim (10 s) is alive: each
+/// try of `complete` ends within the 1 s bound, and the conductor tries
+/// again until Redis answers. A try sent to the paused server is read when
+/// it resumes, although its connection was dropped, and is the one applied:
+/// the try in flight then is refused as `Lost`, and the conductor finds the
+/// job done under its own claim (the path this test takes, as seen with a
+/// trace in `completed_before`).
+#[test]
+fn a_job_is_completed_through_a_redis_pause() {
+    let (outcome, board, id, scratch, times, _logbook, _redis, healer) = run_through_a_fault(
+        "cond-pause",
+        Duration::from_secs(10),
+        Duration::from_millis(2500),
+        PrivateRedis::pause,
+        PrivateRedis::resume,
+    );
+    let finished = Instant::now();
+    healer.join().unwrap();
+    assert!(
+        matches!(
+            outcome,
+            JobOutcome::Done {
+                state: FlowState::Success,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    let times = times.lock().unwrap();
+    let (fault, back) = (times.fault.unwrap(), times.back.unwrap());
+    eprintln!(
+        "redis paused; resumed after {:?}; the conductor completed the job {:?} after the pause",
+        back - fault,
+        finished - fault
+    );
+    assert!(finished > back);
+    // Done within a bound of the resume: at most one timeout (1 s) plus one
+    // wait between tries (at most 2 s) and margin.
+    assert!(
+        finished - back < Duration::from_millis(3500),
+        "{:?}",
+        finished - back
+    );
+    assert_done_once(&*board, id, &scratch.0);
+}
+
+/// Redis killed as the conductor is to complete a job whose flow succeeded,
+/// and away for longer than the claim (2 s): the conductor tries until the
+/// claim would expire, then gives up (Lost, saying why). Once Redis is back,
+/// the next conductor takes the job over, finds the flow ended, runs
+/// nothing, and completes the job: done, SUCCESS, and the expiry that the
+/// takeover recorded withdrawn, since the flow did not fail.
+#[test]
+fn a_flow_that_succeeded_is_never_a_failed_attempt() {
+    let ttl = Duration::from_secs(2);
+    let (outcome, board, id, scratch, times, logbook, redis, healer) = run_through_a_fault(
+        "cond-takeover",
+        ttl,
+        Duration::ZERO,
+        PrivateRedis::kill,
+        |_| {},
+    );
+    healer.join().unwrap();
+    let gave_up = Instant::now();
+    let fault = times.lock().unwrap().fault.unwrap();
+    eprintln!(
+        "redis killed; the conductor gave up {:?} after the kill (claim TTL {ttl:?})",
+        gave_up - fault
+    );
+    let JobOutcome::Lost { error, .. } = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(
+        error.starts_with("could not complete the job before the claim would expire: "),
+        "{error}"
+    );
+    assert!(
+        error.ends_with("its flow ended SUCCESS: the conductor that takes the job over completes it without running it"),
+        "{error}"
+    );
+    assert!(gave_up - fault <= ttl + Duration::from_millis(1500));
+    redis.lock().unwrap().restart();
+
+    let held = board.get(id).unwrap();
+    assert_eq!(
+        held.state,
+        JobState::Claimed,
+        "the claim outlived the outage"
+    );
+    let second = Conductor::new("node-b", Arc::clone(&board), Arc::clone(&logbook))
+        .claim_ttl(Duration::from_secs(5));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let outcome = loop {
+        if let Some(outcome) = second.run_one().unwrap() {
+            break outcome;
+        }
+        assert!(Instant::now() < deadline, "the claim never expired");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        matches!(
+            outcome,
+            JobOutcome::Done {
+                state: FlowState::Success,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert_done_once(&*board, id, &scratch.0);
+}
+
+/// A logbook that refuses a write in the middle of a run (its directory
+/// replaced by a file): the engine stops the run with the logbook's error,
+/// the conductor stops renewing the claim and fails the job (ready again,
+/// the failure recorded), rather than renewing it while nothing runs.
+#[test]
+fn a_logbook_that_refuses_writes_fails_the_job_and_stops_renewing() {
+    let keep = RedisBoard::new("cond-logbook");
+    let board = jobboard::open(REDIS, &keep.0).unwrap();
+    let scratch = Scratch::new("cond-logbook");
+    let logdir = scratch.0.join("logbook");
+    std::fs::create_dir_all(&logdir).unwrap();
+    let logbook = persistence::open(&format!("dir://{}", logdir.display())).unwrap();
+    let posted = board.post(&chain_job(&scratch.0)).unwrap();
+    let ttl = Duration::from_millis(900);
+    let conductor = Conductor::new("node-a", Arc::clone(&board), logbook)
+        .claim_ttl(ttl)
+        .configure(move |engine, _| {
+            let logdir = logdir.clone();
+            engine.listener(BreakAt("t1".to_owned(), Mutex::new(Some(logdir))))
+        });
+    let started = Instant::now();
+    let outcome = conductor.run_one().unwrap().unwrap();
+    let JobOutcome::Failed { state, error, .. } = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(*state, JobState::Ready);
+    assert!(error.contains("the logbook refused a write"), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let job = board.get(posted.id).unwrap();
+    assert_eq!((job.state, job.failures.len()), (JobState::Ready, 1));
+    // Nothing renews a claim any more: the job stays as it was left.
+    std::thread::sleep(ttl);
+    assert_eq!(board.get(posted.id).unwrap().updated_at, job.updated_at);
+    assert_eq!(effects(&scratch.0), ["t0", "t1"]);
+}
+
+/// Replaces the logbook's directory with a file when atom `.0` succeeds, so
+/// that the next write fails.
+struct BreakAt(String, Mutex<Option<PathBuf>>);
+
+impl taskwire::Listener for BreakAt {
+    fn on_atom(&self, e: &taskwire::AtomEvent<'_>) {
+        if e.atom == self.0 && e.state == AtomState::Running {
+            if let Some(dir) = self.1.lock().unwrap().take() {
+                std::fs::remove_dir_all(&dir).unwrap();
+                std::fs::write(&dir, "not a directory").unwrap();
+            }
+        }
+    }
 }

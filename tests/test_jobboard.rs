@@ -7,6 +7,9 @@
 #![cfg(any(feature = "redis", feature = "postgres"))]
 
 mod dist;
+#[cfg(feature = "redis")]
+#[path = "support/private_redis.rs"]
+mod private_redis;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -46,6 +49,37 @@ fn claims_follow_priority_then_age(board: &dyn JobBoard) {
     assert_eq!(order, ["high-1", "high-2", "low", "low-2", "negative"]);
     assert_eq!(board.list(Some(JobState::Claimed)).unwrap().len(), 5);
     assert_eq!(board.list(Some(JobState::Ready)).unwrap().len(), 0);
+}
+
+/// A claim that took over an expired claim and found the flow ended
+/// completes the job with `complete_ended`: the expiry failure is
+/// withdrawn; another failure (of a conductor's own) is kept.
+fn complete_ended_withdraws_the_expiry_only(board: &dyn JobBoard) {
+    let posted = board.post(&job("ended", 0)).unwrap();
+    let first = board
+        .claim("c1", Duration::from_millis(50))
+        .unwrap()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(120));
+    let second = board.claim("c2", LONG).unwrap().unwrap();
+    assert_eq!(second.job.failures.len(), 1, "the expiry was recorded");
+    assert_eq!(second.token, first.token + 1);
+    board.complete_ended(&second, FlowState::Success).unwrap();
+    let done = board.get(posted.id).unwrap();
+    assert_eq!(
+        (done.state, done.outcome, done.failures.len()),
+        (JobState::Done, Some(FlowState::Success), 0)
+    );
+
+    let posted = board.post(&job("failed-then-ended", 0)).unwrap();
+    let first = board.claim("c1", LONG).unwrap().unwrap();
+    board.fail(&first, "the logbook refused").unwrap();
+    let second = board.claim("c2", LONG).unwrap().unwrap();
+    board.complete_ended(&second, FlowState::Reverted).unwrap();
+    let done = board.get(posted.id).unwrap();
+    let messages: Vec<&str> = done.failures.iter().map(|f| f.message.as_str()).collect();
+    assert_eq!(messages, ["the logbook refused"]);
+    assert_eq!(done.outcome, Some(FlowState::Reverted));
 }
 
 /// A claim is renewed, records the flow, completes; then it is spent.
@@ -280,6 +314,12 @@ macro_rules! conformance {
         }
 
         #[test]
+        fn complete_ended_withdraws_the_expiry_only() {
+            let (board, _keep) = $open("ended");
+            super::complete_ended_withdraws_the_expiry_only(&*board);
+        }
+
+        #[test]
         fn missing_jobs_are_named() {
             let (board, _keep) = $open("missing");
             super::missing_jobs_are_named(&*board);
@@ -437,4 +477,103 @@ fn bad_board_names_and_schemes_are_refused() {
         err.to_string(),
         "unknown jobboard URL scheme `amqp` in `amqp://u:***@host`; known schemes: redis://, postgres://, postgresql://"
     );
+}
+
+/// Fault tests against a Redis of the test's own (never the shared one).
+#[cfg(feature = "redis")]
+mod redis_faults {
+    use super::*;
+    use crate::private_redis::PrivateRedis;
+    use std::time::Instant;
+    use taskwire::jobboard::open;
+
+    /// A malformed bound in the URL is refused, naming the key and value.
+    #[test]
+    fn malformed_bounds_are_refused() {
+        let err = open("redis://:pw@127.0.0.1:1/0?timeout=5x", "jobs").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid jobboard `redis://:***@127.0.0.1:1/0?timeout=5x`: `timeout=5x`: unknown unit `x`; write a duration such as `500ms`, `5s` or `1m`"
+        );
+        let err = open("redis://127.0.0.1:1/0?connect_timeout=0s", "jobs").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid jobboard `redis://127.0.0.1:1/0?connect_timeout=0s`: `connect_timeout=0s`: it must be more than zero; write a duration such as `500ms`, `5s` or `1m`"
+        );
+        let err = open("redis://127.0.0.1:1/0?keepalive=10", "jobs").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`keepalive=10`: the unit is missing"),
+            "{err}"
+        );
+    }
+
+    /// A server paused (SIGSTOP) while a board call is in flight: the call
+    /// fails within the URL's `timeout`, as a transient error naming the
+    /// operation, the bound and the server (password redacted); resumed
+    /// (SIGCONT), the server answers the same handle again.
+    #[test]
+    fn a_paused_server_is_an_error_within_the_bound_then_works_again() {
+        let mut redis = PrivateRedis::start("paused");
+        let query = "?timeout=1s&connect_timeout=500ms";
+        let board = open(&redis.url(query), "jobs").unwrap();
+        let posted = board.post(&job("one", 0)).unwrap();
+        let claim = board.claim("c1", LONG).unwrap().unwrap();
+
+        redis.pause();
+        let started = Instant::now();
+        let err = board.renew(&claim, LONG).unwrap_err();
+        let took = started.elapsed();
+        eprintln!("renew on a paused server failed after {took:?} (bound 1s)");
+        assert!(
+            took >= Duration::from_millis(900) && took <= Duration::from_millis(1800),
+            "{took:?}"
+        );
+        assert!(err.is_transient(), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "jobboard `jobs` at {}: renew a claim failed: no answer from the server within 1s (`timeout` in the URL); the connection was dropped and the next call connects again",
+                redis.shown_url(query)
+            )
+        );
+        assert!(!err.to_string().contains(redis.password));
+
+        // The next call connects again: the kernel accepts the connection,
+        // the paused server never answers the handshake (AUTH).
+        let started = Instant::now();
+        let err = board.get(posted.id).unwrap_err();
+        let took = started.elapsed();
+        eprintln!("reconnecting to a paused server failed after {took:?} (bound 500ms)");
+        assert!(took <= Duration::from_millis(1300), "{took:?}: {err}");
+        assert!(err.is_transient(), "{err:?}");
+        assert!(
+            err.to_string().contains("connect (to read a job) failed: "),
+            "{err}"
+        );
+
+        redis.resume();
+        let renewed = board.renew(&claim, LONG).unwrap();
+        board.complete(&renewed, FlowState::Success).unwrap();
+        assert_eq!(board.get(posted.id).unwrap().state, JobState::Done);
+    }
+
+    /// A server killed and started again (same port, its data kept): calls
+    /// in between fail at once as transient errors (connection refused), and
+    /// the same handle works again once it is back.
+    #[test]
+    fn a_restarted_server_is_reconnected_to() {
+        let mut redis = PrivateRedis::start("restarted");
+        let board = open(&redis.url("?timeout=1s"), "jobs").unwrap();
+        let posted = board.post(&job("one", 0)).unwrap();
+        redis.kill();
+        let started = Instant::now();
+        let err = board.get(posted.id).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(err.is_transient(), "{err:?}");
+        let err = board.get(posted.id).unwrap_err();
+        assert!(err.to_string().contains("refused"), "{err}");
+        redis.restart();
+        assert_eq!(board.get(posted.id).unwrap().spec.name, "one");
+    }
 }

@@ -8,6 +8,8 @@
 #![cfg(feature = "amqp")]
 
 mod dist;
+#[path = "support/tcp_proxy.rs"]
+mod tcp_proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -21,6 +23,7 @@ use taskwire::{
 };
 
 use dist::{close_connection, connections, Namespace, Scratch};
+use tcp_proxy::TcpProxy;
 
 const HEARTBEAT: Duration = Duration::from_millis(100);
 
@@ -685,6 +688,137 @@ async fn a_remote_task_past_its_timeout_fails_and_its_result_is_ignored() {
     assert_eq!(
         effects(&scratch.0),
         ["start:remote::slow:w1", "end:remote::slow:w1"]
+    );
+    w.stop().await;
+}
+
+/// A broker that stops answering the executor (a relay of the test's own in
+/// front of the shared RabbitMQ stops relaying; the broker itself is not
+/// touched): the executor finds the connection lost after two AMQP
+/// heartbeats, each try to reach the broker again ends within the URL's
+/// `connect_timeout`, and the request it holds (waiting for a worker) fails
+/// once the broker has been away for `broker_timeout`, naming the broker
+/// with its password removed. Relayed again, the same executor reconnects
+/// by itself and its requests run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_ends_within_a_bound_when_the_broker_stops_answering() {
+    let ns = Namespace::new("away");
+    let scratch = Scratch::new("w-away");
+    let defs = tasks(&scratch.0);
+    let proxy = Arc::new(TcpProxy::start("127.0.0.1:5672"));
+    let query = "?heartbeat=1s&connect_timeout=1s&timeout=1s";
+    let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f{query}", proxy.port);
+    let broker = taskwire::worker::Broker::new(url, ns.0.clone());
+    let config = ExecutorConfig::default()
+        .no_worker_timeout(Duration::from_secs(60))
+        .broker_timeout(Duration::from_secs(2));
+    let executor = WorkerExecutor::connect(broker, config).await.unwrap();
+    let flow = Flow::linear("away").add(def(&defs, "remote::double"));
+    // No worker yet: the request waits for one while the broker goes away.
+    let paused = Arc::new(std::sync::Mutex::new(None));
+    let pauser = {
+        let (proxy, paused) = (Arc::clone(&proxy), Arc::clone(&paused));
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            proxy.pause();
+            *paused.lock().unwrap() = Some(Instant::now());
+        })
+    };
+    let mut engine = Engine::new(flow.clone())
+        .input("size", 21)
+        .executor(executor.clone());
+    let err = tokio::time::timeout(Duration::from_secs(30), engine.run_async())
+        .await
+        .expect("the request ends within a bound")
+        .unwrap_err();
+    pauser.join().unwrap();
+    let took = paused.lock().unwrap().unwrap().elapsed();
+    eprintln!("the broker stopped answering; the request failed {took:?} later (heartbeat 1s, connect_timeout 1s, broker_timeout 2s)");
+    // Two heartbeats to find it lost, then broker_timeout, the last try
+    // bounded by connect_timeout, and margin.
+    assert!(took <= Duration::from_secs(2 + 2 + 1 + 2), "{took:?}");
+    let Some(WorkerError::BrokerAway { url, away, .. }) = err.downcast_ref::<WorkerError>() else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        url,
+        &format!("amqp://guest:***@127.0.0.1:{}/%2f{query}", proxy.port)
+    );
+    assert!(*away >= Duration::from_secs(2), "{away:?}");
+    assert!(
+        err.to_string()
+            .contains("(the executor's broker_timeout); the last try to reach it: "),
+        "{err}"
+    );
+
+    proxy.resume();
+    let w = worker(&ns, "w1", registry(&defs, &["remote::double"]))
+        .start()
+        .unwrap();
+    assert!(executor.wait_for_workers(1, Duration::from_secs(20)).await);
+    let done = Engine::new(flow)
+        .input("size", 21)
+        .executor(executor.clone())
+        .run_async()
+        .await
+        .unwrap();
+    assert_eq!(
+        done.get::<serde_json::Value>("doubled").unwrap(),
+        json!({"value": 42, "on": "w1"})
+    );
+    assert!(executor.stats().connections >= 2, "{:?}", executor.stats());
+    w.stop().await;
+}
+
+/// A broker that stops answering a worker (its connection goes through a
+/// relay that stops relaying): its hellos get no answer within the URL's
+/// `timeout`, so it drops the connection and tries again, each try bounded
+/// by `connect_timeout`; once relayed again it is back by itself, and the
+/// engine sends it work. (With a trace: "lost the broker; reconnecting ...
+/// no answer from the broker within 1s (`timeout` in the URL)" 1.1 s after
+/// the pause, then "connect failed: no answer from the broker within 1s
+/// (`connect_timeout` in the URL)", then "connected" once resumed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_comes_back_by_itself_after_the_broker_stopped_answering() {
+    let ns = Namespace::new("worker-away");
+    let scratch = Scratch::new("w-worker-away");
+    let defs = tasks(&scratch.0);
+    let proxy = TcpProxy::start("127.0.0.1:5672");
+    let url = format!(
+        "amqp://guest:guest@127.0.0.1:{}/%2f?heartbeat=1s&connect_timeout=1s&timeout=1s",
+        proxy.port
+    );
+    let broker = taskwire::worker::Broker::new(url, ns.0.clone());
+    let w = Worker::new("w1", broker, registry(&defs, &["remote::double"]))
+        .heartbeat(HEARTBEAT)
+        .resource(Marker("w1".to_owned()))
+        .start()
+        .unwrap();
+    let executor = WorkerExecutor::connect(ns.broker(), config())
+        .await
+        .unwrap();
+    assert!(executor.wait_for_workers(1, Duration::from_secs(10)).await);
+
+    proxy.pause();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(executor.workers().is_empty(), "the worker went silent");
+    proxy.resume();
+    let resumed = Instant::now();
+    assert!(executor.wait_for_workers(1, Duration::from_secs(15)).await);
+    eprintln!(
+        "the worker was heard again {:?} after the relay resumed",
+        resumed.elapsed()
+    );
+    let flow = Flow::linear("back").add(def(&defs, "remote::double"));
+    let done = Engine::new(flow)
+        .input("size", 2)
+        .executor(executor.clone())
+        .run_async()
+        .await
+        .unwrap();
+    assert_eq!(
+        done.get::<serde_json::Value>("doubled").unwrap(),
+        json!({"value": 4, "on": "w1"})
     );
     w.stop().await;
 }

@@ -10,6 +10,42 @@
 //! expiry and another took the job), it suspends its run at once, and its
 //! logbook writes are fenced by the flow's lease anyway.
 //!
+//! **The board away for a while.** Writes to the board under a claim —
+//! renewing it, recording the flow detail, completing, failing or releasing
+//! the job — that fail with a transient error (connection refused, reset or
+//! lost, no answer within the board's bound: [`JobBoardError::is_transient`])
+//! are tried again after 50 ms, then after twice as long each time (at most
+//! 2 s), each wait jittered to 75–125 %, until the claim would expire (its
+//! time-to-live after the conductor last asked for it, by the conductor's own
+//! clock, which errs on the early side). Only then does the conductor give up
+//! on the job. Definitive answers ([`JobBoardError::Lost`],
+//! [`JobBoardError::NotFound`], a corrupt job) are not tried again. A write
+//! whose answer was lost may have been applied; when a try after such an
+//! error is answered `Lost`, the conductor reads the job to see whether its
+//! own earlier try did it (the job done, or given back, under its token).
+//! Each try waits at most the board's own bound (for Redis, the URL's
+//! `timeout`), so the last one may end that much after the claim expired.
+//!
+//! A flow that ran to an end is never counted as a failed attempt of its job.
+//! If the conductor could not mark the job done before its claim expired, the
+//! next conductor that claims the job (taking over the expired claim records
+//! the expiry as a failure) finds the flow detail ended, runs nothing, and
+//! completes the job with [`JobBoard::complete_ended`], which withdraws that
+//! expiry failure. (If that expiry was the job's last allowed failure, the
+//! board moves the job aside as dead when it is taken over, before any
+//! conductor can look at the logbook: give jobs room for one more failure
+//! than they need, or look at dead jobs' flow details.)
+//!
+//! **A run stuck on a dead server.** The keeper renews the claim only while
+//! the run goes on. When the engine cannot write to its logbook (the
+//! logbook's server refused or did not answer within its bound), the engine
+//! stops the run at once with [`RunError::Persistence`]; the keeper is
+//! stopped and the job failed (given back, a failure counted), not renewed.
+//! The bound of a logbook write is the persistence backend's; a backend
+//! whose writes can wait forever keeps its run's claim renewed for as long.
+//! When the keeper itself cannot renew the claim before it would expire, it
+//! takes the claim for lost and suspends the run.
+//!
 //! A job whose flow cannot be built or run (an unknown factory, parameters
 //! the factory refuses, a logbook that refuses writes) fails; after its
 //! failure limit it is dead. A flow that ran to an end — success, or reverted
@@ -255,11 +291,17 @@ impl Conductor {
     /// Claims the next job and runs it; `None` if the board has no job for
     /// now. Errors are the board's, when claiming.
     pub fn run_one(&self) -> Result<Option<JobOutcome>, JobBoardError> {
+        let asked = Instant::now();
         let Some(claim) = self.board.claim(&self.name, self.claim_ttl)? else {
             return Ok(None);
         };
         tracing::info!(conductor = %self.name, job = %claim.job.id, name = %claim.job.spec.name, token = claim.token, "claimed");
-        let keeper = Keeper::start(Arc::clone(&self.board), claim.clone(), self.claim_ttl);
+        let keeper = Keeper::start(
+            Arc::clone(&self.board),
+            claim.clone(),
+            self.claim_ttl,
+            asked + self.claim_ttl,
+        );
         let outcome = self.work(&claim, &keeper);
         keeper.stop();
         tracing::info!(conductor = %self.name, job = %claim.job.id, outcome = ?outcome_name(&outcome), "finished with the job");
@@ -273,6 +315,9 @@ impl Conductor {
             Err(Stop::Fail(error)) => return self.fail(keeper, job, error),
             Err(Stop::Lost(error)) => return JobOutcome::Lost { job, error },
         };
+        // A flow that had ended before this claim: its conductor could not
+        // say so in time. Nothing runs; the expiry is no failure of the job.
+        let ended_before = job.flow.is_some() && engine.flow_state().is_final();
         let suspender = engine.suspender();
         *keeper.suspender.lock().unwrap_or_else(|e| e.into_inner()) = Some(suspender.clone());
         *self
@@ -306,23 +351,78 @@ impl Conductor {
                 return self.fail(keeper, job, format!("the engine panicked: {what}"));
             }
         };
-        let claim = keeper.current();
         if state == FlowState::Suspended {
-            return match self.board.release(&claim) {
-                Ok(()) => JobOutcome::Released { job },
-                Err(e) => JobOutcome::Lost {
+            let tried = keeper.retry("release the job", |claim| self.board.release(claim));
+            return match tried {
+                Tried::Done(()) => JobOutcome::Released { job },
+                Tried::Refused {
+                    uncertain: true, ..
+                } if self.released_before(&keeper.current()) => JobOutcome::Released { job },
+                other => JobOutcome::Lost {
                     job,
-                    error: e.to_string(),
+                    error: other.error("release the job"),
                 },
             };
         }
-        match self.board.complete(&claim, state) {
-            Ok(()) => JobOutcome::Done { job, state },
-            Err(e) => JobOutcome::Lost {
-                job,
-                error: e.to_string(),
-            },
+        let tried = keeper.retry("complete the job", |claim| {
+            if ended_before {
+                self.board.complete_ended(claim, state)
+            } else {
+                self.board.complete(claim, state)
+            }
+        });
+        match tried {
+            Tried::Done(()) => JobOutcome::Done { job, state },
+            Tried::Refused {
+                uncertain: true, ..
+            } if self.completed_before(&keeper.current()) => JobOutcome::Done { job, state },
+            other => {
+                let error = format!(
+                    "{}; its flow ended {state}: the conductor that takes the job over completes it without running it",
+                    other.error("complete the job")
+                );
+                tracing::warn!(conductor = %self.name, job = %job.id, %error, "cannot complete the job");
+                JobOutcome::Lost { job, error }
+            }
         }
+    }
+
+    /// Whether an earlier try of ours, whose answer was lost, completed the
+    /// job under `claim`.
+    fn completed_before(&self, claim: &Claim) -> bool {
+        self.board.get(claim.job.id).is_ok_and(|j| {
+            j.state == JobState::Done
+                && j.owner.as_deref() == Some(claim.owner.as_str())
+                && j.token == claim.token
+        })
+    }
+
+    /// Whether an earlier try of ours, whose answer was lost, gave the job
+    /// back: ready under our token, or taken since without our claim's expiry
+    /// recorded.
+    fn released_before(&self, claim: &Claim) -> bool {
+        self.board.get(claim.job.id).is_ok_and(|j| {
+            (j.state == JobState::Ready && j.token == claim.token)
+                || (j.token > claim.token
+                    && !j
+                        .failures
+                        .iter()
+                        .any(|f| f.token == claim.token && f.owner == claim.owner))
+        })
+    }
+
+    /// Whether an earlier try of ours, whose answer was lost, recorded the
+    /// failure `message` under `claim`; the job's state it left then.
+    fn failed_before(&self, claim: &Claim, message: &str) -> Option<JobState> {
+        let j = self.board.get(claim.job.id).ok()?;
+        let n = j.failures.iter().position(|f| {
+            f.token == claim.token && f.owner == claim.owner && f.message == message
+        })?;
+        Some(if n + 1 >= j.max_failures() as usize {
+            JobState::Dead
+        } else {
+            JobState::Ready
+        })
     }
 
     /// The job's engine: its recorded run resumed, or a new run recorded
@@ -346,14 +446,19 @@ impl Conductor {
                 }
                 engine.compile().map_err(|e| Stop::Fail(e.to_string()))?;
                 let flow = engine.flow_uuid().expect("persisted");
-                self.board
-                    .set_flow(&keeper.current(), flow)
-                    .map_err(|e| match e {
-                        JobBoardError::Lost { .. } | JobBoardError::NotFound { .. } => {
-                            Stop::Lost(e.to_string())
-                        }
-                        e => Stop::Fail(e.to_string()),
-                    })?;
+                match keeper.retry("record the job's flow detail", |claim| {
+                    self.board.set_flow(claim, flow)
+                }) {
+                    Tried::Done(()) => {}
+                    Tried::Refused {
+                        error: e @ (JobBoardError::Lost { .. } | JobBoardError::NotFound { .. }),
+                        ..
+                    } => return Err(Stop::Lost(e.to_string())),
+                    Tried::Refused { error, .. } => return Err(Stop::Fail(error.to_string())),
+                    gave_up => {
+                        return Err(Stop::Lost(gave_up.error("record the job's flow detail")))
+                    }
+                }
                 engine
             }
         };
@@ -391,12 +496,24 @@ impl Conductor {
 
     fn fail(&self, keeper: &Keeper, job: Job, error: String) -> JobOutcome {
         tracing::warn!(conductor = %self.name, job = %job.id, %error, "the job failed");
-        match self.board.fail(&keeper.current(), &error) {
-            Ok(state) => JobOutcome::Failed { job, state, error },
-            Err(e) => JobOutcome::Lost {
-                job,
-                error: e.to_string(),
-            },
+        match keeper.retry("record the job's failure", |claim| {
+            self.board.fail(claim, &error)
+        }) {
+            Tried::Done(state) => JobOutcome::Failed { job, state, error },
+            tried => {
+                if let Tried::Refused {
+                    uncertain: true, ..
+                } = tried
+                {
+                    if let Some(state) = self.failed_before(&keeper.current(), &error) {
+                        return JobOutcome::Failed { job, state, error };
+                    }
+                }
+                JobOutcome::Lost {
+                    job,
+                    error: tried.error("record the job's failure"),
+                }
+            }
         }
     }
 }
@@ -415,57 +532,195 @@ enum Stop {
     Lost(String),
 }
 
+/// The first wait before a board write that failed transiently is tried
+/// again; each next wait is twice as long, up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+
+/// The longest wait between two tries of a board write.
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// What became of a board write tried until the claim would expire.
+enum Tried<T> {
+    /// It was applied.
+    Done(T),
+    /// The board answered with a definitive error (`uncertain`: after a
+    /// transient error, so that an earlier try may have been applied and
+    /// this error be its consequence).
+    Refused {
+        error: JobBoardError,
+        uncertain: bool,
+    },
+    /// Transient errors until the claim would expire.
+    GaveUp {
+        error: JobBoardError,
+        tries: u32,
+        tried_for: Duration,
+    },
+}
+
+impl<T> Tried<T> {
+    /// The error, for the job's outcome; `what` was being done.
+    fn error(&self, what: &str) -> String {
+        match self {
+            Tried::Done(_) => String::new(),
+            Tried::Refused { error, .. } => error.to_string(),
+            Tried::GaveUp {
+                error,
+                tries,
+                tried_for,
+            } => format!(
+                "could not {what} before the claim would expire: {tries} tries in {:.1} s failed, the last with: {error}",
+                tried_for.as_secs_f64()
+            ),
+        }
+    }
+}
+
+/// Tries `op` until it succeeds, the board answers definitively, or
+/// `deadline` passes, waiting between tries with `sleep` (which says `false`
+/// to stop trying).
+fn retry<T>(
+    what: &str,
+    job: crate::persistence::Uuid,
+    deadline: impl Fn() -> Instant,
+    sleep: impl Fn(Duration) -> bool,
+    mut op: impl FnMut() -> Result<T, JobBoardError>,
+) -> Tried<T> {
+    let started = Instant::now();
+    let mut delay = RETRY_FIRST;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let error = match op() {
+            Ok(value) => {
+                if tries > 1 {
+                    tracing::info!(%job, what, tries, elapsed_ms = started.elapsed().as_millis() as u64, "the board answered again");
+                }
+                return Tried::Done(value);
+            }
+            Err(error) if error.is_transient() => error,
+            Err(error) => {
+                return Tried::Refused {
+                    error,
+                    uncertain: tries > 1,
+                }
+            }
+        };
+        let left = deadline().saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Tried::GaveUp {
+                error,
+                tries,
+                tried_for: started.elapsed(),
+            };
+        }
+        let wait = delay.mul_f64(0.75 + fastrand::f64() / 2.0).min(left);
+        tracing::warn!(%job, what, tries, %error, wait_ms = wait.as_millis() as u64, "the board is away; trying again");
+        if !sleep(wait) {
+            return Tried::GaveUp {
+                error,
+                tries,
+                tried_for: started.elapsed(),
+            };
+        }
+        delay = (delay * 2).min(RETRY_MAX);
+    }
+}
+
+/// What the keeper thread shares with the conductor.
+struct Held {
+    claim: Claim,
+    /// When the claim would expire, by this process's clock: its time to
+    /// live after it was last asked for (claimed or renewed).
+    deadline: Instant,
+}
+
 /// Renews a claim every third of its time on a thread of its own; when the
 /// claim is lost, suspends the run.
 struct Keeper {
-    claim: Arc<Mutex<Claim>>,
+    held: Arc<Mutex<Held>>,
     lost: Arc<Mutex<Option<String>>>,
     suspender: Arc<Mutex<Option<Suspender>>>,
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// Waits `d` unless stopped first; whether it was not stopped.
+fn wait_unless_stopped(stop: &(Mutex<bool>, Condvar), d: Duration) -> bool {
+    let guard = stop.0.lock().unwrap_or_else(|e| e.into_inner());
+    let (guard, _) = stop
+        .1
+        .wait_timeout_while(guard, d, |stopped| !*stopped)
+        .unwrap_or_else(|e| e.into_inner());
+    !*guard
+}
+
 impl Keeper {
-    fn start(board: Arc<dyn JobBoard>, claim: Claim, ttl: Duration) -> Keeper {
+    fn start(board: Arc<dyn JobBoard>, claim: Claim, ttl: Duration, deadline: Instant) -> Keeper {
         let mut keeper = Keeper {
-            claim: Arc::new(Mutex::new(claim)),
+            held: Arc::new(Mutex::new(Held { claim, deadline })),
             lost: Arc::default(),
             suspender: Arc::default(),
             stop: Arc::new((Mutex::new(false), Condvar::new())),
             thread: None,
         };
-        let (claim, lost, suspender, stop) = (
-            Arc::clone(&keeper.claim),
+        let (held, lost, suspender, stop) = (
+            Arc::clone(&keeper.held),
             Arc::clone(&keeper.lost),
             Arc::clone(&keeper.suspender),
             Arc::clone(&keeper.stop),
         );
-        keeper.thread = Some(std::thread::spawn(move || loop {
-            {
-                let guard = stop.0.lock().unwrap_or_else(|e| e.into_inner());
-                let (guard, _) = stop
-                    .1
-                    .wait_timeout_while(guard, ttl / 3, |stopped| !*stopped)
-                    .unwrap_or_else(|e| e.into_inner());
-                if *guard {
-                    return;
-                }
+        let lose = move |job, error: String| {
+            tracing::warn!(%job, %error, "claim lost; suspending the run");
+            *lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+            if let Some(s) = &*suspender.lock().unwrap_or_else(|e| e.into_inner()) {
+                s.suspend();
             }
-            let current = claim.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            match board.renew(&current, ttl) {
-                Ok(renewed) => *claim.lock().unwrap_or_else(|e| e.into_inner()) = renewed,
-                Err(e @ (JobBoardError::Lost { .. } | JobBoardError::NotFound { .. })) => {
-                    tracing::warn!(job = %current.job.id, error = %e, "claim lost; suspending the run");
-                    *lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
-                    if let Some(s) = &*suspender.lock().unwrap_or_else(|e| e.into_inner()) {
-                        s.suspend();
-                    }
-                    return;
+        };
+        keeper.thread = Some(std::thread::spawn(move || loop {
+            if !wait_unless_stopped(&stop, ttl / 3) {
+                return;
+            }
+            let (current, job) = {
+                let held = held.lock().unwrap_or_else(|e| e.into_inner());
+                (held.claim.clone(), held.claim.job.id)
+            };
+            let asked = Instant::now();
+            let deadline = || held.lock().unwrap_or_else(|e| e.into_inner()).deadline;
+            let renewed = retry(
+                "renew the claim",
+                job,
+                deadline,
+                |d| wait_unless_stopped(&stop, d),
+                || board.renew(&current, ttl),
+            );
+            match renewed {
+                Tried::Done(renewed) => {
+                    let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
+                    held.claim = renewed;
+                    held.deadline = asked + ttl;
                 }
-                // The board is unreachable for now: try again next time,
+                // Renewing is idempotent: that refusal is the board's word.
+                Tried::Refused {
+                    error: error @ (JobBoardError::Lost { .. } | JobBoardError::NotFound { .. }),
+                    ..
+                } => return lose(job, error.to_string()),
+                // Another error of the board's own: try again next time,
                 // while the claim may still be alive.
-                Err(e) => {
-                    tracing::warn!(job = %current.job.id, error = %e, "cannot renew the claim")
+                Tried::Refused { error, .. } => {
+                    tracing::warn!(%job, %error, "cannot renew the claim");
+                    if Instant::now() >= deadline() {
+                        return lose(
+                            job,
+                            format!("could not renew the claim before it would expire: {error}"),
+                        );
+                    }
+                }
+                gave_up => {
+                    if *stop.0.lock().unwrap_or_else(|e| e.into_inner()) {
+                        return;
+                    }
+                    return lose(job, gave_up.error("renew the claim"));
                 }
             }
         }));
@@ -473,11 +728,35 @@ impl Keeper {
     }
 
     fn current(&self) -> Claim {
-        self.claim.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .claim
+            .clone()
     }
 
     fn lost(&self) -> Option<String> {
         self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Tries a write under the current claim until it succeeds, the board
+    /// answers definitively, or the claim would expire.
+    fn retry<T>(
+        &self,
+        what: &str,
+        mut op: impl FnMut(&Claim) -> Result<T, JobBoardError>,
+    ) -> Tried<T> {
+        let job = self.current().job.id;
+        retry(
+            what,
+            job,
+            || self.held.lock().unwrap_or_else(|e| e.into_inner()).deadline,
+            |d| {
+                std::thread::sleep(d);
+                true
+            },
+            || op(&self.current()),
+        )
     }
 
     fn stop(mut self) {
@@ -486,5 +765,110 @@ impl Keeper {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    fn away() -> JobBoardError {
+        JobBoardError::Backend {
+            board: "b".to_owned(),
+            operation: "complete a job".to_owned(),
+            source: "connection refused".into(),
+            transient: true,
+        }
+    }
+
+    fn lost() -> JobBoardError {
+        JobBoardError::Lost {
+            board: "b".to_owned(),
+            job: crate::persistence::Uuid::nil(),
+            owner: "c".to_owned(),
+            token: 1,
+            now: "done".to_owned(),
+        }
+    }
+
+    /// Waits double from 50 ms (jittered to 75-125 %) up to 2 s, the last one
+    /// cut at the deadline; then the conductor gives up.
+    #[test]
+    fn transient_errors_are_tried_again_with_backoff_until_the_deadline() {
+        let waits = RefCell::new(Vec::new());
+        let deadline = Instant::now() + Duration::from_millis(700);
+        let tried = retry(
+            "complete the job",
+            crate::persistence::Uuid::nil(),
+            || deadline,
+            |d| {
+                waits.borrow_mut().push(d);
+                std::thread::sleep(d);
+                true
+            },
+            || Err::<(), _>(away()),
+        );
+        let waits = waits.into_inner();
+        for (i, w) in waits.iter().enumerate().take(waits.len() - 1) {
+            let nominal = RETRY_FIRST * 2u32.pow(i as u32);
+            assert!(
+                *w >= nominal.mul_f64(0.75) && *w <= nominal.mul_f64(1.25),
+                "{i}: {w:?}"
+            );
+        }
+        assert!(Instant::now() >= deadline);
+        let Tried::GaveUp { tries, .. } = &tried else {
+            panic!("gave up")
+        };
+        assert_eq!(*tries as usize, waits.len() + 1);
+        assert!(tried
+            .error("complete the job")
+            .starts_with("could not complete the job before the claim would expire: "));
+    }
+
+    /// A definitive answer is not tried again; after a transient error it is
+    /// marked uncertain (the earlier try may have been applied).
+    #[test]
+    fn definitive_errors_are_not_tried_again() {
+        let calls = RefCell::new(0);
+        let far = Instant::now() + Duration::from_secs(60);
+        let tried = retry(
+            "complete the job",
+            crate::persistence::Uuid::nil(),
+            || far,
+            |_| true,
+            || {
+                *calls.borrow_mut() += 1;
+                Err::<(), _>(lost())
+            },
+        );
+        assert!(matches!(
+            tried,
+            Tried::Refused {
+                uncertain: false,
+                ..
+            }
+        ));
+        assert_eq!(*calls.borrow(), 1);
+        let calls = RefCell::new(0);
+        let tried = retry(
+            "complete the job",
+            crate::persistence::Uuid::nil(),
+            || far,
+            |_| true,
+            || {
+                *calls.borrow_mut() += 1;
+                Err::<(), _>(if *calls.borrow() == 1 { away() } else { lost() })
+            },
+        );
+        assert!(matches!(
+            tried,
+            Tried::Refused {
+                uncertain: true,
+                ..
+            }
+        ));
+        assert_eq!(*calls.borrow(), 2);
     }
 }

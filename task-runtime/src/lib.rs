@@ -42,6 +42,7 @@ pub mod registry;
 pub mod retry;
 pub mod storage;
 pub mod task;
+mod url_options;
 #[cfg(feature = "amqp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "amqp")))]
 pub mod worker;

@@ -21,7 +21,10 @@
 //! | `postgres://user@host/db`           | `PostgresJobBoard`     | `postgres` |
 //!
 //! Several boards can share one server: each has a name (a key prefix in
-//! Redis, a column in PostgreSQL).
+//! Redis, a column in PostgreSQL). A Redis URL's query bounds the waits on
+//! the server (`redis://127.0.0.1/0?timeout=2s`; see `RedisJobBoard`), so
+//! that a server that stops answering is an error
+//! ([`JobBoardError::is_transient`]) rather than a hang.
 
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -317,7 +320,8 @@ pub enum JobBoardError {
         /// The newest version this code knows.
         known: u32,
     },
-    /// The server failed (connection lost, server down, ...).
+    /// The server failed (connection lost, server down, no answer in time,
+    /// or an error of the server's own).
     #[error("{board}: {operation} failed: {source}")]
     Backend {
         /// The board.
@@ -327,6 +331,10 @@ pub enum JobBoardError {
         /// The driver's error.
         #[source]
         source: crate::persistence::DriverError,
+        /// Whether trying again later may succeed: the connection was refused,
+        /// reset or lost, or the server did not answer within the bound (see
+        /// [`JobBoardError::is_transient`]).
+        transient: bool,
     },
     /// The server did not answer within a bound (`connect_timeout`,
     /// `query_timeout` or `statement_timeout` of the URL's query string): the
@@ -343,6 +351,26 @@ pub enum JobBoardError {
         /// Its value.
         after: std::time::Duration,
     },
+}
+
+impl JobBoardError {
+    /// Whether the error may go away by itself, so that the same call is
+    /// worth trying again: the server could not be reached, the connection
+    /// broke, or the server did not answer within the connection's bound.
+    /// Definitive answers — [`JobBoardError::Lost`], [`JobBoardError::NotFound`],
+    /// a corrupt job, an error of the server's own — are not.
+    ///
+    /// A transient error of a write does not say whether the write was
+    /// applied: the server may have applied it and the answer been lost.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            JobBoardError::Backend {
+                transient: true,
+                ..
+            } | JobBoardError::TimedOut { .. }
+        )
+    }
 }
 
 /// A jobboard: jobs posted, claimed under fenced leases, finished or moved
@@ -375,6 +403,14 @@ pub trait JobBoard: Send + Sync + fmt::Debug {
     /// Marks the job done, its flow having ended in `outcome` (under the
     /// claim).
     fn complete(&self, claim: &Claim, outcome: FlowState) -> Result<(), JobBoardError>;
+
+    /// Marks the job done like [`JobBoard::complete`], for a claim that found
+    /// the job's flow already ended: the conductor that ran it could not
+    /// reach the board to say so before its claim expired. The failure that
+    /// taking over that expired claim recorded (the last one, of the previous
+    /// token, saying the claim expired) is withdrawn: the flow did not fail,
+    /// the board was away.
+    fn complete_ended(&self, claim: &Claim, outcome: FlowState) -> Result<(), JobBoardError>;
 
     /// Records a failure to run the job (under the claim) and gives it back:
     /// ready again, or dead if it has now failed [`Job::max_failures`] times.
@@ -464,6 +500,20 @@ fn open_postgres(url: &str, _board: &str) -> Result<Arc<dyn JobBoard>, JobBoardE
         url: redact_url(url),
         feature: "postgres",
     })
+}
+
+/// Whether `e`'s chain of sources holds an I/O error (a connection refused,
+/// reset, timed out).
+#[allow(dead_code)] // unused when no board is compiled in
+pub(crate) fn has_io_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if e.is::<std::io::Error>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// How a stale claim's job looks now, for [`JobBoardError::Lost`].

@@ -24,7 +24,7 @@ use tokio_postgres::{Config, Row, Statement};
 
 use super::{
     describe_now, expired_message, ttl_ms, Claim, Job, JobBoard, JobBoardError, JobFailure,
-    JobState, NewJob,
+    JobState, NewJob, EXPIRED_TAIL,
 };
 use crate::engine::FlowState;
 use crate::persistence::bounds::Bounds;
@@ -248,10 +248,25 @@ impl PostgresJobBoard {
                 after,
             };
         }
+        // Connection-level errors (no server answer), and the server's own
+        // ways of saying "not now": a connection exception (class 08), a
+        // shutdown (57P01-57P03), a serialization failure or a deadlock.
+        let transient = match (&e, e.as_db_error()) {
+            (_, Some(db)) => {
+                let code = db.code().code();
+                code.starts_with("08")
+                    || code.starts_with("57P")
+                    || code == "40001"
+                    || code == "40P01"
+            }
+            (PgError::Driver(d), None) => d.is_closed() || crate::jobboard::has_io_error(d),
+            _ => false,
+        };
         JobBoardError::Backend {
             board: self.describe.clone(),
             operation: operation.to_owned(),
             source: e.into_source(),
+            transient,
         }
     }
 
@@ -514,6 +529,21 @@ impl JobBoard for PostgresJobBoard {
         let op = "complete a job";
         self.tx(op, |this, tx| {
             let (job, _) = this.locked(tx, claim, op)?;
+            this.end(tx, &job, JobState::Done, Some(outcome), op)
+        })
+    }
+
+    fn complete_ended(&self, claim: &Claim, outcome: FlowState) -> Result<(), JobBoardError> {
+        let op = "complete a job whose flow had ended";
+        self.tx(op, |this, tx| {
+            let (mut job, _) = this.locked(tx, claim, op)?;
+            if job
+                .failures
+                .last()
+                .is_some_and(|f| f.token + 1 == claim.token && f.message.ends_with(EXPIRED_TAIL))
+            {
+                job.failures.pop();
+            }
             this.end(tx, &job, JobState::Done, Some(outcome), op)
         })
     }

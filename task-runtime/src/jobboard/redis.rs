@@ -1,5 +1,7 @@
 //! `redis://host:port/db`: a jobboard in Redis.
 //!
+//! Every wait on the server is bounded: see [`RedisJobBoard`].
+//!
 //! Keys start with `taskwire:{board}:`: a hash per job (`job:{id}`), a list
 //! of its failures (`failures:{id}`), and three sorted sets — `ready`
 //! (ordered by priority, then by posting order), `claimed` (by claim expiry)
@@ -15,7 +17,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use redis::{Client, Connection, Script};
+use redis::io::tcp::{socket2::TcpKeepalive, TcpSettings};
+use redis::{Client, Connection, IntoConnectionInfo, Script};
 
 use super::{
     describe_now, ttl_ms, Claim, Job, JobBoard, JobBoardError, JobFailure, JobState, NewJob,
@@ -23,6 +26,53 @@ use super::{
 };
 use crate::engine::FlowState;
 use crate::persistence::{redact_url, Uuid};
+use crate::url_options::{parse_duration, show_duration, take_options};
+
+/// The URL query keys the board reads.
+const KEYS: [&str; 3] = ["timeout", "connect_timeout", "keepalive"];
+
+/// How long the board waits on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Bounds {
+    timeout: Duration,
+    connect_timeout: Duration,
+    keepalive: Duration,
+}
+
+impl Default for Bounds {
+    fn default() -> Bounds {
+        Bounds {
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            keepalive: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The bounds set in `url`'s query, and the URL for the Redis client.
+fn bounds(url: &str) -> Result<(String, Bounds), String> {
+    let (rest, options) = take_options(url, &KEYS);
+    let mut bounds = Bounds::default();
+    for (key, value) in options {
+        let d = parse_duration(&key, &value)?;
+        match key.as_str() {
+            "timeout" => bounds.timeout = d,
+            "connect_timeout" => bounds.connect_timeout = d,
+            _ => bounds.keepalive = d,
+        }
+    }
+    Ok((rest, bounds))
+}
+
+/// A wait on the server that ran out.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer from the server within {bound} (`{key}` in the URL); the connection was dropped and the next call connects again")]
+struct NoAnswer {
+    bound: String,
+    key: &'static str,
+    #[source]
+    source: redis::RedisError,
+}
 
 /// Shared by the scripts: the server's clock in ms, and how a job is claimed.
 const PRELUDE: &str = r#"
@@ -86,7 +136,8 @@ while true do
 end
 "#;
 
-/// ARGV: prefix, id, owner, token, operation, argument.
+/// ARGV: prefix, id, owner, token, operation, argument, the text after
+/// "(token N) " of an expiry failure.
 /// Returns {'missing'}, {'lost', state, owner, token} or {'ok', value}.
 const UNDER_CLAIM: &str = r#"
 local id = ARGV[2]
@@ -117,6 +168,19 @@ elseif op == 'flow' then
 elseif op == 'complete' then
   redis.call('HSET', k, 'outcome', ARGV[6])
   give_back('done')
+elseif op == 'complete_ended' then
+  -- Withdraw the expiry failure that taking the job over recorded.
+  local f = p .. 'failures:' .. id
+  local last = redis.call('LINDEX', f, -1)
+  if last then
+    local d = cjson.decode(last)
+    local tail = ARGV[7]
+    if d['token'] == tonumber(token) - 1 and string.sub(d['message'], -string.len(tail)) == tail then
+      redis.call('RPOP', f)
+    end
+  end
+  redis.call('HSET', k, 'outcome', ARGV[6])
+  give_back('done')
 elseif op == 'fail' then
   local n = add_failure(id, owner, token, ARGV[6])
   local max = cjson.decode(redis.call('HGET', k, 'spec'))['max_failures']
@@ -142,10 +206,34 @@ return 1
 "#;
 
 /// A jobboard in Redis (`redis://…`).
+///
+/// **Bounded waits.** Every wait on the server is bounded, so that a server
+/// that stops answering (paused, cut off by the network) becomes the board's
+/// error instead of a hang. The URL's query sets the bounds (the keys are
+/// taken off before the URL goes to the Redis client; others are left to it):
+///
+/// | key               | default | what it bounds                                   |
+/// |-------------------|---------|--------------------------------------------------|
+/// | `timeout`         | 10 s    | each command: sending it and reading its answer (also `TCP_USER_TIMEOUT`) |
+/// | `connect_timeout` | 5 s     | connecting, and each answer of the handshake (`AUTH`, then `SELECT` if the database is not 0) |
+/// | `keepalive`       | 10 s    | idle time before TCP keepalive probes (every third of it, 3 probes) |
+///
+/// Durations are written `500ms`, `5s` or `1m`:
+/// `redis://127.0.0.1/0?timeout=2s&connect_timeout=1s`. A value that is not
+/// one is refused by [`RedisJobBoard::open`] with an error naming the key and
+/// the value. A command without an answer within `timeout` fails with a
+/// transient [`JobBoardError::Backend`] naming the operation, the bound and
+/// the server (password removed); its connection is dropped (a late answer
+/// must not be read as the next command's), and the next call connects again,
+/// so that the board works again on the same handle once the server is back.
+/// A write whose answer was lost may have been applied: callers that try it
+/// again must expect [`JobBoardError::Lost`] from their own earlier success
+/// (the conductor checks for that).
 pub struct RedisJobBoard {
     describe: String,
     prefix: String,
     client: Client,
+    bounds: Bounds,
     conn: Mutex<Option<Connection>>,
     post: Script,
     claim: Script,
@@ -162,19 +250,41 @@ impl std::fmt::Debug for RedisJobBoard {
 }
 
 impl RedisJobBoard {
-    /// Connects to `redis://[user:password@]host[:port][/db]`; the board's
-    /// keys start with `taskwire:{board}:`.
+    /// Connects to `redis://[user:password@]host[:port][/db][?timeout=…]`
+    /// (the bounds are in the [type's documentation](RedisJobBoard)); the
+    /// board's keys start with `taskwire:{board}:`.
     pub fn open(url: &str, board: &str) -> Result<RedisJobBoard, JobBoardError> {
         let shown = redact_url(url);
-        let client = Client::open(url).map_err(|e| JobBoardError::InvalidUrl {
+        let invalid = |reason: String| JobBoardError::InvalidUrl {
             url: shown.clone(),
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        let (rest, bounds) = bounds(url).map_err(invalid)?;
+        let keepalive = TcpKeepalive::new()
+            .with_time(bounds.keepalive)
+            .with_interval((bounds.keepalive / 3).max(Duration::from_secs(1)))
+            .with_retries(3);
+        let tcp = TcpSettings::default()
+            .set_nodelay(true)
+            .set_keepalive(keepalive)
+            .set_user_timeout(bounds.timeout);
+        let info = rest
+            .as_str()
+            .into_connection_info()
+            .map_err(|e| invalid(e.to_string()))?
+            .set_tcp_settings(tcp);
+        // The client bounds each answer of its handshake by the connect
+        // timeout; without `CLIENT SETINFO` (the library's name and version,
+        // two more round trips) the handshake is `AUTH` and `SELECT` at most.
+        let redis_info = info.redis_settings().clone().set_skip_set_lib_name();
+        let info = info.set_redis_settings(redis_info);
+        let client = Client::open(info).map_err(|e| invalid(e.to_string()))?;
         let script = |body: &str| Script::new(&format!("{PRELUDE}{body}"));
         let this = RedisJobBoard {
             describe: format!("jobboard `{board}` at {shown}"),
             prefix: format!("taskwire:{board}:"),
             client,
+            bounds,
             conn: Mutex::new(None),
             post: script(POST),
             claim: script(CLAIM),
@@ -223,11 +333,18 @@ impl RedisJobBoard {
             self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let conn = match &mut *guard {
             Some(conn) => conn,
-            None => guard.insert(
-                self.client
-                    .get_connection_with_timeout(Duration::from_secs(10))
-                    .map_err(|e| self.error(&format!("connect (to {operation})"), e))?,
-            ),
+            None => {
+                let connect = format!("connect (to {operation})");
+                let conn = self
+                    .client
+                    .get_connection_with_timeout(self.bounds.connect_timeout)
+                    .map_err(|e| self.error(&connect, "connect_timeout", e))?;
+                let timeout = Some(self.bounds.timeout);
+                conn.set_read_timeout(timeout)
+                    .and_then(|()| conn.set_write_timeout(timeout))
+                    .map_err(|e| self.error(&connect, "timeout", e))?;
+                guard.insert(conn)
+            }
         };
         match f(conn) {
             Ok(value) => Ok(value),
@@ -235,16 +352,46 @@ impl RedisJobBoard {
                 if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() {
                     *guard = None;
                 }
-                Err(self.error(operation, e))
+                Err(self.error(operation, "timeout", e))
             }
         }
     }
 
-    fn error(&self, operation: &str, e: redis::RedisError) -> JobBoardError {
+    /// The board's error for `e`; a timeout names its bound, the URL key
+    /// `key`.
+    fn error(&self, operation: &str, key: &'static str, e: redis::RedisError) -> JobBoardError {
+        // The connection's failures, and the server's "not now": loading its
+        // data after a restart, a replica during a failover, try again.
+        let transient = e.is_io_error()
+            || e.is_connection_dropped()
+            || e.is_timeout()
+            || matches!(
+                e.kind(),
+                redis::ErrorKind::Server(
+                    redis::ServerErrorKind::BusyLoading
+                        | redis::ServerErrorKind::TryAgain
+                        | redis::ServerErrorKind::MasterDown
+                        | redis::ServerErrorKind::ReadOnly
+                )
+            );
+        let source: crate::persistence::DriverError = if e.is_timeout() {
+            let bound = match key {
+                "connect_timeout" => self.bounds.connect_timeout,
+                _ => self.bounds.timeout,
+            };
+            Box::new(NoAnswer {
+                bound: show_duration(bound),
+                key,
+                source: e,
+            })
+        } else {
+            Box::new(e)
+        };
         JobBoardError::Backend {
             board: self.describe.clone(),
             operation: operation.to_owned(),
-            source: Box::new(e),
+            source,
+            transient,
         }
     }
 
@@ -273,6 +420,7 @@ impl RedisJobBoard {
                 .arg(claim.token)
                 .arg(op)
                 .arg(arg)
+                .arg(EXPIRED_TAIL)
                 .invoke(c)
         })?;
         match reply.first().map(String::as_str) {
@@ -450,6 +598,16 @@ impl JobBoard for RedisJobBoard {
     fn complete(&self, claim: &Claim, outcome: FlowState) -> Result<(), JobBoardError> {
         self.under(claim, "complete", "complete a job", outcome.as_str())
             .map(drop)
+    }
+
+    fn complete_ended(&self, claim: &Claim, outcome: FlowState) -> Result<(), JobBoardError> {
+        self.under(
+            claim,
+            "complete_ended",
+            "complete a job whose flow had ended",
+            outcome.as_str(),
+        )
+        .map(drop)
     }
 
     fn fail(&self, claim: &Claim, message: &str) -> Result<JobState, JobBoardError> {

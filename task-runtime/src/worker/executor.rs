@@ -14,8 +14,8 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::{
-    backoff, connection_args, decode, encode, expiring_queue, Broker, BrokerError, Message, Offer,
-    WireAction, WireOutcome, WorkerError,
+    backoff, connection_args, decode, encode, expiring_queue, Bounds, Broker, BrokerError, Message,
+    Offer, Waited, WireAction, WireOutcome, Within, WorkerError,
 };
 use crate::engine::executor::{Action, Executor, Request};
 use crate::failure::Failure;
@@ -29,6 +29,7 @@ type Handles = dyn Fn(&TaskMeta) -> bool + Send + Sync;
 #[derive(Clone)]
 pub struct ExecutorConfig {
     no_worker_timeout: Duration,
+    broker_timeout: Duration,
     missed_heartbeats: u32,
     max_tries: u32,
     tick: Duration,
@@ -39,6 +40,7 @@ impl std::fmt::Debug for ExecutorConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ExecutorConfig")
             .field("no_worker_timeout", &self.no_worker_timeout)
+            .field("broker_timeout", &self.broker_timeout)
             .field("missed_heartbeats", &self.missed_heartbeats)
             .field("max_tries", &self.max_tries)
             .field("tick", &self.tick)
@@ -50,6 +52,7 @@ impl Default for ExecutorConfig {
     fn default() -> ExecutorConfig {
         ExecutorConfig {
             no_worker_timeout: Duration::from_secs(30),
+            broker_timeout: Duration::from_secs(30),
             missed_heartbeats: 3,
             max_tries: 3,
             tick: Duration::from_millis(50),
@@ -63,6 +66,18 @@ impl ExecutorConfig {
     /// 30 s).
     pub fn no_worker_timeout(mut self, d: Duration) -> Self {
         self.no_worker_timeout = d;
+        self
+    }
+
+    /// How long requests wait for a broker that was lost (default 30 s):
+    /// once the executor has been without a connection for that long, every
+    /// request it holds fails with [`WorkerError::BrokerAway`], and so do
+    /// new ones, at each failed try to reach it, until it is back. A broker
+    /// that stops answering is found lost after two AMQP heartbeats (the
+    /// URL's `heartbeat`), and each try to reach it again waits at most the
+    /// URL's `connect_timeout` and `timeout`.
+    pub fn broker_timeout(mut self, d: Duration) -> Self {
+        self.broker_timeout = d;
         self
     }
 
@@ -184,6 +199,8 @@ struct Inner {
     id: String,
     broker: Broker,
     config: ExecutorConfig,
+    /// How long to wait on the broker, from its URL.
+    bounds: Bounds,
     reply_queue: String,
     state: Mutex<State>,
     send: mpsc::UnboundedSender<Uuid>,
@@ -212,8 +229,10 @@ impl WorkerExecutor {
         config: ExecutorConfig,
     ) -> Result<WorkerExecutor, BrokerError> {
         let id = Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let (_, bounds) = connection_args(&broker.url, "")?;
         let (send, to_send) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
+            bounds,
             reply_queue: broker.engine_queue(&id),
             id,
             broker,
@@ -367,6 +386,7 @@ async fn run(inner: Weak<Inner>, mut session: Session, mut to_send: mpsc::Unboun
             state.connected_at = None;
         }
         drop(strong);
+        let lost_at = Instant::now();
         session = loop {
             backoff(&mut delay).await;
             let Some(strong) = inner.upgrade() else {
@@ -375,7 +395,8 @@ async fn run(inner: Weak<Inner>, mut session: Session, mut to_send: mpsc::Unboun
             match strong.open().await {
                 Ok(session) => break session,
                 Err(e) => {
-                    tracing::warn!(executor = %strong.id, error = %e, "cannot reach the broker")
+                    tracing::warn!(executor = %strong.id, error = %e, "cannot reach the broker");
+                    strong.fail_if_away(lost_at, &e);
                 }
             }
         };
@@ -384,7 +405,7 @@ async fn run(inner: Weak<Inner>, mut session: Session, mut to_send: mpsc::Unboun
 }
 
 impl Inner {
-    fn broker_error(&self, operation: &str, e: amqprs::error::Error) -> BrokerError {
+    fn broker_error(&self, operation: &str, e: Waited) -> BrokerError {
         BrokerError {
             url: redact_url(&self.broker.url),
             operation: operation.to_owned(),
@@ -392,32 +413,66 @@ impl Inner {
         }
     }
 
+    /// Fails every request held once the broker has been away for
+    /// [`ExecutorConfig::broker_timeout`].
+    fn fail_if_away(&self, lost_at: Instant, last: &BrokerError) {
+        let away = lost_at.elapsed();
+        if away < self.config.broker_timeout {
+            return;
+        }
+        let settled: Vec<Pending> = {
+            let mut state = lock(&self.state);
+            state.pending.drain().map(|(_, p)| p).collect()
+        };
+        for p in settled {
+            if let Some(w) = p.worker.as_ref() {
+                if let Some(seen) = lock(&self.state).workers.get_mut(w) {
+                    seen.assigned = seen.assigned.saturating_sub(1);
+                }
+            }
+            let _ = p.tx.send(Err(Failure::from_error(WorkerError::BrokerAway {
+                atom: p.atom,
+                task: p.task,
+                url: redact_url(&self.broker.url),
+                away,
+                error: last.message.clone(),
+            })));
+        }
+    }
+
     /// Opens a session: the reply queue, the hello queue, their consumers.
     async fn open(&self) -> Result<Session, BrokerError> {
-        let args = connection_args(&self.broker.url, &format!("taskwire engine {}", self.id))?;
+        let (args, bounds) =
+            connection_args(&self.broker.url, &format!("taskwire engine {}", self.id))?;
         let conn = Connection::open(&args)
+            .within(bounds.connect_timeout, "connect_timeout")
             .await
             .map_err(|e| self.broker_error("connect", e))?;
         let channel = conn
             .open_channel(None)
+            .within(bounds.timeout, "timeout")
             .await
             .map_err(|e| self.broker_error("open a channel", e))?;
         let exchange = self.broker.hello_exchange();
         channel
             .exchange_declare(ExchangeDeclareArguments::new(&exchange, "fanout"))
+            .within(bounds.timeout, "timeout")
             .await
             .map_err(|e| self.broker_error("declare the hello exchange", e))?;
         channel
             .queue_declare(expiring_queue(&self.reply_queue))
+            .within(bounds.timeout, "timeout")
             .await
             .map_err(|e| self.broker_error("declare the reply queue", e))?;
         let (hello_queue, _, _) = channel
             .queue_declare(QueueDeclareArguments::exclusive_server_named())
+            .within(bounds.timeout, "timeout")
             .await
             .map_err(|e| self.broker_error("declare the hello queue", e))?
             .expect("not no-wait");
         channel
             .queue_bind(QueueBindArguments::new(&hello_queue, &exchange, ""))
+            .within(bounds.timeout, "timeout")
             .await
             .map_err(|e| self.broker_error("bind the hello queue", e))?;
         let consume = |queue: &str| {
@@ -427,10 +482,12 @@ impl Inner {
         };
         let (_, replies) = channel
             .basic_consume_rx(consume(&self.reply_queue))
+            .within(bounds.timeout, "timeout")
             .await
             .map_err(|e| self.broker_error("consume the reply queue", e))?;
         let (_, hellos) = channel
             .basic_consume_rx(consume(&hello_queue))
+            .within(bounds.timeout, "timeout")
             .await
             .map_err(|e| self.broker_error("consume the hello queue", e))?;
         let unsent: Vec<Uuid> = {
@@ -531,6 +588,7 @@ impl Inner {
                 body,
                 BasicPublishArguments::new("", queue),
             )
+            .within(self.bounds.timeout, "timeout")
             .await
         {
             tracing::debug!(executor = %self.id, error = %e, "publish failed");

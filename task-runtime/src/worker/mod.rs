@@ -32,6 +32,38 @@
 //! it calls the task's code, without waiting for the broker to confirm it: one
 //! that dies in that instant is taken for one that never started.
 //!
+//! **Bounded waits.** No wait on the broker is open-ended, so that a broker
+//! that stops answering (paused, cut off by the network) becomes an error
+//! within a bound, and the client reconnects by itself once it is back. The
+//! broker URL's query sets the bounds, for the executor and the worker alike
+//! (`amqp://guest:guest@127.0.0.1:5672/%2f?heartbeat=5s&timeout=5s`;
+//! durations are written `500ms`, `5s` or `1m`; a malformed value, or an
+//! unknown key, is refused with an error naming it):
+//!
+//! | key               | default | what it bounds |
+//! |-------------------|---------|----------------|
+//! | `heartbeat`       | 10 s    | the AMQP heartbeat asked for (whole seconds, rounded up; the broker may lower it): a connection on which nothing came for two heartbeats is taken for broken, dropped, and opened again |
+//! | `connect_timeout` | 10 s    | opening a connection (TCP and the AMQP handshake) |
+//! | `timeout`         | 10 s    | each request to the broker: opening a channel, declaring, binding, consuming, publishing, acknowledging; a worker whose hello cannot be sent within it reconnects |
+//!
+//! What bounds a request an engine sent, by what stops answering:
+//! - *No worker offers its task*: [`ExecutorConfig::no_worker_timeout`]
+//!   (30 s), then [`WorkerError::NoWorker`].
+//! - *Its worker* (no hello for [`ExecutorConfig::missed_heartbeats`] of the
+//!   worker's heartbeats, 3 s by default): sent to another worker, at most
+//!   [`ExecutorConfig::max_tries`] times ([`WorkerError::GaveUp`]), or
+//!   [`WorkerError::MayHaveRun`] for a task that is not idempotent.
+//! - *Its task*, running long on a live worker: the atom's own timeout
+//!   ([`TaskSpec::timeout`](crate::TaskSpec::timeout)); none by default, as a
+//!   task may rightly run long.
+//! - *The broker*: the connection is found broken after two heartbeats, each
+//!   try to open it again ends within `connect_timeout` and `timeout`, and
+//!   once the executor has been without a connection for
+//!   [`ExecutorConfig::broker_timeout`] (30 s) its requests fail with
+//!   [`WorkerError::BrokerAway`]: at most about two heartbeats, plus
+//!   `broker_timeout`, plus one `connect_timeout` after the broker went
+//!   silent.
+//!
 //! **Broken connections** heal: engine and worker reconnect with backoff.
 //! Queues outlive a short disconnection (they expire after
 //! [`QUEUE_EXPIRES`] unused), so requests and results wait for their reader.
@@ -67,7 +99,8 @@ pub const QUEUE_EXPIRES: Duration = Duration::from_secs(120);
 /// tests, share one broker).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Broker {
-    /// `amqp://user:password@host:port/vhost` (`%2f` is the default vhost).
+    /// `amqp://user:password@host:port/vhost` (`%2f` is the default vhost),
+    /// with the bounds of the [module documentation](self) in its query.
     pub url: String,
     /// Prefix of every exchange and queue name.
     pub namespace: String,
@@ -176,6 +209,21 @@ pub enum WorkerError {
         from: String,
         /// Its version.
         found: u32,
+    },
+    /// The broker was lost, and not reached again within
+    /// [`ExecutorConfig::broker_timeout`].
+    #[error("task `{task}` of atom `{atom}`: the AMQP broker {url} has been away for {away:?} (the executor's broker_timeout); the last try to reach it: {error}")]
+    BrokerAway {
+        /// The atom.
+        atom: String,
+        /// The task.
+        task: String,
+        /// The broker (password removed).
+        url: String,
+        /// How long it had been away.
+        away: Duration,
+        /// The last error reaching it.
+        error: String,
     },
     /// The executor was dropped while the request was out.
     #[error("the worker executor stopped before task `{task}` of atom `{atom}` got its result")]
@@ -317,17 +365,105 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Message, String> {
     serde_json::from_value(envelope.rest).map_err(|e| e.to_string())
 }
 
-/// Connection arguments from an `amqp://user:password@host:port/vhost` URL.
+/// The URL query keys of a broker's URL.
+const KEYS: [&str; 3] = ["heartbeat", "connect_timeout", "timeout"];
+
+/// How long the engine's and the worker's AMQP clients wait on the broker
+/// (see the [module documentation](self)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bounds {
+    /// The AMQP heartbeat asked for (whole seconds on the wire).
+    pub(crate) heartbeat: Duration,
+    /// Opening a connection.
+    pub(crate) connect_timeout: Duration,
+    /// Each request to the broker.
+    pub(crate) timeout: Duration,
+}
+
+impl Default for Bounds {
+    fn default() -> Bounds {
+        Bounds {
+            heartbeat: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A wait on the broker that failed or ran out.
+#[derive(Debug)]
+pub(crate) enum Waited {
+    Failed(amqprs::error::Error),
+    NoAnswer { bound: Duration, key: &'static str },
+}
+
+impl std::fmt::Display for Waited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Waited::Failed(e) => e.fmt(f),
+            Waited::NoAnswer { bound, key } => write!(
+                f,
+                "no answer from the broker within {} (`{key}` in the URL)",
+                crate::url_options::show_duration(*bound)
+            ),
+        }
+    }
+}
+
+/// A broker request bounded in time.
+pub(crate) trait Within<T>:
+    std::future::Future<Output = Result<T, amqprs::error::Error>>
+{
+    /// Fails with [`Waited::NoAnswer`] unless done within `bound` (the URL's
+    /// `key`).
+    fn within(
+        self,
+        bound: Duration,
+        key: &'static str,
+    ) -> impl std::future::Future<Output = Result<T, Waited>> + Send
+    where
+        Self: Sized + Send,
+    {
+        async move {
+            match tokio::time::timeout(bound, self).await {
+                Ok(Ok(value)) => Ok(value),
+                Ok(Err(e)) => Err(Waited::Failed(e)),
+                Err(_) => Err(Waited::NoAnswer { bound, key }),
+            }
+        }
+    }
+}
+
+impl<T, F: std::future::Future<Output = Result<T, amqprs::error::Error>>> Within<T> for F {}
+
+/// Connection arguments and bounds from an
+/// `amqp://user:password@host:port/vhost[?heartbeat=…]` URL.
 pub(crate) fn connection_args(
     url: &str,
     name: &str,
-) -> Result<amqprs::connection::OpenConnectionArguments, BrokerError> {
+) -> Result<(amqprs::connection::OpenConnectionArguments, Bounds), BrokerError> {
     let bad = |message: String| BrokerError {
         url: crate::persistence::redact_url(url),
         operation: "parse the URL".to_owned(),
         message,
     };
-    let rest = url
+    let (url_rest, options) = crate::url_options::take_options(url, &KEYS);
+    let mut bounds = Bounds::default();
+    for (key, value) in options {
+        let d = crate::url_options::parse_duration(&key, &value).map_err(bad)?;
+        match key.as_str() {
+            "heartbeat" => bounds.heartbeat = d,
+            "connect_timeout" => bounds.connect_timeout = d,
+            _ => bounds.timeout = d,
+        }
+    }
+    if let Some((_, query)) = url_rest.split_once('?') {
+        let key = query.split(['=', '&']).next().unwrap_or_default();
+        return Err(bad(format!(
+            "unknown key `{key}` in the URL's query; known keys: heartbeat, connect_timeout, timeout"
+        )));
+    }
+    let rest = url_rest
         .strip_prefix("amqp://")
         .ok_or_else(|| bad("expected amqp://user:password@host:port/vhost".to_owned()))?;
     let (authority, vhost) = rest.split_once('/').unwrap_or((rest, ""));
@@ -348,8 +484,12 @@ pub(crate) fn connection_args(
         v => v.to_owned(),
     };
     let mut args = amqprs::connection::OpenConnectionArguments::new(host, port, user, password);
-    args.virtual_host(&vhost).connection_name(name);
-    Ok(args)
+    // Whole seconds on the wire, rounded up.
+    let heartbeat = bounds.heartbeat.as_millis().div_ceil(1000).clamp(1, 65535) as u16;
+    args.virtual_host(&vhost)
+        .connection_name(name)
+        .heartbeat(heartbeat);
+    Ok((args, bounds))
 }
 
 /// Queue arguments: expire after [`QUEUE_EXPIRES`] without a reader.
@@ -396,12 +536,14 @@ mod tests {
 
     #[test]
     fn broker_urls_are_parsed_and_bad_ones_named() {
-        let args = connection_args("amqp://bob:secret@rabbit:5673/prod", "x").unwrap();
+        let (args, bounds) = connection_args("amqp://bob:secret@rabbit:5673/prod", "x").unwrap();
         assert_eq!(
             (args.get_host(), args.get_port(), args.get_virtual_host()),
             ("rabbit", 5673, "prod")
         );
-        let args = connection_args("amqp://guest:guest@127.0.0.1:5672/%2f", "x").unwrap();
+        assert_eq!(bounds, Bounds::default());
+        assert_eq!(args.get_heartbeat(), 10);
+        let (args, _) = connection_args("amqp://guest:guest@127.0.0.1:5672/%2f", "x").unwrap();
         assert_eq!(args.get_virtual_host(), "/");
         let Err(err) = connection_args("amqp://bob:secret@rabbit:56x/", "x") else {
             panic!("a bad port")
@@ -410,12 +552,45 @@ mod tests {
             err.to_string(),
             "AMQP broker amqp://bob:***@rabbit:56x/: parse the URL failed: port `56x`: invalid digit found in string"
         );
+        let Err(err) = connection_args("amqp://bob:secret@rabbit/%2f?timeout=fast", "x") else {
+            panic!("a bad timeout")
+        };
+        assert_eq!(
+            err.to_string(),
+            "AMQP broker amqp://bob:***@rabbit/%2f?timeout=fast: parse the URL failed: `timeout=fast`: no number; write a duration such as `500ms`, `5s` or `1m`"
+        );
+        let Err(err) = connection_args("amqp://rabbit/%2f?heartbeat=5s&frame_max=9", "x") else {
+            panic!("an unknown key")
+        };
+        assert_eq!(
+            err.to_string(),
+            "AMQP broker amqp://rabbit/%2f?heartbeat=5s&frame_max=9: parse the URL failed: unknown key `frame_max` in the URL's query; known keys: heartbeat, connect_timeout, timeout"
+        );
         let Err(err) = connection_args("http://rabbit", "x") else {
             panic!("a bad scheme")
         };
         assert_eq!(
             err.to_string(),
             "AMQP broker http://rabbit: parse the URL failed: expected amqp://user:password@host:port/vhost"
+        );
+    }
+
+    #[test]
+    fn bounds_come_from_the_query() {
+        let (args, bounds) = connection_args(
+            "amqp://u:p@h:5672/%2f?heartbeat=1500ms&connect_timeout=2s&timeout=3s",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(args.get_virtual_host(), "/");
+        assert_eq!(args.get_heartbeat(), 2, "rounded up to whole seconds");
+        assert_eq!(
+            bounds,
+            Bounds {
+                heartbeat: Duration::from_millis(1500),
+                connect_timeout: Duration::from_secs(2),
+                timeout: Duration::from_secs(3),
+            }
         );
     }
 }

@@ -15,8 +15,8 @@ use serde_json::Value;
 use tokio::sync::{watch, Semaphore};
 
 use super::{
-    backoff, connection_args, decode, encode, expiring_queue, Broker, BrokerError, Message, Offer,
-    WireAction, WireOutcome, WorkerError,
+    backoff, connection_args, decode, encode, expiring_queue, Bounds, Broker, BrokerError, Message,
+    Offer, Waited, WireAction, WireOutcome, Within, WorkerError,
 };
 use crate::failure::{Failure, FailureKind, Failures};
 use crate::persistence::{redact_url, Uuid};
@@ -124,7 +124,11 @@ impl Worker {
                 idempotent: self.idempotent.contains(d.meta.name.as_ref()),
             })
             .collect();
+        let bounds = connection_args(&self.broker.url, "")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
         let inner = Arc::new(Inner {
+            bounds,
             queue: self.broker.worker_queue(&id),
             id: id.clone(),
             broker: self.broker,
@@ -203,6 +207,9 @@ struct Inner {
     /// The live channel and its generation.
     session: Mutex<Option<(u64, Channel)>>,
     slots: Arc<Semaphore>,
+    /// How long to wait on the broker (from the URL; the defaults if it is
+    /// malformed, which the session then reports).
+    bounds: Bounds,
 }
 
 enum End {
@@ -238,7 +245,7 @@ impl Inner {
         }
     }
 
-    fn broker_error(&self, operation: &str, e: amqprs::error::Error) -> BrokerError {
+    fn broker_error(&self, operation: &str, e: Waited) -> BrokerError {
         BrokerError {
             url: redact_url(&self.broker.url),
             operation: operation.to_owned(),
@@ -251,14 +258,17 @@ impl Inner {
         generation: u64,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<End, BrokerError> {
-        let args = connection_args(&self.broker.url, &format!("taskwire worker {}", self.id))?;
+        let (args, bounds) =
+            connection_args(&self.broker.url, &format!("taskwire worker {}", self.id))?;
         let conn = Connection::open(&args)
+            .within(bounds.connect_timeout, "connect_timeout")
             .await
             .map_err(|e| self.broker_error("connect", e))?;
         let closed = conn.clone();
         let mut closed = std::pin::pin!(async move { closed.listen_network_io_failure().await });
         let channel = conn
             .open_channel(None)
+            .within(bounds.timeout, "timeout")
             .await
             .map_err(|e| self.broker_error("open a channel", e))?;
         channel
@@ -266,18 +276,22 @@ impl Inner {
                 &self.broker.hello_exchange(),
                 "fanout",
             ))
+            .within(bounds.timeout, "timeout")
             .await
             .map_err(|e| self.broker_error("declare the hello exchange", e))?;
         channel
             .queue_declare(expiring_queue(&self.queue))
+            .within(bounds.timeout, "timeout")
             .await
             .map_err(|e| self.broker_error("declare the worker's queue", e))?;
         channel
             .basic_qos(BasicQosArguments::new(0, self.capacity as u16, false))
+            .within(bounds.timeout, "timeout")
             .await
             .map_err(|e| self.broker_error("set the prefetch", e))?;
         let (_, mut deliveries) = channel
             .basic_consume_rx(BasicConsumeArguments::new(&self.queue, &self.id))
+            .within(bounds.timeout, "timeout")
             .await
             .map_err(|e| self.broker_error("consume the worker's queue", e))?;
         *lock(&self.session) = Some((generation, channel.clone()));
@@ -304,7 +318,10 @@ impl Inner {
                 _ = &mut closed => return Ok(End::Lost("the connection closed".to_owned())),
                 _ = stop.changed() => {
                     // Take nothing new; let running tasks finish and answer.
-                    let _ = channel.basic_cancel(amqprs::channel::BasicCancelArguments::new(&self.id)).await;
+                    let _ = channel
+                        .basic_cancel(amqprs::channel::BasicCancelArguments::new(&self.id))
+                        .within(bounds.timeout, "timeout")
+                        .await;
                     // Keep saying it is alive while they run.
                     let drained = Arc::clone(&self.slots);
                     let mut drained = std::pin::pin!(drained.acquire_many_owned(self.capacity as u32));
@@ -321,17 +338,20 @@ impl Inner {
                     let bye = encode(&Message::Bye { worker: self.id.clone() });
                     let _ = channel
                         .basic_publish(BasicProperties::default(), bye, BasicPublishArguments::new(&self.broker.hello_exchange(), ""))
+                        .within(bounds.timeout, "timeout")
                         .await;
                     *lock(&self.session) = None;
-                    let _ = channel.close().await;
-                    let _ = conn.close().await;
+                    let _ = channel.close().within(bounds.timeout, "timeout").await;
+                    let _ = conn.close().within(bounds.timeout, "timeout").await;
                     return Ok(End::Stopped);
                 }
             }
         }
     }
 
-    async fn hello(&self, channel: &Channel, draining: bool) -> Result<(), amqprs::error::Error> {
+    /// Says the worker is alive; each request bounded by the URL's
+    /// `timeout`.
+    async fn hello(&self, channel: &Channel, draining: bool) -> Result<(), Waited> {
         let holds = lock(&self.attempts)
             .iter()
             .filter(|(_, s)| matches!(s, Slot::Running))
@@ -339,7 +359,11 @@ impl Inner {
             .collect();
         let mut passive = amqprs::channel::QueueDeclareArguments::new(&self.queue);
         passive.passive(true);
-        let backlog = match channel.queue_declare(passive).await? {
+        let backlog = match channel
+            .queue_declare(passive)
+            .within(self.bounds.timeout, "timeout")
+            .await?
+        {
             Some((_, ready, _)) => ready,
             None => 0,
         };
@@ -359,6 +383,7 @@ impl Inner {
                 hello,
                 BasicPublishArguments::new(&self.broker.hello_exchange(), ""),
             )
+            .within(self.bounds.timeout, "timeout")
             .await
     }
 
@@ -380,6 +405,7 @@ impl Inner {
                     body.clone(),
                     BasicPublishArguments::new("", to),
                 )
+                .within(self.bounds.timeout, "timeout")
                 .await
                 .is_ok(),
             None => false,
@@ -395,7 +421,10 @@ impl Inner {
             Some((g, c)) if *g == generation => c.clone(),
             _ => return,
         };
-        let _ = channel.basic_ack(BasicAckArguments::new(tag, false)).await;
+        let _ = channel
+            .basic_ack(BasicAckArguments::new(tag, false))
+            .within(self.bounds.timeout, "timeout")
+            .await;
     }
 
     async fn delivery(
@@ -413,7 +442,10 @@ impl Inner {
             Ok(message) => message,
             Err(why) => {
                 tracing::warn!(worker = %self.id, %why, "dropped a message that is not a request");
-                let _ = channel.basic_ack(BasicAckArguments::new(tag, false)).await;
+                let _ = channel
+                    .basic_ack(BasicAckArguments::new(tag, false))
+                    .within(self.bounds.timeout, "timeout")
+                    .await;
                 return;
             }
         };
@@ -427,7 +459,10 @@ impl Inner {
             reply_to,
         } = message
         else {
-            let _ = channel.basic_ack(BasicAckArguments::new(tag, false)).await;
+            let _ = channel
+                .basic_ack(BasicAckArguments::new(tag, false))
+                .within(self.bounds.timeout, "timeout")
+                .await;
             return;
         };
         let repeat = {
@@ -446,12 +481,18 @@ impl Inner {
         match repeat {
             // A repeat of a running attempt: its result will come.
             Some(None) => {
-                let _ = channel.basic_ack(BasicAckArguments::new(tag, false)).await;
+                let _ = channel
+                    .basic_ack(BasicAckArguments::new(tag, false))
+                    .within(self.bounds.timeout, "timeout")
+                    .await;
             }
             // A repeat of a finished attempt: its result again, not a new run.
             Some(Some((to, body))) => {
                 self.publish(&to, body).await;
-                let _ = channel.basic_ack(BasicAckArguments::new(tag, false)).await;
+                let _ = channel
+                    .basic_ack(BasicAckArguments::new(tag, false))
+                    .within(self.bounds.timeout, "timeout")
+                    .await;
             }
             None => {
                 let this = Arc::clone(self);
