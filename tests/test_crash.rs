@@ -18,7 +18,7 @@
 //! machine's timing too). It is printed at the start and in every assertion.
 //! Run with `--nocapture` to see where the kills landed.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -322,8 +322,8 @@ impl KillPlan {
 struct Snapshot {
     /// Lines in the effects file.
     lines: usize,
-    success: HashSet<String>,
-    reverted: HashSet<String>,
+    success: BTreeSet<String>,
+    reverted: BTreeSet<String>,
     flow_state: Option<FlowState>,
 }
 
