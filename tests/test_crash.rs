@@ -347,6 +347,9 @@ struct Snapshot {
     lines: usize,
     success: BTreeSet<String>,
     reverted: BTreeSet<String>,
+    /// Atoms recorded FAILURE, REVERTING or REVERTED: the flow reverts, and
+    /// nothing executes any more.
+    reverting: BTreeSet<String>,
     flow_state: Option<FlowState>,
 }
 
@@ -388,7 +391,15 @@ struct Parent {
     children: usize,
     /// Children that met the known engine bug (see `STUCK_RESUMING`).
     stuck_resuming: usize,
+    /// With a database server: the ids of the sessions open on the test's
+    /// database (see `Parent::settle`).
+    sessions: Option<Sessions>,
+    /// Children whose sessions were still open once they had died.
+    late_sessions: usize,
 }
+
+/// The ids of the sessions open on the test's database.
+type Sessions = Box<dyn FnMut() -> BTreeSet<i32>>;
 
 /// The result of one child: killed, or ended by itself.
 enum Ended {
@@ -492,6 +503,14 @@ impl Parent {
             lines,
             success: with(AtomState::Success),
             reverted: with(AtomState::Reverted),
+            reverting: [
+                AtomState::Failure,
+                AtomState::Reverting,
+                AtomState::Reverted,
+            ]
+            .into_iter()
+            .flat_map(with)
+            .collect(),
             flow_state: Some(detail.state),
         }
     }
@@ -519,9 +538,13 @@ impl Parent {
             } else {
                 KillPlan::choose(&mut self.rng, fail_at.is_some())
             };
+            let sessions_before = self.sessions.as_mut().map(|sessions| sessions());
             let mut child = self.spawn(&dir, flow, &params, v0);
             let pid = child.id();
             let ended = self.watch(&mut child, &effects, plan);
+            if let Some(before) = sessions_before {
+                self.settle(&before);
+            }
             let ctx = format!("{tag}, child {} (pid {pid}, {plan:?})", self.children);
             let all = read_effects(&effects);
             let new = &all[before.lines.min(all.len())..];
@@ -541,6 +564,12 @@ impl Parent {
                 assert!(
                     !(e.what == "revert" && before.reverted.contains(&e.atom)),
                     "{ctx}: {} was recorded REVERTED when the previous child was killed, and was reverted again (logbook then: {before:?})",
+                    e.atom
+                );
+                // A flow that was reverting goes on reverting.
+                assert!(
+                    !(e.what == "exec" && !before.reverting.is_empty()),
+                    "{ctx}: {} executed, though the flow was reverting when the previous child was killed (logbook then: {before:?})",
                     e.atom
                 );
             }
@@ -610,7 +639,7 @@ impl Parent {
                 Ended::Exited(status) => {
                     assert!(
                         status.success(),
-                        "{ctx}: the child failed ({status}):\n{}",
+                        "{ctx}: the child failed ({status}); the logbook when it started: {before:?}; when it ended: {now:?}; its output:\n{}",
                         child_output(&dir, self.children)
                     );
                     assert!(
@@ -624,6 +653,37 @@ impl Parent {
         }
         let flow = flow.unwrap();
         self.compare_with_uninterrupted(&tag, flow, fail_at, v0, &dir, &effects, kills);
+    }
+
+    /// Waits until the database server has finished what the dead child had
+    /// sent it: until its sessions are gone (`before`: the sessions there
+    /// were before the child).
+    ///
+    /// A workaround for the engine bug shown by
+    /// `a_resume_sees_what_was_recorded_before_it_took_the_lease`: without
+    /// it, the next child may read the records before the dead child's last
+    /// statement lands and run from a stale view. It also makes the
+    /// parent's snapshot of the logbook the one the next child starts from.
+    /// Skipped with `TASKWIRE_CRASH_STRICT=1`.
+    // TODO(engine): once a resume takes the lease before it reads, wait
+    // only for the parent's snapshot (or not at all).
+    fn settle(&mut self, before: &BTreeSet<i32>) {
+        if strict() {
+            return;
+        }
+        let sessions = self.sessions.as_mut().expect("a server");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut late = false;
+        while !sessions().is_subset(before) {
+            late = true;
+            assert!(
+                Instant::now() < deadline,
+                "{} the dead child's database sessions are still there after 20 s",
+                self.tag
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.late_sessions += usize::from(late);
     }
 
     fn count_kill(&mut self, last: Option<&Effect>) {
@@ -712,7 +772,7 @@ fn child_output(dir: &Path, n: usize) -> String {
 
 /// Series on `url` until at least `MIN_KILLS` kills, alternating a flow that
 /// succeeds and one that fails near its end and reverts.
-fn crash_series(url: String, backend_name: &str) {
+fn crash_series(url: String, backend_name: &str, sessions: Option<Sessions>) {
     let seed = seed();
     eprintln!("crash test on {backend_name}: seed {seed} (replay with TASKWIRE_CRASH_SEED={seed})");
     // One stream per backend, both from the one seed.
@@ -729,6 +789,8 @@ fn crash_series(url: String, backend_name: &str) {
         kills: 0,
         children: 0,
         stuck_resuming: 0,
+        sessions,
+        late_sessions: 0,
     };
     let started = Instant::now();
     let mut number = 0;
@@ -750,6 +812,12 @@ fn crash_series(url: String, backend_name: &str) {
     for (kind, n) in &parent.landed.0 {
         eprintln!("  {n:>3}  {kind}");
     }
+    if parent.late_sessions > 0 {
+        eprintln!(
+            "crash test on {backend_name}: {} dead children's database sessions were still open after the kill (waited for them to end)",
+            parent.late_sessions
+        );
+    }
     if parent.stuck_resuming > 0 {
         eprintln!(
             "crash test on {backend_name}: KNOWN ENGINE BUG met {} times: a flow recorded RESUMING cannot be resumed (seed {seed})",
@@ -763,7 +831,7 @@ fn crash_series(url: String, backend_name: &str) {
 fn sqlite_survives_random_kills() {
     let scratch = Scratch::new("crash20-sqlite");
     let url = format!("sqlite://{}", scratch.0.join("log.db").display());
-    crash_series(url, "sqlite");
+    crash_series(url, "sqlite", None);
 }
 
 #[cfg(feature = "postgres")]
@@ -795,9 +863,23 @@ fn postgres_survives_random_kills() {
     admin()
         .batch_execute(&format!("CREATE DATABASE {}", db.0))
         .unwrap();
+    let mut client = admin();
+    let name = db.0.clone();
+    let sessions = move || -> BTreeSet<i32> {
+        client
+            .query(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1",
+                &[&name],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    };
     crash_series(
         format!("postgres://postgres@127.0.0.1:5432/{}", db.0),
         "postgres",
+        Some(Box::new(sessions)),
     );
 }
 
@@ -849,4 +931,64 @@ fn a_flow_recorded_resuming_is_taken_up() {
         .filter(|e| e.what == "exec")
         .count();
     assert_eq!(execs, TASKS, "every task ran once");
+}
+
+/// A second engine bug, seen once in the crash test on PostgreSQL (see
+/// `STUCK_RESUMING` for the first): `Engine::resume` reads the records first
+/// and takes the lease later (at `compile`/`run`). A write of the previous
+/// holder that lands in between — on PostgreSQL or MySQL the statements a
+/// killed process had already sent are still executed by the server after
+/// the kill, and they pass the fence, since the lease is still theirs — is
+/// not seen by the new engine, which runs from a stale view: here it
+/// executes again an atom recorded SUCCESS before it took the lease. (In the
+/// crash test the stale view was a flow recorded RESUMING while the logbook
+/// already said RUNNING, and the resume failed with "cannot go from RESUMING
+/// to RESUMING".) Taking the lease before reading, or reading again once it
+/// is taken, would close the window.
+#[test]
+#[ignore = "ENGINE BUG found by the crash test: Engine::resume reads the logbook before it takes the lease"]
+fn a_resume_sees_what_was_recorded_before_it_took_the_lease() {
+    let scratch = Scratch::new("crash20-stale");
+    let effects = scratch.0.join("effects");
+    let backend = persistence::open("memory://").unwrap();
+    let params = json!({ "effects": effects, "fail_at": null });
+    let mut dying = Engine::from_factory("tests::crash_chain20", params)
+        .unwrap()
+        .input("v0", 7)
+        .persist(Arc::clone(&backend))
+        .owner(OWNER);
+    dying.compile().unwrap();
+    let uuid = dying.flow_uuid().unwrap();
+    drop(dying);
+    // The dying process's lease, and its record of t00 running.
+    let lease = backend.current_lease(uuid).unwrap().unwrap();
+    let (_, atoms) = backend.load_flow(uuid).unwrap();
+    let mut t00 = atoms[0].clone();
+    t00.state = AtomState::Running;
+    backend.save_atom(&t00, Some(&lease)).unwrap();
+    let (mut detail, _) = backend.load_flow(uuid).unwrap();
+    detail.state = FlowState::Running;
+    backend.save_flow(&detail, Some(&lease)).unwrap();
+
+    // A new process reads the records...
+    let mut engine = Engine::resume(Arc::clone(&backend), uuid)
+        .unwrap()
+        .owner(OWNER);
+    // ... then the dying process's last statement lands: t00 succeeded.
+    t00.state = AtomState::Success;
+    t00.result = Some(json!(7_000_021));
+    t00.meta = json!({ "done": 0 });
+    backend.save_atom(&t00, Some(&lease)).unwrap();
+    // ... then the new process takes the lease and runs.
+    let done = engine.run().unwrap();
+    assert_eq!(done.flow_state(), FlowState::Success);
+    let execs: Vec<Effect> = read_effects(&effects)
+        .into_iter()
+        .filter(|e| e.what == "exec" && e.atom == "t00")
+        .collect();
+    assert_eq!(
+        execs,
+        [],
+        "t00 was recorded SUCCESS before the new engine took the lease, and executed again"
+    );
 }
