@@ -825,6 +825,16 @@ fn crash_series(url: String, backend_name: &str, sessions: Option<Sessions>) {
         );
     }
     assert_eq!(parent.landed.total(), parent.kills);
+    // The test of the test: kills landed where they should (with 50 kills
+    // each kind gets several; none at all means the plans have drifted).
+    for kind in ["inside a task", "between tasks", "during a revert"] {
+        assert!(
+            parent.landed.0.keys().any(|k| k.starts_with(kind)),
+            "{} no kill landed {kind}: {:?}",
+            parent.tag,
+            parent.landed.0
+        );
+    }
 }
 
 #[test]
