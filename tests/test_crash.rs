@@ -7,6 +7,8 @@
 //! it and the side effects the tasks wrote to a file outside the logbook:
 //! - no atom recorded SUCCESS executes again;
 //! - no atom recorded REVERTED is reverted again;
+//! - once an atom is recorded FAILURE, REVERTING or REVERTED, nothing
+//!   executes any more (a flow that was reverting goes on reverting);
 //! - the logbook never runs ahead of the side effects (an atom recorded
 //!   SUCCESS did finish its work, one recorded REVERTED did finish its revert).
 //!
@@ -17,6 +19,11 @@
 //! a series (the kill instants are the same; where they land depends on the
 //! machine's timing too). It is printed at the start and in every assertion.
 //! Run with `--nocapture` to see where the kills landed.
+//!
+//! It found two engine bugs, not fixed yet (see `STUCK_RESUMING` and
+//! `Parent::settle`): the test works around them until they are, and
+//! `TASKWIRE_CRASH_STRICT=1` turns the workarounds off. The ignored tests at
+//! the end show each of them without a crash.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -48,7 +55,7 @@ const FAIL_AT: [usize; 3] = [12, 15, 18];
 /// Every child runs under this owner, so that a restarted process takes the
 /// dead one's lease back at once instead of waiting out its 30 s TTL.
 // TODO(lease): once the default owner takes over a dead process's lease on
-// the same host at once, drop `.owner(OWNER)` here and in `crash_child`.
+// the same host at once, drop `.owner(OWNER)` in `crash20_child`.
 const OWNER: &str = "crash-test";
 
 /// ENGINE BUG found by this test (2026-12-05), not fixed here: a process
@@ -361,7 +368,7 @@ impl Landed {
     fn kind(last: Option<&Effect>) -> &'static str {
         match last.map(|e| e.what.as_str()) {
             None => "before the run (starting, resuming)",
-            Some("start") => "between tasks (before the first)",
+            Some("start") => "between tasks (the run began, no task yet)",
             Some("exec") => "inside a task",
             Some("fail") => "inside a task (the failing one, after it failed)",
             Some("done") => "between tasks (task done, SUCCESS not yet seen)",
@@ -568,7 +575,7 @@ impl Parent {
                 );
                 // A flow that was reverting goes on reverting.
                 assert!(
-                    !(e.what == "exec" && !before.reverting.is_empty()),
+                    e.what != "exec" || before.reverting.is_empty(),
                     "{ctx}: {} executed, though the flow was reverting when the previous child was killed (logbook then: {before:?})",
                     e.atom
                 );
