@@ -43,7 +43,8 @@ const TASKS: usize = 20;
 /// Kills wanted on each backend (series run until there were this many, and
 /// at least `MIN_SERIES`).
 const MIN_KILLS: usize = 50;
-/// Series on each backend, at least: half of them revert.
+/// Series on each backend, at least: one in two reverts, one in four runs
+/// tasks side by side.
 const MIN_SERIES: usize = 4;
 /// A series that has been killed this often runs to its end unharmed (so
 /// that a series ends even on a machine too slow to make progress).
@@ -153,8 +154,10 @@ fn pause(lo: u64, hi: u64) {
 }
 
 /// The flow under test: a chain `t00..t19`, each computing its value from the
-/// previous one. `params.effects` is the effects file; with
-/// `params.fail_at = k`, task `tk` fails and the flow reverts.
+/// previous one; with `params.tree`, a graph flow where `tI` takes the value
+/// of `t(I/2 - 1)` (a binary tree: up to 8 tasks can run at once).
+/// `params.effects` is the effects file; with `params.fail_at = k`, task
+/// `tk` fails and the flow reverts.
 fn chain20(params: &Value) -> Result<Flow, String> {
     let effects = PathBuf::from(
         params["effects"]
@@ -162,12 +165,17 @@ fn chain20(params: &Value) -> Result<Flow, String> {
             .ok_or("`effects` must be a path")?,
     );
     let fail_at = params["fail_at"].as_u64().map(|k| k as usize);
-    let mut flow = Flow::linear("crash_chain20");
+    let tree = params["tree"].as_bool().unwrap_or(false);
+    let mut flow = match tree {
+        true => Flow::graph("crash_tree20"),
+        false => Flow::linear("crash_chain20"),
+    };
     for i in 0..TASKS {
         let (e1, e2) = (effects.clone(), effects.clone());
+        let input = if tree { i / 2 } else { i };
         flow.push(
             FnTask::new(atom_name(i))
-                .requires([format!("v{i}")])
+                .requires([format!("v{input}")])
                 .provides(format!("v{}", i + 1))
                 .run(move |call| {
                     let v: u64 = call.arg(0)?;
@@ -238,6 +246,12 @@ fn crash20_child() {
     // See OWNER: switch to the default owner once it takes a dead process's
     // lease over at once.
     .owner(OWNER)
+    .max_workers(
+        std::env::var("TW_CRASH20_WORKERS")
+            .unwrap()
+            .parse()
+            .unwrap(),
+    )
     .listener(Recorded(effects.clone()));
     engine.compile().unwrap();
     if what == "start" {
@@ -405,6 +419,31 @@ struct Parent {
     late_sessions: usize,
 }
 
+/// What a series runs: the serial chain that succeeds, the serial chain that
+/// fails at `fail_at` and reverts, or the tree run by 4 workers (which
+/// succeeds: where a parallel run is when a task fails depends on timing, so
+/// an uninterrupted run cannot say how it should end).
+#[derive(Debug, Clone)]
+struct Series {
+    fail_at: Option<usize>,
+    tree: bool,
+    v0: u64,
+}
+
+impl Series {
+    fn params(&self, effects: &Path) -> Value {
+        json!({ "effects": effects, "fail_at": self.fail_at, "tree": self.tree })
+    }
+
+    fn workers(&self) -> usize {
+        if self.tree {
+            4
+        } else {
+            1
+        }
+    }
+}
+
 /// The ids of the sessions open on the test's database.
 type Sessions = Box<dyn FnMut() -> BTreeSet<i32>>;
 
@@ -415,7 +454,7 @@ enum Ended {
 }
 
 impl Parent {
-    fn spawn(&mut self, dir: &Path, flow: Option<Uuid>, params: &Value, v0: u64) -> Child {
+    fn spawn(&mut self, dir: &Path, flow: Option<Uuid>, series: &Series) -> Child {
         self.children += 1;
         let out = std::fs::File::create(dir.join(format!("child-{}.out", self.children))).unwrap();
         Command::new(std::env::current_exe().unwrap())
@@ -432,8 +471,12 @@ impl Parent {
                 "TW_CRASH20_FLOW",
                 flow.map_or_else(|| "start".to_owned(), |f| f.to_string()),
             )
-            .env("TW_CRASH20_PARAMS", params.to_string())
-            .env("TW_CRASH20_V0", v0.to_string())
+            .env(
+                "TW_CRASH20_PARAMS",
+                series.params(&dir.join("effects")).to_string(),
+            )
+            .env("TW_CRASH20_V0", series.v0.to_string())
+            .env("TW_CRASH20_WORKERS", series.workers().to_string())
             .env("TW_CRASH20_SLEEP_SEED", self.rng.next().to_string())
             .stdout(Stdio::from(out.try_clone().unwrap()))
             .stderr(Stdio::from(out))
@@ -525,14 +568,13 @@ impl Parent {
     /// Runs one series: starts the flow in a child, kills and resumes it
     /// until a child runs it to its end, then compares with an uninterrupted
     /// run.
-    fn series(&mut self, number: usize, fail_at: Option<usize>) {
+    fn series(&mut self, number: usize, series: Series) {
         let scratch = Scratch::new("crash20");
         let dir = scratch.0.clone();
         let effects = dir.join("effects");
-        let params = json!({ "effects": effects, "fail_at": fail_at });
-        let v0 = self.rng.range(1, 1_000_000);
+        let fail_at = series.fail_at;
         let tag = format!(
-            "{} series {number} (fail_at {fail_at:?}, v0 {v0}, dir {})",
+            "{} series {number} ({series:?}, dir {})",
             self.tag,
             dir.display()
         );
@@ -546,7 +588,7 @@ impl Parent {
                 KillPlan::choose(&mut self.rng, fail_at.is_some())
             };
             let sessions_before = self.sessions.as_mut().map(|sessions| sessions());
-            let mut child = self.spawn(&dir, flow, &params, v0);
+            let mut child = self.spawn(&dir, flow, &series);
             let pid = child.id();
             let ended = self.watch(&mut child, &effects, plan);
             if let Some(before) = sessions_before {
@@ -659,7 +701,7 @@ impl Parent {
             }
         }
         let flow = flow.unwrap();
-        self.compare_with_uninterrupted(&tag, flow, fail_at, v0, &dir, &effects, kills);
+        self.compare_with_uninterrupted(&tag, flow, &series, &dir, kills);
     }
 
     /// Waits until the database server has finished what the dead child had
@@ -699,26 +741,29 @@ impl Parent {
     }
 
     /// The series' end equals an uninterrupted run's, from the same inputs.
-    #[allow(clippy::too_many_arguments)]
     fn compare_with_uninterrupted(
         &self,
         tag: &str,
         flow: Uuid,
-        fail_at: Option<usize>,
-        v0: u64,
+        series: &Series,
         dir: &Path,
-        effects: &Path,
         kills: usize,
     ) {
+        let effects = &dir.join("effects");
         let reference_effects = dir.join("reference-effects");
         let memory = persistence::open("memory://").unwrap();
-        let params = json!({ "effects": reference_effects, "fail_at": fail_at });
-        let mut engine = Engine::from_factory("tests::crash_chain20", params)
-            .unwrap()
-            .input("v0", v0)
-            .persist(Arc::clone(&memory));
+        let mut engine =
+            Engine::from_factory("tests::crash_chain20", series.params(&reference_effects))
+                .unwrap()
+                .input("v0", series.v0)
+                .persist(Arc::clone(&memory))
+                .max_workers(series.workers());
         let outcome = engine.run();
-        assert_eq!(outcome.is_ok(), fail_at.is_none(), "{tag}: reference run");
+        assert_eq!(
+            outcome.is_ok(),
+            series.fail_at.is_none(),
+            "{tag}: reference run"
+        );
         let (want_detail, want_atoms) = memory.load_flow(engine.flow_uuid().unwrap()).unwrap();
         let (got_detail, got_atoms) = self.backend.load_flow(flow).unwrap();
         assert_eq!(
@@ -726,7 +771,42 @@ impl Parent {
             "{tag}: the flow's final state after {kills} kills"
         );
         assert_eq!(got_atoms.len(), want_atoms.len(), "{tag}: atoms");
+        if series.tree {
+            // The tasks did run side by side: a task started while another
+            // one of the same process was running.
+            let mut running = HashSet::new();
+            let mut side_by_side = 0;
+            for e in read_effects(effects) {
+                match e.what.as_str() {
+                    "exec" => {
+                        side_by_side += usize::from(running.iter().any(|(_, pid)| *pid == e.pid));
+                        running.insert((e.atom, e.pid));
+                    }
+                    "done" => {
+                        running.remove(&(e.atom, e.pid));
+                    }
+                    _ => {}
+                }
+            }
+            assert!(side_by_side > 0, "{tag}: no two tasks ran at once");
+            // Atoms finish in no fixed order when they run side by side:
+            // the order is each number once.
+            let mut order: Vec<u64> = got_atoms
+                .iter()
+                .filter_map(|a| a.meta["done"].as_u64())
+                .collect();
+            order.sort_unstable();
+            assert_eq!(
+                order,
+                (0..TASKS as u64).collect::<Vec<_>>(),
+                "{tag}: the order atoms finished in"
+            );
+        }
         for (got, want) in got_atoms.iter().zip(&want_atoms) {
+            let summary = |a| match series.tree {
+                true => summary(a, false),
+                false => summary(a, true),
+            };
             assert_eq!(
                 summary(got),
                 summary(want),
@@ -760,8 +840,9 @@ impl Parent {
 }
 
 /// What must equal between a crashed-and-resumed run and an uninterrupted
-/// one: state, intention, result, failure, and the order it finished in.
-fn summary(a: &AtomDetail) -> Value {
+/// one: state, intention, result, failure, and (`order`) the order it
+/// finished in.
+fn summary(a: &AtomDetail, order: bool) -> Value {
     json!({
         "name": a.name,
         "state": a.state.to_string(),
@@ -769,7 +850,7 @@ fn summary(a: &AtomDetail) -> Value {
         "result": a.result,
         "failure": a.failure.as_ref().map(|f| format!("{:?}: {f}", f.kind())),
         "revert_failure": a.revert_failure.as_ref().map(ToString::to_string),
-        "done": a.meta.get("done"),
+        "done": if order { a.meta.get("done") } else { None },
     })
 }
 
@@ -802,12 +883,14 @@ fn crash_series(url: String, backend_name: &str, sessions: Option<Sessions>) {
     let started = Instant::now();
     let mut number = 0;
     while parent.kills < MIN_KILLS || number < MIN_SERIES {
-        let fail_at = if number % 2 == 1 {
-            Some(FAIL_AT[parent.rng.range(0, FAIL_AT.len() as u64 - 1) as usize])
-        } else {
-            None
+        let rng = &mut parent.rng;
+        let series = Series {
+            fail_at: (number % 2 == 1)
+                .then(|| FAIL_AT[rng.range(0, FAIL_AT.len() as u64 - 1) as usize]),
+            tree: number % 4 == 2,
+            v0: rng.range(1, 1_000_000),
         };
-        parent.series(number, fail_at);
+        parent.series(number, series);
         number += 1;
     }
     eprintln!(
