@@ -67,7 +67,9 @@ const OWNER: &str = "crash-test";
 /// RESUMING whenever the recorded state is not PENDING, and
 /// `FlowState::can_become` has no RESUMING -> RESUMING). The run is stuck
 /// for good. `a_flow_recorded_resuming_is_taken_up` below shows it without a
-/// crash (ignored until the engine is fixed).
+/// crash (ignored until the engine is fixed). First seen with
+/// `TASKWIRE_CRASH_SEED=1796473689908476865` (PostgreSQL, series 0, child 8);
+/// it was met in 16 of 20 runs then, so any seed shows it in a few runs.
 ///
 /// Until then the parent, when a child fails with exactly that error on a
 /// flow recorded RESUMING, counts it, prints it with the seed, and repairs
@@ -1033,8 +1035,10 @@ fn a_flow_recorded_resuming_is_taken_up() {
     assert_eq!(execs, TASKS, "every task ran once");
 }
 
-/// A second engine bug, seen once in the crash test on PostgreSQL (see
-/// `STUCK_RESUMING` for the first): `Engine::resume` reads the records first
+/// A second engine bug, seen once in the crash test on PostgreSQL, with
+/// `TASKWIRE_CRASH_SEED=1796474110512043736` (series 0, child 11; timing
+/// decides whether a replay meets it again; see `STUCK_RESUMING` for the
+/// first bug): `Engine::resume` reads the records first
 /// and takes the lease later (at `compile`/`run`). A write of the previous
 /// holder that lands in between — on PostgreSQL or MySQL the statements a
 /// killed process had already sent are still executed by the server after
