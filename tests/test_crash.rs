@@ -20,10 +20,9 @@
 //! machine's timing too). It is printed at the start and in every assertion.
 //! Run with `--nocapture` to see where the kills landed.
 //!
-//! It found two engine bugs, not fixed yet (see `STUCK_RESUMING` and
-//! `Parent::settle`): the test works around them until they are, and
-//! `TASKWIRE_CRASH_STRICT=1` turns the workarounds off. The ignored tests at
-//! the end show each of them without a crash.
+//! It found two engine bugs, fixed since: a flow recorded RESUMING could not
+//! be resumed, and `Engine::resume` read the records before it took the
+//! lease. The regression tests at the end show each of them without a crash.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -53,36 +52,9 @@ const MAX_KILLS_PER_SERIES: usize = 60;
 /// `t00..=tNN`, the last one fails, then all of them are reverted).
 const FAIL_AT: [usize; 3] = [12, 15, 18];
 
-/// Every child runs under this owner, so that a restarted process takes the
-/// dead one's lease back at once instead of waiting out its 30 s TTL.
-// TODO(lease): once the default owner takes over a dead process's lease on
-// the same host at once, drop `.owner(OWNER)` in `crash20_child`.
+/// The owner of the in-process regression tests' engines (the children
+/// use the default owner, which names their process).
 const OWNER: &str = "crash-test";
-
-/// ENGINE BUG found by this test (2026-12-05), not fixed here: a process
-/// killed after `run` recorded the flow RESUMING, and before it recorded
-/// RUNNING or REVERTING, leaves a flow that no engine can take up again:
-/// every later `Engine::resume(..).run()` fails at once with "flow
-/// `crash_chain20` cannot go from RESUMING to RESUMING" (`run_async` records
-/// RESUMING whenever the recorded state is not PENDING, and
-/// `FlowState::can_become` has no RESUMING -> RESUMING). The run is stuck
-/// for good. `a_flow_recorded_resuming_is_taken_up` below shows it without a
-/// crash (ignored until the engine is fixed). First seen with
-/// `TASKWIRE_CRASH_SEED=1796473689908476865` (PostgreSQL, series 0, child 8);
-/// it was met in 16 of 20 runs then, so any seed shows it in a few runs.
-///
-/// Until then the parent, when a child fails with exactly that error on a
-/// flow recorded RESUMING, counts it, prints it with the seed, and repairs
-/// the record to RUNNING (where a fixed engine would go on from; the atoms'
-/// records are untouched) so that the series goes on and everything else is
-/// still checked. `TASKWIRE_CRASH_STRICT=1` makes it fail instead.
-// TODO(engine): once RESUMING is resumable, delete this workaround
-// (`stuck_resuming`) and the `#[ignore]` on the regression test.
-const STUCK_RESUMING: &str = "cannot go from RESUMING to RESUMING";
-
-fn strict() -> bool {
-    std::env::var("TASKWIRE_CRASH_STRICT").is_ok_and(|v| v != "0" && !v.is_empty())
-}
 
 fn atom_name(i: usize) -> String {
     format!("t{i:02}")
@@ -245,9 +217,8 @@ fn crash20_child() {
     } else {
         Engine::resume(backend, what.parse().unwrap()).unwrap()
     }
-    // See OWNER: switch to the default owner once it takes a dead process's
-    // lease over at once.
-    .owner(OWNER)
+    // The default owner (this process): the next child takes the killed
+    // one's lease over at once, since its process is gone.
     .max_workers(
         std::env::var("TW_CRASH20_WORKERS")
             .unwrap()
@@ -412,8 +383,6 @@ struct Parent {
     landed: Landed,
     kills: usize,
     children: usize,
-    /// Children that met the known engine bug (see `STUCK_RESUMING`).
-    stuck_resuming: usize,
     /// With a database server: the ids of the sessions open on the test's
     /// database (see `Parent::settle`).
     sessions: Option<Sessions>,
@@ -668,25 +637,6 @@ impl Parent {
                     kills += 1;
                     before = now;
                 }
-                Ended::Exited(status)
-                    if !status.success()
-                        && !strict()
-                        && now.flow_state == Some(FlowState::Resuming)
-                        && child_output(&dir, self.children).contains(STUCK_RESUMING) =>
-                {
-                    // The known engine bug (see STUCK_RESUMING): repair, go on.
-                    self.stuck_resuming += 1;
-                    eprintln!(
-                        "{ctx}: KNOWN ENGINE BUG: the flow recorded RESUMING cannot be resumed ({STUCK_RESUMING}); the record is set to RUNNING and the series goes on (TASKWIRE_CRASH_STRICT=1 fails here)"
-                    );
-                    let (mut detail, _) = self.backend.load_flow(uuid).unwrap();
-                    detail.state = FlowState::Running;
-                    self.backend.save_flow(&detail, None).unwrap();
-                    before = Snapshot {
-                        flow_state: Some(FlowState::Running),
-                        ..now
-                    };
-                }
                 Ended::Exited(status) => {
                     assert!(
                         status.success(),
@@ -710,18 +660,10 @@ impl Parent {
     /// sent it: until its sessions are gone (`before`: the sessions there
     /// were before the child).
     ///
-    /// A workaround for the engine bug shown by
-    /// `a_resume_sees_what_was_recorded_before_it_took_the_lease`: without
-    /// it, the next child may read the records before the dead child's last
-    /// statement lands and run from a stale view. It also makes the
+    /// The next child would see those statements anyway (a resume reads
+    /// the records again once it holds the lease); waiting makes the
     /// parent's snapshot of the logbook the one the next child starts from.
-    /// Skipped with `TASKWIRE_CRASH_STRICT=1`.
-    // TODO(engine): once a resume takes the lease before it reads, wait
-    // only for the parent's snapshot (or not at all).
     fn settle(&mut self, before: &BTreeSet<i32>) {
-        if strict() {
-            return;
-        }
         let sessions = self.sessions.as_mut().expect("a server");
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut late = false;
@@ -878,7 +820,6 @@ fn crash_series(url: String, backend_name: &str, sessions: Option<Sessions>) {
         landed: Landed::default(),
         kills: 0,
         children: 0,
-        stuck_resuming: 0,
         sessions,
         late_sessions: 0,
     };
@@ -908,12 +849,6 @@ fn crash_series(url: String, backend_name: &str, sessions: Option<Sessions>) {
         eprintln!(
             "crash test on {backend_name}: {} dead children's database sessions were still open after the kill (waited for them to end)",
             parent.late_sessions
-        );
-    }
-    if parent.stuck_resuming > 0 {
-        eprintln!(
-            "crash test on {backend_name}: KNOWN ENGINE BUG met {} times: a flow recorded RESUMING cannot be resumed (seed {seed})",
-            parent.stuck_resuming
         );
     }
     assert_eq!(parent.landed.total(), parent.kills);
@@ -996,11 +931,9 @@ impl Listener for SuspendAfter {
     }
 }
 
-/// The engine bug the crash test found (see `STUCK_RESUMING`), without a
-/// crash: a flow left recorded RESUMING (by a process killed right after
+/// The first engine bug the crash test found, without a crash: a flow left recorded RESUMING (by a process killed right after
 /// `run` recorded it) must be taken up like one left RUNNING.
 #[test]
-#[ignore = "ENGINE BUG found by the crash test: a flow recorded RESUMING cannot be resumed (RESUMING -> RESUMING)"]
 fn a_flow_recorded_resuming_is_taken_up() {
     let scratch = Scratch::new("crash20-resuming");
     let backend = persistence::open("memory://").unwrap();
@@ -1037,8 +970,7 @@ fn a_flow_recorded_resuming_is_taken_up() {
 
 /// A second engine bug, seen once in the crash test on PostgreSQL, with
 /// `TASKWIRE_CRASH_SEED=1796474110512043736` (series 0, child 11; timing
-/// decides whether a replay meets it again; see `STUCK_RESUMING` for the
-/// first bug): `Engine::resume` reads the records first
+/// decides whether a replay meets it again): `Engine::resume` reads the records first
 /// and takes the lease later (at `compile`/`run`). A write of the previous
 /// holder that lands in between — on PostgreSQL or MySQL the statements a
 /// killed process had already sent are still executed by the server after
@@ -1050,7 +982,6 @@ fn a_flow_recorded_resuming_is_taken_up() {
 /// to RESUMING".) Taking the lease before reading, or reading again once it
 /// is taken, would close the window.
 #[test]
-#[ignore = "ENGINE BUG found by the crash test: Engine::resume reads the logbook before it takes the lease"]
 fn a_resume_sees_what_was_recorded_before_it_took_the_lease() {
     let scratch = Scratch::new("crash20-stale");
     let effects = scratch.0.join("effects");
@@ -1063,7 +994,7 @@ fn a_resume_sees_what_was_recorded_before_it_took_the_lease() {
         .owner(OWNER);
     dying.compile().unwrap();
     let uuid = dying.flow_uuid().unwrap();
-    drop(dying);
+    // (`dying` is kept: dropping it would give its lease back.)
     // The dying process's lease, and its record of t00 running.
     let lease = backend.current_lease(uuid).unwrap().unwrap();
     let (_, atoms) = backend.load_flow(uuid).unwrap();
