@@ -37,27 +37,31 @@ pub(crate) fn take_options<'a>(url: &'a str, known: &[&str]) -> (String, Vec<(St
     (rest, taken)
 }
 
-/// A duration written `250ms`, `5s` or `1m`, more than zero; the error names
-/// the key and the value.
+/// A duration written `250ms`, `5s`, `1m` (or `1min`), or a bare whole
+/// number of seconds; more than zero, at most 2^32 ms (what drivers take).
+/// The one grammar of every URL's bounds; the error names the key and value.
 pub(crate) fn parse_duration(key: &str, value: &str) -> Result<Duration, String> {
-    let bad = |why: &str| {
-        format!("`{key}={value}`: {why}; write a duration such as `500ms`, `5s` or `1m`")
+    let digits = value.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &value[digits.len()..];
+    let bad = || {
+        format!("`{key}={value}` is not a duration: write a whole number with a unit, such as `500ms`, `5s` or `1m`, or of seconds")
     };
-    let split = value
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| bad("the unit is missing"))?;
-    let (number, unit) = value.split_at(split);
-    let n: u64 = number.parse().map_err(|_| bad("no number"))?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: u64 = digits.parse().map_err(|_| bad())?;
     let d = match unit {
         "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        _ => return Err(bad(&format!("unknown unit `{unit}`"))),
+        "" | "s" => Duration::from_secs(n),
+        "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
+        _ => return Err(bad()),
     };
     if d.is_zero() {
-        return Err(bad("it must be more than zero"));
+        return Err(format!(
+            "`{key}={value}` must be more than zero (waits on a server are always bounded)"
+        ));
     }
-    Ok(d)
+    Ok(d.min(Duration::from_millis(u64::from(u32::MAX))))
 }
 
 /// A duration as the URL would write it (`1500ms`, `5s`), for messages.
@@ -98,21 +102,23 @@ mod tests {
         assert_eq!(parse_duration("t", "250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("t", "5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("t", "2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(
-            parse_duration("timeout", "5").unwrap_err(),
-            "`timeout=5`: the unit is missing; write a duration such as `500ms`, `5s` or `1m`"
-        );
+        assert_eq!(parse_duration("t", "7"), Ok(Duration::from_secs(7)));
+        let not = "is not a duration: write a whole number with a unit, such as `500ms`, `5s` or `1m`, or of seconds";
         assert_eq!(
             parse_duration("timeout", "5h").unwrap_err(),
-            "`timeout=5h`: unknown unit `h`; write a duration such as `500ms`, `5s` or `1m`"
+            format!("`timeout=5h` {not}")
         );
         assert_eq!(
             parse_duration("timeout", "fast").unwrap_err(),
-            "`timeout=fast`: no number; write a duration such as `500ms`, `5s` or `1m`"
+            format!("`timeout=fast` {not}")
+        );
+        assert_eq!(
+            parse_duration("timeout", "1.5s").unwrap_err(),
+            format!("`timeout=1.5s` {not}")
         );
         assert_eq!(
             parse_duration("timeout", "0s").unwrap_err(),
-            "`timeout=0s`: it must be more than zero; write a duration such as `500ms`, `5s` or `1m`"
+            "`timeout=0s` must be more than zero (waits on a server are always bounded)"
         );
         assert_eq!(show_duration(Duration::from_secs(5)), "5s");
         assert_eq!(show_duration(Duration::from_millis(1500)), "1500ms");

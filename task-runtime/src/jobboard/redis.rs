@@ -218,7 +218,7 @@ return 1
 /// | `connect_timeout` | 5 s     | connecting, and each answer of the handshake (`AUTH`, then `SELECT` if the database is not 0) |
 /// | `keepalive`       | 10 s    | idle time before TCP keepalive probes (every third of it, 3 probes) |
 ///
-/// Durations are written `500ms`, `5s` or `1m`:
+/// Durations are written `500ms`, `5s`, `1m` or whole seconds:
 /// `redis://127.0.0.1/0?timeout=2s&connect_timeout=1s`. A value that is not
 /// one is refused by [`RedisJobBoard::open`] with an error naming the key and
 /// the value. A command without an answer within `timeout` fails with a

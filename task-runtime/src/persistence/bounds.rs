@@ -70,7 +70,7 @@ impl Bounds {
                     continue;
                 }
             };
-            *slot = Some(parse_duration(value).map_err(|why| format!("`{key}={value}` {why}"))?);
+            *slot = Some(crate::url_options::parse_duration(key, value)?);
         }
         let query = query_t.or(all).unwrap_or(Bounds::default().query);
         let bounds = Bounds {
@@ -85,31 +85,6 @@ impl Bounds {
         };
         Ok((url, bounds, native))
     }
-}
-
-/// `5s`, `500ms`, `2m`, or whole seconds; more than zero.
-pub(crate) fn parse_duration(value: &str) -> Result<Duration, String> {
-    let digits = value.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = &value[digits.len()..];
-    let bad = || {
-        "is not a duration: write a whole number with a unit (500ms, 5s, 2m) or of seconds"
-            .to_owned()
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let n: u64 = digits.parse().map_err(|_| bad())?;
-    let duration = match unit {
-        "ms" => Duration::from_millis(n),
-        "" | "s" => Duration::from_secs(n),
-        "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
-        _ => return Err(bad()),
-    };
-    if duration.is_zero() {
-        return Err("must be more than zero (waits on the server are always bounded)".to_owned());
-    }
-    // The drivers take milliseconds in 32 bits.
-    Ok(duration.min(Duration::from_millis(u64::from(u32::MAX))))
 }
 
 /// Milliseconds, saturated to 32 bits (what the drivers take).

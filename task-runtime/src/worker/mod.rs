@@ -37,7 +37,7 @@
 //! within a bound, and the client reconnects by itself once it is back. The
 //! broker URL's query sets the bounds, for the executor and the worker alike
 //! (`amqp://guest:guest@127.0.0.1:5672/%2f?heartbeat=5s&timeout=5s`;
-//! durations are written `500ms`, `5s` or `1m`; a malformed value, or an
+//! durations are written `500ms`, `5s`, `1m` or whole seconds; a malformed value, or an
 //! unknown key, is refused with an error naming it):
 //!
 //! | key               | default | what it bounds |
@@ -557,7 +557,7 @@ mod tests {
         };
         assert_eq!(
             err.to_string(),
-            "AMQP broker amqp://bob:***@rabbit/%2f?timeout=fast: parse the URL failed: `timeout=fast`: no number; write a duration such as `500ms`, `5s` or `1m`"
+            "AMQP broker amqp://bob:***@rabbit/%2f?timeout=fast: parse the URL failed: `timeout=fast` is not a duration: write a whole number with a unit, such as `500ms`, `5s` or `1m`, or of seconds"
         );
         let Err(err) = connection_args("amqp://rabbit/%2f?heartbeat=5s&frame_max=9", "x") else {
             panic!("an unknown key")
