@@ -211,6 +211,19 @@ fn stall_then_resume(
         assert_eq!(a.state, AtomState::Pending, "{later}");
     }
 
+    // The stalled engine still holds the flow's lease (it could run again);
+    // dropped, it gives the lease back, so a new engine takes the run up at
+    // once (without the drop it would be refused until the lease expired).
+    let err = Engine::resume(Arc::clone(&backend), flow)
+        .unwrap()
+        .compile()
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("another owner holds its lease"),
+        "{err}"
+    );
+    drop(engine);
     let mut resumed = Engine::resume(Arc::clone(&backend), flow).unwrap();
     let done = resumed.run().unwrap();
     assert_eq!(resumed.flow_state(), FlowState::Success);

@@ -14,29 +14,7 @@ use taskwire::{AtomState, Engine, Flow, FlowEvent, FlowState, FnTask, Listener, 
 
 mod dist;
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A directory of the test's own, removed afterwards.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "taskwire-own-{test}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use dist::Scratch;
 
 fn append(path: &Path, line: &str) {
     use std::io::Write;
