@@ -3,6 +3,8 @@
 //! Users depend on the facade crate `taskwire`, which re-exports this crate and
 //! the `#[task]` macro. The pieces, and where each lives:
 //!
+//! - [`state`]: atom and flow states, intentions and the transitions allowed
+//!   between them (the ground floor: it imports nothing else of the runtime);
 //! - [`task`]: what a task is ([`TaskMeta`], [`TaskDef`]), the calling convention
 //!   ([`Call`]) and tasks built at run time ([`FnTask`]);
 //! - [`registry`]: tasks by name;
@@ -40,6 +42,7 @@ pub mod persistence;
 pub mod picture;
 pub mod registry;
 pub mod retry;
+pub mod state;
 pub mod storage;
 pub mod task;
 mod url_options;

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::engine::{AtomState, FlowState};
 use crate::failure::Failure;
+use crate::state::{AtomState, FlowState};
 
 /// A flow's state change.
 #[derive(Debug, Clone, Copy)]

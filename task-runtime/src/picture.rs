@@ -74,7 +74,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use crate::engine::{AtomState, Engine, RunError};
-use crate::flow::{ArgSource, Child, Flow, FlowErrors, FlowKind, Plan};
+use crate::flow::{ArgSource, Child, ExecutionGraph, Flow, FlowErrors, FlowKind};
 use crate::storage::Storage;
 use crate::task::{Provides, TaskSpec};
 
@@ -105,7 +105,7 @@ pub enum Format {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Picture<'a> {
-    plan: Cow<'a, Plan>,
+    plan: Cow<'a, ExecutionGraph>,
     flow: Option<&'a Flow>,
     storage: Option<&'a Storage>,
     provides: bool,
@@ -405,7 +405,7 @@ fn fill<'f>(
     children: impl Iterator<Item = Child<'f>>,
     next_atom: &mut usize,
     next_group: &mut usize,
-    plan: &Plan,
+    plan: &ExecutionGraph,
     label: &dyn Fn(usize) -> Vec<String>,
 ) {
     for child in children {
@@ -451,7 +451,7 @@ fn provides_line(atom: &TaskSpec) -> Option<String> {
 }
 
 /// The depth of the decider on the edge `from -> to`, if it carries one.
-fn decider_on(plan: &Plan, from: usize, to: usize) -> Option<crate::decider::Depth> {
+fn decider_on(plan: &ExecutionGraph, from: usize, to: usize) -> Option<crate::decider::Depth> {
     plan.guards_of(to)
         .map(|k| &plan.deciders[k])
         .find(|link| link.from.contains(&(from as u32)))
@@ -459,7 +459,7 @@ fn decider_on(plan: &Plan, from: usize, to: usize) -> Option<crate::decider::Dep
 }
 
 /// The names of the values atom `to` reads from atom `from`, in argument order.
-fn values_read(plan: &Plan, from: usize, to: usize) -> Vec<&str> {
+fn values_read(plan: &ExecutionGraph, from: usize, to: usize) -> Vec<&str> {
     let provides = plan.atoms()[from].provides();
     let mut names: Vec<&str> = Vec::new();
     for source in plan.arg_sources(to) {

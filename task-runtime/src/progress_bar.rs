@@ -6,9 +6,9 @@ use std::sync::Mutex;
 use indicatif::ProgressStyle;
 pub use indicatif::{ProgressBar, ProgressDrawTarget};
 
-use crate::engine::{AtomState, FlowState};
 use crate::flow::Flow;
 use crate::listener::{AtomEvent, FlowEvent, Listener, ProgressEvent};
+use crate::state::{AtomState, FlowState};
 
 /// Shows a run as a progress bar on stderr: atoms done out of the total, the
 /// atoms running (or reverting) now with the progress their tasks report,

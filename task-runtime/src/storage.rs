@@ -16,11 +16,12 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::engine::record::Recorder;
-use crate::engine::{AtomState, FlowState, RunError};
+use crate::engine::RunError;
 use crate::failure::{Failure, Failures};
-use crate::flow::{ArgSource, Plan};
+use crate::flow::{ArgSource, ExecutionGraph};
 use crate::listener::{AtomEvent, FlowEvent, Listener};
 use crate::retry::History;
+use crate::state::{AtomState, FlowState};
 
 /// What a recorded state change is passed on to: the logbook first (before
 /// the change is acted upon), then the listeners.
@@ -60,7 +61,7 @@ pub enum TransitionError {
 /// The recorded state of one flow run.
 #[derive(Debug, Clone)]
 pub struct Storage {
-    pub(crate) plan: Arc<Plan>,
+    pub(crate) plan: Arc<ExecutionGraph>,
     pub(crate) inputs: Vec<Value>,
     pub(crate) flow_state: FlowState,
     pub(crate) states: Vec<AtomState>,
@@ -69,12 +70,12 @@ pub struct Storage {
     pub(crate) revert_failures: Vec<Option<Failure>>,
     /// Atoms in the order they succeeded.
     pub(crate) completed: Vec<u32>,
-    /// Each retry scope's history (`Plan::retries` order).
+    /// Each retry scope's history (`ExecutionGraph::retries` order).
     pub(crate) histories: Vec<Arc<History>>,
 }
 
 impl Storage {
-    pub(crate) fn new(plan: Arc<Plan>, inputs: Vec<Value>) -> Storage {
+    pub(crate) fn new(plan: Arc<ExecutionGraph>, inputs: Vec<Value>) -> Storage {
         let n = plan.atoms.len();
         Storage {
             inputs,
@@ -111,7 +112,7 @@ impl Storage {
     }
 
     /// The compiled flow.
-    pub fn plan(&self) -> &Plan {
+    pub fn plan(&self) -> &ExecutionGraph {
         &self.plan
     }
 

@@ -31,7 +31,7 @@ use petgraph::Direction;
 
 use super::{AtomState, FlowState};
 use crate::decider::Depth;
-use crate::flow::Plan;
+use crate::flow::ExecutionGraph;
 use crate::storage::Storage;
 
 /// What to do next.
@@ -250,7 +250,7 @@ impl Machine {
     /// The next action; `room` says whether the executor can start one more
     /// atom now.
     #[inline]
-    pub(crate) fn next(&mut self, plan: &Plan, room: bool) -> Action {
+    pub(crate) fn next(&mut self, plan: &ExecutionGraph, room: bool) -> Action {
         if self.plain
             && matches!(self.phase, Phase::Executing)
             && !(self.all || self.suspending || self.revert_failed)
@@ -361,7 +361,7 @@ impl Machine {
     }
 
     #[inline]
-    fn started(&mut self, plan: &Plan, i: usize) {
+    fn started(&mut self, plan: &ExecutionGraph, i: usize) {
         self.running += 1;
         for s in plan.scopes_around(i) {
             self.running_in[s] += 1;
@@ -370,7 +370,7 @@ impl Machine {
 
     /// Whether atom `i` is inside a scope being unwound or reverted for good.
     #[inline]
-    fn is_blocked(&self, plan: &Plan, i: usize) -> bool {
+    fn is_blocked(&self, plan: &ExecutionGraph, i: usize) -> bool {
         plan.scopes_around(i).any(|s| self.blocked[s])
     }
 
@@ -471,7 +471,12 @@ impl Machine {
     /// [`Checked::Ignore`], the atoms to skip (the engine records them
     /// IGNORE, then calls [`Machine::ignored`]); for [`Checked::Fail`], the
     /// atom counts as started and the engine finishes it with its failure.
-    pub(crate) fn checked(&mut self, plan: &Plan, i: usize, checked: Checked) -> Vec<usize> {
+    pub(crate) fn checked(
+        &mut self,
+        plan: &ExecutionGraph,
+        i: usize,
+        checked: Checked,
+    ) -> Vec<usize> {
         self.approved[i] = true;
         match checked {
             Checked::Run => {

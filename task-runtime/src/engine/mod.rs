@@ -21,7 +21,6 @@ pub mod executor;
 mod heartbeat;
 mod machine;
 pub(crate) mod record;
-mod state;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -34,16 +33,16 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
+pub use crate::state::{AtomState, FlowState, Intention};
 pub use done::{Done, ValueError};
 pub use record::ResumeError;
-pub use state::{AtomState, FlowState, Intention};
 
 use machine::{Action, Checked, Machine, Resolution};
 use record::{PersistConfig, Recorder};
 
 use crate::decider::LinkResults;
 use crate::failure::{Failure, FailureKind};
-use crate::flow::{Flow, FlowError, FlowErrors, Plan};
+use crate::flow::{ExecutionGraph, Flow, FlowError, FlowErrors};
 use crate::listener::{Listener, Listeners};
 use crate::persistence::{AtomDetail, Backend, FlowDetail, PersistenceError, Uuid};
 use crate::retry::{Decision, History, RetryCall};
@@ -466,7 +465,7 @@ impl Engine {
     }
 
     /// Compiles and validates the flow without running it.
-    pub fn compile(&mut self) -> Result<&Plan, RunError> {
+    pub fn compile(&mut self) -> Result<&ExecutionGraph, RunError> {
         self.prepare()?;
         Ok(self.storage().map(Storage::plan).expect("prepared"))
     }

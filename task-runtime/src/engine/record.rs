@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::heartbeat::Heartbeat;
 use super::{AtomState, FlowState, Intention};
 use crate::failure::Failure;
-use crate::flow::Plan;
+use crate::flow::ExecutionGraph;
 use crate::persistence::{
     engine_owner, now_ms, owner_is_gone, AtomDetail, AtomType, Backend, FlowDetail, Lease, LogBook,
     PersistenceError, Uuid,
@@ -83,7 +83,7 @@ impl Recorder {
     pub(crate) fn start(
         config: &PersistConfig,
         backend: &Arc<dyn Backend>,
-        plan: &Plan,
+        plan: &ExecutionGraph,
         meta: Value,
     ) -> Result<Recorder, PersistenceError> {
         let backend = Arc::clone(backend);

@@ -1,4 +1,4 @@
-//! Compiling a flow's pattern tree into a [`Plan`]: atoms in the order they were
+//! Compiling a flow's pattern tree into an [`ExecutionGraph`]: atoms in the order they were
 //! added, each argument bound to its source, and an execution graph (petgraph)
 //! whose edges say what must finish before what.
 //!
@@ -39,7 +39,7 @@ pub struct Slot {
 /// Where one argument of an atom comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArgSource {
-    /// A fixed value given with `inject`: its index in [`Plan::injected`].
+    /// A fixed value given with `inject`: its index in [`ExecutionGraph::injected`].
     Inject(u32),
     /// The engine input with this index.
     Input(u32),
@@ -51,7 +51,7 @@ pub enum ArgSource {
 
 /// A compiled, validated flow: ready to run.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct ExecutionGraph {
     pub(crate) flow: Text,
     pub(crate) atoms: Vec<TaskSpec>,
     /// Atom `i`'s arguments are `args[arg_starts[i]..arg_starts[i + 1]]`.
@@ -102,7 +102,7 @@ pub(crate) struct RetryScope {
     pub(crate) retry: ShapeRetry,
 }
 
-impl Plan {
+impl ExecutionGraph {
     /// The flow's name.
     pub fn flow_name(&self) -> &str {
         &self.flow
@@ -701,7 +701,7 @@ struct Compiler<'f> {
     guards: Vec<(u32, u32)>,
 }
 
-pub(super) fn compile(flow: Flow, inputs: &[&str]) -> Result<Plan, FlowErrors> {
+pub(super) fn compile(flow: Flow, inputs: &[&str]) -> Result<ExecutionGraph, FlowErrors> {
     let Flow { shape, atoms } = flow;
     let n = atoms.len();
     let lists = Lists::new(&atoms);
@@ -753,7 +753,7 @@ pub(super) fn compile(flow: Flow, inputs: &[&str]) -> Result<Plan, FlowErrors> {
         graph.add_edge(NodeIndex::new(a as usize), NodeIndex::new(b as usize), ());
     }
     drop(lists);
-    Ok(Plan {
+    Ok(ExecutionGraph {
         flow: shape.name,
         atoms,
         arg_starts: resolved.arg_starts,

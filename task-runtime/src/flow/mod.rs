@@ -19,7 +19,7 @@ pub mod check;
 mod compile;
 mod error;
 
-pub use compile::{ArgSource, Plan, Slot};
+pub use compile::{ArgSource, ExecutionGraph, Slot};
 pub use error::{FlowError, FlowErrors};
 
 use std::sync::Arc;
@@ -391,12 +391,12 @@ impl Flow {
     ///     "flow `create_volume`: task `reserve_quota` requires `volume_spec`, which no input or earlier task provides"
     /// );
     /// ```
-    pub fn compile(&self, inputs: &[&str]) -> Result<Plan, FlowErrors> {
+    pub fn compile(&self, inputs: &[&str]) -> Result<ExecutionGraph, FlowErrors> {
         compile::compile(self.clone(), inputs)
     }
 
     /// Compiles and validates the flow, consuming it (no copy of its atoms).
-    pub fn into_plan(self, inputs: &[&str]) -> Result<Plan, FlowErrors> {
+    pub fn into_plan(self, inputs: &[&str]) -> Result<ExecutionGraph, FlowErrors> {
         compile::compile(self, inputs)
     }
 }

@@ -38,8 +38,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::engine::FlowState;
 use crate::persistence::{redact_url, Uuid};
+use crate::state::FlowState;
 
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

@@ -26,10 +26,10 @@ use super::{
     describe_now, expired_message, ttl_ms, Claim, Job, JobBoard, JobBoardError, JobFailure,
     JobState, NewJob, EXPIRED_TAIL,
 };
-use crate::engine::FlowState;
 use crate::persistence::bounds::Bounds;
 use crate::persistence::pg::{self, PgClient, PgError, PgTx, Session};
 use crate::persistence::{redact_url, Uuid};
+use crate::state::FlowState;
 
 /// The schema version this code writes.
 const SCHEMA_VERSION: i32 = 1;

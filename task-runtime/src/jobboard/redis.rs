@@ -24,8 +24,8 @@ use super::{
     describe_now, ttl_ms, Claim, Job, JobBoard, JobBoardError, JobFailure, JobState, NewJob,
     EXPIRED_TAIL,
 };
-use crate::engine::FlowState;
 use crate::persistence::{redact_url, Uuid};
+use crate::state::FlowState;
 use crate::url_options::{parse_duration, show_duration, take_options};
 
 /// The URL query keys the board reads.

@@ -12,8 +12,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::engine::{AtomState, FlowState, Intention};
 use crate::failure::Failure;
+use crate::state::{AtomState, FlowState, Intention};
 use crate::task::Version;
 
 /// The current time in unix milliseconds (0 if the clock is before 1970).

@@ -24,7 +24,7 @@ use super::{
     AtomDetail, FlowDetail, FlowSummary, LeaseRow, LogBook, LogBookSummary, ObjectKind,
     PersistenceError,
 };
-use crate::engine::{AtomState, FlowState, Intention};
+use crate::state::{AtomState, FlowState, Intention};
 
 /// The newest schema version of the SQL backends.
 pub(crate) const SCHEMA_VERSION: u32 = 2;

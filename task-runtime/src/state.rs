@@ -1,5 +1,7 @@
-//! Atom and flow states (TaskFlow's names) and the transitions allowed between
-//! them. The tables below are the only place transitions are defined.
+//! The state model, the ground floor of the runtime: atom and flow states
+//! (TaskFlow's names), intentions, and the transitions allowed between them. It
+//! imports no other module of the runtime. The tables below are the only place
+//! transitions are defined.
 //!
 //! Atom transitions:
 //!
