@@ -166,7 +166,7 @@ fn stall_then_resume(
     let RunError::Persistence { source, .. } = &err else {
         panic!("expected RunError::Persistence, got: {err}");
     };
-    let text = assert_timed_out(source, "query_timeout", "save an atom detail");
+    let text = assert_timed_out(source, "query_timeout", "save a step's records");
     assert!(
         text.contains(&format!("127.0.0.1:{}", url_port(url))),
         "{text}"

@@ -40,6 +40,7 @@ pub mod jobboard;
 pub mod listener;
 pub mod persistence;
 pub mod picture;
+mod record;
 pub mod registry;
 pub mod retry;
 pub mod state;

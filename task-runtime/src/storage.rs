@@ -2,32 +2,58 @@
 //! failures, engine inputs, the flow's state, and the order atoms finished in.
 //!
 //! Every state change goes through `Storage::set_atom` or
-//! `Storage::set_flow`, which check the transition against the state tables,
-//! record it, and only then tell the listeners. The engine acts on a change
-//! only after it is recorded; persistence backends plug in here, so that a new
-//! engine can resume from what was recorded.
-
-// A run ends with at most one error, which names flow, atom and backend; its
-// size is not on any hot path, so it stays unboxed for easy matching.
-#![allow(clippy::result_large_err)]
+//! `Storage::set_flow`, which check the transition against the state tables
+//! and note it in the run's [`Journal`] (the logbook's recorder, when the run
+//! is persisted). Listeners hear of a change once it is recorded: at once
+//! without a journal, after the journal's commit with one (the engine calls
+//! `Storage::tell`). Storage sits below the engine and imports nothing of it.
 
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::engine::record::Recorder;
-use crate::engine::RunError;
 use crate::failure::{Failure, Failures};
 use crate::flow::{ArgSource, ExecutionGraph};
 use crate::listener::{AtomEvent, FlowEvent, Listener};
 use crate::retry::History;
 use crate::state::{AtomState, FlowState};
 
-/// What a recorded state change is passed on to: the logbook first (before
-/// the change is acted upon), then the listeners.
+/// Where transitions are recorded: noted here, committed later by the
+/// engine, before it acts on them.
+pub(crate) trait Journal {
+    /// Atom `index` goes to `to`, with its result or failure (and, for a
+    /// retry atom, its history).
+    fn atom(
+        &mut self,
+        index: usize,
+        to: AtomState,
+        outcome: Option<&Result<Value, Failure>>,
+        history: Option<&History>,
+    );
+
+    /// The flow goes to `to`.
+    fn flow(&mut self, to: FlowState);
+}
+
+/// What a state change is passed on to: the journal first, then the
+/// listeners.
 pub(crate) struct Hooks<'a> {
     pub(crate) listeners: &'a [Arc<dyn Listener>],
-    pub(crate) recorder: Option<&'a mut Recorder>,
+    pub(crate) journal: Option<&'a mut dyn Journal>,
+}
+
+/// A change the listeners hear of once it is committed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Change {
+    Atom {
+        index: usize,
+        from: AtomState,
+        to: AtomState,
+    },
+    Flow {
+        from: FlowState,
+        to: FlowState,
+    },
 }
 
 /// An illegal state change: a bug in the engine or a corrupt record, never
@@ -72,6 +98,8 @@ pub struct Storage {
     pub(crate) completed: Vec<u32>,
     /// Each retry scope's history (`ExecutionGraph::retries` order).
     pub(crate) histories: Vec<Arc<History>>,
+    /// Changes noted in the journal, not yet told to the listeners.
+    untold: Vec<Change>,
 }
 
 impl Storage {
@@ -86,6 +114,7 @@ impl Storage {
             revert_failures: vec![None; n],
             completed: Vec::new(),
             histories: vec![Arc::default(); plan.retries.len()],
+            untold: Vec::new(),
             plan,
         }
     }
@@ -169,30 +198,54 @@ impl Storage {
         &mut self,
         to: FlowState,
         hooks: &mut Hooks<'_>,
-    ) -> Result<(), RunError> {
+    ) -> Result<(), TransitionError> {
         let from = self.flow_state;
         if !from.can_become(to) {
             return Err(TransitionError::Flow {
                 flow: self.plan.flow.to_string(),
                 from,
                 to,
-            }
-            .into());
-        }
-        if let Some(recorder) = hooks.recorder.as_deref_mut() {
-            recorder
-                .flow(to)
-                .map_err(|source| RunError::persistence(self.plan.flow.to_string(), source))?;
+            });
         }
         self.flow_state = to;
-        for l in hooks.listeners {
+        if let Some(journal) = hooks.journal.as_deref_mut() {
+            journal.flow(to);
+            if !hooks.listeners.is_empty() {
+                self.untold.push(Change::Flow { from, to });
+            }
+            return Ok(());
+        }
+        self.tell_flow(hooks.listeners, from, to);
+        Ok(())
+    }
+
+    fn tell_flow(&self, listeners: &[Arc<dyn Listener>], from: FlowState, to: FlowState) {
+        for l in listeners {
             l.on_flow(&FlowEvent {
                 flow: &self.plan.flow,
                 previous: from,
                 state: to,
             });
         }
-        Ok(())
+    }
+
+    /// Whether changes noted in the journal wait to be told to listeners.
+    pub(crate) fn has_untold(&self) -> bool {
+        !self.untold.is_empty()
+    }
+
+    /// Tells the listeners the changes noted in the journal, once it
+    /// committed them.
+    pub(crate) fn tell(&mut self, listeners: &[Arc<dyn Listener>]) {
+        if self.untold.is_empty() {
+            return;
+        }
+        for change in std::mem::take(&mut self.untold) {
+            match change {
+                Change::Atom { index, from, to } => self.tell_atom(listeners, index, from, to),
+                Change::Flow { from, to } => self.tell_flow(listeners, from, to),
+            }
+        }
     }
 
     /// Records atom `index` going to `to`, with its result (SUCCESS) or failure
@@ -203,7 +256,7 @@ impl Storage {
         to: AtomState,
         outcome: Option<Result<Value, Failure>>,
         hooks: &mut Hooks<'_>,
-    ) -> Result<(), RunError> {
+    ) -> Result<(), TransitionError> {
         let from = self.states[index];
         if !from.can_become(to) {
             return Err(TransitionError::Atom {
@@ -211,17 +264,15 @@ impl Storage {
                 atom: self.plan.atoms[index].atom_name().to_owned(),
                 from,
                 to,
-            }
-            .into());
+            });
         }
-        if let Some(recorder) = hooks.recorder.as_deref_mut() {
+        let journal = hooks.journal.as_deref_mut();
+        if let Some(journal) = journal {
             let history = match self.histories.is_empty() {
                 true => None,
                 false => self.plan.retry_scope(index).map(|s| &*self.histories[s]),
             };
-            recorder
-                .atom(index, to, outcome.as_ref(), history)
-                .map_err(|source| RunError::persistence(self.plan.flow.to_string(), source))?;
+            journal.atom(index, to, outcome.as_ref(), history);
         }
         self.states[index] = to;
         if to == AtomState::Pending {
@@ -241,26 +292,41 @@ impl Storage {
             Some(Err(failure)) => self.failures[index] = Some(failure),
             None => {}
         }
-        if !hooks.listeners.is_empty() {
-            let event = AtomEvent {
-                flow: &self.plan.flow,
-                atom: self.plan.atoms[index].atom_name(),
-                previous: from,
-                state: to,
-                result: match to {
-                    AtomState::Success => self.results[index].as_ref(),
-                    _ => None,
-                },
-                failure: match to {
-                    AtomState::Failure => self.failures[index].as_ref(),
-                    AtomState::RevertFailure => self.revert_failures[index].as_ref(),
-                    _ => None,
-                },
-            };
-            for l in hooks.listeners {
-                l.on_atom(&event);
-            }
+        if hooks.listeners.is_empty() {
+            return Ok(());
+        }
+        if hooks.journal.is_some() {
+            self.untold.push(Change::Atom { index, from, to });
+        } else {
+            self.tell_atom(hooks.listeners, index, from, to);
         }
         Ok(())
+    }
+
+    fn tell_atom(
+        &self,
+        listeners: &[Arc<dyn Listener>],
+        index: usize,
+        from: AtomState,
+        to: AtomState,
+    ) {
+        let event = AtomEvent {
+            flow: &self.plan.flow,
+            atom: self.plan.atoms[index].atom_name(),
+            previous: from,
+            state: to,
+            result: match to {
+                AtomState::Success => self.results[index].as_ref(),
+                _ => None,
+            },
+            failure: match to {
+                AtomState::Failure => self.failures[index].as_ref(),
+                AtomState::RevertFailure => self.revert_failures[index].as_ref(),
+                _ => None,
+            },
+        };
+        for l in listeners {
+            l.on_atom(&event);
+        }
     }
 }

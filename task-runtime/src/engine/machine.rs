@@ -29,9 +29,9 @@ use std::collections::{BinaryHeap, VecDeque};
 use petgraph::graph::NodeIndex;
 use petgraph::Direction;
 
-use super::{AtomState, FlowState};
 use crate::decider::Depth;
 use crate::flow::ExecutionGraph;
+use crate::state::{AtomState, FlowState};
 use crate::storage::Storage;
 
 /// What to do next.
@@ -623,6 +623,15 @@ impl Machine {
     /// Stop starting atoms; end SUSPENDED once the running ones finished.
     pub(crate) fn suspend(&mut self) {
         self.suspending = true;
+    }
+
+    /// Whether the machine is on its plain path (no retry, no decider,
+    /// nothing failed, not suspending): its next action is to start another
+    /// atom, to wait, or to finish.
+    pub(crate) fn only_starts(&self) -> bool {
+        self.plain
+            && matches!(self.phase, Phase::Executing)
+            && !(self.all || self.suspending || self.revert_failed)
     }
 
     /// Whether the whole flow is being reverted.

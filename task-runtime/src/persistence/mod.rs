@@ -145,6 +145,26 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         self.save_atoms(std::slice::from_ref(atom), lease)
     }
 
+    /// Saves a flow detail (if given) and atom details of that flow together:
+    /// one transaction where the backend has transactions (all or nothing),
+    /// with the lease checked as [`Backend::save_flow`] and
+    /// [`Backend::save_atoms`] do. The engine commits each step's transitions
+    /// this way (group commit). The default saves the atoms, then the flow.
+    fn save_records(
+        &self,
+        flow: Option<&FlowDetail>,
+        atoms: &[AtomDetail],
+        lease: Option<&Lease>,
+    ) -> Result<(), PersistenceError> {
+        if !atoms.is_empty() {
+            self.save_atoms(atoms, lease)?;
+        }
+        match flow {
+            Some(flow) => self.save_flow(flow, lease),
+            None => Ok(()),
+        }
+    }
+
     /// Takes the lease of a flow detail for `owner`, for `ttl`.
     ///
     /// Refused with [`PersistenceError::LeaseHeld`] while another owner holds

@@ -297,6 +297,31 @@ impl MysqlBackend {
         }
     }
 
+    /// The parameters of `UPSERT_ATOM` for each atom, serialized once.
+    fn atom_rows(&self, atoms: &[AtomDetail]) -> Result<Vec<Params>, PersistenceError> {
+        let mut rows = Vec::with_capacity(atoms.len());
+        for atom in atoms {
+            let json = AtomJson::new(&self.url, atom)?;
+            rows.push(Params::Positional(vec![
+                id(atom.uuid),
+                id(atom.flow_uuid),
+                atom.name.as_str().into(),
+                atom.atom_type.as_str().into(),
+                i64::from(atom.position).into(),
+                atom.state.as_str().into(),
+                sql::intention_text(atom).into(),
+                json.result.into(),
+                json.failure.into(),
+                json.revert_failure.into(),
+                atom.version.as_str().into(),
+                json.meta.into(),
+                atom.created_at.into(),
+                atom.updated_at.into(),
+            ]));
+        }
+        Ok(rows)
+    }
+
     /// Runs `f` in a transaction. Unlike the driver's `Transaction`, whose
     /// drop waits for a `ROLLBACK`'s answer, a connection that broke or timed
     /// out is left as it is (the caller drops it; the server rolls back).
@@ -696,27 +721,7 @@ impl Backend for MysqlBackend {
         if let Some(lease) = lease {
             check_lease_flow(&self.url, atoms, lease)?;
         }
-        // Serialized once, and moved into the statement's parameters.
-        let mut rows = Vec::with_capacity(atoms.len());
-        for atom in atoms {
-            let json = AtomJson::new(&self.url, atom)?;
-            rows.push(Params::Positional(vec![
-                id(atom.uuid),
-                id(atom.flow_uuid),
-                atom.name.as_str().into(),
-                atom.atom_type.as_str().into(),
-                i64::from(atom.position).into(),
-                atom.state.as_str().into(),
-                sql::intention_text(atom).into(),
-                json.result.into(),
-                json.failure.into(),
-                json.revert_failure.into(),
-                atom.version.as_str().into(),
-                json.meta.into(),
-                atom.created_at.into(),
-                atom.updated_at.into(),
-            ]));
-        }
+        let mut rows = self.atom_rows(atoms)?;
         self.with(op, |c| {
             if lease.is_none() && rows.len() == 1 {
                 let atom = &atoms[0];
@@ -733,6 +738,56 @@ impl Backend for MysqlBackend {
                 for (atom, params) in atoms.iter().zip(rows) {
                     tx.exec_drop(UPSERT_ATOM, params)
                         .map_err(|e| self.child(op, ObjectKind::FlowDetail, atom.flow_uuid, e))?;
+                }
+                Ok(())
+            })
+        })
+    }
+
+    fn save_records(
+        &self,
+        flow: Option<&FlowDetail>,
+        atoms: &[AtomDetail],
+        lease: Option<&Lease>,
+    ) -> Result<(), PersistenceError> {
+        let op = "save a step's records";
+        if let Some(lease) = lease {
+            check_lease_flow(&self.url, atoms, lease)?;
+            if let Some(flow) = flow {
+                super::check_lease_for(&self.url, flow.uuid, lease)?;
+            }
+        }
+        let rows = self.atom_rows(atoms)?;
+        let flow_params = match flow {
+            Some(flow) => Some((
+                id(flow.uuid),
+                id(flow.logbook_uuid),
+                flow.name.as_str(),
+                flow.state.as_str(),
+                sql::meta_json(&self.url, ObjectKind::FlowDetail, flow.uuid, &flow.meta)?,
+                flow.created_at,
+                flow.updated_at,
+            )),
+            None => None,
+        };
+        self.with(op, |c| {
+            self.in_tx(c, op, |tx| {
+                if let Some(lease) = lease {
+                    let lock = if flow.is_some() {
+                        LOCK_LEASE
+                    } else {
+                        SHARE_LEASE
+                    };
+                    let (current, _) = self.lease_row(tx, op, lease.flow_uuid, lock)?;
+                    current.check(&self.url, lease)?;
+                }
+                for (atom, params) in atoms.iter().zip(rows) {
+                    tx.exec_drop(UPSERT_ATOM, params)
+                        .map_err(|e| self.child(op, ObjectKind::FlowDetail, atom.flow_uuid, e))?;
+                }
+                if let (Some(flow), Some(params)) = (flow, flow_params) {
+                    tx.exec_drop(UPSERT_FLOW, params)
+                        .map_err(|e| self.child(op, ObjectKind::LogBook, flow.logbook_uuid, e))?;
                 }
                 Ok(())
             })

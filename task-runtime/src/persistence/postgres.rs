@@ -412,6 +412,43 @@ impl PostgresBackend {
             Ok(new)
         })
     }
+    /// Writes a flow detail with `UPSERT_FLOW`; `false` if a fenced write was
+    /// refused.
+    fn upsert_flow(
+        &self,
+        client: &mut impl Session,
+        statement: &Statement,
+        flow: &FlowDetail,
+        meta: &str,
+        owner: Option<&str>,
+        token: Option<i64>,
+    ) -> Result<bool, PersistenceError> {
+        let (mut a, mut b) = ([0; 36], [0; 36]);
+        let written = client
+            .execute(
+                statement,
+                &[
+                    &uuid_text(flow.uuid, &mut a),
+                    &uuid_text(flow.logbook_uuid, &mut b),
+                    &flow.name,
+                    &flow.state.as_str(),
+                    &meta,
+                    &flow.created_at,
+                    &flow.updated_at,
+                    &owner,
+                    &token,
+                ],
+            )
+            .map_err(|e| {
+                if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {
+                    self.not_found(ObjectKind::LogBook, flow.logbook_uuid)
+                } else {
+                    self.db("save a flow detail", e)
+                }
+            })?;
+        Ok(written > 0)
+    }
+
     /// Writes atoms with `UPSERT_ATOM`; `false` if a fenced write was refused
     /// (the caller does not commit then).
     fn upsert_atoms(
@@ -540,40 +577,13 @@ impl Backend for PostgresBackend {
             super::check_lease_for(&self.url, flow.uuid, lease)?;
         }
         let meta = sql::meta_json(&self.url, ObjectKind::FlowDetail, flow.uuid, &flow.meta)?;
-        let (mut a, mut b) = ([0; 36], [0; 36]);
-        let (id, book) = (
-            uuid_text(flow.uuid, &mut a),
-            uuid_text(flow.logbook_uuid, &mut b),
-        );
         let owner = lease.map(|l| l.owner.as_str());
         let token = lease.map(|l| sql::token_i64(l.token));
         self.with(op, |c| {
             let s = c.prepare(UPSERT_FLOW).map_err(|e| self.db(op, e))?;
-            let written = c
-                .client
-                .execute(
-                    &s,
-                    &[
-                        &id,
-                        &book,
-                        &flow.name,
-                        &flow.state.as_str(),
-                        &meta,
-                        &flow.created_at,
-                        &flow.updated_at,
-                        &owner,
-                        &token,
-                    ],
-                )
-                .map_err(|e| {
-                    if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {
-                        self.not_found(ObjectKind::LogBook, flow.logbook_uuid)
-                    } else {
-                        self.db(op, e)
-                    }
-                })?;
+            let written = self.upsert_flow(&mut c.client, &s, flow, &meta, owner, token)?;
             match lease {
-                Some(lease) if written == 0 => Err(self.refused(c, lease)),
+                Some(lease) if !written => Err(self.refused(c, lease)),
                 _ => Ok(()),
             }
         })
@@ -656,6 +666,54 @@ impl Backend for PostgresBackend {
             };
             match lease {
                 Some(lease) if !all_written => Err(self.refused(c, lease)),
+                _ => Ok(()),
+            }
+        })
+    }
+
+    fn save_records(
+        &self,
+        flow: Option<&FlowDetail>,
+        atoms: &[AtomDetail],
+        lease: Option<&Lease>,
+    ) -> Result<(), PersistenceError> {
+        let op = "save a step's records";
+        if let Some(lease) = lease {
+            check_lease_flow(&self.url, atoms, lease)?;
+            if let Some(flow) = flow {
+                super::check_lease_for(&self.url, flow.uuid, lease)?;
+            }
+        }
+        let meta = match flow {
+            Some(f) => Some(sql::meta_json(
+                &self.url,
+                ObjectKind::FlowDetail,
+                f.uuid,
+                &f.meta,
+            )?),
+            None => None,
+        };
+        let json = atoms
+            .iter()
+            .map(|a| AtomJson::new(&self.url, a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let owner = lease.map(|l| l.owner.as_str());
+        let token = lease.map(|l| sql::token_i64(l.token));
+        self.with(op, |c| {
+            let atom_stmt = c.prepare(UPSERT_ATOM).map_err(|e| self.db(op, e))?;
+            let flow_stmt = c.prepare(UPSERT_FLOW).map_err(|e| self.db(op, e))?;
+            let mut tx = c.client.transaction().map_err(|e| self.db(op, e))?;
+            let mut all = self.upsert_atoms(&mut tx, &atom_stmt, atoms, &json, owner, token)?;
+            if let (true, Some(flow), Some(meta)) = (all, flow, &meta) {
+                all = self.upsert_flow(&mut tx, &flow_stmt, flow, meta, owner, token)?;
+            }
+            if all {
+                tx.commit().map_err(|e| self.db(op, e))?;
+            } else {
+                drop(tx);
+            }
+            match lease {
+                Some(lease) if !all => Err(self.refused(c, lease)),
                 _ => Ok(()),
             }
         })

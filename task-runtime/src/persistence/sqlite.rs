@@ -424,6 +424,91 @@ impl SqliteBackend {
         result
     }
 
+    /// Writes a flow detail inside the caller's transaction, if `lease` (when
+    /// given) is current.
+    fn upsert_flow(
+        &self,
+        tx: &Connection,
+        flow: &FlowDetail,
+        meta: &str,
+        lease: Option<&Lease>,
+    ) -> Result<(), PersistenceError> {
+        if let Some(lease) = lease {
+            self.lease_row(tx, flow.uuid)?.check(&self.url, lease)?;
+        }
+        let (mut a, mut b) = ([0; 36], [0; 36]);
+        tx.prepare_cached(UPSERT_FLOW)
+            .and_then(|mut s| {
+                s.execute(params![
+                    uuid_text(flow.uuid, &mut a),
+                    uuid_text(flow.logbook_uuid, &mut b),
+                    flow.name,
+                    flow.state.as_str(),
+                    meta,
+                    flow.created_at,
+                    flow.updated_at
+                ])
+            })
+            .map_err(|e| {
+                if is_foreign_key_error(&e) {
+                    self.not_found(ObjectKind::LogBook, flow.logbook_uuid)
+                } else {
+                    self.db("save a flow detail", e)
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Writes atom details with `UPSERT_ATOM`; `false` if a fenced write was
+    /// refused (the caller rolls back then).
+    fn upsert_atoms(
+        &self,
+        conn: &Connection,
+        atoms: &[AtomDetail],
+        json: &[AtomJson],
+        lease: Option<&Lease>,
+    ) -> Result<bool, PersistenceError> {
+        let owner = lease.map(|l| l.owner.as_str());
+        let token = lease.map(|l| sql::token_i64(l.token));
+        let op = "save an atom detail";
+        let mut stmt = conn
+            .prepare_cached(UPSERT_ATOM)
+            .map_err(|e| self.db(op, e))?;
+        for (atom, json) in atoms.iter().zip(json) {
+            let (mut a, mut b) = ([0; 36], [0; 36]);
+            let written = stmt
+                .execute(params![
+                    uuid_text(atom.uuid, &mut a),
+                    uuid_text(atom.flow_uuid, &mut b),
+                    atom.name,
+                    atom.atom_type.as_str(),
+                    atom.position,
+                    atom.state.as_str(),
+                    sql::intention_text(atom),
+                    json.result,
+                    json.failure,
+                    json.revert_failure,
+                    atom.version,
+                    json.meta,
+                    atom.created_at,
+                    atom.updated_at,
+                    owner,
+                    token
+                ])
+                .map_err(|e| {
+                    if is_foreign_key_error(&e) {
+                        self.not_found(ObjectKind::FlowDetail, atom.flow_uuid)
+                    } else {
+                        self.db(op, e)
+                    }
+                })?;
+            if written == 0 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Changes a lease inside one write transaction.
     fn lease_update(
         &self,
@@ -531,30 +616,7 @@ impl Backend for SqliteBackend {
         }
         let meta = sql::meta_json(&self.url, ObjectKind::FlowDetail, flow.uuid, &flow.meta)?;
         self.write("save a flow detail", |tx| {
-            if let Some(lease) = lease {
-                self.lease_row(tx, flow.uuid)?.check(&self.url, lease)?;
-            }
-            let (mut a, mut b) = ([0; 36], [0; 36]);
-            tx.prepare_cached(UPSERT_FLOW)
-                .and_then(|mut s| {
-                    s.execute(params![
-                        uuid_text(flow.uuid, &mut a),
-                        uuid_text(flow.logbook_uuid, &mut b),
-                        flow.name,
-                        flow.state.as_str(),
-                        meta,
-                        flow.created_at,
-                        flow.updated_at
-                    ])
-                })
-                .map_err(|e| {
-                    if is_foreign_key_error(&e) {
-                        self.not_found(ObjectKind::LogBook, flow.logbook_uuid)
-                    } else {
-                        self.db("save a flow detail", e)
-                    }
-                })?;
-            Ok(())
+            self.upsert_flow(tx, flow, &meta, lease)
         })
     }
 
@@ -625,47 +687,8 @@ impl Backend for SqliteBackend {
             .iter()
             .map(|a| AtomJson::new(&self.url, a))
             .collect::<Result<Vec<_>, _>>()?;
-        let owner = lease.map(|l| l.owner.as_str());
-        let token = lease.map(|l| sql::token_i64(l.token));
         let op = "save an atom detail";
-        let upsert = |conn: &Connection| -> Result<bool, PersistenceError> {
-            let mut stmt = conn
-                .prepare_cached(UPSERT_ATOM)
-                .map_err(|e| self.db(op, e))?;
-            for (atom, json) in atoms.iter().zip(&json) {
-                let (mut a, mut b) = ([0; 36], [0; 36]);
-                let written = stmt
-                    .execute(params![
-                        uuid_text(atom.uuid, &mut a),
-                        uuid_text(atom.flow_uuid, &mut b),
-                        atom.name,
-                        atom.atom_type.as_str(),
-                        atom.position,
-                        atom.state.as_str(),
-                        sql::intention_text(atom),
-                        json.result,
-                        json.failure,
-                        json.revert_failure,
-                        atom.version,
-                        json.meta,
-                        atom.created_at,
-                        atom.updated_at,
-                        owner,
-                        token
-                    ])
-                    .map_err(|e| {
-                        if is_foreign_key_error(&e) {
-                            self.not_found(ObjectKind::FlowDetail, atom.flow_uuid)
-                        } else {
-                            self.db(op, e)
-                        }
-                    })?;
-                if written == 0 {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        };
+        let upsert = |conn: &Connection| self.upsert_atoms(conn, atoms, &json, lease);
         // One atom: one statement, its own transaction. More: one transaction.
         let all_written = if atoms.len() == 1 {
             upsert(&self.conn())?
@@ -675,6 +698,52 @@ impl Backend for SqliteBackend {
         };
         match lease {
             // Why it was refused: the flow is gone, or the lease changed hands.
+            Some(lease) if !all_written => {
+                let conn = self.conn();
+                Err(match self.lease_row(&conn, lease.flow_uuid) {
+                    Ok(current) => current.fenced(&self.url, lease),
+                    Err(e) => e,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn save_records(
+        &self,
+        flow: Option<&FlowDetail>,
+        atoms: &[AtomDetail],
+        lease: Option<&Lease>,
+    ) -> Result<(), PersistenceError> {
+        if let Some(lease) = lease {
+            check_lease_flow(&self.url, atoms, lease)?;
+            if let Some(flow) = flow {
+                super::check_lease_for(&self.url, flow.uuid, lease)?;
+            }
+        }
+        let meta = match flow {
+            Some(f) => Some(sql::meta_json(
+                &self.url,
+                ObjectKind::FlowDetail,
+                f.uuid,
+                &f.meta,
+            )?),
+            None => None,
+        };
+        let json = atoms
+            .iter()
+            .map(|a| AtomJson::new(&self.url, a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let all_written = self.transaction("save a step's records", |tx| {
+            if !self.upsert_atoms(tx, atoms, &json, lease)? {
+                return Ok((false, false));
+            }
+            if let (Some(flow), Some(meta)) = (flow, &meta) {
+                self.upsert_flow(tx, flow, meta, lease)?;
+            }
+            Ok((true, true))
+        })?;
+        match lease {
             Some(lease) if !all_written => {
                 let conn = self.conn();
                 Err(match self.lease_row(&conn, lease.flow_uuid) {

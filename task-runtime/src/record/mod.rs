@@ -1,6 +1,16 @@
-//! Write-through to a logbook: every transition is saved (under the engine's
-//! lease) before the engine acts on it, and a run is rebuilt from what was
-//! saved.
+//! Recording a run in a logbook, below the engine: the [`Recorder`] keeps the
+//! records of a flow and its atoms, takes and keeps the run's lease (with a
+//! heartbeat), and commits transitions in groups; [`restore`] rebuilds a run
+//! from what was recorded.
+//!
+//! Write-through stays exact with group commit: storage notes each transition
+//! here (the [`Journal`](crate::storage::Journal) trait), and the engine
+//! commits what was noted — in one transaction — before it acts on any of it
+//! (starts a task, begins a revert, tells a listener, returns). In a chain the
+//! SUCCESS of one task and the RUNNING of the next share one commit.
+
+mod heartbeat;
+mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,8 +18,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::heartbeat::Heartbeat;
-use super::{AtomState, FlowState, Intention};
+use self::heartbeat::Heartbeat;
+pub(crate) use self::writer::Writer;
 use crate::failure::Failure;
 use crate::flow::ExecutionGraph;
 use crate::persistence::{
@@ -17,13 +27,18 @@ use crate::persistence::{
     PersistenceError, Uuid,
 };
 use crate::retry::History;
+use crate::state::{AtomState, FlowState, Intention};
 use crate::storage::Storage;
 use crate::task::{CancelToken, Version};
+
+/// Decides whether an atom recorded by another major version of its task may
+/// be resumed by this code: `(atom, recorded version, code's version)`.
+pub(crate) type UpgradePolicy = dyn Fn(&str, &str, Version) -> bool + Send + Sync;
 
 /// How many lease notes a flow detail keeps (the newest).
 const MAX_LEASE_NOTES: usize = 20;
 
-/// How an engine records its run; see [`Engine::persist`](super::Engine::persist).
+/// How an engine records its run; see [`Engine::persist`](crate::Engine::persist).
 /// Every setting is kept whether or not the backend is set yet, so that the
 /// engine's setters work in any order.
 #[derive(Debug, Clone)]
@@ -75,6 +90,27 @@ pub(crate) struct Recorder {
     cancel: CancelToken,
     /// Order in which atoms succeeded, kept in each atom's `meta.done`.
     next_done: u64,
+    /// Noted and not yet committed: the flow, the atoms (by index, each
+    /// once: `marked`).
+    flow_dirty: bool,
+    dirty: Vec<u32>,
+    marked: Vec<bool>,
+    /// Writes batches off the async loop (started on first use in a runtime).
+    writer: Option<Writer>,
+}
+
+/// Records committed together: one transaction.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    flow: Option<FlowDetail>,
+    atoms: Vec<AtomDetail>,
+    lease: Lease,
+}
+
+impl Batch {
+    pub(crate) fn write(&self, backend: &dyn Backend) -> Result<(), PersistenceError> {
+        backend.save_records(self.flow.as_ref(), &self.atoms, Some(&self.lease))
+    }
 }
 
 impl Recorder {
@@ -171,6 +207,7 @@ impl Recorder {
         let mut recorder = Recorder {
             backend,
             flow,
+            marked: vec![false; atoms.len()],
             atoms,
             lease,
             ttl,
@@ -178,6 +215,9 @@ impl Recorder {
             heartbeat: None,
             cancel: CancelToken::new(),
             next_done,
+            flow_dirty: false,
+            dirty: Vec::new(),
+            writer: None,
         };
         recorder.beat();
         recorder
@@ -249,58 +289,45 @@ impl Recorder {
         self.flow.uuid
     }
 
-    /// Saves the flow going to `to`.
-    pub(crate) fn flow(&mut self, to: FlowState) -> Result<(), PersistenceError> {
-        self.renew_if_due()?;
+    /// Notes the flow going to `to` (written by the next [`Recorder::commit`]).
+    pub(crate) fn flow(&mut self, to: FlowState) {
         if to == FlowState::Reverting {
-            self.intend_revert()?;
+            self.intend_revert();
         }
-        let mut flow = self.flow.clone();
-        flow.state = to;
-        flow.touch();
-        self.backend.save_flow(&flow, Some(&self.lease))?;
-        self.flow = flow;
-        if to.is_final() || to == FlowState::Suspended {
-            // Done with it for now: let another engine have it at once.
-            self.release()?;
-        }
-        Ok(())
+        self.flow.state = to;
+        self.flow.touch();
+        self.flow_dirty = true;
     }
 
     /// As TaskFlow does when a flow reverts: atoms that never ran get the
-    /// intention REVERT too (one write for all of them).
-    fn intend_revert(&mut self) -> Result<(), PersistenceError> {
-        let mut changed: Vec<AtomDetail> = self
-            .atoms
-            .iter()
-            .filter(|a| a.state == AtomState::Pending && a.intention != Intention::Revert)
-            .cloned()
-            .collect();
-        if changed.is_empty() {
-            return Ok(());
+    /// intention REVERT too (written with the flow's REVERTING).
+    fn intend_revert(&mut self) {
+        for i in 0..self.atoms.len() {
+            let atom = &mut self.atoms[i];
+            if atom.state == AtomState::Pending && atom.intention != Intention::Revert {
+                atom.intention = Intention::Revert;
+                atom.touch();
+                self.mark(i);
+            }
         }
-        for atom in &mut changed {
-            atom.intention = Intention::Revert;
-            atom.touch();
-        }
-        self.backend.save_atoms(&changed, Some(&self.lease))?;
-        for atom in changed {
-            let i = atom.position as usize;
-            self.atoms[i] = atom;
-        }
-        Ok(())
     }
 
-    /// Saves atom `index` going to `to`, with its result or failure.
+    fn mark(&mut self, index: usize) {
+        if !std::mem::replace(&mut self.marked[index], true) {
+            self.dirty.push(index as u32);
+        }
+    }
+
+    /// Notes atom `index` going to `to`, with its result or failure (written
+    /// by the next [`Recorder::commit`]).
     pub(crate) fn atom(
         &mut self,
         index: usize,
         to: AtomState,
         outcome: Option<&Result<Value, Failure>>,
         history: Option<&History>,
-    ) -> Result<(), PersistenceError> {
-        self.renew_if_due()?;
-        let mut atom = self.atoms[index].clone();
+    ) {
+        let atom = &mut self.atoms[index];
         atom.state = to;
         if let Some(history) = history {
             set_meta(&mut atom.meta, "history", json!(history));
@@ -326,6 +353,7 @@ impl Recorder {
             Some(Ok(value)) => {
                 atom.result = Some(value.clone());
                 set_done(&mut atom.meta, self.next_done);
+                self.next_done += 1;
             }
             Some(Err(failure)) if to == AtomState::RevertFailure => {
                 atom.revert_failure = Some(failure.clone())
@@ -334,11 +362,49 @@ impl Recorder {
             None => {}
         }
         atom.touch();
-        self.backend.save_atom(&atom, Some(&self.lease))?;
-        if matches!(outcome, Some(Ok(_))) {
-            self.next_done += 1;
+        self.mark(index);
+    }
+
+    /// Whether transitions were noted and not yet committed.
+    pub(crate) fn is_dirty(&self) -> bool {
+        self.flow_dirty || !self.dirty.is_empty()
+    }
+
+    /// Commits every transition noted since the last commit, in one
+    /// transaction under the lease; once the flow is recorded ended or
+    /// suspended, gives the lease back. Inside a tokio runtime the write is
+    /// done by the recorder's writer thread (the async loop and the tasks on
+    /// its runtime go on meanwhile); outside one, on this thread.
+    pub(crate) async fn commit(&mut self) -> Result<(), PersistenceError> {
+        if !self.is_dirty() {
+            return Ok(());
         }
-        self.atoms[index] = atom;
+        self.renew_if_due()?;
+        let batch = Batch {
+            flow: std::mem::take(&mut self.flow_dirty).then(|| self.flow.clone()),
+            atoms: self
+                .dirty
+                .drain(..)
+                .map(|i| {
+                    self.marked[i as usize] = false;
+                    self.atoms[i as usize].clone()
+                })
+                .collect(),
+            lease: self.lease.clone(),
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let backend = &self.backend;
+            let writer = self
+                .writer
+                .get_or_insert_with(|| Writer::start(Arc::clone(backend)));
+            writer.write(batch).await?;
+        } else {
+            batch.write(&*self.backend)?;
+        }
+        if self.flow.state.is_final() || self.flow.state == FlowState::Suspended {
+            // Done with it for now: let another engine have it at once.
+            self.release()?;
+        }
         Ok(())
     }
 
@@ -571,7 +637,7 @@ pub(crate) fn restore(
     storage: &mut Storage,
     flow: &FlowDetail,
     atoms: &[AtomDetail],
-    upgrade: Option<&super::UpgradePolicy>,
+    upgrade: Option<&UpgradePolicy>,
 ) -> Result<(), ResumeError> {
     let plan = Arc::clone(&storage.plan);
     let mut done: Vec<(u64, u32)> = Vec::new();
@@ -630,4 +696,20 @@ pub(crate) fn restore(
     storage.completed = done.into_iter().map(|(_, i)| i).collect();
     storage.flow_state = flow.state;
     Ok(())
+}
+
+impl crate::storage::Journal for Recorder {
+    fn atom(
+        &mut self,
+        index: usize,
+        to: AtomState,
+        outcome: Option<&Result<Value, Failure>>,
+        history: Option<&History>,
+    ) {
+        Recorder::atom(self, index, to, outcome, history);
+    }
+
+    fn flow(&mut self, to: FlowState) {
+        Recorder::flow(self, to);
+    }
 }

@@ -1,0 +1,481 @@
+//! Building an engine: the flow, its inputs and resources, listeners,
+//! persistence, executors; compiling it into a prepared run.
+
+// A run ends with at most one error, which names flow, atom and backend; its
+// size is not on any hot path, so it stays unboxed for easy matching.
+#![allow(clippy::result_large_err)]
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::executor;
+use super::{AtomState, FlowState, RunError};
+use crate::flow::{ExecutionGraph, Flow, FlowError, FlowErrors};
+use crate::listener::{Listener, Listeners};
+use crate::persistence::{AtomDetail, Backend, FlowDetail, Uuid};
+use crate::record::{restore, PersistConfig, Recorder, ResumeError, UpgradePolicy};
+use crate::storage::Storage;
+use crate::task::{Resources, Version};
+
+/// Where an engine is with its flow.
+#[derive(Debug)]
+pub(super) enum Stage {
+    /// Not compiled yet.
+    Flow(Flow),
+    /// Being compiled (only while `prepare` runs).
+    Compiling,
+    /// Compiled and found invalid.
+    Invalid(FlowErrors),
+    /// Compiled, but the logbook refused to record the run (yet).
+    Unrecorded(Storage),
+    /// Ready to run.
+    Prepared(Prepared),
+}
+
+/// A compiled run: its storage and, with persistence, its recorder.
+#[derive(Debug)]
+pub(super) struct Prepared {
+    pub(super) storage: Arc<Storage>,
+    pub(super) recorder: Option<Recorder>,
+}
+
+/// Runs one flow.
+///
+/// ```
+/// use taskwire_runtime::{Engine, Flow, FnTask};
+/// use serde_json::json;
+///
+/// let flow = Flow::linear("add").add(
+///     FnTask::new("sum").requires(["a", "b"]).provides("total")
+///         .run(|call| Ok(json!(call.arg::<i64>(0)? + call.arg::<i64>(1)?))),
+/// );
+/// let done = Engine::new(flow).input("a", 2).input("b", 40).run().unwrap();
+/// assert_eq!(done.get::<i64>("total").unwrap(), 42);
+/// ```
+pub struct Engine {
+    /// The flow, compiled or not.
+    pub(super) stage: Stage,
+    pub(super) name: String,
+    pub(super) inputs: Vec<(String, Result<Value, String>)>,
+    pub(super) resources: Arc<Resources>,
+    pub(super) listeners: Listeners,
+    pub(super) max_workers: usize,
+    pub(super) suspender: Suspender,
+    /// Where the run is recorded, if anywhere, and under which lease.
+    pub(super) persist: PersistConfig,
+    /// The factory (name, parameters) the flow came from.
+    pub(super) factory: Option<(String, Value)>,
+    /// A recorded run to take up, from [`Engine::resume`].
+    pub(super) resume_from: Option<(FlowDetail, Vec<AtomDetail>)>,
+    pub(super) upgrade: Option<Arc<UpgradePolicy>>,
+    pub(super) defer_reverts: bool,
+    /// Runs atoms elsewhere (remote workers), if set.
+    pub(super) executor: Option<Arc<dyn executor::Executor>>,
+}
+
+/// A handle that asks a running engine to suspend: atoms already running
+/// finish, nothing new starts, and the flow ends SUSPENDED. Running the
+/// engine again goes on from there. Cheap to clone; usable from any thread or
+/// from a listener.
+#[derive(Debug, Clone, Default)]
+pub struct Suspender(Arc<AtomicBool>);
+
+impl Suspender {
+    /// Asks the engine to suspend.
+    pub fn suspend(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a suspension was asked for and not yet acted upon.
+    pub fn is_requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn take(&self) -> bool {
+        // A plain load first: the common case (no request) costs no write.
+        self.0.load(Ordering::Acquire) && self.0.swap(false, Ordering::SeqCst)
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("flow", &self.name)
+            .field(
+                "inputs",
+                &self.inputs.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .field("resources", &self.resources)
+            .field("listeners", &self.listeners.list.len())
+            .field("max_workers", &self.max_workers)
+            .field("state", &self.flow_state())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// An engine for `flow`.
+    pub fn new(flow: Flow) -> Engine {
+        Engine {
+            name: flow.name().to_owned(),
+            listeners: Listeners {
+                flow: flow.name().into(),
+                list: Arc::new(Vec::new()),
+            },
+            stage: Stage::Flow(flow),
+            inputs: Vec::new(),
+            resources: Arc::new(Resources::default()),
+            max_workers: 1,
+            suspender: Suspender::default(),
+            persist: PersistConfig::default(),
+            factory: None,
+            resume_from: None,
+            upgrade: None,
+            defer_reverts: false,
+            executor: None,
+        }
+    }
+
+    /// Defers a retry's REVERT to the enclosing flow (TaskFlow's
+    /// `defer_reverts`): when a retry gives up with
+    /// [`Decision::Revert`](crate::retry::Decision), the enclosing retry
+    /// decides, and with none, the whole flow is reverted. Off by default, as
+    /// in TaskFlow: then only the retry's subflow is reverted, and the flow
+    /// ends REVERTED with what ran outside it left done.
+    #[must_use]
+    pub fn defer_reverts(mut self, defer: bool) -> Engine {
+        self.defer_reverts = defer;
+        self
+    }
+
+    /// An engine for the flow the registered factory `name` builds from
+    /// `params` (see [`flow_factory!`](crate::flow_factory)). With
+    /// [`Engine::persist`], the logbook keeps the name, the parameters and the
+    /// inputs, so that [`Engine::resume`] can rebuild the run by id alone.
+    pub fn from_factory(name: &str, params: Value) -> Result<Engine, crate::factory::FactoryError> {
+        let flow = crate::factory::build(name, &params)?;
+        let mut engine = Engine::new(flow);
+        engine.factory = Some((name.to_owned(), params));
+        Ok(engine)
+    }
+
+    /// Records the run in `backend`: a new logbook and flow detail, every
+    /// transition saved (under this engine's lease) before the engine acts on
+    /// it. A write that fails stops the run with [`RunError::Persistence`].
+    ///
+    /// The lease is taken when the engine compiles or runs, and kept alive by
+    /// a heartbeat (a renewal every third of [`Engine::lease_ttl`]) for as
+    /// long as the run holds it, however long its tasks take. If the lease is
+    /// lost (another owner took the flow over, or the logbook stopped
+    /// answering until the lease expired), the run starts nothing more, tells
+    /// its running tasks ([`Call::is_cancelled`]) and ends with
+    /// [`RunError::LeaseLost`].
+    ///
+    /// This and the other settings ([`Engine::owner`],
+    /// [`Engine::lease_ttl`], [`Engine::logbook`], …) may come in any order.
+    #[must_use]
+    pub fn persist(mut self, backend: Arc<dyn Backend>) -> Engine {
+        self.persist.backend = Some(backend);
+        self
+    }
+
+    /// Records the run in an existing logbook (with [`Engine::persist`]).
+    #[must_use]
+    pub fn logbook(mut self, logbook: Uuid) -> Engine {
+        self.persist.logbook = Some(logbook);
+        self
+    }
+
+    /// Who holds the run's lease. The default,
+    /// [`persistence::default_owner`](crate::persistence::default_owner)
+    /// followed by `#n`, names this process (host, pid and start time) and
+    /// this engine: after a crash, a process on the same host takes the dead
+    /// one's lease over at once. A name given here (a conductor's, say) is
+    /// taken back at once by a process that uses it again; any other owner
+    /// waits for the lease to expire.
+    #[must_use]
+    pub fn owner(mut self, owner: impl Into<String>) -> Engine {
+        self.persist.owner = Some(owner.into());
+        self
+    }
+
+    /// How long the lease lasts without renewal (default 30 s; the heartbeat
+    /// renews it every third of that). A crashed owner on another host holds
+    /// the flow for at most this long.
+    #[must_use]
+    pub fn lease_ttl(mut self, ttl: Duration) -> Engine {
+        self.persist.ttl = ttl.max(Duration::from_millis(3));
+        self
+    }
+
+    /// An operator's takeover: if another owner holds the lease, waits up to
+    /// `grace` for it to give the lease up or let it expire, then takes it
+    /// anyway. The previous owner's writes are refused from then on (its
+    /// engine stops at its next heartbeat and tells its tasks). The takeover
+    /// is logged (`tracing`, at warn) and noted in the flow detail's
+    /// `meta.leases`. Use it when the owner is stuck, not merely slow: a task
+    /// it is running may still finish its side effects.
+    #[must_use]
+    pub fn take_over(mut self, grace: Duration) -> Engine {
+        self.persist.take_over_after = Some(grace);
+        self
+    }
+
+    /// Allows resuming atoms recorded by another major version of their task
+    /// when `allow(atom, recorded_version, code_version)` says so (by default
+    /// a major difference is refused; a minor one is fine).
+    #[must_use]
+    pub fn upgrade_policy(
+        mut self,
+        allow: impl Fn(&str, &str, Version) -> bool + Send + Sync + 'static,
+    ) -> Engine {
+        self.upgrade = Some(Arc::new(allow));
+        self
+    }
+
+    /// Takes up the run recorded as flow detail `flow` in `backend`: rebuilds
+    /// its flow with the recorded factory, parameters and inputs; running it
+    /// executes only what had not finished (an atom recorded RUNNING runs
+    /// again; a flow that was reverting goes on reverting; one that ended is
+    /// not run again). The lease is taken when the engine compiles or runs.
+    pub fn resume(backend: Arc<dyn Backend>, flow: Uuid) -> Result<Engine, ResumeError> {
+        let (detail, atoms) = backend.load_flow(flow)?;
+        let meta = &detail.meta;
+        let name = meta
+            .get("factory")
+            .and_then(Value::as_str)
+            .ok_or(ResumeError::NoFactory {
+                flow,
+                field: "factory",
+                expected: "a string",
+            })?;
+        let params = meta.get("params").cloned().unwrap_or(Value::Null);
+        let inputs = match meta.get("inputs") {
+            Some(Value::Object(map)) => map.clone(),
+            None => Default::default(),
+            Some(_) => {
+                return Err(ResumeError::NoFactory {
+                    flow,
+                    field: "inputs",
+                    expected: "an object",
+                })
+            }
+        };
+        let mut engine = Engine::from_factory(name, params)
+            .map_err(|source| ResumeError::Factory { flow, source })?;
+        for (k, v) in inputs {
+            engine.inputs.push((k, Ok(v)));
+        }
+        engine.persist.backend = Some(backend);
+        engine.resume_from = Some((detail, atoms));
+        Ok(engine)
+    }
+
+    /// The id of the flow detail the run is recorded as (once compiled, with
+    /// persistence).
+    pub fn flow_uuid(&self) -> Option<Uuid> {
+        self.prepared()?.recorder.as_ref().map(Recorder::flow_uuid)
+    }
+
+    /// Runs up to `n` atoms at a time (at least 1). With 1 — the default — the
+    /// engine is serial: one atom at a time, sync tasks inline. With more,
+    /// independent atoms run concurrently: async tasks on tokio, sync tasks on
+    /// tokio's blocking pool. Both give the same results and final states.
+    #[must_use]
+    pub fn max_workers(mut self, n: usize) -> Engine {
+        self.max_workers = n.max(1);
+        self
+    }
+
+    /// Runs the atoms `executor` handles through it (remote workers, say)
+    /// instead of in this process. Atoms still start and end in the engine,
+    /// which records them; up to `max_workers` of them (at least 1) are out
+    /// at once.
+    #[must_use]
+    pub fn executor(mut self, executor: impl executor::Executor + 'static) -> Engine {
+        self.executor = Some(Arc::new(executor));
+        self
+    }
+
+    /// A handle to suspend this engine while it runs.
+    pub fn suspender(&self) -> Suspender {
+        self.suspender.clone()
+    }
+
+    /// An engine input: the outermost provider of `name`. A second input of one
+    /// name replaces the first.
+    #[must_use]
+    pub fn input(mut self, name: impl Into<String>, value: impl Serialize) -> Engine {
+        let name = name.into();
+        let value = crate::task::finite::to_value(&value);
+        match self.inputs.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.inputs.push((name, value)),
+        }
+        self
+    }
+
+    /// A resource, handed to tasks that take `Res<T>`. One per type.
+    #[must_use]
+    pub fn resource<T: Send + Sync + 'static>(mut self, value: T) -> Engine {
+        Arc::make_mut(&mut self.resources).insert(value);
+        self
+    }
+
+    /// A shared resource.
+    #[must_use]
+    pub fn resource_arc<T: Send + Sync + 'static>(mut self, value: Arc<T>) -> Engine {
+        Arc::make_mut(&mut self.resources).insert_arc(value);
+        self
+    }
+
+    /// A listener of state changes.
+    #[must_use]
+    pub fn listener(mut self, listener: impl Listener + 'static) -> Engine {
+        Arc::make_mut(&mut self.listeners.list).push(Arc::new(listener));
+        self
+    }
+
+    /// Compiles and validates the flow without running it.
+    pub fn compile(&mut self) -> Result<&ExecutionGraph, RunError> {
+        Ok(self.prepare()?.storage.plan())
+    }
+
+    /// What the engine recorded, once compiled.
+    pub fn storage(&self) -> Option<&Storage> {
+        self.prepared().map(|p| &*p.storage)
+    }
+
+    fn prepared(&self) -> Option<&Prepared> {
+        match &self.stage {
+            Stage::Prepared(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The flow's state.
+    pub fn flow_state(&self) -> FlowState {
+        self.storage()
+            .map_or(FlowState::Pending, Storage::flow_state)
+    }
+
+    /// The state of the atom named `atom`, if the flow has one.
+    pub fn atom_state(&self, atom: &str) -> Option<AtomState> {
+        let storage = self.storage()?;
+        storage
+            .plan()
+            .atom_index(atom)
+            .map(|i| storage.atom_state(i))
+    }
+
+    /// Compiles the flow (once) and, with persistence, starts or restores
+    /// its recording: the run, ready.
+    pub(super) fn prepare(&mut self) -> Result<&mut Prepared, RunError> {
+        match std::mem::replace(&mut self.stage, Stage::Compiling) {
+            Stage::Flow(flow) => match self.compile_flow(flow) {
+                Ok(storage) => self.record(storage)?,
+                Err(errors) => {
+                    self.stage = Stage::Invalid(errors.clone());
+                    return Err(errors.into());
+                }
+            },
+            Stage::Unrecorded(storage) => self.record(storage)?,
+            Stage::Invalid(errors) => {
+                // Compiled before and found invalid: the same errors again.
+                self.stage = Stage::Invalid(errors.clone());
+                return Err(errors.into());
+            }
+            stage => self.stage = stage,
+        }
+        match &mut self.stage {
+            Stage::Prepared(prepared) => Ok(prepared),
+            _ => unreachable!("every stage above ends prepared or returns"),
+        }
+    }
+
+    /// Starts (or restores) the recording of the compiled run; if the
+    /// logbook refuses, the run stays compiled, to be recorded next time.
+    fn record(&mut self, mut storage: Storage) -> Result<(), RunError> {
+        match self.start_recording(&mut storage) {
+            Ok(recorder) => {
+                self.stage = Stage::Prepared(Prepared {
+                    storage: Arc::new(storage),
+                    recorder,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                self.stage = Stage::Unrecorded(storage);
+                Err(e)
+            }
+        }
+    }
+
+    fn compile_flow(&mut self, flow: Flow) -> Result<Storage, FlowErrors> {
+        let mut errors = Vec::new();
+        let mut values = Vec::with_capacity(self.inputs.len());
+        for (name, value) in &self.inputs {
+            match value {
+                Ok(v) => values.push(v.clone()),
+                Err(message) => {
+                    errors.push(FlowError::BadValue {
+                        flow: self.name.clone(),
+                        owner: "the engine input".to_owned(),
+                        name: name.clone(),
+                        message: message.clone(),
+                    });
+                    values.push(Value::Null);
+                }
+            }
+        }
+        let names: Vec<&str> = self.inputs.iter().map(|(n, _)| n.as_str()).collect();
+        match flow.into_plan(&names) {
+            Ok(plan) if errors.is_empty() => Ok(Storage::new(Arc::new(plan), values)),
+            Ok(_) => Err(FlowErrors::new(errors)),
+            Err(e) => {
+                errors.extend(e.errors().iter().cloned());
+                Err(FlowErrors::new(errors))
+            }
+        }
+    }
+
+    /// With persistence: restores a recorded run into `storage`, or records a
+    /// new one; takes the lease either way.
+    fn start_recording(&mut self, storage: &mut Storage) -> Result<Option<Recorder>, RunError> {
+        if self.persist.backend.is_some() && self.persist.owner.is_none() {
+            // Chosen once, so that the engine takes its lease back under the
+            // same name after a suspension.
+            self.persist.owner = Some(crate::persistence::engine_owner());
+        }
+        let config = &self.persist;
+        let Some(backend) = &config.backend else {
+            return Ok(None);
+        };
+        let flow = self.name.clone();
+        let refused = |source| RunError::persistence(flow.clone(), source);
+        if let Some((detail, _)) = &self.resume_from {
+            let recorder = Recorder::resume(config, backend, detail.clone()).map_err(refused)?;
+            let (detail, atoms) = recorder.records();
+            restore(storage, detail, atoms, self.upgrade.as_deref())?;
+            self.resume_from = None;
+            return Ok(Some(recorder));
+        }
+        let inputs: serde_json::Map<String, Value> = self
+            .inputs
+            .iter()
+            .filter_map(|(n, v)| Some((n.clone(), v.as_ref().ok()?.clone())))
+            .collect();
+        let mut meta = serde_json::json!({ "inputs": inputs });
+        if let Some((name, params)) = &self.factory {
+            meta["factory"] = Value::from(name.as_str());
+            meta["params"] = params.clone();
+        }
+        Recorder::start(config, backend, &storage.plan, meta)
+            .map(Some)
+            .map_err(refused)
+    }
+}

@@ -1,0 +1,257 @@
+//! The executors around the run loop, behind one interface: the loop asks
+//! [`Executors::execute`] to start an atom, and gets its result at once
+//! (`Started::Ready`) or later, from [`Executors::next_done`], whichever
+//! executor ran it:
+//!
+//! - **inline**: sync tasks of a serial run, and the bookkeeping of retry
+//!   atoms, run on the loop's own thread;
+//! - **local pool**: sync tasks of a parallel run go to the pool's threads
+//!   (`pool`); async tasks run on the engine's tokio runtime, polled once
+//!   first on the loop's thread, so that a task that does not wait costs no
+//!   spawn;
+//! - **remote**: atoms a user's [`Executor`](super::executor::Executor)
+//!   handles (remote workers over a broker) are sent through it.
+//!
+//! Every result that comes later arrives on one channel, with the ticket of
+//! the start it answers: a result that comes after its atom timed out is
+//! dropped, not mistaken for a newer start's.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::executor;
+use super::invoke::{settle, start_execute, timed_out, with_timeout, NoopWake, RunCtx};
+use super::pool::pool;
+use crate::failure::{Failure, FailureKind};
+use crate::storage::Storage;
+use crate::task::{Call, Invocation};
+
+/// A result that came later: atom, ticket, result.
+type Later = (usize, u64, Result<Value, Failure>);
+
+/// How an atom's start went.
+pub(super) enum Started {
+    /// It ran to its end already.
+    Ready(Result<Value, Failure>),
+    /// It is out: its result comes from [`Executors::next_done`].
+    Out,
+}
+
+/// The executors of one run; see the [module documentation](self).
+pub(super) struct Executors<'a> {
+    pub(super) ctx: RunCtx<'a>,
+    /// Sync tasks run inline (a serial run: one atom at a time).
+    serial: bool,
+    tx: mpsc::UnboundedSender<Later>,
+    rx: mpsc::UnboundedReceiver<Later>,
+    /// Futures on the runtime (async tasks, remote calls, waits and
+    /// timeouts): dropping the set cancels them.
+    tasks: tokio::task::JoinSet<()>,
+    /// Per atom, the ticket of its start while it is out (0: not out).
+    tickets: Vec<u64>,
+    next_ticket: u64,
+    out: usize,
+}
+
+impl<'a> Executors<'a> {
+    pub(super) fn new(ctx: RunCtx<'a>, atoms: usize, serial: bool) -> Executors<'a> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Executors {
+            ctx,
+            serial,
+            tx,
+            rx,
+            tasks: tokio::task::JoinSet::new(),
+            tickets: vec![0; atoms],
+            next_ticket: 1,
+            out: 0,
+        }
+    }
+
+    /// How many atoms are out.
+    pub(super) fn out(&self) -> usize {
+        self.out
+    }
+
+    fn ticket(&mut self, i: usize) -> u64 {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.tickets[i] = ticket;
+        self.out += 1;
+        ticket
+    }
+
+    /// Runs `future` on the runtime; its result comes back as atom `i`'s.
+    fn spawn(
+        &mut self,
+        i: usize,
+        future: impl Future<Output = Result<Value, Failure>> + Send + 'static,
+    ) {
+        let ticket = self.ticket(i);
+        let tx = self.tx.clone();
+        self.tasks.spawn(async move {
+            let _ = tx.send((i, ticket, future.await));
+        });
+    }
+
+    /// A retry atom's result, given after `wait` (the delay before its
+    /// subflow's next attempt).
+    pub(super) fn after(&mut self, i: usize, wait: Duration, result: Result<Value, Failure>) {
+        self.spawn(i, async move {
+            tokio::time::sleep(wait).await;
+            result
+        });
+    }
+
+    /// Starts executing atom `i` on the executor that runs it.
+    pub(super) fn execute(&mut self, storage: &Storage, i: usize) -> Started {
+        let spec = &storage.plan.atoms[i];
+        let limit = spec.timeout_after();
+        let meta = &spec.def().meta;
+        if let Some(remote) = self.ctx.executor.filter(|e| e.handles(meta)) {
+            let future = remote.execute(executor::request(storage, i, executor::Action::Execute));
+            let atom = spec.atom_name().to_owned();
+            self.spawn(i, async move {
+                match limit {
+                    Some(limit) => with_timeout(future, limit, &atom).await,
+                    None => settle(Invocation::Pending(future), &atom).await,
+                }
+            });
+            return Started::Out;
+        }
+        if meta.is_async {
+            let mut invocation = start_execute(storage, &self.ctx, i);
+            if let (Invocation::Pending(future), None) = (&mut invocation, limit) {
+                // Polled here first: a task that does not wait costs no
+                // spawn. A pending future is polled again by its spawned
+                // task, with a real waker (futures wake the waker of their
+                // latest poll).
+                let waker = Waker::from(Arc::new(NoopWake));
+                let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    future.as_mut().poll(&mut Context::from_waker(&waker))
+                }));
+                match polled {
+                    Ok(Poll::Ready(result)) => return Started::Ready(result),
+                    Ok(Poll::Pending) => {}
+                    Err(panic) => {
+                        return Started::Ready(Err(Failure::from_panic(spec.atom_name(), &*panic)))
+                    }
+                }
+            }
+            let atom = spec.atom_name().to_owned();
+            self.spawn(i, async move {
+                match (invocation, limit) {
+                    (Invocation::Pending(future), Some(limit)) => {
+                        with_timeout(future, limit, &atom).await
+                    }
+                    (invocation, _) => settle(invocation, &atom).await,
+                }
+            });
+            return Started::Out;
+        }
+        if self.serial {
+            let started = limit.map(|_| Instant::now());
+            let result = match start_execute(storage, &self.ctx, i) {
+                Invocation::Ready(result) => result,
+                Invocation::Pending(_) => Err(not_sync(spec.atom_name())),
+            };
+            return Started::Ready(match (limit, started) {
+                (Some(limit), Some(started)) if started.elapsed() > limit => {
+                    Err(timed_out(spec.atom_name(), limit))
+                }
+                _ => result,
+            });
+        }
+        self.send_to_pool(storage, i, limit);
+        Started::Out
+    }
+
+    /// Sends sync atom `i` to the pool, its arguments copied out of storage.
+    fn send_to_pool(&mut self, storage: &Storage, i: usize, limit: Option<Duration>) {
+        let spec = &storage.plan.atoms[i];
+        let args: Vec<Option<Value>> = storage
+            .plan
+            .arg_sources(i)
+            .iter()
+            .map(|s| storage.source(s).cloned())
+            .collect();
+        let def = spec.def.clone();
+        let resources = Arc::clone(self.ctx.resources);
+        let listeners = self.ctx.listeners.clone();
+        let history = storage.history_for(i).cloned();
+        let cancel = self.ctx.cancel.cloned();
+        let name = spec.atom_name().to_owned();
+        let ticket = self.ticket(i);
+        let tx = self.tx.clone();
+        if let Some(limit) = limit {
+            // The thread cannot be stopped: the timeout answers for it, and
+            // its late result is dropped (its ticket is stale by then).
+            let (tx, atom) = (tx.clone(), name.clone());
+            self.tasks.spawn(async move {
+                tokio::time::sleep(limit).await;
+                let _ = tx.send((i, ticket, Err(timed_out(&atom, limit))));
+            });
+        }
+        pool().submit(Box::new(move || {
+            let args: Vec<Option<&Value>> = args.iter().map(Option::as_ref).collect();
+            let mut call = Call::new(&name, &def.meta, &args, &resources);
+            call.listeners = Some(&listeners);
+            call.history = history.as_ref();
+            call.cancel = cancel.as_ref();
+            let result = match std::panic::catch_unwind(AssertUnwindSafe(|| def.exec.call(&call))) {
+                Ok(Invocation::Ready(result)) => result,
+                Ok(Invocation::Pending(_)) => Err(not_sync(&name)),
+                Err(panic) => Err(Failure::from_panic(&name, &*panic)),
+            };
+            let _ = tx.send((i, ticket, result));
+        }));
+    }
+
+    /// Takes a result in, if it answers the atom's current start.
+    fn accept(&mut self, (i, ticket, result): Later) -> Option<(usize, Result<Value, Failure>)> {
+        if self.tickets[i] != ticket {
+            return None;
+        }
+        self.tickets[i] = 0;
+        self.out -= 1;
+        // Reap the runtime's finished futures.
+        while self.tasks.try_join_next().is_some() {}
+        Some((i, result))
+    }
+
+    /// A result that has come already, if any.
+    pub(super) fn try_done(&mut self) -> Option<(usize, Result<Value, Failure>)> {
+        while let Ok(later) = self.rx.try_recv() {
+            if let Some(done) = self.accept(later) {
+                return Some(done);
+            }
+        }
+        None
+    }
+
+    /// Waits for the next result of an atom that is out.
+    pub(super) async fn next_done(&mut self) -> (usize, Result<Value, Failure>) {
+        loop {
+            // The sender lives in `self`: the channel never closes here.
+            let Some(later) = self.rx.recv().await else {
+                unreachable!("the executors hold a sender");
+            };
+            if let Some(done) = self.accept(later) {
+                return done;
+            }
+        }
+    }
+}
+
+fn not_sync(atom: &str) -> Failure {
+    Failure::new(
+        FailureKind::Task,
+        format!("task `{atom}` says it is sync but returned a future"),
+    )
+}
