@@ -1,20 +1,42 @@
 //! The runtime of taskwire: tasks, flows, validation, the engine and listeners.
 //!
 //! Users depend on the facade crate `taskwire`, which re-exports this crate and
-//! the `#[task]` macro. The pieces, and where each lives:
+//! the `#[task]` macro.
+//!
+//! # Layers
+//!
+//! Modules import downwards only (`tests/layers.rs` fails on a cycle):
+//!
+//! ```text
+//!  operator tools, telemetry          (other crates)
+//!  conductor  jobboard  worker        distribution
+//!  planmap  activity  picture  progress_bar     front-ends that build flows
+//! ─────────────────────────────────────────────
+//!  engine        the run loop, its executors (inline, local pool, remote)
+//!  record        a run in a logbook: group commits, leases, restoring
+//!  persistence   logbook backends (memory, dir, SQLite, PostgreSQL, MySQL)
+//!  storage       a run's memory: states, results, failures
+//!  flow factory  patterns, validation, compiled execution graphs
+//!  task registry retry decider listener   tasks and what they see
+//!  state failure                          the ground floor
+//! ```
+//!
+//! The pieces, and where each lives:
 //!
 //! - [`state`]: atom and flow states, intentions and the transitions allowed
-//!   between them (the ground floor: it imports nothing else of the runtime);
+//!   between them (it imports nothing else of the runtime);
 //! - [`task`]: what a task is ([`TaskMeta`], [`TaskDef`]), the calling convention
 //!   ([`Call`]) and tasks built at run time ([`FnTask`]);
 //! - [`registry`]: tasks by name;
 //! - [`flow`]: linear, unordered and graph patterns, nested; compiled and
 //!   validated into an execution graph;
-//! - [`engine`]: the state machine that decides what runs and reverts next, and
-//!   the serial executor that runs it;
-//! - [`listener`]: observers of state changes;
+//! - [`storage`]: what a run remembers, noted in its journal;
 //! - [`persistence`]: logbooks of flow runs in memory, a directory, SQLite,
 //!   PostgreSQL or MySQL, chosen by URL ([`persistence::open`]);
+//! - [`engine`]: the state machine that decides what runs and reverts next, and
+//!   the loop that runs it over its executors, committing each step's
+//!   transitions to the logbook before acting on them;
+//! - [`listener`]: observers of state changes;
 //! - [`picture`]: flows and runs drawn as Graphviz DOT or Mermaid text;
 //! - [`planmap`]: Paradrop's plan maps (priorities, abort plans), built into
 //!   linear flows;
@@ -36,6 +58,7 @@ pub mod engine;
 pub mod factory;
 pub mod failure;
 pub mod flow;
+mod history;
 pub mod jobboard;
 pub mod listener;
 pub mod persistence;

@@ -18,8 +18,8 @@ use serde_json::Value;
 
 use super::{CancelToken, Outcome, TaskMeta};
 use crate::failure::{Failure, FailureKind, Failures};
+use crate::history::History;
 use crate::listener::Listeners;
-use crate::retry::History;
 
 /// A boxed, sendable future, as returned by async tasks.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
