@@ -6,7 +6,9 @@
 //! - **inline**: sync tasks of a serial run, and the bookkeeping of retry
 //!   atoms, run on the loop's own thread;
 //! - **local pool**: sync tasks of a parallel run go to the pool's threads
-//!   (`pool`); async tasks run on the engine's tokio runtime, polled once
+//!   (`pool`), whose threads and this loop each look for work (or results)
+//!   for a few µs before they sleep, so that a stream of short tasks flows
+//!   without wake-ups; async tasks run on the engine's tokio runtime, polled once
 //!   first on the loop's thread, so that a task that does not wait costs no
 //!   spawn;
 //! - **remote**: atoms a user's [`Executor`](super::executor::Executor)
@@ -27,13 +29,18 @@ use tokio::sync::mpsc;
 
 use super::executor;
 use super::invoke::{settle, start_execute, timed_out, with_timeout, NoopWake, RunCtx};
-use super::pool::pool;
+use super::pool::{pool, Job};
 use crate::failure::{Failure, FailureKind};
 use crate::storage::Storage;
 use crate::task::{Call, Invocation};
 
-/// A result that came later: atom, ticket, result.
-type Later = (usize, u64, Result<Value, Failure>);
+/// A result that came later: atom, ticket, result, and whether a pool thread
+/// sent it.
+type Later = (usize, u64, Result<Value, Failure>, bool);
+
+/// How long the loop looks for a result before it sleeps, while sync tasks
+/// are out on the pool: short tasks come back within it, without a wake-up.
+const SPIN: Duration = Duration::from_micros(50);
 
 /// How an atom's start went.
 pub(super) enum Started {
@@ -57,6 +64,10 @@ pub(super) struct Executors<'a> {
     tickets: Vec<u64>,
     next_ticket: u64,
     out: usize,
+    /// Sync jobs for the pool, sent together by [`Executors::send`].
+    batch: Vec<Job>,
+    /// Sync atoms out on the pool.
+    pooled: usize,
 }
 
 impl<'a> Executors<'a> {
@@ -71,6 +82,8 @@ impl<'a> Executors<'a> {
             tickets: vec![0; atoms],
             next_ticket: 1,
             out: 0,
+            batch: Vec::new(),
+            pooled: 0,
         }
     }
 
@@ -96,7 +109,7 @@ impl<'a> Executors<'a> {
         let ticket = self.ticket(i);
         let tx = self.tx.clone();
         self.tasks.spawn(async move {
-            let _ = tx.send((i, ticket, future.await));
+            let _ = tx.send((i, ticket, future.await, false));
         });
     }
 
@@ -172,7 +185,15 @@ impl<'a> Executors<'a> {
         Started::Out
     }
 
-    /// Sends sync atom `i` to the pool, its arguments copied out of storage.
+    /// Sends the sync atoms started since the last call to the pool, together.
+    pub(super) fn send(&mut self) {
+        if !self.batch.is_empty() {
+            pool().submit(self.batch.drain(..));
+        }
+    }
+
+    /// Readies sync atom `i` for the pool ([`Executors::send`]), its
+    /// arguments copied out of storage.
     fn send_to_pool(&mut self, storage: &Storage, i: usize, limit: Option<Duration>) {
         let spec = &storage.plan.atoms[i];
         let args: Vec<Option<Value>> = storage
@@ -188,6 +209,7 @@ impl<'a> Executors<'a> {
         let cancel = self.ctx.cancel.cloned();
         let name = spec.atom_name().to_owned();
         let ticket = self.ticket(i);
+        self.pooled += 1;
         let tx = self.tx.clone();
         if let Some(limit) = limit {
             // The thread cannot be stopped: the timeout answers for it, and
@@ -195,10 +217,10 @@ impl<'a> Executors<'a> {
             let (tx, atom) = (tx.clone(), name.clone());
             self.tasks.spawn(async move {
                 tokio::time::sleep(limit).await;
-                let _ = tx.send((i, ticket, Err(timed_out(&atom, limit))));
+                let _ = tx.send((i, ticket, Err(timed_out(&atom, limit)), false));
             });
         }
-        pool().submit(Box::new(move || {
+        self.batch.push(Box::new(move || {
             let args: Vec<Option<&Value>> = args.iter().map(Option::as_ref).collect();
             let mut call = Call::new(&name, &def.meta, &args, &resources);
             call.listeners = Some(&listeners);
@@ -209,12 +231,16 @@ impl<'a> Executors<'a> {
                 Ok(Invocation::Pending(_)) => Err(not_sync(&name)),
                 Err(panic) => Err(Failure::from_panic(&name, &*panic)),
             };
-            let _ = tx.send((i, ticket, result));
+            let _ = tx.send((i, ticket, result, true));
         }));
     }
 
     /// Takes a result in, if it answers the atom's current start.
-    fn accept(&mut self, (i, ticket, result): Later) -> Option<(usize, Result<Value, Failure>)> {
+    fn accept(
+        &mut self,
+        (i, ticket, result, pooled): Later,
+    ) -> Option<(usize, Result<Value, Failure>)> {
+        self.pooled -= usize::from(pooled);
         if self.tickets[i] != ticket {
             return None;
         }
@@ -237,6 +263,16 @@ impl<'a> Executors<'a> {
 
     /// Waits for the next result of an atom that is out.
     pub(super) async fn next_done(&mut self) -> (usize, Result<Value, Failure>) {
+        if self.pooled > 0 {
+            // Sync tasks on the pool: look for a while before sleeping.
+            let since = Instant::now();
+            while since.elapsed() < SPIN {
+                if let Some(done) = self.try_done() {
+                    return done;
+                }
+                std::hint::spin_loop();
+            }
+        }
         loop {
             // The sender lives in `self`: the channel never closes here.
             let Some(later) = self.rx.recv().await else {

@@ -195,6 +195,11 @@ impl Engine {
                         return Err(log.lease_lost());
                     };
                     finish_execute(storage, &mut machine, &mut log, i, result)?;
+                    // Every result that has come is taken in this turn, so
+                    // that what they free starts (and commits) together.
+                    while let Some((i, result)) = exec.try_done() {
+                        finish_execute(storage, &mut machine, &mut log, i, result)?;
+                    }
                 }
                 Action::Decide(i) => {
                     let resolution = resolve(storage, &exec.ctx, i);
@@ -344,6 +349,7 @@ fn start_all(
             finish_execute(storage, machine, log, i, result)?;
         }
     }
+    exec.send();
     Ok(())
 }
 
