@@ -965,6 +965,63 @@ mod checks {
         });
     }
 
+    /// A step's records saved together (group commit): the flow detail and
+    /// atom details land together, and under a lease that changed hands
+    /// none of them does.
+    pub(crate) fn group_commit(fx: &dyn Fixture) {
+        let b = fx.backend();
+        let book = book(&*b, "group");
+        let mut flow = flow(&*b, &book, "chain");
+        let lease = b
+            .acquire_lease(flow.uuid, "engine-a", Duration::from_secs(30))
+            .unwrap();
+        let mut a0 = atom(&flow, "t0", 0);
+        a0.state = AtomState::Success;
+        a0.result = Some(json!({"v": 1, "text": "naïve \"quoted\""}));
+        a0.meta = json!({"done": 0});
+        let mut a1 = atom(&flow, "t1", 1);
+        a1.state = AtomState::Running;
+        flow.state = FlowState::Running;
+        b.save_records(Some(&flow), &[a0.clone(), a1.clone()], Some(&lease))
+            .unwrap();
+        let (loaded, atoms) = b.load_flow(flow.uuid).unwrap();
+        assert_eq!(loaded.state, FlowState::Running);
+        assert_eq!(atoms, vec![a0.clone(), a1.clone()]);
+
+        // Atoms alone.
+        a1.state = AtomState::Failure;
+        a1.failure = Some(Failure::new(FailureKind::Task, "disk full"));
+        b.save_records(None, std::slice::from_ref(&a1), Some(&lease))
+            .unwrap();
+        assert_eq!(b.load_flow(flow.uuid).unwrap().1[1], a1);
+
+        // Another owner took the flow: the old lease's step writes nothing.
+        b.take_over_lease(flow.uuid, "engine-b", Duration::from_secs(30))
+            .unwrap();
+        let mut late_flow = flow.clone();
+        late_flow.state = FlowState::Reverting;
+        let mut late_a1 = a1.clone();
+        late_a1.state = AtomState::Reverting;
+        let a2 = atom(&flow, "t2", 2);
+        let err = b
+            .save_records(Some(&late_flow), &[late_a1, a2], Some(&lease))
+            .unwrap_err();
+        assert!(
+            matches!(err, PersistenceError::Fenced { .. }),
+            "expected a fenced write, got: {err}"
+        );
+        let (loaded, atoms) = b.load_flow(flow.uuid).unwrap();
+        assert_eq!(loaded.state, FlowState::Running, "the flow was written");
+        assert_eq!(atoms, vec![a0, a1], "atoms were written");
+
+        // Atoms of another flow under this flow's lease: refused, named.
+        let other = self::flow(&*b, &book, "other");
+        let err = b
+            .save_records(None, &[atom(&other, "x", 0)], Some(&lease))
+            .unwrap_err();
+        assert!(err.to_string().contains(&other.uuid.to_string()), "{err}");
+    }
+
     /// Many threads write atoms of one flow at once, under one lease.
     pub(crate) fn concurrent_writes(fx: &dyn Fixture) {
         let b = fx.backend();
@@ -1000,7 +1057,7 @@ macro_rules! suite {
     ($module:ident, $make:expr) => {
         suite!(@ $module, $make, round_trips, upserts, listing, cascading_delete, leases,
             lease_expiry, big_result, retention, corrupt_row, missing_table, schema_too_new,
-            concurrent_writes, takeover_race);
+            concurrent_writes, takeover_race, group_commit);
     };
     (@ $module:ident, $make:expr, $($check:ident),*) => {
         mod $module {

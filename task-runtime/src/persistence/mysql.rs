@@ -322,6 +322,50 @@ impl MysqlBackend {
         Ok(rows)
     }
 
+    /// Upserts `atoms` (their `UPSERT_ATOM` parameters in `rows`) in one
+    /// statement that writes nothing unless `lease` is current: the rows
+    /// written (0 when fenced).
+    fn upsert_atoms_fenced(
+        &self,
+        c: &mut Conn,
+        op: &str,
+        atoms: &[AtomDetail],
+        rows: Vec<Params>,
+        lease: &Lease,
+    ) -> Result<u64, PersistenceError> {
+        // The first row names the derived table's columns.
+        let first = "SELECT ? AS c1, ? AS c2, ? AS c3, ? AS c4, ? AS c5, ? AS c6, ? AS c7, \
+            ? AS c8, ? AS c9, ? AS c10, ? AS c11, ? AS c12, ? AS c13, ? AS c14";
+        let next = " UNION ALL SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
+        let values = format!("{first}{}", next.repeat(atoms.len() - 1));
+        let statement = format!(
+            "INSERT INTO atomdetails (uuid, flow_uuid, name, atom_type, position, state,
+                intention, result, failure, revert_failure, version, meta, created_at,
+                updated_at)
+            SELECT * FROM ({values}) AS v
+            WHERE EXISTS (SELECT 1 FROM flowdetails
+                WHERE uuid = ? AND lease_owner = ? AND lease_token = ? LOCK IN SHARE MODE)
+            ON DUPLICATE KEY UPDATE name = VALUES(name), atom_type = VALUES(atom_type),
+                position = VALUES(position), state = VALUES(state),
+                intention = VALUES(intention), result = VALUES(result),
+                failure = VALUES(failure), revert_failure = VALUES(revert_failure),
+                version = VALUES(version), meta = VALUES(meta),
+                created_at = VALUES(created_at), updated_at = VALUES(updated_at)"
+        );
+        let mut params = Vec::with_capacity(atoms.len() * 14 + 3);
+        for row in rows {
+            if let Params::Positional(values) = row {
+                params.extend(values);
+            }
+        }
+        params.push(id(lease.flow_uuid));
+        params.push(lease.owner.as_str().into());
+        params.push(sql::token_i64(lease.token).into());
+        c.exec_drop(statement, Params::Positional(params))
+            .map_err(|e| self.child(op, ObjectKind::FlowDetail, atoms[0].flow_uuid, e))?;
+        Ok(c.affected_rows())
+    }
+
     /// Runs `f` in a transaction. Unlike the driver's `Transaction`, whose
     /// drop waits for a `ROLLBACK`'s answer, a connection that broke or timed
     /// out is left as it is (the caller drops it; the server rolls back).
@@ -771,6 +815,16 @@ impl Backend for MysqlBackend {
             None => None,
         };
         self.with(op, |c| {
+            if let (None, Some(lease), false) = (flow, lease, atoms.is_empty()) {
+                // Atoms only (a chain's step): one statement, fenced in its
+                // own `WHERE`, committed on its own.
+                if self.upsert_atoms_fenced(c, op, atoms, rows, lease)? == 0 {
+                    // Fenced, or rows written again unchanged: the lease says.
+                    let (current, _) = self.lease_row(c, op, lease.flow_uuid, SELECT_LEASE)?;
+                    current.check(&self.url, lease)?;
+                }
+                return Ok(());
+            }
             self.in_tx(c, op, |tx| {
                 if let Some(lease) = lease {
                     let lock = if flow.is_some() {

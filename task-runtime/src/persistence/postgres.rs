@@ -124,6 +124,39 @@ const UPSERT_ATOM: &str = "WITH lease AS (
         version = EXCLUDED.version, meta = EXCLUDED.meta,
         created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at";
 
+/// A step's records in one statement (one round trip, atomic): the atoms
+/// ($4..$17, arrays, one element per atom) and, when $18 is not NULL, the
+/// flow detail ($1, $18..$23), written only if the lease ($2 owner, $3 token;
+/// NULL: unfenced) is current on flow $1. Returns the rows written and
+/// whether the lease held.
+const SAVE_RECORDS: &str = "WITH lease AS (
+        SELECT 1 FROM flowdetails
+        WHERE uuid = $1 AND lease_owner = $2 AND lease_token = $3 FOR SHARE),
+    ok AS (SELECT $2::TEXT IS NULL OR EXISTS (SELECT 1 FROM lease) AS held),
+    atoms AS (
+        INSERT INTO atomdetails (uuid, flow_uuid, name, atom_type, position, state, intention,
+            result, failure, revert_failure, version, meta, created_at, updated_at)
+        SELECT * FROM unnest($4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::BIGINT[],
+            $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::TEXT[], $13::TEXT[], $14::TEXT[],
+            $15::TEXT[], $16::BIGINT[], $17::BIGINT[])
+        WHERE (SELECT held FROM ok)
+        ON CONFLICT (flow_uuid, uuid) DO UPDATE SET name = EXCLUDED.name,
+            atom_type = EXCLUDED.atom_type, position = EXCLUDED.position,
+            state = EXCLUDED.state, intention = EXCLUDED.intention, result = EXCLUDED.result,
+            failure = EXCLUDED.failure, revert_failure = EXCLUDED.revert_failure,
+            version = EXCLUDED.version, meta = EXCLUDED.meta,
+            created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at
+        RETURNING 1),
+    flow AS (
+        INSERT INTO flowdetails (uuid, logbook_uuid, name, state, meta, created_at, updated_at)
+        SELECT $1::TEXT, $18::TEXT, $19::TEXT, $20::TEXT, $21::TEXT, $22::BIGINT, $23::BIGINT
+        WHERE $18::TEXT IS NOT NULL AND (SELECT held FROM ok)
+        ON CONFLICT (uuid) DO UPDATE SET logbook_uuid = EXCLUDED.logbook_uuid,
+            name = EXCLUDED.name, state = EXCLUDED.state, meta = EXCLUDED.meta,
+            created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at
+        RETURNING 1)
+    SELECT (SELECT count(*) FROM atoms), (SELECT count(*) FROM flow), (SELECT held FROM ok)";
+
 const SELECT_LEASE: &str = "SELECT uuid, lease_owner, lease_token, lease_expires_at,
         (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT
     FROM flowdetails WHERE uuid = $1";
@@ -684,6 +717,17 @@ impl Backend for PostgresBackend {
                 super::check_lease_for(&self.url, flow.uuid, lease)?;
             }
         }
+        let Some(flow_uuid) = flow
+            .map(|f| f.uuid)
+            .or_else(|| atoms.first().map(|a| a.flow_uuid))
+        else {
+            return Ok(());
+        };
+        if atoms.iter().any(|a| a.flow_uuid != flow_uuid) {
+            // Records of several flows: the plain way, one transaction each.
+            self.save_atoms(atoms, lease)?;
+            return flow.map_or(Ok(()), |f| self.save_flow(f, lease));
+        }
         let meta = match flow {
             Some(f) => Some(sql::meta_json(
                 &self.url,
@@ -697,23 +741,68 @@ impl Backend for PostgresBackend {
             .iter()
             .map(|a| AtomJson::new(&self.url, a))
             .collect::<Result<Vec<_>, _>>()?;
+        let text = |f: &dyn Fn(&AtomDetail) -> String| atoms.iter().map(f).collect::<Vec<_>>();
+        let uuids = text(&|a| a.uuid.to_string());
+        let flows = text(&|a| a.flow_uuid.to_string());
+        let names = text(&|a| a.name.clone());
+        let types: Vec<&str> = atoms.iter().map(|a| a.atom_type.as_str()).collect();
+        let positions: Vec<i64> = atoms.iter().map(|a| i64::from(a.position)).collect();
+        let states: Vec<&str> = atoms.iter().map(|a| a.state.as_str()).collect();
+        let intentions: Vec<&str> = atoms.iter().map(sql::intention_text).collect();
+        let results: Vec<Option<&str>> = json.iter().map(|j| j.result.as_deref()).collect();
+        let failures: Vec<Option<&str>> = json.iter().map(|j| j.failure.as_deref()).collect();
+        let reverts: Vec<Option<&str>> = json.iter().map(|j| j.revert_failure.as_deref()).collect();
+        let versions: Vec<&str> = atoms.iter().map(|a| a.version.as_str()).collect();
+        let metas: Vec<&str> = json.iter().map(|j| j.meta.as_str()).collect();
+        let created: Vec<i64> = atoms.iter().map(|a| a.created_at).collect();
+        let updated: Vec<i64> = atoms.iter().map(|a| a.updated_at).collect();
+        let mut buf = [0; 36];
+        let id = uuid_text(flow_uuid, &mut buf);
         let owner = lease.map(|l| l.owner.as_str());
         let token = lease.map(|l| sql::token_i64(l.token));
+        let book = flow.map(|f| f.logbook_uuid.to_string());
+        let params: [&(dyn ToSql + Sync); 23] = [
+            &id,
+            &owner,
+            &token,
+            &uuids,
+            &flows,
+            &names,
+            &types,
+            &positions,
+            &states,
+            &intentions,
+            &results,
+            &failures,
+            &reverts,
+            &versions,
+            &metas,
+            &created,
+            &updated,
+            &book,
+            &flow.map(|f| f.name.as_str()),
+            &flow.map(|f| f.state.as_str()),
+            &meta,
+            &flow.map(|f| f.created_at),
+            &flow.map(|f| f.updated_at),
+        ];
         self.with(op, |c| {
-            let atom_stmt = c.prepare(UPSERT_ATOM).map_err(|e| self.db(op, e))?;
-            let flow_stmt = c.prepare(UPSERT_FLOW).map_err(|e| self.db(op, e))?;
-            let mut tx = c.client.transaction().map_err(|e| self.db(op, e))?;
-            let mut all = self.upsert_atoms(&mut tx, &atom_stmt, atoms, &json, owner, token)?;
-            if let (true, Some(flow), Some(meta)) = (all, flow, &meta) {
-                all = self.upsert_flow(&mut tx, &flow_stmt, flow, meta, owner, token)?;
-            }
-            if all {
-                tx.commit().map_err(|e| self.db(op, e))?;
-            } else {
-                drop(tx);
-            }
+            let s = c.prepare(SAVE_RECORDS).map_err(|e| self.db(op, e))?;
+            let row = c.client.query_one(&s, &params).map_err(|e| {
+                if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {
+                    match flow {
+                        Some(f) => self.not_found(ObjectKind::LogBook, f.logbook_uuid),
+                        None => self.not_found(ObjectKind::FlowDetail, flow_uuid),
+                    }
+                } else {
+                    self.db(op, e)
+                }
+            })?;
+            let held: bool = row
+                .try_get(2)
+                .map_err(|e| self.db(op, PgError::Driver(e)))?;
             match lease {
-                Some(lease) if !all => Err(self.refused(c, lease)),
+                Some(lease) if !held => Err(self.refused(c, lease)),
                 _ => Ok(()),
             }
         })
