@@ -123,6 +123,7 @@ impl<'a> Executors<'a> {
     }
 
     /// Starts executing atom `i` on the executor that runs it.
+    #[inline]
     pub(super) fn execute(&mut self, storage: &Storage, i: usize) -> Started {
         let spec = &storage.plan.atoms[i];
         let limit = spec.timeout_after();

@@ -125,11 +125,11 @@ impl Engine {
             storage.set_flow(FlowState::Resuming, &mut log.hooks())?;
         }
         let mut machine = Machine::new(storage);
-        let start = match machine.is_reverting() {
+        let going = match machine.is_reverting() {
             true => FlowState::Reverting,
             false => FlowState::Running,
         };
-        storage.set_flow(start, &mut log.hooks())?;
+        storage.set_flow(going, &mut log.hooks())?;
         let plan = Arc::clone(&storage.plan);
         let ctx = RunCtx {
             resources,
@@ -155,7 +155,9 @@ impl Engine {
                 // what follows, so that they can suspend the run in time: a
                 // persisted run with listeners commits a turn's results, then
                 // its starts (without listeners, both share one commit).
-                log.commit(storage).await?;
+                if log.recorder.is_some() {
+                    log.commit(storage).await?;
+                }
             }
             if suspender.take() && !storage.flow_state.is_final() {
                 machine.suspend();
@@ -167,24 +169,38 @@ impl Engine {
             match machine.next(&plan, room) {
                 Action::Execute(i) => {
                     storage.set_atom(i, AtomState::Running, None, &mut log.hooks())?;
-                    starting.push(i);
                     // While the machine only starts atoms (no failure, no
                     // retry, no decider), it is asked for every atom it can
                     // start before they start, so that all of them are
                     // committed together; else each starts at once.
-                    let more = exec.out() + starting.len() < *max_workers;
-                    if !(more && machine.only_starts()) {
+                    let more = exec.out() + starting.len() + 1 < *max_workers;
+                    if more && machine.only_starts() {
+                        starting.push(i);
+                        continue;
+                    }
+                    if log.recorder.is_some() {
                         log.commit(storage).await?;
+                    }
+                    if starting.is_empty() {
+                        // One atom (a serial run's every step).
+                        start(storage, &mut machine, &mut log, &mut exec, i)?;
+                        exec.send();
+                    } else {
+                        starting.push(i);
                         start_all(storage, &mut machine, &mut log, &mut exec, &mut starting)?;
                     }
                 }
                 Action::Wait if !starting.is_empty() => {
                     // Nothing more to start this turn: start what was decided.
-                    log.commit(storage).await?;
+                    if log.recorder.is_some() {
+                        log.commit(storage).await?;
+                    }
                     start_all(storage, &mut machine, &mut log, &mut exec, &mut starting)?;
                 }
                 Action::Wait => {
-                    log.commit(storage).await?;
+                    if log.recorder.is_some() {
+                        log.commit(storage).await?;
+                    }
                     let done = match exec.try_done() {
                         Some(done) => Some(done),
                         None => unless_lost(exec.next_done(), cancel).await,
@@ -210,7 +226,9 @@ impl Engine {
                 }
                 Action::Retry(scope) => {
                     // Listeners hear of the failures before the reset.
-                    log.commit(storage).await?;
+                    if log.recorder.is_some() {
+                        log.commit(storage).await?;
+                    }
                     reset_scope(storage, &mut log.hooks(), scope)?;
                     machine.retried(storage, scope);
                 }
@@ -233,7 +251,9 @@ impl Engine {
                 },
                 Action::Revert(i) => {
                     storage.set_atom(i, AtomState::Reverting, None, &mut log.hooks())?;
-                    log.commit(storage).await?;
+                    if log.recorder.is_some() {
+                        log.commit(storage).await?;
+                    }
                     if !plan.retries.is_empty() {
                         failures = None;
                     }
@@ -262,7 +282,9 @@ impl Engine {
                         storage.set_flow(FlowState::Reverting, &mut log.hooks())?;
                     }
                     storage.set_flow(state, &mut log.hooks())?;
-                    log.commit(storage).await?;
+                    if log.recorder.is_some() {
+                        log.commit(storage).await?;
+                    }
                     break;
                 }
             }
@@ -329,27 +351,45 @@ fn start_all(
     exec: &mut Executors<'_>,
     starting: &mut Vec<usize>,
 ) -> Result<(), RunError> {
-    for i in std::mem::take(starting) {
-        if let Some(scope) = storage.plan.retry_scope(i) {
-            // A retry atom: its code is bookkeeping, run here; the wait
-            // before a new attempt is on the timer.
-            let wait = retry_delay(storage, scope);
-            let result = match start_execute(storage, &exec.ctx, i) {
-                Invocation::Ready(result) => result,
-                Invocation::Pending(_) => unreachable!("retry controllers are sync"),
-            };
-            if wait.is_zero() {
-                finish_execute(storage, machine, log, i, result)?;
-            } else {
-                exec.after(i, wait, result);
-            }
-            continue;
-        }
-        if let Started::Ready(result) = exec.execute(storage, i) {
-            finish_execute(storage, machine, log, i, result)?;
-        }
+    // The list is taken and given back, to keep its allocation.
+    let mut list = std::mem::take(starting);
+    for &i in &list {
+        start(storage, machine, log, exec, i)?;
     }
     exec.send();
+    list.clear();
+    *starting = list;
+    Ok(())
+}
+
+/// Starts atom `i` (recorded RUNNING and committed) on its executor; a
+/// result that is there at once is recorded at once.
+#[inline]
+fn start(
+    storage: &mut Storage,
+    machine: &mut Machine,
+    log: &mut Log<'_>,
+    exec: &mut Executors<'_>,
+    i: usize,
+) -> Result<(), RunError> {
+    if let Some(scope) = storage.plan.retry_scope(i) {
+        // A retry atom: its code is bookkeeping, run here; the wait before a
+        // new attempt is on the timer.
+        let wait = retry_delay(storage, scope);
+        let result = match start_execute(storage, &exec.ctx, i) {
+            Invocation::Ready(result) => result,
+            Invocation::Pending(_) => unreachable!("retry controllers are sync"),
+        };
+        if wait.is_zero() {
+            finish_execute(storage, machine, log, i, result)?;
+        } else {
+            exec.after(i, wait, result);
+        }
+        return Ok(());
+    }
+    if let Started::Ready(result) = exec.execute(storage, i) {
+        finish_execute(storage, machine, log, i, result)?;
+    }
     Ok(())
 }
 
