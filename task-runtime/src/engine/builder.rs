@@ -284,7 +284,8 @@ impl Engine {
     /// Runs up to `n` atoms at a time (at least 1). With 1 — the default — the
     /// engine is serial: one atom at a time, sync tasks inline. With more,
     /// independent atoms run concurrently: async tasks on tokio, sync tasks on
-    /// tokio's blocking pool. Both give the same results and final states.
+    /// the engine's pool of threads (shared by the process's engines). Both
+    /// give the same results and final states.
     #[must_use]
     pub fn max_workers(mut self, n: usize) -> Engine {
         self.max_workers = n.max(1);
