@@ -298,10 +298,9 @@ impl MysqlBackend {
     }
 
     /// The parameters of `UPSERT_ATOM` for each atom, serialized once.
-    fn atom_rows(&self, atoms: &[AtomDetail]) -> Result<Vec<Params>, PersistenceError> {
+    fn atom_rows(&self, atoms: &[AtomDetail], json: Vec<AtomJson>) -> Vec<Params> {
         let mut rows = Vec::with_capacity(atoms.len());
-        for atom in atoms {
-            let json = AtomJson::new(&self.url, atom)?;
+        for (atom, json) in atoms.iter().zip(json) {
             rows.push(Params::Positional(vec![
                 id(atom.uuid),
                 id(atom.flow_uuid),
@@ -319,7 +318,7 @@ impl MysqlBackend {
                 atom.updated_at.into(),
             ]));
         }
-        Ok(rows)
+        rows
     }
 
     /// Upserts `atoms` (their `UPSERT_ATOM` parameters in `rows`) in one
@@ -765,7 +764,11 @@ impl Backend for MysqlBackend {
         if let Some(lease) = lease {
             check_lease_flow(&self.url, atoms, lease)?;
         }
-        let mut rows = self.atom_rows(atoms)?;
+        let json = atoms
+            .iter()
+            .map(|a| AtomJson::new(&self.url, a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut rows = self.atom_rows(atoms, json);
         self.with(op, |c| {
             if lease.is_none() && rows.len() == 1 {
                 let atom = &atoms[0];
@@ -795,24 +798,19 @@ impl Backend for MysqlBackend {
         lease: Option<&Lease>,
     ) -> Result<(), PersistenceError> {
         let op = "save a step's records";
-        if let Some(lease) = lease {
-            check_lease_flow(&self.url, atoms, lease)?;
-            if let Some(flow) = flow {
-                super::check_lease_for(&self.url, flow.uuid, lease)?;
-            }
-        }
-        let rows = self.atom_rows(atoms)?;
-        let flow_params = match flow {
-            Some(flow) => Some((
+        let step = sql::StepJson::new(&self.url, flow, atoms, lease)?;
+        let rows = self.atom_rows(atoms, step.atoms);
+        let flow_params = match (flow, step.flow_meta) {
+            (Some(flow), Some(meta)) => Some((
                 id(flow.uuid),
                 id(flow.logbook_uuid),
                 flow.name.as_str(),
                 flow.state.as_str(),
-                sql::meta_json(&self.url, ObjectKind::FlowDetail, flow.uuid, &flow.meta)?,
+                meta,
                 flow.created_at,
                 flow.updated_at,
             )),
-            None => None,
+            _ => None,
         };
         self.with(op, |c| {
             if let (None, Some(lease), false) = (flow, lease, atoms.is_empty()) {

@@ -711,12 +711,7 @@ impl Backend for PostgresBackend {
         lease: Option<&Lease>,
     ) -> Result<(), PersistenceError> {
         let op = "save a step's records";
-        if let Some(lease) = lease {
-            check_lease_flow(&self.url, atoms, lease)?;
-            if let Some(flow) = flow {
-                super::check_lease_for(&self.url, flow.uuid, lease)?;
-            }
-        }
+        let step = sql::StepJson::new(&self.url, flow, atoms, lease)?;
         let Some(flow_uuid) = flow
             .map(|f| f.uuid)
             .or_else(|| atoms.first().map(|a| a.flow_uuid))
@@ -728,19 +723,7 @@ impl Backend for PostgresBackend {
             self.save_atoms(atoms, lease)?;
             return flow.map_or(Ok(()), |f| self.save_flow(f, lease));
         }
-        let meta = match flow {
-            Some(f) => Some(sql::meta_json(
-                &self.url,
-                ObjectKind::FlowDetail,
-                f.uuid,
-                &f.meta,
-            )?),
-            None => None,
-        };
-        let json = atoms
-            .iter()
-            .map(|a| AtomJson::new(&self.url, a))
-            .collect::<Result<Vec<_>, _>>()?;
+        let (meta, json) = (&step.flow_meta, &step.atoms);
         let text = |f: &dyn Fn(&AtomDetail) -> String| atoms.iter().map(f).collect::<Vec<_>>();
         let uuids = text(&|a| a.uuid.to_string());
         let flows = text(&|a| a.flow_uuid.to_string());

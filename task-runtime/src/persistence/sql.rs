@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::model::names::atom_type_from;
 use super::{
-    AtomDetail, FlowDetail, FlowSummary, LeaseRow, LogBook, LogBookSummary, ObjectKind,
+    AtomDetail, FlowDetail, FlowSummary, Lease, LeaseRow, LogBook, LogBookSummary, ObjectKind,
     PersistenceError,
 };
 use crate::state::{AtomState, FlowState, Intention};
@@ -121,6 +121,40 @@ pub(crate) fn meta_json(
 }
 
 /// The stored name of an intention.
+/// A step's records (see `Backend::save_records`), checked against the
+/// lease and encoded once: the flow detail's `meta` (when the step has the
+/// flow) and each atom's JSON columns.
+pub(crate) struct StepJson {
+    pub(crate) flow_meta: Option<String>,
+    pub(crate) atoms: Vec<AtomJson>,
+}
+
+impl StepJson {
+    pub(crate) fn new(
+        backend: &str,
+        flow: Option<&FlowDetail>,
+        atoms: &[AtomDetail],
+        lease: Option<&Lease>,
+    ) -> Result<StepJson, PersistenceError> {
+        if let Some(lease) = lease {
+            super::check_lease_flow(backend, atoms, lease)?;
+            if let Some(flow) = flow {
+                super::check_lease_for(backend, flow.uuid, lease)?;
+            }
+        }
+        Ok(StepJson {
+            flow_meta: match flow {
+                Some(f) => Some(meta_json(backend, ObjectKind::FlowDetail, f.uuid, &f.meta)?),
+                None => None,
+            },
+            atoms: atoms
+                .iter()
+                .map(|a| AtomJson::new(backend, a))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
 pub(crate) fn intention_text(atom: &AtomDetail) -> &'static str {
     atom.intention.as_str()
 }

@@ -509,6 +509,16 @@ impl SqliteBackend {
         Ok(true)
     }
 
+    /// Why a fenced write was refused: the flow is gone, or the lease
+    /// changed hands.
+    fn refused(&self, lease: &Lease) -> PersistenceError {
+        let conn = self.conn();
+        match self.lease_row(&conn, lease.flow_uuid) {
+            Ok(current) => current.fenced(&self.url, lease),
+            Err(e) => e,
+        }
+    }
+
     /// Changes a lease inside one write transaction.
     fn lease_update(
         &self,
@@ -698,13 +708,7 @@ impl Backend for SqliteBackend {
         };
         match lease {
             // Why it was refused: the flow is gone, or the lease changed hands.
-            Some(lease) if !all_written => {
-                let conn = self.conn();
-                Err(match self.lease_row(&conn, lease.flow_uuid) {
-                    Ok(current) => current.fenced(&self.url, lease),
-                    Err(e) => e,
-                })
-            }
+            Some(lease) if !all_written => Err(self.refused(lease)),
             _ => Ok(()),
         }
     }
@@ -715,42 +719,18 @@ impl Backend for SqliteBackend {
         atoms: &[AtomDetail],
         lease: Option<&Lease>,
     ) -> Result<(), PersistenceError> {
-        if let Some(lease) = lease {
-            check_lease_flow(&self.url, atoms, lease)?;
-            if let Some(flow) = flow {
-                super::check_lease_for(&self.url, flow.uuid, lease)?;
-            }
-        }
-        let meta = match flow {
-            Some(f) => Some(sql::meta_json(
-                &self.url,
-                ObjectKind::FlowDetail,
-                f.uuid,
-                &f.meta,
-            )?),
-            None => None,
-        };
-        let json = atoms
-            .iter()
-            .map(|a| AtomJson::new(&self.url, a))
-            .collect::<Result<Vec<_>, _>>()?;
+        let step = sql::StepJson::new(&self.url, flow, atoms, lease)?;
         let all_written = self.transaction("save a step's records", |tx| {
-            if !self.upsert_atoms(tx, atoms, &json, lease)? {
+            if !self.upsert_atoms(tx, atoms, &step.atoms, lease)? {
                 return Ok((false, false));
             }
-            if let (Some(flow), Some(meta)) = (flow, &meta) {
+            if let (Some(flow), Some(meta)) = (flow, &step.flow_meta) {
                 self.upsert_flow(tx, flow, meta, lease)?;
             }
             Ok((true, true))
         })?;
         match lease {
-            Some(lease) if !all_written => {
-                let conn = self.conn();
-                Err(match self.lease_row(&conn, lease.flow_uuid) {
-                    Ok(current) => current.fenced(&self.url, lease),
-                    Err(e) => e,
-                })
-            }
+            Some(lease) if !all_written => Err(self.refused(lease)),
             _ => Ok(()),
         }
     }
