@@ -126,8 +126,26 @@ impl<'a> Executors<'a> {
     #[inline]
     pub(super) fn execute(&mut self, storage: &Storage, i: usize) -> Started {
         let spec = &storage.plan.atoms[i];
-        let limit = spec.timeout_after();
         let meta = &spec.def().meta;
+        if self.serial && !meta.is_async {
+            // A serial run's sync task: inline (the common case, first).
+            let Some(limit) = spec.timeout_after() else {
+                return Started::Ready(match start_execute(storage, &self.ctx, i) {
+                    Invocation::Ready(result) => result,
+                    Invocation::Pending(_) => Err(not_sync(spec.atom_name())),
+                });
+            };
+            let started = Instant::now();
+            let result = match start_execute(storage, &self.ctx, i) {
+                Invocation::Ready(_) if started.elapsed() > limit => {
+                    Err(timed_out(spec.atom_name(), limit))
+                }
+                Invocation::Ready(result) => result,
+                Invocation::Pending(_) => Err(not_sync(spec.atom_name())),
+            };
+            return Started::Ready(result);
+        }
+        let limit = spec.timeout_after();
         if let Some(remote) = self.ctx.executor.filter(|e| e.handles(meta)) {
             let future = remote.execute(executor::request(storage, i, executor::Action::Execute));
             let atom = spec.atom_name().to_owned();
@@ -168,19 +186,6 @@ impl<'a> Executors<'a> {
                 }
             });
             return Started::Out;
-        }
-        if self.serial {
-            let started = limit.map(|_| Instant::now());
-            let result = match start_execute(storage, &self.ctx, i) {
-                Invocation::Ready(result) => result,
-                Invocation::Pending(_) => Err(not_sync(spec.atom_name())),
-            };
-            return Started::Ready(match (limit, started) {
-                (Some(limit), Some(started)) if started.elapsed() > limit => {
-                    Err(timed_out(spec.atom_name(), limit))
-                }
-                _ => result,
-            });
         }
         self.send_to_pool(storage, i, limit);
         Started::Out

@@ -173,8 +173,10 @@ impl Engine {
                     // retry, no decider), it is asked for every atom it can
                     // start before they start, so that all of them are
                     // committed together; else each starts at once.
-                    let more = exec.out() + starting.len() + 1 < *max_workers;
-                    if more && machine.only_starts() {
+                    if *max_workers > 1
+                        && exec.out() + starting.len() + 1 < *max_workers
+                        && machine.only_starts()
+                    {
                         starting.push(i);
                         continue;
                     }
@@ -184,7 +186,9 @@ impl Engine {
                     if starting.is_empty() {
                         // One atom (a serial run's every step).
                         start(storage, &mut machine, &mut log, &mut exec, i)?;
-                        exec.send();
+                        if !serial {
+                            exec.send();
+                        }
                     } else {
                         starting.push(i);
                         start_all(storage, &mut machine, &mut log, &mut exec, &mut starting)?;
