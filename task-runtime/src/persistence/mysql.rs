@@ -28,7 +28,6 @@
 //! (which bounds `SELECT`s only) on MySQL.
 
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 
 use mysql::prelude::Queryable;
 use mysql::{Conn, DriverError, Opts, OptsBuilder, Params, Value as MyValue};
@@ -37,8 +36,8 @@ use uuid::Uuid;
 use super::bounds::{millis_u32, Bounds};
 
 use super::sql::{
-    self, atom_columns, book_columns, flow_columns, summary_columns, uuid_text, AtomJson,
-    SCHEMA_VERSION,
+    self, atom_columns, book_columns, flow_columns, sql_lease_methods, summary_columns, uuid_text,
+    AtomJson, LeaseChange, LeaseResult, SqlLeases, SCHEMA_VERSION,
 };
 use super::{
     check_lease_flow, now_ms, redact_url, AtomDetail, Backend, FlowDetail, Lease, LeaseRow,
@@ -575,32 +574,6 @@ impl MysqlBackend {
         let now = sql::Row::int(&row, 4).ok().flatten().unwrap_or_else(now_ms);
         Ok((lease, now))
     }
-
-    /// Changes a lease inside a transaction that holds the flow's row.
-    fn lease_update(
-        &self,
-        operation: &str,
-        flow: Uuid,
-        change: impl FnOnce(&LeaseRow, i64) -> Result<LeaseRow, PersistenceError>,
-    ) -> Result<LeaseRow, PersistenceError> {
-        self.with(operation, |c| {
-            self.in_tx(c, operation, |tx| {
-                let (current, now) = self.lease_row(tx, operation, flow, LOCK_LEASE)?;
-                let new = change(&current, now)?;
-                tx.exec_drop(
-                    SET_LEASE,
-                    (
-                        new.owner.clone(),
-                        sql::token_i64(new.token),
-                        new.expires_at,
-                        id(flow),
-                    ),
-                )
-                .map_err(|e| self.db(operation, e))?;
-                Ok(new)
-            })
-        })
-    }
 }
 
 /// Whether an error leaves the connection in an unknown state (lost, or
@@ -612,6 +585,29 @@ fn broken(e: &PersistenceError) -> bool {
             .downcast_ref::<mysql::Error>()
             .is_some_and(|e| !matches!(e, mysql::Error::MySqlError(_))),
         _ => false,
+    }
+}
+
+impl SqlLeases for MysqlBackend {
+    /// Changes a lease inside a transaction that holds the flow's row.
+    fn lease_update(&self, op: &str, flow: Uuid, edit: impl LeaseChange) -> LeaseResult<LeaseRow> {
+        self.with(op, |c| {
+            self.in_tx(c, op, |tx| {
+                let (current, now) = self.lease_row(tx, op, flow, LOCK_LEASE)?;
+                let new = edit(&current, now)?;
+                tx.exec_drop(
+                    SET_LEASE,
+                    (
+                        new.owner.clone(),
+                        sql::token_i64(new.token),
+                        new.expires_at,
+                        id(flow),
+                    ),
+                )
+                .map_err(|e| self.db(op, e))?;
+                Ok(new)
+            })
+        })
     }
 }
 
@@ -846,48 +842,7 @@ impl Backend for MysqlBackend {
         })
     }
 
-    fn acquire_lease(
-        &self,
-        flow: Uuid,
-        owner: &str,
-        ttl: Duration,
-    ) -> Result<Lease, PersistenceError> {
-        let row = self.lease_update("acquire a lease", flow, |current, now| {
-            Ok(LeaseRow::from(
-                &current.acquire(&self.url, flow, owner, ttl, now)?,
-            ))
-        })?;
-        Ok(row.held_by(flow, owner))
-    }
-
-    fn take_over_lease(
-        &self,
-        flow: Uuid,
-        owner: &str,
-        ttl: Duration,
-    ) -> Result<Lease, PersistenceError> {
-        let row = self.lease_update("take a lease over", flow, |current, now| {
-            Ok(LeaseRow::from(&current.taken(flow, owner, ttl, now)))
-        })?;
-        Ok(row.held_by(flow, owner))
-    }
-
-    fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, PersistenceError> {
-        let row = self.lease_update("renew a lease", lease.flow_uuid, |current, now| {
-            current.renewed(&self.url, lease, ttl, now)
-        })?;
-        Ok(Lease {
-            expires_at: row.expires_at,
-            ..lease.clone()
-        })
-    }
-
-    fn release_lease(&self, lease: &Lease) -> Result<(), PersistenceError> {
-        self.lease_update("release a lease", lease.flow_uuid, |current, _| {
-            current.released(&self.url, lease)
-        })
-        .map(drop)
-    }
+    sql_lease_methods!();
 
     fn current_lease(&self, flow: Uuid) -> Result<Option<Lease>, PersistenceError> {
         let (row, _) = self.with("read a lease", |c| {

@@ -29,7 +29,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -40,8 +39,8 @@ use super::bounds::Bounds;
 use super::pg::{self, PgClient, PgError, Session};
 
 use super::sql::{
-    self, atom_columns, book_columns, flow_columns, summary_columns, uuid_text, AtomJson,
-    SCHEMA_VERSION,
+    self, atom_columns, book_columns, flow_columns, sql_lease_methods, summary_columns, uuid_text,
+    AtomJson, LeaseChange, LeaseResult, SqlLeases, SCHEMA_VERSION,
 };
 use super::{
     check_lease_flow, now_ms, redact_url, AtomDetail, Backend, FlowDetail, Lease, LeaseRow,
@@ -417,34 +416,6 @@ impl PostgresBackend {
         }
     }
 
-    /// Changes a lease inside a transaction that holds the flow's row.
-    fn lease_update(
-        &self,
-        operation: &str,
-        flow: Uuid,
-        change: impl FnOnce(&LeaseRow, i64) -> Result<LeaseRow, PersistenceError> + Send,
-    ) -> Result<LeaseRow, PersistenceError> {
-        self.with(operation, |c| {
-            let lock = c.prepare(LOCK_LEASE).map_err(|e| self.db(operation, e))?;
-            let set = c.prepare(SET_LEASE).map_err(|e| self.db(operation, e))?;
-            let mut tx = c.client.transaction().map_err(|e| self.db(operation, e))?;
-            let mut buf = [0; 36];
-            let id = uuid_text(flow, &mut buf);
-            let rows = tx.query(&lock, &[&id]).map_err(|e| self.db(operation, e))?;
-            let Some(row) = rows.first() else {
-                return Err(self.not_found(ObjectKind::FlowDetail, flow));
-            };
-            let (current, now) = PostgresBackend::lease_row(row, &self.url)?;
-            let new = change(&current, now)?;
-            tx.execute(
-                &set,
-                &[&id, &new.owner, &sql::token_i64(new.token), &new.expires_at],
-            )
-            .map_err(|e| self.db(operation, e))?;
-            tx.commit().map_err(|e| self.db(operation, e))?;
-            Ok(new)
-        })
-    }
     /// Writes a flow detail with `UPSERT_FLOW`; `false` if a fenced write was
     /// refused.
     fn upsert_flow(
@@ -525,6 +496,32 @@ impl PostgresBackend {
             }
         }
         Ok(true)
+    }
+}
+
+impl SqlLeases for PostgresBackend {
+    /// Changes a lease inside a transaction that holds the flow's row.
+    fn lease_update(&self, op: &str, flow: Uuid, edit: impl LeaseChange) -> LeaseResult<LeaseRow> {
+        self.with(op, |c| {
+            let lock = c.prepare(LOCK_LEASE).map_err(|e| self.db(op, e))?;
+            let set = c.prepare(SET_LEASE).map_err(|e| self.db(op, e))?;
+            let mut tx = c.client.transaction().map_err(|e| self.db(op, e))?;
+            let mut buf = [0; 36];
+            let id = uuid_text(flow, &mut buf);
+            let rows = tx.query(&lock, &[&id]).map_err(|e| self.db(op, e))?;
+            let Some(row) = rows.first() else {
+                return Err(self.not_found(ObjectKind::FlowDetail, flow));
+            };
+            let (current, now) = PostgresBackend::lease_row(row, &self.url)?;
+            let new = edit(&current, now)?;
+            tx.execute(
+                &set,
+                &[&id, &new.owner, &sql::token_i64(new.token), &new.expires_at],
+            )
+            .map_err(|e| self.db(op, e))?;
+            tx.commit().map_err(|e| self.db(op, e))?;
+            Ok(new)
+        })
     }
 }
 
@@ -791,48 +788,7 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn acquire_lease(
-        &self,
-        flow: Uuid,
-        owner: &str,
-        ttl: Duration,
-    ) -> Result<Lease, PersistenceError> {
-        let row = self.lease_update("acquire a lease", flow, |current, now| {
-            Ok(LeaseRow::from(
-                &current.acquire(&self.url, flow, owner, ttl, now)?,
-            ))
-        })?;
-        Ok(row.held_by(flow, owner))
-    }
-
-    fn take_over_lease(
-        &self,
-        flow: Uuid,
-        owner: &str,
-        ttl: Duration,
-    ) -> Result<Lease, PersistenceError> {
-        let row = self.lease_update("take a lease over", flow, |current, now| {
-            Ok(LeaseRow::from(&current.taken(flow, owner, ttl, now)))
-        })?;
-        Ok(row.held_by(flow, owner))
-    }
-
-    fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, PersistenceError> {
-        let row = self.lease_update("renew a lease", lease.flow_uuid, |current, now| {
-            current.renewed(&self.url, lease, ttl, now)
-        })?;
-        Ok(Lease {
-            expires_at: row.expires_at,
-            ..lease.clone()
-        })
-    }
-
-    fn release_lease(&self, lease: &Lease) -> Result<(), PersistenceError> {
-        self.lease_update("release a lease", lease.flow_uuid, |current, _| {
-            current.released(&self.url, lease)
-        })
-        .map(drop)
-    }
+    sql_lease_methods!();
 
     fn current_lease(&self, flow: Uuid) -> Result<Option<Lease>, PersistenceError> {
         let mut buf = [0; 36];

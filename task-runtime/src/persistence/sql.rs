@@ -15,6 +15,8 @@
 //! taskwire_schema(version PK, applied_at)
 //! ```
 
+use std::time::Duration;
+
 use serde::Serialize;
 use uuid::fmt::Hyphenated;
 use uuid::Uuid;
@@ -345,6 +347,132 @@ pub(crate) fn decode_lease(backend: &str, row: &impl Row) -> Result<LeaseRow, Pe
         token: u64::try_from(token).map_err(|_| c.corrupt(2, format!("{token} is negative")))?,
         expires_at: c.int(3)?,
     })
+}
+
+/// A SQL backend's dialect of leases: how it changes a flow's lease row.
+/// The lease operations themselves ([`acquire_lease`], [`take_over_lease`],
+/// [`renew_lease`], [`release_lease`]) are written once, on top of it, and
+/// the rules they apply are [`LeaseRow`]'s; what differs between SQLite,
+/// PostgreSQL and MySQL is only how the row is held and whose clock tells the
+/// time:
+///
+/// | dialect    | holds the row by               | clock                    |
+/// |------------|--------------------------------|--------------------------|
+/// | SQLite     | `BEGIN IMMEDIATE` (one writer) | this process's           |
+/// | PostgreSQL | `SELECT .. FOR UPDATE`         | the server's             |
+/// | MySQL      | `SELECT .. FOR UPDATE`         | the server's             |
+pub(crate) trait SqlLeases: super::Backend {
+    /// In one transaction that holds the lease row of `flow` against every
+    /// other writer: reads the row, calls `edit` with it and the time now
+    /// (milliseconds since the epoch), writes the row `edit` returns and
+    /// commits; returns that row. `NotFound` if there is no such flow;
+    /// `edit`'s error aborts the transaction and is returned as it is.
+    fn lease_update(&self, op: &str, flow: Uuid, edit: impl LeaseChange) -> LeaseResult<LeaseRow>;
+}
+
+/// What a lease operation does to the row: `FnOnce(&row, now) -> new row`.
+pub(crate) trait LeaseChange:
+    FnOnce(&LeaseRow, i64) -> LeaseResult<LeaseRow> + Send
+{
+}
+
+impl<F: FnOnce(&LeaseRow, i64) -> LeaseResult<LeaseRow> + Send> LeaseChange for F {}
+
+/// The result of a lease operation.
+pub(crate) type LeaseResult<T> = Result<T, PersistenceError>;
+
+/// The lease methods of `Backend` for a backend that implements
+/// [`SqlLeases`]: `impl Backend for X { sql_lease_methods!(); .. }`.
+macro_rules! sql_lease_methods {
+    () => {
+        fn acquire_lease(
+            &self,
+            flow: ::uuid::Uuid,
+            owner: &str,
+            ttl: ::std::time::Duration,
+        ) -> $crate::persistence::sql::LeaseResult<$crate::persistence::Lease> {
+            $crate::persistence::sql::acquire_lease(self, flow, owner, ttl)
+        }
+
+        fn take_over_lease(
+            &self,
+            flow: ::uuid::Uuid,
+            owner: &str,
+            ttl: ::std::time::Duration,
+        ) -> $crate::persistence::sql::LeaseResult<$crate::persistence::Lease> {
+            $crate::persistence::sql::take_over_lease(self, flow, owner, ttl)
+        }
+
+        fn renew_lease(
+            &self,
+            lease: &$crate::persistence::Lease,
+            ttl: ::std::time::Duration,
+        ) -> $crate::persistence::sql::LeaseResult<$crate::persistence::Lease> {
+            $crate::persistence::sql::renew_lease(self, lease, ttl)
+        }
+
+        fn release_lease(
+            &self,
+            lease: &$crate::persistence::Lease,
+        ) -> $crate::persistence::sql::LeaseResult<()> {
+            $crate::persistence::sql::release_lease(self, lease)
+        }
+    };
+}
+pub(crate) use sql_lease_methods;
+
+/// `Backend::acquire_lease` of a SQL backend.
+pub(crate) fn acquire_lease(
+    db: &impl SqlLeases,
+    flow: Uuid,
+    owner: &str,
+    ttl: Duration,
+) -> Result<Lease, PersistenceError> {
+    let url = db.url();
+    let row = db.lease_update("acquire a lease", flow, |current, now| {
+        Ok(LeaseRow::from(
+            &current.acquire(url, flow, owner, ttl, now)?,
+        ))
+    })?;
+    Ok(row.held_by(flow, owner))
+}
+
+/// `Backend::take_over_lease` of a SQL backend.
+pub(crate) fn take_over_lease(
+    db: &impl SqlLeases,
+    flow: Uuid,
+    owner: &str,
+    ttl: Duration,
+) -> Result<Lease, PersistenceError> {
+    let row = db.lease_update("take a lease over", flow, |current, now| {
+        Ok(LeaseRow::from(&current.taken(flow, owner, ttl, now)))
+    })?;
+    Ok(row.held_by(flow, owner))
+}
+
+/// `Backend::renew_lease` of a SQL backend.
+pub(crate) fn renew_lease(
+    db: &impl SqlLeases,
+    lease: &Lease,
+    ttl: Duration,
+) -> Result<Lease, PersistenceError> {
+    let url = db.url();
+    let row = db.lease_update("renew a lease", lease.flow_uuid, |current, now| {
+        current.renewed(url, lease, ttl, now)
+    })?;
+    Ok(Lease {
+        expires_at: row.expires_at,
+        ..lease.clone()
+    })
+}
+
+/// `Backend::release_lease` of a SQL backend.
+pub(crate) fn release_lease(db: &impl SqlLeases, lease: &Lease) -> Result<(), PersistenceError> {
+    let url = db.url();
+    db.lease_update("release a lease", lease.flow_uuid, |current, _| {
+        current.released(url, lease)
+    })
+    .map(drop)
 }
 
 /// A token as stored (BIGINT): tokens beyond `i64::MAX` cannot happen in

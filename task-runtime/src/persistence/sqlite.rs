@@ -25,8 +25,8 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
 use super::sql::{
-    self, atom_columns, book_columns, flow_columns, summary_columns, uuid_text, AtomJson, Row,
-    SCHEMA_VERSION,
+    self, atom_columns, book_columns, flow_columns, sql_lease_methods, summary_columns, uuid_text,
+    AtomJson, LeaseChange, LeaseResult, Row, SqlLeases, SCHEMA_VERSION,
 };
 use super::{
     check_lease_flow, now_ms, AtomDetail, Backend, FlowDetail, Lease, LeaseRow, LogBook,
@@ -518,16 +518,13 @@ impl SqliteBackend {
             Err(e) => e,
         }
     }
+}
 
+impl SqlLeases for SqliteBackend {
     /// Changes a lease inside one write transaction.
-    fn lease_update(
-        &self,
-        operation: &str,
-        flow: Uuid,
-        change: impl FnOnce(&LeaseRow, i64) -> Result<LeaseRow, PersistenceError>,
-    ) -> Result<LeaseRow, PersistenceError> {
-        self.write(operation, |tx| {
-            let new = change(&self.lease_row(tx, flow)?, now_ms())?;
+    fn lease_update(&self, op: &str, flow: Uuid, edit: impl LeaseChange) -> LeaseResult<LeaseRow> {
+        self.write(op, |tx| {
+            let new = edit(&self.lease_row(tx, flow)?, now_ms())?;
             self.set_lease(tx, flow, &new)?;
             Ok(new)
         })
@@ -735,48 +732,7 @@ impl Backend for SqliteBackend {
         }
     }
 
-    fn acquire_lease(
-        &self,
-        flow: Uuid,
-        owner: &str,
-        ttl: Duration,
-    ) -> Result<Lease, PersistenceError> {
-        let row = self.lease_update("acquire a lease", flow, |current, now| {
-            Ok(LeaseRow::from(
-                &current.acquire(&self.url, flow, owner, ttl, now)?,
-            ))
-        })?;
-        Ok(row.held_by(flow, owner))
-    }
-
-    fn take_over_lease(
-        &self,
-        flow: Uuid,
-        owner: &str,
-        ttl: Duration,
-    ) -> Result<Lease, PersistenceError> {
-        let row = self.lease_update("take a lease over", flow, |current, now| {
-            Ok(LeaseRow::from(&current.taken(flow, owner, ttl, now)))
-        })?;
-        Ok(row.held_by(flow, owner))
-    }
-
-    fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, PersistenceError> {
-        let row = self.lease_update("renew a lease", lease.flow_uuid, |current, now| {
-            current.renewed(&self.url, lease, ttl, now)
-        })?;
-        Ok(Lease {
-            expires_at: row.expires_at,
-            ..lease.clone()
-        })
-    }
-
-    fn release_lease(&self, lease: &Lease) -> Result<(), PersistenceError> {
-        self.lease_update("release a lease", lease.flow_uuid, |current, _| {
-            current.released(&self.url, lease)
-        })
-        .map(drop)
-    }
+    sql_lease_methods!();
 
     fn current_lease(&self, flow: Uuid) -> Result<Option<Lease>, PersistenceError> {
         let conn = self.conn();
