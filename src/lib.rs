@@ -1,4 +1,95 @@
-#![doc = include_str!("../README.md")]
+//! Plain Rust functions as tasks, wired into reliable workflows by the names of
+//! what they require and provide: run in order (or in parallel), reverted
+//! newest-first when something fails, retried, recorded in a logbook and
+//! resumed after a crash — on one machine or across many. A Rust reimagining of
+//! [OpenStack TaskFlow](https://docs.openstack.org/taskflow/).
+//!
+//! ```
+//! use taskwire::prelude::*;
+//!
+//! #[task(provides = "spec")]
+//! fn extract_request(size: u64) -> String {
+//!     format!("{size} GiB")
+//! }
+//!
+//! #[task(provides = "reservation")]
+//! fn reserve_quota(spec: String) -> String {
+//!     format!("quota for {spec}")
+//! }
+//!
+//! // Checked by the compiler: a flow that could not run does not build.
+//! flow! {
+//!     linear create_volume(size: u64) {
+//!         extract_request,
+//!         reserve_quota,
+//!     }
+//! }
+//!
+//! let done = Engine::new(create_volume()).input("size", 10u64).run()?;
+//! assert_eq!(done.get::<String>("reservation")?, "quota for 10 GiB");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The main types
+//!
+//! - [`#[task]`](macro@task) makes a function a task; [`FnTask`] builds one at
+//!   run time. A task reads values by name (serde data), resources by type
+//!   ([`Res`]), and may revert ([`Outcome`], [`Failures`]).
+//! - [`Flow`]: linear, unordered and graph patterns, nested, with retries
+//!   ([`retry`]) and conditional links ([`decider`]); [`flow!`] checks one at
+//!   compile time, [`Flow::compile`] at run time, with the same messages.
+//! - [`Engine`] runs a flow (serially or in parallel, sync or async), and gives
+//!   [`Done`] or a [`RunError`]; [`Listener`]s watch it ([`AtomState`],
+//!   [`FlowState`]).
+//! - [`persistence`]: logbooks in memory, a directory, SQLite, PostgreSQL or
+//!   MySQL ([`persistence::open`] by URL), to resume a flow after a crash;
+//!   leases keep one engine at a time on a flow.
+//! - Front-ends that build ordinary flows: [`planmap`] (priorities and abort
+//!   plans), [`activity`] (activities over a resource graph).
+//! - Beyond one machine: [`jobboard`]s hand flows to [`conductor`]s, which
+//!   rebuild them by name ([`factory`], [`flow_factory!`]); remote workers run
+//!   atoms over a message broker (`worker`, feature `amqp`).
+//! - [`picture`]: flows and runs drawn as Graphviz DOT or Mermaid.
+//!
+//! `use taskwire::prelude::*;` brings what most programs write every day.
+//!
+//! # Feature flags
+//!
+//! | feature        | default | what it adds |
+//! |----------------|---------|--------------|
+//! | `macros`       | yes     | [`#[task]`](macro@task) and [`flow!`] |
+//! | `sqlite`       | yes     | the SQLite logbook (`sqlite://`) |
+//! | `postgres`     | no      | the PostgreSQL logbook (`postgres://`) and jobboard |
+//! | `mysql`        | no      | the MySQL/MariaDB logbook (`mysql://`) |
+//! | `progress-bar` | no      | `ProgressBarListener`, a terminal progress bar |
+//! | `redis`        | no      | the Redis jobboard (`redis://`) |
+//! | `amqp`         | no      | remote workers over AMQP (RabbitMQ), module `worker` |
+//!
+//! # Guide
+//!
+//! The README walks through it all, with examples that are tested:
+//! [quickstart][readme-quickstart], [what `#[task]` does][readme-task],
+//! [flows][readme-flows], [compile-time checked flows][readme-flow-macro],
+//! [running and reverting][readme-running], [parallel runs, suspension,
+//! timeouts, progress][readme-parallel], [logbooks and resuming after a
+//! crash][readme-logbooks] (and [one owner at a time][readme-leases]),
+//! [plan maps][readme-planmaps], [activity flows][readme-activity],
+//! [remote workers, jobboards and conductors][readme-distributed],
+//! [TaskFlow → taskwire][readme-taskflow] and [performance][readme-performance].
+//!
+//! [readme-quickstart]: https://example.invalid/taskwire/blob/main/README.md#quickstart
+//! [readme-task]: https://example.invalid/taskwire/blob/main/README.md#what-task-does
+//! [readme-flows]: https://example.invalid/taskwire/blob/main/README.md#flows
+//! [readme-flow-macro]: https://example.invalid/taskwire/blob/main/README.md#compile-time-checked-flows
+//! [readme-running]: https://example.invalid/taskwire/blob/main/README.md#running-and-reverting
+//! [readme-parallel]: https://example.invalid/taskwire/blob/main/README.md#parallel-runs-suspension-timeouts-progress
+//! [readme-logbooks]: https://example.invalid/taskwire/blob/main/README.md#logbooks-and-resuming-after-a-crash
+//! [readme-leases]: https://example.invalid/taskwire/blob/main/README.md#one-owner-at-a-time
+//! [readme-planmaps]: https://example.invalid/taskwire/blob/main/README.md#plan-maps
+//! [readme-activity]: https://example.invalid/taskwire/blob/main/README.md#activity-flows-over-resource-graphs
+//! [readme-distributed]: https://example.invalid/taskwire/blob/main/README.md#beyond-one-machine-remote-workers-jobboards-conductors
+//! [readme-taskflow]: https://example.invalid/taskwire/blob/main/README.md#taskflow--taskwire
+//! [readme-performance]: https://example.invalid/taskwire/blob/main/README.md#performance
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings), allow(dead_code))))]
 
@@ -6,7 +97,31 @@
 // lets `::taskwire::..` paths from `#[task]` resolve inside this crate (doctests)
 extern crate self as taskwire;
 
-pub use taskwire_runtime::*;
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
+// The modules of the runtime, each a part users reach by name.
+pub use taskwire_runtime::{
+    activity, conductor, decider, engine, factory, failure, flow, jobboard, listener, persistence,
+    picture, planmap, registry, retry, state, storage, task,
+};
+// What exists only with a feature (`progress-bar`: `progress_bar` and
+// `ProgressBarListener`; `amqp`: `worker`), whenever the runtime has it.
+#[allow(unused_imports, unreachable_pub)] // nothing without those features
+pub use taskwire_runtime::__by_feature::*;
+
+pub use taskwire_runtime::flow_factory;
+pub use taskwire_runtime::{
+    AtomDetail, AtomEvent, AtomState, AtomType, Backend, BoxFuture, Call, CancelToken, Captured,
+    CapturingListener, Done, Engine, Failure, FailureKind, FailureRecord, Failures, Flow,
+    FlowDetail, FlowError, FlowErrors, FlowEvent, FlowMismatch, FlowState, FnTask, Intention,
+    Lease, Listener, LogBook, Node, Outcome, Param, ParamKind, PersistenceError, Picture,
+    ProgressEvent, Provides, Registry, RegistryError, Res, Resources, ResumeError, RunError,
+    Suspender, Task, TaskCtx, TaskDef, TaskMeta, TaskSpec, TimingListener, TracingListener, Value,
+    Version,
+};
 
 /// Makes a plain function into a task.
 ///
@@ -38,10 +153,15 @@ pub use taskwire_runtime::*;
 /// this at the `revert_with` path.
 ///
 /// Next to the function (left untouched) `#[task]` generates a braced struct of the
-/// same name (type namespace only) implementing [`Task`] (and
-/// [`flow::check::Typed`], the types [`flow!`] checks), with `name::task()` to add
-/// it to a flow, and registers the task with `inventory`. Set
-/// `TASK_MACROS_DEBUG=1` while building to print every expansion.
+/// same name (type namespace only) implementing [`Task`] (and the types of its
+/// outputs, which [`flow!`] checks), with `name::task()` to add it to a flow,
+/// and registers the task with `inventory`. Set `TASK_MACROS_DEBUG=1` while
+/// building to print every expansion.
+///
+/// `crate = path` names where taskwire is when a crate uses it through another
+/// crate's re-export (`pub use taskwire;` in `my_app`): `#[task(crate =
+/// my_app::taskwire)]`; the generated code then names `my_app::taskwire`
+/// instead of `::taskwire`.
 #[cfg(feature = "macros")]
 pub use taskwire_macros::task;
 
@@ -147,21 +267,34 @@ pub use taskwire_macros::task;
 ///
 /// The messages are the ones the builder's [`Flow::compile`] gives for the same
 /// mistake: both come from the same `const fn`s.
+///
+/// In a crate that uses taskwire through another crate's re-export, say where
+/// it is first, as for [`#[task]`](macro@task): `flow! { crate =
+/// my_app::taskwire; linear name(..) { .. } }`.
 #[cfg(feature = "macros")]
 pub use taskwire_macros::flow;
 
-/// The names most programs need: `use taskwire::prelude::*;`.
+/// The names most programs write every day: `use taskwire::prelude::*;`.
+///
+/// The macros `#[task]` and `flow!` (feature `macros`), the types of a task's
+/// signature ([`Res`], [`TaskCtx`], [`Outcome`], [`Failures`], [`Failure`]),
+/// building and running flows ([`Flow`], [`FnTask`], [`TaskSpec`], [`Task`],
+/// [`Engine`], [`Done`], [`RunError`]) and the states a run reports
+/// ([`AtomState`], [`FlowState`], [`Intention`]). Not the module
+/// [`task`](mod@crate::task): `task` here is the attribute alone.
 pub mod prelude {
     #[cfg(feature = "macros")]
-    pub use crate::task;
-    pub use crate::{
-        AtomState, Done, Engine, Failure, Failures, Flow, FlowState, FnTask, Outcome, Res,
-        RunError, Task, TaskCtx, TaskSpec,
+    pub use taskwire_macros::{flow, task};
+    pub use taskwire_runtime::{
+        AtomState, Done, Engine, Failure, Failures, Flow, FlowState, FnTask, Intention, Outcome,
+        Res, RunError, Task, TaskCtx, TaskSpec,
     };
 }
 
-/// Support for the code `#[task]` generates. Not public API: it may change in any
-/// release, without notice.
+/// Support for the code `#[task]` and `flow!` generate: every path they emit
+/// starts here (`::taskwire::__private::..`, or `path::__private::..` with
+/// `crate = path`). Not public API: it may change in any release, without
+/// notice.
 #[doc(hidden)]
 pub mod __private {
     pub use core;
@@ -171,6 +304,7 @@ pub mod __private {
     pub use std::borrow::Cow;
     pub use std::boxed::Box;
     pub use std::convert::Infallible;
+    pub use std::io;
     pub use std::string::String;
     pub use taskwire_runtime::flow::check::{
         atom_flags, check_atom, check_flow, check_link, check_link_end, flow_scratch_len,
@@ -180,9 +314,11 @@ pub mod __private {
     };
     pub use taskwire_runtime::flow::FlowKind;
     pub use taskwire_runtime::registry::TaskRegistration;
+    pub use taskwire_runtime::retry::RetryAtom;
     pub use taskwire_runtime::task::{
         finish, Call, Exec, Invocation, Location, Param, ParamKind, Provides, Res, RevertReturn,
         Task, TaskCtx, TaskDef, TaskMeta, TaskReturn, TaskSpec, Text, Version,
     };
     pub use taskwire_runtime::{Failure, FailureKind, Failures, Outcome};
+    pub use taskwire_runtime::{Flow, Node};
 }

@@ -82,8 +82,8 @@ inventory::collect!(FlowFactory);
 #[macro_export]
 macro_rules! flow_factory {
     ($name:expr, $build:path $(,)?) => {
-        $crate::__inventory::submit! {
-            $crate::factory::FlowFactory::new($name, $build, file!(), line!())
+        $crate::__private::inventory::submit! {
+            $crate::factory::FlowFactory::new($name, $build, ::core::file!(), ::core::line!())
         }
     };
 }

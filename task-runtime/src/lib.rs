@@ -102,8 +102,23 @@ pub use task::{
     Resources, Task, TaskCtx, TaskDef, TaskMeta, TaskSpec, Version,
 };
 
+/// Support for the code this crate's macros (`flow_factory!`) and the facade's
+/// macros generate. Not public API: it may change in any release.
 #[doc(hidden)]
-pub use inventory as __inventory;
+pub mod __private {
+    pub use inventory;
+}
+
+/// The items that exist only with a feature, for the facade to re-export
+/// whenever this crate has them (its own features, or a dev-dependency's, may
+/// turn them on). Not public API.
+#[doc(hidden)]
+pub mod __by_feature {
+    #[cfg(feature = "progress-bar")]
+    pub use crate::progress_bar::{self, ProgressBarListener};
+    #[cfg(feature = "amqp")]
+    pub use crate::worker;
+}
 
 /// The value type that passes between tasks: serde data.
 pub use serde_json::Value;

@@ -15,6 +15,7 @@
 //! bad links and rebinds — whatever the order atoms were added, and reports
 //! every problem it finds.
 
+#[doc(hidden)]
 pub mod check;
 mod compile;
 mod error;
