@@ -9,6 +9,8 @@ use syn::Path;
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Symbol(pub(crate) &'static str);
 
+/// `crate = path`: where taskwire is, if not at `::taskwire`.
+pub(crate) const CRATE: Symbol = Symbol("crate");
 /// `name = "registry name"`.
 pub(crate) const NAME: Symbol = Symbol("name");
 /// `priority = N`: the default priority of the task's plans in a plan map.
@@ -23,8 +25,15 @@ pub(crate) const REVERT_WITH: Symbol = Symbol("revert_with");
 pub(crate) const VERSION: Symbol = Symbol("version");
 
 /// Every option, in the order messages list them.
-pub(crate) const TASK_OPTIONS: [Symbol; 6] =
-    [NAME, PRIORITY, PROVIDES, REQUIRES, REVERT_WITH, VERSION];
+pub(crate) const TASK_OPTIONS: [Symbol; 7] = [
+    CRATE,
+    NAME,
+    PRIORITY,
+    PROVIDES,
+    REQUIRES,
+    REVERT_WITH,
+    VERSION,
+];
 
 impl PartialEq<Symbol> for Path {
     fn eq(&self, word: &Symbol) -> bool {

@@ -76,6 +76,7 @@
 mod callback;
 mod ctxt;
 mod flow;
+mod krate;
 mod kw;
 mod task;
 

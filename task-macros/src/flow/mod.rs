@@ -3,7 +3,7 @@
 //! `const` items:
 //!
 //! ```text
-//! pub fn create_volume() -> ::taskwire::Flow {
+//! pub fn create_volume() -> ::taskwire::__private::Flow {
 //!     mod __flow_stand_ins { pub type __flow_task_0 = UnknownTask; .. }
 //!     use __flow_stand_ins::*;                       // shadowed by each alias below
 //!     extract_request!{@alias __flow_task_0 extract_request}  // the task's callback:
@@ -18,7 +18,7 @@
 //!     const _: () = /* check_atom(.., 0), panics with its message */; // at `extract_request`
 //!     extract_request!{@check [const _: () = <__flow_task_0>::__flow_check::<__FlowSlots] [>();] __flow_slot __flow_elem 0}
 //!     // the callback adds `, { __flow_slot(0, k) }, { __flow_elem(0, k) }` per value parameter
-//!     ::taskwire::Flow::linear("create_volume").add(<__flow_task_0>::task()).add(..)
+//!     ::taskwire::__private::Flow::linear("create_volume").add(<__flow_task_0>::task()).add(..)
 //! }
 //! ```
 //!
@@ -49,6 +49,7 @@ use crate::ctxt::Ctxt;
 use parse::{Child, FlowDef, Group, Kind, LinkUse, Provides, RetryUse, TaskUse};
 
 use crate::callback::has_callback;
+use crate::krate::Krate;
 
 /// Expands `flow! { .. }`.
 pub(crate) fn expand(tokens: TokenStream) -> TokenStream {
@@ -63,16 +64,15 @@ pub(crate) fn expand(tokens: TokenStream) -> TokenStream {
     if let Err(err) = cx.check() {
         return err.into_compile_error();
     }
-    let output = Expander::default().flow(&def);
+    let output = Expander {
+        krate: def.krate.clone(),
+        ..Expander::default()
+    }
+    .flow(&def);
     if std::env::var_os("TASK_MACROS_DEBUG").is_some_and(|v| v == "1") {
         eprintln!("flow! expansion:\n{output}\n");
     }
     output
-}
-
-/// `::taskwire::__private`.
-fn private() -> TokenStream {
-    quote!(::taskwire::__private)
 }
 
 /// A span at `location` that resolves at the call site.
@@ -82,6 +82,8 @@ fn at(location: Span) -> Span {
 
 #[derive(Default)]
 struct Expander<'a> {
+    /// Where taskwire is: `::taskwire`, or `crate = path`.
+    krate: Krate,
     /// `NodeDesc` expressions, depth first.
     nodes: Vec<TokenStream>,
     /// The atoms: their use in the invocation and their node.
@@ -109,7 +111,7 @@ fn task_count(group: &Group) -> usize {
 
 impl<'a> Expander<'a> {
     fn flow(mut self, def: &'a FlowDef) -> TokenStream {
-        let p = private();
+        let p = self.krate.private();
         let name = def.name.unraw().to_string();
         self.tasks = task_count(&def.body);
         self.group(&def.body, &name, 0, 0, 0);
@@ -136,10 +138,20 @@ impl<'a> Expander<'a> {
                 quote_spanned!(at(path.span())=> #[allow(non_camel_case_types)] type #alias = #path;)
             }
         });
+        // The stand-ins' module is nested: it names taskwire by the full path.
+        let (child_p, glob_parent) = self.krate.outer_in_child();
         let stand_ins = (0..self.atoms.len()).map(|i| {
             let alias = format_ident!("__flow_task_{}", i);
-            quote!(pub type #alias = #p::UnknownTask;)
+            quote!(pub type #alias = #child_p::UnknownTask;)
         });
+        let parent = glob_parent.then(|| {
+            quote!(
+                #[allow(unused_imports)]
+                use super::*;
+            )
+        });
+        let import = self.krate.import();
+        let outer = self.krate.outer();
         let slots = def
             .inputs
             .iter()
@@ -210,7 +222,7 @@ impl<'a> Expander<'a> {
 
         // The whole-flow check, at the flow's name.
         let name_span = at(def.name.span());
-        let core = quote_spanned!(name_span=> ::taskwire::__private::core);
+        let core = self.krate.core_at(name_span);
         let input_markers = def
             .inputs
             .iter()
@@ -229,7 +241,7 @@ impl<'a> Expander<'a> {
         // writes one const argument pair per value parameter), at its path.
         let atom_checks = self.atoms.iter().enumerate().map(|(i, (task, _))| {
             let span = at(task.path.span());
-            let core = quote_spanned!(span=> ::taskwire::__private::core);
+            let core = self.krate.core_at(span);
             let alias = format_ident!("__flow_task_{}", i);
             let index = Literal::usize_unsuffixed(i);
             let path = &task.path;
@@ -258,11 +270,13 @@ impl<'a> Expander<'a> {
         quote! {
             #(#attrs)*
             #doc
-            #vis fn #ident() -> ::taskwire::Flow {
+            #vis fn #ident() -> #outer::Flow {
+                #import
                 /// What stands for a path that names no task (shadowed by
                 /// the alias each task's callback gives).
                 #[allow(non_camel_case_types, dead_code, unreachable_pub)]
                 mod __flow_stand_ins {
+                    #parent
                     #(#stand_ins)*
                 }
                 #[allow(unused_imports)]
@@ -356,9 +370,9 @@ impl<'a> Expander<'a> {
 
     /// Records `group` (node `node`, child `pos` of `parent`) and its subtree.
     fn group(&mut self, group: &'a Group, name: &str, parent: usize, pos: usize, depth: u32) {
-        let p = private();
+        let p = self.krate.private();
         let node = self.nodes.len();
-        let kind = kind_tokens(group.kind);
+        let kind = kind_tokens(&p, group.kind);
         let (parent_lit, pos_lit, depth_lit) = (
             Literal::u32_unsuffixed(parent as u32),
             Literal::u32_unsuffixed(pos as u32),
@@ -412,7 +426,7 @@ impl<'a> Expander<'a> {
     }
 
     fn build_expr(&self, group: &Group, name: &str, atom: &mut usize) -> TokenStream {
-        let p_core = quote!(::taskwire::__private::core);
+        let p = self.krate.private();
         let ctor = match group.kind {
             Kind::Linear => quote!(linear),
             Kind::Unordered => quote!(unordered),
@@ -441,11 +455,11 @@ impl<'a> Expander<'a> {
                         Provides::One(n) => spec = quote!(#spec.provides_as(#n)),
                         Provides::Each(ns) => spec = quote!(#spec.provides_each_as([#(#ns),*])),
                     }
-                    quote!(::taskwire::Node::Task(#spec))
+                    quote!(#p::Node::Task(#spec))
                 }
                 Child::Group(inner) => {
                     let inner = self.build_expr(inner, &group_name(inner, name, i), atom);
-                    quote!(::taskwire::Node::Flow(#inner))
+                    quote!(#p::Node::Flow(#inner))
                 }
             })
             .collect();
@@ -459,8 +473,8 @@ impl<'a> Expander<'a> {
         let retry = group.retry.as_ref().map(|r| {
             let controller = &r.controller;
             let mut atom = match &r.named {
-                Some(n) => quote!(::taskwire::retry::RetryAtom::new(#n, #controller)),
-                None => quote!(<::taskwire::retry::RetryAtom as #p_core::convert::From<_>>::from(#controller)),
+                Some(n) => quote!(#p::RetryAtom::new(#n, #controller)),
+                None => quote!(<#p::RetryAtom as #p::core::convert::From<_>>::from(#controller)),
             };
             if !r.requires.is_empty() {
                 let names = &r.requires;
@@ -481,7 +495,7 @@ impl<'a> Expander<'a> {
         };
         quote! {
             {
-                let mut __flow = ::taskwire::Flow::#ctor(#name);
+                let mut __flow = #p::Flow::#ctor(#name);
                 for __node in [#(#children),*] {
                     __flow.push(__node);
                 }
@@ -493,7 +507,7 @@ impl<'a> Expander<'a> {
     /// The links' descriptions, and the retry atoms' metadata (a `const`
     /// each).
     fn links_and_retries(&self) -> (Vec<TokenStream>, Vec<TokenStream>) {
-        let p = private();
+        let p = self.krate.private();
         let links = self
             .links
             .iter()
@@ -526,14 +540,14 @@ impl<'a> Expander<'a> {
     /// Per link: that its flow is a graph, at `link`; that each end names a
     /// child, at the end.
     fn link_checks(&self) -> Vec<TokenStream> {
-        let p = private();
+        let p = self.krate.private();
         self.links
             .iter()
             .enumerate()
             .map(|(k, (l, _))| {
                 let k = Literal::usize_unsuffixed(k);
                 let at_link = at(l.keyword.span());
-                let core = quote_spanned!(at_link=> ::taskwire::__private::core);
+                let core = self.krate.core_at(at_link);
                 let mut checks = quote_spanned! {at_link=>
                     const _: () = {
                         let mut buf = [0u8; 1024];
@@ -545,7 +559,7 @@ impl<'a> Expander<'a> {
                 };
                 for (end, to) in [(&l.from, false), (&l.to, true)] {
                     let span = at(end.span());
-                    let core = quote_spanned!(span=> ::taskwire::__private::core);
+                    let core = self.krate.core_at(span);
                     checks.extend(quote_spanned! {span=>
                         const _: () = {
                             let mut buf = [0u8; 4096];
@@ -566,7 +580,7 @@ impl<'a> Expander<'a> {
         (0..self.retries.len())
             .map(|k| {
                 let span = at(self.retries[k].0.keyword.span());
-                let core = quote_spanned!(span=> ::taskwire::__private::core);
+                let core = self.krate.core_at(span);
                 let index = Literal::usize_unsuffixed(self.tasks + k);
                 quote_spanned! {span=>
                     const _: () = if __FLOW_BAD[#index] {
@@ -586,8 +600,7 @@ fn group_name(group: &Group, parent: &str, pos: usize) -> String {
     }
 }
 
-fn kind_tokens(kind: Kind) -> TokenStream {
-    let p = private();
+fn kind_tokens(p: &TokenStream, kind: Kind) -> TokenStream {
     let word = match kind {
         Kind::Linear => quote!(Linear),
         Kind::Unordered => quote!(Unordered),
@@ -601,4 +614,64 @@ fn kind_tokens(kind: Kind) -> TokenStream {
 /// task is named like a prelude macro (and has none).
 fn callback_of(path: &syn::Path) -> bool {
     path.segments.last().is_some_and(|s| has_callback(&s.ident))
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    fn squash(tokens: proc_macro2::TokenStream) -> String {
+        tokens.to_string().replace(' ', "")
+    }
+
+    #[test]
+    fn crate_path_replaces_taskwire_everywhere() {
+        let output = squash(super::expand(quote! {
+            crate = my_app::tw;
+            linear f(size: u64) retry(Times::new(2)) { a, graph g { b } }
+        }));
+        assert!(
+            output.contains("fnf()->my_app::tw::__private::Flow{"),
+            "{output}"
+        );
+        assert!(
+            output.contains("usemy_app::tw::__privateas__taskwire_private;"),
+            "{output}"
+        );
+        // The stand-ins' module sees the invoking module's `my_app`.
+        assert!(
+            output.contains("use super::*;".replace(' ', "").as_str()),
+            "{output}"
+        );
+        assert!(output.contains("__taskwire_private::RetryAtom"), "{output}");
+        assert!(!output.contains("::taskwire"), "{output}");
+    }
+
+    #[test]
+    fn crate_paths_from_a_nested_module() {
+        let output = squash(super::expand(quote! {
+            crate = self::tw;
+            linear f { a }
+        }));
+        assert!(
+            output.contains("pubtype__flow_task_0=super::tw::__private::UnknownTask;"),
+            "{output}"
+        );
+        assert!(!output.contains("usesuper::*;"), "{output}");
+    }
+
+    #[test]
+    fn crate_value_that_is_not_a_path() {
+        let output = super::expand(quote! {
+            crate = "my_app::tw";
+            linear f { a }
+        });
+        assert_eq!(
+            output.to_string(),
+            quote!(::core::compile_error! {
+                "`crate` takes a path, not a string: write `crate = my_app::tw`, without quotes"
+            })
+            .to_string()
+        );
+    }
 }

@@ -17,6 +17,10 @@
 //! }
 //! ```
 //!
+//! `crate = path;` may come first, in a crate that uses taskwire through
+//! another crate's re-export: the generated code then names
+//! `path::__private` instead of `::taskwire::__private`.
+//!
 //! A flow is a kind (`linear`, `unordered`, `graph`), a name, the inputs with
 //! their types (outermost flow only), a retry if any, and its body; the body
 //! lists children and links, separated by commas, in any order. A child is a
@@ -54,6 +58,7 @@ use syn::{
 };
 
 use crate::ctxt::Ctxt;
+use crate::krate::Krate;
 
 mod kw {
     syn::custom_keyword!(linear);
@@ -104,6 +109,10 @@ impl Kind {
 
 /// The whole invocation.
 pub(crate) struct FlowDef {
+    /// `crate = path;` before the flow: where taskwire is.
+    pub(crate) krate: Krate,
+    /// The value of `crate = ..`, until [`parse`] checks it.
+    krate_value: Option<Expr>,
     pub(crate) attrs: Vec<Attribute>,
     pub(crate) vis: Visibility,
     pub(crate) name: Ident,
@@ -168,7 +177,11 @@ pub(crate) enum Provides {
 /// Parses the invocation, recording semantic mistakes in `cx` (syntax errors
 /// are returned).
 pub(crate) fn parse(cx: &Ctxt, tokens: TokenStream) -> syn::Result<FlowDef> {
-    let def = syn::parse::Parser::parse2(|input: ParseStream<'_>| FlowDef::parse(input), tokens)?;
+    let mut def =
+        syn::parse::Parser::parse2(|input: ParseStream<'_>| FlowDef::parse(input), tokens)?;
+    if let Some(value) = def.krate_value.take() {
+        def.krate = crate::krate::parse_value(cx, &value);
+    }
     // Inputs: one declaration per name.
     for (i, (name, _)) in def.inputs.iter().enumerate() {
         if def.inputs[..i].iter().any(|(n, _)| n == name) {
@@ -180,6 +193,21 @@ pub(crate) fn parse(cx: &Ctxt, tokens: TokenStream) -> syn::Result<FlowDef> {
 
 impl FlowDef {
     fn parse(input: ParseStream<'_>) -> syn::Result<FlowDef> {
+        // `crate = path;`, for a crate that re-exports taskwire.
+        let krate_value = if input.peek(Token![crate]) && input.peek2(Token![=]) {
+            input.parse::<Token![crate]>()?;
+            input.parse::<Token![=]>()?;
+            let value: Expr = input.parse()?;
+            if !input.peek(Token![;]) {
+                return Err(input.error(
+                    "expected `;` after `crate = path`: `flow! { crate = my_app::taskwire; linear name { .. } }`",
+                ));
+            }
+            input.parse::<Token![;]>()?;
+            Some(value)
+        } else {
+            None
+        };
         let attrs = input.call(Attribute::parse_outer)?;
         let vis: Visibility = input.parse()?;
         let kind = Kind::parse(input)?;
@@ -203,6 +231,8 @@ impl FlowDef {
             return Err(input.error("one flow per `flow!`: write another `flow!` for another flow"));
         }
         Ok(FlowDef {
+            krate: Krate::default(),
+            krate_value,
             attrs,
             vis,
             name: name.clone(),

@@ -14,6 +14,7 @@ use syn::punctuated::Punctuated;
 use syn::{Expr, ExprArray, Lit, LitStr, Meta, MetaNameValue, Path, Token};
 
 use crate::ctxt::Ctxt;
+use crate::krate::{parse_value as parse_krate, Krate};
 use crate::kw::{self, Symbol};
 
 /// The options of one `#[task(...)]`, as far as they are valid.
@@ -31,6 +32,8 @@ pub(crate) struct TaskArgs {
     pub(crate) revert_with: Option<Path>,
     /// `priority = N`, 1 to 99.
     pub(crate) priority: Option<u8>,
+    /// `crate = path`: where the generated code finds taskwire.
+    pub(crate) krate: Krate,
 }
 
 /// A task version, `major.minor`.
@@ -132,6 +135,7 @@ impl TaskArgs {
         let mut requires = Slot::new(kw::REQUIRES);
         let mut revert_with = Slot::new(kw::REVERT_WITH);
         let mut priority = Slot::new(kw::PRIORITY);
+        let mut root = Slot::new(kw::CRATE);
 
         for meta in &metas {
             let key = meta.path();
@@ -177,6 +181,13 @@ impl TaskArgs {
                 if first {
                     priority.value = value;
                 }
+            } else if key == kw::CRATE {
+                let first = root.claim(cx, key);
+                let value = name_value(cx, meta, kw::CRATE, "my_app::taskwire")
+                    .map_or(Krate::Invalid, |v| parse_krate(cx, v));
+                if first {
+                    root.value = Some(value);
+                }
             } else {
                 cx.error_spanned_by(
                     key,
@@ -196,6 +207,7 @@ impl TaskArgs {
             requires: requires.get(),
             revert_with: revert_with.get(),
             priority: priority.get(),
+            krate: root.get().unwrap_or_default(),
         }
     }
 }
@@ -533,7 +545,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown task option `retires`; expected one of `name`, `priority`, `provides`, `requires`, `revert_with`, `version`",
+                "unknown task option `retires`; expected one of `crate`, `name`, `priority`, `provides`, `requires`, `revert_with`, `version`",
                 "a task name cannot be empty: remove `name = \"\"` to use the default name, `module::function`",
                 "duplicate task option `name`",
                 "`version` must be \"major.minor\" with decimal numbers, like \"1.0\"",

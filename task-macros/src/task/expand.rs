@@ -1,7 +1,8 @@
 //! Code generation for a valid task. Nothing here can fail: every check lives
 //! in `valid.rs`.
 //!
-//! Every path is absolute (`::taskwire::__private::..`, and `core` through it),
+//! Every path is absolute (`::taskwire::__private::..`, or `path::__private::..`
+//! with `crate = path`; `core` through it),
 //! every generated name starts with `__task_`, and everything but the
 //! descriptor struct lives inside `const _: () = { .. };`.
 
@@ -13,16 +14,7 @@ use syn::{Ident, Path};
 
 use super::args::{path_to_string, Provides, Version};
 use super::sig::{ItemFn, Output, ParamKind, TaskFn};
-
-/// `::taskwire::__private`.
-pub(crate) fn private() -> TokenStream {
-    quote!(::taskwire::__private)
-}
-
-/// `::taskwire::__private::core`.
-fn core() -> TokenStream {
-    quote!(::taskwire::__private::core)
-}
+use crate::krate::Krate;
 
 /// A span located at `location` (a user's token) that resolves at the call
 /// site: errors point at the user's token, but rustc knows the code is
@@ -31,23 +23,12 @@ fn at(location: Span) -> Span {
     Span::call_site().located_at(location)
 }
 
-/// `::taskwire::__private`, spanned at `span`: an expression that starts with
-/// it is then reported at `span` (a path spanned at the call site would stretch
-/// the expression's span to `#[task]`).
-fn private_at(span: Span) -> TokenStream {
-    quote_spanned!(span=> ::taskwire::__private)
-}
-
-/// `::taskwire::__private::core`, spanned at `span`.
-fn core_at(span: Span) -> TokenStream {
-    quote_spanned!(span=> ::taskwire::__private::core)
-}
-
 /// The whole expansion of a valid task.
 pub(crate) fn task(task: &TaskFn<'_>) -> TokenStream {
     let item = task.item;
-    let p = private();
-    let core = core();
+    let k = &task.args.krate;
+    let p = k.private();
+    let core = k.core();
     let ident = task.ident();
 
     let params: Vec<TokenStream> = task
@@ -102,7 +83,7 @@ pub(crate) fn task(task: &TaskFn<'_>) -> TokenStream {
     };
     let name = match &task.args.name {
         Some(name) => name.to_token_stream(),
-        None => default_name(ident),
+        None => default_name(k, ident),
     };
     let meta = Meta {
         name,
@@ -112,13 +93,14 @@ pub(crate) fn task(task: &TaskFn<'_>) -> TokenStream {
         is_async: task.is_async(),
         priority: task.args.priority,
     };
-    let def = task_def(ident, &meta, revert_exec);
+    let def = task_def(k, ident, &meta, revert_exec);
     let exec_fn = exec_fn(task);
     let typed = typed_impl(task);
-    let descriptor = descriptor(item);
-    let constructor = task_constructor(item);
+    let descriptor = descriptor(k, item);
+    let constructor = task_constructor(k, item);
     let values = task.params.iter().filter(|param| param.kind.is_value());
     let callback = crate::callback::callback(&item.vis, ident, Some(values.count()));
+    let import = k.import();
 
     quote! {
         #item
@@ -127,6 +109,7 @@ pub(crate) fn task(task: &TaskFn<'_>) -> TokenStream {
         #[doc(hidden)]
         #[allow(non_upper_case_globals, unused_qualifications)]
         const _: () = {
+            #import
             #constructor
             const __task_params: &[#p::Param] = &[#(#params),*];
             const __task_requires: &[#p::Text] = &[#(#p::Cow::Borrowed(#requires)),*];
@@ -155,7 +138,7 @@ const OUT_MAX: usize = 8;
 /// it of the value the flow gives. The bounds are spanned at the parameter,
 /// where rustc's "required by this bound" note then points.
 fn typed_impl(task: &TaskFn<'_>) -> TokenStream {
-    let p = private();
+    let p = task.args.krate.private();
     let ident = task.ident();
     let task_name = match &task.args.name {
         Some(name) => name.value(),
@@ -270,16 +253,21 @@ pub(crate) struct Meta {
 }
 
 /// `module::fn`, from `module_path!()` and the unraw'd name.
-pub(crate) fn default_name(ident: &Ident) -> TokenStream {
-    let core = core();
+pub(crate) fn default_name(k: &Krate, ident: &Ident) -> TokenStream {
+    let core = k.core();
     let name = ident.unraw().to_string();
     quote!(#core::concat!(#core::module_path!(), "::", #name))
 }
 
 /// `impl Task for #ident` with its `DEF`, executed by `__task_exec`.
-pub(crate) fn task_def(ident: &Ident, meta: &Meta, revert_exec: TokenStream) -> TokenStream {
-    let p = private();
-    let core = core();
+pub(crate) fn task_def(
+    k: &Krate,
+    ident: &Ident,
+    meta: &Meta,
+    revert_exec: TokenStream,
+) -> TokenStream {
+    let p = k.private();
+    let core = k.core();
     let Meta {
         name,
         version,
@@ -330,8 +318,10 @@ pub(crate) fn task_def(ident: &Ident, meta: &Meta, revert_exec: TokenStream) -> 
 
 /// The descriptor struct named after the function: a braced struct, so it
 /// lives in the type namespace only and the function stays callable.
-pub(crate) fn descriptor(item: &ItemFn) -> TokenStream {
-    let core = core();
+pub(crate) fn descriptor(k: &Krate, item: &ItemFn) -> TokenStream {
+    // Outside the `const _` block: the full path.
+    let outer = k.outer();
+    let core = quote!(#outer::core);
     let vis = &item.vis;
     let ident = &item.sig.ident;
     let name = ident.unraw().to_string();
@@ -353,8 +343,8 @@ pub(crate) fn descriptor(item: &ItemFn) -> TokenStream {
 }
 
 /// `impl #ident { fn task() }`, for inside the `const _` block.
-pub(crate) fn task_constructor(item: &ItemFn) -> TokenStream {
-    let p = private();
+pub(crate) fn task_constructor(k: &Krate, item: &ItemFn) -> TokenStream {
+    let p = k.private();
     let vis = &item.vis;
     let ident = &item.sig.ident;
     let doc = format!("The task `{}`, as an atom to add to a flow.", ident.unraw());
@@ -378,6 +368,7 @@ fn arg_local(i: usize, span: Span) -> Ident {
 /// `let __task_arg_i: Ty = ..;` for each parameter, with early returns of
 /// decoding failures. Value parameters are numbered among value parameters.
 fn decode_params(task: &TaskFn<'_>) -> (Vec<TokenStream>, Vec<Ident>) {
+    let k = &task.args.krate;
     let mut value_index = 0usize;
     let mut decode = Vec::new();
     let mut locals = Vec::new();
@@ -385,7 +376,7 @@ fn decode_params(task: &TaskFn<'_>) -> (Vec<TokenStream>, Vec<Ident>) {
         let ty = param.ty;
         // Spanned at the type: "`X` does not implement `Deserialize`" points there.
         let span = at(ty.span());
-        let (p, core) = (private_at(span), core_at(span));
+        let (p, core) = (k.private_at(span), k.core_at(span));
         let local = arg_local(i, span);
         let fetch = match param.kind {
             ParamKind::Required | ParamKind::Optional => {
@@ -421,7 +412,8 @@ fn decode_params(task: &TaskFn<'_>) -> (Vec<TokenStream>, Vec<Ident>) {
 /// `fn __task_exec(..)`: decodes the arguments, calls the function and
 /// finishes its result.
 fn exec_fn(task: &TaskFn<'_>) -> TokenStream {
-    let p = private();
+    let k = &task.args.krate;
+    let p = k.private();
     let ident = task.ident();
     let (decode, locals) = decode_params(task);
     // Errors about the return type ("not a task result", "does not implement
@@ -432,7 +424,7 @@ fn exec_fn(task: &TaskFn<'_>) -> TokenStream {
         Output::Unit => (at(ident.span()), true),
     };
     let finish = |atom: TokenStream, value: TokenStream| {
-        let (p, core) = (private_at(ret_span), core_at(ret_span));
+        let (p, core) = (k.private_at(ret_span), k.core_at(ret_span));
         if wrap {
             quote_spanned! {ret_span=>
                 #p::finish(#atom, #core::result::Result::<_, #p::Infallible>::Ok(#value))
@@ -445,7 +437,7 @@ fn exec_fn(task: &TaskFn<'_>) -> TokenStream {
         let finish = finish(quote!(&__task_atom), quote!(__task_future.await));
         // The future must be `Send`: rustc says so at the function's name.
         let ident_span = at(ident.span());
-        let at_ident = private_at(ident_span);
+        let at_ident = k.private_at(ident_span);
         let pending = quote_spanned! {ident_span=>
             #at_ident::Box::pin(async move { #finish })
         };
@@ -469,7 +461,8 @@ fn exec_fn(task: &TaskFn<'_>) -> TokenStream {
 /// `fn __task_revert(..)`: decodes the task's arguments, its outcome and the
 /// flow's failures, and calls the revert function with them.
 fn revert_fn(task: &TaskFn<'_>, path: &Path) -> TokenStream {
-    let p = private();
+    let k = &task.args.krate;
+    let p = k.private();
     let (decode, locals) = decode_params(task);
     // Everything about the call points at the user's `revert_with = path`
     // (without suggesting edits of it, like removing arguments).
@@ -477,7 +470,7 @@ fn revert_fn(task: &TaskFn<'_>, path: &Path) -> TokenStream {
         .segments
         .last()
         .map_or_else(|| path.span(), |segment| segment.ident.span()));
-    let (ps, cs) = (private_at(span), core_at(span));
+    let (ps, cs) = (k.private_at(span), k.core_at(span));
     let ok_type = match task.output.ok_type() {
         Some(ty) => ty.to_token_stream(),
         None => quote!(()),

@@ -7,34 +7,37 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::args::Version;
-use super::expand::{default_name, descriptor, private, task_constructor, task_def, Meta};
+use super::expand::{default_name, descriptor, task_constructor, task_def, Meta};
 use super::sig::ItemFn;
+use crate::krate::Krate;
 
 /// The function, the errors, and — unless the function takes `self`, when it
-/// is probably inside an `impl` block where a struct cannot go — the stub.
-pub(crate) fn expand(item: &ItemFn, error: syn::Error) -> TokenStream {
+/// is probably inside an `impl` block where a struct cannot go, or `crate = ..`
+/// is not a path, when the stub's paths could not resolve — the stub.
+pub(crate) fn expand(item: &ItemFn, k: &Krate, error: syn::Error) -> TokenStream {
     let errors = error.into_compile_error();
-    if item.sig.receiver().is_some() {
+    if item.sig.receiver().is_some() || k.is_invalid() {
         return quote! {
             #item
             #errors
         };
     }
-    let p = private();
+    let p = k.private();
     let ident = &item.sig.ident;
     let meta = Meta {
-        name: default_name(ident),
+        name: default_name(k, ident),
         version: Version::default(),
         provides: quote!(#p::Provides::Nothing),
         revert: quote!(#p::core::option::Option::None),
         is_async: item.sig.asyncness.is_some(),
         priority: None,
     };
-    let descriptor = descriptor(item);
-    let constructor = task_constructor(item);
-    let def = task_def(ident, &meta, quote!(#p::core::option::Option::None));
+    let descriptor = descriptor(k, item);
+    let constructor = task_constructor(k, item);
+    let def = task_def(k, ident, &meta, quote!(#p::core::option::Option::None));
     let message = format!("task `{}` has errors in its `#[task]` attribute", ident);
     let callback = crate::callback::callback(&item.vis, ident, None);
+    let import = k.import();
     quote! {
         #item
         #errors
@@ -43,6 +46,7 @@ pub(crate) fn expand(item: &ItemFn, error: syn::Error) -> TokenStream {
         #[doc(hidden)]
         #[allow(non_upper_case_globals, unused_qualifications)]
         const _: () = {
+            #import
             #constructor
             const __task_params: &[#p::Param] = &[];
             const __task_requires: &[#p::Text] = &[];
@@ -53,7 +57,7 @@ pub(crate) fn expand(item: &ItemFn, error: syn::Error) -> TokenStream {
             }
             fn __task_exec(_: &#p::Call<'_>) -> #p::Invocation {
                 #p::Invocation::Ready(#p::core::result::Result::Err(#p::Failure::from_error(
-                    ::std::io::Error::other(#message),
+                    #p::io::Error::other(#message),
                 )))
             }
         };

@@ -35,11 +35,12 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 fn expand_fn(args: TokenStream, item: &ItemFn) -> TokenStream {
     let cx = Ctxt::new();
     let args = TaskArgs::from_tokens(&cx, args);
+    let krate = args.krate.clone();
     let task = TaskFn::from_syn(&cx, item, args);
     task.validate(&cx);
     match cx.check() {
         Ok(()) => expand::task(&task),
-        Err(err) => fallback::expand(item, err),
+        Err(err) => fallback::expand(item, &krate, err),
     }
 }
 

@@ -238,7 +238,7 @@ fn errors_are_all_reported_and_the_stub_emitted() {
     assert_eq!(
         msgs,
         [
-            "unknown task option `retires`; expected one of `name`, `priority`, `provides`, `requires`, `revert_with`, `version`",
+            "unknown task option `retires`; expected one of `crate`, `name`, `priority`, `provides`, `requires`, `revert_with`, `version`",
             "`version` must be \"major.minor\" with decimal numbers, like \"1.0\"",
             "task parameters must be plain names, the names of the values they take: write `name: Type` and destructure inside the function",
             "`#[task]` does not support `const fn`: the engine calls tasks at run time; remove `const`",
@@ -392,4 +392,56 @@ fn types_in_messages_read_as_written() {
         "::std::collections::HashMap<String, Vec<u8>>"
     );
     assert_eq!(text(quote!(u64)), "u64");
+}
+
+#[test]
+fn crate_path_replaces_taskwire_everywhere() {
+    let output = squash(expand(
+        quote!(crate = my_app::tw, provides = "x", revert_with = undo),
+        quote!(
+            async fn make(a: u8, b: Option<String>) -> Result<u8, E> {
+                todo!()
+            }
+        ),
+    ));
+    // Resolved once, inside the block, and by the descriptor's derives.
+    assert!(
+        output.contains("usemy_app::tw::__privateas__taskwire_private;"),
+        "{output}"
+    );
+    assert!(
+        output.contains("#[derive(my_app::tw::__private::core::fmt::Debug"),
+        "{output}"
+    );
+    assert!(
+        output.contains("__taskwire_private::inventory::submit!"),
+        "{output}"
+    );
+    assert!(!output.contains("::taskwire"), "{output}");
+}
+
+#[test]
+fn crate_values_that_are_not_paths_say_what_to_write() {
+    let item = quote!(
+        fn make() {}
+    );
+    assert_eq!(
+        errors(quote!(crate = "my_app::tw"), item.clone()),
+        ["`crate` takes a path, not a string: write `crate = my_app::tw`, without quotes"]
+    );
+    assert_eq!(
+        errors(quote!(crate = 3), item.clone()),
+        ["`crate` takes a path, like `crate = my_app::taskwire` (the path where the crate that depends on taskwire re-exports it)"]
+    );
+    assert_eq!(
+        errors(quote!(crate = my_app::tw::<u8>), item.clone()),
+        ["`crate` takes a path without generic arguments, like `crate = my_app::taskwire` (the path where the crate that depends on taskwire re-exports it)"]
+    );
+    assert_eq!(
+        errors(quote!(crate), item.clone()),
+        ["`crate` needs a value: write `crate = my_app::taskwire`"]
+    );
+    // No stub: its paths could not resolve.
+    let output = squash(expand(quote!(crate = 3), item));
+    assert!(!output.contains("structmake"), "{output}");
 }
