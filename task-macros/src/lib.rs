@@ -48,7 +48,9 @@
 //! ```
 //!
 //! (every path in the real expansion is absolute, through
-//! `::taskwire::__private`).
+//! `::taskwire::__private`; with `crate = path`, through
+//! `use path::__private as __taskwire_private;` at the top of the `const _`
+//! block, the one place the path is resolved — see `krate.rs`).
 //!
 //! - Parameters, in order: `Option<T>` is an optional value, `Res<T>` a
 //!   resource, `TaskCtx` the task's context, anything else a required value —
@@ -67,6 +69,8 @@
 //!   `module_path!()::fn_name`).
 //! - `priority = N` (1 to 99): the default priority of the task's plans in a
 //!   plan map (`taskwire::planmap`); 1 runs first.
+//! - `crate = path`: where taskwire is, for a crate that uses it through
+//!   another crate's re-export (`flow!` takes `crate = path;` before the flow).
 //!
 //! On errors, the function is still emitted unchanged, next to the errors and
 //! a stub descriptor, so that code naming the task adds no secondary errors.
