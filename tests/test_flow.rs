@@ -494,3 +494,112 @@ fn many_readers_of_a_chain_in_a_graph_flow_read_its_last_output() {
         assert_eq!(plan.arg_sources(i), [ArgSource::Atom(last)], "atom {i}");
     }
 }
+
+fn noop(_: &taskwire::task::Call<'_>) -> Result<serde_json::Value, taskwire::Failure> {
+    Ok(serde_json::json!(null))
+}
+
+/// A task providing `count` values, `v0`, `v1`, ...
+fn wide(name: &str, count: usize) -> taskwire::FnTask {
+    taskwire::FnTask::new(name.to_owned()).provides_each((0..count).map(|k| format!("v{k}")))
+}
+
+#[test]
+fn a_task_with_more_outputs_than_the_tables_hold_is_refused_by_name() {
+    use taskwire::flow::check::MAX_OUTPUTS;
+    // At the limit: every output is provided, the last one too.
+    let flow = Flow::linear("wide")
+        .add(wide("many", MAX_OUTPUTS).run(noop))
+        .add(
+            taskwire::FnTask::new("last")
+                .requires([format!("v{}", MAX_OUTPUTS - 1)])
+                .run(noop),
+        );
+    let plan = flow.compile(&[]).unwrap();
+    assert_eq!(
+        plan.arg_sources(1),
+        [ArgSource::Atom(Slot {
+            atom: 0,
+            elem: Some(MAX_OUTPUTS as u32 - 1)
+        })]
+    );
+    // One more: that task's error alone (not "missing" for the reader of
+    // the output past the limit, nor a wrong element).
+    let flow = Flow::linear("wide")
+        .add(wide("many", MAX_OUTPUTS + 1).run(noop))
+        .add(
+            taskwire::FnTask::new("last")
+                .requires([format!("v{MAX_OUTPUTS}")])
+                .run(noop),
+        );
+    let errors = flow.compile(&[]).unwrap_err();
+    assert_eq!(
+        errors.errors(),
+        [FlowError::TooManyOutputs {
+            flow: "wide".into(),
+            atom: "many".into(),
+            count: 255
+        }]
+    );
+    assert_eq!(
+        errors.to_string(),
+        "flow `wide`: task `many` provides 255 values; a task provides at most 254"
+    );
+    // Far past it, and renamed outputs count too.
+    let flow = Flow::graph("g").add(
+        taskwire::TaskSpec::from(wide("w", 2).run(noop))
+            .provides_each_as((0..300).map(|k| format!("x{k}"))),
+    );
+    assert_eq!(
+        errors_of(&flow),
+        ["flow `g`: task `w` provides 300 values; a task provides at most 254"]
+    );
+}
+
+fn errors_of(flow: &Flow) -> Vec<String> {
+    errors(flow, &[])
+}
+
+#[test]
+fn a_flow_with_more_inputs_than_the_tables_hold_is_refused_by_name() {
+    use taskwire::flow::check::MAX_INPUTS;
+    let flow = Flow::linear("many_inputs").add(step(&Log::default(), "a", &["x"], "y"));
+    // At the limit it compiles (the last input is read).
+    let mut inputs = vec!["unused"; MAX_INPUTS - 1];
+    inputs.push("x");
+    let plan = flow.compile(&inputs).unwrap();
+    assert_eq!(
+        plan.arg_sources(0),
+        [ArgSource::Input(MAX_INPUTS as u32 - 1)]
+    );
+    inputs.push("more");
+    assert_eq!(
+        errors(&flow, &inputs),
+        ["flow `many_inputs`: it declares 16777215 inputs; a flow declares at most 16777214"]
+    );
+}
+
+#[test]
+fn a_flow_with_more_atoms_than_the_tables_hold_is_refused_by_name() {
+    use taskwire::flow::check::MAX_ATOMS;
+    // The same atom, over and over: past the limit, the flow's size is its
+    // one error (no check runs on tables that could not hold it).
+    let atom = taskwire::TaskSpec::from(taskwire::FnTask::new("same").run(noop));
+    let mut flow = Flow::linear("huge");
+    for _ in 0..=MAX_ATOMS {
+        flow.push(atom.clone());
+    }
+    let errors = flow.into_plan(&[]).unwrap_err();
+    assert_eq!(
+        errors.errors(),
+        [FlowError::TooLarge {
+            flow: "huge".into(),
+            limit: taskwire::flow::check::Limit::Atoms,
+            count: MAX_ATOMS + 1
+        }]
+    );
+    assert_eq!(
+        errors.to_string(),
+        "flow `huge`: it holds 16777217 atoms; a flow holds at most 16777216"
+    );
+}

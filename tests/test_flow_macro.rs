@@ -943,3 +943,27 @@ fn every_problem_of_the_checks_reads_the_same_as_the_builders_error() {
         ]
     );
 }
+
+#[test]
+fn a_task_past_the_output_limit_reads_the_same_at_compile_and_run_time() {
+    use taskwire::flow::check::MAX_OUTPUTS;
+    // The checks the flow macro runs, on a flow described as it describes
+    // one: the task's error alone, worded as the builder words it.
+    let flow = Flow::graph("wide")
+        .add(
+            FnTask::new("many")
+                .provides_each((0..=MAX_OUTPUTS).map(|k| format!("v{k}")))
+                .run(|_| Ok(serde_json::json!(null))),
+        )
+        .add(
+            FnTask::new("reader")
+                .requires([format!("v{MAX_OUTPUTS}")])
+                .run(|_| Ok(serde_json::json!(null))),
+        );
+    let built = builder_error(flow.clone(), &[]);
+    assert_eq!(
+        built,
+        "flow `wide`: task `many` provides 255 values; a task provides at most 254"
+    );
+    assert_eq!(const_checks(&flow, &[]), [built]);
+}

@@ -5,11 +5,16 @@
 use super::*;
 
 /// Checks atom `i`: each requirement has a visible provider, `rebind` and
-/// `inject` name real arguments, `provides_as` fits. Writes every problem into
+/// `inject` name real arguments, `provides_as` fits (or, for an atom that
+/// provides more than [`MAX_OUTPUTS`] values, only that). Writes every problem into
 /// `m` (one line each) and returns whether there was any.
+/// Past the limits ([`within_limits`]), only an atom that provides too many
+/// values has a problem (as [`atom_flags`] flags).
 pub const fn check_atom(d: &FlowDesc<'_>, t: &Tables<'_>, i: usize, m: &mut Msg<'_>) -> bool {
     let start = m.len();
-    atom_problems(d, t, i, &mut Report::Text(m));
+    if within_limits(d) || too_many_outputs(&d.atoms[i]).is_some() {
+        atom_problems(d, t, i, &mut Report::Text(m));
+    }
     m.len() > start
 }
 
@@ -21,13 +26,23 @@ pub const fn atom_problems<'a>(
     r: &mut Report<'_, '_, 'a>,
 ) {
     let a = &d.atoms[i];
+    if let Some(count) = too_many_outputs(a) {
+        r.add(
+            d,
+            Problem::TooManyOutputs {
+                atom: i as u32,
+                count,
+            },
+        );
+        return;
+    }
     let off = t.offsets[i] as usize;
     let n = arg_count(a.meta);
     let mut cursor = ArgCursor::new();
     let mut k = 0;
     while k < n {
         let arg = cursor.next(a.meta);
-        if t.sources[off + k] == MISSING {
+        if SourceCode::from_raw(t.sources[off + k]).is_missing() {
             let name = read_name(a, arg.name);
             let hint = missing_hint(d, t.providers, i as u32, name);
             r.add(
@@ -109,20 +124,20 @@ pub(super) const fn missing_hint<'a>(
     let mut earlier = u32::MAX;
     let mut later = u32::MAX;
     let mut j = lo;
-    while j < hi_o && !str_eq(entry_name(d, low(providers[j])), name) {
+    while j < hi_o && !str_eq(entry_name(d, entry_at(providers, j)), name) {
         j += 1;
     }
     if j < hi_o {
-        let first = entry_atom(low(providers[j]));
+        let first = entry_at(providers, j).atom();
         if d.atoms[first as usize].node < an {
             earlier = first;
         }
     }
     let mut j = node_bound(d, providers, lo, hi_o, an + 1);
     while j < hi_o {
-        let e = low(providers[j]);
+        let e = entry_at(providers, j);
         if str_eq(entry_name(d, e), name) {
-            later = entry_atom(e);
+            later = e.atom();
             break;
         }
         j += 1;
@@ -154,10 +169,18 @@ pub(super) const fn missing_hint<'a>(
 
 /// Whether each atom has a problem [`check_atom`] reports, all atoms in one
 /// pass: the flow macro evaluates this once, and formats a message only for
-/// the atoms it flags.
+/// the atoms it flags. Past the limits ([`within_limits`]) it flags only the
+/// atoms that provide too many values.
 pub const fn atom_flags<const N: usize>(d: &FlowDesc<'_>, t: &Tables<'_>) -> [bool; N] {
     let mut flags = [false; N];
     let mut i = 0;
+    if !within_limits(d) {
+        while i < N {
+            flags[i] = too_many_outputs(&d.atoms[i]).is_some();
+            i += 1;
+        }
+        return flags;
+    }
     while i < N {
         let mut r = Report::List {
             out: &mut [],

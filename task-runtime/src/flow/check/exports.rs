@@ -81,15 +81,15 @@ pub(super) const fn ambiguities<'a>(
         let mut reported = [u32::MAX; 8];
         let mut a = lo;
         while a < hi {
-            let ea = low(providers[a]);
+            let ea = entry_at(providers, a);
             let name = entry_name(d, ea);
-            let na = d.atoms[entry_atom(ea) as usize].node;
-            if entry_atom(ea) >= ordered {
+            let na = d.atoms[ea.atom() as usize].node;
+            if ea.atom() >= ordered {
                 let mut b = lo;
                 while b < hi {
-                    let eb = low(providers[b]);
+                    let eb = entry_at(providers, b);
                     if b != a && str_eq(entry_name(d, eb), name) {
-                        let nb = d.atoms[entry_atom(eb) as usize].node;
+                        let nb = d.atoms[eb.atom() as usize].node;
                         meet(d, na, nb, name, &mut reported, r);
                     }
                     b += 1;
@@ -97,11 +97,11 @@ pub(super) const fn ambiguities<'a>(
             } else {
                 // The next provider of the same name.
                 let mut b = a + 1;
-                while b < hi && !str_eq(entry_name(d, low(providers[b])), name) {
+                while b < hi && !str_eq(entry_name(d, entry_at(providers, b)), name) {
                     b += 1;
                 }
                 if b < hi {
-                    let nb = d.atoms[entry_atom(low(providers[b])) as usize].node;
+                    let nb = d.atoms[entry_at(providers, b).atom() as usize].node;
                     meet(d, na, nb, name, &mut reported, r);
                 }
             }

@@ -40,6 +40,18 @@ pub const fn flow_problems<'a>(
     whole: bool,
     r: &mut Report<'_, '_, 'a>,
 ) {
+    // Past the limits, only the flow-wide ones (an atom with too many
+    // values is its own check's): the tables left out what did not fit.
+    if !within_limits(d) {
+        let [atoms, inputs] = size_problems(d.atoms.len(), d.inputs.len());
+        if let Some(p) = atoms {
+            r.add(d, p);
+        }
+        if let Some(p) = inputs {
+            r.add(d, p);
+        }
+        return;
+    }
     ambiguities(d, t.providers, r);
     // Two atoms with one name.
     let names = t.names;
@@ -47,13 +59,13 @@ pub const fn flow_problems<'a>(
     let end = names.len();
     while i < end {
         if names[i] >> 32 == names[i - 1] >> 32 {
-            let a = atom_name(&d.atoms[low(names[i]) as usize]);
+            let a = atom_name(&d.atoms[name_key_atom(names[i]) as usize]);
             // Once per name: only at its second atom among equal hashes.
             let mut earlier = 0;
             let mut j = i;
             while j > 0 && names[j - 1] >> 32 == names[i] >> 32 && earlier < 2 {
                 j -= 1;
-                if str_eq(atom_name(&d.atoms[low(names[j]) as usize]), a) {
+                if str_eq(atom_name(&d.atoms[name_key_atom(names[j]) as usize]), a) {
                     earlier += 1;
                 }
             }
@@ -61,7 +73,7 @@ pub const fn flow_problems<'a>(
                 r.add(
                     d,
                     Problem::Duplicate {
-                        atom: low(names[i]),
+                        atom: name_key_atom(names[i]),
                     },
                 );
             }
@@ -83,7 +95,8 @@ pub const fn flow_problems<'a>(
     };
     let (edges, rest) = rest.split_at_mut(2 * e_max);
     let mut e = 0;
-    let mut input_reported = [u32::MAX; 16];
+    // `(graph flow, input)` pairs reported.
+    let mut input_reported = [(u32::MAX, u32::MAX); 16];
     let graphs = has_graph(d);
     let mut c = 0;
     let end = d.atoms.len();
@@ -95,11 +108,11 @@ pub const fn flow_problems<'a>(
         let mut k = 0;
         while k < n {
             let arg = cursor.next(a.meta);
-            let source = t.sources[off + k];
-            if source != MISSING && source != SKIPPED && source & INPUT != 0 {
-                used[(source & !INPUT) as usize] = 1;
-            } else if graphs && source != MISSING && source != SKIPPED {
-                let p = entry_atom(source);
+            let source = SourceCode::from_raw(t.sources[off + k]);
+            if let Some(input) = source.input_index() {
+                used[input as usize] = 1;
+            } else if let (true, Some(entry)) = (graphs, source.entry()) {
+                let p = entry.atom();
                 if let Some((scope, from, to)) = data_edge(d, c as u32, p) {
                     if whole {
                         edges[2 * e] = from;
@@ -111,13 +124,13 @@ pub const fn flow_problems<'a>(
                     // as such).
                     let name = read_name(a, arg.name);
                     if let Some(input) = input_index(d, name) {
-                        let key = scope * 64 + input;
+                        let key = (scope, input);
                         let mut seen = union_export(d, scope, name) == AMBIGUOUS_EXPORT;
                         let mut s = 0;
                         while s < input_reported.len() && !seen {
-                            if input_reported[s] == key {
+                            if input_reported[s].0 == key.0 && input_reported[s].1 == key.1 {
                                 seen = true;
-                            } else if input_reported[s] == u32::MAX {
+                            } else if input_reported[s].0 == u32::MAX {
                                 input_reported[s] = key;
                                 break;
                             }

@@ -34,7 +34,7 @@ pub(super) const fn link_end(d: &FlowDesc<'_>, t: &Tables<'_>, flow: u32, name: 
     let (lo, hi) = hash_range(t.names, hash(name));
     let mut k = lo;
     while k < hi {
-        let a = &d.atoms[low(t.names[k]) as usize];
+        let a = &d.atoms[name_key_atom(t.names[k]) as usize];
         if d.nodes[a.node as usize].parent == flow
             && !is_retry(d, a.node)
             && str_eq(atom_name(a), name)

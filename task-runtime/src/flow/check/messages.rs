@@ -446,6 +446,36 @@ pub const fn write_unused_input(m: &mut Msg<'_>, flow: &str, name: &str, ty: &st
     m.push("` is declared, but no task reads it; remove it, or rebind a task's argument to it");
 }
 
+/// `flow `F`: task `t` provides 255 values; a task provides at most 254`.
+pub const fn write_too_many_outputs(m: &mut Msg<'_>, flow: &str, atom: &str, count: usize) {
+    write_flow(m, flow);
+    m.push("task `");
+    m.push(atom);
+    m.push("` provides ");
+    m.push_usize(count);
+    m.push(" values; a task provides at most ");
+    m.push_usize(MAX_OUTPUTS);
+}
+
+/// `flow `F`: it holds 16777217 atoms; a flow holds at most 16777216` (or
+/// declares inputs).
+pub const fn write_too_large(m: &mut Msg<'_>, flow: &str, limit: Limit, count: usize) {
+    write_flow(m, flow);
+    let (verb, what) = match limit {
+        Limit::Atoms => ("holds", " atoms"),
+        Limit::Inputs => ("declares", " inputs"),
+    };
+    m.push("it ");
+    m.push(verb);
+    m.push(" ");
+    m.push_usize(count);
+    m.push(what);
+    m.push("; a flow ");
+    m.push(verb);
+    m.push(" at most ");
+    m.push_usize(limit.max());
+}
+
 pub(super) const fn kind_name(kind: FlowKind) -> &'static str {
     match kind {
         FlowKind::Linear => "linear",

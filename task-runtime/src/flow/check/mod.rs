@@ -43,6 +43,7 @@
 //! | `messages` | [`Msg`], the message writers (`write_*`), [`render`] |
 //! | `problems` | [`Problem`], [`Report`], [`write_problem`] |
 //! | `description` | [`FlowDesc`] and its parts, and the queries on its tree |
+//! | `packed` | the packed indices of the tables ([`ProviderEntry`], [`SourceCode`]) and the limits they set |
 //! | `tables` | [`Tables`]: the sorted provider and name tables, each requirement's [`Source`] |
 //! | `resolution` | how a requirement finds its provider (scoping) |
 //! | `exports` | what a subtree provides to its siblings; ambiguous providers |
@@ -59,6 +60,7 @@ mod exports;
 mod flow_checks;
 mod links;
 mod messages;
+mod packed;
 mod problems;
 mod resolution;
 mod tables;
@@ -77,8 +79,13 @@ pub use flow_checks::{check_flow, flow_problems, flow_scratch_len, name_scratch_
 pub use links::{check_link, check_link_end, has_graph, link_end_node, link_nodes};
 pub use messages::{
     render, write_ambiguous, write_cycle, write_duplicate, write_hint, write_link_outside_graph,
-    write_missing, write_provides_mismatch, write_unknown_argument, write_unknown_link_end,
-    write_unused_input, Hint, Msg, Names, ENGINE_INPUT,
+    write_missing, write_provides_mismatch, write_too_large, write_too_many_outputs,
+    write_unknown_argument, write_unknown_link_end, write_unused_input, Hint, Msg, Names,
+    ENGINE_INPUT,
+};
+pub use packed::{
+    limit_problems, size_problems, within_limits, AtomIndex, Limit, OutOfRange, OutputIndex,
+    ProviderEntry, SourceCode, MAX_ATOMS, MAX_INPUTS, MAX_OUTPUTS,
 };
 pub use problems::{write_problem, Problem, Report};
 pub use tables::{
@@ -92,7 +99,7 @@ pub use types::{has_unknown, type_plans, AnyTypes, Nothing, NthTy, Slot, Typed, 
 #[allow(unused_imports)]
 use self::{
     atom_checks::*, cycles::*, description::*, exports::*, flow_checks::*, links::*, messages::*,
-    problems::*, resolution::*, tables::*, types::*,
+    packed::*, problems::*, resolution::*, tables::*, types::*,
 };
 
 use std::borrow::Cow;

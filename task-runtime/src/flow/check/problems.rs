@@ -67,6 +67,20 @@ pub enum Problem<'a> {
         /// Its index in [`FlowDesc::inputs`].
         input: u32,
     },
+    /// `atom` provides more values than the tables hold ([`MAX_OUTPUTS`]).
+    TooManyOutputs {
+        /// The atom.
+        atom: u32,
+        /// How many values it provides.
+        count: usize,
+    },
+    /// The flow has more atoms or inputs than the tables hold.
+    TooLarge {
+        /// Which limit.
+        limit: Limit,
+        /// How many it has.
+        count: usize,
+    },
 }
 
 /// Where the checks put the problems they find: as text (the flow macro, one
@@ -166,5 +180,9 @@ pub const fn write_problem(m: &mut Msg<'_>, d: &FlowDesc<'_>, p: Problem<'_>) {
             let (name, ty) = d.inputs[input as usize];
             write_unused_input(m, flow, name, ty);
         }
+        Problem::TooManyOutputs { atom, count } => {
+            write_too_many_outputs(m, flow, atom_name(&d.atoms[atom as usize]), count);
+        }
+        Problem::TooLarge { limit, count } => write_too_large(m, flow, limit, count),
     }
 }

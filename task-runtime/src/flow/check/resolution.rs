@@ -12,7 +12,8 @@ use super::*;
 /// sibling; the declared inputs are the outermost provider. A retry runs
 /// before its flow's other atoms, which all see what it provides (even in an
 /// unordered flow); it sees only what its flow's surroundings provide.
-/// Returns a provider entry, `INPUT | index` or `MISSING`.
+/// Returns where the value comes from: a provider, an input, "missing" or
+/// "skipped" (an ambiguity, reported for the flow).
 ///
 /// Atoms come in depth-first order (the flow macro's retry atoms aside: they
 /// come last), so the nearer a provider is to `c` in the provider table, the
@@ -22,7 +23,7 @@ use super::*;
 /// around `c`, and retry atoms out of tree order, are compared one by one
 /// (a flow has one retry at most); a retry's own requirements are resolved
 /// by a scan of the name's providers.
-pub(super) const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32 {
+pub(super) const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> SourceCode {
     let cn = d.atoms[c as usize].node;
     if is_retry(d, cn) {
         return resolve_scan(d, providers, c, name);
@@ -37,16 +38,19 @@ pub(super) const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &
         if d.nodes[prev.node as usize].parent == parent
             && matches!(flow_kind(d, parent), FlowKind::Linear)
         {
-            let mut k = provided_count(prev);
+            let mut k = packed_count(prev);
             while k > 0 {
                 k -= 1;
                 if str_eq(provided_name(prev, k), name) {
-                    let elem = if is_retry(d, prev.node) {
-                        RETRY_ELEM
-                    } else {
-                        k as u32
-                    };
-                    return ((c - 1) << 8) | elem;
+                    if let (Ok(atom), Ok(elem)) =
+                        (AtomIndex::new(c as usize - 1), OutputIndex::new(k))
+                    {
+                        return SourceCode::output(if is_retry(d, prev.node) {
+                            ProviderEntry::retry(atom)
+                        } else {
+                            ProviderEntry::output(atom, elem)
+                        });
+                    }
                 }
             }
         }
@@ -55,16 +59,13 @@ pub(super) const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &
     if lo == hi {
         // No atom (retries included) provides the name: a declared input, or
         // nothing (a chain's `seed`, without the walks below).
-        return match input_index(d, name) {
-            Some(i) => INPUT | i,
-            None => MISSING,
-        };
+        return input_source(d, name);
     }
     // The tree-ordered part of the table (the flow macro's retry atoms, last,
     // are compared one by one below).
     let ordered = ordered_atoms(d);
     let hi_o = atom_bound(providers, lo, hi, ordered as u32);
-    let mut best = MISSING;
+    let mut best: Option<ProviderEntry> = None;
     let mut best_at = 0;
     // The depth of the flow the best provider shares with `c`, plus one.
     let mut best_depth = 0;
@@ -75,17 +76,17 @@ pub(super) const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &
     let mut k = atom_bound(providers, lo, hi_o, c);
     while k > lo {
         k -= 1;
-        let e = low(providers[k]);
+        let e = entry_at(providers, k);
         if !str_eq(entry_name(d, e), name) || retry_around(d, e, cn) {
             continue;
         }
-        let p = entry_atom(e);
+        let p = e.atom();
         let (scope, _, from) = common_scope(d, cn, d.atoms[p as usize].node);
         if let FlowKind::Unordered = flow_kind(d, scope) {
             k = run_edge(d, providers, k, lo, scope, false);
             continue;
         }
-        best = e;
+        best = Some(e);
         best_at = k;
         best_depth = d.nodes[scope as usize].depth + 1;
         best_scope = scope;
@@ -96,30 +97,30 @@ pub(super) const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &
     // wins; a flow no deeper than the earlier provider's adds nothing better.
     let mut k = atom_bound(providers, lo, hi_o, c + 1);
     while k < hi_o {
-        let e = low(providers[k]);
+        let e = entry_at(providers, k);
         if !str_eq(entry_name(d, e), name) {
             k += 1;
             continue;
         }
-        let (scope, _, from) = common_scope(d, cn, d.atoms[entry_atom(e) as usize].node);
+        let (scope, _, from) = common_scope(d, cn, d.atoms[e.atom() as usize].node);
         let depth = d.nodes[scope as usize].depth;
-        if best != MISSING && depth + 1 < best_depth {
+        if best.is_some() && depth + 1 < best_depth {
             break;
         }
         let end = run_edge(d, providers, k, hi_o, scope, true);
         if let FlowKind::Graph = flow_kind(d, scope) {
             // The last provider of the name in the flow.
             let mut j = end;
-            while !str_eq(entry_name(d, low(providers[j])), name) {
+            while !str_eq(entry_name(d, entry_at(providers, j)), name) {
                 j -= 1;
             }
-            best = low(providers[j]);
+            best = Some(entry_at(providers, j));
             best_at = j;
             best_scope = scope;
             best_from = from;
             break;
         }
-        if best != MISSING && depth + 1 == best_depth {
+        if best.is_some() && depth + 1 == best_depth {
             break;
         }
         k = end + 1;
@@ -127,10 +128,9 @@ pub(super) const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &
     // The retries compared one by one: those of the flows around `c` (each
     // its flow's first child), then those out of tree order.
     let mut from_retry = false;
-    let mut best_key = if best == MISSING {
-        (0, 0, 0)
-    } else {
-        provider_key(d, cn, best)
+    let mut best_key = match best {
+        Some(e) => provider_key(d, cn, e),
+        None => (0, 0, 0),
     };
     let mut at = d.nodes[cn as usize].parent;
     // (A flow without retries skips the walk: the flow macro's usual case.)
@@ -138,14 +138,15 @@ pub(super) const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &
         let r = at + 1;
         if (r as usize) < d.nodes.len() && d.nodes[r as usize].parent == at && is_retry(d, r) {
             if let NodeKind::Atom(i) = d.nodes[r as usize].kind {
-                if (i as usize) < ordered
-                    && provided_count(&d.atoms[i as usize]) > 0
-                    && str_eq(provided_name(&d.atoms[i as usize], 0), name)
-                {
-                    let e = (i << 8) | RETRY_ELEM;
-                    let key = provider_key(d, cn, e);
-                    if best == MISSING || key_less(best_key, key) {
-                        (best, best_key, from_retry) = (e, key, true);
+                if let (true, Ok(atom)) = ((i as usize) < ordered, AtomIndex::new(i as usize)) {
+                    if provided_count(&d.atoms[i as usize]) > 0
+                        && str_eq(provided_name(&d.atoms[i as usize], 0), name)
+                    {
+                        let e = ProviderEntry::retry(atom);
+                        let key = provider_key(d, cn, e);
+                        if best.is_none() || key_less(best_key, key) {
+                            (best, best_key, from_retry) = (Some(e), key, true);
+                        }
                     }
                 }
             }
@@ -159,18 +160,21 @@ pub(super) const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &
     let end = d.atoms.len();
     while i < end {
         let a = &d.atoms[i];
+        let Ok(atom) = AtomIndex::new(i) else {
+            break;
+        };
         if provided_count(a) > 0 && str_eq(provided_name(a, 0), name) {
-            let e = ((i as u32) << 8) | RETRY_ELEM;
+            let e = ProviderEntry::retry(atom);
             let (scope, to, from) = common_scope(d, cn, a.node);
             let key = provider_key(d, cn, e);
-            if visible(d, scope, to, from) && (best == MISSING || key_less(best_key, key)) {
-                (best, best_key, from_retry) = (e, key, true);
+            if visible(d, scope, to, from) && (best.is_none() || key_less(best_key, key)) {
+                (best, best_key, from_retry) = (Some(e), key, true);
             }
         }
         i += 1;
     }
-    if from_retry {
-        let (scope, _, from) = common_scope(d, cn, d.atoms[entry_atom(best) as usize].node);
+    if let (true, Some(e)) = (from_retry, best) {
+        let (scope, _, from) = common_scope(d, cn, d.atoms[e.atom() as usize].node);
         best_scope = scope;
         best_from = from;
     }
@@ -178,7 +182,7 @@ pub(super) const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &
     // nested flow does, for a linear one), the engine reads no value: that
     // ambiguity is reported once, for the flow; the requirement adds nothing.
     let named = named_twice(d, providers, lo, hi, name);
-    if best != MISSING && named {
+    if best.is_some() && named {
         let exporter = match flow_kind(d, best_scope) {
             FlowKind::Linear => best_from,
             _ => best_scope,
@@ -194,28 +198,24 @@ pub(super) const fn resolve(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &
             // The providers of the name inside the exporter: a run of the
             // table around the best one.
             let mut first = run_edge(d, providers, best_at, lo, exporter, false);
-            while !str_eq(entry_name(d, low(providers[first])), name) {
+            while !str_eq(entry_name(d, entry_at(providers, first)), name) {
                 first += 1;
             }
             let mut last = run_edge(d, providers, best_at, hi_o, exporter, true);
-            while !str_eq(entry_name(d, low(providers[last])), name) {
+            while !str_eq(entry_name(d, entry_at(providers, last)), name) {
                 last -= 1;
             }
             exports_twice(d, providers, lo, exporter, name, first, last)
         };
         if twice {
-            return SKIPPED;
+            return SourceCode::SKIPPED;
         }
     }
-    if best == MISSING && named && ambiguous_around(d, cn, name) {
-        return SKIPPED;
+    match best {
+        Some(e) => SourceCode::output(e),
+        None if named && ambiguous_around(d, cn, name) => SourceCode::SKIPPED,
+        None => input_source(d, name),
     }
-    if best == MISSING {
-        if let Some(i) = input_index(d, name) {
-            return INPUT | i;
-        }
-    }
-    best
 }
 
 /// Whether a provider in `scope`'s child `from` is visible to its child `to`
@@ -237,8 +237,8 @@ pub(super) const fn visible(d: &FlowDesc<'_>, scope: u32, to: u32, from: u32) ->
 /// How near provider entry `e` is to node `cn`, the larger the nearer: the
 /// depth of the flow they share, the provider's child's position in it, then
 /// the provider's place in the tree (a retry comes before its flow's atoms).
-pub(super) const fn provider_key(d: &FlowDesc<'_>, cn: u32, e: u32) -> (u32, u32, u32) {
-    let node = d.atoms[entry_atom(e) as usize].node;
+pub(super) const fn provider_key(d: &FlowDesc<'_>, cn: u32, e: ProviderEntry) -> (u32, u32, u32) {
+    let node = d.atoms[e.atom() as usize].node;
     let (scope, _, from) = common_scope(d, cn, node);
     (
         d.nodes[scope as usize].depth + 1,
@@ -252,9 +252,9 @@ pub(super) const fn key_less(a: (u32, u32, u32), b: (u32, u32, u32)) -> bool {
 }
 
 /// Whether provider entry `e` is the retry of a flow around node `cn`.
-pub(super) const fn retry_around(d: &FlowDesc<'_>, e: u32, cn: u32) -> bool {
-    entry_elem(e) == RETRY_ELEM && {
-        let node = d.atoms[entry_atom(e) as usize].node;
+pub(super) const fn retry_around(d: &FlowDesc<'_>, e: ProviderEntry, cn: u32) -> bool {
+    e.is_retry() && {
+        let node = d.atoms[e.atom() as usize].node;
         holds(d, d.nodes[node as usize].parent, cn)
     }
 }
@@ -288,25 +288,30 @@ pub(super) const fn holds_retry(d: &FlowDesc<'_>, x: u32) -> bool {
 
 /// [`resolve`] by a scan of all providers of the name: for a retry's own
 /// requirements, which look names up around its flow.
-pub(super) const fn resolve_scan(d: &FlowDesc<'_>, providers: &[u64], c: u32, name: &str) -> u32 {
+pub(super) const fn resolve_scan(
+    d: &FlowDesc<'_>,
+    providers: &[u64],
+    c: u32,
+    name: &str,
+) -> SourceCode {
     let cn = d.atoms[c as usize].node;
     let (lo, hi) = hash_range(providers, hash(name));
-    let mut best = MISSING;
+    let mut best: Option<ProviderEntry> = None;
     let mut best_key = (0u32, 0u32, 0u32);
     let (mut best_scope, mut best_from) = (0u32, 0u32);
     let mut named = 0;
     let mut k = lo;
     while k < hi {
-        let e = low(providers[k]);
-        let p = entry_atom(e);
+        let e = entry_at(providers, k);
+        let p = e.atom();
         if str_eq(entry_name(d, e), name) {
             named += 1;
             if p != c {
                 let (scope, to, from) = common_scope(d, cn, d.atoms[p as usize].node);
                 let key = provider_key(d, cn, e);
-                if visible(d, scope, to, from) && (best == MISSING || key_less(best_key, key)) {
+                if visible(d, scope, to, from) && (best.is_none() || key_less(best_key, key)) {
                     best_key = key;
-                    best = e;
+                    best = Some(e);
                     best_scope = scope;
                     best_from = from;
                 }
@@ -314,7 +319,7 @@ pub(super) const fn resolve_scan(d: &FlowDesc<'_>, providers: &[u64], c: u32, na
         }
         k += 1;
     }
-    if best != MISSING && named > 1 {
+    if best.is_some() && named > 1 {
         let exporter = match flow_kind(d, best_scope) {
             FlowKind::Linear => best_from,
             _ => best_scope,
@@ -324,18 +329,27 @@ pub(super) const fn resolve_scan(d: &FlowDesc<'_>, providers: &[u64], c: u32, na
             _ => union_export(d, exporter, name),
         };
         if e == AMBIGUOUS_EXPORT {
-            return SKIPPED;
+            return SourceCode::SKIPPED;
         }
     }
-    if best == MISSING && named > 1 && ambiguous_around(d, cn, name) {
-        return SKIPPED;
+    match best {
+        Some(e) => SourceCode::output(e),
+        None if named > 1 && ambiguous_around(d, cn, name) => SourceCode::SKIPPED,
+        None => input_source(d, name),
     }
-    if best == MISSING {
-        if let Some(i) = input_index(d, name) {
-            return INPUT | i;
-        }
+}
+
+/// Where a value no atom provides comes from: the declared input of that
+/// name, or nowhere. (Past [`MAX_INPUTS`], nowhere: the flow is reported
+/// as too large.)
+pub(super) const fn input_source(d: &FlowDesc<'_>, name: &str) -> SourceCode {
+    match input_index(d, name) {
+        Some(i) => match SourceCode::input(i as usize) {
+            Ok(code) => code,
+            Err(_) => SourceCode::MISSING,
+        },
+        None => SourceCode::MISSING,
     }
-    best
 }
 
 /// Whether two providers (or two outputs of one) have the name `name`.
@@ -349,7 +363,7 @@ pub(super) const fn named_twice(
     let mut named = 0;
     let mut k = lo;
     while k < hi && named < 2 {
-        if str_eq(entry_name(d, low(providers[k])), name) {
+        if str_eq(entry_name(d, entry_at(providers, k)), name) {
             named += 1;
         }
         k += 1;
@@ -426,7 +440,7 @@ pub(super) const fn exports_twice(
         let to_last = child_toward(d, x, entry_node(d, providers, last));
         if let FlowKind::Linear = kind {
             first = run_edge(d, providers, last, lo, to_last, false);
-            while !str_eq(entry_name(d, low(providers[first])), name) {
+            while !str_eq(entry_name(d, entry_at(providers, first)), name) {
                 first += 1;
             }
         } else if child_toward(d, x, entry_node(d, providers, first)) != to_last {

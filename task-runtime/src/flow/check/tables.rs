@@ -24,16 +24,33 @@ pub(super) const fn hash(s: &str) -> u32 {
 }
 
 /// How many `(atom, output)` pairs the flow has: the length of
-/// [`Tables::providers`].
+/// [`Tables::providers`]. Only what fits a [`ProviderEntry`] is counted: a
+/// flow past the limits ([`MAX_ATOMS`], [`MAX_OUTPUTS`]) is reported as such,
+/// and what does not fit is left out of the tables.
 pub const fn provider_count(d: &FlowDesc<'_>) -> usize {
     let mut n = 0;
     let mut i = 0;
-    let end = d.atoms.len();
+    let end = if d.atoms.len() < MAX_ATOMS {
+        d.atoms.len()
+    } else {
+        MAX_ATOMS
+    };
     while i < end {
-        n += provided_count(&d.atoms[i]);
+        n += packed_count(&d.atoms[i]);
         i += 1;
     }
     n
+}
+
+/// How many of atom `a`'s outputs the provider table holds: those with an
+/// [`OutputIndex`].
+pub(super) const fn packed_count(a: &AtomDesc<'_>) -> usize {
+    let n = provided_count(a);
+    if n < MAX_OUTPUTS {
+        n
+    } else {
+        MAX_OUTPUTS
+    }
 }
 
 /// How many requirements (value arguments) the flow's atoms have: the length
@@ -49,30 +66,14 @@ pub const fn requirement_count(d: &FlowDesc<'_>) -> usize {
     n
 }
 
-pub(super) const fn entry_atom(e: u32) -> u32 {
-    e >> 8
+/// The name of the value of provider entry `e`.
+pub(super) const fn entry_name<'a>(d: &FlowDesc<'a>, e: ProviderEntry) -> &'a str {
+    provided_name(&d.atoms[e.atom() as usize], e.elem() as usize)
 }
 
-pub(super) const fn entry_elem(e: u32) -> u32 {
-    e & 0xff
-}
-
-/// The element a retry's value has in provider entries. A retry's value is
-/// JSON (its type is the controller's business): past the outputs the type
-/// checks cover, so they leave it alone, while it is resolved, ordered and
-/// reported like any other value.
-pub(super) const RETRY_ELEM: u32 = 0xff;
-
-pub(super) const fn entry_name<'a>(d: &FlowDesc<'a>, e: u32) -> &'a str {
-    let elem = match entry_elem(e) {
-        RETRY_ELEM => 0,
-        k => k,
-    };
-    provided_name(&d.atoms[entry_atom(e) as usize], elem as usize)
-}
-
-pub(super) const fn low(key: u64) -> u32 {
-    (key & 0xffff_ffff) as u32
+/// The provider entry of `providers[k]`.
+pub(super) const fn entry_at(providers: &[u64], k: usize) -> ProviderEntry {
+    ProviderEntry::of_key(providers[k])
 }
 
 pub(super) const fn sort_u64(v: &mut [u64]) {
@@ -196,13 +197,14 @@ pub(super) const fn hash_range(keys: &[u64], h: u32) -> (usize, usize) {
 /// in a `const` of its own and shares it by reference).
 #[derive(Debug, Clone, Copy)]
 pub struct Tables<'a> {
-    /// Every `(atom, output)` pair as `hash(name) << 32 | atom << 8 | output`,
-    /// sorted ([`fill_providers`]).
+    /// Every `(atom, output)` pair as `hash(name) << 32 | entry`, sorted
+    /// ([`fill_providers`]; the entry is a [`ProviderEntry`]).
     pub providers: &'a [u64],
     /// Atom `i`'s requirements are `sources[offsets[i]..offsets[i + 1]]`
     /// ([`fill_offsets`]).
     pub offsets: &'a [u32],
-    /// Where each requirement's value comes from ([`fill_sources`]).
+    /// Where each requirement's value comes from ([`fill_sources`]; each a
+    /// [`SourceCode`]).
     pub sources: &'a [u32],
     /// Every atom as `hash(atom name) << 32 | atom`, sorted ([`fill_names`]).
     pub names: &'a [u64],
@@ -222,16 +224,21 @@ pub const fn fill_provider_keys(d: &FlowDesc<'_>, out: &mut [u64]) {
     let mut i = 0;
     let end = d.atoms.len();
     while i < end {
-        let count = provided_count(&d.atoms[i]);
+        // Past the limits, atoms and outputs are left out (as
+        // `provider_count` counts them).
+        let Ok(atom) = AtomIndex::new(i) else {
+            break;
+        };
+        let retry = is_retry(d, d.atoms[i].node);
+        let count = packed_count(&d.atoms[i]);
         let mut k = 0;
         while k < count {
-            let name = provided_name(&d.atoms[i], k);
-            let elem = if is_retry(d, d.atoms[i].node) {
-                RETRY_ELEM as usize
-            } else {
-                k
+            let entry = match OutputIndex::new(k) {
+                Ok(_) if retry => ProviderEntry::retry(atom),
+                Ok(elem) => ProviderEntry::output(atom, elem),
+                Err(_) => break,
             };
-            out[n] = ((hash(name) as u64) << 32) | ((i as u64) << 8) | elem as u64;
+            out[n] = entry.key(hash(provided_name(&d.atoms[i], k)));
             n += 1;
             k += 1;
         }
@@ -283,19 +290,17 @@ pub const fn fill_name_keys(d: &FlowDesc<'_>, out: &mut [u64]) {
     }
 }
 
+/// The atom of a key of [`Tables::names`].
+pub(super) const fn name_key_atom(key: u64) -> u32 {
+    key as u32
+}
+
 /// [`fill_names`] into an array (`N` is the number of atoms).
 pub const fn names<const N: usize>(d: &FlowDesc<'_>) -> [u64; N] {
     let mut v = [0u64; N];
     fill_names(d, &mut v);
     v
 }
-
-/// A requirement that nothing visible provides.
-pub(super) const MISSING: u32 = u32::MAX;
-/// A requirement with a fixed value (`inject`), or optional and absent.
-pub(super) const SKIPPED: u32 = u32::MAX - 1;
-/// A requirement read from a declared input (its index in the low bits).
-pub(super) const INPUT: u32 = 1 << 31;
 
 /// Fills `out` ([`requirement_count`] long) with each requirement's source,
 /// in atom order then argument order: resolved as the engine will (see
@@ -311,14 +316,15 @@ pub const fn fill_sources(d: &FlowDesc<'_>, providers: &[u64], out: &mut [u32]) 
         let mut cursor = ArgCursor::new();
         while k < count {
             let arg = cursor.next(a.meta);
-            out[n] = if injected(a, arg.name) {
-                SKIPPED
+            let source = if injected(a, arg.name) {
+                SourceCode::SKIPPED
             } else {
                 match resolve(d, providers, c as u32, read_name(a, arg.name)) {
-                    MISSING if arg.optional => SKIPPED,
-                    source => source,
+                    s if s.is_missing() && arg.optional => SourceCode::SKIPPED,
+                    s => s,
                 }
             };
+            out[n] = source.raw();
             n += 1;
             k += 1;
         }
@@ -354,22 +360,7 @@ pub enum Source {
 
 /// Where requirement `k` of atom `i` (in value argument order) comes from.
 pub const fn source(t: &Tables<'_>, i: usize, k: usize) -> Source {
-    let s = t.sources[t.offsets[i] as usize + k];
-    if s == MISSING {
-        Source::Missing
-    } else if s == SKIPPED {
-        Source::Skipped
-    } else if s & INPUT != 0 {
-        Source::Input(s & !INPUT)
-    } else {
-        Source::Output {
-            atom: entry_atom(s),
-            elem: match entry_elem(s) {
-                RETRY_ELEM => 0,
-                k => k,
-            },
-        }
-    }
+    SourceCode::from_raw(t.sources[t.offsets[i] as usize + k]).decode()
 }
 
 /// When atom `consumer` reads a value of atom `provider` across a graph flow:
@@ -391,7 +382,7 @@ pub const fn data_edge(d: &FlowDesc<'_>, consumer: u32, provider: u32) -> Option
 
 /// The node of the atom of provider `providers[k]`.
 pub(super) const fn entry_node(d: &FlowDesc<'_>, providers: &[u64], k: usize) -> u32 {
-    d.atoms[entry_atom(low(providers[k])) as usize].node
+    d.atoms[entry_at(providers, k).atom() as usize].node
 }
 
 /// The first position in `providers[lo..hi]` (one hash, tree-ordered atoms)
@@ -424,7 +415,7 @@ pub(super) const fn atom_bound(
 ) -> usize {
     while lo < hi {
         let mid = (lo + hi) / 2;
-        if ((providers[mid] & 0xffff_ffff) as u32) >> 8 < atom {
+        if entry_at(providers, mid).atom() < atom {
             lo = mid + 1;
         } else {
             hi = mid;

@@ -22,16 +22,14 @@ pub const fn type_plans<const N: usize>(d: &FlowDesc<'_>, t: &Tables<'_>) -> [[u
     let mut plans = [[OWN, 0usize]; N];
     let mut r = 0;
     while r < N {
-        let source = t.sources[r];
-        if source != MISSING && source != SKIPPED {
-            if source & INPUT != 0 {
-                plans[r] = [(source & !INPUT) as usize, 0];
-            } else if entry_elem(source) < OUT_MAX {
-                // A single output is element 0 of the task's output tuple.
-                plans[r] = [
-                    inputs + entry_atom(source) as usize,
-                    entry_elem(source) as usize,
-                ];
+        let source = SourceCode::from_raw(t.sources[r]);
+        if let Some(input) = source.input_index() {
+            plans[r] = [input as usize, 0];
+        } else if let Some(e) = source.entry() {
+            // A single output is element 0 of the task's output tuple; a
+            // retry's value is JSON, the controller's business.
+            if !e.is_retry() && e.elem() < OUT_MAX {
+                plans[r] = [inputs + e.atom() as usize, e.elem() as usize];
             }
         }
         r += 1;
