@@ -603,3 +603,69 @@ fn a_flow_with_more_atoms_than_the_tables_hold_is_refused_by_name() {
         "flow `huge`: it holds 16777217 atoms; a flow holds at most 16777216"
     );
 }
+
+#[test]
+fn a_flow_exports_its_retrys_value_only_when_no_other_child_provides_the_name() {
+    // Found by the reference resolver of the random-flow test: the retry and
+    // a task of an unordered flow both provide `d`; after the flow, `d` is
+    // the task's (it runs after the retry). The checks took the flow's
+    // export for ambiguous, reported nothing, and left `reader` without a
+    // value for its required `d`.
+    let log = Log::default();
+    let flow = Flow::linear("outer")
+        .add(
+            Flow::unordered("retried")
+                .add(step(&log, "writer", &[], "d"))
+                .retry(RetryAtom::from(Times::new(2)).provides("d")),
+        )
+        .add(step(&log, "reader", &["d"], "e"));
+    let plan = flow.compile(&[]).unwrap();
+    let reader = plan.atom_index("reader").unwrap();
+    let writer = plan.atom_index("writer").unwrap() as u32;
+    assert_eq!(
+        plan.arg_sources(reader),
+        [ArgSource::Atom(Slot {
+            atom: writer,
+            elem: None
+        })]
+    );
+    // Without the task, the retry's value is the flow's.
+    let flow = Flow::linear("outer")
+        .add(
+            Flow::unordered("retried")
+                .add(step(&log, "writer", &[], "x"))
+                .retry(RetryAtom::from(Times::new(2)).provides("d")),
+        )
+        .add(step(&log, "reader", &["d"], "e"));
+    let plan = flow.compile(&[]).unwrap();
+    assert_eq!(
+        plan.arg_sources(plan.atom_index("reader").unwrap()),
+        [ArgSource::Atom(Slot {
+            atom: plan.atom_index("retried_retry").unwrap() as u32,
+            elem: None
+        })]
+    );
+}
+
+#[test]
+fn a_requirement_is_missing_even_where_its_own_branch_provides_the_name_twice() {
+    // Found by the reference resolver: `second` needs `e`, which nothing it
+    // can see provides (its unordered sibling does not count). The checks
+    // counted the export of `second`'s own branch (ambiguous: both siblings
+    // provide `e`) as an ambiguity around it and reported only that.
+    let log = Log::default();
+    let flow = Flow::graph("outer").add(
+        Flow::linear("branch").add(
+            Flow::unordered("siblings")
+                .add(step(&log, "first", &[], "e"))
+                .add(step(&log, "second", &["e"], "e")),
+        ),
+    );
+    assert_eq!(
+        errors(&flow, &[]),
+        [
+            "flow `outer`: task `second` requires `e`, which no input or earlier task provides (task `first` provides it, but `second` does not wait for it: they are independent in an unordered flow)",
+            "flow `outer`: `e` is provided by `first` and `second` in unordered flow `siblings`, which has no order to choose between them; rename one output or use `rebind`",
+        ]
+    );
+}

@@ -8,19 +8,38 @@ pub(super) const AMBIGUOUS_EXPORT: u32 = u32::MAX - 1;
 
 /// What the subtree at `node` provides to its siblings under `name`: the node
 /// of the atom, [`NO_EXPORT`] or [`AMBIGUOUS_EXPORT`] (two of its children of a
-/// graph or unordered flow export it). A linear flow exports its last child's.
+/// graph or unordered flow export it). A linear flow exports its last child's;
+/// a flow's retry is exported only when no other child exports the name (it
+/// runs before them).
 pub(super) const fn export(d: &FlowDesc<'_>, node: u32, name: &str) -> u32 {
-    export_of(d, node, name, false)
+    export_of(d, node, name, false, NO_SKIP)
 }
 
 /// What a graph or unordered flow's children see provided under `name` by
 /// one another: [`export`] without the flow's retry (the builder orders the
 /// retry before them, outside their union).
 pub(super) const fn union_export(d: &FlowDesc<'_>, node: u32, name: &str) -> u32 {
-    export_of(d, node, name, true)
+    export_of(d, node, name, true, NO_SKIP)
 }
 
-pub(super) const fn export_of(d: &FlowDesc<'_>, node: u32, name: &str, skip_retry: bool) -> u32 {
+/// What child `at` of a graph flow sees provided under `name` by its other
+/// children: [`union_export`] without `at`.
+pub(super) const fn others_export(d: &FlowDesc<'_>, node: u32, name: &str, at: u32) -> u32 {
+    export_of(d, node, name, true, at)
+}
+
+/// No child left out of [`export_of`].
+const NO_SKIP: u32 = u32::MAX;
+
+/// What flow or atom `node` exports under `name`, leaving out its retry (if
+/// `skip_retry`) and its child `skip`.
+pub(super) const fn export_of(
+    d: &FlowDesc<'_>,
+    node: u32,
+    name: &str,
+    skip_retry: bool,
+    skip: u32,
+) -> u32 {
     match d.nodes[node as usize].kind {
         NodeKind::Atom(i) => {
             let a = &d.atoms[i as usize];
@@ -39,7 +58,9 @@ pub(super) const fn export_of(d: &FlowDesc<'_>, node: u32, name: &str, skip_retr
             while (child as usize) < d.nodes.len()
                 && d.nodes[child as usize].depth > d.nodes[node as usize].depth
             {
-                if d.nodes[child as usize].parent == node && !(skip_retry && is_retry(d, child)) {
+                // The retry is compared last: it runs before the others,
+                // which override it.
+                if d.nodes[child as usize].parent == node && child != skip && !is_retry(d, child) {
                     let e = export(d, child, name);
                     if e != NO_EXPORT {
                         found = match kind {
@@ -50,6 +71,15 @@ pub(super) const fn export_of(d: &FlowDesc<'_>, node: u32, name: &str, skip_retr
                     }
                 }
                 child += 1;
+            }
+            let retry = node + 1;
+            if found == NO_EXPORT
+                && !skip_retry
+                && (retry as usize) < d.nodes.len()
+                && d.nodes[retry as usize].parent == node
+                && is_retry(d, retry)
+            {
+                found = export(d, retry, name);
             }
             found
         }

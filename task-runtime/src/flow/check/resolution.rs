@@ -463,8 +463,10 @@ pub(super) const fn ambiguous_around(d: &FlowDesc<'_>, node: u32, name: &str) ->
     while at != 0 {
         let scope = d.nodes[at as usize].parent;
         match flow_kind(d, scope) {
+            // Its other children: what the child holding `node` exports
+            // itself is no provider of `node`'s.
             FlowKind::Graph => {
-                if union_export(d, scope, name) == AMBIGUOUS_EXPORT {
+                if others_export(d, scope, name, at) == AMBIGUOUS_EXPORT {
                     return true;
                 }
             }
