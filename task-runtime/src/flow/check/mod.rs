@@ -36,6 +36,17 @@
 //! looks at what the earlier children of its enclosing flows export (to tell
 //! an ambiguity, reported once, from a missing value).
 //!
+//! The tables pack indices into integers ([`ProviderEntry`], [`SourceCode`]):
+//! a flow holds at most [`MAX_ATOMS`] atoms and declares at most
+//! [`MAX_INPUTS`] inputs, a task provides at most [`MAX_OUTPUTS`] values. A
+//! flow past them is reported as such, and only that ([`within_limits`],
+//! [`limit_problems`]); nothing is misread.
+//!
+//! The random-flow test (`tests/test_flow_macro.rs`) holds these checks
+//! against a plain reference written apart from them
+//! (`tests/common/reference_resolver.rs`): a rule changed here is changed
+//! there too.
+//!
 //! The checks are split by concept, bottom up:
 //!
 //! | module | holds |
