@@ -494,3 +494,178 @@ fn many_readers_of_a_chain_in_a_graph_flow_read_its_last_output() {
         assert_eq!(plan.arg_sources(i), [ArgSource::Atom(last)], "atom {i}");
     }
 }
+
+fn noop(_: &taskwire::task::Call<'_>) -> Result<serde_json::Value, taskwire::Failure> {
+    Ok(serde_json::json!(null))
+}
+
+/// A task providing `count` values, `v0`, `v1`, ...
+fn wide(name: &str, count: usize) -> taskwire::FnTask {
+    taskwire::FnTask::new(name.to_owned()).provides_each((0..count).map(|k| format!("v{k}")))
+}
+
+#[test]
+fn a_task_with_more_outputs_than_the_tables_hold_is_refused_by_name() {
+    use taskwire::flow::check::MAX_OUTPUTS;
+    // At the limit: every output is provided, the last one too.
+    let flow = Flow::linear("wide")
+        .add(wide("many", MAX_OUTPUTS).run(noop))
+        .add(
+            taskwire::FnTask::new("last")
+                .requires([format!("v{}", MAX_OUTPUTS - 1)])
+                .run(noop),
+        );
+    let plan = flow.compile(&[]).unwrap();
+    assert_eq!(
+        plan.arg_sources(1),
+        [ArgSource::Atom(Slot {
+            atom: 0,
+            elem: Some(MAX_OUTPUTS as u32 - 1)
+        })]
+    );
+    // One more: that task's error alone (not "missing" for the reader of
+    // the output past the limit, nor a wrong element).
+    let flow = Flow::linear("wide")
+        .add(wide("many", MAX_OUTPUTS + 1).run(noop))
+        .add(
+            taskwire::FnTask::new("last")
+                .requires([format!("v{MAX_OUTPUTS}")])
+                .run(noop),
+        );
+    let errors = flow.compile(&[]).unwrap_err();
+    assert_eq!(
+        errors.errors(),
+        [FlowError::TooManyOutputs {
+            flow: "wide".into(),
+            atom: "many".into(),
+            count: 255
+        }]
+    );
+    assert_eq!(
+        errors.to_string(),
+        "flow `wide`: task `many` provides 255 values; a task provides at most 254"
+    );
+    // Far past it, and renamed outputs count too.
+    let flow = Flow::graph("g").add(
+        taskwire::TaskSpec::from(wide("w", 2).run(noop))
+            .provides_each_as((0..300).map(|k| format!("x{k}"))),
+    );
+    assert_eq!(
+        errors_of(&flow),
+        ["flow `g`: task `w` provides 300 values; a task provides at most 254"]
+    );
+}
+
+fn errors_of(flow: &Flow) -> Vec<String> {
+    errors(flow, &[])
+}
+
+#[test]
+fn a_flow_with_more_inputs_than_the_tables_hold_is_refused_by_name() {
+    use taskwire::flow::check::MAX_INPUTS;
+    let flow = Flow::linear("many_inputs").add(step(&Log::default(), "a", &["x"], "y"));
+    // At the limit it compiles (the last input is read).
+    let mut inputs = vec!["unused"; MAX_INPUTS - 1];
+    inputs.push("x");
+    let plan = flow.compile(&inputs).unwrap();
+    assert_eq!(
+        plan.arg_sources(0),
+        [ArgSource::Input(MAX_INPUTS as u32 - 1)]
+    );
+    inputs.push("more");
+    assert_eq!(
+        errors(&flow, &inputs),
+        ["flow `many_inputs`: it declares 16777215 inputs; a flow declares at most 16777214"]
+    );
+}
+
+#[test]
+fn a_flow_with_more_atoms_than_the_tables_hold_is_refused_by_name() {
+    use taskwire::flow::check::MAX_ATOMS;
+    // The same atom, over and over: past the limit, the flow's size is its
+    // one error (no check runs on tables that could not hold it).
+    let atom = taskwire::TaskSpec::from(taskwire::FnTask::new("same").run(noop));
+    let mut flow = Flow::linear("huge");
+    for _ in 0..=MAX_ATOMS {
+        flow.push(atom.clone());
+    }
+    let errors = flow.into_plan(&[]).unwrap_err();
+    assert_eq!(
+        errors.errors(),
+        [FlowError::TooLarge {
+            flow: "huge".into(),
+            limit: taskwire::flow::check::Limit::Atoms,
+            count: MAX_ATOMS + 1
+        }]
+    );
+    assert_eq!(
+        errors.to_string(),
+        "flow `huge`: it holds 16777217 atoms; a flow holds at most 16777216"
+    );
+}
+
+#[test]
+fn a_flow_exports_its_retrys_value_only_when_no_other_child_provides_the_name() {
+    // Found by the reference resolver of the random-flow test: the retry and
+    // a task of an unordered flow both provide `d`; after the flow, `d` is
+    // the task's (it runs after the retry). The checks took the flow's
+    // export for ambiguous, reported nothing, and left `reader` without a
+    // value for its required `d`.
+    let log = Log::default();
+    let flow = Flow::linear("outer")
+        .add(
+            Flow::unordered("retried")
+                .add(step(&log, "writer", &[], "d"))
+                .retry(RetryAtom::from(Times::new(2)).provides("d")),
+        )
+        .add(step(&log, "reader", &["d"], "e"));
+    let plan = flow.compile(&[]).unwrap();
+    let reader = plan.atom_index("reader").unwrap();
+    let writer = plan.atom_index("writer").unwrap() as u32;
+    assert_eq!(
+        plan.arg_sources(reader),
+        [ArgSource::Atom(Slot {
+            atom: writer,
+            elem: None
+        })]
+    );
+    // Without the task, the retry's value is the flow's.
+    let flow = Flow::linear("outer")
+        .add(
+            Flow::unordered("retried")
+                .add(step(&log, "writer", &[], "x"))
+                .retry(RetryAtom::from(Times::new(2)).provides("d")),
+        )
+        .add(step(&log, "reader", &["d"], "e"));
+    let plan = flow.compile(&[]).unwrap();
+    assert_eq!(
+        plan.arg_sources(plan.atom_index("reader").unwrap()),
+        [ArgSource::Atom(Slot {
+            atom: plan.atom_index("retried_retry").unwrap() as u32,
+            elem: None
+        })]
+    );
+}
+
+#[test]
+fn a_requirement_is_missing_even_where_its_own_branch_provides_the_name_twice() {
+    // Found by the reference resolver: `second` needs `e`, which nothing it
+    // can see provides (its unordered sibling does not count). The checks
+    // counted the export of `second`'s own branch (ambiguous: both siblings
+    // provide `e`) as an ambiguity around it and reported only that.
+    let log = Log::default();
+    let flow = Flow::graph("outer").add(
+        Flow::linear("branch").add(
+            Flow::unordered("siblings")
+                .add(step(&log, "first", &[], "e"))
+                .add(step(&log, "second", &["e"], "e")),
+        ),
+    );
+    assert_eq!(
+        errors(&flow, &[]),
+        [
+            "flow `outer`: task `second` requires `e`, which no input or earlier task provides (task `first` provides it, but `second` does not wait for it: they are independent in an unordered flow)",
+            "flow `outer`: `e` is provided by `first` and `second` in unordered flow `siblings`, which has no order to choose between them; rename one output or use `rebind`",
+        ]
+    );
+}

@@ -15,6 +15,9 @@ use taskwire::flow::FlowKind;
 use taskwire::prelude::*;
 use taskwire::retry::{ParameterizedForEach, RetryAtom, Times};
 
+#[path = "common/reference_resolver.rs"]
+mod reference_resolver;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Reservation {
     size: u64,
@@ -799,7 +802,7 @@ fn random_flow(rng: &mut Lcg, name: String, depth: u32, next: &mut u32) -> Flow 
 fn the_builder_and_the_compile_time_checks_agree_on_random_flows() {
     let mut rng = Lcg(7);
     let mut nested_cycles = 0;
-    let (mut links, mut retries) = (0, 0);
+    let (mut links, mut retries, mut valid) = (0, 0, 0);
     for case in 0..2000 {
         let mut next = 0;
         let flow = random_flow(&mut rng, format!("flow{case}"), 0, &mut next);
@@ -813,8 +816,23 @@ fn the_builder_and_the_compile_time_checks_agree_on_random_flows() {
             .map(|n| (*n, "u64"))
             .collect();
         let names: Vec<&str> = inputs.iter().map(|(n, _)| *n).collect();
+        // A reference written apart from the checks: the same errors, and
+        // for a flow that compiles, the same source for every argument.
+        let reference = reference_resolver::reference(&flow, &names);
+        let mut expected = reference.errors;
+        expected.sort();
         let mut built: Vec<String> = match flow.compile(&names) {
-            Ok(_) => Vec::new(),
+            Ok(plan) => {
+                for (i, sources) in reference.sources.iter().enumerate() {
+                    assert_eq!(
+                        plan.arg_sources(i),
+                        sources,
+                        "flow {case}, atom {i}: {flow:#?}"
+                    );
+                }
+                valid += 1;
+                Vec::new()
+            }
             Err(errors) => errors.errors().iter().map(|e| e.to_string()).collect(),
         };
         let mut checked = const_checks(&flow, &inputs);
@@ -826,6 +844,10 @@ fn the_builder_and_the_compile_time_checks_agree_on_random_flows() {
             as u32;
         built.sort();
         checked.sort();
+        assert_eq!(
+            built, expected,
+            "flow {case}, inputs {names:?}, the reference: {flow:#?}"
+        );
         assert_eq!(checked, built, "flow {case}: {flow:#?}");
     }
     assert!(
@@ -833,8 +855,8 @@ fn the_builder_and_the_compile_time_checks_agree_on_random_flows() {
         "{nested_cycles} with a cycle through a nested flow"
     );
     assert!(
-        links > 500 && retries > 300,
-        "{links} with links, {retries} with retries"
+        links > 500 && retries > 300 && valid > 50,
+        "{links} with links, {retries} with retries, {valid} valid"
     );
 }
 
@@ -942,4 +964,28 @@ fn every_problem_of_the_checks_reads_the_same_as_the_builders_error() {
             "flow `all`: `size` is provided by `the engine input` and `twice` in graph flow `h`, which has no order to choose between them; rename one output or use `rebind`",
         ]
     );
+}
+
+#[test]
+fn a_task_past_the_output_limit_reads_the_same_at_compile_and_run_time() {
+    use taskwire::flow::check::MAX_OUTPUTS;
+    // The checks the flow macro runs, on a flow described as it describes
+    // one: the task's error alone, worded as the builder words it.
+    let flow = Flow::graph("wide")
+        .add(
+            FnTask::new("many")
+                .provides_each((0..=MAX_OUTPUTS).map(|k| format!("v{k}")))
+                .run(|_| Ok(serde_json::json!(null))),
+        )
+        .add(
+            FnTask::new("reader")
+                .requires([format!("v{MAX_OUTPUTS}")])
+                .run(|_| Ok(serde_json::json!(null))),
+        );
+    let built = builder_error(flow.clone(), &[]);
+    assert_eq!(
+        built,
+        "flow `wide`: task `many` provides 255 values; a task provides at most 254"
+    );
+    assert_eq!(const_checks(&flow, &[]), [built]);
 }

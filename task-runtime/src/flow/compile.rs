@@ -525,6 +525,12 @@ fn flow_error(d: &FlowDesc<'_>, p: Problem<'_>) -> Option<FlowError> {
         },
         // The engine's inputs may be more than the flow reads.
         Problem::UnusedInput { .. } => return None,
+        Problem::TooManyOutputs { atom, count } => FlowError::TooManyOutputs {
+            flow,
+            atom: atom_name(atom).to_owned(),
+            count,
+        },
+        Problem::TooLarge { limit, count } => FlowError::TooLarge { flow, limit, count },
     })
 }
 
@@ -704,9 +710,32 @@ struct Compiler<'f> {
 pub(super) fn compile(flow: Flow, inputs: &[&str]) -> Result<ExecutionGraph, FlowErrors> {
     let Flow { shape, atoms } = flow;
     let n = atoms.len();
+    // A flow past the tables' limits is reported as such, alone (the
+    // flow-wide limits before the flow is described: it is not worth it).
+    let too_large: Vec<FlowError> = check::size_problems(n, inputs.len())
+        .into_iter()
+        .flatten()
+        .filter_map(|p| match p {
+            Problem::TooLarge { limit, count } => Some(FlowError::TooLarge {
+                flow: shape.name.to_string(),
+                limit,
+                count,
+            }),
+            _ => None,
+        })
+        .collect();
+    if !too_large.is_empty() {
+        return Err(FlowErrors::new(too_large));
+    }
     let lists = Lists::new(&atoms);
     let described = Described::new(&shape, &atoms, &lists, inputs);
-    let resolved = resolve(&described.desc(), &atoms);
+    let d = described.desc();
+    if !check::within_limits(&d) {
+        let found = problems(|r| check::limit_problems(&d, r));
+        let errors = found.into_iter().filter_map(|p| flow_error(&d, p));
+        return Err(FlowErrors::new(errors.collect()));
+    }
+    let resolved = resolve(&d, &atoms);
     let mut compiler = Compiler {
         root: &shape,
         specs: &atoms,

@@ -117,6 +117,28 @@ pub enum FlowError {
         /// How many names were given.
         given: usize,
     },
+    /// A task providing more values than a flow can hold apart
+    /// ([`check::MAX_OUTPUTS`]).
+    #[error("{}", check::render(|m| check::write_too_many_outputs(m, flow, atom, *count)))]
+    TooManyOutputs {
+        /// The outermost flow.
+        flow: String,
+        /// The atom.
+        atom: String,
+        /// How many values it provides.
+        count: usize,
+    },
+    /// A flow with more atoms ([`check::MAX_ATOMS`]) or declared inputs
+    /// ([`check::MAX_INPUTS`]) than its checks can index.
+    #[error("{}", check::render(|m| check::write_too_large(m, flow, *limit, *count)))]
+    TooLarge {
+        /// The outermost flow.
+        flow: String,
+        /// Which limit it is past.
+        limit: check::Limit,
+        /// How many atoms or inputs it has.
+        count: usize,
+    },
     /// A value (injected or input) that cannot be encoded as serde data.
     #[error("flow `{flow}`: the value for `{name}` of {owner} cannot be encoded: {message}")]
     BadValue {
