@@ -305,6 +305,7 @@ impl Recorder {
         if let Some(history) = history {
             set_meta(&mut atom.meta, "history", json!(history));
         }
+        mark_timeline(&mut atom.meta, to, now_ms());
         if to == AtomState::Pending {
             // Reset for another attempt of its retry: the last attempt's
             // outcome lives on in the retry's history.
@@ -490,6 +491,33 @@ fn done_of(atom: &AtomDetail) -> Option<u64> {
 
 fn set_done(meta: &mut Value, done: u64) {
     set_meta(meta, "done", json!(done));
+}
+
+/// Keeps when each execution and revert of an atom started and ended in
+/// `meta.timeline`, a list of `{"kind", "start", "end", "state"}` (unix ms;
+/// `end` and `state` once it ended), so that operators' tools can draw its
+/// attempts (a retried atom runs several times).
+fn mark_timeline(meta: &mut Value, to: AtomState, now: i64) {
+    let kind = match to {
+        AtomState::Running => Some("execute"),
+        AtomState::Reverting => Some("revert"),
+        _ => None,
+    };
+    let mut timeline = match meta.get("timeline") {
+        Some(Value::Array(entries)) => entries.clone(),
+        _ => Vec::new(),
+    };
+    if let Some(kind) = kind {
+        timeline.push(json!({ "kind": kind, "start": now }));
+    } else if let Some(Value::Object(last)) = timeline.last_mut() {
+        if !last.contains_key("end") {
+            last.insert("end".into(), json!(now));
+            last.insert("state".into(), json!(to.as_str()));
+        }
+    } else {
+        return;
+    }
+    set_meta(meta, "timeline", Value::Array(timeline));
 }
 
 fn set_meta(meta: &mut Value, key: &str, value: Value) {
