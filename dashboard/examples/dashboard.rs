@@ -80,7 +80,12 @@ async fn main() -> ExitCode {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--url" => url = args.next().unwrap_or_default(),
-            "--board" => board = Some((args.next().unwrap_or_default(), args.next().unwrap_or_default())),
+            "--board" => {
+                board = Some((
+                    args.next().unwrap_or_default(),
+                    args.next().unwrap_or_default(),
+                ))
+            }
             "--listen" => listen = args.next(),
             "--allow-remote" => allow_remote = true,
             "--allow-actions" => allow_actions = true,

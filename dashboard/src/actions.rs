@@ -69,13 +69,27 @@ fn authorize(d: &Dashboard, headers: &HeaderMap, body: &str) -> Result<(), PageE
     }
     match csrf {
         Some(c) if same(&c, &d.inner.csrf) => {}
-        Some(_) => return Err(forbidden("the form's CSRF field is wrong (reload the page and try again)")),
-        None => return Err(forbidden("the form has no CSRF field: actions are only taken from the dashboard's own pages")),
+        Some(_) => {
+            return Err(forbidden(
+                "the form's CSRF field is wrong (reload the page and try again)",
+            ))
+        }
+        None => {
+            return Err(forbidden(
+                "the form has no CSRF field: actions are only taken from the dashboard's own pages",
+            ))
+        }
     }
     match (token, &d.inner.token) {
         (Some(t), Some(expected)) if same(&t, expected) => Ok(()),
-        (None, _) => Err(PageError::new(StatusCode::UNAUTHORIZED, "the action token is missing")),
-        _ => Err(PageError::new(StatusCode::UNAUTHORIZED, "the action token is wrong")),
+        (None, _) => Err(PageError::new(
+            StatusCode::UNAUTHORIZED,
+            "the action token is missing",
+        )),
+        _ => Err(PageError::new(
+            StatusCode::UNAUTHORIZED,
+            "the action token is wrong",
+        )),
     }
 }
 
@@ -88,14 +102,22 @@ pub(crate) async fn resume(
     authorize(&d, &headers, &body)?;
     let uuid = params::id("flow", &id)?;
     let backend = d.inner.backend.clone();
-    let engine = blocking(move || Engine::resume(backend, uuid))
-        .await?
-        .map_err(|e| {
+    let engine = blocking(move || {
+        let conflict = |why: String| {
             PageError::new(
                 StatusCode::CONFLICT,
-                format!("flow {uuid} cannot be resumed: {e}"),
+                format!("flow {uuid} cannot be resumed: {why}"),
             )
-        })?;
+        };
+        let (flow, _) = backend
+            .load_flow(uuid)
+            .map_err(crate::pages::persistence_error)?;
+        if flow.state.is_final() {
+            return Err(conflict(format!("it has ended ({})", flow.state)));
+        }
+        Engine::resume(backend, uuid).map_err(|e| conflict(e.to_string()))
+    })
+    .await??;
     // The run goes on in the background; the flow page follows it live.
     std::thread::Builder::new()
         .name(format!("resume-{uuid}"))
@@ -116,7 +138,10 @@ pub(crate) async fn resume(
 
 fn board(d: &Dashboard) -> Result<Arc<dyn JobBoard>, PageError> {
     d.inner.jobboard.clone().ok_or_else(|| {
-        PageError::new(StatusCode::NOT_FOUND, "no jobboard was given to this dashboard")
+        PageError::new(
+            StatusCode::NOT_FOUND,
+            "no jobboard was given to this dashboard",
+        )
     })
 }
 
@@ -146,7 +171,10 @@ pub(crate) async fn cancel(
         if job.state != JobState::Ready {
             return Err(PageError::new(
                 StatusCode::CONFLICT,
-                format!("job {id} is {}: only a ready job can be cancelled", job.state),
+                format!(
+                    "job {id} is {}: only a ready job can be cancelled",
+                    job.state
+                ),
             ));
         }
         board.delete(id).map_err(board_error)

@@ -1,7 +1,9 @@
 //! What the pages show, read through the `Backend` trait.
 
 use serde_json::Value;
-use taskwire_runtime::persistence::{now_ms, AtomDetail, Backend, FlowDetail, PersistenceError, Uuid};
+use taskwire_runtime::persistence::{
+    now_ms, AtomDetail, Backend, FlowDetail, PersistenceError, Uuid,
+};
 use taskwire_runtime::FlowState;
 
 use crate::params::{Cursor, FlowFilter};
@@ -87,7 +89,9 @@ pub(crate) fn list_flows(
 }
 
 /// What changed in the flows since the last look: (uuid, state, updated_at).
-pub(crate) fn flow_marks(backend: &dyn Backend) -> Result<Vec<(Uuid, FlowState, i64)>, PersistenceError> {
+pub(crate) fn flow_marks(
+    backend: &dyn Backend,
+) -> Result<Vec<(Uuid, FlowState, i64)>, PersistenceError> {
     let mut marks: Vec<_> = all_flows(backend)?
         .into_iter()
         .map(|r| (r.uuid, r.state, r.updated_at))
@@ -139,9 +143,9 @@ fn structure(flow: &FlowDetail, atoms: &[AtomDetail]) -> Result<Vec<(usize, usiz
         Some(Value::Object(map)) => map.keys().map(String::as_str).collect(),
         _ => Vec::new(),
     };
-    let plan = built
-        .compile(&inputs)
-        .map_err(|e| format!("the flow factory `{factory}` builds a flow that does not compile now: {e}"))?;
+    let plan = built.compile(&inputs).map_err(|e| {
+        format!("the flow factory `{factory}` builds a flow that does not compile now: {e}")
+    })?;
     // Map plan indices to our atoms by name: the recorded atoms must be the
     // plan's, else the picture would lie.
     let mut index = vec![usize::MAX; plan.atoms().len()];

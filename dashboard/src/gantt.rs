@@ -81,14 +81,18 @@ pub(crate) fn svg(atoms: &[AtomDetail], now: i64) -> String {
             };
             let x1 = x(s.start);
             let x2 = x(s.end.unwrap_or(now)).max(x1 + 3);
-            let state = s.state.as_deref().unwrap_or(if s.revert {
-                "REVERTING"
-            } else {
-                "RUNNING"
-            });
+            let state =
+                s.state
+                    .as_deref()
+                    .unwrap_or(if s.revert { "REVERTING" } else { "RUNNING" });
             let kind = if s.revert { "revert" } else { "execute" };
             let ended = match s.end {
-                Some(e) => format!("ended {} ({}) after {}", time(e), state, duration(e - s.start)),
+                Some(e) => format!(
+                    "ended {} ({}) after {}",
+                    time(e),
+                    state,
+                    duration(e - s.start)
+                ),
                 None => "still running".to_owned(),
             };
             let _ = writeln!(

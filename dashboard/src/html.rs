@@ -97,8 +97,16 @@ pub(crate) fn page(title: &str, nav: &str, live: Option<&str>, body: &str) -> Re
 </main></body></html>
 "#,
         title = esc(title),
-        flows = if nav == "flows" { r#" class="here""# } else { "" },
-        jobs = if nav == "jobs" { r#" class="here""# } else { "" },
+        flows = if nav == "flows" {
+            r#" class="here""#
+        } else {
+            ""
+        },
+        jobs = if nav == "jobs" {
+            r#" class="here""#
+        } else {
+            ""
+        },
     );
     secure(html.into_response())
 }
@@ -155,11 +163,7 @@ impl PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let title = self
-            .status
-            .canonical_reason()
-            .unwrap_or("Error")
-            .to_owned();
+        let title = self.status.canonical_reason().unwrap_or("Error").to_owned();
         let body = format!(
             r#"<h1>{} {}</h1><p class="error" id="error">{}</p><p><a href="/">Back to the flows</a></p>"#,
             self.status.as_u16(),
@@ -185,7 +189,10 @@ mod tests {
 
     #[test]
     fn escaping_covers_markup_and_quotes() {
-        assert_eq!(esc(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            esc(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
         assert_eq!(enc("a b&c=ü"), "a%20b%26c%3D%C3%BC");
     }
 

@@ -67,7 +67,11 @@ pub(crate) async fn flows(
         r#"<label>State <select name="state" id="filter-state"><option value="">any</option>"#
     );
     for s in FlowState::ALL {
-        let selected = if filter.states == [s] { " selected" } else { "" };
+        let selected = if filter.states == [s] {
+            " selected"
+        } else {
+            ""
+        };
         let _ = write!(body, r#"<option{selected}>{}</option>"#, s.as_str());
     }
     body.push_str("</select></label>");
@@ -168,7 +172,17 @@ fn flow_body(d: &Dashboard, v: &FlowView) -> String {
         let _ = write!(b, "<dt>Factory</dt><dd>{}</dd>", esc(factory));
     }
     b.push_str("</dl>");
-    if d.inner.allow_actions && matches!(f.state, FlowState::Running | FlowState::Suspended | FlowState::Pending | FlowState::Reverting | FlowState::Resuming | FlowState::Suspending) {
+    if d.inner.allow_actions
+        && matches!(
+            f.state,
+            FlowState::Running
+                | FlowState::Suspended
+                | FlowState::Pending
+                | FlowState::Reverting
+                | FlowState::Resuming
+                | FlowState::Suspending
+        )
+    {
         b.push_str(&action_form(
             d,
             &format!("/actions/flows/{}/resume", f.uuid),
@@ -177,7 +191,11 @@ fn flow_body(d: &Dashboard, v: &FlowView) -> String {
     }
     b.push_str(r#"<section><h2>Graph</h2>"#);
     if let Some(note) = &v.structure_note {
-        let _ = write!(b, r#"<p class="muted" id="structure-note">{}</p>"#, esc(note));
+        let _ = write!(
+            b,
+            r#"<p class="muted" id="structure-note">{}</p>"#,
+            esc(note)
+        );
     }
     let _ = write!(
         b,
@@ -231,7 +249,11 @@ fn flow_body(d: &Dashboard, v: &FlowView) -> String {
             r#"<tr data-atom="{name}" data-state="{state}"><td>{pos}</td><td>{name}{retry}</td><td>{badge}</td><td>{intent}</td><td>{ver}</td><td>{tries}</td><td>{start}</td><td>{end}</td><td>{dur}</td><td class="result">{result}</td></tr>"#,
             pos = a.position,
             name = esc(&a.name),
-            retry = if a.atom_type == taskwire_runtime::persistence::AtomType::Retry { " <small>(retry)</small>" } else { "" },
+            retry = if a.atom_type == taskwire_runtime::persistence::AtomType::Retry {
+                " <small>(retry)</small>"
+            } else {
+                ""
+            },
             state = a.state.as_str(),
             badge = state_badge(a.state.as_str()),
             intent = a.intention.as_str(),
@@ -244,7 +266,11 @@ fn flow_body(d: &Dashboard, v: &FlowView) -> String {
                 (Some(s), None) => format!("{} (running)", duration(now - s)),
                 _ => String::new(),
             },
-            result = a.result.as_ref().map(|r| esc(&data::preview(r, 80))).unwrap_or_default(),
+            result = a
+                .result
+                .as_ref()
+                .map(|r| esc(&data::preview(r, 80)))
+                .unwrap_or_default(),
         );
     }
     b.push_str("</tbody></table></section>");
@@ -259,7 +285,11 @@ fn flow_body(d: &Dashboard, v: &FlowView) -> String {
         );
         match history {
             Err(e) => {
-                let _ = write!(b, r#"<p class="error">its history cannot be read: {}</p>"#, esc(&e.to_string()));
+                let _ = write!(
+                    b,
+                    r#"<p class="error">its history cannot be read: {}</p>"#,
+                    esc(&e.to_string())
+                );
             }
             Ok(h) if h.is_empty() => b.push_str(r#"<p class="muted">No attempt yet.</p>"#),
             Ok(h) => {
@@ -311,24 +341,39 @@ pub(crate) async fn jobs(
         ));
     };
     let describe = board.describe().to_owned();
-    let all = blocking(move || board.list(None))
-        .await?
-        .map_err(|e| PageError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the jobboard cannot be read: {e}")))?;
+    let all = blocking(move || board.list(None)).await?.map_err(|e| {
+        PageError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the jobboard cannot be read: {e}"),
+        )
+    })?;
     let now = now_ms();
     let mut b = format!(r#"<h1>Jobs <small>{}</small></h1>"#, esc(&describe));
     b.push_str(r#"<form class="filters" method="get" action="/jobs"><label>State <select name="state"><option value="">any</option>"#);
-    for s in [JobState::Ready, JobState::Claimed, JobState::Done, JobState::Dead] {
+    for s in [
+        JobState::Ready,
+        JobState::Claimed,
+        JobState::Done,
+        JobState::Dead,
+    ] {
         let sel = if state == Some(s) { " selected" } else { "" };
         let _ = write!(b, "<option{sel}>{}</option>", s.as_str());
     }
     b.push_str(r#"</select></label><button type="submit">Filter</button></form>"#);
-    let mut shown: Vec<&Job> = all.iter().filter(|j| state.is_none_or(|s| j.state == s)).collect();
+    let mut shown: Vec<&Job> = all
+        .iter()
+        .filter(|j| state.is_none_or(|s| j.state == s))
+        .collect();
     shown.sort_by(|a, b| (b.updated_at, b.id).cmp(&(a.updated_at, a.id)));
     b.push_str(r#"<section><h2>Jobs</h2><table id="jobs"><thead><tr><th>Job</th><th>State</th><th>Factory</th><th>Priority</th><th>Failures</th><th>Owner</th><th>Flow</th><th>Last change</th><th></th></tr></thead><tbody>"#);
     for j in &shown {
         let action = match j.state {
-            JobState::Ready if d.inner.allow_actions => action_form(&d, &format!("/actions/jobs/{}/cancel", j.id), "Cancel"),
-            JobState::Dead if d.inner.allow_actions => action_form(&d, &format!("/actions/jobs/{}/requeue", j.id), "Requeue"),
+            JobState::Ready if d.inner.allow_actions => {
+                action_form(&d, &format!("/actions/jobs/{}/cancel", j.id), "Cancel")
+            }
+            JobState::Dead if d.inner.allow_actions => {
+                action_form(&d, &format!("/actions/jobs/{}/requeue", j.id), "Requeue")
+            }
             _ => String::new(),
         };
         let _ = write!(
@@ -337,13 +382,22 @@ pub(crate) async fn jobs(
             id = j.id,
             state = j.state.as_str(),
             name = esc(&j.spec.name),
-            badge = format!(r#"<span class="badge job-{0}">{0}</span>"#, j.state.as_str()),
+            badge = format!(
+                r#"<span class="badge job-{0}">{0}</span>"#,
+                j.state.as_str()
+            ),
             factory = esc(&j.spec.factory),
             prio = j.spec.priority,
             nf = j.failures.len(),
             max = j.max_failures(),
             owner = esc(j.owner.as_deref().unwrap_or("")),
-            flow = j.flow.map(|f| format!(r#"<a href="/flows/{f}">{}</a>"#, j.outcome.map(|o| o.as_str()).unwrap_or("flow"))).unwrap_or_default(),
+            flow = j
+                .flow
+                .map(|f| format!(
+                    r#"<a href="/flows/{f}">{}</a>"#,
+                    j.outcome.map(|o| o.as_str()).unwrap_or("flow")
+                ))
+                .unwrap_or_default(),
             when = time(j.updated_at),
         );
     }
@@ -355,9 +409,22 @@ pub(crate) async fn jobs(
         b.push_str(r#"<p class="muted">None.</p>"#);
     }
     for j in dead {
-        let _ = write!(b, r#"<div class="failure" data-job="{}"><h3>{} <small class="id">{}</small></h3><ol class="causes">"#, j.id, esc(&j.spec.name), j.id);
+        let _ = write!(
+            b,
+            r#"<div class="failure" data-job="{}"><h3>{} <small class="id">{}</small></h3><ol class="causes">"#,
+            j.id,
+            esc(&j.spec.name),
+            j.id
+        );
         for f in &j.failures {
-            let _ = write!(b, "<li>{} · {} (claim {}): {}</li>", time(f.at), esc(&f.owner), f.token, esc(&f.message));
+            let _ = write!(
+                b,
+                "<li>{} · {} (claim {}): {}</li>",
+                time(f.at),
+                esc(&f.owner),
+                f.token,
+                esc(&f.message)
+            );
         }
         b.push_str("</ol></div>");
     }
@@ -382,7 +449,11 @@ pub(crate) async fn jobs(
                 "<tr><td>{}</td><td>{n}</td><td>{}</td><td>{}</td></tr>",
                 esc(owner),
                 time(exp),
-                if exp > now { "yes" } else { "no: claim expired" }
+                if exp > now {
+                    "yes"
+                } else {
+                    "no: claim expired"
+                }
             );
         }
         b.push_str("</tbody></table>");

@@ -130,8 +130,8 @@ impl FlowFilter {
             match k.as_str() {
                 "state" => {
                     for name in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                        let state = FlowState::from_name(&name.to_ascii_uppercase())
-                            .ok_or_else(|| {
+                        let state =
+                            FlowState::from_name(&name.to_ascii_uppercase()).ok_or_else(|| {
                                 PageError::bad_request(format!(
                                     "`state={name}` is not a flow state; expected one of: {}",
                                     FlowState::ALL.map(|s| s.as_str()).join(", ")
@@ -152,7 +152,9 @@ impl FlowFilter {
                 }
                 "logbook" => {
                     filter.logbook = Some(Uuid::parse_str(v).map_err(|_| {
-                        PageError::bad_request(format!("`logbook={v}` is not a logbook id (a UUID)"))
+                        PageError::bad_request(format!(
+                            "`logbook={v}` is not a logbook id (a UUID)"
+                        ))
                     })?)
                 }
                 "newer_than" => filter.newer_than = Some(age("newer_than", v)?),

@@ -1,9 +1,9 @@
 //! Live updates: server-sent event streams that look at the logbook every
 //! poll interval and send an event when something changed.
 //!
-//! Each stream starts with a `ready` event (the page then refreshes once, so
-//! that nothing changed between its rendering and the stream's first look is
-//! missed), then a `change` event, whose data is JSON, for each change seen.
+//! Each stream starts with a `ready` event once it took its first look (the
+//! page then refreshes once, so that nothing changed between its rendering
+//! and that look is missed), then a `change` event, whose data is JSON, for each change seen.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
-use futures_util::stream::{self, Stream, StreamExt};
+use futures_util::stream::{self, Stream};
 use serde_json::json;
 
 use crate::data;
@@ -29,8 +29,7 @@ where
     F: Fn() -> Result<T, String> + Send + Sync + Clone + 'static,
     D: Fn(&T, &T) -> Option<serde_json::Value> + Send + Sync + Clone + 'static,
 {
-    let ready = stream::once(async { Ok(Event::default().event("ready").data("{}")) });
-    let changes = stream::unfold(None::<T>, move |mut last| {
+    let events = stream::unfold(None::<T>, move |mut last| {
         let look = look.clone();
         let diff = diff.clone();
         async move {
@@ -38,8 +37,7 @@ where
                 if last.is_some() {
                     tokio::time::sleep(poll).await;
                 }
-                let look = look.clone();
-                let now = match tokio::task::spawn_blocking(look).await {
+                let now = match tokio::task::spawn_blocking(look.clone()).await {
                     Ok(Ok(now)) => now,
                     Ok(Err(message)) => {
                         let event = Event::default()
@@ -52,15 +50,19 @@ where
                     }
                     Err(_) => return None,
                 };
-                let change = last.as_ref().and_then(|prev| diff(prev, &now));
-                last = Some(now);
+                let Some(prev) = last.replace(now) else {
+                    // The first look: watching from now on.
+                    return Some((Ok(Event::default().event("ready").data("{}")), last));
+                };
+                let change = last.as_ref().and_then(|now| diff(&prev, now));
                 if let Some(change) = change {
-                    return Some((Ok(Event::default().event("change").data(change.to_string())), last));
+                    let event = Event::default().event("change").data(change.to_string());
+                    return Some((Ok(event), last));
                 }
             }
         }
     });
-    Box::pin(ready.chain(changes))
+    Box::pin(events)
 }
 
 /// Changes to any flow: `{"flows": [{"uuid", "state", "updated_at"}…]}`.
@@ -77,7 +79,10 @@ pub(crate) async fn flows(
             .filter(|m| !prev.contains(*m))
             .map(|(uuid, state, at)| json!({"uuid": uuid, "state": state.as_str(), "updated_at": at}))
             .collect();
-        let gone = prev.iter().filter(|m| !now.iter().any(|n| n.0 == m.0)).count();
+        let gone = prev
+            .iter()
+            .filter(|m| !now.iter().any(|n| n.0 == m.0))
+            .count();
         (!changed.is_empty() || gone > 0).then(|| json!({ "flows": changed, "removed": gone }))
     };
     Ok(Sse::new(watch(d.inner.poll, look, diff)).keep_alive(KeepAlive::default()))
@@ -99,19 +104,24 @@ pub(crate) async fn flow(
         .await?
         .map_err(crate::pages::persistence_error)?;
     let look = move || backend.load_flow(uuid).map_err(|e| e.to_string());
-    let diff = |prev: &(taskwire_runtime::persistence::FlowDetail, Vec<taskwire_runtime::persistence::AtomDetail>),
-                now: &(taskwire_runtime::persistence::FlowDetail, Vec<taskwire_runtime::persistence::AtomDetail>)| {
-        let atoms: Vec<_> = now
-            .1
-            .iter()
-            .filter(|a| {
-                !prev
-                    .1
-                    .iter()
-                    .any(|p| p.uuid == a.uuid && p.state == a.state && p.updated_at == a.updated_at)
-            })
-            .map(|a| json!({"name": a.name, "state": a.state.as_str()}))
-            .collect();
+    let diff = |prev: &(
+        taskwire_runtime::persistence::FlowDetail,
+        Vec<taskwire_runtime::persistence::AtomDetail>,
+    ),
+                now: &(
+        taskwire_runtime::persistence::FlowDetail,
+        Vec<taskwire_runtime::persistence::AtomDetail>,
+    )| {
+        let atoms: Vec<_> =
+            now.1
+                .iter()
+                .filter(|a| {
+                    !prev.1.iter().any(|p| {
+                        p.uuid == a.uuid && p.state == a.state && p.updated_at == a.updated_at
+                    })
+                })
+                .map(|a| json!({"name": a.name, "state": a.state.as_str()}))
+                .collect();
         let flow_changed = prev.0.state != now.0.state || prev.0.updated_at != now.0.updated_at;
         (flow_changed || !atoms.is_empty())
             .then(|| json!({"state": now.0.state.as_str(), "atoms": atoms}))
