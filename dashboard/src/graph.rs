@@ -112,13 +112,17 @@ pub(crate) fn svg(atoms: &[AtomDetail], edges: &[(usize, usize)]) -> String {
         // its state now (a failed task is reverted first, so it ends
         // REVERTED): thick red outline, and the error in its tooltip.
         let failure = atom.failure.as_ref().or(atom.revert_failure.as_ref());
-        let (failed, why) = match failure {
-            Some(f) => (" failed", format!(" (failed: {})", esc(f.message()))),
-            None => ("", String::new()),
+        let (failed, why, mark) = match failure {
+            Some(f) => (
+                " failed",
+                format!(" (failed: {})", esc(f.message())),
+                " · failed",
+            ),
+            None => ("", String::new(), ""),
         };
         let _ = writeln!(
             out,
-            r#"<g class="atom state-{state}{failed}" data-atom="{full}" data-state="{state}"><title>{full}: {state}{why}</title><rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="7"/><text class="name" x="{tx}" y="{ty1}" text-anchor="middle">{name}{retry}</text><text class="state" x="{tx}" y="{ty2}" text-anchor="middle">{state}</text></g>"#,
+            r#"<g class="atom state-{state}{failed}" data-atom="{full}" data-state="{state}"><title>{full}: {state}{why}</title><rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="7"/><text class="name" x="{tx}" y="{ty1}" text-anchor="middle">{name}{retry}</text><text class="state" x="{tx}" y="{ty2}" text-anchor="middle">{state}{mark}</text></g>"#,
             full = esc(&atom.name),
             name = esc(&name),
             tx = x + NODE_W / 2,

@@ -41,8 +41,15 @@ fn step(name: &'static str, requires: &'static [&'static str], provides: &'stati
     FnTask::new(name)
         .requires(requires.iter().copied())
         .provides(provides)
-        .run(move |_| Ok(json!(format!("{name} done"))))
-        .revert(|_| Ok(()))
+        .run(move |_| {
+            // Long enough for the timeline to show something.
+            std::thread::sleep(Duration::from_millis(30));
+            Ok(json!(format!("{name} done")))
+        })
+        .revert(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            Ok(())
+        })
 }
 
 /// `validate → {reserve, price} → charge → ship`; `charge` fails when
@@ -77,6 +84,7 @@ fn flaky(_: &Value) -> Result<Flow, String> {
     Ok(Flow::linear("flaky_send").add(
         Flow::linear("attempts")
             .add(FnTask::new("send").provides("sent").run(move |_| {
+                std::thread::sleep(Duration::from_millis(30));
                 if tries.fetch_add(1, Ordering::SeqCst) == 0 {
                     Err(Failure::new(
                         taskwire_runtime::FailureKind::Task,
