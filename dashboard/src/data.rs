@@ -75,7 +75,7 @@ pub(crate) fn list_flows(
             None => true,
         })
         .collect();
-    rows.sort_by(|a, b| (b.updated_at, b.uuid).cmp(&(a.updated_at, a.uuid)));
+    rows.sort_by_key(|r| std::cmp::Reverse((r.updated_at, r.uuid)));
     let more = rows.len() > filter.limit;
     rows.truncate(filter.limit);
     let next = match (more, rows.last()) {

@@ -39,7 +39,7 @@ pub(crate) fn svg(atoms: &[AtomDetail], edges: &[(usize, usize)]) -> String {
     // Within a layer: by the mean column of predecessors, then position.
     let mut column = vec![0f64; n];
     let mut rows: Vec<Vec<usize>> = vec![Vec::new(); depth];
-    for d in 0..depth {
+    for (d, row) in rows.iter_mut().enumerate() {
         let mut members: Vec<(f64, usize)> = (0..n)
             .filter(|&i| layer[i] == d)
             .map(|i| {
@@ -60,7 +60,7 @@ pub(crate) fn svg(atoms: &[AtomDetail], edges: &[(usize, usize)]) -> String {
         for (c, &(_, i)) in members.iter().enumerate() {
             column[i] = c as f64;
         }
-        rows[d] = members.into_iter().map(|(_, i)| i).collect();
+        *row = members.into_iter().map(|(_, i)| i).collect();
     }
     let widest = rows.iter().map(Vec::len).max().unwrap_or(1) as i64;
     let width = MARGIN * 2 + widest * NODE_W + (widest - 1) * GAP_X;

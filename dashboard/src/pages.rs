@@ -364,7 +364,7 @@ pub(crate) async fn jobs(
         .iter()
         .filter(|j| state.is_none_or(|s| j.state == s))
         .collect();
-    shown.sort_by(|a, b| (b.updated_at, b.id).cmp(&(a.updated_at, a.id)));
+    shown.sort_by_key(|j| std::cmp::Reverse((j.updated_at, j.id)));
     b.push_str(r#"<section><h2>Jobs</h2><table id="jobs"><thead><tr><th>Job</th><th>State</th><th>Factory</th><th>Priority</th><th>Failures</th><th>Owner</th><th>Flow</th><th>Last change</th><th></th></tr></thead><tbody>"#);
     for j in &shown {
         let action = match j.state {
@@ -378,14 +378,10 @@ pub(crate) async fn jobs(
         };
         let _ = write!(
             b,
-            r#"<tr data-job="{id}" data-state="{state}"><td>{name}<br><span class="id">{id}</span></td><td>{badge}</td><td>{factory}</td><td>{prio}</td><td>{nf}/{max}</td><td>{owner}</td><td>{flow}</td><td>{when}</td><td>{action}</td></tr>"#,
+            r#"<tr data-job="{id}" data-state="{state}"><td>{name}<br><span class="id">{id}</span></td><td><span class="badge job-{state}">{state}</span></td><td>{factory}</td><td>{prio}</td><td>{nf}/{max}</td><td>{owner}</td><td>{flow}</td><td>{when}</td><td>{action}</td></tr>"#,
             id = j.id,
             state = j.state.as_str(),
             name = esc(&j.spec.name),
-            badge = format!(
-                r#"<span class="badge job-{0}">{0}</span>"#,
-                j.state.as_str()
-            ),
             factory = esc(&j.spec.factory),
             prio = j.spec.priority,
             nf = j.failures.len(),

@@ -117,7 +117,7 @@ async fn in_a_browser_failures_show_and_changes_arrive_live() {
     let backend = book.open();
     run(&backend, "dash::order", json!({}));
     let failed = run(&backend, "dash::order", json!({"fail": true}));
-    run(&backend, "dash::flaky", json!({}));
+    let retried = run(&backend, "dash::flaky", json!({}));
     let gate_list = common::unique("gate_list");
     let (running, first) = start_gated(&backend, &gate_list);
 
@@ -220,7 +220,32 @@ async fn in_a_browser_failures_show_and_changes_arrive_live() {
         text(&client, ".failure .causes li").await.as_deref(),
         Some("caused by: issuer answered 51: insufficient funds")
     );
+    // Tall enough for the whole page (failures and atoms below the graph).
+    client.set_window_size(1280, 1500).await.unwrap();
     shot(&client, "flow-failed.png").await;
+
+    // A retried flow: each attempt in the timeline, and the retry's history.
+    client
+        .goto(&format!("{base}/flows/{retried}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        client
+            .find_all(Locator::Css(
+                r#"#timeline rect.bar.execute[data-atom="send"]"#
+            ))
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "two attempts of send"
+    );
+    assert!(text(&client, r#"section.history[data-retry="again"]"#)
+        .await
+        .unwrap()
+        .contains("send: connection reset"));
+    shot(&client, "flow-retried.png").await;
+    client.set_window_size(1280, 1100).await.unwrap();
 
     // A running flow's page, live: its state and its graph change.
     let gate_flow = common::unique("gate_flow");
