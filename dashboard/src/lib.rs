@@ -54,8 +54,9 @@ use taskwire_runtime::persistence::Backend;
 /// The shortest action token accepted.
 pub const MIN_TOKEN_LEN: usize = 16;
 
-/// What [`serve`] serves, and how.
-#[derive(Debug, Clone)]
+/// What [`serve`] serves, and how. Its `Debug` output leaves the action
+/// token out.
+#[derive(Clone)]
 pub struct ServeOptions {
     /// The logbook to show.
     pub backend: Arc<dyn Backend>,
@@ -73,6 +74,23 @@ pub struct ServeOptions {
     pub action_token: Option<String>,
     /// How often the event streams look for changes (default 1 s).
     pub poll_interval: Duration,
+}
+
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("backend", &self.backend.url())
+            .field("jobboard", &self.jobboard.as_ref().map(|b| b.describe()))
+            .field("listen", &self.listen)
+            .field("allow_remote", &self.allow_remote)
+            .field("allow_actions", &self.allow_actions)
+            .field(
+                "action_token",
+                &self.action_token.as_ref().map(|_| "<hidden>"),
+            )
+            .field("poll_interval", &self.poll_interval)
+            .finish()
+    }
 }
 
 impl ServeOptions {
@@ -130,7 +148,6 @@ pub struct Dashboard {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     backend: Arc<dyn Backend>,
     jobboard: Option<Arc<dyn JobBoard>>,
@@ -138,6 +155,16 @@ struct Inner {
     token: Option<String>,
     csrf: String,
     poll: Duration,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dashboard")
+            .field("backend", &self.backend.url())
+            .field("allow_actions", &self.allow_actions)
+            .field("poll", &self.poll)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Dashboard {

@@ -463,6 +463,23 @@ async fn options_refuse_remote_addresses_and_weak_tokens() {
     options.action_token = Some("short".into());
     let err = serve(options.clone()).await.unwrap_err();
     assert_eq!(err.to_string(), "actions are allowed but the action token is too short; give a token of at least 16 characters");
+    let shown = format!(
+        "{options:?} {:?}",
+        Dashboard::new(&{
+            let mut o = options.clone();
+            o.action_token = Some(TOKEN.into());
+            o
+        })
+        .unwrap()
+    );
+    assert!(
+        shown.contains(r#"action_token: Some("<hidden>")"#),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("short") && !shown.contains(TOKEN),
+        "no token in Debug: {shown}"
+    );
     options.poll_interval = Duration::ZERO;
     options.action_token = Some(TOKEN.into());
     assert!(matches!(
