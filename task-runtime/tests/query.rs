@@ -420,3 +420,35 @@ fn sqlite_lists_from_the_index() {
         assert!(!plan.contains("TEMP B-TREE"), "sorts the table: {plan}");
     }
 }
+
+/// The engine records when each atom ran and was reverted, and how many
+/// times it was started, in its metadata (what `taskwire flow show` prints).
+#[test]
+fn atoms_record_their_times_and_attempts() {
+    use serde_json::json;
+    use taskwire_runtime::{Engine, Failure, FailureKind, Flow, FnTask};
+    let backend = persistence::open("memory://").unwrap();
+    let flow = Flow::linear("timed")
+        .add(FnTask::new("ok").run(|_| Ok(json!(1))).revert(|_| Ok(())))
+        .add(FnTask::new("boom").run(|_| Err(Failure::new(FailureKind::Task, "no disk"))));
+    let before = persistence::now_ms();
+    let mut engine = Engine::new(flow).persist(backend.clone());
+    assert!(engine.run().is_err());
+    let after = persistence::now_ms();
+    let id = engine.flow_uuid().unwrap();
+    let (detail, atoms) = backend.load_flow(id).unwrap();
+    assert_eq!(detail.state, FlowState::Reverted);
+    let t = |a: &AtomDetail, key: &str| {
+        a.meta[key]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{key}: {}", a.meta))
+    };
+    let ok = &atoms[0];
+    assert_eq!(ok.meta["attempts"], json!(1));
+    let (s, e) = (t(ok, "started_at"), t(ok, "ended_at"));
+    let (rs, re) = (t(ok, "revert_started_at"), t(ok, "revert_ended_at"));
+    assert!(before <= s && s <= e && e <= rs && rs <= re && re <= after);
+    let boom = &atoms[1];
+    assert_eq!(boom.meta["attempts"], json!(1));
+    assert!(t(boom, "started_at") <= t(boom, "ended_at"));
+}
