@@ -305,6 +305,7 @@ impl Recorder {
         if let Some(history) = history {
             set_meta(&mut atom.meta, "history", json!(history));
         }
+        set_times(&mut atom, to);
         mark_timeline(&mut atom.meta, to, now_ms());
         if to == AtomState::Pending {
             // Reset for another attempt of its retry: the last attempt's
@@ -518,6 +519,28 @@ fn mark_timeline(meta: &mut Value, to: AtomState, now: i64) {
         return;
     }
     set_meta(meta, "timeline", Value::Array(timeline));
+}
+
+/// When the atom's last execution and revert started and ended (unix ms),
+/// and how many times it was started (`meta.attempts`), for operators.
+fn set_times(atom: &mut AtomDetail, to: AtomState) {
+    let now = json!(now_ms());
+    match to {
+        AtomState::Running => {
+            let attempts = atom.meta.get("attempts").and_then(Value::as_u64);
+            set_meta(&mut atom.meta, "attempts", json!(attempts.unwrap_or(0) + 1));
+            set_meta(&mut atom.meta, "started_at", now);
+            if let Value::Object(map) = &mut atom.meta {
+                map.remove("ended_at");
+            }
+        }
+        AtomState::Success | AtomState::Failure => set_meta(&mut atom.meta, "ended_at", now),
+        AtomState::Reverting => set_meta(&mut atom.meta, "revert_started_at", now),
+        AtomState::Reverted | AtomState::RevertFailure => {
+            set_meta(&mut atom.meta, "revert_ended_at", now)
+        }
+        _ => {}
+    }
 }
 
 fn set_meta(meta: &mut Value, key: &str, value: Value) {
