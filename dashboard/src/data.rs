@@ -2,102 +2,42 @@
 
 use serde_json::Value;
 use taskwire_runtime::persistence::{
-    now_ms, AtomDetail, Backend, FlowDetail, PersistenceError, Uuid,
+    now_ms, AtomDetail, Backend, FlowDetail, FlowOrder, FlowPage, FlowQuery, PersistenceError, Uuid,
 };
 use taskwire_runtime::FlowState;
 
-use crate::params::{Cursor, FlowFilter};
+use crate::params::FlowFilter;
 
-/// A flow as listed.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct FlowRow {
-    pub(crate) logbook: Uuid,
-    pub(crate) logbook_name: String,
-    pub(crate) uuid: Uuid,
-    pub(crate) name: String,
-    pub(crate) state: FlowState,
-    pub(crate) updated_at: i64,
-}
-
-/// A page of flows, newest first, and the cursor of the next page.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct FlowPage {
-    pub(crate) flows: Vec<FlowRow>,
-    pub(crate) next: Option<Cursor>,
-}
-
-/// Every flow of every logbook, unsorted.
-fn all_flows(backend: &dyn Backend) -> Result<Vec<FlowRow>, PersistenceError> {
-    let mut rows = Vec::new();
-    for summary in backend.list_logbooks()? {
-        for flow in summary.flows {
-            rows.push(FlowRow {
-                logbook: summary.book.uuid,
-                logbook_name: summary.book.name.clone(),
-                uuid: flow.uuid,
-                name: flow.name,
-                state: flow.state,
-                updated_at: flow.updated_at,
-            });
-        }
-    }
-    Ok(rows)
-}
-
-/// The flows `filter` selects, newest change first (ties by id), one page.
+/// One page of the flows `filter` selects, newest first, through the
+/// backend's indexed query.
 pub(crate) fn list_flows(
     backend: &dyn Backend,
     filter: &FlowFilter,
 ) -> Result<FlowPage, PersistenceError> {
-    let now = now_ms();
-    let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-    let name = filter.name.as_ref().map(|n| n.to_lowercase());
-    let mut rows: Vec<FlowRow> = all_flows(backend)?
-        .into_iter()
-        .filter(|r| filter.states.is_empty() || filter.states.contains(&r.state))
-        .filter(|r| match &name {
-            Some(n) => r.name.to_lowercase().contains(n),
-            None => true,
-        })
-        .filter(|r| filter.logbook.is_none_or(|b| b == r.logbook))
-        .filter(|r| {
-            filter
-                .newer_than
-                .is_none_or(|d| r.updated_at >= now.saturating_sub(ms(d)))
-        })
-        .filter(|r| {
-            filter
-                .older_than
-                .is_none_or(|d| r.updated_at <= now.saturating_sub(ms(d)))
-        })
-        .filter(|r| match filter.after {
-            Some(c) => (r.updated_at, r.uuid) < (c.updated_at, c.uuid),
-            None => true,
-        })
-        .collect();
-    rows.sort_by_key(|r| std::cmp::Reverse((r.updated_at, r.uuid)));
-    let more = rows.len() > filter.limit;
-    rows.truncate(filter.limit);
-    let next = match (more, rows.last()) {
-        (true, Some(last)) => Some(Cursor {
-            updated_at: last.updated_at,
-            uuid: last.uuid,
-        }),
-        _ => None,
-    };
-    Ok(FlowPage { flows: rows, next })
+    backend.query_flows(&filter.to_query(now_ms()))
 }
 
-/// What changed in the flows since the last look: (uuid, state, updated_at).
+/// How many of the most recently changed flows the list's event stream
+/// compares at each look: a change moves a flow to the top of that order,
+/// so that any change since the last look is among them (unless more flows
+/// changed than that, which is a change too).
+const WATCHED: usize = 200;
+
+/// The most recently changed flows: (uuid, state, updated_at), newest first.
 pub(crate) fn flow_marks(
     backend: &dyn Backend,
 ) -> Result<Vec<(Uuid, FlowState, i64)>, PersistenceError> {
-    let mut marks: Vec<_> = all_flows(backend)?
+    let query = FlowQuery {
+        order: FlowOrder::Updated,
+        limit: WATCHED,
+        ..FlowQuery::default()
+    };
+    Ok(backend
+        .query_flows(&query)?
+        .flows
         .into_iter()
         .map(|r| (r.uuid, r.state, r.updated_at))
-        .collect();
-    marks.sort_unstable_by_key(|m| m.0);
-    Ok(marks)
+        .collect())
 }
 
 /// One flow with its atoms, its logbook's name and its graph's edges.

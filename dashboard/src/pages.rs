@@ -31,10 +31,14 @@ pub(crate) async fn blocking<T: Send + 'static>(
     })
 }
 
-/// A logbook error as a page: 404 for an unknown id, 503 otherwise.
+/// A logbook error as a page: 404 for an unknown id, 400 for a query the
+/// backend refuses, 503 otherwise.
 pub(crate) fn persistence_error(e: PersistenceError) -> PageError {
     match e {
         PersistenceError::NotFound { .. } => PageError::new(StatusCode::NOT_FOUND, e.to_string()),
+        PersistenceError::InvalidCursor { .. } | PersistenceError::InvalidQuery { .. } => {
+            PageError::bad_request(e.to_string())
+        }
         e => PageError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("the logbook cannot be read: {e}"),
@@ -106,17 +110,22 @@ pub(crate) async fn flows(
     if page_of.flows.is_empty() {
         body.push_str(r#"<p class="muted" id="no-flows">No flow matches.</p>"#);
     } else {
-        body.push_str(r#"<table class="flows" id="flows"><thead><tr><th>Flow</th><th>State</th><th>Logbook</th><th>Last change (UTC)</th><th>Id</th></tr></thead><tbody>"#);
+        body.push_str(r#"<table class="flows" id="flows"><thead><tr><th>Flow</th><th>State</th><th>Atoms</th><th>Logbook</th><th>Created (UTC)</th><th>Last change</th><th>Id</th></tr></thead><tbody>"#);
         for r in &page_of.flows {
             let _ = write!(
                 body,
-                r#"<tr data-flow="{uuid}" data-state="{state}"><td><a href="/flows/{uuid}">{name}</a></td><td>{badge}</td><td>{book}</td><td>{when}</td><td class="id">{uuid}</td></tr>"#,
+                r#"<tr data-flow="{uuid}" data-state="{state}"><td><a href="/flows/{uuid}">{name}</a></td><td>{badge}</td><td>{atoms}</td><td>{book}</td><td>{created}</td><td>{changed}</td><td class="id">{uuid}</td></tr>"#,
                 uuid = r.uuid,
                 state = r.state.as_str(),
                 name = esc(&r.name),
                 badge = state_badge(r.state.as_str()),
+                atoms = r.atoms,
                 book = esc(&r.logbook_name),
-                when = time(r.updated_at),
+                created = time(r.created_at),
+                changed = match r.updated_at - r.created_at {
+                    d if d >= 0 => format!("+{}", duration(d)),
+                    _ => time(r.updated_at),
+                },
             );
         }
         body.push_str("</tbody></table>");
@@ -127,7 +136,7 @@ pub(crate) async fn flows(
         let _ = write!(
             body,
             r#"<p><a id="older" href="/?{q}{sep}after={}">Older flows →</a></p>"#,
-            enc(&next.to_param())
+            enc(&next.to_string())
         );
     }
     Ok(page("Flows", "flows", Some("/events/flows"), &body))

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use taskwire_runtime::jobboard::JobState;
-use taskwire_runtime::persistence::Uuid;
+use taskwire_runtime::persistence::{Cursor, FlowOrder, FlowQuery, NameMatch, Uuid};
 use taskwire_runtime::FlowState;
 
 use crate::html::PageError;
@@ -64,32 +64,6 @@ pub(crate) fn decode(text: &str) -> Result<String, PageError> {
     }
     String::from_utf8(out)
         .map_err(|_| PageError::bad_request(format!("the query text `{text}` is not UTF-8")))
-}
-
-/// A position in the newest-first list: the last flow shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Cursor {
-    pub(crate) updated_at: i64,
-    pub(crate) uuid: Uuid,
-}
-
-impl Cursor {
-    pub(crate) fn to_param(self) -> String {
-        format!("{}_{}", self.updated_at, self.uuid)
-    }
-
-    fn parse(text: &str) -> Result<Cursor, PageError> {
-        let bad = || {
-            PageError::bad_request(format!(
-                "`after={text}` is not a page cursor (expected `<unix ms>_<flow uuid>`, as the \"Older\" link gives)"
-            ))
-        };
-        let (ms, uuid) = text.split_once('_').ok_or_else(bad)?;
-        Ok(Cursor {
-            updated_at: ms.parse().map_err(|_| bad())?,
-            uuid: Uuid::parse_str(uuid).map_err(|_| bad())?,
-        })
-    }
 }
 
 /// The flows list's filters.
@@ -170,11 +144,41 @@ impl FlowFilter {
                             ))
                         })?
                 }
-                "after" => filter.after = Some(Cursor::parse(v)?),
+                "after" => {
+                    let cursor: Cursor = v.parse().map_err(|e| {
+                        PageError::bad_request(format!(
+                            "`after={v}` is not a page cursor (as the \"Older\" link gives): {e}"
+                        ))
+                    })?;
+                    if cursor.order != FlowOrder::Created {
+                        return Err(PageError::bad_request(format!(
+                            "`after={v}` is not a page cursor of this list, which is by creation time"
+                        )));
+                    }
+                    filter.after = Some(cursor);
+                }
                 _ => unreachable!("pairs() refuses unknown names"),
             }
         }
         Ok(filter)
+    }
+
+    /// The logbook query of this filter at time `now` (unix ms): newest
+    /// created first.
+    pub(crate) fn to_query(&self, now: i64) -> FlowQuery {
+        let ago =
+            |d: Duration| now.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        FlowQuery {
+            states: self.states.clone(),
+            name: self.name.clone().map(NameMatch::Contains),
+            logbook: self.logbook,
+            updated_after: self.newer_than.map(ago),
+            updated_before: self.older_than.map(ago),
+            order: FlowOrder::Created,
+            limit: self.limit,
+            after: self.after,
+            ..FlowQuery::default()
+        }
     }
 
     /// The query string of this filter, for links (without `after`).
@@ -263,14 +267,17 @@ mod tests {
     #[test]
     fn a_full_filter_parses_and_round_trips() {
         let f = FlowFilter::parse(Some(
-            "state=failure,RUNNING&name=vol+1&newer_than=2h&limit=10&after=5_67e55044-10b1-426f-9247-bb680e5fe0c8",
+            "state=failure,RUNNING&name=vol+1&newer_than=2h&limit=10&after=c5.67e55044-10b1-426f-9247-bb680e5fe0c8",
         ))
         .unwrap();
         assert_eq!(f.states, [FlowState::Failure, FlowState::Running]);
         assert_eq!(f.name.as_deref(), Some("vol 1"));
         assert_eq!(f.newer_than, Some(Duration::from_secs(7200)));
         assert_eq!(f.limit, 10);
-        assert_eq!(f.after.unwrap().updated_at, 5);
+        assert_eq!(f.after.unwrap().at, 5);
+        let q = f.to_query(10_000_000);
+        assert_eq!(q.updated_after, Some(10_000_000 - 7_200_000));
+        assert_eq!(q.name, Some(NameMatch::Contains("vol 1".into())));
         let again = FlowFilter::parse(Some(&f.query())).unwrap();
         assert_eq!(again, FlowFilter { after: None, ..f });
     }
@@ -283,6 +290,8 @@ mod tests {
         assert!(err("newer_than=5y").contains("`newer_than=5y` is not an age"));
         assert!(err("older_than=99999999999999d").contains("not an age"));
         assert!(err("after=12").contains("`after=12` is not a page cursor"));
+        assert!(err("after=u5.67e55044-10b1-426f-9247-bb680e5fe0c8")
+            .contains("not a page cursor of this list"));
         assert!(err("logbook=nope").contains("`logbook=nope` is not a logbook id"));
         assert!(err("color=red").contains("unknown query parameter `color`"));
         assert!(err("limit=1&limit=2").contains("`limit` is given twice"));

@@ -111,7 +111,7 @@ async fn the_list_shows_filters_and_pages_the_flows() {
 
         let (_, page) = get(&app, "/?state=reverted").await;
         assert!(page.contains(&failed.to_string()) && !page.contains(&ok.to_string()));
-        let (_, page) = get(&app, "/?name=FLAKY").await;
+        let (_, page) = get(&app, "/?name=flaky").await;
         assert!(page.contains(&retried.to_string()) && !page.contains(&failed.to_string()));
         let (_, page) = get(&app, "/?older_than=1d").await;
         assert!(page.contains(r#"id="no-flows""#), "nothing is a day old");
