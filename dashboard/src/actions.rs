@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use taskwire_runtime::jobboard::{JobBoard, JobState};
+use taskwire_runtime::jobboard::{JobBoard, JobBoardError, JobState};
 use taskwire_runtime::Engine;
 
 use crate::html::PageError;
@@ -145,11 +145,10 @@ fn board(d: &Dashboard) -> Result<Arc<dyn JobBoard>, PageError> {
     })
 }
 
-fn board_error(e: taskwire_runtime::jobboard::JobBoardError) -> PageError {
+fn board_error(e: JobBoardError) -> PageError {
     match e {
-        taskwire_runtime::jobboard::JobBoardError::NotFound { .. } => {
-            PageError::new(StatusCode::NOT_FOUND, e.to_string())
-        }
+        JobBoardError::NotFound { .. } => PageError::new(StatusCode::NOT_FOUND, e.to_string()),
+        JobBoardError::NotDead { .. } => PageError::new(StatusCode::CONFLICT, e.to_string()),
         e => PageError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("the jobboard failed: {e}"),
@@ -192,19 +191,7 @@ pub(crate) async fn requeue(
     authorize(&d, &headers, &body)?;
     let id = params::id("job", &id)?;
     let board = board(&d)?;
-    blocking(move || {
-        let job = board.get(id).map_err(board_error)?;
-        if job.state != JobState::Dead {
-            return Err(PageError::new(
-                StatusCode::CONFLICT,
-                format!("job {id} is {}: only a dead job can be requeued", job.state),
-            ));
-        }
-        // Posted again as a new job (failures start from zero), then the
-        // dead letter goes.
-        board.post(&job.spec).map_err(board_error)?;
-        board.delete(id).map_err(board_error)
-    })
-    .await??;
+    // Ready again, same id, failures cleared (the board checks it is dead).
+    blocking(move || board.requeue(id).map(drop).map_err(board_error)).await??;
     Ok(Redirect::to("/jobs").into_response())
 }
