@@ -24,11 +24,18 @@ use tower::ServiceExt;
 
 fn fill(backend: &Arc<dyn Backend>, n: usize) -> taskwire_runtime::persistence::Uuid {
     let started = Instant::now();
-    let books: Vec<LogBook> = (0..100).map(|i| LogBook::new(format!("book-{i}"))).collect();
+    let books: Vec<LogBook> = (0..100)
+        .map(|i| LogBook::new(format!("book-{i}")))
+        .collect();
     for b in &books {
         backend.save_logbook(b).unwrap();
     }
-    let states = [FlowState::Success, FlowState::Reverted, FlowState::Failure, FlowState::Running];
+    let states = [
+        FlowState::Success,
+        FlowState::Reverted,
+        FlowState::Failure,
+        FlowState::Running,
+    ];
     for i in 0..n {
         let mut flow = FlowDetail::new(books[i % books.len()].uuid, format!("flow-{}", i % 50));
         flow.state = states[i % states.len()];
@@ -40,11 +47,17 @@ fn fill(backend: &Arc<dyn Backend>, n: usize) -> taskwire_runtime::persistence::
     let flow = taskwire_runtime::Flow::linear("real")
         .add(FnTask::new("a").provides("x").run(|_| Ok(json!(1))))
         .add(FnTask::new("b").requires(["x"]).run(|_| {
-            Err(taskwire_runtime::Failure::new(taskwire_runtime::FailureKind::Task, "boom"))
+            Err(taskwire_runtime::Failure::new(
+                taskwire_runtime::FailureKind::Task,
+                "boom",
+            ))
         }));
     let mut engine = Engine::new(flow).persist(backend.clone());
     let _ = engine.run();
-    eprintln!("filled {n} flows in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "filled {n} flows in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     engine.flow_uuid().unwrap()
 }
 
@@ -82,16 +95,26 @@ fn main() {
     )];
     if let Ok(server) = std::env::var("TASKWIRE_BENCH_PG") {
         let db = format!("tw_dash_bench_{}", std::process::id());
-        let mut admin = postgres::Client::connect(&format!("{server}/postgres"), postgres::NoTls).unwrap();
-        admin.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
-        backends.push(("postgres".to_owned(), format!("{server}/{db}"), Some((server, db))));
+        let mut admin =
+            postgres::Client::connect(&format!("{server}/postgres"), postgres::NoTls).unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {db}"))
+            .unwrap();
+        backends.push((
+            "postgres".to_owned(),
+            format!("{server}/{db}"),
+            Some((server, db)),
+        ));
     }
     println!("| logbook | flows | page | median | p90 |");
     println!("|---|---:|---|---:|---:|");
     for (kind, url, pg) in &backends {
         let backend = persistence::open(url).unwrap();
         let real = fill(&backend, n);
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let app = router(Dashboard::new(&ServeOptions::new(backend.clone())).unwrap());
         for uri in [
             "/".to_owned(),
@@ -109,8 +132,11 @@ fn main() {
         drop(rt);
         drop(backend);
         if let Some((server, db)) = pg {
-            let mut admin = postgres::Client::connect(&format!("{server}/postgres"), postgres::NoTls).unwrap();
-            admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).unwrap();
+            let mut admin =
+                postgres::Client::connect(&format!("{server}/postgres"), postgres::NoTls).unwrap();
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                .unwrap();
         }
     }
     let _ = std::fs::remove_dir_all(&dir);

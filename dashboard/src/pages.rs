@@ -57,13 +57,11 @@ pub(crate) async fn flows(
     let filter = FlowFilter::parse(raw.as_deref())?;
     let backend = d.inner.backend.clone();
     let f = filter.clone();
-    let (page_of, books) = blocking(move || {
-        let page = data::list_flows(&*backend, &f)?;
-        let books = backend.list_logbooks()?;
-        Ok::<_, PersistenceError>((page, books))
-    })
-    .await?
-    .map_err(persistence_error)?;
+    // One indexed query: no listing of every logbook (a logbook is chosen
+    // by clicking its name in a row).
+    let page_of = blocking(move || data::list_flows(&*backend, &f))
+        .await?
+        .map_err(persistence_error)?;
     let mut body = String::new();
     body.push_str(r#"<h1>Flows</h1><form class="filters" method="get" action="/">"#);
     let _ = write!(
@@ -84,21 +82,11 @@ pub(crate) async fn flows(
         r#"<label>Name <input name="name" id="filter-name" value="{}" placeholder="contains"></label>"#,
         esc(filter.name.as_deref().unwrap_or(""))
     );
-    body.push_str(r#"<label>Logbook <select name="logbook"><option value="">any</option>"#);
-    for b in &books {
-        let selected = if filter.logbook == Some(b.book.uuid) {
-            " selected"
-        } else {
-            ""
-        };
-        let _ = write!(
-            body,
-            r#"<option value="{}"{selected}>{}</option>"#,
-            b.book.uuid,
-            esc(&b.book.name)
-        );
-    }
-    body.push_str("</select></label>");
+    let _ = write!(
+        body,
+        r#"<label>Logbook id <input name="logbook" id="filter-logbook" size="36" value="{}" placeholder="any (click a logbook below)"></label>"#,
+        filter.logbook.map(|b| b.to_string()).unwrap_or_default()
+    );
     let _ = write!(
         body,
         r#"<label>Changed within <input name="newer_than" size="5" value="{}" placeholder="1h"></label><button type="submit">Filter</button></form>"#,
@@ -114,13 +102,14 @@ pub(crate) async fn flows(
         for r in &page_of.flows {
             let _ = write!(
                 body,
-                r#"<tr data-flow="{uuid}" data-state="{state}"><td><a href="/flows/{uuid}">{name}</a></td><td>{badge}</td><td>{atoms}</td><td>{book}</td><td>{created}</td><td>{changed}</td><td class="id">{uuid}</td></tr>"#,
+                r#"<tr data-flow="{uuid}" data-state="{state}"><td><a href="/flows/{uuid}">{name}</a></td><td>{badge}</td><td>{atoms}</td><td><a href="/?logbook={book_id}" title="only this logbook's flows">{book}</a></td><td>{created}</td><td>{changed}</td><td class="id">{uuid}</td></tr>"#,
                 uuid = r.uuid,
                 state = r.state.as_str(),
                 name = esc(&r.name),
                 badge = state_badge(r.state.as_str()),
                 atoms = r.atoms,
                 book = esc(&r.logbook_name),
+                book_id = r.logbook_uuid,
                 created = time(r.created_at),
                 changed = match r.updated_at - r.created_at {
                     d if d >= 0 => format!("+{}", duration(d)),

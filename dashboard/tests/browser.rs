@@ -102,6 +102,30 @@ async fn text(client: &Client, css: &str) -> Option<String> {
     }
 }
 
+/// Waits until the page's stream is connected and the page refreshed once
+/// after it (the refresh replaces `#content`: elements found before it
+/// would be stale).
+async fn settled(client: &Client) {
+    until("the page's first live refresh", || async {
+        attr(client, "body", "data-refreshed").await.is_some()
+    })
+    .await;
+}
+
+/// Clicks the element `css` selects, finding it again if a live refresh
+/// replaced it meanwhile.
+async fn click(client: &Client, css: &str) {
+    for _ in 0..20 {
+        if let Ok(e) = client.find(Locator::Css(css)).await {
+            if e.click().await.is_ok() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("cannot click {css}");
+}
+
 async fn shot(client: &Client, name: &str) {
     let png = client.screenshot().await.unwrap();
     std::fs::write(screens().join(name), png).unwrap();
@@ -131,10 +155,7 @@ async fn in_a_browser_failures_show_and_changes_arrive_live() {
 
     // The list, live: the running flow's row turns SUCCESS without a reload.
     client.goto(&format!("{base}/")).await.unwrap();
-    until("the list's event stream", || async {
-        attr(&client, "body", "data-connected").await.as_deref() == Some("yes")
-    })
-    .await;
+    settled(&client).await;
     let row = format!(r#"tr[data-flow="{running}"]"#);
     assert_eq!(
         attr(&client, &row, "data-state").await.as_deref(),
@@ -163,13 +184,7 @@ async fn in_a_browser_failures_show_and_changes_arrive_live() {
 
     // Click into the failed flow.
     let link = format!(r#"tr[data-flow="{failed}"] a"#);
-    client
-        .find(Locator::Css(&link))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, &link).await;
     until("the failed flow's page", || async {
         client
             .current_url()
@@ -178,6 +193,7 @@ async fn in_a_browser_failures_show_and_changes_arrive_live() {
             .unwrap_or(false)
     })
     .await;
+    settled(&client).await;
     let failing = client
         .find(Locator::Css("#graph g.atom.failed"))
         .await
@@ -229,6 +245,7 @@ async fn in_a_browser_failures_show_and_changes_arrive_live() {
         .goto(&format!("{base}/flows/{retried}"))
         .await
         .unwrap();
+    settled(&client).await;
     assert_eq!(
         client
             .find_all(Locator::Css(
@@ -254,10 +271,7 @@ async fn in_a_browser_failures_show_and_changes_arrive_live() {
         .goto(&format!("{base}/flows/{running}"))
         .await
         .unwrap();
-    until("the flow's event stream", || async {
-        attr(&client, "body", "data-connected").await.as_deref() == Some("yes")
-    })
-    .await;
+    settled(&client).await;
     assert_eq!(
         text(&client, "#flow-state").await.as_deref(),
         Some("RUNNING")

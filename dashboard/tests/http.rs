@@ -118,6 +118,25 @@ async fn the_list_shows_filters_and_pages_the_flows() {
         let (_, page) = get(&app, "/?newer_than=1h&state=SUCCESS,REVERTED").await;
         assert_eq!(page.matches("<tr data-flow=").count(), 3);
 
+        // A row's logbook link lists only that logbook's flows (each run
+        // here has a logbook of its own).
+        let (_, page) = get(&app, "/").await;
+        let row = page
+            .split(&format!(r#"<tr data-flow="{failed}""#))
+            .nth(1)
+            .unwrap();
+        let link = row
+            .split(r#"<a href=""#)
+            .nth(2)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert!(link.starts_with("/?logbook="), "{link}");
+        let (_, page) = get(&app, link).await;
+        assert_eq!(page.matches("<tr data-flow=").count(), 1, "{page}");
+        assert!(page.contains(&format!(r#"<tr data-flow="{failed}""#)));
+
         // Pages of one: each "Older" link leads to the next flow.
         let mut seen = Vec::new();
         let mut uri = "/?limit=1".to_owned();
