@@ -190,6 +190,50 @@ fn failures_end_in_a_dead_job(board: &dyn JobBoard) {
     assert_eq!(board.list(Some(JobState::Dead)).unwrap(), vec![dead]);
 }
 
+/// A dead job requeued is ready again in its old place, its failures
+/// cleared (and returned), so that it may fail `max_failures` times again;
+/// a job that is not dead is refused, a missing one named.
+fn requeue_gives_a_dead_job_another_chance(board: &dyn JobBoard) {
+    let posted = board.post(&job("poison", 0).max_failures(1)).unwrap();
+    let claim = board.claim("c1", LONG).unwrap().unwrap();
+    assert_eq!(board.fail(&claim, "boom").unwrap(), JobState::Dead);
+    let ready = board.post(&job("ready", 0)).unwrap();
+    let err = board.requeue(ready.id).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            JobBoardError::NotDead {
+                state: JobState::Ready,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: job {} is ready, not dead; only a dead job can be requeued",
+            board.describe(),
+            ready.id
+        )
+    );
+    let before = board.requeue(posted.id).unwrap();
+    assert_eq!(before.state, JobState::Dead);
+    assert_eq!(before.failures[0].message, "boom");
+    let back = board.get(posted.id).unwrap();
+    assert_eq!((back.state, back.failures.len()), (JobState::Ready, 0));
+    assert_eq!(board.list(Some(JobState::Dead)).unwrap(), vec![]);
+    // Posted first, claimed first; under a new token.
+    let again = board.claim("c2", LONG).unwrap().unwrap();
+    assert_eq!((again.job.id, again.token), (posted.id, 2));
+    assert_eq!(board.fail(&again, "boom again").unwrap(), JobState::Dead);
+    let missing = taskwire::persistence::Uuid::new_v4();
+    assert!(matches!(
+        board.requeue(missing).unwrap_err(),
+        JobBoardError::NotFound { job, .. } if job == missing
+    ));
+}
+
 /// A job whose conductors keep dying (claims expiring) ends dead too.
 fn expiries_count_as_failures(board: &dyn JobBoard) {
     let posted = board.post(&job("crashes", 0).max_failures(2)).unwrap();
@@ -293,6 +337,12 @@ macro_rules! conformance {
         fn an_expired_claim_is_taken_over_and_fenced() {
             let (board, _keep) = $open("fenced");
             super::an_expired_claim_is_taken_over_and_fenced(&*board);
+        }
+
+        #[test]
+        fn requeue_gives_a_dead_job_another_chance() {
+            let (board, _keep) = $open("requeue");
+            super::requeue_gives_a_dead_job_another_chance(&*board);
         }
 
         #[test]

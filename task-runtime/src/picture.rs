@@ -75,6 +75,8 @@ use std::fmt::Write as _;
 
 use crate::engine::{AtomState, Engine, RunError};
 use crate::flow::{ArgSource, Child, ExecutionGraph, Flow, FlowErrors, FlowKind};
+use crate::persistence::{AtomDetail, FlowDetail};
+use crate::state::FlowState;
 use crate::storage::Storage;
 use crate::task::{Provides, TaskSpec};
 
@@ -108,6 +110,9 @@ pub struct Picture<'a> {
     plan: Cow<'a, ExecutionGraph>,
     flow: Option<&'a Flow>,
     storage: Option<&'a Storage>,
+    /// States read from a logbook (`Picture::recorded`): the flow's, and
+    /// each atom's in plan order.
+    recorded: Option<(FlowState, Vec<AtomState>)>,
     provides: bool,
     edge_labels: bool,
 }
@@ -170,6 +175,7 @@ impl<'a> Picture<'a> {
             plan: Cow::Owned(plan),
             flow: Some(flow),
             storage: None,
+            recorded: None,
             provides: false,
             edge_labels: true,
         })
@@ -183,6 +189,7 @@ impl<'a> Picture<'a> {
             plan: Cow::Borrowed(storage.plan()),
             flow: None,
             storage: Some(storage),
+            recorded: None,
             provides: false,
             edge_labels: true,
         }
@@ -223,6 +230,45 @@ impl<'a> Picture<'a> {
         Ok(self)
     }
 
+    /// Colours the picture with a run recorded in a logbook, read without
+    /// an engine (no lease taken): the flow detail's state in the title, and
+    /// each atom's recorded state, matched by name (an atom the logbook does
+    /// not hold yet is PENDING). The picture should be of the flow the run
+    /// was built from ([`Picture::of_flow`] of the flow its factory builds).
+    ///
+    /// ```
+    /// # use taskwire_runtime::{picture::Picture, Flow, FnTask, AtomState, FlowState};
+    /// # use taskwire_runtime::persistence::{AtomDetail, FlowDetail, Uuid};
+    /// # use serde_json::json;
+    /// let flow = Flow::linear("f")
+    ///     .add(FnTask::new("a").run(|_| Ok(json!(1))))
+    ///     .add(FnTask::new("b").run(|_| Ok(json!(2))));
+    /// let mut detail = FlowDetail::new(Uuid::nil(), "f");
+    /// detail.state = FlowState::Failure;
+    /// let mut a = AtomDetail::new(detail.uuid, "a", 0);
+    /// a.state = AtomState::Failure;
+    /// let dot = Picture::of_flow(&flow, &[]).unwrap().recorded(&detail, &[a]).to_dot();
+    /// assert!(dot.contains("f (linear): FAILURE"), "{dot}");
+    /// assert!(dot.contains(r#"a0 [label="a\nFAILURE""#), "{dot}");
+    /// assert!(dot.contains(r#"a1 [label="b\nPENDING""#), "{dot}");
+    /// ```
+    pub fn recorded(mut self, detail: &FlowDetail, atoms: &[AtomDetail]) -> Picture<'a> {
+        let states = self
+            .plan
+            .atoms()
+            .iter()
+            .map(|spec| {
+                atoms
+                    .iter()
+                    .find(|a| a.name == spec.atom_name())
+                    .map_or(AtomState::Pending, |a| a.state)
+            })
+            .collect();
+        self.recorded = Some((detail.state, states));
+        self.storage = None;
+        self
+    }
+
     /// Adds what each atom provides to its label (default: no).
     pub fn show_provides(mut self, show: bool) -> Picture<'a> {
         self.provides = show;
@@ -258,15 +304,21 @@ impl<'a> Picture<'a> {
     /// What both formats draw, with names still unescaped.
     fn model(&self) -> Model {
         let plan = &*self.plan;
-        let states: Option<Vec<AtomState>> = self
-            .storage
-            .map(|s| (0..plan.atoms().len()).map(|i| s.atom_state(i)).collect());
+        let states: Option<Vec<AtomState>> = match &self.recorded {
+            Some((_, states)) => Some(states.clone()),
+            None => self
+                .storage
+                .map(|s| (0..plan.atoms().len()).map(|i| s.atom_state(i)).collect()),
+        };
         let mut title = match self.flow {
             Some(flow) => kind_title(flow.name(), flow.kind()),
             None => plan.flow_name().to_owned(),
         };
         if let Some(storage) = self.storage {
             let _ = write!(title, ": {}", storage.flow_state());
+        }
+        if let Some((state, _)) = &self.recorded {
+            let _ = write!(title, ": {state}");
         }
         let label = |i: usize| {
             let atom = &plan.atoms()[i];

@@ -286,6 +286,16 @@ pub enum JobBoardError {
         /// What is wrong.
         reason: String,
     },
+    /// The job is not dead, and only a dead job can be requeued.
+    #[error("{board}: job {job} is {state}, not dead; only a dead job can be requeued")]
+    NotDead {
+        /// The board.
+        board: String,
+        /// The job.
+        job: Uuid,
+        /// Its state.
+        state: JobState,
+    },
     /// The URL's scheme names no board.
     #[error("unknown jobboard URL scheme `{scheme}` in `{url}`; known schemes: redis://, postgres://, postgresql://")]
     UnknownScheme {
@@ -429,6 +439,13 @@ pub trait JobBoard: Send + Sync + fmt::Debug {
 
     /// Deletes a job, whatever its state (a claim on it is then lost).
     fn delete(&self, job: Uuid) -> Result<(), JobBoardError>;
+
+    /// Gives a dead job another chance (an operator fixed what made it
+    /// fail): it is ready again, in its old place among jobs of its priority,
+    /// with its failures cleared so that it may fail [`Job::max_failures`]
+    /// times again. Returns the job as it was before, with the failures
+    /// dropped. [`JobBoardError::NotDead`] if the job is not dead.
+    fn requeue(&self, job: Uuid) -> Result<Job, JobBoardError>;
 }
 
 /// Opens the board named `board` at `url`, creating its schema if needed:

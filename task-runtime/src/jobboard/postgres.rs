@@ -609,6 +609,41 @@ impl JobBoard for PostgresJobBoard {
         })
     }
 
+    fn requeue(&self, id: Uuid) -> Result<Job, JobBoardError> {
+        let op = "requeue a job";
+        self.tx(op, |this, tx| {
+            let row = tx
+                .query_opt(
+                    &format!(
+                        "SELECT {COLUMNS} FROM taskwire_jobs WHERE board = $1 AND id = $2 FOR UPDATE"
+                    ),
+                    &[&this.board, &id.to_string()],
+                )
+                .map_err(|e| this.db(op, e))?
+                .ok_or(JobBoardError::NotFound {
+                    board: this.describe.clone(),
+                    job: id,
+                })?;
+            let (job, _) = this.job(&row)?;
+            if job.state != JobState::Dead {
+                return Err(JobBoardError::NotDead {
+                    board: this.describe.clone(),
+                    job: id,
+                    state: job.state,
+                });
+            }
+            tx.execute(
+                &format!(
+                    "UPDATE taskwire_jobs SET state = 'ready', expires_at = 0, failures = '[]',
+                        outcome = NULL, updated_at = {NOW} WHERE board = $1 AND id = $2"
+                ),
+                &[&this.board, &id.to_string()],
+            )
+            .map_err(|e| this.db(op, e))?;
+            Ok(job)
+        })
+    }
+
     fn delete(&self, id: Uuid) -> Result<(), JobBoardError> {
         let op = "delete a job";
         self.tx(op, |this, tx| {

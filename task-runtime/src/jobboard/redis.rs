@@ -205,6 +205,22 @@ redis.call('DEL', k, p .. 'failures:' .. id)
 return 1
 "#;
 
+/// ARGV: prefix, id. Returns 'missing', the job's state if it is not dead,
+/// or 'ok' once it is ready again.
+const REQUEUE: &str = r#"
+local id = ARGV[2]
+local k = p .. 'job:' .. id
+if redis.call('EXISTS', k) == 0 then return 'missing' end
+local state = redis.call('HGET', k, 'state')
+if state ~= 'dead' then return state end
+redis.call('DEL', p .. 'failures:' .. id)
+redis.call('HDEL', k, 'outcome')
+redis.call('HSET', k, 'state', 'ready', 'expires', 0, 'updated', now)
+local spec = cjson.decode(redis.call('HGET', k, 'spec'))
+redis.call('ZADD', p .. 'ready', -spec['priority'], ready_member(id))
+return 'ok'
+"#;
+
 /// A jobboard in Redis (`redis://…`).
 ///
 /// **Bounded waits.** Every wait on the server is bounded, so that a server
@@ -239,6 +255,7 @@ pub struct RedisJobBoard {
     claim: Script,
     under_claim: Script,
     delete: Script,
+    requeue: Script,
 }
 
 impl std::fmt::Debug for RedisJobBoard {
@@ -290,6 +307,7 @@ impl RedisJobBoard {
             claim: script(CLAIM),
             under_claim: script(UNDER_CLAIM),
             delete: script(DELETE),
+            requeue: script(REQUEUE),
         };
         this.with("connect", |c| redis::cmd("PING").query::<String>(c))?;
         Ok(this)
@@ -641,6 +659,26 @@ impl JobBoard for RedisJobBoard {
         let mut jobs = self.read(&ids, "list jobs")?;
         jobs.retain(|j| state.is_none_or(|s| j.state == s));
         Ok(jobs)
+    }
+
+    fn requeue(&self, id: Uuid) -> Result<Job, JobBoardError> {
+        let before = self.get(id)?;
+        let answer: String = self.with("requeue a job", |c| {
+            self.requeue.arg(&self.prefix).arg(id.to_string()).invoke(c)
+        })?;
+        match answer.as_str() {
+            "ok" => Ok(before),
+            "missing" => Err(JobBoardError::NotFound {
+                board: self.describe.clone(),
+                job: id,
+            }),
+            state => Err(JobBoardError::NotDead {
+                board: self.describe.clone(),
+                job: id,
+                state: JobState::from_name(state)
+                    .ok_or_else(|| self.corrupt(&id.to_string(), "state", state))?,
+            }),
+        }
     }
 
     fn delete(&self, id: Uuid) -> Result<(), JobBoardError> {

@@ -195,6 +195,24 @@ pub enum PersistenceError {
         /// Its value.
         after: std::time::Duration,
     },
+    /// A listing's cursor is malformed, or continues a listing in another
+    /// order (see [`FlowQuery`](super::FlowQuery)).
+    #[error("invalid cursor `{cursor}`: {reason}")]
+    InvalidCursor {
+        /// The cursor as given (at most 80 characters of it).
+        cursor: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A query asks for something the backend cannot answer (a page size out
+    /// of bounds, ...).
+    #[error("{backend}: invalid query: {reason}")]
+    InvalidQuery {
+        /// The backend.
+        backend: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A file operation failed.
     #[error("{backend}: {operation} `{}` failed: {source}", path.display())]
     Io {

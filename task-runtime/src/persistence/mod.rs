@@ -58,6 +58,7 @@ mod error;
 mod memory;
 mod model;
 mod owner;
+mod query;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod sql;
 
@@ -89,6 +90,7 @@ pub(crate) use owner::{engine_owner, owner_is_gone};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresBackend;
+pub use query::{Cursor, FlowOrder, FlowPage, FlowQuery, FlowRow, NameMatch, MAX_PAGE};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{SqliteBackend, Synchronous};
@@ -202,6 +204,18 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// The lease recorded on a flow detail, live or expired (`None` if none
     /// was ever taken or it was released).
     fn current_lease(&self, flow: Uuid) -> Result<Option<Lease>, PersistenceError>;
+
+    /// A page of the flow details of every logbook that `query` selects,
+    /// newest first, with the cursor of the next page (see [`FlowQuery`]).
+    ///
+    /// Refused with [`PersistenceError::InvalidCursor`] when the query's
+    /// cursor continues a listing in the other order, and with
+    /// [`PersistenceError::InvalidQuery`] when its limit is 0 or above
+    /// [`MAX_PAGE`]. The SQL backends answer from indexes, without reading
+    /// the rows before the cursor; the default reads every flow detail.
+    fn query_flows(&self, query: &FlowQuery) -> Result<FlowPage, PersistenceError> {
+        query::query_by_listing(self, query)
+    }
 
     /// Deletes the logbooks `policy` selects, and returns what was deleted.
     fn prune(&self, policy: &RetentionPolicy) -> Result<Vec<LogBookSummary>, PersistenceError> {

@@ -92,6 +92,11 @@ const MIGRATIONS: [&[&str]; SCHEMA_VERSION as usize] = [
         )",
     ],
     &["CREATE INDEX IF NOT EXISTS flowdetails_logbook ON flowdetails (logbook_uuid)"],
+    // Operators' listings, newest first (`Backend::query_flows`).
+    &[
+        "CREATE INDEX IF NOT EXISTS flowdetails_created ON flowdetails (created_at, uuid)",
+        "CREATE INDEX IF NOT EXISTS flowdetails_updated ON flowdetails (updated_at, uuid)",
+    ],
 ];
 
 const UPSERT_BOOK: &str = "INSERT INTO logbooks (uuid, name, meta, created_at, updated_at)
@@ -611,9 +616,39 @@ impl SqlLeases for MysqlBackend {
     }
 }
 
+impl MysqlBackend {
+    /// `Backend::query_flows`: one indexed statement.
+    fn query_flows_sql(&self, q: &super::FlowQuery) -> Result<super::FlowPage, PersistenceError> {
+        use super::query::{self, Param};
+        q.check(&self.url)?;
+        let (sql, params) = query::statement(q, query::Dialect::Mysql);
+        let values: Vec<MyValue> = params
+            .into_iter()
+            .map(|p| match p {
+                Param::Text(t) => MyValue::from(t),
+                Param::Int(i) => MyValue::from(i),
+            })
+            .collect();
+        let op = "list flow details";
+        let found = self.with(op, |c| {
+            let rows: Vec<mysql::Row> = c
+                .exec(sql.as_str(), Params::Positional(values))
+                .map_err(|e| self.db(op, e))?;
+            rows.iter()
+                .map(|row| query::decode_row(&self.url, row))
+                .collect::<Result<Vec<_>, _>>()
+        })?;
+        Ok(super::FlowPage::cut(found, q))
+    }
+}
+
 impl Backend for MysqlBackend {
     fn url(&self) -> &str {
         &self.url
+    }
+
+    fn query_flows(&self, q: &super::FlowQuery) -> Result<super::FlowPage, PersistenceError> {
+        self.query_flows_sql(q)
     }
 
     fn save_logbook(&self, book: &LogBook) -> Result<(), PersistenceError> {

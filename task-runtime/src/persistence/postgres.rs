@@ -86,6 +86,9 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
         PRIMARY KEY (flow_uuid, uuid)
     );",
     "CREATE INDEX flowdetails_logbook ON flowdetails (logbook_uuid);",
+    // Operators' listings, newest first (`Backend::query_flows`).
+    "CREATE INDEX flowdetails_created ON flowdetails (created_at, uuid);
+    CREATE INDEX flowdetails_updated ON flowdetails (updated_at, uuid);",
 ];
 
 /// Serializes concurrent migrations of one database.
@@ -525,9 +528,44 @@ impl SqlLeases for PostgresBackend {
     }
 }
 
+impl PostgresBackend {
+    /// `Backend::query_flows`: one indexed statement.
+    fn query_flows_sql(&self, q: &super::FlowQuery) -> Result<super::FlowPage, PersistenceError> {
+        use super::query::{self, Param};
+        q.check(&self.url)?;
+        let (sql, params) = query::statement(q, query::Dialect::Postgres);
+        let values: Vec<Box<dyn ToSql + Sync + Send>> = params
+            .into_iter()
+            .map(|p| -> Box<dyn ToSql + Sync + Send> {
+                match p {
+                    Param::Text(t) => Box::new(t),
+                    Param::Int(i) => Box::new(i),
+                }
+            })
+            .collect();
+        let op = "list flow details";
+        let rows = self.with(op, |c| {
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                values.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect();
+            c.client
+                .query(sql.as_str(), &refs)
+                .map_err(|e| self.db(op, e))
+        })?;
+        let found = rows
+            .iter()
+            .map(|row| query::decode_row(&self.url, row))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(super::FlowPage::cut(found, q))
+    }
+}
+
 impl Backend for PostgresBackend {
     fn url(&self) -> &str {
         &self.url
+    }
+
+    fn query_flows(&self, q: &super::FlowQuery) -> Result<super::FlowPage, PersistenceError> {
+        self.query_flows_sql(q)
     }
 
     fn save_logbook(&self, book: &LogBook) -> Result<(), PersistenceError> {

@@ -29,7 +29,7 @@ use super::{
 use crate::state::{AtomState, FlowState, Intention};
 
 /// The newest schema version of the SQL backends.
-pub(crate) const SCHEMA_VERSION: u32 = 2;
+pub(crate) const SCHEMA_VERSION: u32 = 3;
 
 /// The tables the schema promises.
 pub(crate) const TABLES: [&str; 3] = ["logbooks", "flowdetails", "atomdetails"];

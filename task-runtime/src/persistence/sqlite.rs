@@ -112,6 +112,9 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
         PRIMARY KEY (flow_uuid, uuid)
     ) WITHOUT ROWID;",
     "CREATE INDEX flowdetails_logbook ON flowdetails (logbook_uuid);",
+    // Operators' listings, newest first (`Backend::query_flows`).
+    "CREATE INDEX flowdetails_created ON flowdetails (created_at, uuid);
+    CREATE INDEX flowdetails_updated ON flowdetails (updated_at, uuid);",
 ];
 
 const UPSERT_BOOK: &str = "INSERT INTO logbooks (uuid, name, meta, created_at, updated_at)
@@ -531,9 +534,37 @@ impl SqlLeases for SqliteBackend {
     }
 }
 
+impl SqliteBackend {
+    /// `Backend::query_flows`: one indexed statement.
+    fn query_flows_sql(&self, q: &super::FlowQuery) -> Result<super::FlowPage, PersistenceError> {
+        use super::query::{self, Param};
+        q.check(&self.url)?;
+        let (sql, params) = query::statement(q, query::Dialect::Sqlite);
+        let op = "list flow details";
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&sql).map_err(|e| self.db(op, e))?;
+        let values = params.iter().map(|p| match p {
+            Param::Text(t) => rusqlite::types::Value::Text(t.clone()),
+            Param::Int(i) => rusqlite::types::Value::Integer(*i),
+        });
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(values))
+            .map_err(|e| self.db(op, e))?;
+        let mut found = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.db(op, e))? {
+            found.push(query::decode_row(&self.url, row)?);
+        }
+        Ok(super::FlowPage::cut(found, q))
+    }
+}
+
 impl Backend for SqliteBackend {
     fn url(&self) -> &str {
         &self.url
+    }
+
+    fn query_flows(&self, q: &super::FlowQuery) -> Result<super::FlowPage, PersistenceError> {
+        self.query_flows_sql(q)
     }
 
     fn save_logbook(&self, book: &LogBook) -> Result<(), PersistenceError> {

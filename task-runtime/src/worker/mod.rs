@@ -73,6 +73,7 @@
 //! the result it kept.
 
 mod executor;
+mod observe;
 mod server;
 
 use std::time::Duration;
@@ -84,6 +85,7 @@ use crate::failure::FailureRecord;
 use crate::persistence::Uuid;
 
 pub use executor::{ExecutorConfig, ExecutorStats, WorkerExecutor};
+pub use observe::{observe, WorkerStatus};
 pub use server::{Worker, WorkerHandle};
 
 /// The version of the message format; messages of another version are
