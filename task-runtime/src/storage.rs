@@ -3,7 +3,7 @@
 //!
 //! Every state change goes through `Storage::set_atom` or
 //! `Storage::set_flow`, which check the transition against the state tables
-//! and note it in the run's [`Journal`] (the logbook's recorder, when the run
+//! and note it in the run's `Journal` (the logbook's recorder, when the run
 //! is persisted). Listeners hear of a change once it is recorded: at once
 //! without a journal, after the journal's commit with one (the engine calls
 //! `Storage::tell`). Storage sits below the engine and imports nothing of it.

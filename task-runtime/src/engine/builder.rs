@@ -172,7 +172,7 @@ impl Engine {
     /// long as the run holds it, however long its tasks take. If the lease is
     /// lost (another owner took the flow over, or the logbook stopped
     /// answering until the lease expired), the run starts nothing more, tells
-    /// its running tasks ([`Call::is_cancelled`]) and ends with
+    /// its running tasks ([`Call::is_cancelled`](crate::task::Call::is_cancelled)) and ends with
     /// [`RunError::LeaseLost`].
     ///
     /// This and the other settings ([`Engine::owner`],

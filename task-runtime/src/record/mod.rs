@@ -4,7 +4,7 @@
 //! from what was recorded.
 //!
 //! Write-through stays exact with group commit: storage notes each transition
-//! here (the [`Journal`](crate::storage::Journal) trait), and the engine
+//! here (the `Journal` trait of `storage`), and the engine
 //! commits what was noted — in one transaction — before it acts on any of it
 //! (starts a task, begins a revert, tells a listener, returns). In a chain the
 //! SUCCESS of one task and the RUNNING of the next share one commit.
