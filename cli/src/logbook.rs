@@ -425,6 +425,21 @@ pub(crate) fn resume(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let backend = open(g)?;
+    let (detail, _) = backend.load_flow(*id)?;
+    if detail.state.is_final() {
+        if g.json {
+            return json_out(
+                out,
+                &json!({"flow": id, "name": detail.name, "state": detail.state, "ran": false}),
+            );
+        }
+        writeln!(
+            out,
+            "flow {id} ({}) has already ended {}; nothing to resume",
+            detail.name, detail.state
+        )?;
+        return Ok(());
+    }
     let previous = backend.current_lease(*id)?;
     let mut engine = Engine::resume(backend.clone(), *id).map_err(unknown_factory_hint)?;
     if let Some(owner) = owner {
@@ -455,6 +470,7 @@ pub(crate) fn resume(
                 "flow": id,
                 "name": detail.name,
                 "state": detail.state,
+                "ran": true,
                 "taken_from": take_over.and(previous.as_ref()).map(|l| json!({"owner": l.owner, "token": l.token})),
                 "error": failed,
             }),
