@@ -123,6 +123,12 @@ pub use taskwire_runtime::{
     Version,
 };
 
+/// The `taskwire` command's operator commands, to mount in a binary of your
+/// own (feature `cli`): see [`taskwire_cli`].
+#[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
+pub use taskwire_cli as cli;
+
 /// Makes a plain function into a task.
 ///
 /// ```
