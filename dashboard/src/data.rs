@@ -118,51 +118,6 @@ fn structure(flow: &FlowDetail, atoms: &[AtomDetail]) -> Result<Vec<(usize, usiz
     Ok(edges)
 }
 
-/// One execution or revert of an atom.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Span {
-    pub(crate) revert: bool,
-    pub(crate) start: i64,
-    /// `None` while it runs.
-    pub(crate) end: Option<i64>,
-    /// The state it ended in.
-    pub(crate) state: Option<String>,
-}
-
-/// The spans of an atom, from `meta.timeline` (recorded by the engine), or
-/// for records without it, one span from creation to last change.
-pub(crate) fn spans(atom: &AtomDetail) -> Vec<Span> {
-    if let Some(Value::Array(entries)) = atom.meta.get("timeline") {
-        return entries
-            .iter()
-            .filter_map(|e| {
-                Some(Span {
-                    revert: e.get("kind")?.as_str()? == "revert",
-                    start: e.get("start")?.as_i64()?,
-                    end: e.get("end").and_then(Value::as_i64),
-                    state: e.get("state").and_then(Value::as_str).map(str::to_owned),
-                })
-            })
-            .collect();
-    }
-    use taskwire_runtime::AtomState::*;
-    match atom.state {
-        Pending => Vec::new(),
-        Running | Reverting => vec![Span {
-            revert: atom.state == Reverting,
-            start: atom.created_at,
-            end: None,
-            state: None,
-        }],
-        s => vec![Span {
-            revert: matches!(s, Reverted | RevertFailure),
-            start: atom.created_at,
-            end: Some(atom.updated_at),
-            state: Some(s.as_str().to_owned()),
-        }],
-    }
-}
-
 /// A short preview of a JSON value.
 pub(crate) fn preview(value: &Value, max: usize) -> String {
     let text = value.to_string();
@@ -178,19 +133,6 @@ pub(crate) fn preview(value: &Value, max: usize) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn spans_come_from_the_timeline_with_retries() {
-        let mut atom = AtomDetail::new(Uuid::new_v4(), "a", 0);
-        atom.meta = json!({"timeline": [
-            {"kind": "execute", "start": 10, "end": 20, "state": "FAILURE"},
-            {"kind": "execute", "start": 30},
-        ]});
-        let spans = spans(&atom);
-        assert_eq!(spans.len(), 2);
-        assert_eq!(spans[0].state.as_deref(), Some("FAILURE"));
-        assert_eq!((spans[1].start, spans[1].end), (30, None));
-    }
 
     #[test]
     fn previews_are_cut() {

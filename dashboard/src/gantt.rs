@@ -3,9 +3,9 @@
 
 use std::fmt::Write as _;
 
-use taskwire_runtime::persistence::AtomDetail;
+use taskwire_runtime::persistence::{AtomDetail, EntryKind, TimelineEntry};
+use taskwire_runtime::AtomState;
 
-use crate::data::{spans, Span};
 use crate::html::{duration, esc, time};
 
 const LABEL_W: i64 = 180;
@@ -15,7 +15,8 @@ const TOP: i64 = 26;
 
 /// The SVG timeline of `atoms`; `now` ends the bars still running.
 pub(crate) fn svg(atoms: &[AtomDetail], now: i64) -> String {
-    let rows: Vec<(&AtomDetail, Vec<Span>)> = atoms.iter().map(|a| (a, spans(a))).collect();
+    let rows: Vec<(&AtomDetail, Vec<TimelineEntry>)> =
+        atoms.iter().map(|a| (a, a.timeline())).collect();
     let all = rows.iter().flat_map(|(_, s)| s.iter());
     let start = all.clone().map(|s| s.start).min();
     let Some(start) = start else {
@@ -58,7 +59,10 @@ pub(crate) fn svg(atoms: &[AtomDetail], now: i64) -> String {
     }
     for (r, (atom, spans)) in rows.iter().enumerate() {
         let y = TOP + r as i64 * ROW_H;
-        let executions = spans.iter().filter(|s| !s.revert).count();
+        let executions = spans
+            .iter()
+            .filter(|s| s.kind == EntryKind::Execute)
+            .count();
         let tries = if executions > 1 {
             format!(" ×{executions}")
         } else {
@@ -72,7 +76,8 @@ pub(crate) fn svg(atoms: &[AtomDetail], now: i64) -> String {
         );
         let (mut executes, mut reverts) = (0, 0);
         for s in spans {
-            let k = if s.revert {
+            let revert = s.kind == EntryKind::Revert;
+            let k = if revert {
                 reverts += 1;
                 reverts
             } else {
@@ -81,11 +86,12 @@ pub(crate) fn svg(atoms: &[AtomDetail], now: i64) -> String {
             };
             let x1 = x(s.start);
             let x2 = x(s.end.unwrap_or(now)).max(x1 + 3);
-            let state =
-                s.state
-                    .as_deref()
-                    .unwrap_or(if s.revert { "REVERTING" } else { "RUNNING" });
-            let kind = if s.revert { "revert" } else { "execute" };
+            let state = s.state.map(AtomState::as_str).unwrap_or(if revert {
+                "REVERTING"
+            } else {
+                "RUNNING"
+            });
+            let kind = if revert { "revert" } else { "execute" };
             let ended = match s.end {
                 Some(e) => format!(
                     "ended {} ({}) after {}",

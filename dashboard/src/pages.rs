@@ -11,7 +11,7 @@ use taskwire_runtime::persistence::{now_ms, PersistenceError};
 use taskwire_runtime::retry::History;
 use taskwire_runtime::FlowState;
 
-use crate::data::{self, spans, FlowView};
+use crate::data::{self, FlowView};
 use crate::html::{duration, enc, esc, page, time, PageError};
 use crate::params::{self, FlowFilter};
 use crate::Dashboard;
@@ -238,8 +238,11 @@ fn flow_body(d: &Dashboard, v: &FlowView) -> String {
     }
     b.push_str(r#"<section><h2>Atoms</h2><table class="atoms" id="atoms"><thead><tr><th>#</th><th>Atom</th><th>State</th><th>Intention</th><th>Version</th><th>Attempts</th><th>Started</th><th>Ended</th><th>Duration</th><th>Result</th></tr></thead><tbody>"#);
     for a in &v.atoms {
-        let sp = spans(a);
-        let execs: Vec<_> = sp.iter().filter(|s| !s.revert).collect();
+        let sp = a.timeline();
+        let execs: Vec<_> = sp
+            .iter()
+            .filter(|s| s.kind == taskwire_runtime::persistence::EntryKind::Execute)
+            .collect();
         let first = sp.first().map(|s| s.start);
         let last_end = sp.last().and_then(|s| s.end);
         let _ = write!(

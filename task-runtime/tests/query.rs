@@ -421,16 +421,23 @@ fn sqlite_lists_from_the_index() {
     }
 }
 
-/// The engine records when each atom ran and was reverted, and how many
-/// times it was started, in its metadata (what `taskwire flow show` prints).
+/// The engine records when each atom ran and was reverted, every attempt
+/// of it, in its metadata (what `taskwire flow show` and the dashboard's
+/// timeline read, through `AtomDetail::timeline`).
 #[test]
-fn atoms_record_their_times_and_attempts() {
+fn atoms_record_their_timeline_and_attempts() {
     use serde_json::json;
-    use taskwire_runtime::{Engine, Failure, FailureKind, Flow, FnTask};
+    use taskwire_runtime::persistence::EntryKind;
+    use taskwire_runtime::retry::Times;
+    use taskwire_runtime::{AtomState, Engine, Failure, FailureKind, Flow, FnTask};
     let backend = persistence::open("memory://").unwrap();
     let flow = Flow::linear("timed")
         .add(FnTask::new("ok").run(|_| Ok(json!(1))).revert(|_| Ok(())))
-        .add(FnTask::new("boom").run(|_| Err(Failure::new(FailureKind::Task, "no disk"))));
+        .add(
+            Flow::linear("again")
+                .retry(Times::new(2))
+                .add(FnTask::new("boom").run(|_| Err(Failure::new(FailureKind::Task, "no disk")))),
+        );
     let before = persistence::now_ms();
     let mut engine = Engine::new(flow).persist(backend.clone());
     assert!(engine.run().is_err());
@@ -438,17 +445,69 @@ fn atoms_record_their_times_and_attempts() {
     let id = engine.flow_uuid().unwrap();
     let (detail, atoms) = backend.load_flow(id).unwrap();
     assert_eq!(detail.state, FlowState::Reverted);
-    let t = |a: &AtomDetail, key: &str| {
-        a.meta[key]
-            .as_i64()
-            .unwrap_or_else(|| panic!("{key}: {}", a.meta))
-    };
-    let ok = &atoms[0];
-    assert_eq!(ok.meta["attempts"], json!(1));
-    let (s, e) = (t(ok, "started_at"), t(ok, "ended_at"));
-    let (rs, re) = (t(ok, "revert_started_at"), t(ok, "revert_ended_at"));
-    assert!(before <= s && s <= e && e <= rs && rs <= re && re <= after);
-    let boom = &atoms[1];
-    assert_eq!(boom.meta["attempts"], json!(1));
-    assert!(t(boom, "started_at") <= t(boom, "ended_at"));
+    let atom = |name: &str| atoms.iter().find(|a| a.name == name).unwrap();
+
+    // `ok` ran once; the retry's REVERT reverts only its own subflow, as
+    // in TaskFlow, so `ok` stays SUCCESS.
+    let ok = atom("ok").timeline();
+    assert_eq!(atom("ok").attempts(), 1);
+    assert_eq!(
+        (ok.len(), ok[0].kind, ok[0].state),
+        (1, EntryKind::Execute, Some(AtomState::Success))
+    );
+    assert!(before <= ok[0].start && ok[0].end.unwrap() <= after);
+
+    // Tried twice: each execution ended FAILURE and was reverted.
+    let boom = atom("boom").timeline();
+    assert_eq!(atom("boom").attempts(), 2, "{boom:?}");
+    let kinds: Vec<(EntryKind, Option<AtomState>)> =
+        boom.iter().map(|e| (e.kind, e.state)).collect();
+    let (execute, revert) = (
+        (EntryKind::Execute, Some(AtomState::Failure)),
+        (EntryKind::Revert, Some(AtomState::Reverted)),
+    );
+    assert_eq!(kinds, [execute, revert, execute, revert]);
+    assert!(ok[0].end <= Some(boom[0].start));
+    assert!(boom.windows(2).all(|w| w[0].end <= Some(w[1].start)));
+    assert!(boom.iter().all(|e| e.duration_ms().unwrap() >= 0));
+    assert!(boom[3].end.unwrap() <= after);
+}
+
+/// Records without a timeline (written by hand or an older version) still
+/// give one entry, from creation to last change; a malformed entry is skipped.
+#[test]
+fn a_record_without_a_timeline_gives_one_entry() {
+    use serde_json::json;
+    use taskwire_runtime::persistence::{EntryKind, TimelineEntry};
+    use taskwire_runtime::AtomState;
+    let mut atom = AtomDetail::new(Uuid::new_v4(), "old", 0);
+    assert!(atom.timeline().is_empty(), "PENDING never ran");
+    assert_eq!(atom.attempts(), 0);
+    atom.state = AtomState::Success;
+    atom.created_at = 1_000;
+    atom.updated_at = 1_250;
+    assert_eq!(
+        atom.timeline(),
+        [TimelineEntry {
+            kind: EntryKind::Execute,
+            start: 1_000,
+            end: Some(1_250),
+            state: Some(AtomState::Success)
+        }]
+    );
+    assert_eq!(atom.timeline()[0].duration_ms(), Some(250));
+    atom.state = AtomState::Reverting;
+    assert_eq!(atom.timeline()[0].end, None);
+    atom.meta = json!({"timeline": [
+        {"kind": "execute", "start": 5, "end": 9, "state": "SUCCESS"},
+        {"kind": "sideways", "start": 10},
+        {"kind": "revert", "start": "soon"},
+        {"kind": "revert", "start": 12}
+    ]});
+    let t = atom.timeline();
+    assert_eq!(t.len(), 2, "{t:?}");
+    assert_eq!(
+        (t[1].kind, t[1].start, t[1].end),
+        (EntryKind::Revert, 12, None)
+    );
 }

@@ -79,8 +79,8 @@ pub(crate) use error::show_duration;
 pub use error::{redact_url, DriverError, ObjectKind, PersistenceError};
 pub use memory::MemoryBackend;
 pub use model::{
-    now_ms, AtomDetail, AtomType, FlowDetail, FlowSummary, Lease, LogBook, LogBookSummary,
-    RetentionPolicy,
+    now_ms, AtomDetail, AtomType, EntryKind, FlowDetail, FlowSummary, Lease, LogBook,
+    LogBookSummary, RetentionPolicy, TimelineEntry,
 };
 #[cfg(feature = "mysql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]

@@ -175,6 +175,94 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, 
     Value::deserialize(deserializer).map(Some)
 }
 
+/// Whether a [`TimelineEntry`] is an execution or a revert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    /// The atom ran (RUNNING until SUCCESS or FAILURE).
+    Execute,
+    /// The atom was reverted (REVERTING until REVERTED or REVERT_FAILURE).
+    Revert,
+}
+
+/// One execution or revert of an atom, from its record's `meta.timeline`
+/// (see [`AtomDetail::timeline`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// An execution or a revert.
+    pub kind: EntryKind,
+    /// When it started (unix ms).
+    pub start: i64,
+    /// When it ended (unix ms); `None` while it runs, or if the process
+    /// running it died.
+    pub end: Option<i64>,
+    /// The state it ended in.
+    pub state: Option<AtomState>,
+}
+
+impl TimelineEntry {
+    /// How long it took (ms), once it ended.
+    pub fn duration_ms(&self) -> Option<i64> {
+        Some(self.end? - self.start)
+    }
+}
+
+impl AtomDetail {
+    /// Every execution and revert of the atom, oldest first: a retried atom
+    /// has several executions. The engine keeps them in `meta.timeline`, a
+    /// list of `{"kind", "start", "end", "state"}`; a record without it (one
+    /// written by hand or by an older version) gives one entry from its
+    /// creation to its last change, if it ran at all. Entries that cannot be
+    /// read are skipped.
+    pub fn timeline(&self) -> Vec<TimelineEntry> {
+        if let Some(Value::Array(entries)) = self.meta.get("timeline") {
+            return entries
+                .iter()
+                .filter_map(|e| {
+                    Some(TimelineEntry {
+                        kind: match e.get("kind")?.as_str()? {
+                            "execute" => EntryKind::Execute,
+                            "revert" => EntryKind::Revert,
+                            _ => return None,
+                        },
+                        start: e.get("start")?.as_i64()?,
+                        end: e.get("end").and_then(Value::as_i64),
+                        state: e
+                            .get("state")
+                            .and_then(Value::as_str)
+                            .and_then(AtomState::from_name),
+                    })
+                })
+                .collect();
+        }
+        let kind = match self.state {
+            AtomState::Pending | AtomState::Ignore => return Vec::new(),
+            AtomState::Reverting | AtomState::Reverted | AtomState::RevertFailure => {
+                EntryKind::Revert
+            }
+            AtomState::Running | AtomState::Success | AtomState::Failure | AtomState::Retrying => {
+                EntryKind::Execute
+            }
+        };
+        let running = matches!(self.state, AtomState::Running | AtomState::Reverting);
+        vec![TimelineEntry {
+            kind,
+            start: self.created_at,
+            end: (!running).then_some(self.updated_at),
+            state: (!running).then_some(self.state),
+        }]
+    }
+
+    /// How many times the atom was started (its executions in
+    /// [`AtomDetail::timeline`]).
+    pub fn attempts(&self) -> usize {
+        self.timeline()
+            .iter()
+            .filter(|e| e.kind == EntryKind::Execute)
+            .count()
+    }
+}
+
 impl AtomDetail {
     /// A new PENDING task atom with intention EXECUTE, a fresh id, created now.
     pub fn new(flow_uuid: Uuid, name: impl Into<String>, position: u32) -> AtomDetail {

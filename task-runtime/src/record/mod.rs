@@ -332,7 +332,6 @@ impl Recorder {
         if let Some(history) = history {
             set_meta(&mut atom.meta, "history", json!(history));
         }
-        set_times(atom, to);
         mark_timeline(&mut atom.meta, to, now_ms());
         if to == AtomState::Pending {
             // Reset for another attempt of its retry: the last attempt's
@@ -563,49 +562,26 @@ fn set_done(meta: &mut Value, done: u64) {
 /// Keeps when each execution and revert of an atom started and ended in
 /// `meta.timeline`, a list of `{"kind", "start", "end", "state"}` (unix ms;
 /// `end` and `state` once it ended), so that operators' tools can draw its
-/// attempts (a retried atom runs several times).
+/// attempts (a retried atom runs several times); read it back with
+/// [`AtomDetail::timeline`].
 fn mark_timeline(meta: &mut Value, to: AtomState, now: i64) {
     let kind = match to {
         AtomState::Running => Some("execute"),
         AtomState::Reverting => Some("revert"),
         _ => None,
     };
-    let mut timeline = match meta.get("timeline") {
-        Some(Value::Array(entries)) => entries.clone(),
-        _ => Vec::new(),
-    };
-    if let Some(kind) = kind {
-        timeline.push(json!({ "kind": kind, "start": now }));
-    } else if let Some(Value::Object(last)) = timeline.last_mut() {
-        if !last.contains_key("end") {
-            last.insert("end".into(), json!(now));
-            last.insert("state".into(), json!(to.as_str()));
-        }
-    } else {
-        return;
-    }
-    set_meta(meta, "timeline", Value::Array(timeline));
-}
-
-/// When the atom's last execution and revert started and ended (unix ms),
-/// and how many times it was started (`meta.attempts`), for operators.
-fn set_times(atom: &mut AtomDetail, to: AtomState) {
-    let now = json!(now_ms());
-    match to {
-        AtomState::Running => {
-            let attempts = atom.meta.get("attempts").and_then(Value::as_u64);
-            set_meta(&mut atom.meta, "attempts", json!(attempts.unwrap_or(0) + 1));
-            set_meta(&mut atom.meta, "started_at", now);
-            if let Value::Object(map) = &mut atom.meta {
-                map.remove("ended_at");
+    match (kind, meta.get_mut("timeline").and_then(Value::as_array_mut)) {
+        (Some(kind), Some(entries)) => entries.push(json!({ "kind": kind, "start": now })),
+        (Some(kind), None) => set_meta(meta, "timeline", json!([{ "kind": kind, "start": now }])),
+        (None, Some(entries)) => {
+            if let Some(Value::Object(last)) = entries.last_mut() {
+                if !last.contains_key("end") {
+                    last.insert("end".into(), json!(now));
+                    last.insert("state".into(), json!(to.as_str()));
+                }
             }
         }
-        AtomState::Success | AtomState::Failure => set_meta(&mut atom.meta, "ended_at", now),
-        AtomState::Reverting => set_meta(&mut atom.meta, "revert_started_at", now),
-        AtomState::Reverted | AtomState::RevertFailure => {
-            set_meta(&mut atom.meta, "revert_ended_at", now)
-        }
-        _ => {}
+        (None, None) => {}
     }
 }
 
