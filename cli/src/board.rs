@@ -10,7 +10,7 @@ use crate::logbook::json_out as write_json;
 use crate::text::{self, Table};
 use crate::{CliError, DeadCommand, Global, JobsCommand, PostArgs, WorkersCommand};
 
-fn open(g: &Global) -> Result<Arc<dyn JobBoard>, CliError> {
+pub(crate) fn open(g: &Global) -> Result<Arc<dyn JobBoard>, CliError> {
     let url = g.board.as_deref().ok_or_else(|| {
         CliError::Usage("no jobboard: name one with --board URL or TASKWIRE_BOARD".to_owned())
     })?;

@@ -46,6 +46,8 @@
 
 mod board;
 mod logbook;
+#[cfg(feature = "dashboard")]
+mod serve;
 mod text;
 
 use std::io::Write;
@@ -153,6 +155,48 @@ pub enum Command {
         #[command(subcommand)]
         command: WorkersCommand,
     },
+    /// Serves the web dashboard over the logbook (and `--board`'s jobboard).
+    #[cfg(feature = "dashboard")]
+    Serve(ServeArgs),
+}
+
+/// `serve` (its `Debug` output leaves the action token out)
+#[cfg(feature = "dashboard")]
+#[derive(Clone, Args)]
+pub struct ServeArgs {
+    /// Where to listen: a loopback address unless `--allow-remote`.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Allows a non-loopback `--listen` address (the dashboard has no login).
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Allows actions (resume a flow, cancel a job, requeue a dead job),
+    /// each confirmed with the action token.
+    #[arg(long)]
+    pub allow_actions: bool,
+    /// The action token (at least 16 characters); better given through the
+    /// environment than on a command line that `ps` shows.
+    #[arg(long, env = "TASKWIRE_ACTION_TOKEN", hide_env_values = true)]
+    pub action_token: Option<String>,
+    /// How often live pages look for changes.
+    #[arg(long, default_value = "1s")]
+    pub poll: String,
+}
+
+#[cfg(feature = "dashboard")]
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("listen", &self.listen)
+            .field("allow_remote", &self.allow_remote)
+            .field("allow_actions", &self.allow_actions)
+            .field(
+                "action_token",
+                &self.action_token.as_ref().map(|_| "<hidden>"),
+            )
+            .field("poll", &self.poll)
+            .finish()
+    }
 }
 
 /// `flows …`
@@ -407,6 +451,9 @@ pub enum CliError {
     /// A resumed flow ended FAILURE or REVERTED (the summary was printed).
     #[error("{0}")]
     FlowFailed(String),
+    /// Another failure, said in words (the dashboard's server stopped).
+    #[error("{0}")]
+    Failed(String),
     /// The output could not be written.
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
@@ -481,7 +528,7 @@ impl CliError {
             CliError::Config(_) => Exit::Config,
             CliError::Refused(_) => Exit::Refused,
             CliError::FlowFailed(_) => Exit::FlowFailed,
-            CliError::Output(_) => Exit::Failure,
+            CliError::Failed(_) | CliError::Output(_) => Exit::Failure,
         }
     }
 }
@@ -534,6 +581,8 @@ pub fn execute(cli: &Cli, out: &mut impl Write) -> Result<(), CliError> {
         Command::Jobs { command } => board::jobs(g, command, out),
         Command::Dead { command } => board::dead(g, command, out),
         Command::Workers { command } => board::workers(g, command, out),
+        #[cfg(feature = "dashboard")]
+        Command::Serve(args) => serve::serve(g, args, out),
     }
 }
 

@@ -8,13 +8,11 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use taskwire_runtime::factory::{self, FactoryError};
 use taskwire_runtime::persistence::{
-    self, default_owner, now_ms, AtomDetail, AtomType, Backend, Cursor, FlowDetail, FlowOrder,
-    FlowQuery, NameMatch, PersistenceError, RetentionPolicy, Uuid,
+    self, default_owner, now_ms, AtomDetail, AtomType, Backend, Cursor, EntryKind, FlowDetail,
+    FlowOrder, FlowQuery, NameMatch, PersistenceError, RetentionPolicy, Uuid,
 };
 use taskwire_runtime::retry::History;
-use taskwire_runtime::{
-    AtomState, Engine, Failure, Flow, FlowState, FnTask, Picture, ResumeError, RunError,
-};
+use taskwire_runtime::{Engine, Failure, Flow, FlowState, FnTask, Picture, ResumeError, RunError};
 
 use crate::text::{self, Table};
 use crate::{age, CliError, Global, ListArgs, PruneArgs, Sort};
@@ -156,25 +154,24 @@ pub(crate) fn list(g: &Global, args: &ListArgs, out: &mut dyn Write) -> Result<(
     Ok(())
 }
 
-/// What `flow show` says of an atom beyond its detail.
+/// What `flow show` says of an atom beyond its detail: how many times it
+/// was started, and when its last execution started and ended.
 struct Times {
-    attempts: u64,
+    attempts: usize,
     started: Option<i64>,
     ended: Option<i64>,
 }
 
 impl Times {
     fn of(atom: &AtomDetail) -> Times {
-        let get = |key: &str| atom.meta.get(key).and_then(Value::as_i64);
-        let ran = !matches!(atom.state, AtomState::Pending | AtomState::Ignore);
+        let timeline = atom.timeline();
+        let mut executions = timeline.iter().filter(|e| e.kind == EntryKind::Execute);
+        let attempts = executions.clone().count();
+        let last = executions.next_back();
         Times {
-            attempts: atom
-                .meta
-                .get("attempts")
-                .and_then(Value::as_u64)
-                .unwrap_or(u64::from(ran)),
-            started: get("started_at"),
-            ended: get("ended_at"),
+            attempts,
+            started: last.map(|e| e.start),
+            ended: last.and_then(|e| e.end),
         }
     }
 

@@ -483,6 +483,18 @@ mod checks {
         assert!(v["token"].as_u64().unwrap() >= 1);
         let missing = Uuid::new_v4().to_string();
         tw(&["--url", url, "flow", "take-over", &missing, "--fence-only"]).fails(3, "not found");
+        // A resumed flow that fails and reverts: exit 7, after its summary.
+        let backend = persistence::open(url).unwrap();
+        let mut engine = Engine::from_factory("cli_tests::import", json!({}))
+            .unwrap()
+            .persist(backend)
+            .logbook(f.book);
+        engine.compile().unwrap();
+        let pending = engine.flow_uuid().unwrap().to_string();
+        drop(engine);
+        let (code, text) = lib(&["--url", url, "flow", "resume", &pending]);
+        assert_eq!(code, std::process::ExitCode::from(7), "{text}");
+        assert!(text.contains("(import-orders) ended REVERTED"), "{text}");
     }
 
     pub(crate) fn prune(url: &str, _f: &Filled) {
@@ -895,4 +907,114 @@ fn workers_are_listed_from_their_heartbeats() {
         "a while",
     ])
     .fails(2, "--listen `a while`");
+}
+
+// ------------------------------------------------------------ the dashboard
+
+/// `taskwire serve` in the background, killed when dropped.
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A plain HTTP/1.1 GET: the status line's code and the body.
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let code = response
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {response}"));
+    (code, response)
+}
+
+#[test]
+fn serve_shows_the_logbook_on_loopback() {
+    use std::io::BufRead;
+    let (url, _keep) = sqlite("serve");
+    let f = fill(&url);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_taskwire"))
+        .args(["--url", &url, "serve", "--listen", "127.0.0.1:0"])
+        .env_remove("TASKWIRE_ACTION_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let served = Served(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    // "taskwire: dashboard of sqlite://… on http://127.0.0.1:PORT (read-only); …"
+    assert!(line.contains("(read-only)"), "{line}");
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no address in {line}"))
+        .to_owned();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+
+    let (code, page) = http_get(&addr, "/");
+    assert_eq!(code, 200, "{page}");
+    for flow in [f.ok, f.failed, f.retried] {
+        assert!(page.contains(&flow.to_string()), "{flow} not listed");
+    }
+    let (code, page) = http_get(&addr, &format!("/flows/{}", f.failed));
+    assert_eq!(code, 200, "{page}");
+    assert!(
+        page.contains("disk on fire"),
+        "the failure's cause is shown"
+    );
+    let (code, page) = http_get(&addr, "/?state=SLEEPY");
+    assert_eq!(code, 400, "{page}");
+    assert!(page.contains("state"), "{page}");
+    // Read-only: an action is refused.
+    let (code, _) = http_get(&addr, &format!("/actions/flows/{}/resume", f.stuck));
+    assert_eq!(code, 405);
+    drop(served);
+}
+
+#[test]
+fn serve_refuses_what_it_cannot_do_safely() {
+    let (url, _keep) = sqlite("serve-bad");
+    fill(&url);
+    tw(&["--url", &url, "serve", "--listen", "0.0.0.0:0"]).fails(5, "not a loopback address");
+    tw(&["--url", &url, "serve", "--listen", "localhost"])
+        .fails(2, "--listen `localhost` is not an address");
+    tw(&["--url", &url, "serve", "--allow-actions"]).fails(5, "action token is missing");
+    tw(&[
+        "--url",
+        &url,
+        "serve",
+        "--allow-actions",
+        "--action-token",
+        "short",
+    ])
+    .fails(5, "action token is too short");
+    tw(&["--url", &url, "serve", "--poll", "0s"]).fails(5, "poll interval");
+    tw(&["--url", &url, "serve", "--poll", "often"]).fails(2, "--poll `often`");
+    // A missing logbook is not created, as with every command.
+    let scratch = dist::Scratch::new("serve-none");
+    let missing = format!("sqlite://{}", scratch.0.join("none.db").display());
+    tw(&["--url", &missing, "serve"]).fails(3, "the file does not exist");
+    // The port is taken: a one-line error, not a panic.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    tw(&["--url", &url, "serve", "--listen", &addr]).fails(5, &format!("cannot listen on {addr}"));
 }
