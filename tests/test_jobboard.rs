@@ -234,6 +234,63 @@ fn requeue_gives_a_dead_job_another_chance(board: &dyn JobBoard) {
     ));
 }
 
+/// Cancel deletes a job only in the states it is given, checked as it
+/// deletes: a job claimed since the operator looked stays with its owner.
+fn cancel_checks_the_state_as_it_deletes(board: &dyn JobBoard) {
+    let first = board.post(&job("first", 0)).unwrap();
+    let second = board.post(&job("second", 0)).unwrap();
+    // An operator looks: both ready. Then a conductor claims the first.
+    assert_eq!(board.get(first.id).unwrap().state, JobState::Ready);
+    let claim = board.claim("c1", LONG).unwrap().unwrap();
+    assert_eq!(claim.job.id, first.id);
+    let err = board.cancel(first.id, &[JobState::Ready]).unwrap_err();
+    assert!(
+        matches!(err, JobBoardError::NotCancelled { state: JobState::Claimed, job, .. } if job == first.id),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: job {} is claimed; only a job that is ready can be cancelled here",
+            board.describe(),
+            first.id
+        )
+    );
+    // Still claimed, and its conductor can still complete it.
+    assert_eq!(board.get(first.id).unwrap().state, JobState::Claimed);
+    board.renew(&claim, LONG).unwrap();
+    // The ready one goes, and comes back as it was.
+    let gone = board
+        .cancel(second.id, &[JobState::Ready, JobState::Dead])
+        .unwrap();
+    assert_eq!((gone.id, gone.state), (second.id, JobState::Ready));
+    assert!(matches!(
+        board.get(second.id).unwrap_err(),
+        JobBoardError::NotFound { .. }
+    ));
+    assert!(board.claim("c2", LONG).unwrap().is_none(), "not claimable");
+    let err = board
+        .cancel(first.id, &[JobState::Ready, JobState::Dead])
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("only a job that is ready or dead can be cancelled here"),
+        "{err}"
+    );
+    // Forced: claimed is allowed; then it is missing.
+    board
+        .cancel(first.id, &[JobState::Ready, JobState::Claimed])
+        .unwrap();
+    assert!(matches!(
+        board.cancel(first.id, &[JobState::Ready]).unwrap_err(),
+        JobBoardError::NotFound { job, .. } if job == first.id
+    ));
+    assert!(matches!(
+        board.renew(&claim, LONG).unwrap_err(),
+        JobBoardError::NotFound { .. } | JobBoardError::Lost { .. }
+    ));
+}
+
 /// A job whose conductors keep dying (claims expiring) ends dead too.
 fn expiries_count_as_failures(board: &dyn JobBoard) {
     let posted = board.post(&job("crashes", 0).max_failures(2)).unwrap();
@@ -343,6 +400,12 @@ macro_rules! conformance {
         fn requeue_gives_a_dead_job_another_chance() {
             let (board, _keep) = $open("requeue");
             super::requeue_gives_a_dead_job_another_chance(&*board);
+        }
+
+        #[test]
+        fn cancel_checks_the_state_as_it_deletes() {
+            let (board, _keep) = $open("cancel");
+            super::cancel_checks_the_state_as_it_deletes(&*board);
         }
 
         #[test]

@@ -226,7 +226,14 @@ pub(crate) fn jobs(g: &Global, command: &JobsCommand, out: &mut dyn Write) -> Re
                 }
                 _ => {}
             }
-            board.delete(id)?;
+            // The board checks the state again as it deletes: a job claimed
+            // since the look above is refused, not pulled from its conductor.
+            let allowed: &[JobState] = if *force {
+                &[JobState::Ready, JobState::Claimed, JobState::Dead]
+            } else {
+                &[JobState::Ready, JobState::Dead]
+            };
+            let job = board.cancel(id, allowed)?;
             if g.json {
                 return write_json(out, &json!({"cancelled": job_json(&job)}));
             }

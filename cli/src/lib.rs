@@ -500,7 +500,9 @@ impl CliError {
                 | JobBoardError::FeatureDisabled { .. }
                 | JobBoardError::InvalidUrl { .. }
                 | JobBoardError::SchemaTooNew { .. } => Exit::Config,
-                JobBoardError::NotDead { .. } | JobBoardError::Lost { .. } => Exit::Refused,
+                JobBoardError::NotDead { .. }
+                | JobBoardError::NotCancelled { .. }
+                | JobBoardError::Lost { .. } => Exit::Refused,
                 _ => Exit::Failure,
             },
             CliError::Resume(e) => match &**e {

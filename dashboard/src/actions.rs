@@ -148,7 +148,9 @@ fn board(d: &Dashboard) -> Result<Arc<dyn JobBoard>, PageError> {
 fn board_error(e: JobBoardError) -> PageError {
     match e {
         JobBoardError::NotFound { .. } => PageError::new(StatusCode::NOT_FOUND, e.to_string()),
-        JobBoardError::NotDead { .. } => PageError::new(StatusCode::CONFLICT, e.to_string()),
+        JobBoardError::NotDead { .. } | JobBoardError::NotCancelled { .. } => {
+            PageError::new(StatusCode::CONFLICT, e.to_string())
+        }
         e => PageError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("the jobboard failed: {e}"),
@@ -165,18 +167,13 @@ pub(crate) async fn cancel(
     authorize(&d, &headers, &body)?;
     let id = params::id("job", &id)?;
     let board = board(&d)?;
+    // Only a ready job, checked by the board as it deletes (a job claimed
+    // meanwhile stays with its conductor).
     blocking(move || {
-        let job = board.get(id).map_err(board_error)?;
-        if job.state != JobState::Ready {
-            return Err(PageError::new(
-                StatusCode::CONFLICT,
-                format!(
-                    "job {id} is {}: only a ready job can be cancelled",
-                    job.state
-                ),
-            ));
-        }
-        board.delete(id).map_err(board_error)
+        board
+            .cancel(id, &[JobState::Ready])
+            .map(drop)
+            .map_err(board_error)
     })
     .await??;
     Ok(Redirect::to("/jobs").into_response())

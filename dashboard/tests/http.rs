@@ -706,7 +706,7 @@ async fn the_jobs_page_shows_jobs_dead_letters_and_workers_and_acts() {
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(
-        body.contains("is claimed: only a ready job can be cancelled"),
+        body.contains("is claimed; only a job that is ready can be cancelled here"),
         "{body}"
     );
     let (status, body, location) = post(

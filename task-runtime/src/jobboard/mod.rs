@@ -296,6 +296,19 @@ pub enum JobBoardError {
         /// Its state.
         state: JobState,
     },
+    /// The job is not in a state that [`JobBoard::cancel`] was allowed to
+    /// cancel.
+    #[error("{board}: job {job} is {state}; only a job that is {allowed} can be cancelled here")]
+    NotCancelled {
+        /// The board.
+        board: String,
+        /// The job.
+        job: Uuid,
+        /// Its state, checked atomically with the deletion.
+        state: JobState,
+        /// The states that could be cancelled, in words (`ready or dead`).
+        allowed: String,
+    },
     /// The URL's scheme names no board.
     #[error("unknown jobboard URL scheme `{scheme}` in `{url}`; known schemes: redis://, postgres://, postgresql://")]
     UnknownScheme {
@@ -440,6 +453,12 @@ pub trait JobBoard: Send + Sync + fmt::Debug {
     /// Deletes a job, whatever its state (a claim on it is then lost).
     fn delete(&self, job: Uuid) -> Result<(), JobBoardError>;
 
+    /// Deletes a job if it is in one of `states`, checked in the same
+    /// atomic step as the deletion (a job claimed between an operator's
+    /// look and the cancel is not cancelled). Returns the job as it was;
+    /// [`JobBoardError::NotCancelled`] with its state otherwise.
+    fn cancel(&self, job: Uuid, states: &[JobState]) -> Result<Job, JobBoardError>;
+
     /// Gives a dead job another chance (an operator fixed what made it
     /// fail): it is ready again, in its old place among jobs of its priority,
     /// with its failures cleared so that it may fail [`Job::max_failures`]
@@ -553,6 +572,16 @@ pub(crate) fn expired_message(owner: &str, token: u64) -> String {
 pub(crate) const EXPIRED_TAIL: &str = "expired before the job ended; its conductor stopped renewing it (it died, hung or lost the board)";
 
 #[allow(dead_code)] // unused when no board is compiled in
+/// `states` in words for [`JobBoardError::NotCancelled`]: `ready or dead`.
+pub(crate) fn states_in_words(states: &[JobState]) -> String {
+    let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+    match names.split_last() {
+        None => "in no state at all".to_owned(),
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
 pub(crate) fn ttl_ms(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1)
 }

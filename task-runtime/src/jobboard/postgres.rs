@@ -644,6 +644,39 @@ impl JobBoard for PostgresJobBoard {
         })
     }
 
+    fn cancel(&self, id: Uuid, states: &[JobState]) -> Result<Job, JobBoardError> {
+        let op = "cancel a job";
+        self.tx(op, |this, tx| {
+            let row = tx
+                .query_opt(
+                    &format!(
+                        "SELECT {COLUMNS} FROM taskwire_jobs WHERE board = $1 AND id = $2 FOR UPDATE"
+                    ),
+                    &[&this.board, &id.to_string()],
+                )
+                .map_err(|e| this.db(op, e))?
+                .ok_or(JobBoardError::NotFound {
+                    board: this.describe.clone(),
+                    job: id,
+                })?;
+            let (job, _) = this.job(&row)?;
+            if !states.contains(&job.state) {
+                return Err(JobBoardError::NotCancelled {
+                    board: this.describe.clone(),
+                    job: id,
+                    state: job.state,
+                    allowed: super::states_in_words(states),
+                });
+            }
+            tx.execute(
+                "DELETE FROM taskwire_jobs WHERE board = $1 AND id = $2",
+                &[&this.board, &id.to_string()],
+            )
+            .map_err(|e| this.db(op, e))?;
+            Ok(job)
+        })
+    }
+
     fn delete(&self, id: Uuid) -> Result<(), JobBoardError> {
         let op = "delete a job";
         self.tx(op, |this, tx| {

@@ -194,15 +194,25 @@ return {'ok', ''}
 "#;
 
 /// ARGV: prefix, id.
+/// ARGV: prefix, id, then the states it may be in (none: any). Returns
+/// 'missing', the job's state if it is not one of them, or 'ok' once deleted.
 const DELETE: &str = r#"
 local id = ARGV[2]
 local k = p .. 'job:' .. id
-if redis.call('EXISTS', k) == 0 then return 0 end
+if redis.call('EXISTS', k) == 0 then return 'missing' end
+if #ARGV > 2 then
+  local state = redis.call('HGET', k, 'state')
+  local allowed = false
+  for i = 3, #ARGV do
+    if ARGV[i] == state then allowed = true end
+  end
+  if not allowed then return state end
+end
 redis.call('ZREM', p .. 'ready', ready_member(id))
 redis.call('ZREM', p .. 'claimed', id)
 redis.call('ZREM', p .. 'jobs', id)
 redis.call('DEL', k, p .. 'failures:' .. id)
-return 1
+return 'ok'
 "#;
 
 /// ARGV: prefix, id. Returns 'missing', the job's state if it is not dead,
@@ -410,6 +420,32 @@ impl RedisJobBoard {
             operation: operation.to_owned(),
             source,
             transient,
+        }
+    }
+
+    /// Deletes job `id` if it is in one of `states` (any state if none).
+    fn delete_in(&self, op: &str, id: Uuid, states: &[JobState]) -> Result<(), JobBoardError> {
+        let answer: String = self.with(op, |c| {
+            let mut call = self.delete.prepare_invoke();
+            call.arg(&self.prefix).arg(id.to_string());
+            for state in states {
+                call.arg(state.as_str());
+            }
+            call.invoke(c)
+        })?;
+        match answer.as_str() {
+            "ok" => Ok(()),
+            "missing" => Err(JobBoardError::NotFound {
+                board: self.describe.clone(),
+                job: id,
+            }),
+            state => Err(JobBoardError::NotCancelled {
+                board: self.describe.clone(),
+                job: id,
+                state: JobState::from_name(state)
+                    .ok_or_else(|| self.corrupt(&id.to_string(), "state", state))?,
+                allowed: super::states_in_words(states),
+            }),
         }
     }
 
@@ -682,15 +718,20 @@ impl JobBoard for RedisJobBoard {
     }
 
     fn delete(&self, id: Uuid) -> Result<(), JobBoardError> {
-        let deleted: i64 = self.with("delete a job", |c| {
-            self.delete.arg(&self.prefix).arg(id.to_string()).invoke(c)
-        })?;
-        if deleted == 0 {
-            return Err(JobBoardError::NotFound {
+        self.delete_in("delete a job", id, &[])
+    }
+
+    fn cancel(&self, id: Uuid, states: &[JobState]) -> Result<Job, JobBoardError> {
+        let before = self.get(id)?;
+        if states.is_empty() {
+            return Err(JobBoardError::NotCancelled {
                 board: self.describe.clone(),
                 job: id,
+                state: before.state,
+                allowed: super::states_in_words(states),
             });
         }
-        Ok(())
+        self.delete_in("cancel a job", id, states)?;
+        Ok(before)
     }
 }
