@@ -395,6 +395,141 @@ mod my {
     }
 }
 
+// ---------------------------------------------------------------- zookeeper
+
+#[cfg(feature = "zookeeper")]
+mod zoo {
+    use super::*;
+    use zookeeper_client as zk;
+
+    /// The ensemble the tests use (`.ci/run` starts one on loopback).
+    pub(crate) fn server() -> String {
+        std::env::var("TASKWIRE_TEST_ZOOKEEPER").unwrap_or_else(|_| "127.0.0.1:2181".to_owned())
+    }
+
+    /// A client at the ensemble's root, to look at and damage the nodes.
+    pub(crate) struct Admin {
+        rt: tokio::runtime::Runtime,
+        client: zk::Client,
+    }
+
+    impl Admin {
+        pub(crate) fn connect(servers: &str) -> Admin {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            let client = rt
+                .block_on(
+                    zk::Client::connector()
+                        .with_fail_eagerly()
+                        .connect(servers),
+                )
+                .unwrap_or_else(|e| {
+                    panic!("ZooKeeper at {servers} ({e}); .ci/run starts one, or set TASKWIRE_TEST_ZOOKEEPER")
+                });
+            Admin { rt, client }
+        }
+        pub(crate) fn set(&self, path: &str, data: &[u8]) {
+            self.rt
+                .block_on(self.client.set_data(path, data, None))
+                .unwrap();
+        }
+        pub(crate) fn children(&self, path: &str) -> Vec<String> {
+            self.rt.block_on(self.client.list_children(path)).unwrap()
+        }
+        pub(crate) fn exists(&self, path: &str) -> bool {
+            self.rt
+                .block_on(self.client.check_stat(path))
+                .unwrap()
+                .is_some()
+        }
+        /// Deletes a node and everything under it (if it exists).
+        pub(crate) fn delete_tree(&self, path: &str) {
+            let children = match self.rt.block_on(self.client.list_children(path)) {
+                Ok(children) => children,
+                Err(zk::Error::NoNode) => return,
+                Err(e) => panic!("list {path}: {e}"),
+            };
+            for child in children {
+                self.delete_tree(&format!("{path}/{child}"));
+            }
+            match self.rt.block_on(self.client.delete(path, None)) {
+                Ok(()) | Err(zk::Error::NoNode) => {}
+                Err(e) => panic!("delete {path}: {e}"),
+            }
+        }
+    }
+
+    /// A logbook under a chroot of the test's own, deleted afterwards.
+    pub(crate) struct ZkFixture {
+        backend: Arc<dyn Backend>,
+        pub(crate) url: String,
+        pub(crate) chroot: String,
+        pub(crate) admin: Admin,
+    }
+
+    impl ZkFixture {
+        pub(crate) fn new(test: &str) -> ZkFixture {
+            let chroot = format!("/taskwire-test/{}", unique(test));
+            // The test server takes 32 MiB requests (`-Djute.maxbuffer`).
+            let url = format!("zookeeper://{}{chroot}?max_request=32MiB", server());
+            ZkFixture {
+                admin: Admin::connect(&server()),
+                backend: persistence::open(&url).unwrap(),
+                url,
+                chroot,
+            }
+        }
+        pub(crate) fn node(&self, path: &str) -> String {
+            format!("{}{path}", self.chroot)
+        }
+    }
+
+    impl Drop for ZkFixture {
+        fn drop(&mut self) {
+            self.admin.delete_tree(&self.chroot);
+        }
+    }
+
+    impl Fixture for ZkFixture {
+        fn backend(&self) -> Arc<dyn Backend> {
+            self.backend.clone()
+        }
+        fn reopen(&self) -> Result<Arc<dyn Backend>, PersistenceError> {
+            persistence::open(&self.url)
+        }
+        fn corrupt(&self, table: &str, uuid: Uuid, _column: &str) -> bool {
+            let path = match table {
+                "logbooks" => self.node(&format!("/logbooks/{uuid}")),
+                "flowdetails" => self.node(&format!("/flows/{uuid}")),
+                _ => self
+                    .admin
+                    .children(&self.node("/flows"))
+                    .into_iter()
+                    .map(|f| self.node(&format!("/flows/{f}/atoms/{uuid}")))
+                    .find(|p| self.admin.exists(p))
+                    .unwrap(),
+            };
+            self.admin.set(&path, b"{\"uuid\": oops");
+            true
+        }
+        fn set_schema_version(&self, version: u32) -> bool {
+            self.admin
+                .set(&self.node("/schema"), version.to_string().as_bytes());
+            true
+        }
+        fn drop_table(&self) -> Option<&'static str> {
+            self.admin.delete_tree(&self.node("/logbooks"));
+            Some("logbooks")
+        }
+        fn names_columns(&self) -> bool {
+            false
+        }
+    }
+}
+
 // ---------------------------------------------------------------- the checks
 
 mod checks {
@@ -1081,6 +1216,8 @@ suite!(sqlite, SqliteFixture::new);
 suite!(postgres, pg::PgFixture::new);
 #[cfg(feature = "mysql")]
 suite!(mysql, my::MyFixture::new);
+#[cfg(feature = "zookeeper")]
+suite!(zookeeper, zoo::ZkFixture::new);
 
 #[cfg(feature = "sqlite")]
 #[test]
@@ -1114,6 +1251,76 @@ fn sqlite_open_failure_is_an_error() {
     assert!(matches!(err, PersistenceError::Backend { .. }), "{text}");
 }
 
+/// Bad `zookeeper://` URLs are refused before any connection, naming what
+/// is wrong; a server that does not answer is an error within the bound.
+#[cfg(feature = "zookeeper")]
+#[test]
+fn zookeeper_urls() {
+    let refused = |url: &str, says: &str| {
+        let err = persistence::open(url).unwrap_err();
+        assert!(
+            matches!(err, PersistenceError::InvalidUrl { .. }) && err.to_string().contains(says),
+            "{url}: {err}"
+        );
+    };
+    refused("zookeeper://127.0.0.1:2181", "no chroot");
+    refused("zookeeper://127.0.0.1:2181/", "no chroot");
+    refused("zookeeper:///taskwire", "no server");
+    refused("zookeeper://127.0.0.1:2181/a//b", "not a ZooKeeper path");
+    refused(
+        "zookeeper://127.0.0.1:2181/tw?timeout=soon",
+        "`timeout=soon`",
+    );
+    refused(
+        "zookeeper://127.0.0.1:2181/tw?max_request=big",
+        "`max_request=big` is not a size",
+    );
+    refused(
+        "zookeeper://127.0.0.1:2181/tw?chroot=x",
+        "unknown key `chroot`",
+    );
+
+    let start = std::time::Instant::now();
+    let err = persistence::open("zookeeper://127.0.0.1:1/tw?timeout=1s").unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("zookeeper://127.0.0.1:1/tw") && text.contains("open the logbook"),
+        "{text}"
+    );
+}
+
+/// A write larger than the server takes is refused before it is sent,
+/// naming its size and the way out.
+#[cfg(feature = "zookeeper")]
+#[test]
+fn zookeeper_refuses_a_write_over_max_request() {
+    let fx = zoo::ZkFixture::new("max_request");
+    let url = fx.url.replace("max_request=32MiB", "max_request=64KiB");
+    let b = persistence::open(&url).unwrap();
+    let book = LogBook::new("big");
+    b.save_logbook(&book).unwrap();
+    let flow = FlowDetail::new(book.uuid, "big");
+    b.save_flow(&flow, None).unwrap();
+    let mut atom = AtomDetail::new(flow.uuid, "big", 0);
+    atom.result = Some(json!("x".repeat(100 * 1024)));
+    let err = b.save_atom(&atom, None).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("more than `max_request` (65536 bytes)") && text.contains("jute.maxbuffer"),
+        "{text}"
+    );
+    // Nothing was written; a smaller one goes through.
+    assert!(b.load_flow(flow.uuid).unwrap().1.is_empty());
+    atom.result = Some(json!("small"));
+    b.save_atom(&atom, None).unwrap();
+    assert_eq!(b.load_flow(flow.uuid).unwrap().1, vec![atom]);
+}
+
 #[test]
 fn unknown_scheme_lists_the_known_ones() {
     let err = persistence::open("mongodb://user:secret@host/db").unwrap_err();
@@ -1125,6 +1332,7 @@ fn unknown_scheme_lists_the_known_ones() {
         "sqlite://",
         "postgres://",
         "mysql://",
+        "zookeeper://",
     ] {
         assert!(text.contains(scheme), "{text}");
     }

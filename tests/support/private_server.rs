@@ -517,3 +517,107 @@ impl PrivateMariadb {
         }
     }
 }
+
+/// A private ZooKeeper server (standalone), from Debian's `zookeeper`
+/// package: its jar at `TASKWIRE_ZOOKEEPER_JAR` (default
+/// `/usr/share/java/zookeeper.jar`), run by `java` from `PATH`.
+#[derive(Debug)]
+pub(crate) struct PrivateZookeeper {
+    /// The server process.
+    pub(crate) server: PrivateServer,
+}
+
+impl PrivateZookeeper {
+    /// Writes a configuration in a temporary directory and starts the
+    /// server on a free port of 127.0.0.1; waits until it answers. Tries
+    /// three ports before giving up.
+    pub(crate) fn start() -> Result<PrivateZookeeper, String> {
+        let dir = temp_dir("zookeeper");
+        let mut last = String::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let child = Self::spawn(&dir, port)?;
+            let mut server = PrivateServer {
+                what: "private zookeeper",
+                dir: dir.clone(),
+                child,
+                port,
+            };
+            match wait_ready(&mut server, zookeeper_data_dir) {
+                Ok(()) => return Ok(PrivateZookeeper { server }),
+                Err(e) => {
+                    last = e;
+                    let _ = signal_group(server.pid(), "KILL");
+                    let _ = server.child.wait();
+                    std::mem::forget(server);
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        Err(last)
+    }
+
+    fn spawn(dir: &Path, port: u16) -> Result<Child, String> {
+        let config = dir.join("zoo.cfg");
+        std::fs::write(
+            &config,
+            format!(
+                "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
+                 admin.enableServer=false\nminSessionTimeout=1000\nmaxSessionTimeout=60000\n\
+                 4lw.commands.whitelist=conf\n",
+                dir.join("data").display()
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let jar = std::env::var("TASKWIRE_ZOOKEEPER_JAR")
+            .unwrap_or_else(|_| "/usr/share/java/zookeeper.jar".to_owned());
+        let mut command = Command::new("java");
+        command
+            .arg(format!("-Dzookeeper.log.dir={}", dir.display()))
+            .args(["-Xmx128m", "-cp", &jar])
+            .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
+            .arg(&config);
+        spawn(command, dir, "zookeeper")
+    }
+
+    /// Kills the server (SIGKILL): its sessions are not closed, its data
+    /// stays in its directory.
+    pub(crate) fn kill(&mut self) {
+        let _ = signal_group(self.server.pid(), "KILL");
+        let _ = self.server.child.wait();
+    }
+
+    /// Starts the server again on the same port and data, after
+    /// [`PrivateZookeeper::kill`]; waits until it answers.
+    pub(crate) fn restart(&mut self) -> Result<(), String> {
+        self.server.child = Self::spawn(&self.server.dir, self.server.port)?;
+        wait_ready(&mut self.server, zookeeper_data_dir)
+    }
+
+    /// `zookeeper://127.0.0.1:PORT/CHROOT`, with `query` as its query string
+    /// unless empty.
+    pub(crate) fn url(&self, chroot: &str, query: &str) -> String {
+        let base = format!("zookeeper://127.0.0.1:{}/{chroot}", self.server.port);
+        match query {
+            "" => base,
+            q => format!("{base}?{q}"),
+        }
+    }
+}
+
+/// The data directory of the ZooKeeper server on `port`, from its `conf`
+/// four-letter command (`dataDir=…/data/version-2`).
+fn zookeeper_data_dir(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(
+        &([127, 0, 0, 1], port).into(),
+        Duration::from_secs(1),
+    )
+    .ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream.write_all(b"conf").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let dir = text.lines().find_map(|l| l.strip_prefix("dataDir="))?;
+    Some(dir.trim().trim_end_matches("/version-2").to_owned())
+}

@@ -582,6 +582,7 @@ pub(crate) fn states_in_words(states: &[JobState]) -> String {
     }
 }
 
+#[cfg(any(feature = "redis", feature = "postgres"))]
 pub(crate) fn ttl_ms(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1)
 }

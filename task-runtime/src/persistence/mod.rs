@@ -13,6 +13,7 @@
 //! | `sqlite://path`, `sqlite::memory:`| `SqliteBackend`    | `sqlite` (default) |
 //! | `postgres://…`, `postgresql://…`  | `PostgresBackend`  | `postgres` |
 //! | `mysql://…`, `mariadb://…`        | `MysqlBackend`     | `mysql`    |
+//! | `zookeeper://host:port/chroot`    | `ZookeeperBackend` | `zookeeper` |
 //!
 //! ```
 //! use std::time::Duration;
@@ -70,6 +71,8 @@ pub(crate) mod pg;
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "zookeeper")]
+mod zookeeper;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,6 +97,9 @@ pub use query::{Cursor, FlowOrder, FlowPage, FlowQuery, FlowRow, NameMatch, MAX_
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{SqliteBackend, Synchronous};
+#[cfg(feature = "zookeeper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "zookeeper")))]
+pub use zookeeper::ZookeeperBackend;
 
 /// The id type of persisted objects (the `uuid` crate's, re-exported so that
 /// callers need not depend on it).
@@ -245,6 +251,7 @@ pub const SCHEMES: &[&str] = &[
     "postgresql://",
     "mysql://",
     "mariadb://",
+    "zookeeper://",
 ];
 
 /// Opens the backend a URL names, creating or upgrading its schema.
@@ -255,7 +262,11 @@ pub const SCHEMES: &[&str] = &[
 ///   `sqlite::memory:`; WAL mode, `synchronous=NORMAL` unless the URL says
 ///   `?synchronous=full`;
 /// - `postgres://user@host:port/db` (or `postgresql://`), without TLS;
-/// - `mysql://user:password@host:port/db` (or `mariadb://`), without TLS.
+/// - `mysql://user:password@host:port/db` (or `mariadb://`), without TLS;
+/// - `zookeeper://host:port[,host:port…]/chroot`: znodes under the chroot
+///   (created if missing), leases held by the session too (see
+///   `ZookeeperBackend`); keys `session_timeout`, `connect_timeout`,
+///   `query_timeout`, `timeout`.
 ///
 /// **Bounded waits** (`postgres://`, `mysql://`): no call waits on the
 /// server without a bound, so that a server that stops answering (stopped,
@@ -316,6 +327,7 @@ pub fn open(url: &str) -> Result<Arc<dyn Backend>, PersistenceError> {
         "sqlite" => open_sqlite(url),
         "postgres" | "postgresql" => open_postgres(url),
         "mysql" | "mariadb" => open_mysql(url),
+        "zookeeper" => open_zookeeper(url),
         other => Err(PersistenceError::UnknownScheme {
             url: redact_url(url),
             scheme: other.to_owned(),
@@ -360,6 +372,19 @@ fn open_mysql(url: &str) -> Result<Arc<dyn Backend>, PersistenceError> {
     Err(PersistenceError::FeatureDisabled {
         url: redact_url(url),
         feature: "mysql",
+    })
+}
+
+#[cfg(feature = "zookeeper")]
+fn open_zookeeper(url: &str) -> Result<Arc<dyn Backend>, PersistenceError> {
+    Ok(Arc::new(ZookeeperBackend::open(url)?))
+}
+
+#[cfg(not(feature = "zookeeper"))]
+fn open_zookeeper(url: &str) -> Result<Arc<dyn Backend>, PersistenceError> {
+    Err(PersistenceError::FeatureDisabled {
+        url: redact_url(url),
+        feature: "zookeeper",
     })
 }
 
