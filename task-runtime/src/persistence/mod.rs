@@ -72,6 +72,8 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "zookeeper")]
+pub(crate) mod zk;
+#[cfg(feature = "zookeeper")]
 mod zookeeper;
 
 use std::sync::Arc;

@@ -30,52 +30,25 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tokio::runtime::Runtime;
 use uuid::Uuid;
 use zookeeper_client as zk;
+
+use super::zk::{absent, ephemeral, exists, persistent, Batch, Fail, Res, Session, CONFLICT_TRIES};
 
 use super::{
     check_lease_flow, check_lease_for, now_ms, redact_url, sort_atoms, AtomDetail, Backend,
     FlowDetail, FlowSummary, Lease, LeaseRow, LogBook, LogBookSummary, ObjectKind,
     PersistenceError,
 };
-use crate::url_options::{parse_duration, take_options};
 
 /// The layout version this code writes and reads.
 const LAYOUT_VERSION: u32 = 1;
-
-/// How often a write is tried again when another writer changed a node
-/// between reading it and writing it (the `multi` failed as a whole).
-const CONFLICT_TRIES: usize = 32;
-
-/// The URL keys this backend reads.
-const KEYS: &[&str] = &[
-    "session_timeout",
-    "connect_timeout",
-    "query_timeout",
-    "timeout",
-    "max_request",
-];
-
-/// ZooKeeper's default `jute.maxbuffer`: the largest request a server takes.
-const DEFAULT_MAX_REQUEST: usize = 0xfffff;
-
-/// What a request costs besides its nodes' data and paths (headers), per
-/// operation, rounded up.
-const OP_OVERHEAD: usize = 64;
 
 /// A logbook kept in ZooKeeper (`zookeeper://host:port/chroot`).
 #[derive(Debug)]
 pub struct ZookeeperBackend {
     url: String,
-    servers: String,
-    chroot: String,
-    session_timeout: Duration,
-    connect_timeout: Duration,
-    query_timeout: Duration,
-    max_request: usize,
-    rt: Runtime,
-    client: Mutex<Option<zk::Client>>,
+    session: Session,
     /// Atom nodes known to exist (created or written by this backend): their
     /// writes need no existence check. A node deleted meanwhile fails the
     /// `multi`, which is then tried again with a create.
@@ -100,26 +73,6 @@ impl From<&LeaseRow> for LeaseNode {
     }
 }
 
-/// What went wrong inside one call: ZooKeeper's answer, or our verdict.
-enum Fail {
-    Zk(zk::Error),
-    Persist(PersistenceError),
-}
-
-impl From<zk::Error> for Fail {
-    fn from(e: zk::Error) -> Fail {
-        Fail::Zk(e)
-    }
-}
-
-impl From<PersistenceError> for Fail {
-    fn from(e: PersistenceError) -> Fail {
-        Fail::Persist(e)
-    }
-}
-
-type Res<T> = Result<T, Fail>;
-
 /// One operation of a `multi`, remembered to explain its failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -137,14 +90,6 @@ enum Op {
     Delete,
 }
 
-fn persistent() -> zk::CreateOptions<'static> {
-    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
-}
-
-fn ephemeral() -> zk::CreateOptions<'static> {
-    zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all())
-}
-
 fn book_path(uuid: Uuid) -> String {
     format!("/logbooks/{uuid}")
 }
@@ -155,88 +100,6 @@ fn flow_path(uuid: Uuid) -> String {
 
 fn atom_path(flow: Uuid, atom: Uuid) -> String {
     format!("/flows/{flow}/atoms/{atom}")
-}
-
-/// `Ok(None)` for a node that does not exist.
-fn absent<T>(result: Result<T, zk::Error>) -> Res<Option<T>> {
-    match result {
-        Ok(v) => Ok(Some(v)),
-        Err(zk::Error::NoNode) => Ok(None),
-        Err(e) => Err(Fail::Zk(e)),
-    }
-}
-
-/// A `multi` being built, with what each of its operations means.
-struct Batch<'c> {
-    writer: zk::MultiWriter<'c>,
-    ops: Vec<Op>,
-    /// The request's size, roughly (data, paths, and headers).
-    bytes: usize,
-}
-
-impl<'c> Batch<'c> {
-    fn new(client: &'c zk::Client) -> Batch<'c> {
-        Batch {
-            writer: client.new_multi_writer(),
-            ops: Vec::new(),
-            bytes: 0,
-        }
-    }
-
-    fn check(&mut self, path: &str, version: i32, op: Op) -> Res<()> {
-        self.writer.add_check_version(path, version)?;
-        self.bytes += path.len() + OP_OVERHEAD;
-        self.ops.push(op);
-        Ok(())
-    }
-
-    fn create(&mut self, path: &str, data: &[u8], options: &zk::CreateOptions<'_>) -> Res<()> {
-        self.writer.add_create(path, data, options)?;
-        self.bytes += path.len() + data.len() + OP_OVERHEAD;
-        self.ops.push(Op::Create);
-        Ok(())
-    }
-
-    fn set(&mut self, path: &str, data: &[u8], version: Option<i32>, op: Op) -> Res<()> {
-        self.writer.add_set_data(path, data, version)?;
-        self.bytes += path.len() + data.len() + OP_OVERHEAD;
-        self.ops.push(op);
-        Ok(())
-    }
-
-    fn delete(&mut self, path: &str, version: Option<i32>) -> Res<()> {
-        self.writer.add_delete(path, version)?;
-        self.bytes += path.len() + OP_OVERHEAD;
-        self.ops.push(Op::Delete);
-        Ok(())
-    }
-
-    /// Commits; `Ok(Err((op, error)))` names the operation that failed the
-    /// whole `multi` (nothing was written).
-    async fn commit(mut self, backend: &ZookeeperBackend) -> Res<Result<(), (Op, zk::Error)>> {
-        if self.bytes > backend.max_request {
-            return Err(PersistenceError::Backend {
-                backend: backend.url.clone(),
-                operation: "write".into(),
-                source: format!(
-                    "the write is {} bytes, more than `max_request` ({} bytes): a ZooKeeper server refuses requests larger than its `jute.maxbuffer`; raise both (`-Djute.maxbuffer=` on the servers, `?max_request=` in the URL) or keep values this big out of the logbook",
-                    self.bytes, backend.max_request
-                )
-                .into(),
-            }
-            .into());
-        }
-        match self.writer.commit().await {
-            Ok(_) => Ok(Ok(())),
-            Err(zk::MultiWriteError::OperationFailed { index, source }) => {
-                match self.ops.get(index) {
-                    Some(op) => Ok(Err((*op, source))),
-                    None => Err(Fail::Zk(source)),
-                }
-            }
-            Err(zk::MultiWriteError::RequestFailed { source }) => Err(Fail::Zk(source)),
-        }
-    }
 }
 
 impl ZookeeperBackend {
@@ -259,89 +122,13 @@ impl ZookeeperBackend {
     /// raise `jute.maxbuffer` on the servers (`-Djute.maxbuffer=…`) and
     /// `max_request` here together to keep bigger values.
     pub fn open(url: &str) -> Result<ZookeeperBackend, PersistenceError> {
-        let invalid = |reason: String| PersistenceError::InvalidUrl {
+        let session = Session::parse(url).map_err(|reason| PersistenceError::InvalidUrl {
             url: redact_url(url),
             reason,
-        };
-        let rest = url
-            .strip_prefix("zookeeper://")
-            .ok_or_else(|| invalid("expected `zookeeper://host:port/chroot`".into()))?;
-        let (rest, options) = take_options(rest, KEYS);
-        if let Some((_, query)) = rest.split_once('?') {
-            let key = query.split(['=', '&']).next().unwrap_or(query);
-            return Err(invalid(format!(
-                "unknown key `{key}`; known keys: {}",
-                KEYS.join(", ")
-            )));
-        }
-        let (servers, chroot) = match rest.find('/') {
-            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
-            None => (rest.as_str(), ""),
-        };
-        if servers.is_empty() {
-            return Err(invalid(
-                "no server: write zookeeper://host:port[,host:port…]/chroot".into(),
-            ));
-        }
-        if chroot.is_empty() {
-            return Err(invalid(format!(
-                "no chroot: write zookeeper://{servers}/taskwire (the path under which the logbook's nodes go; the ensemble's root is not used)"
-            )));
-        }
-        if chroot
-            .split('/')
-            .skip(1)
-            .any(|part| part.is_empty() || part == "." || part == "..")
-        {
-            return Err(invalid(format!(
-                "chroot `{chroot}` is not a ZooKeeper path (empty, `.` or `..` part)"
-            )));
-        }
-        let mut session_timeout = Duration::from_secs(10);
-        let mut connect_timeout = Duration::from_secs(10);
-        let mut query_timeout = Duration::from_secs(30);
-        let (mut connect_set, mut query_set) = (false, false);
-        let mut max_request = DEFAULT_MAX_REQUEST;
-        for (key, value) in &options {
-            if key == "max_request" {
-                max_request = parse_size(key, value).map_err(&invalid)?;
-                continue;
-            }
-            let d = parse_duration(key, value).map_err(&invalid)?;
-            match key.as_str() {
-                "session_timeout" => session_timeout = d,
-                "connect_timeout" => (connect_timeout, connect_set) = (d, true),
-                "query_timeout" => (query_timeout, query_set) = (d, true),
-                _ => {
-                    if !connect_set {
-                        connect_timeout = d;
-                    }
-                    if !query_set {
-                        query_timeout = d;
-                    }
-                }
-            }
-        }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("taskwire-zookeeper")
-            .enable_all()
-            .build()
-            .map_err(|e| PersistenceError::Backend {
-                backend: redact_url(url),
-                operation: "start the ZooKeeper client's runtime".into(),
-                source: Box::new(e),
-            })?;
+        })?;
         let backend = ZookeeperBackend {
             url: redact_url(url),
-            servers: servers.to_owned(),
-            chroot: chroot.to_owned(),
-            session_timeout,
-            connect_timeout,
-            query_timeout,
-            max_request,
-            rt,
-            client: Mutex::new(None),
+            session,
             atoms_known: Mutex::new(HashSet::new()),
         };
         backend.migrate()?;
@@ -350,91 +137,40 @@ impl ZookeeperBackend {
 
     /// The chroot under which the logbook's nodes are.
     pub fn chroot(&self) -> &str {
-        &self.chroot
+        &self.session.chroot
     }
 
-    /// The session's client, connected (and the chroot made) if needed.
-    async fn client(&self) -> Res<zk::Client> {
-        if let Some(client) = self
-            .client
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-        {
-            return Ok(client);
-        }
-        let root = zk::Client::connector()
-            .with_session_timeout(self.session_timeout)
-            .with_connection_timeout(self.connect_timeout)
-            .with_fail_eagerly()
-            .connect(&self.servers)
-            .await?;
-        root.mkdir(&self.chroot, &persistent()).await?;
-        let client = root
-            .chroot(self.chroot.as_str())
-            .map_err(|_| zk::Error::BadArguments(&"invalid chroot"))?;
-        *self.client.lock().unwrap_or_else(|e| e.into_inner()) = Some(client.clone());
-        Ok(client)
-    }
-
-    /// Runs one call against the ensemble, bounded by `query_timeout` (the
-    /// session's establishment by `connect_timeout` too), naming `operation`
-    /// in its errors. A session that ended is dropped, to be replaced.
+    /// Runs one call against the ensemble (see [`Session::call`]), naming
+    /// `operation` in its errors.
     fn call<T, F, Fut>(&self, operation: &str, f: F) -> Result<T, PersistenceError>
     where
         F: FnOnce(zk::Client) -> Fut,
         Fut: Future<Output = Res<T>>,
     {
-        let bound = self.query_timeout + self.connect_timeout;
-        let result = self.rt.block_on(async {
-            match tokio::time::timeout(bound, async { f(self.client().await?).await }).await {
-                Ok(result) => result,
-                Err(_) => Err(Fail::Zk(zk::Error::Timeout)),
-            }
-        });
-        match result {
-            Ok(v) => Ok(v),
-            Err(Fail::Persist(e)) => Err(e),
-            Err(Fail::Zk(e)) => {
-                if matches!(
-                    e,
-                    zk::Error::SessionExpired
-                        | zk::Error::ClientClosed
-                        | zk::Error::NoHosts
-                        | zk::Error::Timeout
-                        | zk::Error::ConnectionLoss
-                ) {
-                    // The session may be gone or stuck: start a new one on
-                    // the next call (the ensemble ends this one's ephemeral
-                    // nodes when it expires).
-                    self.client.lock().unwrap_or_else(|e| e.into_inner()).take();
-                }
-                // The client gives up on a connection that stays silent for
-                // `connect_timeout` (its "connection timeout") and says so
-                // only in words.
-                let silent = matches!(&e, zk::Error::Custom(_))
-                    && e.to_string().starts_with("no response from connection");
-                Err(match e {
-                    _ if silent => PersistenceError::TimedOut {
-                        backend: self.url.clone(),
-                        operation: operation.to_owned(),
-                        bound: "connect_timeout",
-                        after: self.connect_timeout,
-                    },
-                    zk::Error::Timeout => PersistenceError::TimedOut {
-                        backend: self.url.clone(),
-                        operation: operation.to_owned(),
-                        bound: "query_timeout",
-                        after: bound,
-                    },
-                    e => PersistenceError::Backend {
-                        backend: self.url.clone(),
-                        operation: format!("{operation} (ZooKeeper {})", self.servers),
-                        source: Box::new(e),
-                    },
-                })
-            }
-        }
+        self.session.call(f).map_err(|fail| match fail {
+            Fail::Persist(e) => e,
+            Fail::TimedOut { bound, after } => PersistenceError::TimedOut {
+                backend: self.url.clone(),
+                operation: operation.to_owned(),
+                bound,
+                after,
+            },
+            Fail::TooLarge { bytes, max } => PersistenceError::Backend {
+                backend: self.url.clone(),
+                operation: operation.to_owned(),
+                source: Fail::too_large(bytes, max).into(),
+            },
+            Fail::Zk(e) => PersistenceError::Backend {
+                backend: self.url.clone(),
+                operation: format!("{operation} (ZooKeeper {})", self.session.servers),
+                source: Box::new(e),
+            },
+            Fail::Board(e) => PersistenceError::Backend {
+                backend: self.url.clone(),
+                operation: operation.to_owned(),
+                source: Box::new(e),
+            },
+        })
     }
 
     fn migrate(&self) -> Result<(), PersistenceError> {
@@ -450,7 +186,7 @@ impl ZookeeperBackend {
                             column: "(node)",
                             reason: format!(
                                 "`{}/schema` holds {:?}, not a version number",
-                                self.chroot,
+                                self.session.chroot,
                                 text.trim()
                             ),
                         })?;
@@ -463,10 +199,7 @@ impl ZookeeperBackend {
                         .into());
                     }
                     for table in ["logbooks", "flows"] {
-                        if absent(c.check_stat(&format!("/{table}")).await)?
-                            .flatten()
-                            .is_none()
-                        {
+                        if !exists(&c, &format!("/{table}")).await? {
                             return Err(self.missing(table).into());
                         }
                     }
@@ -474,15 +207,16 @@ impl ZookeeperBackend {
                     Ok(())
                 }
                 None => {
-                    let mut batch = Batch::new(&c);
-                    batch.create("/logbooks", b"", &persistent())?;
-                    batch.create("/flows", b"", &persistent())?;
+                    let mut batch = Batch::<Op>::new(&c);
+                    batch.create("/logbooks", b"", &persistent(), Op::Create)?;
+                    batch.create("/flows", b"", &persistent(), Op::Create)?;
                     batch.create(
                         "/schema",
                         LAYOUT_VERSION.to_string().as_bytes(),
                         &persistent(),
+                        Op::Create,
                     )?;
-                    match batch.commit(self).await? {
+                    match batch.commit(self.session.max_request).await? {
                         Ok(()) => Ok(()),
                         // Another process laid it out meanwhile (or left
                         // part of an old layout): read it as it is.
@@ -520,16 +254,18 @@ impl ZookeeperBackend {
         }
     }
 
-    fn encode<T: Serialize>(&self, kind: ObjectKind, uuid: Uuid, value: &T) -> Res<Vec<u8>> {
-        serde_json::to_vec(value).map_err(|source| {
-            PersistenceError::Encode {
-                backend: self.url.clone(),
-                kind,
-                uuid,
-                column: "(node)",
-                source,
-            }
-            .into()
+    fn encode<T: Serialize>(
+        &self,
+        kind: ObjectKind,
+        uuid: Uuid,
+        value: &T,
+    ) -> Result<Vec<u8>, PersistenceError> {
+        serde_json::to_vec(value).map_err(|source| PersistenceError::Encode {
+            backend: self.url.clone(),
+            kind,
+            uuid,
+            column: "(node)",
+            source,
         })
     }
 
@@ -540,7 +276,7 @@ impl ZookeeperBackend {
                 table,
                 uuid: path.rsplit('/').next().unwrap_or(path).to_owned(),
                 column: "(node)",
-                reason: format!("`{}{path}`: {e}", self.chroot),
+                reason: format!("`{}{path}`: {e}", self.session.chroot),
             }
             .into()
         })
@@ -590,7 +326,12 @@ impl ZookeeperBackend {
     }
 
     /// Adds the lease's check to a batch: `Fenced` now if it is not current.
-    async fn check_lease(&self, c: &zk::Client, batch: &mut Batch<'_>, lease: &Lease) -> Res<()> {
+    async fn check_lease(
+        &self,
+        c: &zk::Client,
+        batch: &mut Batch<'_, Op>,
+        lease: &Lease,
+    ) -> Res<()> {
         let (row, version) = self.lease_row(c, lease.flow_uuid).await?;
         row.check(&self.url, lease)?;
         batch.check(
@@ -616,19 +357,12 @@ impl ZookeeperBackend {
         }
         let mut encoded = Vec::with_capacity(atoms.len());
         for atom in atoms {
-            let bytes = match self.encode(ObjectKind::AtomDetail, atom.uuid, atom) {
-                Ok(bytes) => bytes,
-                Err(Fail::Persist(e)) => return Err(e),
-                Err(Fail::Zk(_)) => unreachable!("encoding does not talk to ZooKeeper"),
-            };
+            let bytes = self.encode(ObjectKind::AtomDetail, atom.uuid, atom)?;
             encoded.push((atom, atom_path(atom.flow_uuid, atom.uuid), bytes));
         }
-        let flow_bytes = match flow.map(|f| self.encode(ObjectKind::FlowDetail, f.uuid, f)) {
-            Some(Ok(bytes)) => Some(bytes),
-            Some(Err(Fail::Persist(e))) => return Err(e),
-            Some(Err(Fail::Zk(_))) => unreachable!("encoding does not talk to ZooKeeper"),
-            None => None,
-        };
+        let flow_bytes = flow
+            .map(|f| self.encode(ObjectKind::FlowDetail, f.uuid, f))
+            .transpose()?;
         let operation = match (flow, atoms.len()) {
             (Some(_), 0) => "save flow detail",
             (None, _) => "save atom details",
@@ -645,7 +379,7 @@ impl ZookeeperBackend {
                     .collect()
             };
             for _ in 0..CONFLICT_TRIES {
-                let mut batch = Batch::new(&c);
+                let mut batch = Batch::<Op>::new(&c);
                 if let Some(lease) = lease {
                     self.check_lease(&c, &mut batch, lease).await?;
                 }
@@ -659,12 +393,12 @@ impl ZookeeperBackend {
                         batch.check(&flow_path(parent), -1, Op::FlowExists(parent))?;
                     }
                     if create.contains(&atom.uuid) {
-                        batch.create(path, bytes, &persistent())?;
+                        batch.create(path, bytes, &persistent(), Op::Create)?;
                     } else {
                         batch.set(path, bytes, None, Op::Replace(Some(atom.uuid)))?;
                     }
                 }
-                match batch.commit(self).await? {
+                match batch.commit(self.session.max_request).await? {
                     Ok(()) => {
                         let mut known = self.atoms_known.lock().unwrap_or_else(|e| e.into_inner());
                         known.extend(atoms.iter().map(|a| a.uuid));
@@ -714,7 +448,7 @@ impl ZookeeperBackend {
     async fn add_flow(
         &self,
         c: &zk::Client,
-        batch: &mut Batch<'_>,
+        batch: &mut Batch<'_, Op>,
         flow: &FlowDetail,
         bytes: &[u8],
     ) -> Res<()> {
@@ -727,12 +461,12 @@ impl ZookeeperBackend {
         )?;
         match absent(c.get_data(&path).await)? {
             None => {
-                batch.create(&path, bytes, &persistent())?;
-                batch.create(&format!("{path}/atoms"), b"", &persistent())?;
+                batch.create(&path, bytes, &persistent(), Op::Create)?;
+                batch.create(&format!("{path}/atoms"), b"", &persistent(), Op::Create)?;
                 let lease =
                     self.encode(ObjectKind::FlowDetail, flow.uuid, &LeaseNode::default())?;
-                batch.create(&format!("{path}/lease"), &lease, &persistent())?;
-                batch.create(&member, b"", &persistent())?;
+                batch.create(&format!("{path}/lease"), &lease, &persistent(), Op::Create)?;
+                batch.create(&member, b"", &persistent(), Op::Create)?;
             }
             Some((old, stat)) => {
                 batch.set(&path, bytes, Some(stat.version), Op::Replace(None))?;
@@ -744,11 +478,11 @@ impl ZookeeperBackend {
                     if let Some(old_book) = old_book {
                         let old_member = format!("{}/{}", book_path(old_book), flow.uuid);
                         if absent(c.check_stat(&old_member).await)?.flatten().is_some() {
-                            batch.delete(&old_member, None)?;
+                            batch.delete(&old_member, None, Op::Delete)?;
                         }
                     }
                     if absent(c.check_stat(&member).await)?.flatten().is_none() {
-                        batch.create(&member, b"", &persistent())?;
+                        batch.create(&member, b"", &persistent(), Op::Create)?;
                     }
                 }
             }
@@ -775,7 +509,7 @@ impl ZookeeperBackend {
                 let holder = absent(c.get_data(&owner_path).await)?;
                 let session_gone = row.owner.is_some() && holder.is_none();
                 let new = decide(&row, session_gone)?;
-                let mut batch = Batch::new(&c);
+                let mut batch = Batch::<Op>::new(&c);
                 let bytes = self.encode(ObjectKind::FlowDetail, flow, &LeaseNode::from(&new))?;
                 batch.set(&lease_path, &bytes, Some(version), Op::LeaseUnchanged)?;
                 let ours = holder
@@ -785,14 +519,16 @@ impl ZookeeperBackend {
                     (Some(_), Some(_)) if ours => {}
                     (Some(owner), _) => {
                         if let Some((_, stat)) = &holder {
-                            batch.delete(&owner_path, Some(stat.version))?;
+                            batch.delete(&owner_path, Some(stat.version), Op::Delete)?;
                         }
-                        batch.create(&owner_path, owner.as_bytes(), &ephemeral())?;
+                        batch.create(&owner_path, owner.as_bytes(), &ephemeral(), Op::Create)?;
                     }
-                    (None, Some((_, stat))) => batch.delete(&owner_path, Some(stat.version))?,
+                    (None, Some((_, stat))) => {
+                        batch.delete(&owner_path, Some(stat.version), Op::Delete)?
+                    }
                     (None, None) => {}
                 }
-                match batch.commit(self).await? {
+                match batch.commit(self.session.max_request).await? {
                     Ok(()) => return Ok(new),
                     // Changed meanwhile: decide again on what is there now.
                     Err((_, zk::Error::BadVersion | zk::Error::NoNode | zk::Error::NodeExists)) => {
@@ -882,7 +618,7 @@ impl Backend for ZookeeperBackend {
                 let Some(flows) = self.children(&c, &path).await? else {
                     return Err(self.not_found(&c, ObjectKind::LogBook, uuid).await);
                 };
-                let mut batch = Batch::new(&c);
+                let mut batch = Batch::<Op>::new(&c);
                 for flow in &flows {
                     let dir = flow_path(*flow);
                     let atoms = self
@@ -890,21 +626,21 @@ impl Backend for ZookeeperBackend {
                         .await?
                         .unwrap_or_default();
                     for atom in &atoms {
-                        batch.delete(&atom_path(*flow, *atom), None)?;
+                        batch.delete(&atom_path(*flow, *atom), None, Op::Delete)?;
                     }
                     for child in ["atoms", "lease", "owner"] {
                         let child = format!("{dir}/{child}");
                         if absent(c.check_stat(&child).await)?.flatten().is_some() {
-                            batch.delete(&child, None)?;
+                            batch.delete(&child, None, Op::Delete)?;
                         }
                     }
                     if absent(c.check_stat(&dir).await)?.flatten().is_some() {
-                        batch.delete(&dir, None)?;
+                        batch.delete(&dir, None, Op::Delete)?;
                     }
-                    batch.delete(&format!("{path}/{flow}"), None)?;
+                    batch.delete(&format!("{path}/{flow}"), None, Op::Delete)?;
                 }
-                batch.delete(&path, None)?;
-                match batch.commit(self).await? {
+                batch.delete(&path, None, Op::Delete)?;
+                match batch.commit(self.session.max_request).await? {
                     Ok(()) => {
                         let mut known = self.atoms_known.lock().unwrap_or_else(|e| e.into_inner());
                         known.clear();
@@ -1040,49 +776,7 @@ impl Backend for ZookeeperBackend {
 
 impl Drop for ZookeeperBackend {
     fn drop(&mut self) {
-        // Close the session now, so that the leases' `owner` nodes go at once
-        // rather than when the session times out.
-        if let Some(client) = self
-            .client
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            let _ = self.rt.block_on(async {
-                tokio::time::timeout(Duration::from_secs(2), drop_client(client)).await
-            });
-        }
-    }
-}
-
-/// A size in bytes: a whole number, or with a unit (`KiB`, `MiB`, `KB`,
-/// `MB`); more than zero.
-fn parse_size(key: &str, value: &str) -> Result<usize, String> {
-    let digits = value.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let scale: usize = match &value[digits.len()..] {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "KB" | "kB" => 1000,
-        "MB" => 1_000_000,
-        _ => 0,
-    };
-    match digits.parse::<usize>() {
-        Ok(n) if n > 0 && scale > 0 => n
-            .checked_mul(scale)
-            .ok_or_else(|| format!("`{key}={value}` is too large")),
-        _ => Err(format!(
-            "`{key}={value}` is not a size: write a whole number of bytes, or with a unit (`16MiB`, `512KiB`)"
-        )),
-    }
-}
-
-/// Drops the last handle of a session, and waits until the session task has
-/// sent its close request and seen the session end.
-async fn drop_client(client: zk::Client) {
-    let mut state = client.state_watcher();
-    drop(client);
-    while !state.peek_state().is_terminated() {
-        state.changed().await;
+        // The leases' `owner` nodes go now, not when the session times out.
+        self.session.close();
     }
 }
