@@ -1,10 +1,10 @@
-//! The jobboard's contract, checked the same way against the real Redis and
-//! PostgreSQL servers: ordering, fenced claims, renewal, failures counted up
+//! The jobboard's contract, checked the same way against the real Redis,
+//! PostgreSQL and ZooKeeper servers: ordering, fenced claims, renewal, failures counted up
 //! to a dead job, expiries of dead conductors counted as failures, concurrent
 //! claims that never hand one job out twice, and the errors of missing jobs,
 //! corrupt rows and servers that are not there. Each test has a board (Redis
 //! key prefix) or database (PostgreSQL) of its own, removed afterwards.
-#![cfg(any(feature = "redis", feature = "postgres"))]
+#![cfg(any(feature = "redis", feature = "postgres", feature = "zookeeper"))]
 
 mod dist;
 #[cfg(feature = "redis")]
@@ -347,7 +347,8 @@ fn missing_jobs_are_named(board: &dyn JobBoard) {
 }
 
 /// Conductors claiming at once, each with its own connection: every job is
-/// handed out exactly once.
+/// handed out exactly once. Each conductor stays up until all are done (on
+/// ZooKeeper, a conductor that goes away takes its claims with it).
 fn concurrent_claims_never_share_a_job(open: &(dyn Fn() -> Arc<dyn JobBoard> + Sync)) {
     let board = open();
     let mut posted = BTreeSet::new();
@@ -363,14 +364,14 @@ fn concurrent_claims_never_share_a_job(open: &(dyn Fn() -> Arc<dyn JobBoard> + S
                     while let Some(claim) = board.claim(&format!("c{t}"), LONG).unwrap() {
                         mine.push(claim.job.id);
                     }
-                    mine
+                    (mine, board)
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
+        let (claimed, boards): (Vec<_>, Vec<_>) =
+            handles.into_iter().map(|h| h.join().unwrap()).unzip();
+        drop(boards);
+        claimed.into_iter().flatten().collect()
     });
     assert_eq!(claimed.len(), 40, "no job twice");
     assert_eq!(claimed.into_iter().collect::<BTreeSet<_>>(), posted);
@@ -578,6 +579,147 @@ mod postgres_board {
     }
 }
 
+#[cfg(feature = "zookeeper")]
+mod zookeeper_board {
+    use super::*;
+    use crate::dist::ZkBoard;
+    use std::time::Instant;
+    use taskwire::jobboard::open;
+
+    fn board(test: &str) -> (Arc<dyn JobBoard>, ZkBoard) {
+        let keep = ZkBoard::new(test);
+        (open(&ZkBoard::url(), &keep.0).unwrap(), keep)
+    }
+
+    conformance!(board);
+
+    #[test]
+    fn concurrent_claims_never_share_a_job() {
+        let keep = ZkBoard::new("concurrent");
+        super::concurrent_claims_never_share_a_job(&|| Arc::new(keep.open()) as Arc<dyn JobBoard>);
+    }
+
+    #[test]
+    fn boards_under_one_chroot_are_apart() {
+        let (a, _ka) = board("apart_a");
+        let (b, _kb) = board("apart_b");
+        a.post(&job("for-a", 0)).unwrap();
+        assert!(b.claim("c", LONG).unwrap().is_none());
+        assert_eq!(a.claim("c", LONG).unwrap().unwrap().job.spec.name, "for-a");
+    }
+
+    #[test]
+    fn a_corrupt_job_is_named_and_others_stay_readable() {
+        let (board, keep) = board("corrupt");
+        let bad = board.post(&job("bad", 0)).unwrap();
+        let good = board.post(&job("good", 0)).unwrap();
+        keep.set(&format!("/jobs/{}", bad.id), b"not json");
+        let err = board.get(bad.id).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "jobboard `{}` at {}: job {}, field `(node)` is corrupt: expected ident at line 1 column 2",
+                keep.0,
+                ZkBoard::url(),
+                bad.id
+            )
+        );
+        assert_eq!(board.get(good.id).unwrap().spec.name, "good");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let (board, keep) = board("newer");
+        drop(board);
+        keep.set("/schema", b"9");
+        let err = open(&ZkBoard::url(), &keep.0).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("jobboard `{}` at {}: the jobboard's schema is version 9, newer than version 1 that this taskwire knows; upgrade taskwire to use it", keep.0, ZkBoard::url())
+        );
+    }
+
+    #[test]
+    fn a_server_that_is_not_there_is_named() {
+        let start = Instant::now();
+        let err = open("zookeeper://127.0.0.1:1/tw?timeout=1s", "main").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "jobboard `main` at zookeeper://127.0.0.1:1/tw?timeout=1s: create the jobboard "
+            ),
+            "{text}"
+        );
+        assert!(err.is_transient(), "{err:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        let err = open("zookeeper://127.0.0.1:2181", "main").unwrap_err();
+        assert!(err.to_string().contains("no chroot"), "{err}");
+    }
+
+    /// A conductor whose session ends (its process died) loses its claim at
+    /// once: the next claim takes the job over well before the claim's
+    /// expiry, recording the failure as for an expired claim.
+    #[test]
+    fn a_dead_conductors_session_frees_its_claim() {
+        let keep = ZkBoard::new("session");
+        let posted = keep.open().post(&job("orphan", 0)).unwrap();
+        let dying = keep.open();
+        let held = dying.claim("dying", LONG).unwrap().unwrap();
+        let other = keep.open();
+        assert!(other.claim("alive", LONG).unwrap().is_none(), "still held");
+        drop(dying); // its session ends with it
+        let taken = other.claim("alive", LONG).unwrap().unwrap();
+        assert_eq!((taken.job.id, taken.token), (posted.id, held.token + 1));
+        assert!(
+            taskwire::persistence::now_ms() < held.expires_at,
+            "taken before the old claim expired"
+        );
+        assert_eq!(taken.job.failures.len(), 1);
+        assert_eq!(
+            (
+                taken.job.failures[0].owner.as_str(),
+                taken.job.failures[0].token
+            ),
+            ("dying", held.token)
+        );
+    }
+
+    /// A conductor waiting on the board wakes up when a job is posted,
+    /// rather than at its next poll.
+    #[test]
+    fn a_waiting_conductor_wakes_when_a_job_is_posted() {
+        let keep = ZkBoard::new("wake");
+        let waiting = keep.open();
+        assert!(waiting.watches());
+        assert!(waiting.claim("c", LONG).unwrap().is_none());
+        // Nothing happens: the whole wait, and no change.
+        let start = Instant::now();
+        assert!(!waiting.wait_for_change(Duration::from_millis(300)));
+        assert!(start.elapsed() >= Duration::from_millis(300));
+        let poster = keep.open();
+        let posted = std::thread::scope(|s| {
+            let post = s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(200));
+                (Instant::now(), poster.post(&job("news", 0)).unwrap())
+            });
+            assert!(waiting.wait_for_change(Duration::from_secs(30)), "woken");
+            let woke = Instant::now();
+            let (sent, posted) = post.join().unwrap();
+            assert!(
+                woke.duration_since(sent) < Duration::from_secs(2),
+                "{:?}",
+                woke.duration_since(sent)
+            );
+            posted
+        });
+        assert_eq!(waiting.claim("c", LONG).unwrap().unwrap().job.id, posted.id);
+    }
+}
+
 #[test]
 fn bad_board_names_and_schemes_are_refused() {
     let err = taskwire::jobboard::open("redis://127.0.0.1/0", "no spaces").unwrap_err();
@@ -588,7 +730,7 @@ fn bad_board_names_and_schemes_are_refused() {
     let err = taskwire::jobboard::open("amqp://u:secret@host", "jobs").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "unknown jobboard URL scheme `amqp` in `amqp://u:***@host`; known schemes: redis://, postgres://, postgresql://"
+        "unknown jobboard URL scheme `amqp` in `amqp://u:***@host`; known schemes: redis://, postgres://, postgresql://, zookeeper://"
     );
 }
 

@@ -163,6 +163,10 @@ impl Shutdown {
     }
 }
 
+/// How long a conductor waiting on a watching board goes without looking
+/// whether it was asked to stop.
+const WATCH_SLICE: Duration = Duration::from_millis(200);
+
 /// What became of one claimed job.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobOutcome {
@@ -278,7 +282,7 @@ impl Conductor {
                     JobOutcome::Released { .. } => report.released += 1,
                     JobOutcome::Lost { .. } => report.lost += 1,
                 },
-                Ok(None) => self.shutdown.sleep(self.poll),
+                Ok(None) => self.wait_for_jobs(),
                 Err(e) => {
                     tracing::warn!(conductor = %self.name, error = %e, "cannot claim a job");
                     self.shutdown.sleep(self.poll);
@@ -286,6 +290,22 @@ impl Conductor {
             }
         }
         report
+    }
+
+    /// Waits for work after a claim found none: the poll interval, or on a
+    /// board that watches its jobs until one changes (at most the poll
+    /// interval); a stop asked for ends the wait within [`WATCH_SLICE`].
+    fn wait_for_jobs(&self) {
+        if !self.board.watches() {
+            return self.shutdown.sleep(self.poll);
+        }
+        let deadline = Instant::now() + self.poll;
+        while !self.shutdown.is_requested() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.board.wait_for_change(left.min(WATCH_SLICE)) {
+                return;
+            }
+        }
     }
 
     /// Claims the next job and runs it; `None` if the board has no job for

@@ -90,6 +90,53 @@ impl Drop for RedisBoard {
     }
 }
 
+/// The ZooKeeper the tests use, and the chroot under which they work.
+pub const ZOOKEEPER: &str = "zookeeper://127.0.0.1:2181/taskwire-test";
+
+/// A ZooKeeper board name of the test's own; its nodes are deleted
+/// afterwards.
+#[cfg(feature = "zookeeper")]
+pub struct ZkBoard(pub String);
+
+#[cfg(feature = "zookeeper")]
+impl ZkBoard {
+    pub fn new(test: &str) -> ZkBoard {
+        ZkBoard(format!("tw_{}", unique(test)))
+    }
+
+    pub fn url() -> String {
+        std::env::var("TASKWIRE_TEST_ZOOKEEPER")
+            .map(|servers| format!("zookeeper://{servers}/taskwire-test"))
+            .unwrap_or_else(|_| ZOOKEEPER.to_owned())
+    }
+
+    pub fn open(&self) -> taskwire::jobboard::ZookeeperJobBoard {
+        taskwire::jobboard::ZookeeperJobBoard::open(&ZkBoard::url(), &self.0).unwrap()
+    }
+
+    /// The board's node `path` (under `/boards/<board>`), from outside.
+    pub fn set(&self, path: &str, data: &[u8]) {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let servers = ZkBoard::url().trim_start_matches("zookeeper://").to_owned();
+        rt.block_on(async {
+            let client = ::zookeeper_client::Client::connect(&servers).await.unwrap();
+            client
+                .set_data(&format!("/boards/{}{path}", self.0), data, None)
+                .await
+                .unwrap();
+        });
+    }
+}
+
+#[cfg(feature = "zookeeper")]
+impl Drop for ZkBoard {
+    fn drop(&mut self) {
+        if let Ok(board) = taskwire::jobboard::ZookeeperJobBoard::open(&ZkBoard::url(), &self.0) {
+            let _ = board.purge();
+        }
+    }
+}
+
 /// A MariaDB database of the test's own, dropped afterwards.
 #[cfg(feature = "mysql")]
 pub struct MariaDb(pub String);

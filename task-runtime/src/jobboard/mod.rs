@@ -19,6 +19,7 @@
 //! |-------------------------------------|------------------------|------------|
 //! | `redis://host:port/db`              | `RedisJobBoard`        | `redis`    |
 //! | `postgres://user@host/db`           | `PostgresJobBoard`     | `postgres` |
+//! | `zookeeper://host:port/chroot`      | `ZookeeperJobBoard`    | `zookeeper` |
 //!
 //! Several boards can share one server: each has a name (a key prefix in
 //! Redis, a column in PostgreSQL). A Redis URL's query bounds the waits on
@@ -30,6 +31,8 @@
 mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "zookeeper")]
+mod zookeeper;
 
 use std::fmt;
 use std::sync::Arc;
@@ -47,6 +50,9 @@ pub use self::postgres::PostgresJobBoard;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::RedisJobBoard;
+#[cfg(feature = "zookeeper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "zookeeper")))]
+pub use self::zookeeper::ZookeeperJobBoard;
 
 /// How many times a job may fail before it is moved aside as dead, unless
 /// the job says otherwise ([`NewJob::max_failures`]).
@@ -310,7 +316,7 @@ pub enum JobBoardError {
         allowed: String,
     },
     /// The URL's scheme names no board.
-    #[error("unknown jobboard URL scheme `{scheme}` in `{url}`; known schemes: redis://, postgres://, postgresql://")]
+    #[error("unknown jobboard URL scheme `{scheme}` in `{url}`; known schemes: redis://, postgres://, postgresql://, zookeeper://")]
     UnknownScheme {
         /// The URL (password removed).
         url: String,
@@ -465,6 +471,22 @@ pub trait JobBoard: Send + Sync + fmt::Debug {
     /// times again. Returns the job as it was before, with the failures
     /// dropped. [`JobBoardError::NotDead`] if the job is not dead.
     fn requeue(&self, job: Uuid) -> Result<Job, JobBoardError>;
+
+    /// Whether the board tells of changes ([`JobBoard::wait_for_change`]):
+    /// the ZooKeeper board watches its jobs; the others are polled.
+    fn watches(&self) -> bool {
+        false
+    }
+
+    /// Waits up to `within` for a change of the board's jobs since the last
+    /// [`JobBoard::claim`] began (a job posted, given back, requeued), and
+    /// says whether one came; a board that does not watch waits the whole
+    /// time and says `false`. A conductor with nothing to do waits here, so
+    /// that on a watching board it claims a new job as soon as it is posted.
+    fn wait_for_change(&self, within: Duration) -> bool {
+        std::thread::sleep(within);
+        false
+    }
 }
 
 /// Opens the board named `board` at `url`, creating its schema if needed:
@@ -479,7 +501,7 @@ pub trait JobBoard: Send + Sync + fmt::Debug {
 /// let err = open("nats://localhost", "jobs").unwrap_err();
 /// assert_eq!(
 ///     err.to_string(),
-///     "unknown jobboard URL scheme `nats` in `nats://localhost`; known schemes: redis://, postgres://, postgresql://"
+///     "unknown jobboard URL scheme `nats` in `nats://localhost`; known schemes: redis://, postgres://, postgresql://, zookeeper://"
 /// );
 /// ```
 pub fn open(url: &str, board: &str) -> Result<Arc<dyn JobBoard>, JobBoardError> {
@@ -499,12 +521,13 @@ pub fn open(url: &str, board: &str) -> Result<Arc<dyn JobBoard>, JobBoardError> 
     let Some((scheme, _)) = url.split_once("://") else {
         return Err(JobBoardError::InvalidUrl {
             url: shown,
-            reason: "no scheme; expected redis:// or postgres://".to_owned(),
+            reason: "no scheme; expected redis://, postgres:// or zookeeper://".to_owned(),
         });
     };
     match scheme {
         "redis" => open_redis(url, board),
         "postgres" | "postgresql" => open_postgres(url, board),
+        "zookeeper" => open_zookeeper(url, board),
         other => Err(JobBoardError::UnknownScheme {
             url: shown,
             scheme: other.to_owned(),
@@ -535,6 +558,19 @@ fn open_postgres(url: &str, _board: &str) -> Result<Arc<dyn JobBoard>, JobBoardE
     Err(JobBoardError::FeatureDisabled {
         url: redact_url(url),
         feature: "postgres",
+    })
+}
+
+#[cfg(feature = "zookeeper")]
+fn open_zookeeper(url: &str, board: &str) -> Result<Arc<dyn JobBoard>, JobBoardError> {
+    Ok(Arc::new(ZookeeperJobBoard::open(url, board)?))
+}
+
+#[cfg(not(feature = "zookeeper"))]
+fn open_zookeeper(url: &str, _board: &str) -> Result<Arc<dyn JobBoard>, JobBoardError> {
+    Err(JobBoardError::FeatureDisabled {
+        url: redact_url(url),
+        feature: "zookeeper",
     })
 }
 
@@ -582,7 +618,7 @@ pub(crate) fn states_in_words(states: &[JobState]) -> String {
     }
 }
 
-#[cfg(any(feature = "redis", feature = "postgres"))]
+#[cfg(any(feature = "redis", feature = "postgres", feature = "zookeeper"))]
 pub(crate) fn ttl_ms(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1)
 }

@@ -1,0 +1,753 @@
+//! `zookeeper://host:port[,host:port…]/chroot`: a jobboard in ZooKeeper.
+//!
+//! ```text
+//! /boards/<board>/schema         the layout's version ("1")
+//! /boards/<board>/jobs/<uuid>    a job (JSON): spec, state, owner, token, …
+//! /boards/<board>/claims/<uuid>  ephemeral: the claim's owner and token, held
+//!                                by the claiming conductor's session
+//! ```
+//!
+//! Every change of a job is one `multi` carrying the job node's version, so
+//! two conductors never both change the same job: one `multi` wins and the
+//! other reads again. Jobs are ordered by priority, then by the zxid of
+//! their creation (ZooKeeper's own total order of writes, which requeueing
+//! keeps). A claim is held twice: by its expiry, as on the other boards, and
+//! by an ephemeral node of the conductor's session — when the conductor dies
+//! its session ends, the node goes, and the next claim takes the job over at
+//! once (recording the failure as for an expired claim) rather than when the
+//! claim would have expired. Times are the conductors' clocks.
+//!
+//! The board watches its jobs (a persistent recursive watch): a conductor
+//! waiting for work wakes up when a job is posted or given back, instead of
+//! polling (see [`JobBoard::wait_for_change`]).
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use zookeeper_client as zk;
+
+use super::{
+    describe_now, expired_message, states_in_words, Claim, Job, JobBoard, JobBoardError,
+    JobFailure, JobState, NewJob, EXPIRED_TAIL,
+};
+use crate::persistence::zk::{
+    absent, ephemeral, exists, persistent, Batch, Fail, Res, Session, CONFLICT_TRIES,
+};
+use crate::persistence::{now_ms, redact_url, Uuid};
+use crate::state::FlowState;
+
+/// The layout version this code writes and reads.
+const LAYOUT_VERSION: u32 = 1;
+
+/// A job as stored in its node.
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
+    spec: NewJob,
+    state: JobState,
+    owner: Option<String>,
+    token: u64,
+    expires_at: i64,
+    flow: Option<Uuid>,
+    failures: Vec<JobFailure>,
+    outcome: Option<FlowState>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+/// A claim node's content.
+#[derive(Debug, Serialize, Deserialize)]
+struct ClaimNode {
+    owner: String,
+    token: u64,
+}
+
+/// A job read with its node's version and creation zxid.
+struct Read {
+    job: Job,
+    version: i32,
+    czxid: i64,
+}
+
+/// What a `multi`'s operation was (every failure means: read again).
+#[derive(Debug, Clone, Copy)]
+struct Op;
+
+/// How many changes the board's watch has seen, and the condition variable
+/// that wakes whoever waits for the next.
+type Changes = Arc<(Mutex<u64>, Condvar)>;
+
+/// A jobboard in ZooKeeper (`zookeeper://host:port/chroot`).
+#[derive(Debug)]
+pub struct ZookeeperJobBoard {
+    describe: String,
+    session: Session,
+    /// `/boards/<board>`.
+    root: String,
+    changes: Changes,
+    /// Whether a watch is set.
+    watching: Arc<AtomicBool>,
+    /// The number of changes seen when the last claim began.
+    seen: Mutex<u64>,
+}
+
+impl ZookeeperJobBoard {
+    /// Opens the board named `board` under the URL's chroot, creating its
+    /// nodes if needed. The URL takes the keys of the ZooKeeper logbook
+    /// (`session_timeout`, `connect_timeout`, `query_timeout`, `timeout`,
+    /// `max_request`; see
+    /// [`ZookeeperBackend`](crate::persistence::ZookeeperBackend)).
+    pub fn open(url: &str, board: &str) -> Result<ZookeeperJobBoard, JobBoardError> {
+        let shown = redact_url(url);
+        let invalid = |reason: String| JobBoardError::InvalidUrl {
+            url: shown.clone(),
+            reason,
+        };
+        if board == "." || board == ".." {
+            return Err(invalid(format!(
+                "board name `{board}` is not a ZooKeeper node name"
+            )));
+        }
+        let session = Session::parse(url).map_err(invalid)?;
+        let this = ZookeeperJobBoard {
+            describe: format!("jobboard `{board}` at {shown}"),
+            session,
+            root: format!("/boards/{board}"),
+            changes: Arc::new((Mutex::new(0), Condvar::new())),
+            watching: Arc::new(AtomicBool::new(false)),
+            seen: Mutex::new(0),
+        };
+        let me = &this;
+        me.call("create the jobboard", |c| async move {
+            let this = me;
+            let schema = format!("{}/schema", this.root);
+            match absent(c.get_data(&schema).await)? {
+                Some((bytes, _)) => {
+                    let text = String::from_utf8_lossy(&bytes);
+                    let found: u32 = text.trim().parse().map_err(|_| JobBoardError::Corrupt {
+                        board: this.describe.clone(),
+                        job: String::new(),
+                        field: "schema",
+                        reason: format!("`{schema}` holds {:?}, not a version number", text.trim()),
+                    })?;
+                    if found > LAYOUT_VERSION {
+                        return Err(JobBoardError::SchemaTooNew {
+                            board: this.describe.clone(),
+                            found,
+                            known: LAYOUT_VERSION,
+                        }
+                        .into());
+                    }
+                    Ok(())
+                }
+                None => {
+                    c.mkdir(&this.root, &persistent()).await?;
+                    let mut batch = Batch::new(&c);
+                    for child in ["jobs", "claims"] {
+                        let path = format!("{}/{child}", this.root);
+                        if !exists(&c, &path).await? {
+                            batch.create(&path, b"", &persistent(), Op)?;
+                        }
+                    }
+                    let version = LAYOUT_VERSION.to_string();
+                    batch.create(&schema, version.as_bytes(), &persistent(), Op)?;
+                    match batch.commit(this.session.max_request).await? {
+                        // Or another process made them meanwhile.
+                        Ok(()) | Err((_, zk::Error::NodeExists)) => Ok(()),
+                        Err((_, e)) => Err(e.into()),
+                    }
+                }
+            }
+        })?;
+        this.watch();
+        Ok(this)
+    }
+
+    /// Deletes every node of this board (its jobs, claims and schema).
+    pub fn purge(&self) -> Result<(), JobBoardError> {
+        self.call("purge the jobboard", |c| async move {
+            for _ in 0..CONFLICT_TRIES {
+                let mut batch = Batch::new(&c);
+                for child in ["jobs", "claims"] {
+                    let dir = format!("{}/{child}", self.root);
+                    for name in absent(c.list_children(&dir).await)?.unwrap_or_default() {
+                        batch.delete(&format!("{dir}/{name}"), None, Op)?;
+                    }
+                }
+                for node in ["jobs", "claims", "schema"] {
+                    let path = format!("{}/{node}", self.root);
+                    if exists(&c, &path).await? {
+                        batch.delete(&path, None, Op)?;
+                    }
+                }
+                if exists(&c, &self.root).await? {
+                    batch.delete(&self.root, None, Op)?;
+                }
+                match batch.commit(usize::MAX).await? {
+                    Ok(()) => return Ok(()),
+                    // Changed meanwhile: look again.
+                    Err((_, zk::Error::NoNode | zk::Error::NotEmpty)) => {}
+                    Err((_, e)) => return Err(e.into()),
+                }
+            }
+            Err(conflict())
+        })
+    }
+
+    /// Sets a persistent recursive watch on the jobs, unless one is set: a
+    /// task of the session's runtime counts the changes it sees, until the
+    /// session ends (the next wait sets a new watch).
+    fn watch(&self) {
+        if self.watching.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let jobs = format!("{}/jobs", self.root);
+        let watcher = self.session.call(|c| async move {
+            Ok(c.watch(&jobs, zk::AddWatchMode::PersistentRecursive)
+                .await?)
+        });
+        let Ok(mut watcher) = watcher else {
+            // The server is away: waiting falls back to the poll interval.
+            self.watching.store(false, Ordering::SeqCst);
+            return;
+        };
+        let changes = Arc::clone(&self.changes);
+        let watching = Arc::clone(&self.watching);
+        self.session.spawn(async move {
+            loop {
+                let event = watcher.changed().await;
+                let (count, wake) = &*changes;
+                *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+                wake.notify_all();
+                if event.event_type == zk::EventType::Session && event.session_state.is_terminated()
+                {
+                    watching.store(false, Ordering::SeqCst);
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Runs one call (see `Session::call`), naming `operation` in errors.
+    fn call<T, F, Fut>(&self, operation: &str, f: F) -> Result<T, JobBoardError>
+    where
+        F: FnOnce(zk::Client) -> Fut,
+        Fut: Future<Output = Res<T>>,
+    {
+        self.session.call(f).map_err(|fail| {
+            let transient = fail.is_transient();
+            match fail {
+                Fail::Board(e) => e,
+                Fail::TimedOut { bound, after } => JobBoardError::TimedOut {
+                    board: self.describe.clone(),
+                    operation: operation.to_owned(),
+                    bound,
+                    after,
+                },
+                Fail::TooLarge { bytes, max } => JobBoardError::Backend {
+                    board: self.describe.clone(),
+                    operation: operation.to_owned(),
+                    source: Fail::too_large(bytes, max).into(),
+                    transient: false,
+                },
+                Fail::Zk(e) => JobBoardError::Backend {
+                    board: self.describe.clone(),
+                    operation: format!("{operation} (ZooKeeper {})", self.session.servers),
+                    source: Box::new(e),
+                    transient,
+                },
+                Fail::Persist(e) => JobBoardError::Backend {
+                    board: self.describe.clone(),
+                    operation: operation.to_owned(),
+                    source: Box::new(e),
+                    transient,
+                },
+            }
+        })
+    }
+
+    fn job_path(&self, id: Uuid) -> String {
+        format!("{}/jobs/{id}", self.root)
+    }
+
+    fn claim_path(&self, id: Uuid) -> String {
+        format!("{}/claims/{id}", self.root)
+    }
+
+    fn not_found(&self, job: Uuid) -> Fail {
+        JobBoardError::NotFound {
+            board: self.describe.clone(),
+            job,
+        }
+        .into()
+    }
+
+    fn encode(&self, job: &Job) -> Res<Vec<u8>> {
+        let stored = Stored {
+            spec: job.spec.clone(),
+            state: job.state,
+            owner: job.owner.clone(),
+            token: job.token,
+            expires_at: job.expires_at,
+            flow: job.flow,
+            failures: job.failures.clone(),
+            outcome: job.outcome,
+            created_at: job.created_at,
+            updated_at: job.updated_at,
+        };
+        serde_json::to_vec(&stored).map_err(|e| {
+            JobBoardError::Corrupt {
+                board: self.describe.clone(),
+                job: job.id.to_string(),
+                field: "(node)",
+                reason: e.to_string(),
+            }
+            .into()
+        })
+    }
+
+    fn decode(&self, id: Uuid, bytes: &[u8], stat: &zk::Stat) -> Res<Read> {
+        let s: Stored = serde_json::from_slice(bytes).map_err(|e| JobBoardError::Corrupt {
+            board: self.describe.clone(),
+            job: id.to_string(),
+            field: "(node)",
+            reason: e.to_string(),
+        })?;
+        Ok(Read {
+            job: Job {
+                id,
+                spec: s.spec,
+                state: s.state,
+                owner: s.owner,
+                token: s.token,
+                expires_at: s.expires_at,
+                flow: s.flow,
+                failures: s.failures,
+                outcome: s.outcome,
+                created_at: s.created_at,
+                updated_at: s.updated_at,
+            },
+            version: stat.version,
+            czxid: stat.czxid,
+        })
+    }
+
+    async fn read(&self, c: &zk::Client, id: Uuid) -> Res<Read> {
+        match absent(c.get_data(&self.job_path(id)).await)? {
+            Some((bytes, stat)) => self.decode(id, &bytes, &stat),
+            None => Err(self.not_found(id)),
+        }
+    }
+
+    /// Every job, in posting order; a corrupt one is an error.
+    async fn read_all(&self, c: &zk::Client) -> Res<Vec<Read>> {
+        let names = c.list_children(&format!("{}/jobs", self.root)).await?;
+        let ids: Vec<Uuid> = names.iter().filter_map(|n| n.parse().ok()).collect();
+        let paths: Vec<String> = ids.iter().map(|id| self.job_path(*id)).collect();
+        let reads: Vec<_> = paths.iter().map(|p| c.get_data(p)).collect();
+        let mut jobs = Vec::with_capacity(ids.len());
+        for (read, id) in reads.into_iter().zip(ids) {
+            if let Some((bytes, stat)) = absent(read.await)? {
+                jobs.push(self.decode(id, &bytes, &stat)?);
+            }
+        }
+        jobs.sort_by_key(|r| r.czxid);
+        Ok(jobs)
+    }
+
+    /// The job under `claim`, with its version; `Lost` unless the claim is
+    /// current.
+    async fn locked(&self, c: &zk::Client, claim: &Claim) -> Res<Read> {
+        let read = self.read(c, claim.job.id).await?;
+        let job = &read.job;
+        if job.state != JobState::Claimed
+            || job.owner.as_deref() != Some(claim.owner.as_str())
+            || job.token != claim.token
+        {
+            return Err(JobBoardError::Lost {
+                board: self.describe.clone(),
+                job: job.id,
+                owner: claim.owner.clone(),
+                token: claim.token,
+                now: describe_now(job.state, job.owner.as_deref(), job.token),
+            }
+            .into());
+        }
+        Ok(read)
+    }
+
+    /// Writes `job` over the version read, with its claim node made to
+    /// match: this session's for a claimed job, none otherwise. `false` if
+    /// the job changed meanwhile (nothing was written).
+    async fn write(&self, c: &zk::Client, job: &Job, version: i32) -> Res<bool> {
+        let claim_path = self.claim_path(job.id);
+        let holder = absent(c.get_data(&claim_path).await)?;
+        let mut batch = Batch::new(c);
+        batch.set(
+            &self.job_path(job.id),
+            &self.encode(job)?,
+            Some(version),
+            Op,
+        )?;
+        let ours = holder
+            .as_ref()
+            .is_some_and(|(_, stat)| stat.ephemeral_owner == c.session_id().0);
+        match (job.state, &holder) {
+            (JobState::Claimed, Some(_)) if ours => {
+                // Same claim: the node stands (its token is checked through
+                // the job's version).
+                let node = ClaimNode {
+                    owner: job.owner.clone().unwrap_or_default(),
+                    token: job.token,
+                };
+                let data = serde_json::to_vec(&node).unwrap_or_default();
+                batch.set(&claim_path, &data, None, Op)?;
+            }
+            (JobState::Claimed, _) => {
+                if let Some((_, stat)) = &holder {
+                    batch.delete(&claim_path, Some(stat.version), Op)?;
+                }
+                let node = ClaimNode {
+                    owner: job.owner.clone().unwrap_or_default(),
+                    token: job.token,
+                };
+                let data = serde_json::to_vec(&node).unwrap_or_default();
+                batch.create(&claim_path, &data, &ephemeral(), Op)?;
+            }
+            (_, Some((_, stat))) => batch.delete(&claim_path, Some(stat.version), Op)?,
+            (_, None) => {}
+        }
+        match batch.commit(self.session.max_request).await? {
+            Ok(()) => Ok(true),
+            Err((_, zk::Error::BadVersion | zk::Error::NoNode | zk::Error::NodeExists)) => {
+                Ok(false)
+            }
+            Err((_, e)) => Err(e.into()),
+        }
+    }
+
+    /// Changes the job under `claim` with `change`, which returns what the
+    /// call returns; read again while other writers win.
+    fn under<T>(
+        &self,
+        operation: &str,
+        claim: &Claim,
+        change: impl Fn(&mut Job, i64) -> T,
+    ) -> Result<T, JobBoardError> {
+        self.call(operation, |c| async move {
+            for _ in 0..CONFLICT_TRIES {
+                let mut read = self.locked(&c, claim).await?;
+                let now = now_ms();
+                let out = change(&mut read.job, now);
+                read.job.updated_at = now;
+                if self.write(&c, &read.job, read.version).await? {
+                    return Ok(out);
+                }
+            }
+            Err(conflict())
+        })
+    }
+
+    /// Changes the job `id` with `change` (which may refuse); read again
+    /// while other writers win. Returns the job as it was.
+    fn change(
+        &self,
+        operation: &str,
+        id: Uuid,
+        change: impl Fn(&mut Job) -> Result<(), JobBoardError>,
+    ) -> Result<Job, JobBoardError> {
+        self.call(operation, |c| async move {
+            for _ in 0..CONFLICT_TRIES {
+                let mut read = self.read(&c, id).await?;
+                let before = read.job.clone();
+                change(&mut read.job)?;
+                read.job.updated_at = now_ms();
+                if self.write(&c, &read.job, read.version).await? {
+                    return Ok(before);
+                }
+            }
+            Err(conflict())
+        })
+    }
+
+    /// Deletes the job `id` if `allowed` says so, with its claim node, in
+    /// one `multi` checked against the version read. Returns the job.
+    fn remove(
+        &self,
+        operation: &str,
+        id: Uuid,
+        allowed: impl Fn(&Job) -> Result<(), JobBoardError>,
+    ) -> Result<Job, JobBoardError> {
+        self.call(operation, |c| async move {
+            for _ in 0..CONFLICT_TRIES {
+                let read = self.read(&c, id).await?;
+                allowed(&read.job)?;
+                let mut batch = Batch::new(&c);
+                let claim_path = self.claim_path(id);
+                if let Some(stat) = absent(c.check_stat(&claim_path).await)?.flatten() {
+                    batch.delete(&claim_path, Some(stat.version), Op)?;
+                }
+                batch.delete(&self.job_path(id), Some(read.version), Op)?;
+                match batch.commit(self.session.max_request).await? {
+                    Ok(()) => return Ok(read.job),
+                    Err((_, zk::Error::BadVersion | zk::Error::NoNode)) => {}
+                    Err((_, e)) => return Err(e.into()),
+                }
+            }
+            Err(conflict())
+        })
+    }
+
+    /// Ends a claim: `state`, with `outcome`; the claim node goes.
+    fn end(job: &mut Job, state: JobState, outcome: Option<FlowState>) {
+        job.state = state;
+        job.expires_at = 0;
+        job.outcome = outcome;
+    }
+}
+
+fn conflict() -> Fail {
+    Fail::Zk(zk::Error::UnexpectedError(format!(
+        "the job kept changing under {CONFLICT_TRIES} tries"
+    )))
+}
+
+impl JobBoard for ZookeeperJobBoard {
+    fn describe(&self) -> &str {
+        &self.describe
+    }
+
+    fn post(&self, new: &NewJob) -> Result<Job, JobBoardError> {
+        let now = now_ms();
+        let job = Job {
+            id: Uuid::new_v4(),
+            spec: new.clone(),
+            state: JobState::Ready,
+            owner: None,
+            token: 0,
+            expires_at: 0,
+            flow: None,
+            failures: Vec::new(),
+            outcome: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.call("post a job", |c| async move {
+            let bytes = self.encode(&job)?;
+            let mut batch = Batch::new(&c);
+            batch.create(&self.job_path(job.id), &bytes, &persistent(), Op)?;
+            match batch.commit(self.session.max_request).await? {
+                Ok(()) => Ok(job),
+                Err((_, e)) => Err(e.into()),
+            }
+        })
+    }
+
+    fn claim(&self, owner: &str, ttl: Duration) -> Result<Option<Claim>, JobBoardError> {
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) =
+            *self.changes.0.lock().unwrap_or_else(|e| e.into_inner());
+        self.call("claim a job", |c| async move {
+            let mut tries = 0;
+            while tries < CONFLICT_TRIES {
+                let jobs = self.read_all(&c).await?;
+                let held: HashSet<Uuid> = c
+                    .list_children(&format!("{}/claims", self.root))
+                    .await?
+                    .iter()
+                    .filter_map(|n| n.parse().ok())
+                    .collect();
+                let now = now_ms();
+                // An expired claim first (its conductor died: its session
+                // ended, or it stopped renewing), then the next ready job.
+                let expired = jobs
+                    .iter()
+                    .filter(|r| {
+                        r.job.state == JobState::Claimed
+                            && (r.job.expires_at <= now || !held.contains(&r.job.id))
+                    })
+                    .min_by_key(|r| (r.job.expires_at, r.czxid));
+                let ready = || {
+                    jobs.iter()
+                        .filter(|r| r.job.state == JobState::Ready)
+                        .min_by_key(|r| (-i64::from(r.job.spec.priority), r.czxid))
+                };
+                let Some(read) = expired.or_else(ready) else {
+                    return Ok(None);
+                };
+                let mut job = read.job.clone();
+                if job.state == JobState::Claimed {
+                    let previous = job.owner.clone().unwrap_or_default();
+                    job.failures.push(JobFailure {
+                        at: now,
+                        owner: previous.clone(),
+                        token: job.token,
+                        message: expired_message(&previous, job.token),
+                    });
+                    if job.failures.len() >= job.max_failures() as usize {
+                        ZookeeperJobBoard::end(&mut job, JobState::Dead, None);
+                        job.updated_at = now;
+                        if !self.write(&c, &job, read.version).await? {
+                            tries += 1;
+                        }
+                        continue;
+                    }
+                }
+                job.state = JobState::Claimed;
+                job.owner = Some(owner.to_owned());
+                job.token += 1;
+                job.expires_at = now.saturating_add(super::ttl_ms(ttl));
+                job.updated_at = now;
+                if self.write(&c, &job, read.version).await? {
+                    return Ok(Some(Claim {
+                        owner: owner.to_owned(),
+                        token: job.token,
+                        expires_at: job.expires_at,
+                        job,
+                    }));
+                }
+                tries += 1;
+            }
+            Err(conflict())
+        })
+    }
+
+    fn renew(&self, claim: &Claim, ttl: Duration) -> Result<Claim, JobBoardError> {
+        let expires_at = self.under("renew a claim", claim, |job, now| {
+            job.expires_at = now.saturating_add(super::ttl_ms(ttl));
+            job.expires_at
+        })?;
+        let mut renewed = claim.clone();
+        renewed.expires_at = expires_at;
+        renewed.job.expires_at = expires_at;
+        Ok(renewed)
+    }
+
+    fn set_flow(&self, claim: &Claim, flow: Uuid) -> Result<(), JobBoardError> {
+        self.under("record the job's flow detail", claim, |job, _| {
+            job.flow = Some(flow)
+        })
+    }
+
+    fn complete(&self, claim: &Claim, outcome: FlowState) -> Result<(), JobBoardError> {
+        self.under("complete a job", claim, |job, _| {
+            ZookeeperJobBoard::end(job, JobState::Done, Some(outcome))
+        })
+    }
+
+    fn complete_ended(&self, claim: &Claim, outcome: FlowState) -> Result<(), JobBoardError> {
+        self.under("complete a job whose flow had ended", claim, |job, _| {
+            if job
+                .failures
+                .last()
+                .is_some_and(|f| f.token + 1 == claim.token && f.message.ends_with(EXPIRED_TAIL))
+            {
+                job.failures.pop();
+            }
+            ZookeeperJobBoard::end(job, JobState::Done, Some(outcome))
+        })
+    }
+
+    fn fail(&self, claim: &Claim, message: &str) -> Result<JobState, JobBoardError> {
+        self.under("record a job's failure", claim, |job, now| {
+            job.failures.push(JobFailure {
+                at: now,
+                owner: claim.owner.clone(),
+                token: claim.token,
+                message: message.to_owned(),
+            });
+            let state = if job.failures.len() >= job.max_failures() as usize {
+                JobState::Dead
+            } else {
+                JobState::Ready
+            };
+            ZookeeperJobBoard::end(job, state, None);
+            state
+        })
+    }
+
+    fn release(&self, claim: &Claim) -> Result<(), JobBoardError> {
+        self.under("release a claim", claim, |job, _| {
+            ZookeeperJobBoard::end(job, JobState::Ready, None)
+        })
+    }
+
+    fn get(&self, id: Uuid) -> Result<Job, JobBoardError> {
+        self.call(
+            "read a job",
+            |c| async move { Ok(self.read(&c, id).await?.job) },
+        )
+    }
+
+    fn list(&self, state: Option<JobState>) -> Result<Vec<Job>, JobBoardError> {
+        self.call("list jobs", |c| async move {
+            Ok(self
+                .read_all(&c)
+                .await?
+                .into_iter()
+                .map(|r| r.job)
+                .filter(|j| state.is_none_or(|s| j.state == s))
+                .collect())
+        })
+    }
+
+    fn delete(&self, id: Uuid) -> Result<(), JobBoardError> {
+        self.remove("delete a job", id, |_| Ok(())).map(drop)
+    }
+
+    fn cancel(&self, id: Uuid, states: &[JobState]) -> Result<Job, JobBoardError> {
+        self.remove("cancel a job", id, |job| {
+            if states.contains(&job.state) {
+                Ok(())
+            } else {
+                Err(JobBoardError::NotCancelled {
+                    board: self.describe.clone(),
+                    job: id,
+                    state: job.state,
+                    allowed: states_in_words(states),
+                })
+            }
+        })
+    }
+
+    fn requeue(&self, id: Uuid) -> Result<Job, JobBoardError> {
+        self.change("requeue a job", id, |job| {
+            if job.state != JobState::Dead {
+                return Err(JobBoardError::NotDead {
+                    board: self.describe.clone(),
+                    job: id,
+                    state: job.state,
+                });
+            }
+            job.state = JobState::Ready;
+            job.expires_at = 0;
+            job.failures.clear();
+            job.outcome = None;
+            Ok(())
+        })
+    }
+
+    fn watches(&self) -> bool {
+        true
+    }
+
+    fn wait_for_change(&self, within: Duration) -> bool {
+        self.watch();
+        let (count, wake) = &*self.changes;
+        let seen = *self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let guard = count.lock().unwrap_or_else(|e| e.into_inner());
+        let (guard, _) = wake
+            .wait_timeout_while(guard, within, |n| *n == seen)
+            .unwrap_or_else(|e| e.into_inner());
+        *guard != seen
+    }
+}
+
+impl Drop for ZookeeperJobBoard {
+    fn drop(&mut self) {
+        // Its claims' nodes go now, not when the session times out.
+        self.session.close();
+    }
+}
