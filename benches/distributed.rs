@@ -8,8 +8,9 @@
 //! - `remote throughput`: one unordered flow of N no-op tasks, up to 64 out
 //!   at once, run by 2 workers (8 tasks at a time each); tasks per second.
 //! - `jobboard claims`: N jobs posted, then claimed and completed one by
-//!   one by one conductor-like loop; claims per second, for Redis and
-//!   PostgreSQL (each in a board or database of its own, removed after).
+//!   one by one conductor-like loop; claims per second, for Redis,
+//!   PostgreSQL and (feature `zookeeper`) ZooKeeper on 127.0.0.1:2181, each
+//!   in a board or database of its own, removed after.
 //!
 //! Workers run in this process (on its tokio runtime) but every request and
 //! result goes through the broker.
@@ -165,6 +166,20 @@ fn jobboards(quick: bool) {
     admin
         .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
         .unwrap();
+
+    #[cfg(feature = "zookeeper")]
+    {
+        let zk = taskwire::jobboard::ZookeeperJobBoard::open(
+            "zookeeper://127.0.0.1:2181/taskwire-bench",
+            &name,
+        )
+        .expect("ZooKeeper on 2181");
+        println!(
+            "| ZooKeeper 3.8, local TCP (`multi`) | {n} | {:.0} |",
+            claims(&zk, n)
+        );
+        zk.purge().unwrap();
+    }
     println!();
 }
 

@@ -8,7 +8,9 @@
 //! saves them) and the ratio of the two; and the peak memory of a
 //! 10,000-task persisted run (SQLite). Run with `cargo bench --bench
 //! persisted_chain --all-features` (`-- --quick` for a smoke run); PostgreSQL
-//! and MariaDB rows need the `postgres` / `mysql` features and their servers.
+//! and MariaDB rows need the `postgres` / `mysql` features and their servers,
+//! the ZooKeeper row the `zookeeper` feature and ZooKeeper on 127.0.0.1:2181
+//! (its logbooks are deleted afterwards).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -199,7 +201,10 @@ fn main() {
     drop(tmp);
 
     let tmp = temp("runs");
-    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(unused_mut))]
+    #[cfg_attr(
+        not(any(feature = "postgres", feature = "mysql", feature = "zookeeper")),
+        allow(unused_mut)
+    )]
     let mut rows: Vec<(String, String, Arc<dyn Backend>)> = vec![
         (
             "memory".into(),
@@ -243,6 +248,16 @@ fn main() {
         ));
     });
 
+    #[cfg(feature = "zookeeper")]
+    let zk = persistence::open("zookeeper://127.0.0.1:2181/taskwire-bench").ok();
+    #[cfg(feature = "zookeeper")]
+    if let Some(zk) = zk.clone() {
+        rows.push((
+            "zookeeper (local, TCP)".into(),
+            "power loss (server default: fsync)".into(),
+            zk,
+        ));
+    }
     println!("| backend | a recorded step survives | N | runs | median (ms) | µs per task | commits per task | µs per bare commit | task / bare commit |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for (name, survives, backend) in &rows {
@@ -265,6 +280,12 @@ fn main() {
             median.as_secs_f64() * 1e3,
             per_task / bare,
         );
+    }
+    #[cfg(feature = "zookeeper")]
+    if let Some(zk) = zk {
+        for summary in zk.list_logbooks().unwrap() {
+            zk.delete_logbook(summary.book.uuid).unwrap();
+        }
     }
     println!();
     println!(
