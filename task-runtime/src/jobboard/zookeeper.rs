@@ -5,13 +5,20 @@
 //! /boards/<board>/jobs/<uuid>    a job (JSON): spec, state, owner, token, …
 //! /boards/<board>/claims/<uuid>  ephemeral: the claim's owner and token, held
 //!                                by the claiming conductor's session
+//! /boards/<board>/ready/<key>-<uuid>   (empty) the ready jobs, in claiming
+//!                                order: key = inverted priority, posting number
+//! /boards/<board>/claimed/<uuid> (empty) the claimed jobs
+//! /boards/<board>/posted         the posting counter
 //! ```
 //!
 //! Every change of a job is one `multi` carrying the job node's version, so
 //! two conductors never both change the same job: one `multi` wins and the
-//! other reads again. Jobs are ordered by priority, then by the zxid of
-//! their creation (ZooKeeper's own total order of writes, which requeueing
-//! keeps). A claim is held twice: by its expiry, as on the other boards, and
+//! other reads again; the indexes of ready and claimed jobs change in the
+//! same `multi`. A claim reads the claimed jobs (to find an expired claim)
+//! and the names of the ready index, then the one job it takes: its cost
+//! grows with the jobs waiting, not with the jobs done. Jobs are ordered by
+//! priority, then by posting number (a counter node, taken in the posting
+//! `multi`), a place that requeueing keeps. A claim is held twice: by its expiry, as on the other boards, and
 //! by an ephemeral node of the conductor's session — when the conductor dies
 //! its session ends, the node goes, and the next claim takes the job over at
 //! once (recording the failure as for an expired claim) rather than when the
@@ -46,6 +53,8 @@ const LAYOUT_VERSION: u32 = 1;
 /// A job as stored in its node.
 #[derive(Debug, Serialize, Deserialize)]
 struct Stored {
+    /// Its place in the ready index: priority (inverted), posting number.
+    key: String,
     spec: NewJob,
     state: JobState,
     owner: Option<String>,
@@ -68,6 +77,9 @@ struct ClaimNode {
 /// A job read with its node's version and creation zxid.
 struct Read {
     job: Job,
+    /// Its state as read (the job may be changed since).
+    was: JobState,
+    key: String,
     version: i32,
     czxid: i64,
 }
@@ -146,7 +158,7 @@ impl ZookeeperJobBoard {
                 None => {
                     c.mkdir(&this.root, &persistent()).await?;
                     let mut batch = Batch::new(&c);
-                    for child in ["jobs", "claims"] {
+                    for child in ["jobs", "claims", "ready", "claimed", "posted"] {
                         let path = format!("{}/{child}", this.root);
                         if !exists(&c, &path).await? {
                             batch.create(&path, b"", &persistent(), Op)?;
@@ -171,13 +183,13 @@ impl ZookeeperJobBoard {
         self.call("purge the jobboard", |c| async move {
             for _ in 0..CONFLICT_TRIES {
                 let mut batch = Batch::new(&c);
-                for child in ["jobs", "claims"] {
+                for child in ["jobs", "claims", "ready", "claimed"] {
                     let dir = format!("{}/{child}", self.root);
                     for name in absent(c.list_children(&dir).await)?.unwrap_or_default() {
                         batch.delete(&format!("{dir}/{name}"), None, Op)?;
                     }
                 }
-                for node in ["jobs", "claims", "schema"] {
+                for node in ["jobs", "claims", "ready", "claimed", "posted", "schema"] {
                     let path = format!("{}/{node}", self.root);
                     if exists(&c, &path).await? {
                         batch.delete(&path, None, Op)?;
@@ -277,6 +289,12 @@ impl ZookeeperJobBoard {
         format!("{}/claims/{id}", self.root)
     }
 
+    /// A ready job's entry in the ready index: its key, then its id, so that
+    /// the names sort in claiming order.
+    fn ready_path(&self, key: &str, id: Uuid) -> String {
+        format!("{}/ready/{key}-{id}", self.root)
+    }
+
     fn not_found(&self, job: Uuid) -> Fail {
         JobBoardError::NotFound {
             board: self.describe.clone(),
@@ -285,8 +303,9 @@ impl ZookeeperJobBoard {
         .into()
     }
 
-    fn encode(&self, job: &Job) -> Res<Vec<u8>> {
+    fn encode(&self, job: &Job, key: &str) -> Res<Vec<u8>> {
         let stored = Stored {
+            key: key.to_owned(),
             spec: job.spec.clone(),
             state: job.state,
             owner: job.owner.clone(),
@@ -317,6 +336,8 @@ impl ZookeeperJobBoard {
             reason: e.to_string(),
         })?;
         Ok(Read {
+            was: s.state,
+            key: s.key,
             job: Job {
                 id,
                 spec: s.spec,
@@ -346,6 +367,13 @@ impl ZookeeperJobBoard {
     async fn read_all(&self, c: &zk::Client) -> Res<Vec<Read>> {
         let names = c.list_children(&format!("{}/jobs", self.root)).await?;
         let ids: Vec<Uuid> = names.iter().filter_map(|n| n.parse().ok()).collect();
+        self.read_some(c, &ids).await
+    }
+
+    /// These jobs (those still there), in posting order; the reads go out
+    /// together.
+    async fn read_some(&self, c: &zk::Client, ids: &[Uuid]) -> Res<Vec<Read>> {
+        let ids = ids.to_vec();
         let paths: Vec<String> = ids.iter().map(|id| self.job_path(*id)).collect();
         let reads: Vec<_> = paths.iter().map(|p| c.get_data(p)).collect();
         let mut jobs = Vec::with_capacity(ids.len());
@@ -382,16 +410,32 @@ impl ZookeeperJobBoard {
     /// Writes `job` over the version read, with its claim node made to
     /// match: this session's for a claimed job, none otherwise. `false` if
     /// the job changed meanwhile (nothing was written).
-    async fn write(&self, c: &zk::Client, job: &Job, version: i32) -> Res<bool> {
+    async fn write(&self, c: &zk::Client, read: &Read, job: &Job) -> Res<bool> {
         let claim_path = self.claim_path(job.id);
         let holder = absent(c.get_data(&claim_path).await)?;
         let mut batch = Batch::new(c);
         batch.set(
             &self.job_path(job.id),
-            &self.encode(job)?,
-            Some(version),
+            &self.encode(job, &read.key)?,
+            Some(read.version),
             Op,
         )?;
+        // The indexes follow the state, in the same `multi`.
+        let (was, now) = (read.was, job.state);
+        if was != now {
+            let ready = self.ready_path(&read.key, job.id);
+            let claimed = format!("{}/claimed/{}", self.root, job.id);
+            match was {
+                JobState::Ready => batch.delete(&ready, None, Op)?,
+                JobState::Claimed => batch.delete(&claimed, None, Op)?,
+                _ => {}
+            }
+            match now {
+                JobState::Ready => batch.create(&ready, b"", &persistent(), Op)?,
+                JobState::Claimed => batch.create(&claimed, b"", &persistent(), Op)?,
+                _ => {}
+            }
+        }
         let ours = holder
             .as_ref()
             .is_some_and(|(_, stat)| stat.ephemeral_owner == c.session_id().0);
@@ -443,7 +487,7 @@ impl ZookeeperJobBoard {
                 let now = now_ms();
                 let out = change(&mut read.job, now);
                 read.job.updated_at = now;
-                if self.write(&c, &read.job, read.version).await? {
+                if self.write(&c, &read, &read.job).await? {
                     return Ok(out);
                 }
             }
@@ -465,7 +509,7 @@ impl ZookeeperJobBoard {
                 let before = read.job.clone();
                 change(&mut read.job)?;
                 read.job.updated_at = now_ms();
-                if self.write(&c, &read.job, read.version).await? {
+                if self.write(&c, &read, &read.job).await? {
                     return Ok(before);
                 }
             }
@@ -489,6 +533,13 @@ impl ZookeeperJobBoard {
                 let claim_path = self.claim_path(id);
                 if let Some(stat) = absent(c.check_stat(&claim_path).await)?.flatten() {
                     batch.delete(&claim_path, Some(stat.version), Op)?;
+                }
+                match read.was {
+                    JobState::Ready => batch.delete(&self.ready_path(&read.key, id), None, Op)?,
+                    JobState::Claimed => {
+                        batch.delete(&format!("{}/claimed/{id}", self.root), None, Op)?
+                    }
+                    _ => {}
                 }
                 batch.delete(&self.job_path(id), Some(read.version), Op)?;
                 match batch.commit(self.session.max_request).await? {
@@ -536,13 +587,31 @@ impl JobBoard for ZookeeperJobBoard {
             updated_at: now,
         };
         self.call("post a job", |c| async move {
-            let bytes = self.encode(&job)?;
-            let mut batch = Batch::new(&c);
-            batch.create(&self.job_path(job.id), &bytes, &persistent(), Op)?;
-            match batch.commit(self.session.max_request).await? {
-                Ok(()) => Ok(job),
-                Err((_, e)) => Err(e.into()),
+            // The posting number comes from the board's counter, taken in
+            // the same `multi` (a lost race reads it again).
+            let counter = format!("{}/posted", self.root);
+            for _ in 0..CONFLICT_TRIES {
+                let (bytes, stat) = c.get_data(&counter).await?;
+                let n = String::from_utf8_lossy(&bytes)
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap_or(0)
+                    + 1;
+                // Higher priorities first: the key holds 2^31 - 1 - priority.
+                let inverted = i64::from(i32::MAX) - i64::from(job.spec.priority);
+                let key = format!("{inverted:010}-{n:020}");
+                let mut batch = Batch::new(&c);
+                batch.set(&counter, n.to_string().as_bytes(), Some(stat.version), Op)?;
+                let data = self.encode(&job, &key)?;
+                batch.create(&self.job_path(job.id), &data, &persistent(), Op)?;
+                batch.create(&self.ready_path(&key, job.id), b"", &persistent(), Op)?;
+                match batch.commit(self.session.max_request).await? {
+                    Ok(()) => return Ok(job),
+                    Err((_, zk::Error::BadVersion)) => {}
+                    Err((_, e)) => return Err(e.into()),
+                }
             }
+            Err(conflict())
         })
     }
 
@@ -552,7 +621,15 @@ impl JobBoard for ZookeeperJobBoard {
         self.call("claim a job", |c| async move {
             let mut tries = 0;
             while tries < CONFLICT_TRIES {
-                let jobs = self.read_all(&c).await?;
+                // The claimed jobs (few: those being run), to find an
+                // expired claim; then the first entry of the ready index.
+                let claimed: Vec<Uuid> = c
+                    .list_children(&format!("{}/claimed", self.root))
+                    .await?
+                    .iter()
+                    .filter_map(|n| n.parse().ok())
+                    .collect();
+                let claimed = self.read_some(&c, &claimed).await?;
                 let held: HashSet<Uuid> = c
                     .list_children(&format!("{}/claims", self.root))
                     .await?
@@ -562,21 +639,48 @@ impl JobBoard for ZookeeperJobBoard {
                 let now = now_ms();
                 // An expired claim first (its conductor died: its session
                 // ended, or it stopped renewing), then the next ready job.
-                let expired = jobs
-                    .iter()
+                let expired = claimed
+                    .into_iter()
                     .filter(|r| {
                         r.job.state == JobState::Claimed
                             && (r.job.expires_at <= now || !held.contains(&r.job.id))
                     })
                     .min_by_key(|r| (r.job.expires_at, r.czxid));
-                let ready = || {
-                    jobs.iter()
-                        .filter(|r| r.job.state == JobState::Ready)
-                        .min_by_key(|r| (-i64::from(r.job.spec.priority), r.czxid))
-                };
-                let Some(read) = expired.or_else(ready) else {
-                    return Ok(None);
-                };
+                let read =
+                    match expired {
+                        Some(read) => read,
+                        None => {
+                            let ready = c.list_children(&format!("{}/ready", self.root)).await?;
+                            let Some(first) = ready.iter().min() else {
+                                return Ok(None);
+                            };
+                            let id = first.get(32..).and_then(|id| id.parse().ok()).ok_or_else(
+                                || JobBoardError::Corrupt {
+                                    board: self.describe.clone(),
+                                    job: first.clone(),
+                                    field: "ready index",
+                                    reason: "not `<priority>-<number>-<job id>`".into(),
+                                },
+                            )?;
+                            match absent(c.get_data(&self.job_path(id)).await)? {
+                                Some((bytes, stat)) => {
+                                    let read = self.decode(id, &bytes, &stat)?;
+                                    if read.job.state != JobState::Ready {
+                                        // Claimed (or ended) since the index
+                                        // was read: look again.
+                                        tries += 1;
+                                        continue;
+                                    }
+                                    read
+                                }
+                                // Deleted meanwhile: look again.
+                                None => {
+                                    tries += 1;
+                                    continue;
+                                }
+                            }
+                        }
+                    };
                 let mut job = read.job.clone();
                 if job.state == JobState::Claimed {
                     let previous = job.owner.clone().unwrap_or_default();
@@ -589,7 +693,7 @@ impl JobBoard for ZookeeperJobBoard {
                     if job.failures.len() >= job.max_failures() as usize {
                         ZookeeperJobBoard::end(&mut job, JobState::Dead, None);
                         job.updated_at = now;
-                        if !self.write(&c, &job, read.version).await? {
+                        if !self.write(&c, &read, &job).await? {
                             tries += 1;
                         }
                         continue;
@@ -600,7 +704,7 @@ impl JobBoard for ZookeeperJobBoard {
                 job.token += 1;
                 job.expires_at = now.saturating_add(super::ttl_ms(ttl));
                 job.updated_at = now;
-                if self.write(&c, &job, read.version).await? {
+                if self.write(&c, &read, &job).await? {
                     return Ok(Some(Claim {
                         owner: owner.to_owned(),
                         token: job.token,
