@@ -162,12 +162,16 @@ fn typed_impl(task: &TaskFn<'_>) -> TokenStream {
         let note = format!(
             "change one of the two types, or `.rebind(\"{name}\", \"..\")` to give `{name}` another value"
         );
-        let check = format_ident!("__TaskFlowArg{}", j);
+        // Named to read well where rustc names it ("the trait
+        // `reserve_quota_takes_size<measure_size>` is not implemented for
+        // `u32`"); inside the `const _` block, it clashes with nothing.
+        let check = format_ident!("{}_takes_{}", ident.unraw(), name, span = ty.span());
         let span = ty.span();
         let inner = super::sig::option_inner(ty)
             .map(|inner| quote_spanned!(span=> impl<P> #check<P> for #inner {}));
         traits.push(quote_spanned! {span=>
             #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+            #[allow(non_camel_case_types, dead_code)]
             trait #check<P> {}
             impl<P> #check<P> for #ty {}
             #inner
@@ -208,7 +212,7 @@ fn typed_impl(task: &TaskFn<'_>) -> TokenStream {
             /// values of the flow's slots `S`.
             #[doc(hidden)]
             #[allow(private_bounds, clippy::type_complexity)]
-            pub const fn __flow_check<S, #(const #ks: usize, const #ms: usize),*>()
+            pub const fn check_value_types<S, #(const #ks: usize, const #ms: usize),*>()
             where
                 #(#bounds)*
             {

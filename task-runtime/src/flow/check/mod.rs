@@ -107,7 +107,10 @@ pub use tables::{
     fill_sources, names, offsets, provider_count, providers, requirement_count, source, sources,
     Source, Tables,
 };
-pub use types::{has_unknown, type_plans, AnyTypes, Nothing, NthTy, Slot, Typed, UnknownTask, OWN};
+pub use types::{
+    has_unknown, is_unknown_task, type_plans, AnyTypes, Nothing, NthTy, Slot, Typed, UnknownTask,
+    OWN,
+};
 
 // The helpers the modules share (`pub(super)` in each).
 #[allow(unused_imports)]
