@@ -323,7 +323,7 @@ pub mod __private {
     pub use taskwire_runtime::retry::RetryAtom;
     pub use taskwire_runtime::task::{
         finish, Call, Exec, Invocation, Location, Param, ParamKind, Provides, Res, RevertReturn,
-        Task, TaskCtx, TaskDef, TaskMeta, TaskReturn, TaskSpec, Text, Version,
+        Task, TaskCtx, TaskDef, TaskMeta, TaskParam, TaskReturn, TaskSpec, Text, Version,
     };
     pub use taskwire_runtime::{Failure, FailureKind, Failures, Outcome};
     pub use taskwire_runtime::{Flow, Node};

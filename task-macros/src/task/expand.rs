@@ -378,8 +378,13 @@ fn decode_params(task: &TaskFn<'_>) -> (Vec<TokenStream>, Vec<Ident>) {
     let mut locals = Vec::new();
     for (i, param) in task.params.iter().enumerate() {
         let ty = param.ty;
-        // Spanned at the type: "`X` does not implement `Deserialize`" points there.
-        let span = at(ty.span());
+        // Spanned at the type: "`X` does not implement `Deserialize`" points
+        // there (at `X` in `Option<X>`).
+        let shown = match param.kind {
+            ParamKind::Optional => super::sig::option_inner(ty).unwrap_or(ty),
+            _ => ty,
+        };
+        let span = at(shown.span());
         let (p, core) = (k.private_at(span), k.core_at(span));
         let local = arg_local(i, span);
         let fetch = match param.kind {
@@ -391,7 +396,8 @@ fn decode_params(task: &TaskFn<'_>) -> (Vec<TokenStream>, Vec<Ident>) {
                 } else {
                     quote_spanned!(span=> opt_arg)
                 };
-                quote_spanned!(span=> __task_call.#method(#index))
+                // Through `TaskParam`, whose message says what to derive.
+                quote_spanned!(span=> #p::TaskParam::#method(__task_call, #index))
             }
             ParamKind::Resource => quote_spanned!(span=> __task_call.resource()),
             ParamKind::Context => {
