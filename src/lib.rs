@@ -314,16 +314,16 @@ pub mod __private {
     pub use std::string::String;
     pub use taskwire_runtime::flow::check::{
         atom_flags, check_atom, check_flow, check_link, check_link_end, flow_scratch_len,
-        has_unknown, names, offsets, provider_count, providers, requirement_count, retry_meta,
-        sources, type_plans, AtomDesc, FlowDesc, LinkDesc, Msg, NodeDesc, NodeKind, Nothing, NthTy,
-        ProvidesAs, Slot, Tables, Typed, UnknownTask, OWN,
+        has_unknown, is_unknown_task, names, offsets, provider_count, providers, requirement_count,
+        retry_meta, sources, type_plans, AtomDesc, FlowDesc, LinkDesc, Msg, NodeDesc, NodeKind,
+        Nothing, NthTy, ProvidesAs, Slot, Tables, Typed, UnknownTask, OWN,
     };
     pub use taskwire_runtime::flow::FlowKind;
     pub use taskwire_runtime::registry::TaskRegistration;
     pub use taskwire_runtime::retry::RetryAtom;
     pub use taskwire_runtime::task::{
         finish, Call, Exec, Invocation, Location, Param, ParamKind, Provides, Res, RevertReturn,
-        Task, TaskCtx, TaskDef, TaskMeta, TaskReturn, TaskSpec, Text, Version,
+        Task, TaskCtx, TaskDef, TaskMeta, TaskParam, TaskReturn, TaskSpec, Text, Version,
     };
     pub use taskwire_runtime::{Failure, FailureKind, Failures, Outcome};
     pub use taskwire_runtime::{Flow, Node};

@@ -11,7 +11,7 @@ use taskwire::decider::{Decider, Depth, LinkResults};
 use taskwire::flow::check::{
     self, AtomDesc, FlowDesc, LinkDesc, Msg, NodeDesc, NodeKind, ProvidesAs, Tables,
 };
-use taskwire::flow::FlowKind;
+use taskwire::flow::{FlowError, FlowKind};
 use taskwire::prelude::*;
 use taskwire::retry::{ParameterizedForEach, RetryAtom, Times};
 
@@ -246,11 +246,131 @@ fn an_unknown_link_end_reads_the_same_at_compile_and_run_time() {
         .errors()
         .iter()
         .map(|e| match e {
-            taskwire::flow::FlowError::UnknownLinkEnd { missing, .. } => missing.as_str(),
+            FlowError::UnknownLinkEnd { missing, .. } => missing.as_str(),
             other => panic!("{other}"),
         })
         .collect();
     assert_eq!(missing, ["dbl", "half"]);
+}
+
+#[task(provides = "valid_order", name = "validate")]
+fn validate(order_id: u64) -> u64 {
+    order_id
+}
+
+#[task(provides = "shipped", name = "ship")]
+fn ship(valid_ordr: u64) -> bool {
+    valid_ordr > 0
+}
+
+#[task(provides = "price", name = "price_order")]
+fn price_order(total: u64, discount_code: Option<String>) -> u64 {
+    if discount_code.is_some() {
+        total * 9 / 10
+    } else {
+        total
+    }
+}
+
+#[test]
+fn a_misspelled_name_is_suggested_at_compile_and_run_time() {
+    let built = builder_error(
+        Flow::linear("fulfil")
+            .add(validate::task())
+            .add(ship::task()),
+        &["order_id"],
+    );
+    same_both_ways(&built, "flow `fulfil`: task `ship` requires `valid_ordr: u64`, which no input or earlier task provides; did you mean `valid_order`?", include_str!("../ui-tests/tests/ui/flow/fail/misspelled_name.stderr"));
+    // The error carries the name, for tools.
+    let errors = Flow::linear("fulfil")
+        .add(validate::task())
+        .add(ship::task())
+        .compile(&["order_id"])
+        .unwrap_err();
+    let FlowError::MissingRequirement { suggestion, .. } = errors.first() else {
+        panic!("{errors}");
+    };
+    assert_eq!(suggestion.as_deref(), Some("valid_order"));
+    // Only names available there are suggested: a later provider is a hint
+    // of its own, and an input is a name like any other.
+    let later = builder_error(
+        Flow::linear("fulfil")
+            .add(ship::task())
+            .add(validate::task()),
+        &["order_id"],
+    );
+    assert!(!later.contains("did you mean"), "{later}");
+    let input = builder_error(Flow::linear("fulfil").add(ship::task()), &["valid_order"]);
+    assert_eq!(input, "flow `fulfil`: task `ship` requires `valid_ordr: u64`, which no input or earlier task provides; did you mean `valid_order`?\nflow `fulfil`: input `valid_order` is given, but no task reads it; did you mean `valid_ordr`? Otherwise remove it, rebind a task's argument to it, or allow unused inputs (`Engine::allow_unused_inputs`)");
+    // Nothing near enough: no guess.
+    let far = builder_error(Flow::linear("fulfil").add(ship::task()), &[]);
+    assert_eq!(far, "flow `fulfil`: task `ship` requires `valid_ordr: u64`, which no input or earlier task provides");
+}
+
+#[test]
+fn a_misspelled_link_end_is_suggested_at_compile_and_run_time() {
+    let built = builder_error(
+        Flow::linear("create_volume")
+            .add(extract_request::task())
+            .add(reserve_quota::task())
+            .add(
+                Flow::graph("prepare")
+                    .add(create_db_entry::task())
+                    .add(notify_scheduler::task())
+                    .link("create_db_entry", "notify_schedular"),
+            ),
+        &["size", "volume_type"],
+    );
+    same_both_ways(&built, "flow `create_volume`: link `create_db_entry` -> `notify_schedular` in graph flow `prepare` names `notify_schedular`, which is not a child of it; did you mean `notify_scheduler`? Its children are `create_db_entry` and `notify_scheduler`", include_str!("../ui-tests/tests/ui/flow/fail/misspelled_link_end.stderr"));
+}
+
+#[test]
+fn an_unread_input_is_an_error_with_the_name_meant() {
+    // `flow!` declares its inputs with their types; the engine's are given.
+    let stderr = include_str!("../ui-tests/tests/ui/flow/fail/misspelled_optional_input.stderr");
+    assert_eq!(pinned(stderr), "flow `checkout`: input `discont_code: String` is declared, but no task reads it; did you mean `discount_code`? Otherwise remove it, or rebind a task's argument to it");
+    let flow = || Flow::linear("checkout").add(price_order::task());
+    let err = Engine::new(flow())
+        .input("total", 100u64)
+        .input("discont_code", "SAVE10")
+        .run()
+        .unwrap_err();
+    assert_eq!(err.to_string(), "flow `checkout`: input `discont_code` is given, but no task reads it; did you mean `discount_code`? Otherwise remove it, rebind a task's argument to it, or allow unused inputs (`Engine::allow_unused_inputs`)");
+    let RunError::Invalid(errors) = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(
+        errors.errors(),
+        [FlowError::UnusedInput {
+            flow: "checkout".into(),
+            name: "discont_code".into(),
+            ty: None,
+            suggestion: Some("discount_code".into()),
+        }]
+    );
+    // Spelled right, the discount applies.
+    let done = Engine::new(flow())
+        .input("total", 100u64)
+        .input("discount_code", "SAVE10")
+        .run()
+        .unwrap();
+    assert_eq!(done.get::<u64>("price").unwrap(), 90);
+    // Allowed, the unread input is ignored (and the argument is `None`).
+    let done = Engine::new(flow())
+        .allow_unused_inputs()
+        .input("total", 100u64)
+        .input("discont_code", "SAVE10")
+        .run()
+        .unwrap();
+    assert_eq!(done.get::<u64>("price").unwrap(), 100);
+    // An input shadowed by a provider is not read either.
+    let shadowed = builder_error(
+        Flow::linear("fulfil")
+            .add(validate::task())
+            .add(ship::task().rebind("valid_ordr", "valid_order")),
+        &["order_id", "valid_order"],
+    );
+    assert_eq!(shadowed, "flow `fulfil`: input `valid_order` is given, but no task reads it; remove it, rebind a task's argument to it, or allow unused inputs (`Engine::allow_unused_inputs`)");
 }
 
 #[test]
@@ -734,7 +854,7 @@ fn checks_of(
     });
     scratch.clear();
     text.lines()
-        .filter(|l| !l.is_empty() && !l.contains("is declared, but no task reads it"))
+        .filter(|l| !l.is_empty())
         .map(str::to_owned)
         .collect()
 }
@@ -810,12 +930,18 @@ fn the_builder_and_the_compile_time_checks_agree_on_random_flows() {
         links += text.contains("links: [(") as u32;
         retries += text.contains("retry: Some") as u32;
         let input_names = ["a", "b", "c", "d", "e"];
-        let inputs: Vec<(&str, &str)> = input_names
+        // Inputs mostly among the names the flow reads (an input nothing
+        // reads is an error), now and then one it does not.
+        let read: std::collections::BTreeSet<&str> = flow
+            .atoms()
             .iter()
-            .filter(|_| rng.below(3) == 0)
-            .map(|n| (*n, "u64"))
+            .flat_map(|a| a.def().meta.value_args().map(|(n, _)| n))
             .collect();
-        let names: Vec<&str> = inputs.iter().map(|(n, _)| *n).collect();
+        let names: Vec<&str> = input_names
+            .iter()
+            .copied()
+            .filter(|n| rng.below(if read.contains(n) { 2 } else { 12 }) == 0)
+            .collect();
         // A reference written apart from the checks: the same errors, and
         // for a flow that compiles, the same source for every argument.
         let reference = reference_resolver::reference(&flow, &names);
@@ -835,7 +961,10 @@ fn the_builder_and_the_compile_time_checks_agree_on_random_flows() {
             }
             Err(errors) => errors.errors().iter().map(|e| e.to_string()).collect(),
         };
-        let mut checked = const_checks(&flow, &inputs);
+        // Typed inputs are `flow!`'s: untyped, the unused ones are worded
+        // as the builder words the engine's.
+        let untyped: Vec<(&str, &str)> = names.iter().map(|n| (*n, "")).collect();
+        let mut checked = const_checks(&flow, &untyped);
         // A cycle through a nested flow is named by the nested flow (`f1`),
         // both ways.
         nested_cycles += checked
@@ -866,14 +995,22 @@ fn a_bad_rebind_reads_the_same_at_compile_and_run_time() {
         Flow::linear("create_volume").add(extract_request::task().rebind("sise", "volume_size")),
         &["size", "volume_type", "volume_size"],
     );
+    let (rebind, unread) = built.split_once('\n').unwrap();
     assert_eq!(
-        built,
+        rebind,
         "flow `create_volume`: task `extract_request` has no argument `sise` to rebind; its arguments are `size` and `volume_type`"
     );
+    // The engine's input is given, not declared: worded as such. No
+    // suggestion: `volume_type` is too far.
+    assert_eq!(unread, "flow `create_volume`: input `volume_size` is given, but no task reads it; remove it, rebind a task's argument to it, or allow unused inputs (`Engine::allow_unused_inputs`)");
     // The case's first error is its unread input; the rebind's comes next.
     let stderr = include_str!("../ui-tests/tests/ui/flow/fail/bad_rebind.stderr");
     assert!(
-        stderr.contains(&format!("evaluation panicked: {built}\n")),
+        stderr.contains(&format!("evaluation panicked: {rebind}\n")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("evaluation panicked: flow `create_volume`: input `volume_size: u64` is declared, but no task reads it; remove it, or rebind a task's argument to it\n"),
         "{stderr}"
     );
 }

@@ -495,3 +495,36 @@ fn retries_and_decider_links_are_marked() {
     let mermaid = flow.to_mermaid(&[]).unwrap();
     assert!(mermaid.contains("a0 -->|\"if (ATOM)\"| a1"), "{mermaid}");
 }
+
+#[test]
+fn pictures_show_short_names_unless_two_would_read_the_same() {
+    // Tasks registered under their module path, as `#[task]` names them
+    // without `name = ".."`.
+    let flow = Flow::linear("orders")
+        .add(
+            FnTask::new("shop::orders::validate")
+                .provides("valid")
+                .run(|_| Ok(json!(1))),
+        )
+        .add(
+            FnTask::new("shop::billing::charge")
+                .requires(["valid"])
+                .run(|_| Ok(json!(1))),
+        )
+        .add(FnTask::new("shop::audit::charge").run(|_| Ok(json!(1))));
+    let picture = Picture::of_flow(&flow, &[]).unwrap().label_edges(false);
+    let dot = picture.to_dot();
+    assert!(dot.contains("label=\"validate\""), "{dot}");
+    assert!(!dot.contains("shop::orders::validate"), "{dot}");
+    // Two `charge`s: both keep their full names.
+    assert!(dot.contains("label=\"shop::billing::charge\""), "{dot}");
+    assert!(dot.contains("label=\"shop::audit::charge\""), "{dot}");
+    let full = Picture::of_flow(&flow, &[])
+        .unwrap()
+        .full_names(true)
+        .to_dot();
+    assert!(full.contains("label=\"shop::orders::validate\""), "{full}");
+    // An input the flow does not read does not stop a picture (the inputs
+    // recorded for a run may be more than its flow reads now).
+    assert!(Picture::of_flow(&flow, &["unread"]).is_ok());
+}

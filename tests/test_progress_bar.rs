@@ -146,3 +146,22 @@ fn retried_and_skipped_atoms_are_counted_once() {
         "two retries, one skip: each atom counted once"
     );
 }
+
+#[test]
+fn the_bar_shows_short_names() {
+    // A task registered under its module path (as `#[task]` names it) shows
+    // as its function's name.
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let slot: Arc<Mutex<Option<Arc<ProgressBarListener>>>> = Arc::default();
+    let (s, b) = (Arc::clone(&seen), Arc::clone(&slot));
+    let flow = Flow::linear("backup").add(FnTask::new("my_app::backup::copy").run(move |call| {
+        call.progress(0.5);
+        let bar = b.lock().unwrap().clone().unwrap();
+        s.lock().unwrap().push(bar.bar().message());
+        Ok(json!(null))
+    }));
+    let bar = hidden(&flow);
+    *slot.lock().unwrap() = Some(Arc::clone(&bar));
+    Engine::new(flow).listener(Arc::clone(&bar)).run().unwrap();
+    assert_eq!(*seen.lock().unwrap(), ["copy 50%"]);
+}

@@ -833,3 +833,39 @@ fn a_reverted_flow_records_revert_intentions_for_atoms_that_never_ran() {
         ]
     );
 }
+
+#[test]
+fn a_resumed_run_takes_recorded_inputs_its_flow_does_not_read() {
+    let backend = memory();
+    let dir = scratch("unread-inputs");
+    let _keep = Scratch(dir.clone());
+    let start = || {
+        Engine::from_factory("tests::crash_chain", json!({"dir": dir}))
+            .unwrap()
+            .input("v0", 0)
+            .input("ticket", "OPS-7")
+            .persist(Arc::clone(&backend))
+    };
+    // A new run refuses an input no atom reads...
+    let err = start().compile().map(|_| ()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("input `ticket` is given, but no task reads it"),
+        "{err}"
+    );
+    // ...unless allowed; the logbook keeps every input given.
+    let mut engine = start().allow_unused_inputs();
+    engine.compile().unwrap();
+    let uuid = engine.flow_uuid().unwrap();
+    drop(engine);
+    assert_eq!(
+        backend.load_flow(uuid).unwrap().0.meta["inputs"]["ticket"],
+        "OPS-7"
+    );
+    // Resuming takes the recorded inputs as they are: no switch needed.
+    let done = Engine::resume(Arc::clone(&backend), uuid)
+        .unwrap()
+        .run()
+        .unwrap();
+    assert_eq!(done.get::<u64>("v6").unwrap(), 6);
+}

@@ -906,7 +906,19 @@ fn a_controller_reading_a_value_it_does_not_require_fails_saying_so() {
             .add(FnTask::new("x").run(|_| Ok(json!(1))))
             .retry(RetryAtom::new("r", ReadsUndeclared)),
     );
-    let mut engine = Engine::new(flow).input("budget", 3);
+    // Nothing declares `budget`: the engine refuses the input by default.
+    let refused = Engine::new(flow.clone())
+        .input("budget", 3)
+        .run()
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("input `budget` is given, but no task reads it"),
+        "{refused}"
+    );
+    // Allowed, the controller's undeclared read fails when it runs.
+    let mut engine = Engine::new(flow).allow_unused_inputs().input("budget", 3);
     let err = engine.run().unwrap_err();
     assert_eq!(
         err.to_string(),

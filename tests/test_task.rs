@@ -333,3 +333,18 @@ fn a_non_finite_input_is_refused_before_the_run() {
         "{err}"
     );
 }
+
+#[test]
+fn a_task_taking_a_resource_is_called_directly_with_res_new() {
+    // `#[task]` leaves the function plain Rust: a unit test hands it its
+    // resource with `Res::new`, no engine involved.
+    let journal = Res::new(Journal::default());
+    assert_eq!(total(2, 3, journal.clone()), Ok(5));
+    assert_eq!(total(60, 50, journal.clone()), Err(NoRoom(110)));
+    assert_eq!(journal.entries(), ["total", "total"]);
+    // A handle shared with the caller (or an engine): the same journal.
+    let shared = Arc::new(Journal::default());
+    assert_eq!(total(1, 1, Res::from_arc(Arc::clone(&shared))), Ok(2));
+    assert_eq!(total(1, 2, Res::from(Arc::clone(&shared))), Ok(3));
+    assert_eq!(shared.entries(), ["total", "total"]);
+}

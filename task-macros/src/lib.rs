@@ -35,11 +35,11 @@
 //!         type Provides = (Reservation,);
 //!     }
 //!     #[diagnostic::on_unimplemented(message = "task `reserve_quota` requires `spec: VolumeSpec`, but ..")]
-//!     trait __TaskFlowArg0<P> {}                        // one per value parameter
-//!     impl<P> __TaskFlowArg0<P> for VolumeSpec {}
+//!     trait reserve_quota_takes_spec<P> {}              // one per value parameter, named
+//!     impl<P> reserve_quota_takes_spec<P> for VolumeSpec {} // to read well in rustc's words
 //!     impl reserve_quota {                              // what `flow!` calls, per atom
-//!         pub const fn __flow_check<S, const K0: usize, const M0: usize, ..>()
-//!         where <<S as Slot<K0>>::Types as NthTy<M0>>::Ty: __TaskFlowArg0<<S as Slot<K0>>::Who> {}
+//!         pub const fn check_value_types<S, const K0: usize, const M0: usize, ..>()
+//!         where <<S as Slot<K0>>::Types as NthTy<M0>>::Ty: reserve_quota_takes_spec<<S as Slot<K0>>::Who> {}
 //!     }
 //!     inventory::submit! { TaskRegistration::new(<reserve_quota as Task>::DEF) }
 //!     fn __task_exec(call: &Call<'_>) -> Invocation { /* decode, call, finish */ }

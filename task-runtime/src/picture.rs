@@ -74,7 +74,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use crate::engine::{AtomState, Engine, RunError};
-use crate::flow::{ArgSource, Child, ExecutionGraph, Flow, FlowErrors, FlowKind};
+use crate::flow::{ArgSource, Child, ExecutionGraph, Flow, FlowErrors, FlowKind, UnusedInputs};
 use crate::persistence::{AtomDetail, FlowDetail};
 use crate::state::FlowState;
 use crate::storage::Storage;
@@ -115,6 +115,34 @@ pub struct Picture<'a> {
     recorded: Option<(FlowState, Vec<AtomState>)>,
     provides: bool,
     edge_labels: bool,
+    full_names: bool,
+}
+
+/// The last `::` segment of an atom's name: `create_db_entry` for a task
+/// registered as `my_crate::volumes::create_db_entry` (a task without
+/// `name = ".."` is registered under its module path).
+pub fn short_name(name: &str) -> &str {
+    name.rsplit("::").next().unwrap_or(name)
+}
+
+/// The names to draw `names` with: each one's [`short_name`], but the full
+/// name for those whose short names would be the same.
+pub fn shown_names<'n>(names: &[&'n str]) -> Vec<&'n str> {
+    let mut count = std::collections::HashMap::new();
+    for n in names {
+        *count.entry(short_name(n)).or_insert(0usize) += 1;
+    }
+    names
+        .iter()
+        .map(|n| {
+            let short = short_name(n);
+            if count[short] > 1 {
+                n
+            } else {
+                short
+            }
+        })
+        .collect()
 }
 
 /// The flow given to [`Picture::grouped_by`] is not the one the run was
@@ -170,7 +198,9 @@ impl<'a> Picture<'a> {
     /// assert!(Picture::of_flow(&flow, &["size"]).is_ok());
     /// ```
     pub fn of_flow(flow: &'a Flow, inputs: &[&str]) -> Result<Picture<'a>, FlowErrors> {
-        let plan = flow.compile(inputs)?;
+        // A picture draws the flow's shape: an input it does not read (a
+        // recorded run's, say) is no reason not to.
+        let plan = flow.clone().into_plan_with(inputs, UnusedInputs::Allow)?;
         Ok(Picture {
             plan: Cow::Owned(plan),
             flow: Some(flow),
@@ -178,6 +208,7 @@ impl<'a> Picture<'a> {
             recorded: None,
             provides: false,
             edge_labels: true,
+            full_names: false,
         })
     }
 
@@ -192,6 +223,7 @@ impl<'a> Picture<'a> {
             recorded: None,
             provides: false,
             edge_labels: true,
+            full_names: false,
         }
     }
 
@@ -275,6 +307,14 @@ impl<'a> Picture<'a> {
         self
     }
 
+    /// Labels atoms with their full names (default: no, the short name,
+    /// [`short_name`], unless two atoms would then read the same:
+    /// [`shown_names`]).
+    pub fn full_names(mut self, full: bool) -> Picture<'a> {
+        self.full_names = full;
+        self
+    }
+
     /// Labels each edge with the names of the values its target reads from
     /// its source (default: yes). Ordering-only edges have no label.
     pub fn label_edges(mut self, label: bool) -> Picture<'a> {
@@ -320,9 +360,15 @@ impl<'a> Picture<'a> {
         if let Some((state, _)) = &self.recorded {
             let _ = write!(title, ": {state}");
         }
+        let names: Vec<&str> = plan.atoms().iter().map(TaskSpec::atom_name).collect();
+        let shown = if self.full_names {
+            names
+        } else {
+            shown_names(&names)
+        };
         let label = |i: usize| {
             let atom = &plan.atoms()[i];
-            let mut lines = vec![atom.atom_name().to_owned()];
+            let mut lines = vec![shown[i].to_owned()];
             if plan.is_retry(i) {
                 lines.push("(retry)".to_owned());
             }

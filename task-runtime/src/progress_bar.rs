@@ -79,6 +79,8 @@ impl ProgressBarListener {
     fn show(&self, current: &BTreeMap<String, (AtomState, f32)>) {
         let mut parts = Vec::new();
         for (atom, (state, progress)) in current.iter().take(3) {
+            // The short name (`create_db_entry`, not its module path).
+            let atom = crate::picture::short_name(atom);
             let verb = if *state == AtomState::Reverting {
                 "reverting "
             } else {

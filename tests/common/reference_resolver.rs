@@ -27,6 +27,9 @@
 //! - An ambiguous lookup reads nothing (the ambiguity is reported for the
 //!   flow, once); a lookup that finds nothing is a missing requirement
 //!   unless the value is optional.
+//! - An input that no lookup finds (none reads it, or a provider shadows
+//!   it) is unused, an error; one that a graph flow's task also provides to
+//!   a reader is ambiguous instead.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -348,6 +351,7 @@ impl Tree {
         // Requirements.
         let mut edges: BTreeSet<(usize, usize)> = BTreeSet::new();
         let mut input_reported: BTreeSet<(usize, usize)> = BTreeSet::new();
+        let mut inputs_read = vec![false; self.inputs.len()];
         for &a in &atoms {
             let Node::Atom {
                 requires,
@@ -373,6 +377,8 @@ impl Tree {
                         if self.kind(scope) == FlowKind::Graph && !self.is_retry(from) {
                             edges.insert((from, self.child_toward(scope, a)));
                             if let Some(i) = input {
+                                // Ambiguous, not unused.
+                                inputs_read[i] = true;
                                 let twice =
                                     self.union(&self.body(scope), req) == Found::Ambiguous;
                                 if !twice && input_reported.insert((scope, i)) {
@@ -390,7 +396,10 @@ impl Tree {
                         })
                     }
                     (Found::Ambiguous, _) => ArgSource::Absent,
-                    (Found::Nothing, Some(i)) => ArgSource::Input(i as u32),
+                    (Found::Nothing, Some(i)) => {
+                        inputs_read[i] = true;
+                        ArgSource::Input(i as u32)
+                    }
                     (Found::Nothing, None) if *optional => ArgSource::Absent,
                     (Found::Nothing, None) => {
                         errors.push(format!(
@@ -444,6 +453,18 @@ impl Tree {
                     self.name(flow)
                 ));
             }
+        }
+        // Inputs no lookup found (one shadowed by a provider is not read).
+        // The names are too short for a suggestion.
+        for (input, _) in self
+            .inputs
+            .iter()
+            .zip(&inputs_read)
+            .filter(|(_, read)| !**read)
+        {
+            errors.push(format!(
+                "flow `{root}`: input `{input}` is given, but no task reads it; remove it, rebind a task's argument to it, or allow unused inputs (`Engine::allow_unused_inputs`)"
+            ));
         }
         // Two atoms of one name.
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();

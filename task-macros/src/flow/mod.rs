@@ -16,7 +16,7 @@
 //!     const __FLOW_TABLES: Tables<'static> = Tables { providers, offsets, sources, names }; // built once
 //!     const _: () = /* check_flow, panics with its message */;     // at the flow's name
 //!     const _: () = /* check_atom(.., 0), panics with its message */; // at `extract_request`
-//!     extract_request!{@check [const _: () = <__flow_task_0>::__flow_check::<__FlowSlots] [>();] __flow_slot __flow_elem 0}
+//!     extract_request!{@check [const _: () = <__flow_task_0>::check_value_types::<__FlowSlots] [>();] __flow_slot __flow_elem 0}
 //!     // the callback adds `, { __flow_slot(0, k) }, { __flow_elem(0, k) }` per value parameter
 //!     ::taskwire::__private::Flow::linear("create_volume").add(<__flow_task_0>::task()).add(..)
 //! }
@@ -34,7 +34,9 @@
 //! callback (`crate::callback`): one that names no task gets rustc's "cannot
 //! find macro" error (rustc reports the two invocations' identical errors
 //! once), its alias stays the glob-imported `UnknownTask`, and the flow's own
-//! checks keep quiet (`has_unknown`), so that error comes alone. A task named
+//! checks keep quiet (`has_unknown`): one more check at the path
+//! (`is_unknown_task`) says in the flow's words that it is not a task and to
+//! add `#[task]`, since rustc's error speaks of a missing macro. A task named
 //! like a prelude macro has no callback: its path is written in a plain type
 //! alias, and its requirements are checked by name, not by type.
 
@@ -246,8 +248,23 @@ impl<'a> Expander<'a> {
             let index = Literal::usize_unsuffixed(i);
             let path = &task.path;
             let types = callback_of(path).then(|| {
+                // A path without a callback names no task (rustc reports
+                // the missing macro in its own words, about a macro): say
+                // what it means here, at the path.
+                let last = path
+                    .segments
+                    .last()
+                    .map(|s| s.ident.unraw().to_string())
+                    .unwrap_or_default();
+                let written = path_text(path);
+                let not_a_task = format!(
+                    "`{written}` is not a task: add `#[task]` above `fn {last}` (or, if you meant another task, correct the name)"
+                );
                 quote_spanned! {span=>
-                    #path!{@check [const _: () = <#alias>::__flow_check::<__FlowSlots] [>();] __flow_slot __flow_elem #index}
+                    const _: () = if #p::is_unknown_task(&<#alias as #p::Task>::DEF.meta) {
+                        #core::panic!(#not_a_task);
+                    };
+                    #path!{@check [const _: () = <#alias>::check_value_types::<__FlowSlots] [>();] __flow_slot __flow_elem #index}
                 }
             });
             quote_spanned! {span=>
@@ -612,6 +629,17 @@ fn kind_tokens(p: &TokenStream, kind: Kind) -> TokenStream {
 
 /// Whether `flow!` names the task at `path` through its callback: unless the
 /// task is named like a prelude macro (and has none).
+/// A path as written (`volumes::audit`), for messages.
+fn path_text(path: &syn::Path) -> String {
+    let segments = path.segments.iter().map(|s| s.ident.unraw().to_string());
+    let joined = segments.collect::<Vec<_>>().join("::");
+    if path.leading_colon.is_some() {
+        format!("::{joined}")
+    } else {
+        joined
+    }
+}
+
 fn callback_of(path: &syn::Path) -> bool {
     path.segments.last().is_some_and(|s| has_callback(&s.ident))
 }

@@ -162,12 +162,16 @@ fn typed_impl(task: &TaskFn<'_>) -> TokenStream {
         let note = format!(
             "change one of the two types, or `.rebind(\"{name}\", \"..\")` to give `{name}` another value"
         );
-        let check = format_ident!("__TaskFlowArg{}", j);
+        // Named to read well where rustc names it ("the trait
+        // `reserve_quota_takes_size<measure_size>` is not implemented for
+        // `u32`"); inside the `const _` block, it clashes with nothing.
+        let check = format_ident!("{}_takes_{}", ident.unraw(), name, span = ty.span());
         let span = ty.span();
         let inner = super::sig::option_inner(ty)
             .map(|inner| quote_spanned!(span=> impl<P> #check<P> for #inner {}));
         traits.push(quote_spanned! {span=>
             #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+            #[allow(non_camel_case_types, dead_code)]
             trait #check<P> {}
             impl<P> #check<P> for #ty {}
             #inner
@@ -208,7 +212,7 @@ fn typed_impl(task: &TaskFn<'_>) -> TokenStream {
             /// values of the flow's slots `S`.
             #[doc(hidden)]
             #[allow(private_bounds, clippy::type_complexity)]
-            pub const fn __flow_check<S, #(const #ks: usize, const #ms: usize),*>()
+            pub const fn check_value_types<S, #(const #ks: usize, const #ms: usize),*>()
             where
                 #(#bounds)*
             {
@@ -374,8 +378,13 @@ fn decode_params(task: &TaskFn<'_>) -> (Vec<TokenStream>, Vec<Ident>) {
     let mut locals = Vec::new();
     for (i, param) in task.params.iter().enumerate() {
         let ty = param.ty;
-        // Spanned at the type: "`X` does not implement `Deserialize`" points there.
-        let span = at(ty.span());
+        // Spanned at the type: "`X` does not implement `Deserialize`" points
+        // there (at `X` in `Option<X>`).
+        let shown = match param.kind {
+            ParamKind::Optional => super::sig::option_inner(ty).unwrap_or(ty),
+            _ => ty,
+        };
+        let span = at(shown.span());
         let (p, core) = (k.private_at(span), k.core_at(span));
         let local = arg_local(i, span);
         let fetch = match param.kind {
@@ -387,7 +396,8 @@ fn decode_params(task: &TaskFn<'_>) -> (Vec<TokenStream>, Vec<Ident>) {
                 } else {
                     quote_spanned!(span=> opt_arg)
                 };
-                quote_spanned!(span=> __task_call.#method(#index))
+                // Through `TaskParam`, whose message says what to derive.
+                quote_spanned!(span=> #p::TaskParam::#method(__task_call, #index))
             }
             ParamKind::Resource => quote_spanned!(span=> __task_call.resource()),
             ParamKind::Context => {
@@ -460,6 +470,13 @@ fn exec_fn(task: &TaskFn<'_>) -> TokenStream {
 
 /// `fn __task_revert(..)`: decodes the task's arguments, its outcome and the
 /// flow's failures, and calls the revert function with them.
+///
+/// A revert function that does not fit is reported at `revert_with = path`:
+/// its parameters by rustc, which writes out the expected function pointer
+/// type it is assigned to; its return by a trait of the task's own,
+/// `<task>_revert_returns`, whose message writes the whole signature out
+/// (`()` or `Result<(), E>` for a sync task, an `async fn` for an async
+/// one: a sync revert of an async task, or the reverse, is named as that).
 fn revert_fn(task: &TaskFn<'_>, path: &Path) -> TokenStream {
     let k = &task.args.krate;
     let p = k.private();
@@ -475,6 +492,10 @@ fn revert_fn(task: &TaskFn<'_>, path: &Path) -> TokenStream {
         Some(ty) => ty.to_token_stream(),
         None => quote!(()),
     };
+    let ok_text = task
+        .output
+        .ok_type()
+        .map_or_else(|| "()".to_owned(), type_text);
     let outcome = quote_spanned! {span=>
         let __task_outcome: #ps::Outcome<#ok_type> = match __task_call.outcome() {
             #cs::result::Result::Ok(__task_value) => __task_value,
@@ -489,27 +510,81 @@ fn revert_fn(task: &TaskFn<'_>, path: &Path) -> TokenStream {
             }
         };
     };
-    let locals = locals.iter().map(|l| Ident::new(&l.to_string(), span));
-    let call = quote_spanned! {span=>
-        #path(#(#locals,)* __task_outcome, __task_failures)
-    };
-    let body = if task.is_async() {
-        let pending = quote_spanned! {span=>
-            #ps::Box::pin(async move { #ps::RevertReturn::into_result(__task_future.await) })
-        };
-        quote! {
-            let __task_future = #call;
-            #p::Invocation::Pending(#pending)
+    let task_ident = task.ident().unraw();
+    let revert_name = path
+        .segments
+        .last()
+        .map(|s| s.ident.unraw().to_string())
+        .unwrap_or_default();
+    let asyncness = if task.is_async() { "async " } else { "" };
+    let mut written: Vec<String> = task
+        .params
+        .iter()
+        .map(|param| format!("{}: {}", param.name, type_text(param.ty)))
+        .collect();
+    written.push(format!("outcome: Outcome<{ok_text}>"));
+    written.push("failures: Failures".to_owned());
+    let signature = format!("{asyncness}fn {revert_name}({})", written.join(", "));
+    let returns = format_ident!("{}_revert_returns", task_ident, span = span);
+    let types: Vec<_> = task.params.iter().map(|param| param.ty).collect();
+    let returns_trait = if task.is_async() {
+        let message = format!(
+            "`{revert_name}` is not `async`, but task `{task_ident}` is: write `{signature}`"
+        );
+        let label =
+            format!("`{revert_name}` must be an `async fn`, returning `()` or `Result<(), E>`");
+        quote_spanned! {span=>
+            #[diagnostic::on_unimplemented(message = #message, label = #label, note = "an `async` task reverts with an `async fn`")]
+            #[allow(non_camel_case_types)]
+            trait #returns {
+                fn finish(self) -> #ps::Invocation<()>;
+            }
+            impl<T> #returns for T
+            where
+                T: #cs::future::Future + #cs::marker::Send + 'static,
+                T::Output: #ps::RevertReturn,
+            {
+                fn finish(self) -> #ps::Invocation<()> {
+                    #ps::Invocation::Pending(#ps::Box::pin(async move { #ps::RevertReturn::into_result(self.await) }))
+                }
+            }
         }
     } else {
-        let ready = quote_spanned!(span=> #ps::RevertReturn::into_result(#call));
-        quote!(#p::Invocation::Ready(#ready))
+        let message = format!(
+            "`{revert_name}` must return `()` or `Result<(), E>` to revert task `{task_ident}`, not `{{Self}}`"
+        );
+        let label = format!("`{revert_name}` returns `{{Self}}`");
+        let note = format!(
+            "task `{task_ident}` is not `async`: if `{revert_name}` is an `async fn`, write `{signature}`"
+        );
+        quote_spanned! {span=>
+            #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+            #[allow(non_camel_case_types)]
+            trait #returns {
+                fn finish(self) -> #ps::Invocation<()>;
+            }
+            impl<T: #ps::RevertReturn> #returns for T {
+                fn finish(self) -> #ps::Invocation<()> {
+                    #ps::Invocation::Ready(#ps::RevertReturn::into_result(self))
+                }
+            }
+        }
+    };
+    let locals = locals.iter().map(|l| Ident::new(&l.to_string(), span));
+    // The parameters through a function pointer of the expected type:
+    // rustc writes it out when the function does not fit ("expected fn
+    // pointer `fn(u64, Outcome<u64>, Failures) -> _`"); Fn-trait bounds
+    // would only count arguments.
+    let call = quote_spanned! {span=>
+        let __task_revert_fn: fn(#(#types,)* #ps::Outcome<#ok_type>, #ps::Failures) -> _ = #path;
+        #returns::finish(__task_revert_fn(#(#locals,)* __task_outcome, __task_failures))
     };
     quote! {
+        #returns_trait
         fn __task_revert(__task_call: &#p::Call<'_>) -> #p::Invocation<()> {
             #(#decode)*
             #outcome
-            #body
+            #call
         }
     }
 }

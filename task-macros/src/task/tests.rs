@@ -109,9 +109,10 @@ fn a_valid_task_expands_to_descriptor_def_and_glue() {
     let exec = fn_named(&items, "__task_exec").expect("__task_exec");
     let exec = squash(&exec.block);
     // Value parameters are numbered among value parameters.
-    assert!(exec.contains("__task_call.arg(0)"), "{exec}");
-    assert!(exec.contains("__task_call.opt_arg(1)"), "{exec}");
-    assert!(exec.contains("__task_call.arg(2)"), "{exec}");
+    // (decoded through `TaskParam`, whose message names the trait to derive)
+    assert!(exec.contains("TaskParam::arg(__task_call,0)"), "{exec}");
+    assert!(exec.contains("TaskParam::opt_arg(__task_call,1)"), "{exec}");
+    assert!(exec.contains("TaskParam::arg(__task_call,2)"), "{exec}");
     assert!(exec.contains("__task_call.resource()"), "{exec}");
     assert!(exec.contains("__task_call.ctx()"), "{exec}");
     assert!(
@@ -126,7 +127,16 @@ fn a_valid_task_expands_to_descriptor_def_and_glue() {
     let revert = fn_named(&items, "__task_revert").expect("__task_revert");
     let revert = squash(&revert.block);
     assert!(revert.contains("Outcome<(u64,u8)>"), "{revert}");
-    assert!(revert.contains("undo::it(__task_arg_0,"), "{revert}");
+    // Through a function pointer of the expected type (rustc writes it out
+    // when `undo::it` does not fit), then the task's own return check.
+    assert!(
+        revert.contains("let__task_revert_fn:fn(u64,Res<Db>,Option<u8>,TaskCtx,String,::taskwire::__private::Outcome<(u64,u8)>,::taskwire::__private::Failures)->_=undo::it;"),
+        "{revert}"
+    );
+    assert!(
+        revert.contains("split_revert_returns::finish(__task_revert_fn(__task_arg_0,"),
+        "{revert}"
+    );
 
     let all = squash(quote!(#(#items)*));
     assert!(all.contains("Version::new(1,1)"));
@@ -156,9 +166,13 @@ fn async_tasks_box_a_future_and_have_async_reverts() {
     assert!(exec.contains("Invocation::Pending(::taskwire::__private::Box::pin(asyncmove{::taskwire::__private::finish(&__task_atom,__task_future.await)}))"), "{exec}");
     let revert = squash(&fn_named(&items, "__task_revert").unwrap().block);
     assert!(revert.contains("Outcome<u8>"), "{revert}");
+    assert!(revert.contains("f_revert_returns::finish("), "{revert}");
+    // An async task's revert must give a future: the return check's impl
+    // awaits it.
+    let all_items = squash(quote!(#(#items)*));
     assert!(
-        revert.contains("RevertReturn::into_result(__task_future.await)"),
-        "{revert}"
+        all_items.contains("RevertReturn::into_result(self.await)"),
+        "{all_items}"
     );
     let all = squash(quote!(#(#items)*));
     assert!(all.contains("is_async:true"));

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::executor;
 use super::{AtomState, FlowState, RunError};
-use crate::flow::{ExecutionGraph, Flow, FlowError, FlowErrors};
+use crate::flow::{ExecutionGraph, Flow, FlowError, FlowErrors, UnusedInputs};
 use crate::listener::{Listener, Listeners};
 use crate::persistence::{AtomDetail, Backend, FlowDetail, Uuid};
 use crate::record::{restore, PersistConfig, Recorder, ResumeError, UpgradePolicy};
@@ -73,6 +73,8 @@ pub struct Engine {
     pub(super) resume_from: Option<(FlowDetail, Vec<AtomDetail>)>,
     pub(super) upgrade: Option<Arc<UpgradePolicy>>,
     pub(super) defer_reverts: bool,
+    /// Whether inputs that no atom reads are an error.
+    pub(super) unused_inputs: UnusedInputs,
     /// Runs atoms elsewhere (remote workers), if set.
     pub(super) executor: Option<Arc<dyn executor::Executor>>,
 }
@@ -136,8 +138,22 @@ impl Engine {
             resume_from: None,
             upgrade: None,
             defer_reverts: false,
+            unused_inputs: UnusedInputs::Deny,
             executor: None,
         }
+    }
+
+    /// Lets the engine take inputs that no atom of its flow reads. By
+    /// default such an input fails [`Engine::compile`] (and the run) with
+    /// [`FlowError::UnusedInput`], which suggests the name an atom reads
+    /// that it is nearest to: an input is most often unread because its name
+    /// is misspelled, and an optional argument would then silently take its
+    /// default. Allow them when the inputs are a shared superset (one
+    /// configuration for several flows, say); [`Engine::resume`] allows them.
+    #[must_use]
+    pub fn allow_unused_inputs(mut self) -> Engine {
+        self.unused_inputs = UnusedInputs::Allow;
+        self
     }
 
     /// Defers a retry's REVERT to the enclosing flow (TaskFlow's
@@ -272,6 +288,9 @@ impl Engine {
         }
         engine.persist.backend = Some(backend);
         engine.resume_from = Some((detail, atoms));
+        // The recorded inputs were checked when the run started; the flow
+        // rebuilt now may be a newer version that reads fewer of them.
+        engine.unused_inputs = UnusedInputs::Allow;
         Ok(engine)
     }
 
@@ -434,7 +453,7 @@ impl Engine {
             }
         }
         let names: Vec<&str> = self.inputs.iter().map(|(n, _)| n.as_str()).collect();
-        match flow.into_plan(&names) {
+        match flow.into_plan_with(&names, self.unused_inputs) {
             Ok(plan) if errors.is_empty() => Ok(Storage::new(Arc::new(plan), values)),
             Ok(_) => Err(FlowErrors::new(errors)),
             Err(e) => {

@@ -23,7 +23,7 @@ use serde_json::Value;
 use super::check::{
     self, AtomDesc, FlowDesc, LinkDesc, NodeDesc, NodeKind, Problem, ProvidesAs, Report, Tables,
 };
-use super::{Flow, FlowError, FlowErrors, FlowKind, Shape, ShapeNode, ShapeRetry};
+use super::{Flow, FlowError, FlowErrors, FlowKind, Shape, ShapeNode, ShapeRetry, UnusedInputs};
 use crate::decider::Decider;
 use crate::task::{Provides, TaskSpec, Text};
 
@@ -459,7 +459,7 @@ fn problems<'a>(check: impl Fn(&mut Report<'_, '_, 'a>)) -> Vec<Problem<'a>> {
 
 /// The builder's error for problem `p`: the same fields the check's writer
 /// words, so the message is the same.
-fn flow_error(d: &FlowDesc<'_>, p: Problem<'_>) -> Option<FlowError> {
+fn flow_error(d: &FlowDesc<'_>, p: Problem<'_>, unused: UnusedInputs) -> Option<FlowError> {
     let flow = check::node_name(d, 0).to_owned();
     let atom_name = |i: u32| check::atom_name(&d.atoms[i as usize]);
     let flow_of = |node: u32| match d.nodes[node as usize].kind {
@@ -472,6 +472,7 @@ fn flow_error(d: &FlowDesc<'_>, p: Problem<'_>) -> Option<FlowError> {
             name,
             ty,
             hint,
+            suggestion,
         } => FlowError::MissingRequirement {
             flow,
             atom: atom_name(atom).to_owned(),
@@ -480,6 +481,7 @@ fn flow_error(d: &FlowDesc<'_>, p: Problem<'_>) -> Option<FlowError> {
             ty: (!ty.is_empty()).then(|| ty.to_owned()),
             hint: (hint != check::Hint::None)
                 .then(|| check::render(|m| check::write_hint(m, hint, atom_name(atom)))),
+            suggestion: suggestion.map(str::to_owned),
         },
         Problem::UnknownArgument { atom, what, arg } => FlowError::UnknownArgument {
             flow,
@@ -523,8 +525,18 @@ fn flow_error(d: &FlowDesc<'_>, p: Problem<'_>) -> Option<FlowError> {
             flow,
             atom: atom_name(atom).to_owned(),
         },
-        // The engine's inputs may be more than the flow reads.
-        Problem::UnusedInput { .. } => return None,
+        Problem::UnusedInput { input, suggestion } => {
+            if unused == UnusedInputs::Allow {
+                return None;
+            }
+            let (name, ty) = d.inputs[input as usize];
+            FlowError::UnusedInput {
+                flow,
+                name: name.to_owned(),
+                ty: (!ty.is_empty()).then(|| ty.to_owned()),
+                suggestion: suggestion.map(str::to_owned),
+            }
+        }
         Problem::TooManyOutputs { atom, count } => FlowError::TooManyOutputs {
             flow,
             atom: atom_name(atom).to_owned(),
@@ -553,7 +565,7 @@ struct Resolved {
 
 /// Checks the flow with [`check`]'s functions and reads each argument's
 /// source from [`check::fill_sources`]' table.
-fn resolve(d: &FlowDesc<'_>, specs: &[TaskSpec]) -> Resolved {
+fn resolve(d: &FlowDesc<'_>, specs: &[TaskSpec], unused: UnusedInputs) -> Resolved {
     let filled = Filled::new(d);
     let t = filled.tables();
     let flow = check::node_name(d, 0);
@@ -616,7 +628,7 @@ fn resolve(d: &FlowDesc<'_>, specs: &[TaskSpec]) -> Resolved {
         }
         let found = problems(|r| check::atom_problems(d, &t, i, r));
         r.errors
-            .extend(found.into_iter().filter_map(|p| flow_error(d, p)));
+            .extend(found.into_iter().filter_map(|p| flow_error(d, p, unused)));
     }
     r.arg_starts.push(r.args.len() as u32);
     let found = problems(|r| {
@@ -624,7 +636,7 @@ fn resolve(d: &FlowDesc<'_>, specs: &[TaskSpec]) -> Resolved {
         check::flow_problems(d, &t, &mut scratch, false, r);
     });
     r.errors
-        .extend(found.into_iter().filter_map(|p| flow_error(d, p)));
+        .extend(found.into_iter().filter_map(|p| flow_error(d, p, unused)));
     r.data_edges.sort_unstable();
     for (k, link) in d.links.iter().enumerate() {
         // Each end once (`check::link_nodes` would find both again); a link
@@ -707,7 +719,11 @@ struct Compiler<'f> {
     guards: Vec<(u32, u32)>,
 }
 
-pub(super) fn compile(flow: Flow, inputs: &[&str]) -> Result<ExecutionGraph, FlowErrors> {
+pub(super) fn compile(
+    flow: Flow,
+    inputs: &[&str],
+    unused: UnusedInputs,
+) -> Result<ExecutionGraph, FlowErrors> {
     let Flow { shape, atoms } = flow;
     let n = atoms.len();
     // A flow past the tables' limits is reported as such, alone (the
@@ -732,10 +748,10 @@ pub(super) fn compile(flow: Flow, inputs: &[&str]) -> Result<ExecutionGraph, Flo
     let d = described.desc();
     if !check::within_limits(&d) {
         let found = problems(|r| check::limit_problems(&d, r));
-        let errors = found.into_iter().filter_map(|p| flow_error(&d, p));
+        let errors = found.into_iter().filter_map(|p| flow_error(&d, p, unused));
         return Err(FlowErrors::new(errors.collect()));
     }
-    let resolved = resolve(&d, &atoms);
+    let resolved = resolve(&d, &atoms, unused);
     let mut compiler = Compiler {
         root: &shape,
         specs: &atoms,
@@ -929,16 +945,20 @@ impl<'f> Compiler<'f> {
                     .into_iter()
                     .filter_map(|(end, found)| found.is_none().then_some(end))
                 {
+                    let children: Vec<String> = children
+                        .iter()
+                        .map(|c| flow.child_name(c, self.specs).to_owned())
+                        .collect();
+                    let suggestion = check::nearest(missing, children.iter().map(String::as_str))
+                        .map(str::to_owned);
                     self.errors.push(FlowError::UnknownLinkEnd {
                         flow: self.root_name(),
                         scope: flow.name.to_string(),
                         from: from.to_string(),
                         to: to.to_string(),
                         missing: missing.to_string(),
-                        children: children
-                            .iter()
-                            .map(|c| flow.child_name(c, self.specs).to_owned())
-                            .collect(),
+                        children,
+                        suggestion,
                     });
                 }
                 let (Some(a), Some(b)) = (a, b) else {

@@ -11,7 +11,7 @@ use super::{check, FlowKind};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FlowError {
     /// A requirement nothing provides.
-    #[error("{}", check::render(|m| check::write_missing(m, flow, atom, *retry, name, ty.as_deref().unwrap_or(""), hint.as_deref().unwrap_or(""))))]
+    #[error("{}", check::render(|m| check::write_missing(m, flow, atom, *retry, name, ty.as_deref().unwrap_or(""), hint.as_deref().unwrap_or(""), suggestion.as_deref())))]
     MissingRequirement {
         /// The outermost flow.
         flow: String,
@@ -27,6 +27,24 @@ pub enum FlowError {
         ty: Option<String>,
         /// What might help, e.g. a later task that provides it.
         hint: Option<String>,
+        /// The nearest name available to the atom (an input, or what an
+        /// earlier task provides), when no hint applies and one is near
+        /// enough: "did you mean `valid_order`?".
+        suggestion: Option<String>,
+    },
+    /// An input that no atom reads: a misspelling, or a leftover. The
+    /// engine's inputs may be allowed to be a superset of what its flow
+    /// reads ([`Engine::allow_unused_inputs`](crate::Engine::allow_unused_inputs)).
+    #[error("{}", check::render(|m| check::write_unused_input(m, flow, name, ty.as_deref().unwrap_or(""), suggestion.as_deref())))]
+    UnusedInput {
+        /// The outermost flow.
+        flow: String,
+        /// The input's name.
+        name: String,
+        /// Its declared type (`flow!`); `None` for an engine's input.
+        ty: Option<String>,
+        /// The nearest name an atom reads, if near enough.
+        suggestion: Option<String>,
     },
     /// Two providers of one name where no order decides between them.
     #[error("{}", check::render(|m| check::write_ambiguous(m, flow, name, check::Names::Strings(providers), *kind, scope)))]
@@ -62,7 +80,7 @@ pub enum FlowError {
         atom: String,
     },
     /// A link naming something that is not a child of the graph flow.
-    #[error("{}", check::render(|m| check::write_unknown_link_end(m, flow, scope, from, to, missing, check::Names::Strings(children))))]
+    #[error("{}", check::render(|m| check::write_unknown_link_end(m, flow, scope, from, to, missing, check::Names::Strings(children), suggestion.as_deref())))]
     UnknownLinkEnd {
         /// The outermost flow.
         flow: String,
@@ -76,6 +94,8 @@ pub enum FlowError {
         missing: String,
         /// The children of the graph flow (atoms and nested flows), in order.
         children: Vec<String>,
+        /// The child named nearest to `missing`, if near enough.
+        suggestion: Option<String>,
     },
     /// A link in a flow that is not a graph.
     #[error("{}", check::render(|m| check::write_link_outside_graph(m, flow, *kind, scope, from, to)))]

@@ -386,18 +386,58 @@ impl Flow {
     /// # use serde_json::json;
     /// let flow = Flow::linear("create_volume")
     ///     .add(FnTask::new("reserve_quota").requires(["volume_spec"]).run(|_| Ok(json!(null))));
-    /// let errors = flow.compile(&["size"]).unwrap_err();
+    /// let errors = flow.compile(&[]).unwrap_err();
     /// assert_eq!(
     ///     errors.to_string(),
     ///     "flow `create_volume`: task `reserve_quota` requires `volume_spec`, which no input or earlier task provides"
     /// );
     /// ```
     pub fn compile(&self, inputs: &[&str]) -> Result<ExecutionGraph, FlowErrors> {
-        compile::compile(self.clone(), inputs)
+        compile::compile(self.clone(), inputs, UnusedInputs::Deny)
     }
 
     /// Compiles and validates the flow, consuming it (no copy of its atoms).
+    /// An input that no atom reads is an error ([`FlowError::UnusedInput`]).
     pub fn into_plan(self, inputs: &[&str]) -> Result<ExecutionGraph, FlowErrors> {
-        compile::compile(self, inputs)
+        compile::compile(self, inputs, UnusedInputs::Deny)
     }
+
+    /// [`Flow::into_plan`], with inputs that no atom reads denied or
+    /// allowed.
+    ///
+    /// ```
+    /// # use taskwire_runtime::{flow::UnusedInputs, Flow, FnTask};
+    /// # use serde_json::json;
+    /// let flow = || Flow::linear("price")
+    ///     .add(FnTask::new("price_order").requires(["order_id"]).optional(["discount_code"]).run(|_| Ok(json!(1))));
+    /// let errors = flow().into_plan_with(&["order_id", "discont_code"], UnusedInputs::Deny).unwrap_err();
+    /// assert_eq!(
+    ///     errors.to_string(),
+    ///     "flow `price`: input `discont_code` is given, but no task reads it; did you mean `discount_code`? \
+    ///      Otherwise remove it, rebind a task's argument to it, or allow unused inputs \
+    ///      (`Engine::allow_unused_inputs`)"
+    /// );
+    /// assert!(flow().into_plan_with(&["order_id", "discont_code"], UnusedInputs::Allow).is_ok());
+    /// ```
+    pub fn into_plan_with(
+        self,
+        inputs: &[&str],
+        unused: UnusedInputs,
+    ) -> Result<ExecutionGraph, FlowErrors> {
+        compile::compile(self, inputs, unused)
+    }
+}
+
+/// Whether an input that no atom reads is an error
+/// ([`FlowError::UnusedInput`]): by default it is, since it is most often a
+/// misspelling that would otherwise leave an optional argument silently at
+/// its default. An engine that resumes a recorded run allows them (the
+/// recorded inputs may be those of an older version of the flow).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnusedInputs {
+    /// An unread input is an error.
+    #[default]
+    Deny,
+    /// Unread inputs are ignored.
+    Allow,
 }

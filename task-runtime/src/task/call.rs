@@ -82,13 +82,49 @@ impl Resources {
 /// A resource handed to a task by type: `fn task(db: Res<Pool>)`.
 ///
 /// Dereferences to `T`; cloning it clones the handle, not the resource.
+/// [`Res::new`] makes one, to call a task's function directly (in a unit
+/// test, say):
+///
+/// ```
+/// use taskwire_runtime::task::Res;
+///
+/// struct Quota {
+///     limit: u64,
+/// }
+///
+/// // What `#[task]` leaves callable as plain Rust.
+/// fn grant(size: u64, quota: Res<Quota>) -> u64 {
+///     size.min(quota.limit)
+/// }
+///
+/// assert_eq!(grant(10, Res::new(Quota { limit: 4 })), 4);
+/// ```
 #[derive(Debug)]
 pub struct Res<T: ?Sized>(Arc<T>);
 
+impl<T> Res<T> {
+    /// A resource holding `value`, outside any engine.
+    pub fn new(value: T) -> Res<T> {
+        Res(Arc::new(value))
+    }
+}
+
 impl<T: ?Sized> Res<T> {
+    /// A resource sharing `arc` (the engine's, say: see
+    /// [`Engine::resource_arc`](crate::Engine::resource_arc)).
+    pub fn from_arc(arc: Arc<T>) -> Res<T> {
+        Res(arc)
+    }
+
     /// The shared handle.
     pub fn arc(&self) -> &Arc<T> {
         &self.0
+    }
+}
+
+impl<T: ?Sized> From<Arc<T>> for Res<T> {
+    fn from(arc: Arc<T>) -> Res<T> {
+        Res(arc)
     }
 }
 

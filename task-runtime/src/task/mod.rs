@@ -160,11 +160,53 @@ where
     }
 }
 
+/// A type a `#[task]` function takes as a value parameter: one that serde
+/// can decode ([`serde::de::DeserializeOwned`]), since values reach tasks
+/// as serde data (persisted, sent to workers). `#[task]` decodes each value
+/// parameter through it, so that a type that is not `Deserialize` is
+/// reported at the parameter, saying what to derive.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a task parameter: it does not implement `serde::Deserialize`",
+    label = "not `Deserialize`: tasks take their values as serde data",
+    note = "add `#[derive(serde::Deserialize)]` to `{Self}`; a type of another crate may have a `serde` feature; a value that cannot be data (a client, a pool) is a resource: take `Res<{Self}>`"
+)]
+pub trait TaskParam: Sized {
+    /// The value argument `index` of `call`.
+    fn arg(call: &Call<'_>, index: usize) -> Result<Self, Failure>;
+    /// The optional value argument `index` of `call`.
+    fn opt_arg(call: &Call<'_>, index: usize) -> Result<Option<Self>, Failure>;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: serde::de::DeserializeOwned> TaskParam for T {
+    fn arg(call: &Call<'_>, index: usize) -> Result<T, Failure> {
+        call.arg(index)
+    }
+
+    fn opt_arg(call: &Call<'_>, index: usize) -> Result<Option<T>, Failure> {
+        call.opt_arg(index)
+    }
+}
+
+/// A type a `#[task]` function returns (its success value): one that serde
+/// can encode ([`Serialize`]), since results are kept as serde data. A type
+/// that is not `Serialize` is reported at the return type, saying what to
+/// derive.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a task's result: it does not implement `serde::Serialize`",
+    label = "not `Serialize`: tasks provide their values as serde data",
+    note = "add `#[derive(serde::Serialize)]` to `{Self}`; a type of another crate may have a `serde` feature"
+)]
+pub trait TaskOutput: Serialize {}
+
+#[diagnostic::do_not_recommend]
+impl<T: Serialize> TaskOutput for T {}
+
 /// Finishes a task call: splits the function's return and encodes the success.
 pub fn finish<R>(atom: &str, ret: R) -> Result<Value, Failure>
 where
     R: TaskReturn,
-    R::Ok: Serialize,
+    R::Ok: TaskOutput,
 {
     let ok = ret.into_result()?;
     encode(atom, &ok)

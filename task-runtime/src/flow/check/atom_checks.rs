@@ -45,6 +45,10 @@ pub const fn atom_problems<'a>(
         if SourceCode::from_raw(t.sources[off + k]).is_missing() {
             let name = read_name(a, arg.name);
             let hint = missing_hint(d, t.providers, i as u32, name);
+            let suggestion = match hint {
+                Hint::None => suggest_provided(d, i as u32, name),
+                _ => None,
+            };
             r.add(
                 d,
                 Problem::Missing {
@@ -52,6 +56,7 @@ pub const fn atom_problems<'a>(
                     name,
                     ty: arg.ty,
                     hint,
+                    suggestion,
                 },
             );
         }

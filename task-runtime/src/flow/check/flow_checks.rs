@@ -27,11 +27,11 @@ pub const fn check_flow(
 }
 
 /// The problems [`check_flow`] words, in the same order. Without `whole`, only
-/// those about names — ambiguous providers and duplicate atoms — and
+/// those about names — ambiguous providers, duplicate atoms and unused
+/// inputs — and
 /// `scratch` needs only [`name_scratch_len`] elements: the builder runs the
 /// same cycle search ([`Cycles`]) on the same edges (data edges from
-/// [`data_edge`], links from [`link_nodes`]) itself, keeping the path, and
-/// takes the engine's inputs as a superset of what the flow reads. Cycles are
+/// [`data_edge`], links from [`link_nodes`]) itself, keeping the path. Cycles are
 /// only written as text: a [`Report::List`] never sees them.
 pub const fn flow_problems<'a>(
     d: &FlowDesc<'a>,
@@ -124,6 +124,8 @@ pub const fn flow_problems<'a>(
                     // as such).
                     let name = read_name(a, arg.name);
                     if let Some(input) = input_index(d, name) {
+                        // Not unused: ambiguous, and reported as such.
+                        used[input as usize] = 1;
                         let key = (scope, input);
                         let mut seen = union_export(d, scope, name) == AMBIGUOUS_EXPORT;
                         let mut s = 0;
@@ -154,6 +156,7 @@ pub const fn flow_problems<'a>(
         c += 1;
     }
     if !whole {
+        unused_inputs(d, used, r);
         return;
     }
     // Explicit links (those that name no child are reported by
@@ -187,12 +190,22 @@ pub const fn flow_problems<'a>(
             write_cycle(m, flow, Names::Nodes(d, cycle));
         }
     }
-    // Inputs nothing reads.
+    unused_inputs(d, used, r);
+}
+
+/// Reports the inputs nothing reads (`used[i] == 0`).
+const fn unused_inputs<'a>(d: &FlowDesc<'a>, used: &[u32], r: &mut Report<'_, '_, 'a>) {
     let mut i = 0;
     let end = d.inputs.len();
     while i < end {
         if used[i] == 0 {
-            r.add(d, Problem::UnusedInput { input: i as u32 });
+            r.add(
+                d,
+                Problem::UnusedInput {
+                    input: i as u32,
+                    suggestion: suggest_read(d, i as u32),
+                },
+            );
         }
         i += 1;
     }

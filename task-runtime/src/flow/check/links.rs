@@ -116,6 +116,7 @@ pub const fn check_link_end(
         l.to,
         end,
         Names::Children(d, l.flow),
+        suggest_child(d, l.flow, end),
     );
     true
 }

@@ -259,9 +259,21 @@ pub const fn write_hint(m: &mut Msg<'_>, hint: Hint<'_>, consumer: &str) {
     }
 }
 
+/// `; did you mean `x`?`, when there is a suggestion (the same words in
+/// every message that suggests a name).
+pub const fn write_did_you_mean(m: &mut Msg<'_>, suggestion: Option<&str>) {
+    if let Some(s) = suggestion {
+        m.push("; did you mean `");
+        m.push(s);
+        m.push("`?");
+    }
+}
+
 /// `flow `F`: task `T` requires `name: Type`, which no input or earlier task
-/// provides (hint)`. The type is left out when it is not known (`""`); a
-/// retry controller is called a retry.
+/// provides (hint)`, then `; did you mean `x`?` with a suggestion. The type
+/// is left out when it is not known (`""`); a retry controller is called a
+/// retry.
+#[allow(clippy::too_many_arguments)]
 pub const fn write_missing(
     m: &mut Msg<'_>,
     flow: &str,
@@ -270,6 +282,7 @@ pub const fn write_missing(
     name: &str,
     ty: &str,
     hint: &str,
+    suggestion: Option<&str>,
 ) {
     write_flow(m, flow);
     m.push(if retry { "retry `" } else { "task `" });
@@ -286,6 +299,7 @@ pub const fn write_missing(
         m.push(hint);
         m.push(")");
     }
+    write_did_you_mean(m, suggestion);
 }
 
 /// `flow `F`: `x` is provided by `a` and `b` in graph flow `g`, ...`.
@@ -364,7 +378,9 @@ pub const fn write_link_outside_graph(
 }
 
 /// `flow `F`: link `a` -> `b` in graph flow `g` names `b`, which is not a
-/// child of it; its children are ...`.
+/// child of it; did you mean `c`? Its children are ...` (without a
+/// suggestion: `...; its children are ...`).
+#[allow(clippy::too_many_arguments)]
 pub const fn write_unknown_link_end(
     m: &mut Msg<'_>,
     flow: &str,
@@ -373,6 +389,7 @@ pub const fn write_unknown_link_end(
     to: &str,
     missing: &str,
     children: Names<'_>,
+    suggestion: Option<&str>,
 ) {
     write_flow(m, flow);
     m.push("link `");
@@ -383,7 +400,13 @@ pub const fn write_unknown_link_end(
     m.push(scope);
     m.push("` names `");
     m.push(missing);
-    m.push("`, which is not a child of it; its children are ");
+    m.push("`, which is not a child of it");
+    write_did_you_mean(m, suggestion);
+    m.push(if suggestion.is_some() {
+        " Its children are "
+    } else {
+        "; its children are "
+    });
     write_list(m, children);
 }
 
@@ -435,15 +458,39 @@ pub const fn write_provides_mismatch(
     }
 }
 
-/// `flow `F`: input `x: T` is declared, but no task reads it; ...` (flow macro
-/// only: the engine's inputs at run time may be a superset).
-pub const fn write_unused_input(m: &mut Msg<'_>, flow: &str, name: &str, ty: &str) {
+/// `flow `F`: input `x: T` is declared, but no task reads it; did you mean
+/// `y`? Otherwise remove it, ...`. An input of unknown type (`""`) is an
+/// engine's ([`Engine::input`](crate::Engine::input)), and the way out
+/// offered is the engine's switch.
+pub const fn write_unused_input(
+    m: &mut Msg<'_>,
+    flow: &str,
+    name: &str,
+    ty: &str,
+    suggestion: Option<&str>,
+) {
     write_flow(m, flow);
     m.push("input `");
     m.push(name);
-    m.push(": ");
-    m.push(ty);
-    m.push("` is declared, but no task reads it; remove it, or rebind a task's argument to it");
+    if ty.is_empty() {
+        m.push("` is given");
+    } else {
+        m.push(": ");
+        m.push(ty);
+        m.push("` is declared");
+    }
+    m.push(", but no task reads it");
+    write_did_you_mean(m, suggestion);
+    m.push(if suggestion.is_some() {
+        " Otherwise remove it, "
+    } else {
+        "; remove it, "
+    });
+    m.push(if ty.is_empty() {
+        "rebind a task's argument to it, or allow unused inputs (`Engine::allow_unused_inputs`)"
+    } else {
+        "or rebind a task's argument to it"
+    });
 }
 
 /// `flow `F`: task `t` provides 255 values; a task provides at most 254`.

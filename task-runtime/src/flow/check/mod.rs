@@ -62,6 +62,7 @@
 //! | `flow_checks` | [`check_flow`], [`flow_problems`] |
 //! | `links` | [`check_link`], [`check_link_end`], [`link_nodes`] |
 //! | `cycles` | [`Cycles`], the dependency cycle search |
+//! | `suggest` | did-you-mean: [`Nearest`], [`edit_distance`] |
 //! | `types` | the type checks' plan ([`type_plans`]) and traits ([`Typed`], [`Slot`], [`NthTy`]) |
 
 mod atom_checks;
@@ -74,6 +75,7 @@ mod messages;
 mod packed;
 mod problems;
 mod resolution;
+mod suggest;
 mod tables;
 mod types;
 
@@ -89,28 +91,32 @@ pub use exports::exporters;
 pub use flow_checks::{check_flow, flow_problems, flow_scratch_len, name_scratch_len};
 pub use links::{check_link, check_link_end, has_graph, link_end_node, link_nodes};
 pub use messages::{
-    render, write_ambiguous, write_cycle, write_duplicate, write_hint, write_link_outside_graph,
-    write_missing, write_provides_mismatch, write_too_large, write_too_many_outputs,
-    write_unknown_argument, write_unknown_link_end, write_unused_input, Hint, Msg, Names,
-    ENGINE_INPUT,
+    render, write_ambiguous, write_cycle, write_did_you_mean, write_duplicate, write_hint,
+    write_link_outside_graph, write_missing, write_provides_mismatch, write_too_large,
+    write_too_many_outputs, write_unknown_argument, write_unknown_link_end, write_unused_input,
+    Hint, Msg, Names, ENGINE_INPUT,
 };
 pub use packed::{
     limit_problems, size_problems, within_limits, AtomIndex, Limit, OutOfRange, OutputIndex,
     ProviderEntry, SourceCode, MAX_ATOMS, MAX_INPUTS, MAX_OUTPUTS,
 };
 pub use problems::{write_problem, Problem, Report};
+pub use suggest::{edit_distance, nearest, Nearest, MAX_SUGGESTED_LEN};
 pub use tables::{
     data_edge, fill_name_keys, fill_names, fill_offsets, fill_provider_keys, fill_providers,
     fill_sources, names, offsets, provider_count, providers, requirement_count, source, sources,
     Source, Tables,
 };
-pub use types::{has_unknown, type_plans, AnyTypes, Nothing, NthTy, Slot, Typed, UnknownTask, OWN};
+pub use types::{
+    has_unknown, is_unknown_task, type_plans, AnyTypes, Nothing, NthTy, Slot, Typed, UnknownTask,
+    OWN,
+};
 
 // The helpers the modules share (`pub(super)` in each).
 #[allow(unused_imports)]
 use self::{
     atom_checks::*, cycles::*, description::*, exports::*, flow_checks::*, links::*, messages::*,
-    packed::*, problems::*, resolution::*, tables::*, types::*,
+    packed::*, problems::*, resolution::*, suggest::*, tables::*, types::*,
 };
 
 use std::borrow::Cow;

@@ -20,6 +20,9 @@ pub enum Problem<'a> {
         ty: &'a str,
         /// Where a provider exists that the atom does not see.
         hint: Hint<'a>,
+        /// The nearest name available there (when no hint is), if near
+        /// enough: a misspelling's correction.
+        suggestion: Option<&'a str>,
     },
     /// `rebind` or `inject` names an argument the atom's task does not have.
     UnknownArgument {
@@ -62,10 +65,12 @@ pub enum Problem<'a> {
         /// One of the atoms of that name.
         atom: u32,
     },
-    /// A declared input that no task reads (flow macro only).
+    /// A declared input that no task reads.
     UnusedInput {
         /// Its index in [`FlowDesc::inputs`].
         input: u32,
+        /// The nearest name a task reads, if near enough.
+        suggestion: Option<&'a str>,
     },
     /// `atom` provides more values than the tables hold ([`MAX_OUTPUTS`]).
     TooManyOutputs {
@@ -138,13 +143,14 @@ pub const fn write_problem(m: &mut Msg<'_>, d: &FlowDesc<'_>, p: Problem<'_>) {
             name,
             ty,
             hint,
+            suggestion,
         } => {
             let retry = is_retry(d, d.atoms[atom as usize].node);
             let atom = atom_name(&d.atoms[atom as usize]);
             let mut buf = [0u8; 512];
             let mut h = Msg::new(&mut buf);
             write_hint(&mut h, hint, atom);
-            write_missing(m, flow, atom, retry, name, ty, h.as_str());
+            write_missing(m, flow, atom, retry, name, ty, h.as_str(), suggestion);
         }
         Problem::UnknownArgument { atom, what, arg } => {
             let a = &d.atoms[atom as usize];
@@ -176,9 +182,9 @@ pub const fn write_problem(m: &mut Msg<'_>, d: &FlowDesc<'_>, p: Problem<'_>) {
             node_name(d, scope),
         ),
         Problem::Duplicate { atom } => write_duplicate(m, flow, atom_name(&d.atoms[atom as usize])),
-        Problem::UnusedInput { input } => {
+        Problem::UnusedInput { input, suggestion } => {
             let (name, ty) = d.inputs[input as usize];
-            write_unused_input(m, flow, name, ty);
+            write_unused_input(m, flow, name, ty, suggestion);
         }
         Problem::TooManyOutputs { atom, count } => {
             write_too_many_outputs(m, flow, atom_name(&d.atoms[atom as usize]), count);

@@ -113,9 +113,16 @@ pub const fn has_unknown(d: &FlowDesc<'_>) -> bool {
     false
 }
 
+/// Whether `meta` is [`UnknownTask`]'s: `flow!` puts it in place of a path
+/// that names no task (a function without `#[task]`, most often), and then
+/// says so at the path, in words of its own.
+pub const fn is_unknown_task(meta: &TaskMeta) -> bool {
+    str_eq(text(&meta.name), UNKNOWN_TASK)
+}
+
 /// The types of a task, for the flow macro's type checks: `#[task]`
 /// implements it next to [`Task`](crate::Task), and gives the task's type an
-/// inherent `__flow_check` function whose bounds compare each of its required
+/// inherent `check_value_types` function whose bounds compare each of its required
 /// parameters with the value its provider gives (one trait per parameter,
 /// whose message names the parameter and both types).
 pub trait Typed {

@@ -1,5 +1,6 @@
 // `audit` is a plain function, without `#[task]`: rustc cannot find the
-// callback `#[task]` leaves, and says so at the path, alone.
+// callback `#[task]` leaves, and says so in its words (a missing macro);
+// `flow!` says what it means, at the path: not a task, add `#[task]`.
 use taskwire_ui_tests::volumes::*;
 
 fn audit(size: u64) -> bool {

@@ -1,4 +1,5 @@
-// `reserve_qouta` is a typo: rustc's own error, and nothing else.
+// `reserve_qouta` is a typo: rustc's own error (with the name meant), and
+// `flow!`'s at the path, which offers both ways out; nothing else.
 use taskwire_ui_tests::volumes::*;
 
 taskwire::flow! {
