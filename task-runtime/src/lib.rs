@@ -18,7 +18,7 @@
 //!  storage       a run's memory: states, results, failures
 //!  flow factory  patterns, validation, compiled execution graphs
 //!  task registry retry decider listener   tasks and what they see
-//!  state failure                          the ground floor
+//!  state failure telemetry                the ground floor
 //! ```
 //!
 //! The pieces, and where each lives:
@@ -48,7 +48,11 @@
 //! - [`jobboard`]: flows posted as jobs (Redis, PostgreSQL), and
 //!   [`conductor`]: the loop that claims, runs and resumes them;
 //! - `worker` (feature `amqp`): atoms run by remote workers over RabbitMQ,
-//!   through the engine's [`engine::executor`] extension point.
+//!   through the engine's [`engine::executor`] extension point;
+//! - [`telemetry`]: trace context across machines, metrics (feature
+//!   `metrics`), an OTLP exporter (feature `otel`) and Prometheus' text
+//!   format (feature `prometheus`); the engine's spans are described in the
+//!   README's "Observability".
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
@@ -69,6 +73,7 @@ pub mod retry;
 pub mod state;
 pub mod storage;
 pub mod task;
+pub mod telemetry;
 mod url_options;
 #[cfg(feature = "amqp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "amqp")))]

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::mpsc;
+use tracing::{Instrument, Span};
 
 use super::executor;
 use super::invoke::{settle, start_execute, timed_out, with_timeout, NoopWake, RunCtx};
@@ -109,7 +110,10 @@ impl<'a> Executors<'a> {
         let ticket = self.ticket(i);
         let tx = self.tx.clone();
         self.tasks.spawn(async move {
-            let _ = tx.send((i, ticket, future.await, false));
+            // The future (and the span it may carry) ends before its result
+            // is told.
+            let result = future.await;
+            let _ = tx.send((i, ticket, result, false));
         });
     }
 
@@ -122,13 +126,32 @@ impl<'a> Executors<'a> {
         });
     }
 
-    /// Starts executing atom `i` on the executor that runs it.
+    /// The executor that runs atom `i`, as its span names it: `inline`,
+    /// `remote`, `async` or `pool`.
     #[inline]
-    pub(super) fn execute(&mut self, storage: &Storage, i: usize) -> Started {
+    pub(super) fn kind(&self, storage: &Storage, i: usize) -> &'static str {
+        let meta = &storage.plan.atoms[i].def().meta;
+        if self.serial && !meta.is_async {
+            "inline"
+        } else if self.ctx.executor.is_some_and(|e| e.handles(meta)) {
+            "remote"
+        } else if meta.is_async {
+            "async"
+        } else {
+            "pool"
+        }
+    }
+
+    /// Starts executing atom `i` on the executor that runs it, its code
+    /// inside `span` (the attempt's span, [`Span::none`] when nothing
+    /// records it).
+    #[inline]
+    pub(super) fn execute(&mut self, storage: &Storage, i: usize, span: Span) -> Started {
         let spec = &storage.plan.atoms[i];
         let meta = &spec.def().meta;
         if self.serial && !meta.is_async {
             // A serial run's sync task: inline (the common case, first).
+            let _entered = span.enter();
             let Some(limit) = spec.timeout_after() else {
                 return Started::Ready(match start_execute(storage, &self.ctx, i) {
                     Invocation::Ready(result) => result,
@@ -147,17 +170,30 @@ impl<'a> Executors<'a> {
         }
         let limit = spec.timeout_after();
         if let Some(remote) = self.ctx.executor.filter(|e| e.handles(meta)) {
-            let future = remote.execute(executor::request(storage, i, executor::Action::Execute));
-            let atom = spec.atom_name().to_owned();
-            self.spawn(i, async move {
-                match limit {
-                    Some(limit) => with_timeout(future, limit, &atom).await,
-                    None => settle(Invocation::Pending(future), &atom).await,
-                }
+            // The request carries the attempt's span as its trace context.
+            let future = span.in_scope(|| {
+                remote.execute(executor::request(storage, i, executor::Action::Execute))
             });
+            let atom = spec.atom_name().to_owned();
+            #[cfg(feature = "metrics")]
+            crate::telemetry::meter::remote_sent();
+            self.spawn(
+                i,
+                async move {
+                    let result = match limit {
+                        Some(limit) => with_timeout(future, limit, &atom).await,
+                        None => settle(Invocation::Pending(future), &atom).await,
+                    };
+                    #[cfg(feature = "metrics")]
+                    crate::telemetry::meter::remote_done();
+                    result
+                }
+                .instrument(span),
+            );
             return Started::Out;
         }
         if meta.is_async {
+            let entered = span.enter();
             let mut invocation = start_execute(storage, &self.ctx, i);
             if let (Invocation::Pending(future), None) = (&mut invocation, limit) {
                 // Polled here first: a task that does not wait costs no
@@ -176,18 +212,24 @@ impl<'a> Executors<'a> {
                     }
                 }
             }
+            drop(entered);
             let atom = spec.atom_name().to_owned();
-            self.spawn(i, async move {
+            let future = async move {
                 match (invocation, limit) {
                     (Invocation::Pending(future), Some(limit)) => {
                         with_timeout(future, limit, &atom).await
                     }
                     (invocation, _) => settle(invocation, &atom).await,
                 }
-            });
+            };
+            if span.is_none() {
+                self.spawn(i, future);
+            } else {
+                self.spawn(i, future.instrument(span));
+            }
             return Started::Out;
         }
-        self.send_to_pool(storage, i, limit);
+        self.send_to_pool(storage, i, limit, span);
         Started::Out
     }
 
@@ -200,7 +242,7 @@ impl<'a> Executors<'a> {
 
     /// Readies sync atom `i` for the pool ([`Executors::send`]), its
     /// arguments copied out of storage.
-    fn send_to_pool(&mut self, storage: &Storage, i: usize, limit: Option<Duration>) {
+    fn send_to_pool(&mut self, storage: &Storage, i: usize, limit: Option<Duration>, span: Span) {
         let spec = &storage.plan.atoms[i];
         let args: Vec<Option<Value>> = storage
             .plan
@@ -232,7 +274,12 @@ impl<'a> Executors<'a> {
             call.listeners = Some(&listeners);
             call.history = history.as_ref();
             call.cancel = cancel.as_ref();
-            let result = match std::panic::catch_unwind(AssertUnwindSafe(|| def.exec.call(&call))) {
+            // The task runs inside its attempt's span, on the pool's thread;
+            // the thread lets go of the span before it tells the result.
+            let called = span
+                .in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(|| def.exec.call(&call))));
+            drop(span);
+            let result = match called {
                 Ok(Invocation::Ready(result)) => result,
                 Ok(Invocation::Pending(_)) => Err(not_sync(&name)),
                 Err(panic) => Err(Failure::from_panic(&name, &*panic)),

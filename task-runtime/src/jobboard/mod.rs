@@ -40,6 +40,7 @@ use serde_json::{Map, Value};
 
 use crate::persistence::{redact_url, Uuid};
 use crate::state::FlowState;
+use crate::telemetry::TraceContext;
 
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -128,6 +129,11 @@ pub struct NewJob {
     /// The logbook to record the run in (a new one if `None`); it must exist
     /// in the conductor's persistence backend.
     pub logbook: Option<Uuid>,
+    /// The trace the job's run continues (W3C `traceparent`/`tracestate`):
+    /// that of the span current when [`NewJob::new`] was called, with the
+    /// feature `otel`. Jobs posted without it decode with none.
+    #[serde(default, flatten)]
+    pub trace: TraceContext,
 }
 
 impl NewJob {
@@ -142,6 +148,7 @@ impl NewJob {
             priority: 0,
             max_failures: DEFAULT_MAX_FAILURES,
             logbook: None,
+            trace: crate::telemetry::inject(),
         }
     }
 
@@ -170,6 +177,12 @@ impl NewJob {
     /// [`DEFAULT_MAX_FAILURES`]; at least 1).
     pub fn max_failures(mut self, n: u32) -> NewJob {
         self.max_failures = n.max(1);
+        self
+    }
+
+    /// The trace the job's run continues, instead of the current span's.
+    pub fn trace(mut self, trace: TraceContext) -> NewJob {
+        self.trace = trace;
         self
     }
 

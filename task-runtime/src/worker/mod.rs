@@ -320,6 +320,12 @@ pub(crate) enum Message {
         args: Map<String, Value>,
         action: WireAction,
         reply_to: String,
+        /// The W3C trace context of the engine's attempt (absent in
+        /// messages of engines without it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        traceparent: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tracestate: Option<String>,
     },
     Started {
         attempt: Uuid,
