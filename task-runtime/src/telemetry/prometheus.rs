@@ -14,7 +14,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
 pub use metrics_exporter_prometheus::{PrometheusHandle, PrometheusRecorder};
@@ -51,6 +51,9 @@ pub fn recorder() -> PrometheusRecorder {
 /// text; later calls give the same handle. Fails if another global recorder
 /// was installed first.
 pub fn install() -> Result<PrometheusHandle, PrometheusError> {
+    // One install at a time: a second caller waits, then gets the handle.
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let _one = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(handle) = HANDLE.get() {
         return Ok(handle.clone());
     }
