@@ -8,7 +8,7 @@
 //! Modules import downwards only (`tests/layers.rs` fails on a cycle):
 //!
 //! ```text
-//!  operator tools, telemetry          (other crates)
+//!  operator tools                     (other crates)
 //!  conductor  jobboard  worker        distribution
 //!  planmap  activity  picture  progress_bar     front-ends that build flows
 //! ─────────────────────────────────────────────
@@ -20,6 +20,9 @@
 //!  task registry retry decider listener   tasks and what they see
 //!  state failure telemetry                the ground floor
 //! ```
+//!
+//! `telemetry` is on the ground floor because every layer reports through
+//! it (trace context, metric names); it imports nothing of the runtime.
 //!
 //! The pieces, and where each lives:
 //!

@@ -142,16 +142,15 @@ impl<'a> Executors<'a> {
         }
     }
 
-    /// Starts executing atom `i` on the executor that runs it, its code
-    /// inside `span` (the attempt's span, [`Span::none`] when nothing
-    /// records it).
+    /// Starts executing atom `i` on the executor that runs it. The caller
+    /// has entered `span`, the attempt's span (`None` when the run records
+    /// no spans): what runs elsewhere (pool, runtime) carries it along.
     #[inline]
-    pub(super) fn execute(&mut self, storage: &Storage, i: usize, span: Span) -> Started {
+    pub(super) fn execute(&mut self, storage: &Storage, i: usize, span: Option<&Span>) -> Started {
         let spec = &storage.plan.atoms[i];
         let meta = &spec.def().meta;
         if self.serial && !meta.is_async {
             // A serial run's sync task: inline (the common case, first).
-            let _entered = span.enter();
             let Some(limit) = spec.timeout_after() else {
                 return Started::Ready(match start_execute(storage, &self.ctx, i) {
                     Invocation::Ready(result) => result,
@@ -170,10 +169,9 @@ impl<'a> Executors<'a> {
         }
         let limit = spec.timeout_after();
         if let Some(remote) = self.ctx.executor.filter(|e| e.handles(meta)) {
-            // The request carries the attempt's span as its trace context.
-            let future = span.in_scope(|| {
-                remote.execute(executor::request(storage, i, executor::Action::Execute))
-            });
+            // The request carries the attempt's span (entered) as its trace
+            // context.
+            let future = remote.execute(executor::request(storage, i, executor::Action::Execute));
             let atom = spec.atom_name().to_owned();
             #[cfg(feature = "metrics")]
             crate::telemetry::meter::remote_sent();
@@ -188,12 +186,11 @@ impl<'a> Executors<'a> {
                     crate::telemetry::meter::remote_done();
                     result
                 }
-                .instrument(span),
+                .instrument(span.cloned().unwrap_or_else(Span::none)),
             );
             return Started::Out;
         }
         if meta.is_async {
-            let entered = span.enter();
             let mut invocation = start_execute(storage, &self.ctx, i);
             if let (Invocation::Pending(future), None) = (&mut invocation, limit) {
                 // Polled here first: a task that does not wait costs no
@@ -212,7 +209,6 @@ impl<'a> Executors<'a> {
                     }
                 }
             }
-            drop(entered);
             let atom = spec.atom_name().to_owned();
             let future = async move {
                 match (invocation, limit) {
@@ -222,14 +218,13 @@ impl<'a> Executors<'a> {
                     (invocation, _) => settle(invocation, &atom).await,
                 }
             };
-            if span.is_none() {
-                self.spawn(i, future);
-            } else {
-                self.spawn(i, future.instrument(span));
+            match span {
+                None => self.spawn(i, future),
+                Some(span) => self.spawn(i, future.instrument(span.clone())),
             }
             return Started::Out;
         }
-        self.send_to_pool(storage, i, limit, span);
+        self.send_to_pool(storage, i, limit, span.cloned().unwrap_or_else(Span::none));
         Started::Out
     }
 

@@ -37,6 +37,10 @@ pub(super) struct Observe {
     started: Vec<Option<Instant>>,
     /// When the run started.
     since: Instant,
+    /// Whether `tracing` wanted INFO spans when the run started: if not,
+    /// the run opens no atom span (a subscriber installed while it runs
+    /// sees the next run's).
+    on: bool,
 }
 
 impl Observe {
@@ -48,18 +52,53 @@ impl Observe {
             #[cfg(feature = "metrics")]
             started: vec![None; atoms],
             since: Instant::now(),
+            on: tracing::level_enabled!(tracing::Level::INFO),
         }
     }
 
-    /// Opens the span of an attempt of atom `i`, run by `executor`;
-    /// [`Span::none`] unless a subscriber wants it.
+    /// Whether the run opens atom spans.
     #[inline]
-    pub(super) fn start(&mut self, storage: &Storage, i: usize, executor: &'static str) -> Span {
+    pub(super) fn on(&self) -> bool {
+        self.on
+    }
+
+    /// An attempt of atom `i` starts, with no span.
+    #[inline]
+    pub(super) fn started(&mut self, i: usize) {
         #[cfg(feature = "metrics")]
         {
             self.started[i] = Some(Instant::now());
             crate::telemetry::meter::atom_started();
         }
+        #[cfg(not(feature = "metrics"))]
+        let _ = i;
+    }
+
+    /// Opens the span of an attempt of atom `i`, run by the executor that
+    /// `executor` names (asked only when the span is wanted); [`Span::none`]
+    /// unless a subscriber wants it.
+    #[inline]
+    pub(super) fn start(
+        &mut self,
+        storage: &Storage,
+        i: usize,
+        executor: impl FnOnce() -> &'static str,
+    ) -> Span {
+        self.started(i);
+        // The check `info_span!` makes first, before anything else is done.
+        if !self.on || !tracing::level_enabled!(tracing::Level::INFO) {
+            return Span::none();
+        }
+        self.open(storage, i, executor)
+    }
+
+    #[inline(never)]
+    fn open(
+        &mut self,
+        storage: &Storage,
+        i: usize,
+        executor: impl FnOnce() -> &'static str,
+    ) -> Span {
         let spec = &storage.plan.atoms[i];
         let span = if storage.plan.retry_scope(i).is_some() {
             tracing::info_span!(
@@ -77,7 +116,7 @@ impl Observe {
                 task = &*meta.name,
                 version = %meta.version,
                 attempt = Empty,
-                executor,
+                executor = executor(),
                 outcome = Empty,
                 error = Empty,
                 otel.status_code = Empty,

@@ -422,7 +422,7 @@ fn start(
         // A retry atom: its code is bookkeeping, run here; the wait before a
         // new attempt is on the timer.
         let wait = retry_delay(storage, scope);
-        let span = log.obs.start(storage, i, "inline");
+        let span = log.obs.start(storage, i, || "inline");
         let _entered = span.enter();
         let result = match start_execute(storage, &exec.ctx, i) {
             Invocation::Ready(result) => result,
@@ -441,8 +441,19 @@ fn start(
         }
         return Ok(());
     }
-    let span = log.obs.start(storage, i, exec.kind(storage, i));
-    if let Started::Ready(result) = exec.execute(storage, i, span) {
+    if !log.obs.on() {
+        // No spans for this run: the path of a run without a subscriber.
+        log.obs.started(i);
+        if let Started::Ready(result) = exec.execute(storage, i, None) {
+            finish_execute(storage, machine, log, i, result)?;
+        }
+        return Ok(());
+    }
+    let span = log.obs.start(storage, i, || exec.kind(storage, i));
+    let entered = span.enter();
+    let started = exec.execute(storage, i, Some(&span));
+    drop(entered);
+    if let Started::Ready(result) = started {
         finish_execute(storage, machine, log, i, result)?;
     }
     Ok(())

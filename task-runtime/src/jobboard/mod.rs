@@ -598,3 +598,33 @@ pub(crate) fn states_in_words(states: &[JobState]) -> String {
 pub(crate) fn ttl_ms(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_carry_their_trace_context_and_old_jobs_still_decode() {
+        // A job posted before trace context: no such fields.
+        let old = r#"{"name":"n","factory":"f","params":{},"inputs":{},"priority":0,"max_failures":3,"logbook":null}"#;
+        let job: NewJob = serde_json::from_str(old).unwrap();
+        assert!(job.trace.is_empty());
+        let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let job = job.trace(TraceContext {
+            traceparent: Some(traceparent.to_owned()),
+            tracestate: None,
+        });
+        let text = serde_json::to_string(&job).unwrap();
+        assert!(
+            text.ends_with(&format!(
+                r#""logbook":null,"traceparent":"{traceparent}"}}"#
+            )),
+            "{text}"
+        );
+        let back: NewJob = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, job);
+        // Without a trace, the job's JSON is as before.
+        let plain = NewJob::new("f", Value::Null);
+        assert!(!serde_json::to_string(&plain).unwrap().contains("trace"));
+    }
+}
