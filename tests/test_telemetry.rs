@@ -473,3 +473,19 @@ async fn a_job_its_flow_and_its_remote_task_share_one_trace() {
     assert_eq!(attr(task, "outcome").as_deref(), Some("SUCCESS"));
     assert_eq!(task.parent_span_id, atom.span_context.span_id());
 }
+
+#[test]
+fn install_otlp_refuses_a_second_global_subscriber_and_says_what_to_do() {
+    exporter();
+    let err = taskwire::telemetry::otel::install_otlp().unwrap_err();
+    assert!(
+        matches!(err, taskwire::telemetry::otel::OtelError::SubscriberSet(_)),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().starts_with(
+            "a global tracing subscriber is installed already: add the tracing-opentelemetry layer to it instead"
+        ),
+        "{err}"
+    );
+}
