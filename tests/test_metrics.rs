@@ -201,3 +201,53 @@ fn lease_renewals_are_timed() {
     let after = sample(&scrape(), "taskwire_lease_renew_seconds_count").unwrap();
     assert!(after >= before + 2.0, "{before} -> {after}");
 }
+
+#[cfg(feature = "amqp")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_requests_are_counted_in_flight_while_out() {
+    use std::sync::Arc;
+    use std::time::Duration;
+    use taskwire::worker::{ExecutorConfig, Worker, WorkerExecutor};
+
+    let _ = scrape();
+    let ns = dist::Namespace::new("metrics");
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let rx = Arc::new(std::sync::Mutex::new(rx));
+    // The task waits for the test's word, so that the request is seen out.
+    let def = FnTask::new("metrics::held")
+        .provides("held")
+        .run(move |_| {
+            rx.lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap();
+            Ok(json!(true))
+        })
+        .into_def();
+    let mut registry = taskwire::Registry::new();
+    registry.register(Arc::clone(&def)).unwrap();
+    let worker = Worker::new("mw1", ns.broker(), registry).start().unwrap();
+    let executor = WorkerExecutor::connect(ns.broker(), ExecutorConfig::default())
+        .await
+        .unwrap();
+    assert!(executor.wait_for_workers(1, Duration::from_secs(10)).await);
+    let flow = Flow::linear("m_remote").add(TaskSpec::from(def));
+    let run = tokio::spawn(async move {
+        Engine::new(flow)
+            .executor(executor)
+            .run_async()
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+    let in_flight = || sample(&scrape(), meter::REMOTE_IN_FLIGHT);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while in_flight() != Some(1.0) {
+        assert!(std::time::Instant::now() < deadline, "{:?}", in_flight());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tx.send(()).unwrap();
+    run.await.unwrap().unwrap();
+    assert_eq!(in_flight(), Some(0.0), "back to none once the result came");
+    worker.stop().await;
+}
