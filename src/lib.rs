@@ -64,6 +64,9 @@
 //! | `progress-bar` | no      | `ProgressBarListener`, a terminal progress bar |
 //! | `redis`        | no      | the Redis jobboard (`redis://`) |
 //! | `amqp`         | no      | remote workers over AMQP (RabbitMQ), module `worker` |
+//! | `otel`         | no      | trace context across machines, `telemetry::otel::install_otlp()` |
+//! | `metrics`      | no      | metrics through the `metrics` facade (`telemetry::meter`) |
+//! | `prometheus`   | no      | `telemetry::prometheus`: the metrics in Prometheus' text format |
 //!
 //! # Guide
 //!
@@ -105,7 +108,7 @@ pub struct ReadmeDoctests;
 // The modules of the runtime, each a part users reach by name.
 pub use taskwire_runtime::{
     activity, conductor, decider, engine, factory, failure, flow, jobboard, listener, persistence,
-    picture, planmap, registry, retry, state, storage, task,
+    picture, planmap, registry, retry, state, storage, task, telemetry,
 };
 // What exists only with a feature (`progress-bar`: `progress_bar` and
 // `ProgressBarListener`; `amqp`: `worker`), whenever the runtime has it.

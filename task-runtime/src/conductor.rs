@@ -312,9 +312,25 @@ impl Conductor {
     /// now. Errors are the board's, when claiming.
     pub fn run_one(&self) -> Result<Option<JobOutcome>, JobBoardError> {
         let asked = Instant::now();
-        let Some(claim) = self.board.claim(&self.name, self.claim_ttl)? else {
+        let claimed = self.board.claim(&self.name, self.claim_ttl);
+        #[cfg(feature = "metrics")]
+        crate::telemetry::meter::jobboard_claim(asked.elapsed());
+        let Some(claim) = claimed? else {
             return Ok(None);
         };
+        // The job's span continues the trace of whoever posted it; the
+        // flow's span is its child.
+        let span = tracing::info_span!(
+            "job",
+            conductor = %self.name,
+            job = %claim.job.id,
+            name = %claim.job.spec.name,
+            factory = %claim.job.spec.factory,
+            token = claim.token,
+            outcome = tracing::field::Empty,
+        );
+        crate::telemetry::set_parent(&span, &claim.job.spec.trace);
+        let _entered = span.enter();
         tracing::info!(conductor = %self.name, job = %claim.job.id, name = %claim.job.spec.name, token = claim.token, "claimed");
         let keeper = Keeper::start(
             Arc::clone(&self.board),
@@ -324,6 +340,7 @@ impl Conductor {
         );
         let outcome = self.work(&claim, &keeper);
         keeper.stop();
+        span.record("outcome", outcome_name(&outcome));
         tracing::info!(conductor = %self.name, job = %claim.job.id, outcome = ?outcome_name(&outcome), "finished with the job");
         Ok(Some(outcome))
     }
@@ -519,7 +536,13 @@ impl Conductor {
         match keeper.retry("record the job's failure", |claim| {
             self.board.fail(claim, &error)
         }) {
-            Tried::Done(state) => JobOutcome::Failed { job, state, error },
+            Tried::Done(state) => {
+                #[cfg(feature = "metrics")]
+                if state == JobState::Dead {
+                    crate::telemetry::meter::dead_job(self.board.describe());
+                }
+                JobOutcome::Failed { job, state, error }
+            }
             tried => {
                 if let Tried::Refused {
                     uncertain: true, ..

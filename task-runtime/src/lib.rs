@@ -8,7 +8,7 @@
 //! Modules import downwards only (`tests/layers.rs` fails on a cycle):
 //!
 //! ```text
-//!  operator tools, telemetry          (other crates)
+//!  operator tools                     (other crates)
 //!  conductor  jobboard  worker        distribution
 //!  planmap  activity  picture  progress_bar     front-ends that build flows
 //! ─────────────────────────────────────────────
@@ -18,8 +18,11 @@
 //!  storage       a run's memory: states, results, failures
 //!  flow factory  patterns, validation, compiled execution graphs
 //!  task registry retry decider listener   tasks and what they see
-//!  state failure                          the ground floor
+//!  state failure telemetry                the ground floor
 //! ```
+//!
+//! `telemetry` is on the ground floor because every layer reports through
+//! it (trace context, metric names); it imports nothing of the runtime.
 //!
 //! The pieces, and where each lives:
 //!
@@ -48,7 +51,11 @@
 //! - [`jobboard`]: flows posted as jobs (Redis, PostgreSQL), and
 //!   [`conductor`]: the loop that claims, runs and resumes them;
 //! - `worker` (feature `amqp`): atoms run by remote workers over RabbitMQ,
-//!   through the engine's [`engine::executor`] extension point.
+//!   through the engine's [`engine::executor`] extension point;
+//! - [`telemetry`]: trace context across machines, metrics (feature
+//!   `metrics`), an OTLP exporter (feature `otel`) and Prometheus' text
+//!   format (feature `prometheus`); the engine's spans are described in the
+//!   README's "Observability".
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
@@ -69,6 +76,7 @@ pub mod retry;
 pub mod state;
 pub mod storage;
 pub mod task;
+pub mod telemetry;
 mod url_options;
 #[cfg(feature = "amqp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "amqp")))]

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use crate::failure::{Failure, Failures};
 use crate::storage::Storage;
 use crate::task::{BoxFuture, TaskMeta, Version};
+use crate::telemetry::TraceContext;
 
 /// What the engine asks an executor to do with an atom.
 #[derive(Debug, Clone)]
@@ -45,6 +46,9 @@ pub struct Request {
     pub action: Action,
     /// The atom's timeout, if it has one (the engine enforces it too).
     pub timeout: Option<Duration>,
+    /// The trace context of the atom's attempt (its span), for the process
+    /// that runs it to continue the trace; empty without the feature `otel`.
+    pub trace: TraceContext,
 }
 
 /// Runs atoms somewhere else; see the [module documentation](self).
@@ -78,5 +82,6 @@ pub(crate) fn request(storage: &Storage, i: usize, action: Action) -> Request {
         args,
         action,
         timeout: spec.timeout_after(),
+        trace: crate::telemetry::inject(),
     }
 }

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::mpsc;
+use tracing::{Instrument, Span};
 
 use super::executor;
 use super::invoke::{settle, start_execute, timed_out, with_timeout, NoopWake, RunCtx};
@@ -109,7 +110,10 @@ impl<'a> Executors<'a> {
         let ticket = self.ticket(i);
         let tx = self.tx.clone();
         self.tasks.spawn(async move {
-            let _ = tx.send((i, ticket, future.await, false));
+            // The future (and the span it may carry) ends before its result
+            // is told.
+            let result = future.await;
+            let _ = tx.send((i, ticket, result, false));
         });
     }
 
@@ -122,9 +126,27 @@ impl<'a> Executors<'a> {
         });
     }
 
-    /// Starts executing atom `i` on the executor that runs it.
+    /// The executor that runs atom `i`, as its span names it: `inline`,
+    /// `remote`, `async` or `pool`.
     #[inline]
-    pub(super) fn execute(&mut self, storage: &Storage, i: usize) -> Started {
+    pub(super) fn kind(&self, storage: &Storage, i: usize) -> &'static str {
+        let meta = &storage.plan.atoms[i].def().meta;
+        if self.serial && !meta.is_async {
+            "inline"
+        } else if self.ctx.executor.is_some_and(|e| e.handles(meta)) {
+            "remote"
+        } else if meta.is_async {
+            "async"
+        } else {
+            "pool"
+        }
+    }
+
+    /// Starts executing atom `i` on the executor that runs it. The caller
+    /// has entered `span`, the attempt's span (`None` when the run records
+    /// no spans): what runs elsewhere (pool, runtime) carries it along.
+    #[inline]
+    pub(super) fn execute(&mut self, storage: &Storage, i: usize, span: Option<&Span>) -> Started {
         let spec = &storage.plan.atoms[i];
         let meta = &spec.def().meta;
         if self.serial && !meta.is_async {
@@ -147,14 +169,25 @@ impl<'a> Executors<'a> {
         }
         let limit = spec.timeout_after();
         if let Some(remote) = self.ctx.executor.filter(|e| e.handles(meta)) {
+            // The request carries the attempt's span (entered) as its trace
+            // context.
             let future = remote.execute(executor::request(storage, i, executor::Action::Execute));
             let atom = spec.atom_name().to_owned();
-            self.spawn(i, async move {
-                match limit {
-                    Some(limit) => with_timeout(future, limit, &atom).await,
-                    None => settle(Invocation::Pending(future), &atom).await,
+            #[cfg(feature = "metrics")]
+            crate::telemetry::meter::remote_sent();
+            self.spawn(
+                i,
+                async move {
+                    let result = match limit {
+                        Some(limit) => with_timeout(future, limit, &atom).await,
+                        None => settle(Invocation::Pending(future), &atom).await,
+                    };
+                    #[cfg(feature = "metrics")]
+                    crate::telemetry::meter::remote_done();
+                    result
                 }
-            });
+                .instrument(span.cloned().unwrap_or_else(Span::none)),
+            );
             return Started::Out;
         }
         if meta.is_async {
@@ -177,17 +210,21 @@ impl<'a> Executors<'a> {
                 }
             }
             let atom = spec.atom_name().to_owned();
-            self.spawn(i, async move {
+            let future = async move {
                 match (invocation, limit) {
                     (Invocation::Pending(future), Some(limit)) => {
                         with_timeout(future, limit, &atom).await
                     }
                     (invocation, _) => settle(invocation, &atom).await,
                 }
-            });
+            };
+            match span {
+                None => self.spawn(i, future),
+                Some(span) => self.spawn(i, future.instrument(span.clone())),
+            }
             return Started::Out;
         }
-        self.send_to_pool(storage, i, limit);
+        self.send_to_pool(storage, i, limit, span.cloned().unwrap_or_else(Span::none));
         Started::Out
     }
 
@@ -200,7 +237,7 @@ impl<'a> Executors<'a> {
 
     /// Readies sync atom `i` for the pool ([`Executors::send`]), its
     /// arguments copied out of storage.
-    fn send_to_pool(&mut self, storage: &Storage, i: usize, limit: Option<Duration>) {
+    fn send_to_pool(&mut self, storage: &Storage, i: usize, limit: Option<Duration>, span: Span) {
         let spec = &storage.plan.atoms[i];
         let args: Vec<Option<Value>> = storage
             .plan
@@ -232,7 +269,12 @@ impl<'a> Executors<'a> {
             call.listeners = Some(&listeners);
             call.history = history.as_ref();
             call.cancel = cancel.as_ref();
-            let result = match std::panic::catch_unwind(AssertUnwindSafe(|| def.exec.call(&call))) {
+            // The task runs inside its attempt's span, on the pool's thread;
+            // the thread lets go of the span before it tells the result.
+            let called = span
+                .in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(|| def.exec.call(&call))));
+            drop(span);
+            let result = match called {
                 Ok(Invocation::Ready(result)) => result,
                 Ok(Invocation::Pending(_)) => Err(not_sync(&name)),
                 Err(panic) => Err(Failure::from_panic(&name, &*panic)),

@@ -29,6 +29,7 @@ mod executors;
 mod invoke;
 mod links;
 mod machine;
+mod observe;
 mod pool;
 mod retries;
 mod run;

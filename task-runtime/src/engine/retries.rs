@@ -75,6 +75,13 @@ fn decide(
                 Invocation::Pending(_) => Decision::RevertAll,
             };
             history.decided(decision);
+            tracing::info!(
+                retry = retry_name,
+                atom,
+                decision = ?decision,
+                attempts = history.len(),
+                "retry decided"
+            );
             decision
         }
     };

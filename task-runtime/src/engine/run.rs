@@ -13,12 +13,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use serde_json::Value;
+use tracing::Instrument;
 
 use super::builder::Prepared;
 use super::executors::{Executors, Started};
 use super::invoke::{check_provides, settle, start_execute, start_revert, NoopWake, RunCtx};
 use super::links::check_links;
 use super::machine::{Action, Checked, Machine};
+use super::observe::{self, Observe};
 use super::retries::{reset_scope, resolve, retry_delay};
 use super::{AtomState, Done, Engine, FlowState, RunError};
 use crate::failure::{Failure, Failures};
@@ -34,8 +36,10 @@ impl Engine {
     pub fn run(&mut self) -> Result<Done, RunError> {
         self.prepare()?;
         if tokio::runtime::Handle::try_current().is_ok() {
+            // The caller's span stays the flow's parent on the helper thread.
+            let parent = tracing::Span::current();
             return std::thread::scope(|s| {
-                s.spawn(|| self.run_here())
+                s.spawn(|| parent.in_scope(|| self.run_here()))
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             });
@@ -76,6 +80,19 @@ impl Engine {
     /// RUNNING or REVERTING); a flow that has ended gives its outcome again.
     pub async fn run_async(&mut self) -> Result<Done, RunError> {
         self.prepare()?;
+        let span = match &self.stage {
+            super::builder::Stage::Prepared(prepared) => {
+                observe::flow_span(&self.name, prepared.recorder.as_ref())
+            }
+            _ => unreachable!("prepared above"),
+        };
+        if span.is_none() {
+            return self.run_prepared(span).await;
+        }
+        self.run_prepared(span.clone()).instrument(span).await
+    }
+
+    async fn run_prepared(&mut self, span: tracing::Span) -> Result<Done, RunError> {
         let Engine {
             stage,
             name,
@@ -97,6 +114,7 @@ impl Engine {
             recorder: recorder.as_mut(),
             listeners: &listeners.list[..],
             flow: name,
+            obs: Observe::new(storage.plan.atoms.len()),
         };
         if storage.flow_state.is_final() {
             if let Some(recorder) = log.recorder.as_deref_mut() {
@@ -222,7 +240,11 @@ impl Engine {
                     }
                 }
                 Action::Decide(i) => {
-                    let resolution = resolve(storage, &exec.ctx, i);
+                    let span = observe::decide_span(storage, i);
+                    let resolution = span.in_scope(|| resolve(storage, &exec.ctx, i));
+                    if !span.is_none() {
+                        span.record("decision", tracing::field::debug(resolution));
+                    }
                     machine.resolved(storage, resolution);
                     if machine.is_reverting() && storage.flow_state == FlowState::Running {
                         storage.set_flow(FlowState::Reverting, &mut log.hooks())?;
@@ -235,6 +257,7 @@ impl Engine {
                     }
                     reset_scope(storage, &mut log.hooks(), scope)?;
                     machine.retried(storage, scope);
+                    observe::retried(storage, scope);
                 }
                 Action::Check(i) => match check_links(storage, i) {
                     Ok(no) if no.is_empty() => {
@@ -262,11 +285,14 @@ impl Engine {
                         failures = None;
                     }
                     let failures = failures.get_or_insert_with(|| storage.failures());
-                    let result = match start_revert(storage, &exec.ctx, failures, i) {
+                    let span = observe::revert_span(storage, i);
+                    let started = span.in_scope(|| start_revert(storage, &exec.ctx, failures, i));
+                    let result = match started {
                         Some(Invocation::Ready(result)) => result,
                         Some(invocation) => {
                             let atom = storage.plan.atoms[i].atom_name();
-                            match unless_lost(settle(invocation, atom), cancel).await {
+                            let settled = settle(invocation, atom).instrument(span.clone());
+                            match unless_lost(settled, cancel).await {
                                 Some(result) => result,
                                 None => return Err(log.lease_lost()),
                             }
@@ -277,6 +303,12 @@ impl Engine {
                         Ok(()) => (AtomState::Reverted, None),
                         Err(failure) => (AtomState::RevertFailure, Some(Err(failure))),
                     };
+                    let failure = match &outcome {
+                        Some(Err(failure)) => Some(failure),
+                        _ => None,
+                    };
+                    observe::revert_done(storage, i, &span, state, failure);
+                    drop(span);
                     storage.set_atom(i, state, outcome, &mut log.hooks())?;
                     machine.reverted(state == AtomState::Reverted);
                 }
@@ -289,6 +321,7 @@ impl Engine {
                     if log.recorder.is_some() {
                         log.commit(storage).await?;
                     }
+                    observe::flow_done(&span, name, state, log.obs.elapsed());
                     break;
                 }
             }
@@ -304,6 +337,8 @@ struct Log<'a> {
     recorder: Option<&'a mut Recorder>,
     listeners: &'a [Arc<dyn Listener>],
     flow: &'a str,
+    /// The spans and timings of the atoms that are out.
+    obs: Observe,
 }
 
 impl Log<'_> {
@@ -324,10 +359,17 @@ impl Log<'_> {
             return Ok(());
         };
         if recorder.is_dirty() {
-            recorder
-                .commit()
-                .await
-                .map_err(|source| RunError::persistence(self.flow.to_owned(), source))?;
+            let span = observe::commit_span();
+            #[cfg(feature = "metrics")]
+            let since = std::time::Instant::now();
+            let committed = if span.is_none() {
+                recorder.commit().await
+            } else {
+                recorder.commit().instrument(span).await
+            };
+            committed.map_err(|source| RunError::persistence(self.flow.to_owned(), source))?;
+            #[cfg(feature = "metrics")]
+            crate::telemetry::meter::logbook_write(since.elapsed());
         }
         storage.tell(self.listeners);
         Ok(())
@@ -380,10 +422,18 @@ fn start(
         // A retry atom: its code is bookkeeping, run here; the wait before a
         // new attempt is on the timer.
         let wait = retry_delay(storage, scope);
+        let span = log.obs.start(storage, i, || "inline");
+        let _entered = span.enter();
         let result = match start_execute(storage, &exec.ctx, i) {
             Invocation::Ready(result) => result,
             Invocation::Pending(_) => unreachable!("retry controllers are sync"),
         };
+        if !wait.is_zero() && !span.is_none() {
+            let delay_ms = wait.as_millis() as u64;
+            span.record("delay_ms", delay_ms);
+            tracing::info!(delay_ms, "retry waits");
+        }
+        drop(_entered);
         if wait.is_zero() {
             finish_execute(storage, machine, log, i, result)?;
         } else {
@@ -391,7 +441,19 @@ fn start(
         }
         return Ok(());
     }
-    if let Started::Ready(result) = exec.execute(storage, i) {
+    if !log.obs.on() {
+        // No spans for this run: the path of a run without a subscriber.
+        log.obs.started(i);
+        if let Started::Ready(result) = exec.execute(storage, i, None) {
+            finish_execute(storage, machine, log, i, result)?;
+        }
+        return Ok(());
+    }
+    let span = log.obs.start(storage, i, || exec.kind(storage, i));
+    let entered = span.enter();
+    let started = exec.execute(storage, i, Some(&span));
+    drop(entered);
+    if let Started::Ready(result) = started {
         finish_execute(storage, machine, log, i, result)?;
     }
     Ok(())
@@ -433,6 +495,7 @@ fn finish_execute(
         // A new attempt starts: recorded with the retry's SUCCESS.
         Arc::make_mut(&mut storage.histories[scope]).start(value.clone());
     }
+    log.obs.done(storage, i, state, result.as_ref().err());
     storage.set_atom(i, state, Some(result), &mut log.hooks())?;
     machine.executed(storage, i, ok);
     if machine.is_reverting() && storage.flow_state == FlowState::Running {

@@ -43,6 +43,7 @@ use serde_json::{Map, Value};
 
 use crate::persistence::{redact_url, Uuid};
 use crate::state::FlowState;
+use crate::telemetry::TraceContext;
 
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -134,6 +135,11 @@ pub struct NewJob {
     /// The logbook to record the run in (a new one if `None`); it must exist
     /// in the conductor's persistence backend.
     pub logbook: Option<Uuid>,
+    /// The trace the job's run continues (W3C `traceparent`/`tracestate`):
+    /// that of the span current when [`NewJob::new`] was called, with the
+    /// feature `otel`. Jobs posted without it decode with none.
+    #[serde(default, flatten)]
+    pub trace: TraceContext,
 }
 
 impl NewJob {
@@ -148,6 +154,7 @@ impl NewJob {
             priority: 0,
             max_failures: DEFAULT_MAX_FAILURES,
             logbook: None,
+            trace: crate::telemetry::inject(),
         }
     }
 
@@ -176,6 +183,12 @@ impl NewJob {
     /// [`DEFAULT_MAX_FAILURES`]; at least 1).
     pub fn max_failures(mut self, n: u32) -> NewJob {
         self.max_failures = n.max(1);
+        self
+    }
+
+    /// The trace the job's run continues, instead of the current span's.
+    pub fn trace(mut self, trace: TraceContext) -> NewJob {
+        self.trace = trace;
         self
     }
 
@@ -621,4 +634,34 @@ pub(crate) fn states_in_words(states: &[JobState]) -> String {
 #[cfg(any(feature = "redis", feature = "postgres", feature = "zookeeper"))]
 pub(crate) fn ttl_ms(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_carry_their_trace_context_and_old_jobs_still_decode() {
+        // A job posted before trace context: no such fields.
+        let old = r#"{"name":"n","factory":"f","params":{},"inputs":{},"priority":0,"max_failures":3,"logbook":null}"#;
+        let job: NewJob = serde_json::from_str(old).unwrap();
+        assert!(job.trace.is_empty());
+        let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let job = job.trace(TraceContext {
+            traceparent: Some(traceparent.to_owned()),
+            tracestate: None,
+        });
+        let text = serde_json::to_string(&job).unwrap();
+        assert!(
+            text.ends_with(&format!(
+                r#""logbook":null,"traceparent":"{traceparent}"}}"#
+            )),
+            "{text}"
+        );
+        let back: NewJob = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, job);
+        // Without a trace, the job's JSON is as before.
+        let plain = NewJob::new("f", Value::Null);
+        assert!(!serde_json::to_string(&plain).unwrap().contains("trace"));
+    }
 }

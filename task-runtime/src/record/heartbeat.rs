@@ -94,7 +94,14 @@ impl Shared {
             if self.sleep(wait) {
                 return;
             }
-            match backend.renew_lease(&lease, ttl) {
+            let span =
+                tracing::debug_span!("lease.renew", flow = %lease.flow_uuid, owner = %lease.owner);
+            #[cfg(feature = "metrics")]
+            let since = std::time::Instant::now();
+            let renewed = span.in_scope(|| backend.renew_lease(&lease, ttl));
+            #[cfg(feature = "metrics")]
+            crate::telemetry::meter::lease_renew(since.elapsed());
+            match renewed {
                 Ok(renewed) => {
                     tracing::trace!(flow = %lease.flow_uuid, owner = %lease.owner, token = lease.token, "lease renewed");
                     lease = renewed;

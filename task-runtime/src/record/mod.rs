@@ -289,6 +289,16 @@ impl Recorder {
         self.flow.uuid
     }
 
+    /// The logbook the run is recorded in.
+    pub(crate) fn logbook_uuid(&self) -> Uuid {
+        self.flow.logbook_uuid
+    }
+
+    /// The owner the run's lease is held by.
+    pub(crate) fn owner(&self) -> &str {
+        &self.lease.owner
+    }
+
     /// Notes the flow going to `to` (written by the next [`Recorder::commit`]).
     pub(crate) fn flow(&mut self, to: FlowState) {
         if to == FlowState::Reverting {

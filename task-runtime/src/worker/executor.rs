@@ -175,6 +175,8 @@ struct Pending {
     task: String,
     version: Version,
     args: Map<String, Value>,
+    /// The attempt's trace context, sent with the request.
+    trace: crate::telemetry::TraceContext,
     action: WireAction,
     worker: Option<String>,
     idempotent: bool,
@@ -322,6 +324,7 @@ impl Executor for WorkerExecutor {
                 task: request.task,
                 version: request.version,
                 args: request.args,
+                trace: request.trace,
                 action,
                 worker: None,
                 idempotent: false,
@@ -576,6 +579,8 @@ impl Inner {
             args: p.args.clone(),
             action: p.action.clone(),
             reply_to: self.reply_queue.clone(),
+            traceparent: p.trace.traceparent.clone(),
+            tracestate: p.trace.tracestate.clone(),
         })
     }
 

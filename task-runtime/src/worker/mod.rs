@@ -320,6 +320,12 @@ pub(crate) enum Message {
         args: Map<String, Value>,
         action: WireAction,
         reply_to: String,
+        /// The W3C trace context of the engine's attempt (absent in
+        /// messages of engines without it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        traceparent: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tracestate: Option<String>,
     },
     Started {
         attempt: Uuid,
@@ -534,6 +540,67 @@ mod tests {
             decode(br#"{"v":1,"type":"shout"}"#).unwrap_err(),
             "unknown variant `shout`, expected one of `hello`, `bye`, `request`, `started`, `result`"
         );
+    }
+
+    #[test]
+    fn requests_carry_their_trace_context_and_old_requests_still_decode() {
+        // A request of an engine from before trace context: no such fields.
+        let old = br#"{"v":1,"type":"request","attempt":"67e55044-10b1-426f-9247-bb680e5fe0c8","atom":"a","task":"t","version":"1.0","args":{},"action":{"kind":"execute"},"reply_to":"q"}"#;
+        let Ok(Message::Request {
+            traceparent,
+            tracestate,
+            ..
+        }) = decode(old)
+        else {
+            panic!("an old request decodes")
+        };
+        assert_eq!((traceparent, tracestate), (None, None));
+        let traced = Message::Request {
+            attempt: Uuid::nil(),
+            atom: "a".to_owned(),
+            task: "t".to_owned(),
+            version: "1.0".to_owned(),
+            args: Map::new(),
+            action: WireAction::Execute,
+            reply_to: "q".to_owned(),
+            traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned()),
+            tracestate: Some("vendor=1".to_owned()),
+        };
+        let body = String::from_utf8(encode(&traced)).unwrap();
+        assert!(body.ends_with(r#""reply_to":"q","traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01","tracestate":"vendor=1"}"#), "{body}");
+        let Ok(Message::Request { traceparent, .. }) = decode(body.as_bytes()) else {
+            panic!("decodes")
+        };
+        assert_eq!(
+            traceparent.as_deref(),
+            Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        );
+        // Without a trace, the fields are left out.
+        let Message::Request {
+            attempt,
+            atom,
+            task,
+            version,
+            args,
+            action,
+            reply_to,
+            ..
+        } = traced
+        else {
+            unreachable!()
+        };
+        let plain = Message::Request {
+            attempt,
+            atom,
+            task,
+            version,
+            args,
+            action,
+            reply_to,
+            traceparent: None,
+            tracestate: None,
+        };
+        assert!(!String::from_utf8(encode(&plain)).unwrap().contains("trace"));
     }
 
     #[test]

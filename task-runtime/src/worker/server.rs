@@ -13,6 +13,7 @@ use amqprs::connection::Connection;
 use amqprs::BasicProperties;
 use serde_json::Value;
 use tokio::sync::{watch, Semaphore};
+use tracing::Instrument;
 
 use super::{
     backoff, connection_args, decode, encode, expiring_queue, Bounds, Broker, BrokerError, Message,
@@ -457,6 +458,8 @@ impl Inner {
             args,
             action,
             reply_to,
+            traceparent,
+            tracestate,
         } = message
         else {
             let _ = channel
@@ -496,6 +499,28 @@ impl Inner {
             }
             None => {
                 let this = Arc::clone(self);
+                // The task's span continues the engine's trace.
+                let span = tracing::info_span!(
+                    "worker.task",
+                    worker = %self.id,
+                    atom = %atom,
+                    task = %task,
+                    version = %version,
+                    action = match action {
+                        WireAction::Execute => "execute",
+                        WireAction::Revert { .. } => "revert",
+                    },
+                    outcome = tracing::field::Empty,
+                    error = tracing::field::Empty,
+                    otel.status_code = tracing::field::Empty,
+                );
+                crate::telemetry::set_parent(
+                    &span,
+                    &crate::telemetry::TraceContext {
+                        traceparent,
+                        tracestate,
+                    },
+                );
                 tokio::spawn(async move {
                     let _slot = Arc::clone(&this.slots).acquire_owned().await;
                     let started = encode(&Message::Started {
@@ -503,7 +528,21 @@ impl Inner {
                         worker: this.id.clone(),
                     });
                     this.publish(&reply_to, started).await;
-                    let outcome = this.run(&atom, &task, &version, args, action).await;
+                    let outcome = this
+                        .run(&atom, &task, &version, args, action)
+                        .instrument(span.clone())
+                        .await;
+                    match &outcome {
+                        WireOutcome::Ok(_) => {
+                            span.record("outcome", "SUCCESS");
+                        }
+                        WireOutcome::Failure(failure) => {
+                            span.record("outcome", "FAILURE");
+                            span.record("error", tracing::field::display(&failure.message));
+                            span.record("otel.status_code", "ERROR");
+                        }
+                    }
+                    drop(span);
                     let body = encode(&Message::Result {
                         attempt,
                         worker: this.id.clone(),
@@ -581,7 +620,11 @@ impl Inner {
         let resources = Arc::clone(&self.resources);
         let atom = atom.to_owned();
         let name = atom.clone();
+        // The task's code runs inside the request's `worker.task` span.
+        let span = tracing::Span::current();
+        let inner = span.clone();
         let call = tokio::task::spawn_blocking(move || {
+            let _entered = inner.enter();
             let values: Vec<Option<&Value>> = values.iter().map(Option::as_ref).collect();
             let mut call = Call::new(&name, &def.meta, &values, &resources);
             let invocation =
@@ -607,7 +650,7 @@ impl Inner {
         .await;
         let result = match call {
             Ok(Invocation::Ready(result)) => result,
-            Ok(Invocation::Pending(future)) => match tokio::spawn(future).await {
+            Ok(Invocation::Pending(future)) => match tokio::spawn(future.instrument(span)).await {
                 Ok(result) => result,
                 Err(e) if e.is_panic() => Err(Failure::from_panic(&atom, &*e.into_panic())),
                 Err(e) => Err(Failure::new(
