@@ -252,7 +252,15 @@ impl ZookeeperJobBoard {
         self.session.call(f).map_err(|fail| {
             let transient = fail.is_transient();
             match fail {
-                Fail::Board(e) => e,
+                Fail::Own(e) => match e.downcast::<JobBoardError>() {
+                    Ok(e) => *e,
+                    Err(e) => JobBoardError::Backend {
+                        board: self.describe.clone(),
+                        operation: operation.to_owned(),
+                        source: e,
+                        transient,
+                    },
+                },
                 Fail::TimedOut { bound, after } => JobBoardError::TimedOut {
                     board: self.describe.clone(),
                     operation: operation.to_owned(),
@@ -268,12 +276,6 @@ impl ZookeeperJobBoard {
                 Fail::Zk(e) => JobBoardError::Backend {
                     board: self.describe.clone(),
                     operation: format!("{operation} (ZooKeeper {})", self.session.servers),
-                    source: Box::new(e),
-                    transient,
-                },
-                Fail::Persist(e) => JobBoardError::Backend {
-                    board: self.describe.clone(),
-                    operation: operation.to_owned(),
                     source: Box::new(e),
                     transient,
                 },
@@ -557,6 +559,12 @@ impl ZookeeperJobBoard {
         job.state = state;
         job.expires_at = 0;
         job.outcome = outcome;
+    }
+}
+
+impl From<JobBoardError> for Fail {
+    fn from(e: JobBoardError) -> Fail {
+        Fail::Own(Box::new(e))
     }
 }
 

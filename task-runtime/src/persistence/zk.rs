@@ -51,11 +51,9 @@ pub(crate) enum Fail {
     },
     /// A write larger than `max_request`, refused before it was sent.
     TooLarge { bytes: usize, max: usize },
-    /// The logbook's own verdict.
-    Persist(super::PersistenceError),
-    /// The jobboard's own verdict.
-    #[allow(dead_code)] // without the jobboard
-    Board(crate::jobboard::JobBoardError),
+    /// The caller's own verdict (a `PersistenceError` of the logbook, a
+    /// `JobBoardError` of the jobboard), handed back as it is.
+    Own(crate::persistence::DriverError),
 }
 
 impl From<zk::Error> for Fail {
@@ -66,13 +64,7 @@ impl From<zk::Error> for Fail {
 
 impl From<super::PersistenceError> for Fail {
     fn from(e: super::PersistenceError) -> Fail {
-        Fail::Persist(e)
-    }
-}
-
-impl From<crate::jobboard::JobBoardError> for Fail {
-    fn from(e: crate::jobboard::JobBoardError) -> Fail {
-        Fail::Board(e)
+        Fail::Own(Box::new(e))
     }
 }
 

@@ -148,7 +148,14 @@ impl ZookeeperBackend {
         Fut: Future<Output = Res<T>>,
     {
         self.session.call(f).map_err(|fail| match fail {
-            Fail::Persist(e) => e,
+            Fail::Own(e) => match e.downcast::<PersistenceError>() {
+                Ok(e) => *e,
+                Err(e) => PersistenceError::Backend {
+                    backend: self.url.clone(),
+                    operation: operation.to_owned(),
+                    source: e,
+                },
+            },
             Fail::TimedOut { bound, after } => PersistenceError::TimedOut {
                 backend: self.url.clone(),
                 operation: operation.to_owned(),
@@ -163,11 +170,6 @@ impl ZookeeperBackend {
             Fail::Zk(e) => PersistenceError::Backend {
                 backend: self.url.clone(),
                 operation: format!("{operation} (ZooKeeper {})", self.session.servers),
-                source: Box::new(e),
-            },
-            Fail::Board(e) => PersistenceError::Backend {
-                backend: self.url.clone(),
-                operation: operation.to_owned(),
                 source: Box::new(e),
             },
         })
