@@ -201,9 +201,13 @@ impl Dashboard {
     }
 }
 
-/// The dashboard's routes over `dashboard`.
+/// The dashboard's routes over `dashboard` (with the `prometheus` feature,
+/// `GET /metrics` too: see [`metrics`]).
 pub fn router(dashboard: Dashboard) -> Router {
-    Router::new()
+    let routes = Router::new();
+    #[cfg(feature = "prometheus")]
+    let routes = routes.route("/metrics", get(metrics));
+    routes
         .route("/", get(pages::flows))
         .route("/flows/{id}", get(pages::flow))
         .route("/jobs", get(pages::jobs))
@@ -215,6 +219,32 @@ pub fn router(dashboard: Dashboard) -> Router {
         .route("/actions/jobs/{id}/requeue", post(actions::requeue))
         .fallback(pages::not_found)
         .with_state(dashboard)
+}
+
+/// `GET /metrics`: the metrics of this process (the engines, workers and
+/// conductors it runs) in Prometheus' text format; 404, saying what to do,
+/// until `taskwire_runtime::telemetry::prometheus::install()` was called.
+/// Read-only, like the pages.
+#[cfg(feature = "prometheus")]
+pub async fn metrics() -> axum::response::Response {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    match taskwire_runtime::telemetry::prometheus::render() {
+        Some(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            "no metrics are recorded in this process: call \
+             taskwire_runtime::telemetry::prometheus::install() before running flows\n",
+        )
+            .into_response(),
+    }
 }
 
 /// Serves the dashboard on `options.listen` until the process ends.
