@@ -610,6 +610,25 @@ pub(crate) fn describe_now(state: JobState, owner: Option<&str>, token: u64) -> 
     }
 }
 
+/// `Lost` unless `claim` is the current claim of `job` (as read by a board
+/// that then writes under it).
+#[allow(dead_code)] // unused when no board reads jobs in Rust
+pub(crate) fn check_claim(board: &str, job: &Job, claim: &Claim) -> Result<(), JobBoardError> {
+    if job.state != JobState::Claimed
+        || job.owner.as_deref() != Some(claim.owner.as_str())
+        || job.token != claim.token
+    {
+        return Err(JobBoardError::Lost {
+            board: board.to_owned(),
+            job: job.id,
+            owner: claim.owner.clone(),
+            token: claim.token,
+            now: describe_now(job.state, job.owner.as_deref(), job.token),
+        });
+    }
+    Ok(())
+}
+
 /// The message recorded when a claim expired and the job was taken over.
 #[allow(dead_code)] // unused when no board is compiled in
 pub(crate) fn expired_message(owner: &str, token: u64) -> String {

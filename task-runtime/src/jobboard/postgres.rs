@@ -23,8 +23,8 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Config, Row, Statement};
 
 use super::{
-    describe_now, expired_message, ttl_ms, Claim, Job, JobBoard, JobBoardError, JobFailure,
-    JobState, NewJob, EXPIRED_TAIL,
+    expired_message, ttl_ms, Claim, Job, JobBoard, JobBoardError, JobFailure, JobState, NewJob,
+    EXPIRED_TAIL,
 };
 use crate::persistence::bounds::Bounds;
 use crate::persistence::pg::{self, PgClient, PgError, PgTx, Session};
@@ -354,18 +354,7 @@ impl PostgresJobBoard {
                 job: claim.job.id,
             })?;
         let (job, now) = self.job(&row)?;
-        if job.state != JobState::Claimed
-            || job.owner.as_deref() != Some(claim.owner.as_str())
-            || job.token != claim.token
-        {
-            return Err(JobBoardError::Lost {
-                board: self.describe.clone(),
-                job: job.id,
-                owner: claim.owner.clone(),
-                token: claim.token,
-                now: describe_now(job.state, job.owner.as_deref(), job.token),
-            });
-        }
+        super::check_claim(&self.describe, &job, claim)?;
         Ok((job, now))
     }
 

@@ -38,8 +38,8 @@ use serde::{Deserialize, Serialize};
 use zookeeper_client as zk;
 
 use super::{
-    describe_now, expired_message, states_in_words, Claim, Job, JobBoard, JobBoardError,
-    JobFailure, JobState, NewJob, EXPIRED_TAIL,
+    expired_message, states_in_words, Claim, Job, JobBoard, JobBoardError, JobFailure, JobState,
+    NewJob, EXPIRED_TAIL,
 };
 use crate::persistence::zk::{
     absent, ephemeral, exists, persistent, Batch, Fail, Res, Session, CONFLICT_TRIES,
@@ -392,20 +392,7 @@ impl ZookeeperJobBoard {
     /// current.
     async fn locked(&self, c: &zk::Client, claim: &Claim) -> Res<Read> {
         let read = self.read(c, claim.job.id).await?;
-        let job = &read.job;
-        if job.state != JobState::Claimed
-            || job.owner.as_deref() != Some(claim.owner.as_str())
-            || job.token != claim.token
-        {
-            return Err(JobBoardError::Lost {
-                board: self.describe.clone(),
-                job: job.id,
-                owner: claim.owner.clone(),
-                token: claim.token,
-                now: describe_now(job.state, job.owner.as_deref(), job.token),
-            }
-            .into());
-        }
+        super::check_claim(&self.describe, &read.job, claim)?;
         Ok(read)
     }
 

@@ -380,12 +380,7 @@ impl Backend for DirBackend {
             let flows = flows
                 .iter()
                 .filter(|f| f.logbook_uuid == id)
-                .map(|f| FlowSummary {
-                    uuid: f.uuid,
-                    name: f.name.clone(),
-                    state: f.state,
-                    updated_at: f.updated_at,
-                })
+                .map(FlowSummary::from)
                 .collect();
             list.push(LogBookSummary { book, flows });
         }

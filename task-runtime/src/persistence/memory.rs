@@ -106,15 +106,7 @@ impl Backend for MemoryBackend {
                 flows.sort_by_key(|f| (f.created_at, f.uuid));
                 LogBookSummary {
                     book: book.clone(),
-                    flows: flows
-                        .into_iter()
-                        .map(|f| FlowSummary {
-                            uuid: f.uuid,
-                            name: f.name.clone(),
-                            state: f.state,
-                            updated_at: f.updated_at,
-                        })
-                        .collect(),
+                    flows: flows.into_iter().map(FlowSummary::from).collect(),
                 }
             })
             .collect();

@@ -325,6 +325,17 @@ pub struct FlowSummary {
     pub updated_at: i64,
 }
 
+impl From<&FlowDetail> for FlowSummary {
+    fn from(f: &FlowDetail) -> FlowSummary {
+        FlowSummary {
+            uuid: f.uuid,
+            name: f.name.clone(),
+            state: f.state,
+            updated_at: f.updated_at,
+        }
+    }
+}
+
 /// A logbook with the states of its flows, as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogBookSummary {

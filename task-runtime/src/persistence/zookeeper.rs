@@ -598,13 +598,8 @@ impl Backend for ZookeeperBackend {
                 let flows = self
                     .flows_at(&c, &flow_ids)
                     .await?
-                    .into_iter()
-                    .map(|f| FlowSummary {
-                        uuid: f.uuid,
-                        name: f.name,
-                        state: f.state,
-                        updated_at: f.updated_at,
-                    })
+                    .iter()
+                    .map(FlowSummary::from)
                     .collect();
                 list.push(LogBookSummary { book, flows });
             }
