@@ -213,6 +213,24 @@ fn a_killed_conductor_is_taken_over_redis_board_mariadb_logbook() {
     killed_conductor_is_taken_over(REDIS, &board.0, &db.url());
 }
 
+/// The same on ZooKeeper, board and logbook: the child's session ends with
+/// it, which frees its claim and its flow's lease.
+#[cfg(feature = "zookeeper")]
+#[test]
+fn a_killed_conductor_is_taken_over_zookeeper_board_and_logbook() {
+    let board = dist::ZkBoard::new("cond-zk");
+    let logbook = format!(
+        "{}/{}?session_timeout=2s",
+        dist::ZkBoard::url(),
+        dist::unique("cond_zk_logbook")
+    );
+    killed_conductor_is_taken_over(&dist::ZkBoard::url(), &board.0, &logbook);
+    let backend = persistence::open(&logbook).unwrap();
+    for summary in backend.list_logbooks().unwrap() {
+        backend.delete_logbook(summary.book.uuid).unwrap();
+    }
+}
+
 /// A job whose factory refuses its parameters fails each time and ends dead
 /// after its limit, with every failure kept; the next job still runs.
 #[test]
