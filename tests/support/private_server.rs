@@ -301,6 +301,40 @@ fn wait_ready(
     ))
 }
 
+/// Starts a server on a free port of 127.0.0.1 with `start`, until it
+/// answers as `data_dir` says ([`wait_ready`]); tries three ports. A try that
+/// failed is killed, its directory kept for the next; after the third the
+/// directory goes too.
+fn start_on_a_free_port(
+    what: &'static str,
+    dir: &Path,
+    mut start: impl FnMut(u16) -> Result<Child, String>,
+    data_dir: impl Fn(u16) -> Option<String>,
+) -> Result<PrivateServer, String> {
+    let mut last = String::new();
+    for _ in 0..3 {
+        let port = free_port();
+        let child = start(port)?;
+        let mut server = PrivateServer {
+            what,
+            dir: dir.to_path_buf(),
+            child,
+            port,
+        };
+        match wait_ready(&mut server, &data_dir) {
+            Ok(()) => return Ok(server),
+            Err(e) => {
+                last = e;
+                let _ = signal_group(server.pid(), "KILL");
+                let _ = server.child.wait();
+                std::mem::forget(server);
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    Err(last)
+}
+
 /// A private PostgreSQL server: user `postgres`, trust authentication.
 #[derive(Debug)]
 pub(crate) struct PrivatePostgres {
@@ -345,29 +379,25 @@ impl PrivatePostgres {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }
-        let mut last = String::new();
-        for _ in 0..3 {
-            let port = free_port();
-            let mut command = Command::new(bin.join("postgres"));
-            command
-                .arg("-D")
-                .arg(dir.join("data"))
-                .arg("-k")
-                .arg(&dir)
-                .args(["-p", &port.to_string()])
-                .args(["-c", "listen_addresses=127.0.0.1"])
-                .args(["-c", "fsync=off", "-c", "max_connections=20"]);
-            if let Some((uid, gid)) = as_user {
-                command.uid(uid).gid(gid);
-            }
-            let child = spawn(command, &dir, "postgres")?;
-            let mut server = PrivateServer {
-                what: "private postgres",
-                dir: dir.clone(),
-                child,
-                port,
-            };
-            match wait_ready(&mut server, |port| {
+        let server = start_on_a_free_port(
+            "private postgres",
+            &dir,
+            |port| {
+                let mut command = Command::new(bin.join("postgres"));
+                command
+                    .arg("-D")
+                    .arg(dir.join("data"))
+                    .arg("-k")
+                    .arg(&dir)
+                    .args(["-p", &port.to_string()])
+                    .args(["-c", "listen_addresses=127.0.0.1"])
+                    .args(["-c", "fsync=off", "-c", "max_connections=20"]);
+                if let Some((uid, gid)) = as_user {
+                    command.uid(uid).gid(gid);
+                }
+                spawn(command, &dir, "postgres")
+            },
+            |port| {
                 postgres::Config::new()
                     .host("127.0.0.1")
                     .port(port)
@@ -378,19 +408,9 @@ impl PrivatePostgres {
                     .and_then(|mut c| c.query_one("SHOW data_directory", &[]))
                     .ok()
                     .map(|row| row.get(0))
-            }) {
-                Ok(()) => return Ok(PrivatePostgres { server }),
-                Err(e) => {
-                    last = e;
-                    // Killed, but the directory is kept for the next try.
-                    let _ = signal_group(server.pid(), "KILL");
-                    let _ = server.child.wait();
-                    std::mem::forget(server);
-                }
-            }
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-        Err(last)
+            },
+        )?;
+        Ok(PrivatePostgres { server })
     }
 
     /// `postgres://postgres@127.0.0.1:PORT/DB`, with `query` (`timeout=2s`)
@@ -439,35 +459,31 @@ impl PrivateMariadb {
             .into_iter()
             .find(|p| !p.starts_with('/') || Path::new(p).exists())
             .unwrap_or("mariadbd");
-        let mut last = String::new();
-        for _ in 0..3 {
-            let port = free_port();
-            let mut command = Command::new(mariadbd);
-            command
-                .arg("--no-defaults")
-                .arg(format!("--datadir={}", dir.join("data").display()))
-                .arg(format!("--socket={}", dir.join("sock").display()))
-                .arg(format!("--pid-file={}", dir.join("pid").display()))
-                .arg(format!("--port={port}"))
-                .arg(&tmp)
-                .args([
-                    "--bind-address=127.0.0.1",
-                    "--skip-log-bin",
-                    "--skip-name-resolve",
-                    "--innodb-buffer-pool-size=16M",
-                    "--innodb-flush-log-at-trx-commit=2",
-                ]);
-            if root {
-                command.arg("--user=root");
-            }
-            let child = spawn(command, &dir, "mariadbd")?;
-            let mut server = PrivateServer {
-                what: "private mariadb",
-                dir: dir.clone(),
-                child,
-                port,
-            };
-            match wait_ready(&mut server, |port| {
+        let server = start_on_a_free_port(
+            "private mariadb",
+            &dir,
+            |port| {
+                let mut command = Command::new(mariadbd);
+                command
+                    .arg("--no-defaults")
+                    .arg(format!("--datadir={}", dir.join("data").display()))
+                    .arg(format!("--socket={}", dir.join("sock").display()))
+                    .arg(format!("--pid-file={}", dir.join("pid").display()))
+                    .arg(format!("--port={port}"))
+                    .arg(&tmp)
+                    .args([
+                        "--bind-address=127.0.0.1",
+                        "--skip-log-bin",
+                        "--skip-name-resolve",
+                        "--innodb-buffer-pool-size=16M",
+                        "--innodb-flush-log-at-trx-commit=2",
+                    ]);
+                if root {
+                    command.arg("--user=root");
+                }
+                spawn(command, &dir, "mariadbd")
+            },
+            |port| {
                 let opts = mysql::OptsBuilder::new()
                     .ip_or_hostname(Some("127.0.0.1"))
                     .tcp_port(port)
@@ -480,18 +496,9 @@ impl PrivateMariadb {
                     .and_then(|mut c| c.query_first::<String, _>("SELECT @@datadir"))
                     .ok()
                     .flatten()
-            }) {
-                Ok(()) => return Ok(PrivateMariadb { server }),
-                Err(e) => {
-                    last = e;
-                    let _ = signal_group(server.pid(), "KILL");
-                    let _ = server.child.wait();
-                    std::mem::forget(server);
-                }
-            }
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-        Err(last)
+            },
+        )?;
+        Ok(PrivateMariadb { server })
     }
 
     /// Creates a database.
@@ -533,28 +540,13 @@ impl PrivateZookeeper {
     /// three ports before giving up.
     pub(crate) fn start() -> Result<PrivateZookeeper, String> {
         let dir = temp_dir("zookeeper");
-        let mut last = String::new();
-        for _ in 0..3 {
-            let port = free_port();
-            let child = Self::spawn(&dir, port)?;
-            let mut server = PrivateServer {
-                what: "private zookeeper",
-                dir: dir.clone(),
-                child,
-                port,
-            };
-            match wait_ready(&mut server, zookeeper_data_dir) {
-                Ok(()) => return Ok(PrivateZookeeper { server }),
-                Err(e) => {
-                    last = e;
-                    let _ = signal_group(server.pid(), "KILL");
-                    let _ = server.child.wait();
-                    std::mem::forget(server);
-                }
-            }
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-        Err(last)
+        let server = start_on_a_free_port(
+            "private zookeeper",
+            &dir,
+            |port| Self::spawn(&dir, port),
+            zookeeper_data_dir,
+        )?;
+        Ok(PrivateZookeeper { server })
     }
 
     fn spawn(dir: &Path, port: u16) -> Result<Child, String> {

@@ -244,6 +244,33 @@ impl Job {
     pub fn max_failures(&self) -> u32 {
         self.spec.max_failures
     }
+
+    /// Records a failure; the state that leaves the job in: dead once it
+    /// has failed [`Job::max_failures`] times, ready otherwise.
+    #[allow(dead_code)] // unused when no board decides in Rust
+    pub(crate) fn record_failure(&mut self, failure: JobFailure) -> JobState {
+        self.failures.push(failure);
+        if self.failures.len() >= self.max_failures() as usize {
+            JobState::Dead
+        } else {
+            JobState::Ready
+        }
+    }
+
+    /// Records that its current claim expired (seen at `now`), as
+    /// [`Job::record_failure`] does.
+    #[allow(dead_code)] // unused when no board decides in Rust
+    pub(crate) fn record_expiry(&mut self, now: i64) -> JobState {
+        let owner = self.owner.clone().unwrap_or_default();
+        let message = expired_message(&owner, self.token);
+        let token = self.token;
+        self.record_failure(JobFailure {
+            at: now,
+            owner,
+            token,
+            message,
+        })
+    }
 }
 
 /// A conductor's hold on a job: pass it back for every write about the job.

@@ -23,8 +23,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Config, Row, Statement};
 
 use super::{
-    expired_message, ttl_ms, Claim, Job, JobBoard, JobBoardError, JobFailure, JobState, NewJob,
-    EXPIRED_TAIL,
+    ttl_ms, Claim, Job, JobBoard, JobBoardError, JobFailure, JobState, NewJob, EXPIRED_TAIL,
 };
 use crate::persistence::bounds::Bounds;
 use crate::persistence::pg::{self, PgClient, PgError, PgTx, Session};
@@ -441,18 +440,9 @@ impl JobBoard for PostgresJobBoard {
             };
             let Some(row) = row else { return Ok(None) };
             let (mut job, now) = this.job(&row)?;
-            if job.state == JobState::Claimed {
-                let previous = job.owner.clone().unwrap_or_default();
-                job.failures.push(JobFailure {
-                    at: now,
-                    owner: previous.clone(),
-                    token: job.token,
-                    message: expired_message(&previous, job.token),
-                });
-                if job.failures.len() >= job.max_failures() as usize {
-                    this.end(tx, &job, JobState::Dead, None, op)?;
-                    continue;
-                }
+            if job.state == JobState::Claimed && job.record_expiry(now) == JobState::Dead {
+                this.end(tx, &job, JobState::Dead, None, op)?;
+                continue;
             }
             let failures = this.failures_text(&job)?;
             let expires_at = now.saturating_add(ttl_ms(ttl));
@@ -541,17 +531,12 @@ impl JobBoard for PostgresJobBoard {
         let op = "record a job's failure";
         self.tx(op, |this, tx| {
             let (mut job, now) = this.locked(tx, claim, op)?;
-            job.failures.push(JobFailure {
+            let state = job.record_failure(JobFailure {
                 at: now,
                 owner: claim.owner.clone(),
                 token: claim.token,
                 message: message.to_owned(),
             });
-            let state = if job.failures.len() >= job.max_failures() as usize {
-                JobState::Dead
-            } else {
-                JobState::Ready
-            };
             this.end(tx, &job, state, None, op)?;
             Ok(state)
         })

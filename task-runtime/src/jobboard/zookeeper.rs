@@ -38,8 +38,8 @@ use serde::{Deserialize, Serialize};
 use zookeeper_client as zk;
 
 use super::{
-    expired_message, states_in_words, Claim, Job, JobBoard, JobBoardError, JobFailure, JobState,
-    NewJob, EXPIRED_TAIL,
+    states_in_words, Claim, Job, JobBoard, JobBoardError, JobFailure, JobState, NewJob,
+    EXPIRED_TAIL,
 };
 use crate::persistence::zk::{
     absent, ephemeral, exists, persistent, Batch, Fail, Res, Session, CONFLICT_TRIES,
@@ -677,22 +677,13 @@ impl JobBoard for ZookeeperJobBoard {
                         }
                     };
                 let mut job = read.job.clone();
-                if job.state == JobState::Claimed {
-                    let previous = job.owner.clone().unwrap_or_default();
-                    job.failures.push(JobFailure {
-                        at: now,
-                        owner: previous.clone(),
-                        token: job.token,
-                        message: expired_message(&previous, job.token),
-                    });
-                    if job.failures.len() >= job.max_failures() as usize {
-                        ZookeeperJobBoard::end(&mut job, JobState::Dead, None);
-                        job.updated_at = now;
-                        if !self.write(&c, &read, &job).await? {
-                            tries += 1;
-                        }
-                        continue;
+                if job.state == JobState::Claimed && job.record_expiry(now) == JobState::Dead {
+                    ZookeeperJobBoard::end(&mut job, JobState::Dead, None);
+                    job.updated_at = now;
+                    if !self.write(&c, &read, &job).await? {
+                        tries += 1;
                     }
+                    continue;
                 }
                 job.state = JobState::Claimed;
                 job.owner = Some(owner.to_owned());
@@ -751,17 +742,12 @@ impl JobBoard for ZookeeperJobBoard {
 
     fn fail(&self, claim: &Claim, message: &str) -> Result<JobState, JobBoardError> {
         self.under("record a job's failure", claim, |job, now| {
-            job.failures.push(JobFailure {
+            let state = job.record_failure(JobFailure {
                 at: now,
                 owner: claim.owner.clone(),
                 token: claim.token,
                 message: message.to_owned(),
             });
-            let state = if job.failures.len() >= job.max_failures() as usize {
-                JobState::Dead
-            } else {
-                JobState::Ready
-            };
             ZookeeperJobBoard::end(job, state, None);
             state
         })
