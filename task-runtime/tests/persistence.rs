@@ -1321,6 +1321,33 @@ fn zookeeper_refuses_a_write_over_max_request() {
     assert_eq!(b.load_flow(flow.uuid).unwrap().1, vec![atom]);
 }
 
+/// A schema node that holds no version is named, with what it holds.
+#[cfg(feature = "zookeeper")]
+#[test]
+fn zookeeper_names_a_schema_node_that_is_no_version() {
+    let fx = zoo::ZkFixture::new("bad_schema");
+    fx.admin.set(&fx.node("/schema"), b"one");
+    let err = persistence::open(&fx.url).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PersistenceError::Corrupt {
+                table: "schema",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!(
+            "`{}/schema` holds \"one\", not a version number",
+            fx.chroot
+        )),
+        "{text}"
+    );
+}
+
 #[test]
 fn unknown_scheme_lists_the_known_ones() {
     let err = persistence::open("mongodb://user:secret@host/db").unwrap_err();
