@@ -113,6 +113,25 @@ impl Batch {
     }
 }
 
+/// The range of indices `sorted` holds, if it holds every index of one.
+fn contiguous(sorted: &[u32]) -> Option<std::ops::Range<usize>> {
+    let (&first, &last) = (sorted.first()?, sorted.last()?);
+    let (first, last) = (first as usize, last as usize);
+    (last - first + 1 == sorted.len()).then_some(first..last + 1)
+}
+
+/// A recorded atom's id: `random` (a version 4 UUID) made a version 8 one
+/// whose first four bytes are the atom's position. Logbooks key atoms by
+/// (flow, atom id), so the atoms of a flow sit in their flow's order: the
+/// SUCCESS of one atom and the RUNNING of the next, committed together,
+/// land on one page of the index, not two (one page written per commit in
+/// a chain, not two).
+fn in_order(random: Uuid, position: u32) -> Uuid {
+    let mut bytes = *random.as_bytes();
+    bytes[..4].copy_from_slice(&position.to_be_bytes());
+    Uuid::new_v8(bytes)
+}
+
 impl Recorder {
     /// Records a new run: a logbook (unless given), the flow detail with the
     /// factory, parameters and inputs to rebuild it, and every atom PENDING.
@@ -141,6 +160,7 @@ impl Recorder {
             .enumerate()
             .map(|(i, spec)| {
                 let mut a = AtomDetail::new(flow.uuid, spec.atom_name(), i as u32);
+                a.uuid = in_order(a.uuid, i as u32);
                 a.version = spec.def().meta.version.to_string();
                 if plan.is_retry(i) {
                     a.atom_type = AtomType::Retry;
@@ -391,27 +411,46 @@ impl Recorder {
             return Ok(());
         }
         self.renew_if_due()?;
-        let batch = Batch {
-            flow: std::mem::take(&mut self.flow_dirty).then(|| self.flow.clone()),
-            atoms: self
-                .dirty
-                .drain(..)
-                .map(|i| {
-                    self.marked[i as usize] = false;
-                    self.atoms[i as usize].clone()
-                })
-                .collect(),
-            lease: self.lease.clone(),
-        };
-        if tokio::runtime::Handle::try_current().is_ok() {
+        let flow = std::mem::take(&mut self.flow_dirty);
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for &i in &dirty {
+            self.marked[i as usize] = false;
+        }
+        let written = if tokio::runtime::Handle::try_current().is_ok() {
+            // Off the loop, on the writer's thread: the records go there.
+            let batch = Batch {
+                flow: flow.then(|| self.flow.clone()),
+                atoms: dirty
+                    .iter()
+                    .map(|&i| self.atoms[i as usize].clone())
+                    .collect(),
+                lease: self.lease.clone(),
+            };
             let backend = &self.backend;
             let writer = self
                 .writer
                 .get_or_insert_with(|| Writer::start(Arc::clone(backend)));
-            writer.write(batch).await?;
+            writer.write(batch).await
         } else {
-            batch.write(&*self.backend)?;
-        }
+            // Here: the records are written where they are.
+            dirty.sort_unstable();
+            let flow = flow.then_some(&self.flow);
+            let lease = Some(&self.lease);
+            match contiguous(&dirty) {
+                Some(range) => self.backend.save_records(flow, &self.atoms[range], lease),
+                None => {
+                    let atoms: Vec<AtomDetail> = dirty
+                        .iter()
+                        .map(|&i| self.atoms[i as usize].clone())
+                        .collect();
+                    self.backend.save_records(flow, &atoms, lease)
+                }
+            }
+        };
+        // The list is given back, to keep its allocation.
+        dirty.clear();
+        self.dirty = dirty;
+        written?;
         if self.flow.state.is_final() || self.flow.state == FlowState::Suspended {
             // Done with it for now: let another engine have it at once.
             self.release()?;
