@@ -1,13 +1,14 @@
 //! The parallel executor: wall time of sleeping tasks, and per-task overhead of
 //! a wide fan-out. Run with `cargo bench --bench parallel` (`-- --quick` for a
-//! smoke run); prints markdown tables (median of the runs).
+//! smoke run, `-- --only sleep|async|sync` for one scenario, to profile);
+//! prints markdown tables (median of the runs).
 //!
 //! - `sleep`: 100 independent sync tasks that each sleep 10 ms, unordered,
 //!   `max_workers = 8` (ideal: 100 / 8 rounds × 10 ms = 0.125 s); the same
 //!   scenario as `parallel_sleep` in `../shared/bench/taskflow_py`.
 //! - `fan-out`: one root task, then N no-op tasks that each read its output,
 //!   in a graph flow, `max_workers = 64`; async tasks (spawned on tokio) and
-//!   sync tasks (run on tokio's blocking pool).
+//!   sync tasks (run on the engine's pool of threads).
 
 use std::time::{Duration, Instant};
 
@@ -52,7 +53,25 @@ fn time(runs: usize, mut once: impl FnMut() -> Duration) -> Duration {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let runs = if quick { 3 } else { 11 };
+    let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
+    let wanted = |scenario: &str| only.as_deref().is_none_or(|o| o == scenario);
 
+    if wanted("sleep") {
+        sleep_scenario(runs);
+    }
+    println!();
+    println!("| fan-out | N | max_workers | runs | validate + run median (ms) | per task (µs) | validate (µs/task) | run (µs/task) |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let n = if quick { 1_000 } else { 10_000 };
+    for (label, async_tasks) in [("async no-op", true), ("sync no-op", false)] {
+        if !wanted(if async_tasks { "async" } else { "sync" }) {
+            continue;
+        }
+        fan_out_scenario(label, n, async_tasks, runs);
+    }
+}
+
+fn sleep_scenario(runs: usize) {
     println!("| scenario | max_workers | runs | wall median (s) |");
     println!("|---|---:|---:|---:|");
     let wall = time(runs, || {
@@ -67,31 +86,27 @@ fn main() {
         "| 100 × sleep 10 ms, unordered | 8 | {runs} | {:.3} |",
         wall.as_secs_f64()
     );
+}
 
-    println!();
-    println!("| fan-out | N | max_workers | runs | validate + run median (ms) | per task (µs) | validate (µs/task) | run (µs/task) |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    let n = if quick { 1_000 } else { 10_000 };
-    for (label, async_tasks) in [("async no-op", true), ("sync no-op", false)] {
-        let mut phases = Vec::new();
-        let total = time(runs, || {
-            let flow = fan_out(n, async_tasks);
-            let t = Instant::now();
-            let mut engine = Engine::new(flow).max_workers(64);
-            engine.compile().expect("valid");
-            let compiled = t.elapsed();
-            engine.run().expect("runs");
-            let total = t.elapsed();
-            phases.push((compiled, total - compiled));
-            total
-        });
-        let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
-        println!(
-            "| {label} | {n} | 64 | {runs} | {:.2} | {:.2} | {:.2} | {:.2} |",
-            total.as_secs_f64() * 1e3,
-            per(total),
-            per(median(phases.iter().map(|p| p.0).collect())),
-            per(median(phases.iter().map(|p| p.1).collect())),
-        );
-    }
+fn fan_out_scenario(label: &str, n: usize, async_tasks: bool, runs: usize) {
+    let mut phases = Vec::new();
+    let total = time(runs, || {
+        let flow = fan_out(n, async_tasks);
+        let t = Instant::now();
+        let mut engine = Engine::new(flow).max_workers(64);
+        engine.compile().expect("valid");
+        let compiled = t.elapsed();
+        engine.run().expect("runs");
+        let total = t.elapsed();
+        phases.push((compiled, total - compiled));
+        total
+    });
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+    println!(
+        "| {label} | {n} | 64 | {runs} | {:.2} | {:.2} | {:.2} | {:.2} |",
+        total.as_secs_f64() * 1e3,
+        per(total),
+        per(median(phases.iter().map(|p| p.0).collect())),
+        per(median(phases.iter().map(|p| p.1).collect())),
+    );
 }

@@ -7,7 +7,8 @@
 //! saved SUCCESS under a lease, each in a transaction of its own, as a chain
 //! saves them) and the ratio of the two; and the peak memory of a
 //! 10,000-task persisted run (SQLite). Run with `cargo bench --bench
-//! persisted_chain --all-features` (`-- --quick` for a smoke run); PostgreSQL
+//! persisted_chain --all-features` (`-- --quick` for a smoke run, `-- --only
+//! NORMAL` for the rows whose backend names that word, to profile); PostgreSQL
 //! and MariaDB rows need the `postgres` / `mysql` features and their servers,
 //! the ZooKeeper row the `zookeeper` feature and ZooKeeper on 127.0.0.1:2181
 //! (its logbooks are deleted afterwards).
@@ -189,16 +190,18 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let n = if quick { 100 } else { 1_000 };
     let runs = if quick { 1 } else { 5 };
+    let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
 
     // Peak memory first, before anything else has grown the heap.
     let big = if quick { 1_000 } else { 10_000 };
-    let tmp = temp("rss");
-    let url = format!("sqlite://{}", tmp.0.join("log.db").display());
-    let backend = persistence::open(&url).unwrap();
-    let before = peak_rss_kib();
-    let wall = once(big, &backend);
-    let after = peak_rss_kib();
-    drop(tmp);
+    let peak = only.is_none().then(|| {
+        let tmp = temp("rss");
+        let url = format!("sqlite://{}", tmp.0.join("log.db").display());
+        let backend = persistence::open(&url).unwrap();
+        let before = peak_rss_kib();
+        let wall = once(big, &backend);
+        (before, peak_rss_kib(), wall)
+    });
 
     let tmp = temp("runs");
     #[cfg_attr(
@@ -260,6 +263,7 @@ fn main() {
     }
     println!("| backend | a recorded step survives | N | runs | median (ms) | µs per task | commits per task | µs per bare commit | task / bare commit |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    rows.retain(|(name, _, _)| only.as_deref().is_none_or(|o| name.contains(o)));
     for (name, survives, backend) in &rows {
         let counting = Arc::new(Counting {
             inner: Arc::clone(backend),
@@ -287,6 +291,9 @@ fn main() {
             zk.delete_logbook(summary.book.uuid).unwrap();
         }
     }
+    let Some((before, after, wall)) = peak else {
+        return;
+    };
     println!();
     println!(
         "peak memory (VmHWM) of a {big}-task run persisted in SQLite: {} MiB before, {} MiB after ({:.2} s)",
