@@ -719,3 +719,109 @@ mod object_store_bank {
         );
     }
 }
+
+/// A directory bank that refuses to write a record under `prefix` whose
+/// status would become `status`: Complete (or a revert) failing on the bank.
+#[derive(Debug)]
+struct Refusing {
+    inner: DirBank,
+    prefix: &'static str,
+    status: &'static str,
+}
+
+impl taskwire::activity::Bank for Refusing {
+    fn put(&self, key: &str, value: &Value) -> Result<(), taskwire::activity::BankError> {
+        if key.starts_with(self.prefix) && value["status"] == self.status {
+            return Err(taskwire::activity::BankError::Store {
+                location: key.to_owned(),
+                message: "the bank is read-only now".into(),
+            });
+        }
+        self.inner.put(key, value)
+    }
+    fn get(&self, key: &str) -> Result<Option<Value>, taskwire::activity::BankError> {
+        self.inner.get(key)
+    }
+    fn delete(&self, key: &str) -> Result<(), taskwire::activity::BankError> {
+        self.inner.delete(key)
+    }
+    fn list(&self, prefix: &str) -> Result<Vec<String>, taskwire::activity::BankError> {
+        self.inner.list(prefix)
+    }
+}
+
+fn refusing_ops(name: &str, prefix: &'static str, status: &'static str) -> Operations {
+    let dir = tmp(name);
+    let bank = Arc::new(Refusing {
+        inner: DirBank::new(dir.join("bank")),
+        prefix,
+        status,
+    });
+    let mut provider = Provider::new("test", "provider-1", bank);
+    provider
+        .plugin(
+            "all",
+            Arc::new(Plugin {
+                fail: FailAt::default(),
+            }),
+        )
+        .unwrap();
+    let db = format!("sqlite://{}", dir.join("logbook.db").display());
+    Operations::new(provider, taskwire::persistence::open(&db).unwrap()).unwrap()
+}
+
+#[test]
+fn a_failing_complete_reverts_the_operation_to_error() {
+    let plan = Plan::new("web", vec![Resource::new("server", "vm1")]);
+    // Complete cannot make the checkpoint `available`.
+    let ops = refusing_ops("complete-protect", "checkpoints/", "available");
+    let message = failed(ops.protect(&plan, &protectables()));
+    assert!(
+        message.contains("task `complete_protect` failed: bank object `checkpoints/")
+            && message.ends_with(": the bank is read-only now"),
+        "{message}"
+    );
+    let cp = ops.checkpoints().list().unwrap().pop().unwrap();
+    assert_eq!(cp.status, CheckpointStatus::Error);
+
+    // Complete cannot mark the restore `success`.
+    let ops = refusing_ops("complete-restore", "restores/", "success");
+    let id = ops.protect(&plan, &protectables()).unwrap().checkpoint_id;
+    let message = failed(ops.restore(&id));
+    assert!(
+        message.contains("task `complete_restore` failed"),
+        "{message}"
+    );
+    let record = ops.checkpoints().restores().list().unwrap().pop().unwrap();
+    assert_eq!(record.status, RecordStatus::Error);
+    assert_eq!(
+        ops.checkpoints().get(&id).unwrap().status,
+        CheckpointStatus::Available
+    );
+
+    // Initiate's revert cannot set `error` either: the flow ends FAILURE, the
+    // log says both, and the record is left as the bank allows.
+    let ops = refusing_ops("revert-too", "checkpoints/", "error");
+    let mut provider = ops.provider().clone();
+    let fail = FailAt::default();
+    *fail.lock().unwrap() = Some((Operation::Protect, Hook::Parallel, "volume:shared".into()));
+    provider = {
+        let mut p = Provider::new(&provider.name, &provider.id, Arc::clone(&provider.bank));
+        p.plugin("all", Arc::new(Plugin { fail })).unwrap();
+        p
+    };
+    let db = format!(
+        "sqlite://{}",
+        tmp_root("revert-too").join("logbook.db").display()
+    );
+    let ops = Operations::new(provider, taskwire::persistence::open(&db).unwrap()).unwrap();
+    let message = failed(ops.protect(&plan, &protectables()));
+    assert!(
+        message.contains("then reverting task `initiate_protect` failed"),
+        "{message}"
+    );
+    let log = ops.logs().list().unwrap().pop().unwrap();
+    assert_eq!(log.error_info.as_deref(), Some(message.as_str()));
+    let cp = ops.checkpoints().get(&log.checkpoint_id).unwrap();
+    assert_eq!(cp.status, CheckpointStatus::Protecting);
+}
