@@ -825,3 +825,41 @@ fn a_failing_complete_reverts_the_operation_to_error() {
     let cp = ops.checkpoints().get(&log.checkpoint_id).unwrap();
     assert_eq!(cp.status, CheckpointStatus::Protecting);
 }
+
+#[test]
+fn operation_logs_live_in_any_logbook_backend() {
+    let dir = tmp("dir-logbook");
+    let url = format!("dir://{}", dir.join("logbook").display());
+    let mut provider = Provider::new(
+        "test",
+        "provider-1",
+        Arc::new(DirBank::new(dir.join("bank"))),
+    );
+    provider
+        .plugin(
+            "all",
+            Arc::new(Plugin {
+                fail: FailAt::default(),
+            }),
+        )
+        .unwrap();
+    let ops = Operations::new(provider, taskwire::persistence::open(&url).unwrap()).unwrap();
+    let plan = Plan::new("web", vec![Resource::new("server", "vm1")]);
+    let id = ops.protect(&plan, &protectables()).unwrap().checkpoint_id;
+    ops.verify(&id).unwrap();
+    // Another process opening the same directory finds them.
+    let logs = OperationLogs::open(taskwire::persistence::open(&url).unwrap())
+        .unwrap()
+        .list()
+        .unwrap();
+    let kinds: Vec<(Operation, OperationStatus)> =
+        logs.iter().map(|l| (l.operation, l.status)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (Operation::Protect, OperationStatus::Success),
+            (Operation::Verify, OperationStatus::Success)
+        ]
+    );
+    assert_eq!(logs[0], ops.logs().get(logs[0].id).unwrap());
+}
