@@ -157,7 +157,7 @@ impl Default for Registry {
 impl Registry {
     /// A registry with the bank `file-system`: a [`DirBank`] in the directory
     /// given by its section's `path`; with the `object-store` feature, the bank
-    /// `object-store` too: an [`ObjectStoreBank`](super::ObjectStoreBank) at
+    /// `object-store` too: an `ObjectStoreBank` at
     /// its section's `url` (or local `path`), the section's other keys being
     /// the store's options.
     pub fn new() -> Registry {

@@ -26,6 +26,13 @@
 //! give it a name of its resource's own (`TaskSpec::provides_as`), or two
 //! resources of one type make an ambiguous provider, which the flow's
 //! validation reports before anything runs.
+//!
+//! On top, Karbor's protection service: [`Checkpoints`] (records in the bank
+//! with a status lifecycle), [`Operations`] (protect, restore, verify, copy
+//! and delete, each Initiate → activities → Complete, each with an
+//! [`OperationLog`] in the logbook's database), and [`Protectables`], which
+//! derive a plan's resource graph from each type's dependencies. Banks:
+//! [`DirBank`], and `ObjectStoreBank` with the `object-store` feature.
 
 mod bank;
 mod checkpoint;
