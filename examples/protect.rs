@@ -4,15 +4,28 @@
 //! Providers are loaded from `examples/providers.d/*.conf`; their plugins
 //! (`nova-server`, `cinder-volume`, `glance-image`) and the bank
 //! (`file-system`, checkpoints as JSON files under `target/protect-bank`) are
-//! found by name. The example protects the server into a checkpoint, loses the
-//! server and its volumes, restores them from the checkpoint, checks they are
-//! as before, and deletes the checkpoint. Volume backups are long-running
-//! async activities that poll until done and report progress to a progress
-//! bar. Every run is recorded in the SQLite logbook `target/protect.db`.
+//! found by name. A plan names the server; protectables find what it uses
+//! (its volumes and image), which makes the resource graph. The example then
+//! runs Karbor's five operations, each an Initiate task, the plugins'
+//! pre/parallel/post activities over the graph, and a Complete task:
+//!
+//! 1. protect the plan into a checkpoint (`protecting` → `available`), and
+//!    list the checkpoints with their status;
+//! 2. verify the checkpoint;
+//! 3. copy it into a second bank (`target/protect-bank-offsite`);
+//! 4. lose the server and its volumes, and restore them from the copy;
+//! 5. delete the checkpoint (`deleting` → `deleted`).
+//!
+//! Volume backups are long-running async activities that poll until done and
+//! report progress to a progress bar. Every run is recorded in the SQLite
+//! logbook `target/protect.db`, with an operation log per operation that the
+//! example lists at the end.
 //!
 //! ```text
-//! cargo run --example protect                      # protect, restore, delete
-//! cargo run --example protect -- --fail-at vol2    # the backup of vol2 fails; protect is reverted
+//! cargo run --example protect                      # protect, verify, copy, restore, delete
+//! cargo run --example protect -- --fail-at vol2    # the backup of vol2 fails: protect is
+//!                                                  # reverted, the checkpoint is `error`
+//!                                                  # and its operation log says why
 //! ```
 
 use std::collections::BTreeMap;
@@ -24,7 +37,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use taskwire::activity::config::{self, Registry, Section};
 use taskwire::activity::{
-    ActivityCtx, ActivityFlow, Bank, Hook, Operation, ProtectionPlugin, Resource, ResourceGraph,
+    ActivityCtx, Checkpoints, DirBank, Hook, Operation, OperationError, OperationLog, Operations,
+    Plan, Protectable, Protectables, ProtectionPlugin, Provider, Resource,
 };
 use taskwire::prelude::*;
 use taskwire::{AtomEvent, Backend, Listener, ProgressBarListener};
@@ -138,6 +152,7 @@ impl ProtectionPlugin for ServerPlugin {
             (Operation::Verify, Hook::Parallel) => sync_task("nova-server.verify", move || {
                 Ok(json!(bank.get(&key).map_err(failure)?.is_some()))
             }),
+            (Operation::Copy, Hook::Parallel) => copy_task("nova-server.copy", ctx, "metadata")?,
             _ => return None,
         };
         Some(task.into_spec())
@@ -276,7 +291,7 @@ impl ProtectionPlugin for VolumePlugin {
             }),
             Operation::Verify => FnTask::new("cinder-volume.verify")
                 .run(move |_| Ok(json!(bank.get(&key).map_err(failure)?.is_some()))),
-            Operation::Copy => return None,
+            Operation::Copy => copy_task("cinder-volume.copy", ctx, "data")?,
         };
         Some(task.into_spec())
     }
@@ -329,9 +344,55 @@ impl ProtectionPlugin for ImagePlugin {
                 bank.delete(&key).map_err(failure)?;
                 Ok(Value::Null)
             }),
+            Operation::Copy => copy_task("glance-image.copy-out", ctx, "data")?,
             _ => return None,
         };
         Some(task.into_spec())
+    }
+}
+
+/// Copies this resource's bank entry `name` from the checkpoint into the copy
+/// (`None` outside a copy).
+fn copy_task(task: &str, ctx: &ActivityCtx<'_>, name: &str) -> Option<FnTask> {
+    let target = ctx.target?;
+    let (from, to) = (Arc::clone(ctx.bank), Arc::clone(target.bank));
+    let (src, dst) = (ctx.bank_key(name), target.bank_key(ctx.resource, name));
+    let id = ctx.resource.id.clone();
+    Some(sync_task(task, move || {
+        let value = from
+            .get(&src)
+            .map_err(failure)?
+            .ok_or_else(|| failure(CloudError::NotInCheckpoint(id.clone())))?;
+        to.put(&dst, &value).map_err(failure)?;
+        Ok(json!(dst))
+    }))
+}
+
+/// What the cloud knows about a resource type: a server depends on its
+/// volumes and its image; volumes and images on nothing.
+#[derive(Debug)]
+struct CloudProtectable {
+    kind: &'static str,
+    cloud: Arc<Cloud>,
+}
+
+impl Protectable for CloudProtectable {
+    fn resource_type(&self) -> String {
+        self.kind.into()
+    }
+
+    fn dependents(&self, resource: &Resource) -> Result<Vec<Resource>, String> {
+        if self.kind != SERVER {
+            return Ok(Vec::new());
+        }
+        let server = get_server(&self.cloud, &resource.id).map_err(|f| f.to_string())?;
+        let mut out: Vec<Resource> = server
+            .volumes
+            .iter()
+            .map(|v| Resource::new(VOLUME, v))
+            .collect();
+        out.push(Resource::new(IMAGE, &server.image));
+        Ok(out)
     }
 }
 
@@ -350,20 +411,27 @@ impl Listener for Print {
     }
 }
 
-/// Runs one operation's flow, with a progress bar, recorded in `logbook`.
-fn run(
-    activity: &ActivityFlow,
+/// The operations of `provider`: each flow's name printed, its activities
+/// printed as they end, a progress bar, every run recorded in `logbook`.
+fn operations(
+    provider: &Provider,
     logbook: &Arc<dyn Backend>,
-) -> Result<Result<(), RunError>, Box<dyn std::error::Error>> {
-    println!("{}:", activity.flow.name());
-    let bar = Arc::new(ProgressBarListener::for_flow(&activity.flow));
-    let mut engine = Engine::new(activity.flow.clone())
+) -> Result<Operations, OperationError> {
+    Ok(Operations::new(provider.clone(), Arc::clone(logbook))?
         .max_workers(4)
-        .listener(Print(Arc::clone(&bar)))
-        .listener(Arc::clone(&bar))
-        .persist(Arc::clone(logbook));
-    let result = engine.run().map(drop);
-    if let Some(uuid) = engine.flow_uuid() {
+        .on_engine(|flow, engine| {
+            println!("{}:", flow.name());
+            let bar = Arc::new(ProgressBarListener::for_flow(flow));
+            engine.listener(Print(Arc::clone(&bar))).listener(bar)
+        }))
+}
+
+/// Prints where the engine recorded the run of `log`.
+fn recorded(
+    logbook: &Arc<dyn Backend>,
+    log: &OperationLog,
+) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(uuid) = log.flow_uuid {
         let (detail, atoms) = logbook.load_flow(uuid)?;
         println!(
             "  logbook: flow detail {uuid} is {} ({} activities recorded)",
@@ -371,7 +439,50 @@ fn run(
             atoms.len()
         );
     }
-    Ok(result)
+    Ok(())
+}
+
+fn list_checkpoints(
+    title: &str,
+    checkpoints: &Checkpoints,
+) -> Result<(), Box<dyn std::error::Error>> {
+    println!("checkpoints in {title}:");
+    for c in checkpoints.list()? {
+        println!(
+            "  {} {:<10} plan `{}`, {} resources, {} items{}",
+            c.id,
+            c.status.as_str(),
+            c.plan.name,
+            c.graph.resources.len(),
+            checkpoints.data_keys(&c.id)?.len(),
+            c.copied_from
+                .as_deref()
+                .map(|from| format!(", copied from {from}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// The operation logs of checkpoints `ids`.
+fn list_logs(ops: &Operations, ids: &[&str]) -> Result<(), Box<dyn std::error::Error>> {
+    println!("operation logs:");
+    for log in ops.logs().list()? {
+        if !ids.contains(&log.checkpoint_id.as_str()) {
+            continue;
+        }
+        println!(
+            "  {:<8} {:<8} checkpoint {}{}",
+            log.operation.to_string(),
+            log.status.to_string(),
+            log.checkpoint_id,
+            log.error_info
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -435,34 +546,76 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .find(|p| p.name == "OS Infra Provider")
         .ok_or("examples/providers.d has no `OS Infra Provider`")?;
 
-    let mut graph = ResourceGraph::new();
-    let vm = graph.add(Resource::new(SERVER, "vm1"));
-    for (kind, id) in [(VOLUME, "vol1"), (VOLUME, "vol2"), (IMAGE, "img1")] {
-        let child = graph.add(Resource::new(kind, id));
-        graph.link(vm, child)?;
+    // The plan names the server; the protectables find what it uses.
+    let mut protectables = Protectables::new();
+    for kind in [SERVER, VOLUME, IMAGE] {
+        protectables.register(Arc::new(CloudProtectable {
+            kind,
+            cloud: Arc::clone(&cloud),
+        }))?;
+    }
+    let plan = Plan::new("vm1 and its disks", vec![Resource::new(SERVER, "vm1")]);
+    let graph = protectables.graph(&plan.resources)?;
+    println!("plan `{}` covers:", plan.name);
+    for &i in &graph.walk() {
+        let depth = if graph.parents(i).is_empty() { 1 } else { 2 };
+        println!(
+            "{:width$}{}",
+            "",
+            graph.resource(i).key(),
+            width = 2 * depth
+        );
     }
 
+    // Each run starts from empty banks; the logbook keeps every run.
+    for bank in ["target/protect-bank", "target/protect-bank-offsite"] {
+        match std::fs::remove_dir_all(bank) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+    }
     std::fs::create_dir_all("target")?;
     let logbook = taskwire::persistence::open("sqlite://target/protect.db")?;
-    let checkpoint = format!("checkpoint-{}", taskwire::persistence::Uuid::new_v4());
-    let items = |bank: &Arc<dyn Bank>| bank.list(&format!("{checkpoint}/"));
+    let ops = operations(provider, &logbook)?;
 
     // Protect.
-    let protect = provider.flow(Operation::Protect, &graph, &checkpoint)?;
-    if let Err(err) = run(&protect, &logbook)? {
-        println!("error: {err}");
-        println!(
-            "outcome: protect reverted; the checkpoint holds {} items; server vm1 is {}",
-            items(&provider.bank)?.len(),
-            get_server(&cloud, "vm1")?.status
-        );
-        std::process::exit(1);
-    }
-    let saved = items(&provider.bank)?;
+    let protected = match ops.protect(&plan, &protectables) {
+        Ok(outcome) => outcome,
+        Err(OperationError::Failed { log, error }) => {
+            recorded(&logbook, &log)?;
+            println!("error: {error}");
+            let checkpoint = ops.checkpoints().get(&log.checkpoint_id)?;
+            println!(
+                "outcome: protect reverted; checkpoint {} is {}, holding {} items; server vm1 is {}",
+                checkpoint.id,
+                checkpoint.status,
+                ops.checkpoints().data_keys(&checkpoint.id)?.len(),
+                get_server(&cloud, "vm1")?.status
+            );
+            list_checkpoints("the bank", ops.checkpoints())?;
+            list_logs(&ops, &[&checkpoint.id])?;
+            std::process::exit(1);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    recorded(&logbook, &protected.log)?;
+    let checkpoint = protected.checkpoint_id.clone();
+    let saved = ops.checkpoints().data_keys(&checkpoint)?;
     println!("checkpoint {checkpoint} holds {} items:", saved.len());
     for key in &saved {
         println!("  {key}");
     }
+    list_checkpoints("the bank", ops.checkpoints())?;
+
+    // Verify, then copy offsite: the same provider's plugins, another bank.
+    let verified = ops.verify(&checkpoint)?;
+    recorded(&logbook, &verified.log)?;
+    let mut offsite = provider.clone();
+    offsite.bank = Arc::new(DirBank::new("target/protect-bank-offsite"));
+    let offsite = operations(&offsite, &logbook)?;
+    let copied = ops.copy(&checkpoint, offsite.checkpoints())?;
+    recorded(&logbook, &copied.log)?;
+    list_checkpoints("the offsite bank", offsite.checkpoints())?;
 
     // Disaster: the server and its volumes are gone.
     {
@@ -472,25 +625,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("lost server vm1 and volumes vol1, vol2");
 
-    // Restore.
-    let restore = provider.flow(Operation::Restore, &graph, &checkpoint)?;
-    run(&restore, &logbook)??;
+    // Restore from the offsite copy.
+    let restored = offsite.restore(&copied.checkpoint_id)?;
+    recorded(&logbook, &restored.log)?;
     let same = *cloud.state.lock().unwrap() == initial;
     println!(
-        "restored: server vm1 is {}, with volumes {}; the cloud {} as before",
+        "restored from the offsite copy: server vm1 is {}, with volumes {}; the cloud {} as before",
         get_server(&cloud, "vm1")?.status,
         get_server(&cloud, "vm1")?.volumes.join(", "),
         if same { "is" } else { "is NOT" }
     );
 
-    // Delete the checkpoint.
-    let delete = provider.flow(Operation::Delete, &graph, &checkpoint)?;
-    run(&delete, &logbook)??;
+    // Delete the checkpoint: its record stays, `deleted`.
+    let deleted = ops.delete(&checkpoint)?;
+    recorded(&logbook, &deleted.log)?;
     println!(
-        "deleted: the checkpoint holds {} items",
-        items(&provider.bank)?.len()
+        "deleted: checkpoint {checkpoint} is {} and holds {} items",
+        ops.checkpoints().get(&checkpoint)?.status,
+        ops.checkpoints().data_keys(&checkpoint)?.len()
     );
-    println!("outcome: protected, restored and deleted");
+    list_logs(&ops, &[&checkpoint, &copied.checkpoint_id])?;
+    println!("outcome: protected, verified, copied, restored and deleted");
     if !same {
         std::process::exit(3);
     }

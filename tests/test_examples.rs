@@ -159,8 +159,25 @@ fn chute_update_aborts_back_to_the_old_state() {
     assert_eq!(recorded_state("target/chute_update.db", &stdout), "FAILURE");
 }
 
+/// The checkpoint id on the line of `stdout` that starts with `prefix`.
+fn checkpoint_after<'a>(stdout: &'a str, prefix: &str) -> &'a str {
+    let line = stdout.lines().find(|l| l.starts_with(prefix)).unwrap();
+    line[prefix.len()..].split([' ', ':']).next().unwrap()
+}
+
+/// The operation logs in the example's logbook of checkpoint `id`.
+fn operation_logs(id: &str) -> Vec<taskwire::activity::OperationLog> {
+    let logbook = taskwire::persistence::open("sqlite://target/protect.db").unwrap();
+    let mut logs = taskwire::activity::OperationLogs::open(logbook)
+        .unwrap()
+        .list()
+        .unwrap();
+    logs.retain(|l| l.checkpoint_id == id);
+    logs
+}
+
 #[test]
-fn protect_protects_restores_and_deletes() {
+fn protect_protects_verifies_copies_restores_and_deletes() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (out, stdout) = run("protect", &[]);
     assert!(
@@ -172,6 +189,17 @@ fn protect_protects_restores_and_deletes() {
         "providers from {}:\n  OS Infra Provider (cf56bd3e-97a7-4078-b6d5-f36246333fd9): OS::Cinder::Volume, OS::Glance::Image, OS::Nova::Server\n  Volume Provider (2e0c8826-81d6-44e5-bb1d-1e2a4bd3a9d4): OS::Cinder::Volume\n",
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/providers.d").display()
     )), "{stdout}");
+    // The protectables found what the server uses.
+    assert_eq!(
+        lines_after(&stdout, "plan `vm1 and its disks` covers:"),
+        [
+            "OS::Nova::Server:vm1",
+            "OS::Cinder::Volume:vol1",
+            "OS::Cinder::Volume:vol2",
+            "OS::Glance::Image:img1"
+        ]
+    );
+    let checkpoint = checkpoint_after(&stdout, "checkpoint ");
     let saved: Vec<String> = stdout
         .lines()
         .skip_while(|l| !l.contains(" holds 4 items:"))
@@ -188,28 +216,77 @@ fn protect_protects_restores_and_deletes() {
             "OS-Nova-Server/vm1/metadata"
         ]
     );
+    assert_eq!(
+        lines_after(&stdout, "checkpoints in the bank:"),
+        [format!(
+            "{checkpoint} available  plan `vm1 and its disks`, 4 resources, 4 items"
+        )]
+    );
+    let copy = lines_after(&stdout, "checkpoints in the offsite bank:");
+    assert_eq!(copy.len(), 1, "{stdout}");
+    assert!(
+        copy[0].ends_with(&format!(
+            " available  plan `vm1 and its disks`, 4 resources, 4 items, copied from {checkpoint}"
+        )),
+        "{stdout}"
+    );
+    let copy_id = copy[0].split(' ').next().unwrap();
     assert!(
         stdout.contains(
-            "restored: server vm1 is active, with volumes vol1, vol2; the cloud is as before\n"
+            "restored from the offsite copy: server vm1 is active, with volumes vol1, vol2; the cloud is as before\n"
         ),
         "{stdout}"
     );
     assert!(
-        stdout.contains("deleted: the checkpoint holds 0 items\n"),
+        stdout.contains(&format!(
+            "deleted: checkpoint {checkpoint} is deleted and holds 0 items\n"
+        )),
         "{stdout}"
     );
-    // The server's pre activity came first and its post last, in every flow.
+    // Initiate first and Complete last; the server's pre activity before its
+    // children's, its post after theirs.
     let protect = lines_after(&stdout, "protect:");
+    assert_eq!(protect.first(), Some(&"SUCCESS        initiate_protect"));
+    assert_eq!(protect[1], "SUCCESS        OS::Nova::Server:vm1:pre");
+    assert_eq!(protect[5], "SUCCESS        OS::Nova::Server:vm1:post");
     assert_eq!(
-        protect.first(),
-        Some(&"SUCCESS        OS::Nova::Server:vm1:pre")
+        protect[protect.len() - 2],
+        "SUCCESS        complete_protect"
     );
-    assert_eq!(protect[4], "SUCCESS        OS::Nova::Server:vm1:post");
+    for op in ["verify", "copy", "restore", "delete"] {
+        let lines = lines_after(&stdout, &format!("{op}:"));
+        assert_eq!(
+            lines.first().copied(),
+            Some(format!("SUCCESS        initiate_{op}").as_str())
+        );
+        assert_eq!(
+            lines[lines.len() - 2],
+            format!("SUCCESS        complete_{op}")
+        );
+    }
     assert_eq!(recorded_state("target/protect.db", &stdout), "SUCCESS");
+    // The operation logs, as printed and as the logbook keeps them.
+    assert_eq!(
+        lines_after(&stdout, "operation logs:"),
+        [
+            format!("protect  success  checkpoint {checkpoint}"),
+            format!("verify   success  checkpoint {checkpoint}"),
+            format!("copy     success  checkpoint {checkpoint}"),
+            format!("restore  success  checkpoint {copy_id}"),
+            format!("delete   success  checkpoint {checkpoint}"),
+        ]
+    );
+    let logs = operation_logs(checkpoint);
+    let ops: Vec<String> = logs.iter().map(|l| l.operation.to_string()).collect();
+    assert_eq!(ops, ["protect", "verify", "copy", "delete"]);
+    assert!(logs
+        .iter()
+        .all(|l| l.error_info.is_none() && l.ended_at.is_some()));
+    assert_eq!(logs[2].extra_info["copy_to"], copy_id);
 }
 
 #[test]
-fn protect_reverts_a_failed_backup() {
+fn protect_reverts_a_failed_backup_and_logs_why() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (out, stdout) = run("protect", &["--fail-at", "vol2"]);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
@@ -217,11 +294,29 @@ fn protect_reverts_a_failed_backup() {
         stdout.contains("failed: backup of `vol2` failed: injected failure (--fail-at)\n"),
         "{stdout}"
     );
+    let checkpoint = checkpoint_after(&stdout, "outcome: protect reverted; checkpoint ");
     assert!(
-        stdout.contains(
-            "outcome: protect reverted; the checkpoint holds 0 items; server vm1 is active\n"
-        ),
+        stdout.contains(&format!(
+            "outcome: protect reverted; checkpoint {checkpoint} is error, holding 0 items; server vm1 is active\n"
+        )),
         "{stdout}"
     );
+    assert_eq!(
+        lines_after(&stdout, "checkpoints in the bank:"),
+        [format!(
+            "{checkpoint} error      plan `vm1 and its disks`, 4 resources, 0 items"
+        )]
+    );
+    let why = format!(
+        "flow `protect:{checkpoint}` was reverted: task `OS::Cinder::Volume:vol2:parallel` failed: backup of `vol2` failed: injected failure (--fail-at)"
+    );
+    assert_eq!(
+        lines_after(&stdout, "operation logs:"),
+        [format!("protect  error    checkpoint {checkpoint}: {why}")]
+    );
     assert_eq!(recorded_state("target/protect.db", &stdout), "REVERTED");
+    let logs = operation_logs(checkpoint);
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].status, taskwire::activity::OperationStatus::Error);
+    assert_eq!(logs[0].error_info.as_deref(), Some(why.as_str()));
 }

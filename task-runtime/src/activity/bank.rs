@@ -39,6 +39,14 @@ pub enum BankError {
         #[source]
         source: std::io::Error,
     },
+    /// An object store that said no, or cannot be reached or configured.
+    #[error("bank object `{location}`: {message}")]
+    Store {
+        /// The store's URL and the key, or the URL alone.
+        location: String,
+        /// Why.
+        message: String,
+    },
     /// A stored file that is not JSON.
     #[error("bank file `{path}` is not JSON: {message}")]
     Corrupt {

@@ -100,6 +100,38 @@ pub type PluginFactory =
 /// Builds a bank from its section.
 pub type BankFactory = dyn Fn(&Section) -> Result<Arc<dyn Bank>, String> + Send + Sync;
 
+/// The bank `object-store`: `url` (`file:///dir`, `memory:///`, `s3://bucket/prefix`,
+/// ...) or `path` (a local directory, made if missing); every other key is an
+/// option of the store (`aws_region = eu-west-1`).
+#[cfg(feature = "object-store")]
+fn object_store_bank(section: &Section) -> Result<Arc<dyn Bank>, String> {
+    let options: Vec<(&str, &str)> = section
+        .entries()
+        .filter(|(k, _, _)| *k != "url" && *k != "path")
+        .map(|(k, v, _)| (k, v))
+        .collect();
+    let url = match (section.get("url"), section.get("path")) {
+        (Some(url), None) => url.to_owned(),
+        (None, Some(path)) => {
+            std::fs::create_dir_all(path).map_err(|e| format!("cannot make `{path}`: {e}"))?;
+            let abs =
+                std::fs::canonicalize(path).map_err(|e| format!("cannot resolve `{path}`: {e}"))?;
+            url::Url::from_directory_path(&abs)
+                .map_err(|()| format!("`{}` is not an absolute path", abs.display()))?
+                .to_string()
+        }
+        (Some(_), Some(_)) => return Err("give `url` or `path`, not both".into()),
+        (None, None) => {
+            return Err(format!(
+                "section `[{}]` has no `url` or `path`",
+                section.name
+            ))
+        }
+    };
+    let bank = super::ObjectStoreBank::from_url(&url, options).map_err(|e| e.to_string())?;
+    Ok(Arc::new(bank) as Arc<dyn Bank>)
+}
+
 /// Plugins and banks by name.
 #[derive(Clone)]
 pub struct Registry {
@@ -124,13 +156,18 @@ impl Default for Registry {
 
 impl Registry {
     /// A registry with the bank `file-system`: a [`DirBank`] in the directory
-    /// given by its section's `path`.
+    /// given by its section's `path`; with the `object-store` feature, the bank
+    /// `object-store` too: an `ObjectStoreBank` at
+    /// its section's `url` (or local `path`), the section's other keys being
+    /// the store's options.
     pub fn new() -> Registry {
         let mut registry = Registry::empty();
         registry.bank("file-system", |section| {
             let path = section.require("path")?;
             Ok(Arc::new(DirBank::new(path)) as Arc<dyn Bank>)
         });
+        #[cfg(feature = "object-store")]
+        registry.bank("object-store", object_store_bank);
         registry
     }
 

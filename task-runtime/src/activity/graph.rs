@@ -41,6 +41,16 @@ impl Resource {
     }
 }
 
+/// A resource graph as a checkpoint keeps it: the resources in the order added,
+/// and the `(parent, child)` links by index, in the order made.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct GraphRecord {
+    /// The resources.
+    pub resources: Vec<Resource>,
+    /// `(parent, child)` indexes into `resources`.
+    pub links: Vec<(usize, usize)>,
+}
+
 /// A graph of resources: each may have children (a server's volumes); a
 /// resource may have several parents (a volume shared by two servers), and
 /// the graph has no cycles.
@@ -175,5 +185,44 @@ impl ResourceGraph {
             visit(self, root, &mut seen, &mut order);
         }
         order
+    }
+
+    /// The graph as a checkpoint keeps it.
+    pub fn record(&self) -> GraphRecord {
+        let mut links = Vec::new();
+        for (parent, children) in self.children.iter().enumerate() {
+            links.extend(children.iter().map(|&child| (parent, child)));
+        }
+        GraphRecord {
+            resources: self.resources.clone(),
+            links,
+        }
+    }
+
+    /// The graph a [`GraphRecord`] describes; a resource listed twice, a link
+    /// to an index out of range or a cycle is an error.
+    ///
+    /// ```
+    /// # use taskwire_runtime::activity::{Resource, ResourceGraph};
+    /// let mut graph = ResourceGraph::new();
+    /// let vm = graph.add(Resource::new("server", "vm1"));
+    /// let vol = graph.add(Resource::new("volume", "vol1"));
+    /// graph.link(vm, vol).unwrap();
+    /// let again = ResourceGraph::from_record(&graph.record()).unwrap();
+    /// assert_eq!(again.record(), graph.record());
+    /// ```
+    pub fn from_record(record: &GraphRecord) -> Result<ResourceGraph, ActivityError> {
+        let mut graph = ResourceGraph::new();
+        for (i, resource) in record.resources.iter().enumerate() {
+            if graph.add(resource.clone()) != i {
+                return Err(ActivityError::DuplicateResource {
+                    resource: resource.key(),
+                });
+            }
+        }
+        for &(parent, child) in &record.links {
+            graph.link(parent, child)?;
+        }
+        Ok(graph)
     }
 }

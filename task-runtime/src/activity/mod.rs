@@ -26,23 +26,48 @@
 //! give it a name of its resource's own (`TaskSpec::provides_as`), or two
 //! resources of one type make an ambiguous provider, which the flow's
 //! validation reports before anything runs.
+//!
+//! On top, Karbor's protection service: [`Checkpoints`] (records in the bank
+//! with a status lifecycle), [`Operations`] (protect, restore, verify, copy
+//! and delete, each Initiate → activities → Complete, each with an
+//! [`OperationLog`] in the logbook's database), and [`Protectables`], which
+//! derive a plan's resource graph from each type's dependencies. Banks:
+//! [`DirBank`], and `ObjectStoreBank` with the `object-store` feature.
 
 mod bank;
+mod checkpoint;
 pub mod config;
 mod graph;
+#[cfg(feature = "object-store")]
+mod object_bank;
+mod operations;
+mod oplog;
+mod protectable;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 pub use bank::{Bank, BankError, DirBank};
-pub use graph::{Resource, ResourceGraph};
+pub use checkpoint::{
+    Checkpoint, CheckpointError, CheckpointStatus, Checkpoints, Plan, Record, RecordStatus, Records,
+};
+pub use graph::{GraphRecord, Resource, ResourceGraph};
+#[cfg(feature = "object-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
+pub use object_bank::ObjectStoreBank;
+pub use operations::{EngineHook, OperationError, Operations, Outcome};
+pub use oplog::{OperationLog, OperationLogError, OperationLogs, OperationStatus};
+pub use protectable::{Protectable, Protectables};
 
 use crate::flow::Flow;
 use crate::task::TaskSpec;
 
 /// What is done to the resources.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Operation {
     /// Save the resources into a checkpoint.
     Protect,
@@ -116,6 +141,30 @@ pub struct ActivityCtx<'a> {
     pub checkpoint: &'a str,
     /// The provider's bank, where checkpoints are kept.
     pub bank: &'a Arc<dyn Bank>,
+    /// For [`Operation::Copy`]: the checkpoint being made, and its bank.
+    pub target: Option<Target<'a>>,
+}
+
+/// Where a copy goes: the new checkpoint and the bank that keeps it.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The new checkpoint's id.
+    pub checkpoint: &'a str,
+    /// Its bank.
+    pub bank: &'a Arc<dyn Bank>,
+}
+
+impl Target<'_> {
+    /// Where the copy of `resource`'s data named `name` goes in the target
+    /// bank (the layout of [`ActivityCtx::bank_key`]).
+    pub fn bank_key(&self, resource: &Resource, name: &str) -> String {
+        format!(
+            "{}/{}/{}/{name}",
+            self.checkpoint,
+            resource.kind.replace("::", "-"),
+            resource.id
+        )
+    }
 }
 
 impl ActivityCtx<'_> {
@@ -204,7 +253,32 @@ impl Provider {
         graph: &ResourceGraph,
         checkpoint: &str,
     ) -> Result<ActivityFlow, ActivityError> {
-        build(self, operation, graph, checkpoint)
+        build(
+            self,
+            format!("{operation}:{checkpoint}"),
+            operation,
+            graph,
+            checkpoint,
+            None,
+        )
+    }
+
+    /// The flow of [`Operation::Copy`] over `graph`, from checkpoint
+    /// `checkpoint` to `target`.
+    pub fn copy_flow(
+        &self,
+        graph: &ResourceGraph,
+        checkpoint: &str,
+        target: Target<'_>,
+    ) -> Result<ActivityFlow, ActivityError> {
+        build(
+            self,
+            format!("copy:{checkpoint}"),
+            Operation::Copy,
+            graph,
+            checkpoint,
+            Some(target),
+        )
     }
 }
 
@@ -242,9 +316,11 @@ impl ActivityFlow {
 
 fn build(
     provider: &Provider,
+    name: String,
     operation: Operation,
     graph: &ResourceGraph,
     checkpoint: &str,
+    target: Option<Target<'_>>,
 ) -> Result<ActivityFlow, ActivityError> {
     let order = graph.walk();
     // Slot `3 * i + h` is hook `h` of resource `i`; `None` when the plugin
@@ -267,6 +343,7 @@ fn build(
             resource,
             checkpoint,
             bank: &provider.bank,
+            target,
         };
         for (h, hook) in Hook::ALL.into_iter().enumerate() {
             if let Some(spec) = plugin.activity(&ctx, hook) {
@@ -319,7 +396,7 @@ fn build(
         }
     }
 
-    let mut flow = Flow::graph(format!("{operation}:{checkpoint}"));
+    let mut flow = Flow::graph(name);
     let mut links = Vec::new();
     for (a, list) in succ.iter().enumerate() {
         for &b in list {
@@ -381,6 +458,38 @@ pub enum ActivityError {
         parent: String,
         /// The would-be child.
         child: String,
+    },
+    /// A resource listed twice in a stored graph.
+    #[error("resource graph: resource `{resource}` is listed twice")]
+    DuplicateResource {
+        /// The resource, `type:id`.
+        resource: String,
+    },
+    /// No protectable handles a resource's type.
+    #[error("no protectable handles resource `{resource}` of type `{kind}`; registered types: {}", if known.is_empty() { "none".to_owned() } else { known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ") })]
+    NoProtectable {
+        /// The type.
+        kind: String,
+        /// The resource, `type:id`.
+        resource: String,
+        /// The types protectables are registered for.
+        known: Vec<String>,
+    },
+    /// Two protectables for one resource type.
+    #[error("protectables: resource type `{kind}` is registered twice")]
+    TwoProtectables {
+        /// The type.
+        kind: String,
+    },
+    /// A protectable that could not list a resource's dependencies.
+    #[error("protectable for `{kind}`: cannot find the dependencies of `{resource}`: {message}")]
+    Dependencies {
+        /// The protectable's type.
+        kind: String,
+        /// The resource, `type:id`.
+        resource: String,
+        /// Its message.
+        message: String,
     },
     /// An index that is not in the graph.
     #[error("resource graph: no resource at index {index} (the graph has {len})")]
