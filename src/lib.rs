@@ -120,10 +120,10 @@ pub use taskwire_runtime::{
     AtomDetail, AtomEvent, AtomState, AtomType, Backend, BoxFuture, Call, CancelToken, Captured,
     CapturingListener, Done, Engine, Failure, FailureKind, FailureRecord, Failures, Flow,
     FlowDetail, FlowError, FlowErrors, FlowEvent, FlowMismatch, FlowState, FnTask, Intention,
-    Lease, Listener, LogBook, Node, Outcome, Param, ParamKind, PersistenceError, Picture,
-    ProgressEvent, Provides, Registry, RegistryError, Res, Resources, ResumeError, RunError,
-    Suspender, Task, TaskCtx, TaskDef, TaskMeta, TaskSpec, TimingListener, TracingListener, Value,
-    Version,
+    IntoFailure, Lease, Listener, LogBook, Node, Outcome, Param, ParamKind, PersistenceError,
+    Picture, ProgressEvent, Provides, Registry, RegistryError, Res, Resources, ResumeError,
+    RunError, Suspender, Task, TaskCtx, TaskDef, TaskMeta, TaskSpec, TimingListener,
+    TracingListener, Value, Version,
 };
 
 /// The `taskwire` command's operator commands, to mount in a binary of your
@@ -325,8 +325,9 @@ pub mod __private {
     pub use taskwire_runtime::registry::TaskRegistration;
     pub use taskwire_runtime::retry::RetryAtom;
     pub use taskwire_runtime::task::{
-        finish, Call, Exec, Invocation, Location, Param, ParamKind, Provides, Res, RevertReturn,
-        Task, TaskCtx, TaskDef, TaskMeta, TaskParam, TaskReturn, TaskSpec, Text, Version,
+        finish, Call, Exec, Invocation, Location, Param, ParamKind, Provides, Res, ReturnOf,
+        RevertReturn, Task, TaskCtx, TaskDef, TaskError, TaskMeta, TaskParam, TaskReturn, TaskSpec,
+        Text, Version, ViaError, ViaValue,
     };
     pub use taskwire_runtime::{Failure, FailureKind, Failures, Outcome};
     pub use taskwire_runtime::{Flow, Node};

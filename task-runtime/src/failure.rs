@@ -181,9 +181,16 @@ impl Failure {
     }
 
     /// The original error, if it is of type `E` and this failure was produced in
-    /// this process.
+    /// this process. For an `anyhow::Error` (feature `anyhow`), as
+    /// `anyhow::Error::downcast_ref` finds it: the error it was made from,
+    /// or a context it was given.
     pub fn downcast_ref<E: StdError + 'static>(&self) -> Option<&E> {
-        self.inner.original.as_ref()?.downcast_ref::<E>()
+        let original = self.inner.original.as_deref()?;
+        #[cfg(feature = "anyhow")]
+        if let Some(anyhow) = original.downcast_ref::<crate::task::Anyhow>() {
+            return anyhow.0.chain().find_map(|e| e.downcast_ref::<E>());
+        }
+        original.downcast_ref::<E>()
     }
 
     /// Whether the original error is of type `E`.

@@ -106,8 +106,8 @@ pub use progress_bar::ProgressBarListener;
 pub use registry::{Registry, RegistryError, TaskRegistration};
 pub use task::CancelToken;
 pub use task::{
-    BoxFuture, Call, DefRef, Exec, FnTask, Invocation, Outcome, Param, ParamKind, Provides, Res,
-    Resources, Task, TaskCtx, TaskDef, TaskMeta, TaskSpec, Version,
+    BoxFuture, Call, DefRef, Exec, FnTask, IntoFailure, Invocation, Outcome, Param, ParamKind,
+    Provides, Res, Resources, Task, TaskCtx, TaskDef, TaskMeta, TaskSpec, Version,
 };
 
 /// Support for the code this crate's macros (`flow_factory!`) and the facade's

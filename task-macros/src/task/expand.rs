@@ -428,19 +428,22 @@ fn exec_fn(task: &TaskFn<'_>) -> TokenStream {
     let (decode, locals) = decode_params(task);
     // Errors about the return type ("not a task result", "does not implement
     // `Serialize`") point at the return type.
-    let (ret_span, wrap) = match &task.output {
-        Output::Result { ty, .. } => (at(ty.span()), false),
-        Output::Plain(ty) => (at(ty.span()), true),
-        Output::Unit => (at(ident.span()), true),
+    let ret_span = match &task.output {
+        Output::Result { ty, .. } | Output::Plain(ty) => at(ty.span()),
+        Output::Unit => at(ident.span()),
     };
+    // The return, a `Result` (of any error type a task may have) or a
+    // plain value, is told apart by its type (see
+    // `taskwire_runtime::task::ReturnOf`): a `Result` under an alias of any
+    // name is one.
     let finish = |atom: TokenStream, value: TokenStream| {
-        let (p, core) = (k.private_at(ret_span), k.core_at(ret_span));
-        if wrap {
-            quote_spanned! {ret_span=>
-                #p::finish(#atom, #core::result::Result::<_, #p::Infallible>::Ok(#value))
-            }
-        } else {
-            quote_spanned!(ret_span=> #p::finish(#atom, #value))
+        let p = k.private_at(ret_span);
+        quote_spanned! {ret_span=>
+            #p::finish(#atom, {
+                #[allow(unused_imports)]
+                use #p::{ViaError as _, TaskError as _, ViaValue as _};
+                (&&#p::ReturnOf::new(#value)).into_return()
+            })
         }
     };
     let body = if task.is_async() {

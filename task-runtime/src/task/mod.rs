@@ -12,6 +12,7 @@
 
 mod call;
 mod cancel;
+mod error;
 pub(crate) mod finite;
 mod meta;
 
@@ -26,6 +27,11 @@ use smallvec::SmallVec;
 pub(crate) use call::RevertInfo;
 pub use call::{encode, short_type_name, BoxFuture, Call, Invocation, Res, Resources, TaskCtx};
 pub use cancel::CancelToken;
+#[cfg(feature = "anyhow")]
+pub(crate) use error::Anyhow;
+pub use error::IntoFailure;
+#[doc(hidden)]
+pub use error::{ReturnOf, TaskError, ViaError, ViaValue};
 pub use meta::{Location, Param, ParamKind, Provides, TaskMeta, Text, Version};
 
 use crate::failure::Failure;
@@ -112,8 +118,9 @@ impl<T> Outcome<T> {
     }
 }
 
-/// What a task function may return: `Result<T, E>` with a serializable `T` and
-/// an error type `E`. `#[task]` wraps plain returns in `Ok`.
+/// A `Result` whose error is a `std::error::Error`, as a task's return (for
+/// code that calls [`finish`] itself; `#[task]` also takes the error types of
+/// [`IntoFailure`], see [`ReturnOf`]).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a task result",
     label = "a task must return `Result<T, E>` with `T: Serialize` and `E: std::error::Error + Send + Sync + 'static`, or a plain `T: Serialize`"

@@ -1,8 +1,0 @@
-use taskwire::prelude::*;
-
-#[task]
-fn create(size: u64) -> Result<u64, String> {
-    Ok(size)
-}
-
-fn main() {}
