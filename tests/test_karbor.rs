@@ -161,7 +161,7 @@ fn setup(name: &str) -> Setup {
     }
 }
 
-fn failed(result: Result<taskwire::activity::Outcome, OperationError>) -> String {
+fn failed(result: Result<taskwire::activity::OperationDone, OperationError>) -> String {
     match result {
         Err(OperationError::Failed { log, error }) => {
             assert_eq!(log.status, OperationStatus::Error);

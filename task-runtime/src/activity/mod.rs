@@ -56,7 +56,7 @@ pub use graph::{GraphRecord, Resource, ResourceGraph};
 #[cfg(feature = "object-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
 pub use object_bank::ObjectStoreBank;
-pub use operations::{EngineHook, OperationError, Operations, Outcome};
+pub use operations::{EngineHook, OperationDone, OperationError, Operations};
 pub use oplog::{OperationLog, OperationLogError, OperationLogs, OperationStatus};
 pub use protectable::{Protectable, Protectables};
 

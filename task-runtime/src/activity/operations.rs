@@ -36,7 +36,7 @@ pub type EngineHook = dyn Fn(&Flow, Engine) -> Engine + Send + Sync;
 
 /// What an operation that ended well did.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub struct OperationDone {
     /// Its log, ended.
     pub log: OperationLog,
     /// The checkpoint: for a copy, the one it made.
@@ -186,7 +186,7 @@ impl Operations {
         &self,
         plan: &Plan,
         protectables: &Protectables,
-    ) -> Result<Outcome, OperationError> {
+    ) -> Result<OperationDone, OperationError> {
         let graph = protectables.graph(&plan.resources)?;
         self.protect_graph(plan, &graph)
     }
@@ -196,7 +196,7 @@ impl Operations {
         &self,
         plan: &Plan,
         graph: &ResourceGraph,
-    ) -> Result<Outcome, OperationError> {
+    ) -> Result<OperationDone, OperationError> {
         // Built before the checkpoint is made: a graph the provider cannot
         // protect leaves nothing behind.
         let id = Uuid::new_v4().to_string();
@@ -222,19 +222,19 @@ impl Operations {
     }
 
     /// Restores checkpoint `id` (which must be `available`).
-    pub fn restore(&self, id: &str) -> Result<Outcome, OperationError> {
+    pub fn restore(&self, id: &str) -> Result<OperationDone, OperationError> {
         self.with_record(Operation::Restore, id, self.checkpoints.restores())
     }
 
     /// Verifies checkpoint `id` (which must be `available`).
-    pub fn verify(&self, id: &str) -> Result<Outcome, OperationError> {
+    pub fn verify(&self, id: &str) -> Result<OperationDone, OperationError> {
         self.with_record(Operation::Verify, id, self.checkpoints.verifications())
     }
 
     /// Deletes checkpoint `id` (`available` or `error`): the plugins' delete
     /// activities, then whatever data is left in the bank; the record stays,
     /// `deleted`.
-    pub fn delete(&self, id: &str) -> Result<Outcome, OperationError> {
+    pub fn delete(&self, id: &str) -> Result<OperationDone, OperationError> {
         let checkpoint = self.owned(id)?;
         if !checkpoint.status.can_become(CheckpointStatus::Deleting) {
             return Err(CheckpointError::Status {
@@ -267,7 +267,7 @@ impl Operations {
     /// Copies checkpoint `id` (which must be `available`) into a new
     /// checkpoint in `to` (another bank, or this one): the plugins' copy
     /// activities write it ([`ActivityCtx::target`](super::ActivityCtx::target)).
-    pub fn copy(&self, id: &str, to: &Checkpoints) -> Result<Outcome, OperationError> {
+    pub fn copy(&self, id: &str, to: &Checkpoints) -> Result<OperationDone, OperationError> {
         let checkpoint = self.available(Operation::Copy, id)?;
         let graph = checkpoint.resource_graph()?;
         // Built before the new checkpoint is made, to fail early.
@@ -330,7 +330,7 @@ impl Operations {
         operation: Operation,
         id: &str,
         records: Records,
-    ) -> Result<Outcome, OperationError> {
+    ) -> Result<OperationDone, OperationError> {
         let checkpoint = self.available(operation, id)?;
         let graph = checkpoint.resource_graph()?;
         let resources = build(
@@ -361,7 +361,7 @@ impl Operations {
         resources: Flow,
         subject: Subject,
         record_id: Option<String>,
-    ) -> Result<Outcome, OperationError> {
+    ) -> Result<OperationDone, OperationError> {
         self.logs.save(&log)?;
         let operation = log.operation;
         let flow = Flow::linear(format!("{operation}:{checkpoint}"))
@@ -381,7 +381,7 @@ impl Operations {
                 log.end(None);
                 self.logs.save(&log)?;
                 let checkpoint_id = checkpoint.to_owned();
-                Ok(Outcome {
+                Ok(OperationDone {
                     log,
                     checkpoint_id,
                     record_id,
