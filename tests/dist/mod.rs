@@ -1,5 +1,5 @@
-//! Helpers of the distribution tests: a PostgreSQL database and a Redis
-//! jobboard of the test's own, removed afterwards.
+//! Helpers of the distribution tests: a PostgreSQL database and a Redis,
+//! ZooKeeper or etcd jobboard of the test's own, removed afterwards.
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -132,6 +132,64 @@ impl ZkBoard {
 impl Drop for ZkBoard {
     fn drop(&mut self) {
         if let Ok(board) = taskwire::jobboard::ZookeeperJobBoard::open(&ZkBoard::url(), &self.0) {
+            let _ = board.purge();
+        }
+    }
+}
+
+/// The etcd the tests use, and the key prefix under which they work.
+pub const ETCD: &str = "etcd://127.0.0.1:2379/taskwire-test";
+
+/// An etcd board name of the test's own; its keys are deleted afterwards.
+#[cfg(feature = "etcd")]
+pub struct EtcdBoard(pub String);
+
+#[cfg(feature = "etcd")]
+impl EtcdBoard {
+    pub fn new(test: &str) -> EtcdBoard {
+        EtcdBoard(format!("tw_{}", unique(test)))
+    }
+
+    /// [`ETCD`], or the servers of `TASKWIRE_TEST_ETCD` (`host:port[,…]`).
+    pub fn url() -> String {
+        std::env::var("TASKWIRE_TEST_ETCD")
+            .map(|servers| format!("etcd://{servers}/taskwire-test"))
+            .unwrap_or_else(|_| ETCD.to_owned())
+    }
+
+    pub fn open(&self) -> taskwire::jobboard::EtcdJobBoard {
+        taskwire::jobboard::EtcdJobBoard::open(&EtcdBoard::url(), &self.0).unwrap()
+    }
+
+    /// The board's key `path` (under `/taskwire-test/boards/<board>/`), set
+    /// from outside.
+    pub fn set(&self, path: &str, data: &[u8]) {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let url = EtcdBoard::url();
+        let servers = url
+            .trim_start_matches("etcd://")
+            .trim_end_matches("/taskwire-test");
+        let endpoints: Vec<String> = servers.split(',').map(str::to_owned).collect();
+        rt.block_on(async {
+            let mut client = ::etcd_client::Client::connect(endpoints, None)
+                .await
+                .unwrap();
+            client
+                .put(
+                    format!("/taskwire-test/boards/{}/{path}", self.0),
+                    data,
+                    None,
+                )
+                .await
+                .unwrap();
+        });
+    }
+}
+
+#[cfg(feature = "etcd")]
+impl Drop for EtcdBoard {
+    fn drop(&mut self) {
+        if let Ok(board) = taskwire::jobboard::EtcdJobBoard::open(&EtcdBoard::url(), &self.0) {
             let _ = board.purge();
         }
     }
