@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::private_server::PrivateEtcd;
-use taskwire::jobboard::{self, Job, JobBoard, JobBoardError, JobState, NewJob};
+use taskwire::jobboard::{self, Job, JobBoardError, JobState, NewJob};
 use taskwire::FlowState;
 
 /// What a bounded call may take beyond its bound (scheduling, a busy machine).
