@@ -183,11 +183,9 @@ fn jobboards(quick: bool) {
     }
     #[cfg(feature = "etcd")]
     {
-        let etcd = taskwire::jobboard::EtcdJobBoard::open(
-            "etcd://127.0.0.1:2379/taskwire-bench",
-            &name,
-        )
-        .expect("etcd on 2379");
+        let etcd =
+            taskwire::jobboard::EtcdJobBoard::open("etcd://127.0.0.1:2379/taskwire-bench", &name)
+                .expect("etcd on 2379");
         println!(
             "| etcd 3.4, local TCP (`txn`) | {n} | {:.0} |",
             claims(&etcd, n)

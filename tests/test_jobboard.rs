@@ -854,23 +854,49 @@ mod etcd_board {
         ));
     }
 
-    /// A claim outlives a lease that lapsed while the board was alive (etcd
-    /// was away longer than `lease_ttl`): its next renewal puts the claim
-    /// key back under a new lease.
+    /// A live board keeps its lease alive: its claims outlast `lease_ttl`.
     #[test]
-    fn a_renewal_puts_the_claim_key_back_under_a_live_lease() {
-        let keep = EtcdBoard::new("relet");
+    fn a_live_boards_claims_outlast_its_lease_ttl() {
+        let keep = EtcdBoard::new("kept");
         let url = format!("{}?lease_ttl=2s", EtcdBoard::url());
         let board = taskwire::jobboard::EtcdJobBoard::open(&url, &keep.0).unwrap();
         board.post(&job("kept", 0)).unwrap();
         let claim = board.claim("c", LONG).unwrap().unwrap();
-        // The claim key is there, and stays while the board keeps its lease.
-        std::thread::sleep(Duration::from_secs(4));
+        std::thread::sleep(Duration::from_secs(5));
         let other = keep.open();
         assert!(other.claim("o", LONG).unwrap().is_none(), "still held");
-        let renewed = board.renew(&claim, LONG).unwrap();
-        assert!(renewed.expires_at >= claim.expires_at);
-        assert!(other.claim("o", LONG).unwrap().is_none(), "still held");
+        board.complete(&claim, FlowState::Success).unwrap();
+    }
+
+    /// A lease that went (revoked, or expired while etcd was away): the
+    /// claims it held can be taken over; a claim not taken over yet is put
+    /// back under a new lease at its next renewal.
+    #[test]
+    fn a_lost_lease_frees_its_claims_and_a_renewal_takes_a_new_one() {
+        let keep = EtcdBoard::new("relet");
+        let board = keep.open();
+        let first = board.post(&job("first", 1)).unwrap();
+        let second = board.post(&job("second", 0)).unwrap();
+        let a = board.claim("c", LONG).unwrap().unwrap();
+        let b = board.claim("c", LONG).unwrap().unwrap();
+        assert_eq!((a.job.id, b.job.id), (first.id, second.id));
+        let old = keep.revoke_claim_lease(&first.id.to_string());
+        // The holder renews `a` first: its claim key is back, under a new
+        // lease.
+        let a = board.renew(&a, LONG).unwrap();
+        // The other claim's key went with the lease: taken over.
+        let other = keep.open();
+        let taken = other.claim("o", LONG).unwrap().unwrap();
+        assert_eq!((taken.job.id, taken.token), (second.id, b.token + 1));
+        assert!(other.claim("o", LONG).unwrap().is_none(), "`a` is held");
+        assert!(matches!(
+            board.complete(&b, FlowState::Success).unwrap_err(),
+            JobBoardError::Lost { .. }
+        ));
+        let new = keep.revoke_claim_lease(&first.id.to_string());
+        assert_ne!(new, old, "a new lease");
+        board.renew(&a, LONG).unwrap();
+        board.complete(&a, FlowState::Success).unwrap();
     }
 
     /// A conductor waiting on the board wakes up when a job is posted,

@@ -187,6 +187,31 @@ impl EtcdBoard {
 }
 
 #[cfg(feature = "etcd")]
+impl EtcdBoard {
+    /// Revokes the lease that holds the claim key of `job`, from outside (as
+    /// etcd does when a lease expires); the lease's id.
+    pub fn revoke_claim_lease(&self, job: &str) -> i64 {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let url = EtcdBoard::url();
+        let servers = url
+            .trim_start_matches("etcd://")
+            .trim_end_matches("/taskwire-test");
+        let endpoints: Vec<String> = servers.split(',').map(str::to_owned).collect();
+        rt.block_on(async {
+            let mut client = ::etcd_client::Client::connect(endpoints, None)
+                .await
+                .unwrap();
+            let key = format!("/taskwire-test/boards/{}/claims/{job}", self.0);
+            let got = client.get(key, None).await.unwrap();
+            let lease = got.kvs().first().expect("a claim key").lease();
+            assert_ne!(lease, 0, "the claim key is attached to a lease");
+            client.lease_revoke(lease).await.unwrap();
+            lease
+        })
+    }
+}
+
+#[cfg(feature = "etcd")]
 impl Drop for EtcdBoard {
     fn drop(&mut self) {
         if let Ok(board) = taskwire::jobboard::EtcdJobBoard::open(&EtcdBoard::url(), &self.0) {
