@@ -9,8 +9,9 @@
 //!   at once, run by 2 workers (8 tasks at a time each); tasks per second.
 //! - `jobboard claims`: N jobs posted, then claimed and completed one by
 //!   one by one conductor-like loop; claims per second, for Redis,
-//!   PostgreSQL and (feature `zookeeper`) ZooKeeper on 127.0.0.1:2181, each
-//!   in a board or database of its own, removed after.
+//!   PostgreSQL, (feature `zookeeper`) ZooKeeper on 127.0.0.1:2181 and
+//!   (feature `etcd`) etcd on 127.0.0.1:2379, each in a board or database of
+//!   its own, removed after.
 //!
 //! Workers run in this process (on its tokio runtime) but every request and
 //! result goes through the broker.
@@ -179,6 +180,17 @@ fn jobboards(quick: bool) {
             claims(&zk, n)
         );
         zk.purge().unwrap();
+    }
+    #[cfg(feature = "etcd")]
+    {
+        let etcd =
+            taskwire::jobboard::EtcdJobBoard::open("etcd://127.0.0.1:2379/taskwire-bench", &name)
+                .expect("etcd on 2379");
+        println!(
+            "| etcd 3.4, local TCP (`txn`) | {n} | {:.0} |",
+            claims(&etcd, n)
+        );
+        etcd.purge().unwrap();
     }
     println!();
 }

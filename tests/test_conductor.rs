@@ -231,6 +231,17 @@ fn a_killed_conductor_is_taken_over_zookeeper_board_and_logbook() {
     }
 }
 
+/// The same on an etcd board (PostgreSQL logbook): the child's lease is no
+/// longer kept alive, and its claim key goes with it.
+#[cfg(feature = "etcd")]
+#[test]
+fn a_killed_conductor_is_taken_over_etcd_board_postgres_logbook() {
+    let board = dist::EtcdBoard::new("cond-etcd");
+    let db = PgDb::new("cond_etcd");
+    let url = format!("{}?lease_ttl=2s", dist::EtcdBoard::url());
+    killed_conductor_is_taken_over(&url, &board.0, &db.url());
+}
+
 /// A job whose factory refuses its parameters fails each time and ends dead
 /// after its limit, with every failure kept; the next job still runs.
 #[test]

@@ -1,10 +1,15 @@
 //! The jobboard's contract, checked the same way against the real Redis,
-//! PostgreSQL and ZooKeeper servers: ordering, fenced claims, renewal, failures counted up
+//! PostgreSQL, ZooKeeper and etcd servers: ordering, fenced claims, renewal, failures counted up
 //! to a dead job, expiries of dead conductors counted as failures, concurrent
 //! claims that never hand one job out twice, and the errors of missing jobs,
 //! corrupt rows and servers that are not there. Each test has a board (Redis
 //! key prefix) or database (PostgreSQL) of its own, removed afterwards.
-#![cfg(any(feature = "redis", feature = "postgres", feature = "zookeeper"))]
+#![cfg(any(
+    feature = "redis",
+    feature = "postgres",
+    feature = "zookeeper",
+    feature = "etcd"
+))]
 
 mod dist;
 #[cfg(feature = "redis")]
@@ -720,6 +725,241 @@ mod zookeeper_board {
     }
 }
 
+#[cfg(feature = "etcd")]
+mod etcd_board {
+    use super::*;
+    use crate::dist::EtcdBoard;
+    use std::time::Instant;
+    use taskwire::jobboard::open;
+
+    fn board(test: &str) -> (Arc<dyn JobBoard>, EtcdBoard) {
+        let keep = EtcdBoard::new(test);
+        (open(&EtcdBoard::url(), &keep.0).unwrap(), keep)
+    }
+
+    conformance!(board);
+
+    #[test]
+    fn concurrent_claims_never_share_a_job() {
+        let keep = EtcdBoard::new("concurrent");
+        super::concurrent_claims_never_share_a_job(&|| Arc::new(keep.open()) as Arc<dyn JobBoard>);
+    }
+
+    #[test]
+    fn boards_under_one_prefix_are_apart() {
+        // `apart` is a prefix of `apart_b`'s name: the keys must not mix.
+        let (a, _ka) = board("apart");
+        let (b, _kb) = board("apart_b");
+        a.post(&job("for-a", 0)).unwrap();
+        assert!(b.claim("c", LONG).unwrap().is_none());
+        assert!(b.list(None).unwrap().is_empty());
+        assert_eq!(a.claim("c", LONG).unwrap().unwrap().job.spec.name, "for-a");
+    }
+
+    #[test]
+    fn a_corrupt_job_is_named_and_others_stay_readable() {
+        let (board, keep) = board("corrupt");
+        let bad = board.post(&job("bad", 0)).unwrap();
+        let good = board.post(&job("good", 0)).unwrap();
+        keep.set(&format!("jobs/{}", bad.id), b"not json");
+        let err = board.get(bad.id).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "jobboard `{}` at {}: job {}, field `(value)` is corrupt: expected ident at line 1 column 2",
+                keep.0,
+                EtcdBoard::url(),
+                bad.id
+            )
+        );
+        assert_eq!(board.get(good.id).unwrap().spec.name, "good");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let (board, keep) = board("newer");
+        drop(board);
+        keep.set("schema", b"9");
+        let err = open(&EtcdBoard::url(), &keep.0).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("jobboard `{}` at {}: the jobboard's schema is version 9, newer than version 1 that this taskwire knows; upgrade taskwire to use it", keep.0, EtcdBoard::url())
+        );
+        keep.set("schema", b"one");
+        let err = open(&EtcdBoard::url(), &keep.0).unwrap_err();
+        let tail = format!(
+            "field `schema` is corrupt: `/taskwire-test/boards/{}/schema` holds \"one\", not a version number",
+            keep.0
+        );
+        assert!(err.to_string().ends_with(&tail), "{err}");
+    }
+
+    #[test]
+    fn a_server_that_is_not_there_is_named() {
+        let start = Instant::now();
+        let err = open("etcd://127.0.0.1:1/tw?timeout=1s", "main").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "jobboard `main` at etcd://127.0.0.1:1/tw?timeout=1s: create the jobboard (etcd 127.0.0.1:1) failed: "
+            ) && text.contains("Connection refused"),
+            "{text}"
+        );
+        assert!(err.is_transient(), "{err:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        let err = open("etcd://127.0.0.1:2379", "main").unwrap_err();
+        assert!(err.to_string().contains("no prefix"), "{err}");
+        let err = open("etcd://127.0.0.1:2379/tw?lease=5s", "main").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid jobboard `etcd://127.0.0.1:2379/tw?lease=5s`: unknown key `lease`; known keys: connect_timeout, query_timeout, timeout, lease_ttl"
+        );
+    }
+
+    /// A conductor whose board goes (its process ended) loses its claim at
+    /// once: the board revokes its lease, the claim key goes with it, and
+    /// the next claim takes the job over well before the claim's expiry,
+    /// recording the failure as for an expired claim.
+    #[test]
+    fn a_dead_conductors_lease_frees_its_claim() {
+        let keep = EtcdBoard::new("lease");
+        let posted = keep.open().post(&job("orphan", 0)).unwrap();
+        let dying = keep.open();
+        let held = dying.claim("dying", LONG).unwrap().unwrap();
+        let other = keep.open();
+        assert!(other.claim("alive", LONG).unwrap().is_none(), "still held");
+        drop(dying); // its lease is revoked with it
+        let taken = other.claim("alive", LONG).unwrap().unwrap();
+        assert_eq!((taken.job.id, taken.token), (posted.id, held.token + 1));
+        assert!(
+            taskwire::persistence::now_ms() < held.expires_at,
+            "taken before the old claim expired"
+        );
+        assert_eq!(taken.job.failures.len(), 1);
+        assert_eq!(
+            (
+                taken.job.failures[0].owner.as_str(),
+                taken.job.failures[0].token
+            ),
+            ("dying", held.token)
+        );
+        // The stale claim is fenced off.
+        assert!(matches!(
+            other.complete(&held, FlowState::Success).unwrap_err(),
+            JobBoardError::Lost { .. }
+        ));
+    }
+
+    /// A live board keeps its lease alive: its claims outlast `lease_ttl`.
+    #[test]
+    fn a_live_boards_claims_outlast_its_lease_ttl() {
+        let keep = EtcdBoard::new("kept");
+        let url = format!("{}?lease_ttl=2s", EtcdBoard::url());
+        let board = taskwire::jobboard::EtcdJobBoard::open(&url, &keep.0).unwrap();
+        board.post(&job("kept", 0)).unwrap();
+        let claim = board.claim("c", LONG).unwrap().unwrap();
+        std::thread::sleep(Duration::from_secs(5));
+        let other = keep.open();
+        assert!(other.claim("o", LONG).unwrap().is_none(), "still held");
+        board.complete(&claim, FlowState::Success).unwrap();
+    }
+
+    /// A lease that went (revoked, or expired while etcd was away): the
+    /// claims it held can be taken over; a claim not taken over yet is put
+    /// back under a new lease at its next renewal.
+    #[test]
+    fn a_lost_lease_frees_its_claims_and_a_renewal_takes_a_new_one() {
+        let keep = EtcdBoard::new("relet");
+        let board = keep.open();
+        let first = board.post(&job("first", 1)).unwrap();
+        let second = board.post(&job("second", 0)).unwrap();
+        let a = board.claim("c", LONG).unwrap().unwrap();
+        let b = board.claim("c", LONG).unwrap().unwrap();
+        assert_eq!((a.job.id, b.job.id), (first.id, second.id));
+        let old = keep.revoke_claim_lease(&first.id.to_string());
+        // The holder renews `a` first: its claim key is back, under a new
+        // lease.
+        let a = board.renew(&a, LONG).unwrap();
+        // The other claim's key went with the lease: taken over.
+        let other = keep.open();
+        let taken = other.claim("o", LONG).unwrap().unwrap();
+        assert_eq!((taken.job.id, taken.token), (second.id, b.token + 1));
+        assert!(other.claim("o", LONG).unwrap().is_none(), "`a` is held");
+        assert!(matches!(
+            board.complete(&b, FlowState::Success).unwrap_err(),
+            JobBoardError::Lost { .. }
+        ));
+        let new = keep.revoke_claim_lease(&first.id.to_string());
+        assert_ne!(new, old, "a new lease");
+        board.renew(&a, LONG).unwrap();
+        board.complete(&a, FlowState::Success).unwrap();
+    }
+
+    /// A conductor waiting on the board wakes up when a job is posted,
+    /// rather than at its next poll; and when a claim is freed by a lease
+    /// that went.
+    #[test]
+    fn a_waiting_conductor_wakes_when_a_job_is_posted() {
+        let keep = EtcdBoard::new("wake");
+        let waiting = keep.open();
+        assert!(waiting.watches());
+        assert!(waiting.claim("c", LONG).unwrap().is_none());
+        // Nothing happens: the whole wait, and no change.
+        let start = Instant::now();
+        assert!(!waiting.wait_for_change(Duration::from_millis(300)));
+        assert!(start.elapsed() >= Duration::from_millis(300));
+        let poster = keep.open();
+        let posted = std::thread::scope(|s| {
+            let post = s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(200));
+                (Instant::now(), poster.post(&job("news", 0)).unwrap())
+            });
+            assert!(waiting.wait_for_change(Duration::from_secs(30)), "woken");
+            let woke = Instant::now();
+            let (sent, posted) = post.join().unwrap();
+            assert!(
+                woke.duration_since(sent) < Duration::from_secs(2),
+                "{:?}",
+                woke.duration_since(sent)
+            );
+            posted
+        });
+        let claim = waiting.claim("c", LONG).unwrap().unwrap();
+        assert_eq!(claim.job.id, posted.id);
+        // Renewals and completions of other jobs wake no one.
+        let busy = keep.open();
+        busy.post(&job("other", 0)).unwrap();
+        assert!(waiting.wait_for_change(Duration::from_secs(30)), "posted");
+        assert!(waiting.claim("c", LONG).unwrap().is_some());
+        assert!(busy.claim("b", LONG).unwrap().is_none());
+        assert!(!waiting.wait_for_change(Duration::from_millis(300)));
+        waiting.renew(&claim, LONG).unwrap();
+        waiting.complete(&claim, FlowState::Success).unwrap();
+        assert!(!waiting.wait_for_change(Duration::from_millis(300)));
+        // A claim whose board went (its lease revoked) wakes the waiter.
+        let dying = keep.open();
+        dying.post(&job("orphan", 0)).unwrap();
+        assert!(waiting.wait_for_change(Duration::from_secs(30)), "posted");
+        let _orphan = dying.claim("dying", LONG).unwrap().unwrap();
+        assert!(waiting.claim("c", LONG).unwrap().is_none());
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(200));
+                drop(dying);
+            });
+            assert!(waiting.wait_for_change(Duration::from_secs(30)), "woken");
+        });
+        assert_eq!(
+            waiting.claim("c", LONG).unwrap().unwrap().job.spec.name,
+            "orphan"
+        );
+    }
+}
+
 #[test]
 fn bad_board_names_and_schemes_are_refused() {
     let err = taskwire::jobboard::open("redis://127.0.0.1/0", "no spaces").unwrap_err();
@@ -730,7 +970,7 @@ fn bad_board_names_and_schemes_are_refused() {
     let err = taskwire::jobboard::open("amqp://u:secret@host", "jobs").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "unknown jobboard URL scheme `amqp` in `amqp://u:***@host`; known schemes: redis://, postgres://, postgresql://, zookeeper://"
+        "unknown jobboard URL scheme `amqp` in `amqp://u:***@host`; known schemes: redis://, postgres://, postgresql://, zookeeper://, etcd://"
     );
 }
 

@@ -91,7 +91,8 @@ pub struct Global {
     /// The logbook: sqlite://path, postgres://…, mysql://…, dir:///path.
     #[arg(long, env = "TASKWIRE_URL", default_value = DEFAULT_URL, global = true)]
     pub url: String,
-    /// The jobboard: redis://host:port/db or postgres://… (jobs, dead).
+    /// The jobboard: redis://host:port/db, postgres://…, zookeeper://host:port/chroot or
+    /// etcd://host:port/prefix (features `zookeeper`, `etcd`) (jobs, dead).
     #[arg(long, env = "TASKWIRE_BOARD", global = true)]
     pub board: Option<String>,
     /// The jobboard's name on its server.

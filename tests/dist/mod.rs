@@ -1,5 +1,5 @@
-//! Helpers of the distribution tests: a PostgreSQL database and a Redis
-//! jobboard of the test's own, removed afterwards.
+//! Helpers of the distribution tests: a PostgreSQL database and a Redis,
+//! ZooKeeper or etcd jobboard of the test's own, removed afterwards.
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -134,6 +134,93 @@ impl Drop for ZkBoard {
         if let Ok(board) = taskwire::jobboard::ZookeeperJobBoard::open(&ZkBoard::url(), &self.0) {
             let _ = board.purge();
         }
+    }
+}
+
+/// The etcd the tests use, and the key prefix under which they work.
+pub const ETCD: &str = "etcd://127.0.0.1:2379/taskwire-test";
+
+/// An etcd board name of the test's own; its keys are deleted afterwards.
+#[cfg(feature = "etcd")]
+pub struct EtcdBoard(pub String);
+
+#[cfg(feature = "etcd")]
+impl EtcdBoard {
+    pub fn new(test: &str) -> EtcdBoard {
+        EtcdBoard(format!("tw_{}", unique(test)))
+    }
+
+    /// [`ETCD`], or the servers of `TASKWIRE_TEST_ETCD` (`host:port[,…]`).
+    pub fn url() -> String {
+        std::env::var("TASKWIRE_TEST_ETCD")
+            .map(|servers| format!("etcd://{servers}/taskwire-test"))
+            .unwrap_or_else(|_| ETCD.to_owned())
+    }
+
+    pub fn open(&self) -> taskwire::jobboard::EtcdJobBoard {
+        taskwire::jobboard::EtcdJobBoard::open(&EtcdBoard::url(), &self.0).unwrap()
+    }
+
+    /// The board's key `path` (under `/taskwire-test/boards/<board>/`), set
+    /// from outside.
+    pub fn set(&self, path: &str, data: &[u8]) {
+        let key = format!("/taskwire-test/boards/{}/{path}", self.0);
+        EtcdBoard::raw(|mut client| async move {
+            client.put(key, data, None).await.unwrap();
+        });
+    }
+
+    /// Revokes the lease that holds the claim key of `job`, from outside (as
+    /// etcd does when a lease expires); the lease's id.
+    pub fn revoke_claim_lease(&self, job: &str) -> i64 {
+        let key = format!("/taskwire-test/boards/{}/claims/{job}", self.0);
+        EtcdBoard::raw(|mut client| async move {
+            let got = client.get(key, None).await.unwrap();
+            let lease = got.kvs().first().expect("a claim key").lease();
+            assert_ne!(lease, 0, "the claim key is attached to a lease");
+            client.lease_revoke(lease).await.unwrap();
+            lease
+        })
+    }
+
+    /// Runs `f` with a plain client of the tests' etcd; panics after 10 s.
+    fn raw<T, F, Fut>(f: F) -> T
+    where
+        F: FnOnce(::etcd_client::Client) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let url = EtcdBoard::url();
+        let servers = url
+            .trim_start_matches("etcd://")
+            .trim_end_matches("/taskwire-test");
+        let endpoints: Vec<String> = servers.split(',').map(str::to_owned).collect();
+        rt.block_on(async {
+            let run = async {
+                let client = ::etcd_client::Client::connect(endpoints, None)
+                    .await
+                    .unwrap();
+                f(client).await
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(10), run)
+                .await
+                .expect("etcd answers within 10 s")
+        })
+    }
+}
+
+/// Deletes the board's keys directly (a board whose schema a test spoiled
+/// cannot be opened to purge itself).
+#[cfg(feature = "etcd")]
+impl Drop for EtcdBoard {
+    fn drop(&mut self) {
+        let prefix = format!("/taskwire-test/boards/{}/", self.0);
+        let _ = std::panic::catch_unwind(|| {
+            EtcdBoard::raw(|mut client| async move {
+                let options = ::etcd_client::DeleteOptions::new().with_prefix();
+                let _ = client.delete(prefix, Some(options)).await;
+            })
+        });
     }
 }
 

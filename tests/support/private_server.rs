@@ -1,7 +1,7 @@
-//! Private database servers for fault tests: a PostgreSQL or MariaDB instance
-//! of the test's own, in a temporary directory, on a free port, that a test
-//! may pause (SIGSTOP) and continue (SIGCONT) — never the machine's shared
-//! servers on 5432/3306.
+//! Private database servers for fault tests: a PostgreSQL, MariaDB,
+//! ZooKeeper or etcd instance of the test's own, in a temporary directory,
+//! on a free port, that a test may pause (SIGSTOP) and continue (SIGCONT) —
+//! never the machine's shared servers (5432, 3306, 2181, 2379).
 //!
 //! ```ignore
 //! let pg = PrivatePostgres::start().expect("a private PostgreSQL");
@@ -612,4 +612,105 @@ fn zookeeper_data_dir(port: u16) -> Option<String> {
     stream.read_to_string(&mut text).ok()?;
     let dir = text.lines().find_map(|l| l.strip_prefix("dataDir="))?;
     Some(dir.trim().trim_end_matches("/version-2").to_owned())
+}
+
+/// A private etcd server (a one-member cluster), from Debian's
+/// `etcd-server` package: `etcd` from `TASKWIRE_ETCD_BIN` (default: the one
+/// on `PATH`), its data in a temporary directory, its client and peer ports
+/// free ports of 127.0.0.1.
+#[derive(Debug)]
+pub(crate) struct PrivateEtcd {
+    /// The server process (its port: the client port).
+    pub(crate) server: PrivateServer,
+    peer_port: u16,
+}
+
+impl PrivateEtcd {
+    /// Starts the server in a temporary directory on free client and peer
+    /// ports of 127.0.0.1; waits until it answers. Tries three ports before
+    /// giving up.
+    pub(crate) fn start() -> Result<PrivateEtcd, String> {
+        let dir = temp_dir("etcd");
+        let peer = std::cell::Cell::new(0);
+        let server = start_on_a_free_port(
+            "private etcd",
+            &dir,
+            |port| {
+                peer.set(free_port());
+                Self::spawn(&dir, port, peer.get())
+            },
+            etcd_data_dir,
+        )?;
+        Ok(PrivateEtcd {
+            server,
+            peer_port: peer.get(),
+        })
+    }
+
+    /// Runs etcd with its data in `dir/data`, named after that directory
+    /// (which is how [`etcd_data_dir`] tells it from another etcd).
+    fn spawn(dir: &Path, port: u16, peer: u16) -> Result<Child, String> {
+        let data = dir.join("data");
+        let name = data.display().to_string();
+        let client = format!("http://127.0.0.1:{port}");
+        let peer = format!("http://127.0.0.1:{peer}");
+        let bin = std::env::var("TASKWIRE_ETCD_BIN").unwrap_or_else(|_| "etcd".to_owned());
+        let mut command = Command::new(bin);
+        command
+            .args(["--name", &name])
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--listen-client-urls", &client])
+            .args(["--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &format!("{name}={peer}")]);
+        spawn(command, dir, "etcd")
+    }
+
+    /// Kills the server (SIGKILL): its leases are not revoked, its data
+    /// stays in its directory.
+    pub(crate) fn kill(&mut self) {
+        let _ = signal_group(self.server.pid(), "KILL");
+        let _ = self.server.child.wait();
+    }
+
+    /// Starts the server again on the same ports and data, after
+    /// [`PrivateEtcd::kill`]; waits until it answers.
+    pub(crate) fn restart(&mut self) -> Result<(), String> {
+        self.server.child = Self::spawn(&self.server.dir, self.server.port, self.peer_port)?;
+        wait_ready(&mut self.server, etcd_data_dir)
+    }
+
+    /// `etcd://127.0.0.1:PORT/PREFIX`, with `query` as its query string
+    /// unless empty.
+    pub(crate) fn url(&self, prefix: &str, query: &str) -> String {
+        let base = format!("etcd://127.0.0.1:{}/{prefix}", self.server.port);
+        match query {
+            "" => base,
+            q => format!("{base}?{q}"),
+        }
+    }
+}
+
+/// The data directory of the etcd server on `port`: the name of its member,
+/// from the member list of etcd's JSON gateway.
+fn etcd_data_dir(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(
+        &([127, 0, 0, 1], port).into(),
+        Duration::from_secs(1),
+    )
+    .ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let request = format!(
+        "POST /v3/cluster/member/list HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+         Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let (_, after) = text.split_once("\"name\":\"")?;
+    let (name, _) = after.split_once('"')?;
+    Some(name.to_owned())
 }

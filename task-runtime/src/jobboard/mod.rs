@@ -20,13 +20,16 @@
 //! | `redis://host:port/db`              | `RedisJobBoard`        | `redis`    |
 //! | `postgres://user@host/db`           | `PostgresJobBoard`     | `postgres` |
 //! | `zookeeper://host:port/chroot`      | `ZookeeperJobBoard`    | `zookeeper` |
+//! | `etcd://host:port/prefix`           | `EtcdJobBoard`         | `etcd`     |
 //!
 //! Several boards can share one server: each has a name (a key prefix in
-//! Redis, a column in PostgreSQL). A Redis URL's query bounds the waits on
+//! Redis and etcd, a column in PostgreSQL, a node in ZooKeeper). A Redis URL's query bounds the waits on
 //! the server (`redis://127.0.0.1/0?timeout=2s`; see `RedisJobBoard`), so
 //! that a server that stops answering is an error
 //! ([`JobBoardError::is_transient`]) rather than a hang.
 
+#[cfg(feature = "etcd")]
+mod etcd;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "redis")]
@@ -45,6 +48,9 @@ use crate::persistence::{redact_url, Uuid};
 use crate::state::FlowState;
 use crate::telemetry::TraceContext;
 
+#[cfg(feature = "etcd")]
+#[cfg_attr(docsrs, doc(cfg(feature = "etcd")))]
+pub use self::etcd::EtcdJobBoard;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use self::postgres::PostgresJobBoard;
@@ -356,7 +362,7 @@ pub enum JobBoardError {
         allowed: String,
     },
     /// The URL's scheme names no board.
-    #[error("unknown jobboard URL scheme `{scheme}` in `{url}`; known schemes: redis://, postgres://, postgresql://, zookeeper://")]
+    #[error("unknown jobboard URL scheme `{scheme}` in `{url}`; known schemes: redis://, postgres://, postgresql://, zookeeper://, etcd://")]
     UnknownScheme {
         /// The URL (password removed).
         url: String,
@@ -513,7 +519,7 @@ pub trait JobBoard: Send + Sync + fmt::Debug {
     fn requeue(&self, job: Uuid) -> Result<Job, JobBoardError>;
 
     /// Whether the board tells of changes ([`JobBoard::wait_for_change`]):
-    /// the ZooKeeper board watches its jobs; the others are polled.
+    /// the ZooKeeper and etcd boards watch their jobs; the others are polled.
     fn watches(&self) -> bool {
         false
     }
@@ -530,8 +536,11 @@ pub trait JobBoard: Send + Sync + fmt::Debug {
 }
 
 /// Opens the board named `board` at `url`, creating its schema if needed:
-/// `redis://host:port/db` (feature `redis`) or
-/// `postgres://user@host/db` (feature `postgres`). A `postgres://` URL takes
+/// `redis://host:port/db` (feature `redis`),
+/// `postgres://user@host/db` (feature `postgres`),
+/// `zookeeper://host:port/chroot` (feature `zookeeper`) or
+/// `etcd://host:port[,host:port…]/prefix` (feature `etcd`; its bounds:
+/// `EtcdJobBoard::open`). A `postgres://` URL takes
 /// the bounds on waits that [`persistence::open`](crate::persistence::open)
 /// describes (`?timeout=5s`, `connect_timeout`, `query_timeout`,
 /// `statement_timeout`, `keepalive`).
@@ -541,7 +550,7 @@ pub trait JobBoard: Send + Sync + fmt::Debug {
 /// let err = open("nats://localhost", "jobs").unwrap_err();
 /// assert_eq!(
 ///     err.to_string(),
-///     "unknown jobboard URL scheme `nats` in `nats://localhost`; known schemes: redis://, postgres://, postgresql://, zookeeper://"
+///     "unknown jobboard URL scheme `nats` in `nats://localhost`; known schemes: redis://, postgres://, postgresql://, zookeeper://, etcd://"
 /// );
 /// ```
 pub fn open(url: &str, board: &str) -> Result<Arc<dyn JobBoard>, JobBoardError> {
@@ -561,13 +570,14 @@ pub fn open(url: &str, board: &str) -> Result<Arc<dyn JobBoard>, JobBoardError> 
     let Some((scheme, _)) = url.split_once("://") else {
         return Err(JobBoardError::InvalidUrl {
             url: shown,
-            reason: "no scheme; expected redis://, postgres:// or zookeeper://".to_owned(),
+            reason: "no scheme; expected redis://, postgres://, zookeeper:// or etcd://".to_owned(),
         });
     };
     match scheme {
         "redis" => open_redis(url, board),
         "postgres" | "postgresql" => open_postgres(url, board),
         "zookeeper" => open_zookeeper(url, board),
+        "etcd" => open_etcd(url, board),
         other => Err(JobBoardError::UnknownScheme {
             url: shown,
             scheme: other.to_owned(),
@@ -611,6 +621,19 @@ fn open_zookeeper(url: &str, _board: &str) -> Result<Arc<dyn JobBoard>, JobBoard
     Err(JobBoardError::FeatureDisabled {
         url: redact_url(url),
         feature: "zookeeper",
+    })
+}
+
+#[cfg(feature = "etcd")]
+fn open_etcd(url: &str, board: &str) -> Result<Arc<dyn JobBoard>, JobBoardError> {
+    Ok(Arc::new(EtcdJobBoard::open(url, board)?))
+}
+
+#[cfg(not(feature = "etcd"))]
+fn open_etcd(url: &str, _board: &str) -> Result<Arc<dyn JobBoard>, JobBoardError> {
+    Err(JobBoardError::FeatureDisabled {
+        url: redact_url(url),
+        feature: "etcd",
     })
 }
 
@@ -677,7 +700,12 @@ pub(crate) fn states_in_words(states: &[JobState]) -> String {
     }
 }
 
-#[cfg(any(feature = "redis", feature = "postgres", feature = "zookeeper"))]
+#[cfg(any(
+    feature = "redis",
+    feature = "postgres",
+    feature = "zookeeper",
+    feature = "etcd"
+))]
 pub(crate) fn ttl_ms(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1)
 }
