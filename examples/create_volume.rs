@@ -39,7 +39,8 @@
 //! service (`<prefix>cinder-scheduler`, `<prefix>cinder-volume.host-a`, …),
 //! deleted when the run ends; `--prefix` keeps runs apart. Opening the
 //! connection and each request to the broker are bounded (5 s each), and the
-//! wait for the volume's outcome by `--wait SECS` (30).
+//! wait for the volume's outcome by `--wait SECS` (30). `--slow-driver SECS`
+//! makes the driver take that long, to watch (or cut) a run in flight.
 //!
 //! Every step of every flow is recorded in one logbook, by default the SQLite
 //! file `target/create_volume.db` (`--logbook URL` for another:
@@ -203,6 +204,8 @@ struct Cloud {
     hosts: Mutex<Vec<(String, u64)>>,
     fail_at: Option<String>,
     policy: ReschedulePolicy,
+    /// How long the driver takes to create a volume (`--slow-driver SECS`).
+    driver_delay: Duration,
 }
 
 impl Cloud {
@@ -524,11 +527,15 @@ impl Bus for AmqpBus {
         };
         let channel = self.channel.clone();
         let exchange = self.exchange.clone();
+        // One bound for all of it: a broker gone silent costs it once.
         self.run(async move {
-            let delete = amqprs::channel::ExchangeDeleteArguments::new(&exchange);
-            let _ = bounded(channel.exchange_delete(delete)).await;
-            let _ = bounded(channel.close()).await;
-            let _ = bounded(connection.close()).await;
+            let _ = tokio::time::timeout(BROKER_TIMEOUT, async move {
+                let delete = amqprs::channel::ExchangeDeleteArguments::new(&exchange);
+                let _ = channel.exchange_delete(delete).await;
+                let _ = channel.close().await;
+                let _ = connection.close().await;
+            })
+            .await;
         });
     }
 }
@@ -821,6 +828,7 @@ fn create_volume_on_host(
     host: String,
     cloud: Res<Cloud>,
 ) -> Result<String, VolumeError> {
+    std::thread::sleep(cloud.driver_delay);
     cloud.driver_check(&host)?;
     let how = match volume_spec.source.as_str() {
         "snapshot" => "cloned from snapshot snap-1",
@@ -987,10 +995,16 @@ impl Services {
             let publisher = format!("volume.{host}");
             match self.cloud.policy.decide(cause, request.retry.as_ref()) {
                 Ok(()) => {
-                    println!("{host}: volume {} rescheduled", request.volume_id);
                     let cast = Cast::CreateVolume(request.clone());
-                    if let Err(e) = self.messaging.bus.cast(SCHEDULER, &cast) {
-                        self.fail(&request, Some(host), &publisher, format!("{err}; {e}"));
+                    match self.messaging.bus.cast(SCHEDULER, &cast) {
+                        Ok(()) => println!("{host}: volume {} rescheduled", request.volume_id),
+                        Err(e) => {
+                            println!(
+                                "{host}: volume {} could not be rescheduled: {e}",
+                                request.volume_id
+                            );
+                            self.fail(&request, Some(host), &publisher, format!("{err}; {e}"));
+                        }
                     }
                 }
                 Err(why) => {
@@ -1051,6 +1065,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         hosts: Mutex::new(HOSTS.iter().map(|(h, g)| (h.to_string(), *g)).collect()),
         fail_at: arg(&args, "--fail-at"),
         policy: policy(&args)?,
+        driver_delay: Duration::from_secs(
+            arg(&args, "--slow-driver")
+                .map(|s| {
+                    s.parse()
+                        .map_err(|e| format!("--slow-driver `{s}`: seconds expected ({e})"))
+                })
+                .transpose()?
+                .unwrap_or(0),
+        ),
     });
     let source = arg(&args, "--source").unwrap_or_else(|| "raw".to_owned());
     let target = arg(&args, "--host");
@@ -1107,7 +1130,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The scheduler and one volume manager per host, each on its thread.
     let mut topics = vec![SCHEDULER.to_owned()];
     topics.extend(HOSTS.iter().map(|(h, _)| format!("cinder-volume.{h}")));
-    let mut threads = Vec::new();
+    let (stopped_tx, stopped) = mpsc::channel::<()>();
     for topic in &topics {
         let casts = match messaging.bus.listen(topic) {
             Ok(casts) => casts,
@@ -1119,12 +1142,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         let services = services.clone();
         let topic = topic.clone();
-        threads.push(std::thread::spawn(move || {
+        let stopped_tx = stopped_tx.clone();
+        std::thread::spawn(move || {
             match topic.strip_prefix("cinder-volume.") {
                 Some(host) => services.manager(host, casts),
                 None => services.scheduler(casts),
             }
-        }));
+            let _ = stopped_tx.send(());
+        });
     }
 
     // The API: answers the caller as soon as the request is cast.
@@ -1182,8 +1207,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for topic in &topics {
         let _ = messaging.bus.cast(topic, &Cast::Stop);
     }
-    for thread in threads {
-        let _ = thread.join();
+    // Bounded: a service whose queue the broker no longer feeds may not
+    // hear its stop; the process ends without it.
+    let deadline = std::time::Instant::now() + BROKER_TIMEOUT;
+    let mut running = topics.len();
+    while running > 0 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if stopped.recv_timeout(left).is_err() {
+            println!("{running} service(s) did not stop within {BROKER_TIMEOUT:?}");
+            break;
+        }
+        running -= 1;
     }
     messaging.bus.close();
 

@@ -5,8 +5,13 @@
 //! notified) when no host can create it; the same over RabbitMQ. `cargo test` builds the examples; this runs the
 //! built binary with a logbook of its own.
 
+use std::io::BufRead;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[path = "support/tcp_proxy.rs"]
+mod tcp_proxy;
 
 fn example() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -648,4 +653,125 @@ fn a_url_that_is_not_amqp_is_refused_by_name() {
         out.contains("error: http://127.0.0.1:5672/: parse the URL: scheme `http`: expected amqp://user:password@host:port/vhost"),
         "{out}"
     );
+}
+
+/// Runs the example over `proxy` with a slow driver; `fault` is applied to
+/// the proxy when the first `volume.create.start` is heard. Gives
+/// (succeeded, stdout, stderr, seconds from the fault to the exit).
+fn run_with_fault(
+    test: &str,
+    proxy: tcp_proxy::TcpProxy,
+    args: &[&str],
+    fault: impl FnOnce(tcp_proxy::TcpProxy),
+) -> (bool, String, String, Duration) {
+    let db = std::env::temp_dir().join(format!("taskwire-cv-{test}-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&db);
+    let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port);
+    let prefix = prefix(test);
+    let mut child = Command::new(example())
+        .args(["--amqp", &url, "--prefix", &prefix, "--slow-driver", "2"])
+        .args(args)
+        .args(["--logbook", &format!("sqlite://{}", db.display())])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the example is built by `cargo test`");
+    let mut out = String::new();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        out.push_str(&line);
+        out.push('\n');
+        if line.starts_with("notification volume.create.start") {
+            break;
+        }
+    }
+    let faulted = Instant::now();
+    fault(proxy);
+    for line in lines {
+        out.push_str(&line.unwrap());
+        out.push('\n');
+    }
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if faulted.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("the example did not end within 60 s of the fault: {out}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = faulted.elapsed();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let _ = std::fs::remove_file(&db);
+    (status.success(), out, err, took)
+}
+
+#[test]
+fn a_broker_gone_mid_run_puts_the_volume_in_error_within_bounds() {
+    // The driver on host-a fails (retryable) after the broker went away:
+    // the reschedule cannot be cast, so the volume ends in error at once.
+    let proxy = tcp_proxy::TcpProxy::start("127.0.0.1:5672");
+    let (ok, out, err, took) =
+        run_with_fault("amqp-gone", proxy, &["--fail-at", "create@host-a"], drop);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("host-a: volume 1000 could not be rescheduled: amqp://guest:***@127.0.0.1:"),
+        "{out}"
+    );
+    assert!(!has_line(&out, "host-a: volume 1000 rescheduled"), "{out}");
+    assert!(has_line(&out, "    volume 1000 marked error"), "{out}");
+    assert!(
+        out.contains("cast to `cinder-scheduler`: "),
+        "the error names the cast that failed: {out}"
+    );
+    assert!(
+        has_line(&out, "volumes: {1000: \"error\"}, free quota: 100 GiB"),
+        "{out}"
+    );
+    assert!(
+        err.contains("notification volume.create.error not published: "),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(20), "{took:?}: {out}");
+}
+
+#[test]
+fn a_broker_gone_silent_mid_run_ends_the_wait_within_bounds() {
+    // Casts go out but nothing comes back: the wait for the outcome ends.
+    let proxy = tcp_proxy::TcpProxy::start("127.0.0.1:5672");
+    let (ok, out, _err, took) = run_with_fault(
+        "amqp-silent-mid",
+        proxy,
+        &["--fail-at", "create@host-a", "--wait", "4"],
+        |proxy| {
+            proxy.pause();
+            // Kept paused until the example has ended, then dropped.
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(30));
+                drop(proxy);
+            });
+        },
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        has_line(
+            &out,
+            "error: volume 1000: neither volume.create.end nor .error within 4s (--wait)"
+        ),
+        "{out}"
+    );
+    // The services wait on a queue the broker no longer feeds.
+    assert!(
+        has_line(&out, "3 service(s) did not stop within 5s"),
+        "{out}"
+    );
+    // As in Cinder, a volume whose request was lost stays `creating`.
+    assert!(
+        has_line(&out, "volumes: {1000: \"creating\"}, free quota: 90 GiB"),
+        "{out}"
+    );
+    assert!(took < Duration::from_secs(25), "{took:?}: {out}");
 }
