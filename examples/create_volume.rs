@@ -1,36 +1,76 @@
-//! Cinder's create-volume flows, as taskwire tasks: the three flows Cinder
-//! runs in its API, scheduler and volume manager services, one after the other.
+//! Cinder's create-volume flows, as taskwire tasks, in three services that
+//! cast to each other as Cinder's API, scheduler and volume manager do.
 //!
-//! - **api**: extract and validate the request, reserve quota (released again
-//!   if anything later fails), create the database entry (deleted again on
-//!   failure), commit the quota, cast the request to the scheduler;
-//! - **scheduler**: rank the hosts that can take the volume; when that fails,
-//!   the volume is marked `error`;
-//! - **manager**: create the volume on the best host, from raw space, a
-//!   snapshot, an image or another volume (`--source`); when creating fails on
-//!   a host, a retry reschedules it to the next host; when every host failed,
-//!   the volume is marked `error`.
+//! - **api** (the caller's thread, answering the request): extract and
+//!   validate the request, reserve quota (released again if anything later
+//!   fails), create the database entry (deleted again on failure), commit the
+//!   quota, cast the request to the scheduler (`cinder-scheduler`) — or, when
+//!   the request names its host (`--host`), straight to that host's volume
+//!   manager (`cinder-volume.<host>`), bypassing the scheduler;
+//! - **scheduler** (a service thread): pick the host with the most room among
+//!   those not tried yet, counting the attempts as Cinder's `retry` filter
+//!   property does, and cast to that host's manager;
+//! - **volume manager** (one service thread per host): notify
+//!   `volume.create.start`, create the volume from raw space, a snapshot, an
+//!   image or another volume (`--source`), mark it available and notify
+//!   `volume.create.end`.
 //!
-//! Every step of the three flows is recorded in one logbook, by default the
-//! SQLite file `target/create_volume.db` (`--logbook URL` for another:
+//! **Reschedule by cause.** When the driver fails on a host, the manager's
+//! flow reverts (the space on the host is freed) and the manager decides, as
+//! Cinder's `OnFailureRescheduleTask` does, by the failure's cause: a failure
+//! the driver marks as retryable is cast back to the scheduler, which picks
+//! another host; any other failure stops at once. Then, or when no host is
+//! left, the volume is marked `error`, its quota is given back and
+//! `volume.create.error` is notified. The policy is configurable:
+//! `--reschedule retryable` (the default), `any` or `never`, and
+//! `--max-attempts N` (Cinder's `scheduler_max_attempts`, default 3). A
+//! request with `--host` is never rescheduled: no scheduler placed it.
+//!
+//! **Notifications** (`volume.create.start`, `.end`, `.error`, with Cinder's
+//! payload fields `volume_id`, `size`, `volume_type`, `host`, `status` and
+//! `error`) go to a listener, which prints them; with `--amqp` they are also
+//! published on the broker, on the `notifications.info` and
+//! `notifications.error` topics.
+//!
+//! **Transport.** By default the services cast to each other in-process
+//! (channels between threads), so a plain run needs nothing but Cargo. With
+//! `--amqp amqp://guest:guest@127.0.0.1:5672/%2f` every cast and notification
+//! goes through RabbitMQ: a topic exchange `<prefix>cinder` and one queue per
+//! service (`<prefix>cinder-scheduler`, `<prefix>cinder-volume.host-a`, …),
+//! deleted when the run ends; `--prefix` keeps runs apart. Opening the
+//! connection and each request to the broker are bounded (5 s each), and the
+//! wait for the volume's outcome by `--wait SECS` (30). `--slow-driver SECS`
+//! makes the driver take that long, to watch (or cut) a run in flight.
+//!
+//! Every step of every flow is recorded in one logbook, by default the SQLite
+//! file `target/create_volume.db` (`--logbook URL` for another:
 //! `dir:///tmp/log`, `postgres://…`, `mysql://…` with their features); the
 //! end of the run prints what the logbook holds.
 //!
 //! ```text
-//! cargo run --example create_volume                            # succeeds
-//! cargo run --example create_volume -- --fail-at commit        # fails, and reverts
-//! cargo run --example create_volume -- --fail-at create@host-a # rescheduled to host-b
-//! cargo run --example create_volume -- --fail-at create        # every host fails
-//! cargo run --example create_volume -- --source snapshot       # from a snapshot
+//! cargo run --example create_volume                                  # succeeds
+//! cargo run --example create_volume -- --fail-at commit              # fails, and reverts
+//! cargo run --example create_volume -- --fail-at create@host-a       # retryable: rescheduled to host-b
+//! cargo run --example create_volume -- --fail-at create@host-a:fatal # not retryable: error at once
+//! cargo run --example create_volume -- --fail-at create              # every host fails
+//! cargo run --example create_volume -- --host host-b                 # bypasses the scheduler
+//! cargo run --example create_volume -- --source snapshot             # from a snapshot
+//! cargo run --example create_volume -- --amqp amqp://guest:guest@127.0.0.1:5672/%2f
 //! ```
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use taskwire::persistence::Uuid;
 use taskwire::prelude::*;
-use taskwire::retry::{ParameterizedForEach, RetryAtom};
-use taskwire::{AtomEvent, FlowEvent, Listener};
+use taskwire::{AtomEvent, Backend, Done, FlowEvent, Listener};
+
+/// The volume services, one per host, with their free GiB.
+const HOSTS: [(&str, u64); 2] = [("host-a", 500), ("host-b", 200)];
+/// The scheduler's topic.
+const SCHEDULER: &str = "cinder-scheduler";
 
 /// A validated request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,6 +88,39 @@ struct Reservation {
     gigabytes: u64,
 }
 
+/// Cinder's `filter_properties['retry']`: how many times the scheduler has
+/// placed the volume, and on which hosts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Retry {
+    num_attempts: u32,
+    hosts: Vec<String>,
+}
+
+/// A request as it travels between the services: Cinder's `request_spec`
+/// with the `retry` filter property (none when the caller named the host).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Request {
+    volume_id: u64,
+    spec: VolumeSpec,
+    retry: Option<Retry>,
+}
+
+/// What one service casts to another.
+#[derive(Debug, Serialize, Deserialize)]
+enum Cast {
+    /// The scheduler's and the volume manager's `create_volume`.
+    CreateVolume(Request),
+    /// Ends the service (the example's shutdown).
+    Stop,
+}
+
+/// Where the scheduler placed the volume.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Placement {
+    host: String,
+    retry: Retry,
+}
+
 #[derive(Debug, thiserror::Error)]
 enum VolumeError {
     #[error("invalid request: {0}")]
@@ -56,12 +129,71 @@ enum VolumeError {
     QuotaExceeded { requested: u64, free: u64 },
     #[error("injected failure at `{0}` (--fail-at)")]
     Injected(String),
-    #[error("no host can take {0} GiB")]
-    NoValidHost(u64),
+    #[error("no valid host: {0}")]
+    NoValidHost(String),
+    /// The volume driver failed; `retryable` is the driver's verdict.
+    #[error("driver on {host}: {reason} ({})", if *retryable { "retryable" } else { "not retryable" })]
+    Driver {
+        host: String,
+        reason: String,
+        retryable: bool,
+    },
+    #[error("{0}")]
+    Cast(#[from] BusError),
 }
 
-/// The quota service and the database: resources, handed to tasks by type.
-#[derive(Debug, Default)]
+/// When the volume manager casts a failed request back to the scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RescheduleOn {
+    /// Only failures the driver marks as retryable (Cinder's default).
+    Retryable,
+    /// Every failure.
+    Any,
+    /// None: the first failure puts the volume in error.
+    Never,
+}
+
+/// The reschedule policy: which causes, and how many scheduling attempts.
+#[derive(Debug, Clone, Copy)]
+struct ReschedulePolicy {
+    on: RescheduleOn,
+    /// Cinder's `scheduler_max_attempts`.
+    max_attempts: u32,
+}
+
+impl ReschedulePolicy {
+    /// `Ok(())` to reschedule, or why not.
+    fn decide(&self, cause: Option<&VolumeError>, retry: Option<&Retry>) -> Result<(), String> {
+        let Some(retry) = retry else {
+            return Err("the request named its host; no scheduler placed it".into());
+        };
+        let retryable = matches!(
+            cause,
+            Some(VolumeError::Driver {
+                retryable: true,
+                ..
+            })
+        );
+        match self.on {
+            RescheduleOn::Never => return Err("rescheduling is off (--reschedule never)".into()),
+            RescheduleOn::Retryable if !retryable => {
+                return Err("the failure is not retryable".into())
+            }
+            _ => {}
+        }
+        if retry.num_attempts >= self.max_attempts {
+            return Err(format!(
+                "{} of {} scheduling attempts made (--max-attempts)",
+                retry.num_attempts, self.max_attempts
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The quota service, the database and the hosts' capacity: a resource,
+/// handed to tasks by type.
+#[derive(Debug)]
 struct Cloud {
     free_gigabytes: Mutex<u64>,
     reservations: Mutex<BTreeMap<u64, u64>>,
@@ -71,30 +203,423 @@ struct Cloud {
     /// Host name → free GiB.
     hosts: Mutex<Vec<(String, u64)>>,
     fail_at: Option<String>,
+    policy: ReschedulePolicy,
+    /// How long the driver takes to create a volume (`--slow-driver SECS`).
+    driver_delay: Duration,
 }
 
 impl Cloud {
-    fn mark_error(&self, volume_id: u64) {
-        self.status
-            .lock()
-            .unwrap()
-            .insert(volume_id, "error".into());
-        println!("    volume {volume_id} marked error");
-    }
-
     fn check(&self, step: &str) -> Result<(), VolumeError> {
         match &self.fail_at {
             Some(s) if s == step => Err(VolumeError::Injected(step.to_owned())),
             _ => Ok(()),
         }
     }
+
+    /// The driver's injected failures: `create@HOST` or `create` (every
+    /// host), retryable unless followed by `:fatal`.
+    fn driver_check(&self, host: &str) -> Result<(), VolumeError> {
+        let Some(spec) = &self.fail_at else {
+            return Ok(());
+        };
+        let (at, fatal) = match spec.strip_suffix(":fatal") {
+            Some(at) => (at, true),
+            None => (spec.as_str(), false),
+        };
+        if at == "create" || at == format!("create@{host}") {
+            return Err(VolumeError::Driver {
+                host: host.to_owned(),
+                reason: if fatal {
+                    "image unacceptable".into()
+                } else {
+                    "backend busy".into()
+                },
+                retryable: !fatal,
+            });
+        }
+        Ok(())
+    }
+
+    /// Marks the volume `error` and gives its quota back.
+    fn fail_volume(&self, volume_id: u64, size: u64) {
+        self.status
+            .lock()
+            .unwrap()
+            .insert(volume_id, "error".into());
+        println!("    volume {volume_id} marked error");
+        *self.free_gigabytes.lock().unwrap() += size;
+        println!("    quota of {size} GiB given back");
+    }
 }
+
+// Casts between the services.
+
+/// A failure to reach or use the message bus.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{where_}: {operation}: {message}")]
+struct BusError {
+    /// The broker (its URL without the password) or `in-process`.
+    where_: String,
+    operation: String,
+    message: String,
+}
+
+/// How the services reach each other: in-process or over AMQP.
+trait Bus: Send + Sync {
+    /// The casts sent to `topic`, from now on.
+    fn listen(&self, topic: &str) -> Result<mpsc::Receiver<Cast>, BusError>;
+    /// Sends `cast` to the service listening on `topic`.
+    fn cast(&self, topic: &str, cast: &Cast) -> Result<(), BusError>;
+    /// Publishes a notification, where the bus has a place for them.
+    fn publish(&self, notification: &Notification) -> Result<(), BusError>;
+    /// Deletes what the bus declared and closes it.
+    fn close(&self);
+}
+
+/// Casts over channels between threads.
+#[derive(Debug, Default)]
+struct LocalBus {
+    topics: Mutex<BTreeMap<String, mpsc::Sender<Cast>>>,
+}
+
+impl Bus for LocalBus {
+    fn listen(&self, topic: &str) -> Result<mpsc::Receiver<Cast>, BusError> {
+        let (tx, rx) = mpsc::channel();
+        self.topics.lock().unwrap().insert(topic.to_owned(), tx);
+        Ok(rx)
+    }
+
+    fn cast(&self, topic: &str, cast: &Cast) -> Result<(), BusError> {
+        // Through JSON, as over the broker: what crosses is what serializes.
+        let bytes = serde_json::to_vec(cast).expect("a cast serializes");
+        let cast = serde_json::from_slice(&bytes).expect("and comes back");
+        let error = |message: &str| BusError {
+            where_: "in-process".into(),
+            operation: format!("cast to `{topic}`"),
+            message: message.into(),
+        };
+        let topics = self.topics.lock().unwrap();
+        let tx = topics
+            .get(topic)
+            .ok_or_else(|| error("no service listens"))?;
+        tx.send(cast).map_err(|_| error("the service has stopped"))
+    }
+
+    fn publish(&self, _: &Notification) -> Result<(), BusError> {
+        Ok(())
+    }
+
+    fn close(&self) {
+        self.topics.lock().unwrap().clear();
+    }
+}
+
+/// Casts over RabbitMQ: a topic exchange, one queue per service.
+struct AmqpBus {
+    rt: tokio::runtime::Runtime,
+    connection: Mutex<Option<amqprs::connection::Connection>>,
+    channel: amqprs::channel::Channel,
+    url: String,
+    exchange: String,
+    prefix: String,
+}
+
+impl std::fmt::Debug for AmqpBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpBus")
+            .field("url", &self.url)
+            .field("exchange", &self.exchange)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The bound on opening the connection and on each request to the broker.
+const BROKER_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl AmqpBus {
+    /// Connects to `url` and declares the exchange `<prefix>cinder`.
+    fn connect(url: &str, prefix: &str) -> Result<AmqpBus, BusError> {
+        let parsed = url::Url::parse(url).map_err(|e| BusError {
+            where_: url.to_owned(),
+            operation: "parse the URL".into(),
+            message: format!("{e}; expected amqp://user:password@host:port/vhost"),
+        })?;
+        let shown = {
+            let mut u = parsed.clone();
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        };
+        let bad = |message: String| BusError {
+            where_: shown.clone(),
+            operation: "parse the URL".into(),
+            message,
+        };
+        if parsed.scheme() != "amqp" {
+            return Err(bad(format!(
+                "scheme `{}`: expected amqp://user:password@host:port/vhost",
+                parsed.scheme()
+            )));
+        }
+        let host = parsed
+            .host_str()
+            .ok_or_else(|| bad("no host".into()))?
+            .to_owned();
+        let user = match parsed.username() {
+            "" => "guest",
+            u => u,
+        };
+        let password = parsed.password().unwrap_or("guest");
+        let vhost = match parsed.path().trim_start_matches('/') {
+            "" | "%2f" | "%2F" => "/".to_owned(),
+            v => v.to_owned(),
+        };
+        let mut args = amqprs::connection::OpenConnectionArguments::new(
+            &host,
+            parsed.port().unwrap_or(5672),
+            user,
+            password,
+        );
+        args.virtual_host(&vhost)
+            .connection_name("taskwire create_volume");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| bad(format!("start the runtime: {e}")))?;
+        let exchange = format!("{prefix}cinder");
+        let failed = |operation: &str, message: String| BusError {
+            where_: shown.clone(),
+            operation: operation.to_owned(),
+            message,
+        };
+        let (connection, channel) = rt.block_on(async {
+            let connection = bounded(amqprs::connection::Connection::open(&args))
+                .await
+                .map_err(|m| failed("connect", m))?;
+            let channel = bounded(connection.open_channel(None))
+                .await
+                .map_err(|m| failed("open a channel", m))?;
+            let mut declare = amqprs::channel::ExchangeDeclareArguments::new(&exchange, "topic");
+            declare.auto_delete(true);
+            bounded(channel.exchange_declare(declare.finish()))
+                .await
+                .map_err(|m| failed(&format!("declare the exchange `{exchange}`"), m))?;
+            Ok::<_, BusError>((connection, channel))
+        })?;
+        Ok(AmqpBus {
+            rt,
+            connection: Mutex::new(Some(connection)),
+            channel,
+            url: shown,
+            exchange,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    /// Runs `fut` on the bus's runtime from any thread, even one inside
+    /// another runtime (the engine's), and waits for it.
+    fn run<T: Send + 'static>(
+        &self,
+        fut: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> T {
+        let (tx, rx) = mpsc::channel();
+        self.rt.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        rx.recv()
+            .expect("the bus's runtime runs until the bus is dropped")
+    }
+
+    fn error(&self, operation: String, message: String) -> BusError {
+        BusError {
+            where_: self.url.clone(),
+            operation,
+            message,
+        }
+    }
+
+    fn send(&self, routing_key: &str, bytes: Vec<u8>) -> Result<(), String> {
+        let channel = self.channel.clone();
+        let args = amqprs::channel::BasicPublishArguments::new(&self.exchange, routing_key);
+        self.run(async move {
+            let mut props = amqprs::BasicProperties::default();
+            props.with_content_type("application/json");
+            bounded(channel.basic_publish(props, bytes, args)).await
+        })
+    }
+}
+
+/// `fut` within [`BROKER_TIMEOUT`], its error as text.
+async fn bounded<T>(
+    fut: impl std::future::Future<Output = Result<T, amqprs::error::Error>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(BROKER_TIMEOUT, fut).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {BROKER_TIMEOUT:?}")),
+    }
+}
+
+impl Bus for AmqpBus {
+    fn listen(&self, topic: &str) -> Result<mpsc::Receiver<Cast>, BusError> {
+        use amqprs::channel::{BasicConsumeArguments, QueueBindArguments, QueueDeclareArguments};
+        let queue = format!("{}{topic}", self.prefix);
+        let (channel, exchange, key) = (
+            self.channel.clone(),
+            self.exchange.clone(),
+            topic.to_owned(),
+        );
+        let q = queue.clone();
+        let mut messages = self
+            .run(async move {
+                bounded(channel.queue_declare(QueueDeclareArguments::transient_autodelete(&q)))
+                    .await
+                    .map_err(|m| ("declare", m))?;
+                bounded(channel.queue_bind(QueueBindArguments::new(&q, &exchange, &key)))
+                    .await
+                    .map_err(|m| ("bind", m))?;
+                let mut consume = BasicConsumeArguments::new(&q, "");
+                consume.manual_ack(false);
+                let (_, rx) = bounded(channel.basic_consume_rx(consume.finish()))
+                    .await
+                    .map_err(|m| ("consume", m))?;
+                Ok::<_, (&str, String)>(rx)
+            })
+            .map_err(|(op, m)| self.error(format!("{op} the queue `{queue}`"), m))?;
+        let (tx, rx) = mpsc::channel();
+        // Ends when the connection does: the service's receiver then ends too.
+        self.rt.spawn(async move {
+            while let Some(message) = messages.recv().await {
+                let Some(content) = message.content else {
+                    continue;
+                };
+                match serde_json::from_slice::<Cast>(&content) {
+                    Ok(cast) => {
+                        if tx.send(cast).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => eprintln!("queue `{queue}`: a message that is no cast, dropped: {e}"),
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    fn cast(&self, topic: &str, cast: &Cast) -> Result<(), BusError> {
+        let bytes = serde_json::to_vec(cast).expect("a cast serializes");
+        self.send(topic, bytes)
+            .map_err(|m| self.error(format!("cast to `{topic}`"), m))
+    }
+
+    fn publish(&self, notification: &Notification) -> Result<(), BusError> {
+        let topic = format!("notifications.{}", notification.priority.to_lowercase());
+        let bytes = serde_json::to_vec(notification).expect("a notification serializes");
+        self.send(&topic, bytes)
+            .map_err(|m| self.error(format!("publish to `{topic}`"), m))
+    }
+
+    fn close(&self) {
+        let Some(connection) = self.connection.lock().unwrap().take() else {
+            return;
+        };
+        let channel = self.channel.clone();
+        let exchange = self.exchange.clone();
+        // One bound for all of it: a broker gone silent costs it once.
+        self.run(async move {
+            let _ = tokio::time::timeout(BROKER_TIMEOUT, async move {
+                let delete = amqprs::channel::ExchangeDeleteArguments::new(&exchange);
+                let _ = channel.exchange_delete(delete).await;
+                let _ = channel.close().await;
+                let _ = connection.close().await;
+            })
+            .await;
+        });
+    }
+}
+
+// Notifications.
+
+/// Cinder's volume usage payload, with the failure when there is one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Usage {
+    volume_id: u64,
+    size: u64,
+    volume_type: String,
+    host: Option<String>,
+    status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// A notification as oslo.messaging sends it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Notification {
+    event_type: String,
+    /// `INFO` or `ERROR`.
+    priority: String,
+    /// `volume.<host>` or `scheduler`.
+    publisher_id: String,
+    payload: Usage,
+}
+
+type NotificationListener = Box<dyn Fn(&Notification) + Send + Sync>;
+
+/// The bus and the notification listeners: a resource, handed to tasks.
+struct Messaging {
+    bus: Box<dyn Bus>,
+    listeners: Mutex<Vec<NotificationListener>>,
+}
+
+impl std::fmt::Debug for Messaging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Messaging").finish_non_exhaustive()
+    }
+}
+
+impl Messaging {
+    /// Tells the listeners, then the bus (a notification the broker did not
+    /// take is reported, not fatal: the volume's state is in the database).
+    fn notify(&self, event: &str, publisher: &str, payload: Usage) {
+        let notification = Notification {
+            event_type: format!("volume.create.{event}"),
+            priority: if event == "error" { "ERROR" } else { "INFO" }.into(),
+            publisher_id: publisher.to_owned(),
+            payload,
+        };
+        for listener in self.listeners.lock().unwrap().iter() {
+            listener(&notification);
+        }
+        if let Err(e) = self.bus.publish(&notification) {
+            eprintln!(
+                "notification {} not published: {e}",
+                notification.event_type
+            );
+        }
+    }
+}
+
+fn usage(volume_id: u64, spec: &VolumeSpec, host: Option<&str>, status: &str) -> Usage {
+    Usage {
+        volume_id,
+        size: spec.size,
+        volume_type: spec.volume_type.clone(),
+        host: host.map(str::to_owned),
+        status: status.to_owned(),
+        error: None,
+    }
+}
+
+// The API's flow.
 
 #[task(provides = "volume_spec")]
 fn extract_request(
     size: u64,
     volume_type: String,
     source: String,
+    host: Option<String>,
     cloud: Res<Cloud>,
 ) -> Result<VolumeSpec, VolumeError> {
     cloud.check("extract")?;
@@ -105,6 +630,16 @@ fn extract_request(
         return Err(VolumeError::Invalid(format!(
             "unknown source `{source}`: use raw, snapshot, image or volume"
         )));
+    }
+    if let Some(host) = host {
+        let hosts = cloud.hosts.lock().unwrap();
+        if !hosts.iter().any(|(h, _)| *h == host) {
+            let known: Vec<&str> = hosts.iter().map(|(h, _)| h.as_str()).collect();
+            return Err(VolumeError::Invalid(format!(
+                "unknown host `{host}`: the volume services run on {}",
+                known.join(", ")
+            )));
+        }
     }
     Ok(VolumeSpec {
         size,
@@ -184,50 +719,106 @@ fn commit_quota(reservation: Reservation, cloud: Res<Cloud>) -> Result<(), Volum
     Ok(())
 }
 
-#[task(provides = "scheduled")]
-fn cast_to_scheduler(volume_id: u64, cloud: Res<Cloud>) -> Result<String, VolumeError> {
+/// Cinder's `VolumeCastTask`: to the scheduler, or straight to the named
+/// host's volume manager.
+#[task(provides = "cast_to")]
+fn volume_cast(
+    volume_id: u64,
+    volume_spec: VolumeSpec,
+    host: Option<String>,
+    cloud: Res<Cloud>,
+    messaging: Res<Messaging>,
+) -> Result<String, VolumeError> {
     cloud.check("cast")?;
-    Ok(format!("volume {volume_id} sent to the scheduler"))
+    let (topic, retry) = match host {
+        Some(host) => (format!("cinder-volume.{host}"), None),
+        None => (SCHEDULER.to_owned(), Some(Retry::default())),
+    };
+    let request = Request {
+        volume_id,
+        spec: volume_spec,
+        retry,
+    };
+    messaging.bus.cast(&topic, &Cast::CreateVolume(request))?;
+    Ok(topic)
 }
 
 // The scheduler's flow.
 
-/// Ranks the hosts with room for the volume, most free space first.
-#[task(provides = "candidate_hosts", revert_with = mark_volume_error)]
+/// Picks the host with the most room among those not tried yet.
+#[task(provides = "placement")]
 fn schedule_create_volume(
     volume_id: u64,
     volume_spec: VolumeSpec,
+    retry: Retry,
     cloud: Res<Cloud>,
-) -> Result<Vec<String>, VolumeError> {
+) -> Result<Placement, VolumeError> {
     cloud.check("schedule")?;
+    let mut retry = retry;
+    retry.num_attempts += 1;
+    if retry.num_attempts > cloud.policy.max_attempts {
+        return Err(VolumeError::NoValidHost(format!(
+            "exceeded max scheduling attempts {} for volume {volume_id}",
+            cloud.policy.max_attempts
+        )));
+    }
     let mut hosts: Vec<(String, u64)> = cloud
         .hosts
         .lock()
         .unwrap()
         .iter()
-        .filter(|(_, free)| *free >= volume_spec.size)
+        .filter(|(h, free)| *free >= volume_spec.size && !retry.hosts.contains(h))
         .cloned()
         .collect();
-    if hosts.is_empty() {
-        return Err(VolumeError::NoValidHost(volume_spec.size));
-    }
     hosts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    println!("    volume {volume_id}: candidate hosts {hosts:?}");
-    Ok(hosts.into_iter().map(|(h, _)| h).collect())
+    let Some((host, _)) = hosts.into_iter().next() else {
+        return Err(VolumeError::NoValidHost(format!(
+            "no host left with {} GiB (tried: {})",
+            volume_spec.size,
+            if retry.hosts.is_empty() {
+                "none".to_owned()
+            } else {
+                retry.hosts.join(", ")
+            }
+        )));
+    };
+    retry.hosts.push(host.clone());
+    Ok(Placement { host, retry })
 }
 
-/// Marks the volume `error` when it cannot be scheduled or created.
-fn mark_volume_error(
+#[task(provides = "cast_to")]
+fn cast_to_volume_host(
     volume_id: u64,
-    _volume_spec: VolumeSpec,
-    cloud: Res<Cloud>,
-    _outcome: Outcome<Vec<String>>,
-    _failures: Failures,
-) {
-    cloud.mark_error(volume_id);
+    volume_spec: VolumeSpec,
+    placement: Placement,
+    messaging: Res<Messaging>,
+) -> Result<String, VolumeError> {
+    let topic = format!("cinder-volume.{}", placement.host);
+    let request = Request {
+        volume_id,
+        spec: volume_spec,
+        retry: Some(placement.retry),
+    };
+    messaging.bus.cast(&topic, &Cast::CreateVolume(request))?;
+    Ok(topic)
 }
 
-// The volume manager's flow, under a retry that reschedules.
+// The volume manager's flow.
+
+/// Cinder's `NotifyVolumeActionTask(db, "create.start")`.
+#[task]
+fn notify_create_start(
+    volume_id: u64,
+    volume_spec: VolumeSpec,
+    host: String,
+    messaging: Res<Messaging>,
+) {
+    messaging.notify(
+        "start",
+        &format!("volume.{host}"),
+        usage(volume_id, &volume_spec, Some(&host), "creating"),
+    );
+}
 
 /// Creates the volume on `host` from its source.
 #[task(provides = "location", revert_with = delete_from_host)]
@@ -237,8 +828,8 @@ fn create_volume_on_host(
     host: String,
     cloud: Res<Cloud>,
 ) -> Result<String, VolumeError> {
-    cloud.check(&format!("create@{host}"))?;
-    cloud.check("create")?;
+    std::thread::sleep(cloud.driver_delay);
+    cloud.driver_check(&host)?;
     let how = match volume_spec.source.as_str() {
         "snapshot" => "cloned from snapshot snap-1",
         "image" => "copied from image cirros",
@@ -270,11 +861,15 @@ fn delete_from_host(
     }
 }
 
+/// Cinder's `CreateVolumeOnFinishTask`: available, and `create.end`.
 #[task(provides = "status")]
 fn finish_volume(
     volume_id: u64,
+    volume_spec: VolumeSpec,
+    host: String,
     location: String,
     cloud: Res<Cloud>,
+    messaging: Res<Messaging>,
 ) -> Result<String, VolumeError> {
     cloud.check("finish")?;
     cloud
@@ -282,23 +877,12 @@ fn finish_volume(
         .lock()
         .unwrap()
         .insert(volume_id, "available".into());
+    messaging.notify(
+        "end",
+        &format!("volume.{host}"),
+        usage(volume_id, &volume_spec, Some(&host), "available"),
+    );
     Ok(format!("volume {volume_id} available at {location}"))
-}
-
-/// When every host failed: the volume is in error.
-#[task(revert_with = mark_volume_error_on_revert)]
-fn on_failure_mark_error(volume_id: u64, cloud: Res<Cloud>) -> u64 {
-    let _ = cloud;
-    volume_id
-}
-
-fn mark_volume_error_on_revert(
-    volume_id: u64,
-    cloud: Res<Cloud>,
-    _outcome: Outcome<u64>,
-    _failures: Failures,
-) {
-    cloud.mark_error(volume_id);
 }
 
 /// Prints each state change as it is recorded.
@@ -311,36 +895,191 @@ impl Listener for Print {
     fn on_atom(&self, e: &AtomEvent<'_>) {
         let name = e.atom.rsplit("::").next().unwrap_or(e.atom);
         match e.failure {
-            Some(f) => println!("  {name:<18} {} ({f})", e.state),
-            None => println!("  {name:<18} {}", e.state),
+            Some(f) => println!("  {name:<22} {} ({f})", e.state),
+            None => println!("  {name:<22} {}", e.state),
         }
     }
 }
 
+/// What every service shares: the cloud, the bus, the logbook.
+struct Services {
+    cloud: Arc<Cloud>,
+    messaging: Arc<Messaging>,
+    logbook: Arc<dyn Backend>,
+    book: Uuid,
+}
+
+impl Services {
+    fn run(
+        &self,
+        flow: Flow,
+        inputs: Vec<(&str, serde_json::Value)>,
+    ) -> Result<Done, Box<RunError>> {
+        let mut engine = Engine::new(flow)
+            .resource_arc(self.cloud.clone())
+            .resource_arc(self.messaging.clone())
+            .listener(Print)
+            .persist(Arc::clone(&self.logbook))
+            .logbook(self.book);
+        for (name, value) in inputs {
+            engine = engine.input(name, value);
+        }
+        engine.run().map_err(Box::new)
+    }
+
+    /// The volume ends in error: marked, quota back, `create.error`.
+    fn fail(&self, request: &Request, host: Option<&str>, publisher: &str, error: String) {
+        self.cloud.fail_volume(request.volume_id, request.spec.size);
+        let mut payload = usage(request.volume_id, &request.spec, host, "error");
+        payload.error = Some(error);
+        self.messaging.notify("error", publisher, payload);
+    }
+
+    /// The scheduler service: places each request, or fails the volume.
+    fn scheduler(&self, casts: mpsc::Receiver<Cast>) {
+        for cast in casts {
+            let Cast::CreateVolume(request) = cast else {
+                break;
+            };
+            let flow = Flow::linear("volume_create_scheduler")
+                .add(schedule_create_volume::task())
+                .add(cast_to_volume_host::task());
+            let retry = request.retry.clone().unwrap_or_default();
+            let result = self.run(
+                flow,
+                vec![
+                    ("volume_id", serde_json::json!(request.volume_id)),
+                    ("volume_spec", serde_json::json!(request.spec)),
+                    ("retry", serde_json::json!(retry)),
+                ],
+            );
+            match result {
+                Ok(done) => {
+                    let placement: Placement = done.get("placement").expect("scheduled");
+                    println!(
+                        "scheduler: volume {} to {} (attempt {})",
+                        request.volume_id, placement.host, placement.retry.num_attempts
+                    );
+                }
+                Err(err) => self.fail(&request, None, "scheduler", err.to_string()),
+            }
+        }
+    }
+
+    /// The volume manager of `host`: creates, or reschedules by cause.
+    fn manager(&self, host: &str, casts: mpsc::Receiver<Cast>) {
+        for cast in casts {
+            let Cast::CreateVolume(request) = cast else {
+                break;
+            };
+            let flow = Flow::linear("volume_create_manager")
+                .add(notify_create_start::task())
+                .add(create_volume_on_host::task())
+                .add(finish_volume::task());
+            let result = self.run(
+                flow,
+                vec![
+                    ("volume_id", serde_json::json!(request.volume_id)),
+                    ("volume_spec", serde_json::json!(request.spec)),
+                    ("host", serde_json::json!(host)),
+                ],
+            );
+            let err = match result {
+                Ok(done) => {
+                    println!("{}", done.get::<String>("status").expect("finished"));
+                    continue;
+                }
+                Err(err) => err,
+            };
+            let cause = err.downcast_ref::<VolumeError>();
+            let publisher = format!("volume.{host}");
+            match self.cloud.policy.decide(cause, request.retry.as_ref()) {
+                Ok(()) => {
+                    let cast = Cast::CreateVolume(request.clone());
+                    match self.messaging.bus.cast(SCHEDULER, &cast) {
+                        Ok(()) => println!("{host}: volume {} rescheduled", request.volume_id),
+                        Err(e) => {
+                            println!(
+                                "{host}: volume {} could not be rescheduled: {e}",
+                                request.volume_id
+                            );
+                            self.fail(&request, Some(host), &publisher, format!("{err}; {e}"));
+                        }
+                    }
+                }
+                Err(why) => {
+                    println!(
+                        "{host}: volume {} not rescheduled: {why}",
+                        request.volume_id
+                    );
+                    self.fail(&request, Some(host), &publisher, err.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// The value after `flag`, if given.
+fn arg(args: &[String], flag: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+/// The reschedule policy from `--reschedule` and `--max-attempts`.
+fn policy(args: &[String]) -> Result<ReschedulePolicy, String> {
+    let on = match arg(args, "--reschedule").as_deref() {
+        None | Some("retryable") => RescheduleOn::Retryable,
+        Some("any") => RescheduleOn::Any,
+        Some("never") => RescheduleOn::Never,
+        Some(other) => {
+            return Err(format!(
+                "--reschedule `{other}`: use retryable, any or never"
+            ))
+        }
+    };
+    let max_attempts = match arg(args, "--max-attempts") {
+        None => 3,
+        Some(n) => match n.parse::<u32>() {
+            Ok(n) if n >= 1 => n,
+            _ => return Err(format!("--max-attempts `{n}`: a whole number from 1")),
+        },
+    };
+    Ok(ReschedulePolicy { on, max_attempts })
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let fail_at = args
-        .iter()
-        .position(|a| a == "--fail-at")
-        .and_then(|i| args.get(i + 1).cloned());
-    let cloud = std::sync::Arc::new(Cloud {
+    let wait = match arg(&args, "--wait") {
+        None => Duration::from_secs(30),
+        Some(s) => Duration::from_secs(
+            s.parse()
+                .map_err(|e| format!("--wait `{s}`: seconds expected ({e})"))?,
+        ),
+    };
+    let cloud = Arc::new(Cloud {
         free_gigabytes: Mutex::new(100),
-        fail_at,
-        ..Cloud::default()
+        reservations: Mutex::default(),
+        volumes: Mutex::default(),
+        status: Mutex::default(),
+        hosts: Mutex::new(HOSTS.iter().map(|(h, g)| (h.to_string(), *g)).collect()),
+        fail_at: arg(&args, "--fail-at"),
+        policy: policy(&args)?,
+        driver_delay: Duration::from_secs(
+            arg(&args, "--slow-driver")
+                .map(|s| {
+                    s.parse()
+                        .map_err(|e| format!("--slow-driver `{s}`: seconds expected ({e})"))
+                })
+                .transpose()?
+                .unwrap_or(0),
+        ),
     });
+    let source = arg(&args, "--source").unwrap_or_else(|| "raw".to_owned());
+    let target = arg(&args, "--host");
 
-    let source = args
-        .iter()
-        .position(|a| a == "--source")
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| "raw".to_owned());
-    *cloud.hosts.lock().unwrap() = vec![("host-a".into(), 500), ("host-b".into(), 200)];
-
-    let url = args
-        .iter()
-        .position(|a| a == "--logbook")
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| "sqlite://target/create_volume.db".to_owned());
+    let url =
+        arg(&args, "--logbook").unwrap_or_else(|| "sqlite://target/create_volume.db".to_owned());
     if let Some(path) = url.strip_prefix("sqlite://") {
         if let Some(dir) = std::path::Path::new(path).parent() {
             std::fs::create_dir_all(dir)?;
@@ -350,87 +1089,137 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let book = taskwire::persistence::LogBook::new("create_volume");
     logbook.save_logbook(&book)?;
 
-    // Cinder's API service.
+    let bus: Box<dyn Bus> = match arg(&args, "--amqp") {
+        Some(broker) => {
+            let prefix = arg(&args, "--prefix").unwrap_or_default();
+            match AmqpBus::connect(&broker, &prefix) {
+                Ok(bus) => {
+                    println!("casting over {} (exchange {})", bus.url, bus.exchange);
+                    Box::new(bus)
+                }
+                Err(e) => {
+                    println!("error: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        None => Box::new(LocalBus::default()),
+    };
+    // The listener: prints each notification, and hands it to the caller.
+    let (heard_tx, heard) = mpsc::channel::<Notification>();
+    let heard_tx = Mutex::new(heard_tx);
+    let print_and_pass: NotificationListener = Box::new(move |n: &Notification| {
+        println!(
+            "notification {} {}",
+            n.event_type,
+            serde_json::to_string(&n.payload).expect("serializes")
+        );
+        let _ = heard_tx.lock().unwrap().send(n.clone());
+    });
+    let messaging = Arc::new(Messaging {
+        bus,
+        listeners: Mutex::new(vec![print_and_pass]),
+    });
+    let services = Arc::new(Services {
+        cloud: cloud.clone(),
+        messaging: messaging.clone(),
+        logbook: logbook.clone(),
+        book: book.uuid,
+    });
+
+    // The scheduler and one volume manager per host, each on its thread.
+    let mut topics = vec![SCHEDULER.to_owned()];
+    topics.extend(HOSTS.iter().map(|(h, _)| format!("cinder-volume.{h}")));
+    let (stopped_tx, stopped) = mpsc::channel::<()>();
+    for topic in &topics {
+        let casts = match messaging.bus.listen(topic) {
+            Ok(casts) => casts,
+            Err(e) => {
+                println!("error: {e}");
+                messaging.bus.close();
+                std::process::exit(1);
+            }
+        };
+        let services = services.clone();
+        let topic = topic.clone();
+        let stopped_tx = stopped_tx.clone();
+        std::thread::spawn(move || {
+            match topic.strip_prefix("cinder-volume.") {
+                Some(host) => services.manager(host, casts),
+                None => services.scheduler(casts),
+            }
+            let _ = stopped_tx.send(());
+        });
+    }
+
+    // The API: answers the caller as soon as the request is cast.
     let api = Flow::linear("volume_create_api")
         .add(extract_request::task())
         .add(reserve_quota::task())
         .add(create_db_entry::task())
         .add(commit_quota::task())
-        .add(cast_to_scheduler::task());
-    let run = |flow: Flow, inputs: Vec<(&str, serde_json::Value)>| {
-        let mut engine = Engine::new(flow)
-            .resource_arc(cloud.clone())
-            .listener(Print)
-            .persist(std::sync::Arc::clone(&logbook))
-            .logbook(book.uuid);
-        for (name, value) in inputs {
-            engine = engine.input(name, value);
+        .add(volume_cast::task());
+    let outcome: Result<(), String> = match services.run(
+        api,
+        vec![
+            ("size", serde_json::json!(10)),
+            ("volume_type", serde_json::json!("ssd")),
+            ("source", serde_json::json!(source)),
+            ("host", serde_json::json!(target)),
+        ],
+    ) {
+        Err(err) => {
+            println!("error: {err}");
+            if let Some(VolumeError::Injected(step)) = err.downcast_ref::<VolumeError>() {
+                println!("(the task's own error came back: Injected({step:?}))");
+            }
+            Err(String::new())
         }
-        let result = engine.run();
-        result.map_err(Box::new)
+        Ok(done) => {
+            let volume_id: u64 = done.get("volume_id").expect("created");
+            let topic: String = done.get("cast_to").expect("cast");
+            println!("api: volume {volume_id} creating, cast to {topic}");
+            // The caller polls the volume; here, the notifications tell.
+            let deadline = std::time::Instant::now() + wait;
+            loop {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                match heard.recv_timeout(left) {
+                    Ok(n) if n.payload.volume_id != volume_id => {}
+                    Ok(n) if n.event_type == "volume.create.end" => break Ok(()),
+                    Ok(n) if n.event_type == "volume.create.error" => {
+                        break Err(format!(
+                            "volume {volume_id}: {}",
+                            n.payload.error.unwrap_or_default()
+                        ))
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        break Err(format!(
+                            "volume {volume_id}: neither volume.create.end nor .error within {wait:?} (--wait)"
+                        ))
+                    }
+                }
+            }
+        }
     };
-    let report = |err: &RunError| {
-        println!("error: {err}");
-        if let Some(VolumeError::Injected(step)) = err.downcast_ref::<VolumeError>() {
-            println!("(the task's own error came back: Injected({step:?}))");
-        }
-    };
-    let outcome = (|| {
-        let done = run(
-            api,
-            vec![
-                ("size", serde_json::json!(10)),
-                ("volume_type", serde_json::json!("ssd")),
-                ("source", serde_json::json!(source)),
-            ],
-        )?;
-        println!("{}", done.get::<String>("scheduled").expect("cast"));
-        let volume_id: u64 = done.get("volume_id").expect("created");
-        let spec: VolumeSpec = done.get("volume_spec").expect("extracted");
-        let ids = serde_json::json!(volume_id);
-        let spec = serde_json::to_value(&spec).expect("serde");
 
-        // Cinder's scheduler service.
-        let scheduler = Flow::linear("volume_create_scheduler").add(schedule_create_volume::task());
-        let done = run(
-            scheduler,
-            vec![("volume_id", ids.clone()), ("volume_spec", spec.clone())],
-        )?;
-        let hosts: Vec<String> = done.get("candidate_hosts").expect("scheduled");
-
-        // Cinder's volume manager: reschedules to the next host on failure.
-        let manager = Flow::linear("volume_create_manager")
-            .add(on_failure_mark_error::task())
-            .add(
-                Flow::linear("create_on_host")
-                    .add(create_volume_on_host::task())
-                    .retry(
-                        RetryAtom::new(
-                            "reschedule",
-                            ParameterizedForEach::new("candidate_hosts").revert_all(),
-                        )
-                        .provides("host"),
-                    ),
-            )
-            .add(finish_volume::task());
-        let done = run(
-            manager,
-            vec![
-                ("volume_id", ids),
-                ("volume_spec", spec),
-                ("candidate_hosts", serde_json::json!(hosts)),
-            ],
-        )?;
-        let attempts = done
-            .storage()
-            .retry_history("reschedule")
-            .map_or(0, |h| h.len());
-        if attempts > 1 {
-            println!("rescheduled {} time(s)", attempts - 1);
+    // Stops the services once their queues are drained, then the bus.
+    for topic in &topics {
+        let _ = messaging.bus.cast(topic, &Cast::Stop);
+    }
+    // Bounded: a service whose queue the broker no longer feeds may not
+    // hear its stop; the process ends without it.
+    let deadline = std::time::Instant::now() + BROKER_TIMEOUT;
+    let mut running = topics.len();
+    while running > 0 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if stopped.recv_timeout(left).is_err() {
+            println!("{running} service(s) did not stop within {BROKER_TIMEOUT:?}");
+            break;
         }
-        println!("{}", done.get::<String>("status").expect("finished"));
-        Ok::<(), Box<RunError>>(())
-    })();
+        running -= 1;
+    }
+    messaging.bus.close();
 
     println!("logbook {url}: logbook {}", book.uuid);
     for flow in logbook.list_flows(book.uuid)? {
@@ -445,11 +1234,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         cloud.status.lock().unwrap(),
         cloud.free_gigabytes.lock().unwrap()
     );
-    match outcome {
-        Ok(()) => Ok(()),
-        Err(err) => {
-            report(&err);
-            std::process::exit(1);
+    if let Err(e) = outcome {
+        if !e.is_empty() {
+            println!("error: {e}");
         }
+        std::process::exit(1);
     }
+    Ok(())
 }
