@@ -442,7 +442,7 @@ fn exec_fn(task: &TaskFn<'_>) -> TokenStream {
             #p::finish(#atom, {
                 #[allow(unused_imports)]
                 use #p::{ViaError as _, TaskError as _, ViaValue as _};
-                (&&#p::ReturnOf::new(#value)).into_return()
+                (&&#p::ReturnOf::new(#value)).to_result()
             })
         }
     };

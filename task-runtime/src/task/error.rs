@@ -89,7 +89,7 @@ impl StdError for Anyhow {
 }
 
 /// A task function's return on its way to the engine: `#[task]` writes
-/// `(&&ReturnOf::new(ret)).into_return()`, which method resolution answers
+/// `(&&ReturnOf::new(ret)).to_result()`, which method resolution answers
 /// with the first that fits: [`ViaError`] (a `Result` whose error is an
 /// `Error`), [`TaskError`] (any other `Result`: its error must be an
 /// [`IntoFailure`]), [`ViaValue`] (a plain value, the success). A `Result`
@@ -97,6 +97,12 @@ impl StdError for Anyhow {
 /// `Result` under an alias of any name is one. Not public API.
 #[doc(hidden)]
 pub struct ReturnOf<R>(Cell<Option<R>>);
+
+impl<R> std::fmt::Debug for ReturnOf<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReturnOf")
+    }
+}
 
 impl<R> ReturnOf<R> {
     #[doc(hidden)]
@@ -113,12 +119,12 @@ impl<R> ReturnOf<R> {
 #[doc(hidden)]
 pub trait ViaError {
     type Ok;
-    fn into_return(&self) -> Result<Self::Ok, Failure>;
+    fn to_result(&self) -> Result<Self::Ok, Failure>;
 }
 
 impl<T, E: StdError + Send + Sync + 'static> ViaError for &ReturnOf<Result<T, E>> {
     type Ok = T;
-    fn into_return(&self) -> Result<T, Failure> {
+    fn to_result(&self) -> Result<T, Failure> {
         self.take().map_err(Failure::from_error)
     }
 }
@@ -127,14 +133,14 @@ impl<T, E: StdError + Send + Sync + 'static> ViaError for &ReturnOf<Result<T, E>
 #[doc(hidden)]
 pub trait TaskError<E> {
     type Ok;
-    fn into_return(&self) -> Result<Self::Ok, Failure>
+    fn to_result(&self) -> Result<Self::Ok, Failure>
     where
         E: IntoFailure;
 }
 
 impl<T, E> TaskError<E> for &&ReturnOf<Result<T, E>> {
     type Ok = T;
-    fn into_return(&self) -> Result<T, Failure>
+    fn to_result(&self) -> Result<T, Failure>
     where
         E: IntoFailure,
     {
@@ -146,12 +152,12 @@ impl<T, E> TaskError<E> for &&ReturnOf<Result<T, E>> {
 #[doc(hidden)]
 pub trait ViaValue {
     type Ok;
-    fn into_return(&self) -> Result<Self::Ok, Failure>;
+    fn to_result(&self) -> Result<Self::Ok, Failure>;
 }
 
 impl<T> ViaValue for ReturnOf<T> {
     type Ok = T;
-    fn into_return(&self) -> Result<T, Failure> {
+    fn to_result(&self) -> Result<T, Failure> {
         Ok(self.take())
     }
 }
