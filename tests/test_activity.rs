@@ -564,10 +564,16 @@ fn configuration_errors_name_the_file_and_line() {
             &GOOD.replace("bank = file-system", "bank = swift"),
         )],
     );
+    // The object-store bank is registered with its feature.
+    let banks = if cfg!(feature = "object-store") {
+        "`file-system`, `object-store`"
+    } else {
+        "`file-system`"
+    };
     assert_eq!(
         err.to_string(),
         format!(
-            "{}:6: unknown bank `swift`; registered banks: `file-system`",
+            "{}:6: unknown bank `swift`; registered banks: {banks}",
             dir.join("p.conf").display()
         )
     );
