@@ -1,8 +1,8 @@
-//! The ZooKeeper logbook when its server goes away: killed, frozen
-//! (SIGSTOP), restarted; and when the process holding a lease dies. Each test
-//! starts a private ZooKeeper of its own (`support::private_server`) on a
-//! free port in a temporary directory and kills it when done — never the
-//! shared one.
+//! The ZooKeeper logbook and jobboard when the server goes away: killed,
+//! frozen (SIGSTOP), restarted; and when the process holding a lease, or a
+//! claim, dies. Each test starts a private ZooKeeper of its own
+//! (`support::private_server`) on a free port in a temporary directory and
+//! kills it when done — never the shared one.
 #![cfg(feature = "zookeeper")]
 
 mod support;
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::private_server::PrivateZookeeper;
+use taskwire::jobboard::{self, JobState, NewJob};
 use taskwire::persistence::{self, AtomDetail, Backend, FlowDetail, LogBook, PersistenceError};
 use taskwire::AtomState;
 
@@ -197,6 +198,100 @@ fn a_dead_owners_session_frees_its_lease_before_it_expires() {
     assert!(
         now_ms() < held.expires_at,
         "taken before the old lease expired"
+    );
+}
+
+/// Run as a child process by the test below: claims the job on `board` as
+/// `holder` for a minute, says so, and waits to be killed.
+fn hold_claim_until_killed(url: &str, board: &str) {
+    let board = jobboard::open(url, board).unwrap();
+    let claim = board
+        .claim("holder", Duration::from_secs(60))
+        .unwrap()
+        .unwrap();
+    println!("held {}", claim.job.id);
+    std::thread::sleep(Duration::from_secs(120));
+}
+
+#[test]
+fn a_dead_holders_session_frees_its_claim_before_it_expires() {
+    if let (Ok(url), Ok(board)) = (std::env::var("TW_ZK_URL"), std::env::var("TW_ZK_BOARD")) {
+        return hold_claim_until_killed(&url, &board);
+    }
+    let zk = PrivateZookeeper::start().expect("a private ZooKeeper");
+    // The ensemble ends a silent session after 2 s.
+    let url = zk.url("tw", "timeout=5s&session_timeout=2s");
+    let board = jobboard::open(&url, "claims").unwrap();
+    let posted = board
+        .post(&NewJob::new("tests::nothing", json!({"n": "held"})))
+        .unwrap();
+
+    // Another process claims the job for a minute, then is killed (no
+    // release, no session close: a crash).
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_dead_holders_session_frees_its_claim_before_it_expires",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("TW_ZK_URL", &url)
+        .env("TW_ZK_BOARD", "claims")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(
+        lines.any(|l| l.is_ok_and(|l| l.contains(&format!("held {}", posted.id)))),
+        "the child claimed the job"
+    );
+    let held = board.get(posted.id).unwrap();
+    assert_eq!(
+        (held.state, held.owner.as_deref(), held.token),
+        (JobState::Claimed, Some("holder"), 1)
+    );
+    // The child's session outlives its timeout while the child lives.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        board
+            .claim("rescuer", Duration::from_secs(60))
+            .unwrap()
+            .is_none(),
+        "still held"
+    );
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed = Instant::now();
+    // Its session expires after 2 s: the claim (an ephemeral node) goes
+    // with it, 55 s before the claim itself would have expired.
+    let taken = loop {
+        match board.claim("rescuer", Duration::from_secs(60)) {
+            Ok(Some(taken)) => break taken,
+            Ok(None) | Err(_) if killed.elapsed() < Duration::from_secs(20) => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            other => panic!("not freed within 20 s: {other:?}"),
+        }
+    };
+    assert_eq!(
+        (taken.job.id, taken.owner.as_str(), taken.token),
+        (posted.id, "rescuer", 2)
+    );
+    assert!(
+        now_ms() < held.expires_at,
+        "taken before the old claim expired"
+    );
+    // Nothing recorded is lost: the job as posted, the dead holder's claim
+    // recorded as a failure.
+    assert_eq!(taken.job.spec, posted.spec);
+    assert_eq!(taken.job.failures.len(), 1, "{:?}", taken.job.failures);
+    assert_eq!(
+        (
+            taken.job.failures[0].owner.as_str(),
+            taken.job.failures[0].token
+        ),
+        ("holder", 1)
     );
 }
 

@@ -187,7 +187,7 @@ impl Failure {
     pub fn downcast_ref<E: StdError + 'static>(&self) -> Option<&E> {
         let original = self.inner.original.as_deref()?;
         #[cfg(feature = "anyhow")]
-        if let Some(anyhow) = original.downcast_ref::<crate::task::Anyhow>() {
+        if let Some(anyhow) = original.downcast_ref::<Anyhow>() {
             return anyhow.0.chain().find_map(|e| e.downcast_ref::<E>());
         }
         original.downcast_ref::<E>()
@@ -275,5 +275,26 @@ impl Failures {
     /// The failures, by atom name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Failure)> {
         self.map.iter().map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+/// An `anyhow::Error` kept as a failure's original error: its message is
+/// the outermost (a context, if it has one), its causes the chain under it;
+/// [`Failure::downcast_ref`] looks through the chain, as anyhow does.
+#[cfg(feature = "anyhow")]
+#[derive(Debug)]
+pub(crate) struct Anyhow(pub(crate) anyhow::Error);
+
+#[cfg(feature = "anyhow")]
+impl std::fmt::Display for Anyhow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+#[cfg(feature = "anyhow")]
+impl StdError for Anyhow {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source()
     }
 }

@@ -118,8 +118,10 @@ fn a_valid_task_expands_to_descriptor_def_and_glue() {
     assert!(
         exec.contains("split(__task_arg_0,__task_arg_1,__task_arg_2,__task_arg_3,__task_arg_4)")
     );
+    // The return goes to the engine through `ReturnOf`, which tells a
+    // `Result` from a plain value by its type.
     assert!(
-        exec.contains("Result::<_,::taskwire::__private::Infallible>::Ok"),
+        exec.contains("(&&::taskwire::__private::ReturnOf::new(split("),
         "{exec}"
     );
     assert!(exec.contains("Invocation::Ready"));
@@ -163,7 +165,11 @@ fn async_tasks_box_a_future_and_have_async_reverts() {
     let items = const_items(&file);
     let exec = squash(&fn_named(&items, "__task_exec").unwrap().block);
     assert!(exec.contains("let__task_future=f(__task_arg_0);"), "{exec}");
-    assert!(exec.contains("Invocation::Pending(::taskwire::__private::Box::pin(asyncmove{::taskwire::__private::finish(&__task_atom,__task_future.await)}))"), "{exec}");
+    assert!(exec.contains("Invocation::Pending(::taskwire::__private::Box::pin(asyncmove{::taskwire::__private::finish(&__task_atom,"), "{exec}");
+    assert!(
+        exec.contains("ReturnOf::new(__task_future.await)).to_result()"),
+        "{exec}"
+    );
     let revert = squash(&fn_named(&items, "__task_revert").unwrap().block);
     assert!(revert.contains("Outcome<u8>"), "{revert}");
     assert!(revert.contains("f_revert_returns::finish("), "{revert}");

@@ -63,28 +63,11 @@ impl IntoFailure for Box<dyn StdError + Send + Sync + 'static> {
 #[cfg(feature = "anyhow")]
 impl IntoFailure for anyhow::Error {
     fn into_failure(self) -> Failure {
-        Failure::from_boxed(FailureKind::Task, "anyhow::Error", Box::new(Anyhow(self)))
-    }
-}
-
-/// An `anyhow::Error` kept as a failure's original error: its message is
-/// the outermost (a context, if it has one), its causes the chain under it;
-/// [`Failure::downcast_ref`] looks through the chain, as anyhow does.
-#[cfg(feature = "anyhow")]
-#[derive(Debug)]
-pub(crate) struct Anyhow(pub(crate) anyhow::Error);
-
-#[cfg(feature = "anyhow")]
-impl std::fmt::Display for Anyhow {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&self.0, f)
-    }
-}
-
-#[cfg(feature = "anyhow")]
-impl StdError for Anyhow {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.0.source()
+        Failure::from_boxed(
+            FailureKind::Task,
+            "anyhow::Error",
+            Box::new(crate::failure::Anyhow(self)),
+        )
     }
 }
 

@@ -27,8 +27,6 @@ use smallvec::SmallVec;
 pub(crate) use call::RevertInfo;
 pub use call::{encode, short_type_name, BoxFuture, Call, Invocation, Res, Resources, TaskCtx};
 pub use cancel::CancelToken;
-#[cfg(feature = "anyhow")]
-pub(crate) use error::Anyhow;
 pub use error::IntoFailure;
 #[doc(hidden)]
 pub use error::{ReturnOf, TaskError, ViaError, ViaValue};
