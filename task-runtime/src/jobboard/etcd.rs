@@ -51,10 +51,8 @@ use etcd_client as etcd;
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Runtime;
 
-use super::{
-    states_in_words, Claim, Job, JobBoard, JobBoardError, JobFailure, JobState, NewJob,
-    EXPIRED_TAIL,
-};
+use super::rewrite::{self, Rewrite};
+use super::{states_in_words, Claim, Job, JobBoard, JobBoardError, JobFailure, JobState, NewJob};
 use crate::persistence::{now_ms, redact_url, Uuid};
 use crate::state::FlowState;
 use crate::url_options::{parse_duration, take_options};
@@ -803,28 +801,6 @@ impl EtcdJobBoard {
         Err(conflict())
     }
 
-    /// Changes the job under `claim` with `change`, which returns what the
-    /// call returns; read again while other writers win.
-    fn under<T>(
-        &self,
-        operation: &str,
-        claim: &Claim,
-        change: impl Fn(&mut Job, i64) -> T,
-    ) -> Result<T, JobBoardError> {
-        self.call(operation, |mut c| async move {
-            for _ in 0..CONFLICT_TRIES {
-                let mut read = self.locked(&mut c, claim).await?;
-                let now = now_ms();
-                let out = change(&mut read.job, now);
-                read.job.updated_at = now;
-                if self.write(&mut c, &read, &read.job).await? {
-                    return Ok(out);
-                }
-            }
-            Err(conflict())
-        })
-    }
-
     /// Changes the job `id` with `change` (which may refuse); read again
     /// while other writers win. Returns the job as it was.
     fn change(
@@ -885,13 +861,6 @@ impl EtcdJobBoard {
             Err(conflict())
         })
     }
-
-    /// Ends a claim: `state`, with `outcome`; the claim key goes.
-    fn end(job: &mut Job, state: JobState, outcome: Option<FlowState>) {
-        job.state = state;
-        job.expires_at = 0;
-        job.outcome = outcome;
-    }
 }
 
 /// The key-values of each get of a transaction's answer, in order.
@@ -909,6 +878,28 @@ fn conflict() -> Fail {
     Fail::Etcd(etcd::Error::Internal(format!(
         "the job kept changing under {CONFLICT_TRIES} tries"
     )))
+}
+
+impl Rewrite for EtcdJobBoard {
+    fn under<T>(
+        &self,
+        operation: &str,
+        claim: &Claim,
+        change: impl Fn(&mut Job, i64) -> T,
+    ) -> Result<T, JobBoardError> {
+        self.call(operation, |mut c| async move {
+            for _ in 0..CONFLICT_TRIES {
+                let mut read = self.locked(&mut c, claim).await?;
+                let now = now_ms();
+                let out = change(&mut read.job, now);
+                read.job.updated_at = now;
+                if self.write(&mut c, &read, &read.job).await? {
+                    return Ok(out);
+                }
+            }
+            Err(conflict())
+        })
+    }
 }
 
 impl JobBoard for EtcdJobBoard {
@@ -1041,7 +1032,7 @@ impl JobBoard for EtcdJobBoard {
                 }
                 let mut job = read.job.clone();
                 if job.state == JobState::Claimed && job.record_expiry(now) == JobState::Dead {
-                    EtcdJobBoard::end(&mut job, JobState::Dead, None);
+                    job.end_claim(JobState::Dead, None);
                     job.updated_at = now;
                     if !self.write(&mut c, &read, &job).await? {
                         tries += 1;
@@ -1068,58 +1059,27 @@ impl JobBoard for EtcdJobBoard {
     }
 
     fn renew(&self, claim: &Claim, ttl: Duration) -> Result<Claim, JobBoardError> {
-        let expires_at = self.under("renew a claim", claim, |job, now| {
-            job.expires_at = now.saturating_add(super::ttl_ms(ttl));
-            job.expires_at
-        })?;
-        let mut renewed = claim.clone();
-        renewed.expires_at = expires_at;
-        renewed.job.expires_at = expires_at;
-        Ok(renewed)
+        rewrite::renew(self, claim, ttl)
     }
 
     fn set_flow(&self, claim: &Claim, flow: Uuid) -> Result<(), JobBoardError> {
-        self.under("record the job's flow detail", claim, |job, _| {
-            job.flow = Some(flow)
-        })
+        rewrite::set_flow(self, claim, flow)
     }
 
     fn complete(&self, claim: &Claim, outcome: FlowState) -> Result<(), JobBoardError> {
-        self.under("complete a job", claim, |job, _| {
-            EtcdJobBoard::end(job, JobState::Done, Some(outcome))
-        })
+        rewrite::complete(self, claim, outcome)
     }
 
     fn complete_ended(&self, claim: &Claim, outcome: FlowState) -> Result<(), JobBoardError> {
-        self.under("complete a job whose flow had ended", claim, |job, _| {
-            if job
-                .failures
-                .last()
-                .is_some_and(|f| f.token + 1 == claim.token && f.message.ends_with(EXPIRED_TAIL))
-            {
-                job.failures.pop();
-            }
-            EtcdJobBoard::end(job, JobState::Done, Some(outcome))
-        })
+        rewrite::complete_ended(self, claim, outcome)
     }
 
     fn fail(&self, claim: &Claim, message: &str) -> Result<JobState, JobBoardError> {
-        self.under("record a job's failure", claim, |job, now| {
-            let state = job.record_failure(JobFailure {
-                at: now,
-                owner: claim.owner.clone(),
-                token: claim.token,
-                message: message.to_owned(),
-            });
-            EtcdJobBoard::end(job, state, None);
-            state
-        })
+        rewrite::fail(self, claim, message)
     }
 
     fn release(&self, claim: &Claim) -> Result<(), JobBoardError> {
-        self.under("release a claim", claim, |job, _| {
-            EtcdJobBoard::end(job, JobState::Ready, None)
-        })
+        rewrite::release(self, claim)
     }
 
     fn get(&self, id: Uuid) -> Result<Job, JobBoardError> {

@@ -34,6 +34,8 @@ mod etcd;
 mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(any(feature = "zookeeper", feature = "etcd"))]
+mod rewrite;
 #[cfg(feature = "zookeeper")]
 mod zookeeper;
 
@@ -263,6 +265,29 @@ impl Job {
         }
     }
 
+    /// Ends its claim: `state`, with `outcome`; it has no owner's expiry
+    /// any more.
+    #[allow(dead_code)] // unused when no board decides in Rust
+    pub(crate) fn end_claim(&mut self, state: JobState, outcome: Option<FlowState>) {
+        self.state = state;
+        self.expires_at = 0;
+        self.outcome = outcome;
+    }
+
+    /// Drops the failure recorded when the claim before `claim` expired, if
+    /// that is the last one: the flow that claim ran had ended, so the
+    /// expiry cost the job nothing.
+    #[allow(dead_code)] // unused when no board decides in Rust
+    pub(crate) fn forget_expiry_before(&mut self, claim: &Claim) {
+        if self
+            .failures
+            .last()
+            .is_some_and(|f| f.token + 1 == claim.token && f.message.ends_with(EXPIRED_TAIL))
+        {
+            self.failures.pop();
+        }
+    }
+
     /// Records that its current claim expired (seen at `now`), as
     /// [`Job::record_failure`] does.
     #[allow(dead_code)] // unused when no board decides in Rust
@@ -296,6 +321,17 @@ impl Claim {
     /// The job's id.
     pub fn job_id(&self) -> Uuid {
         self.job.id
+    }
+
+    /// A failure of the job under this claim, at `at` (unix ms).
+    #[allow(dead_code)] // unused when no board decides in Rust
+    pub(crate) fn failure(&self, at: i64, message: &str) -> JobFailure {
+        JobFailure {
+            at,
+            owner: self.owner.clone(),
+            token: self.token,
+            message: message.to_owned(),
+        }
     }
 }
 

@@ -22,9 +22,7 @@ use std::time::Duration;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Config, Row, Statement};
 
-use super::{
-    ttl_ms, Claim, Job, JobBoard, JobBoardError, JobFailure, JobState, NewJob, EXPIRED_TAIL,
-};
+use super::{ttl_ms, Claim, Job, JobBoard, JobBoardError, JobFailure, JobState, NewJob};
 use crate::persistence::bounds::Bounds;
 use crate::persistence::pg::{self, PgClient, PgError, PgTx, Session};
 use crate::persistence::{redact_url, Uuid};
@@ -516,13 +514,7 @@ impl JobBoard for PostgresJobBoard {
         let op = "complete a job whose flow had ended";
         self.tx(op, |this, tx| {
             let (mut job, _) = this.locked(tx, claim, op)?;
-            if job
-                .failures
-                .last()
-                .is_some_and(|f| f.token + 1 == claim.token && f.message.ends_with(EXPIRED_TAIL))
-            {
-                job.failures.pop();
-            }
+            job.forget_expiry_before(claim);
             this.end(tx, &job, JobState::Done, Some(outcome), op)
         })
     }
@@ -531,12 +523,7 @@ impl JobBoard for PostgresJobBoard {
         let op = "record a job's failure";
         self.tx(op, |this, tx| {
             let (mut job, now) = this.locked(tx, claim, op)?;
-            let state = job.record_failure(JobFailure {
-                at: now,
-                owner: claim.owner.clone(),
-                token: claim.token,
-                message: message.to_owned(),
-            });
+            let state = job.record_failure(claim.failure(now, message));
             this.end(tx, &job, state, None, op)?;
             Ok(state)
         })

@@ -37,10 +37,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use zookeeper_client as zk;
 
-use super::{
-    states_in_words, Claim, Job, JobBoard, JobBoardError, JobFailure, JobState, NewJob,
-    EXPIRED_TAIL,
-};
+use super::rewrite::{self, Rewrite};
+use super::{states_in_words, Claim, Job, JobBoard, JobBoardError, JobFailure, JobState, NewJob};
 use crate::persistence::zk::{
     absent, ephemeral, exists, persistent, Batch, Fail, Res, Session, CONFLICT_TRIES,
 };
@@ -462,28 +460,6 @@ impl ZookeeperJobBoard {
         }
     }
 
-    /// Changes the job under `claim` with `change`, which returns what the
-    /// call returns; read again while other writers win.
-    fn under<T>(
-        &self,
-        operation: &str,
-        claim: &Claim,
-        change: impl Fn(&mut Job, i64) -> T,
-    ) -> Result<T, JobBoardError> {
-        self.call(operation, |c| async move {
-            for _ in 0..CONFLICT_TRIES {
-                let mut read = self.locked(&c, claim).await?;
-                let now = now_ms();
-                let out = change(&mut read.job, now);
-                read.job.updated_at = now;
-                if self.write(&c, &read, &read.job).await? {
-                    return Ok(out);
-                }
-            }
-            Err(conflict())
-        })
-    }
-
     /// Changes the job `id` with `change` (which may refuse); read again
     /// while other writers win. Returns the job as it was.
     fn change(
@@ -540,13 +516,6 @@ impl ZookeeperJobBoard {
             Err(conflict())
         })
     }
-
-    /// Ends a claim: `state`, with `outcome`; the claim node goes.
-    fn end(job: &mut Job, state: JobState, outcome: Option<FlowState>) {
-        job.state = state;
-        job.expires_at = 0;
-        job.outcome = outcome;
-    }
 }
 
 impl From<JobBoardError> for Fail {
@@ -559,6 +528,28 @@ fn conflict() -> Fail {
     Fail::Zk(zk::Error::UnexpectedError(format!(
         "the job kept changing under {CONFLICT_TRIES} tries"
     )))
+}
+
+impl Rewrite for ZookeeperJobBoard {
+    fn under<T>(
+        &self,
+        operation: &str,
+        claim: &Claim,
+        change: impl Fn(&mut Job, i64) -> T,
+    ) -> Result<T, JobBoardError> {
+        self.call(operation, |c| async move {
+            for _ in 0..CONFLICT_TRIES {
+                let mut read = self.locked(&c, claim).await?;
+                let now = now_ms();
+                let out = change(&mut read.job, now);
+                read.job.updated_at = now;
+                if self.write(&c, &read, &read.job).await? {
+                    return Ok(out);
+                }
+            }
+            Err(conflict())
+        })
+    }
 }
 
 impl JobBoard for ZookeeperJobBoard {
@@ -678,7 +669,7 @@ impl JobBoard for ZookeeperJobBoard {
                     };
                 let mut job = read.job.clone();
                 if job.state == JobState::Claimed && job.record_expiry(now) == JobState::Dead {
-                    ZookeeperJobBoard::end(&mut job, JobState::Dead, None);
+                    job.end_claim(JobState::Dead, None);
                     job.updated_at = now;
                     if !self.write(&c, &read, &job).await? {
                         tries += 1;
@@ -705,58 +696,27 @@ impl JobBoard for ZookeeperJobBoard {
     }
 
     fn renew(&self, claim: &Claim, ttl: Duration) -> Result<Claim, JobBoardError> {
-        let expires_at = self.under("renew a claim", claim, |job, now| {
-            job.expires_at = now.saturating_add(super::ttl_ms(ttl));
-            job.expires_at
-        })?;
-        let mut renewed = claim.clone();
-        renewed.expires_at = expires_at;
-        renewed.job.expires_at = expires_at;
-        Ok(renewed)
+        rewrite::renew(self, claim, ttl)
     }
 
     fn set_flow(&self, claim: &Claim, flow: Uuid) -> Result<(), JobBoardError> {
-        self.under("record the job's flow detail", claim, |job, _| {
-            job.flow = Some(flow)
-        })
+        rewrite::set_flow(self, claim, flow)
     }
 
     fn complete(&self, claim: &Claim, outcome: FlowState) -> Result<(), JobBoardError> {
-        self.under("complete a job", claim, |job, _| {
-            ZookeeperJobBoard::end(job, JobState::Done, Some(outcome))
-        })
+        rewrite::complete(self, claim, outcome)
     }
 
     fn complete_ended(&self, claim: &Claim, outcome: FlowState) -> Result<(), JobBoardError> {
-        self.under("complete a job whose flow had ended", claim, |job, _| {
-            if job
-                .failures
-                .last()
-                .is_some_and(|f| f.token + 1 == claim.token && f.message.ends_with(EXPIRED_TAIL))
-            {
-                job.failures.pop();
-            }
-            ZookeeperJobBoard::end(job, JobState::Done, Some(outcome))
-        })
+        rewrite::complete_ended(self, claim, outcome)
     }
 
     fn fail(&self, claim: &Claim, message: &str) -> Result<JobState, JobBoardError> {
-        self.under("record a job's failure", claim, |job, now| {
-            let state = job.record_failure(JobFailure {
-                at: now,
-                owner: claim.owner.clone(),
-                token: claim.token,
-                message: message.to_owned(),
-            });
-            ZookeeperJobBoard::end(job, state, None);
-            state
-        })
+        rewrite::fail(self, claim, message)
     }
 
     fn release(&self, claim: &Claim) -> Result<(), JobBoardError> {
-        self.under("release a claim", claim, |job, _| {
-            ZookeeperJobBoard::end(job, JobState::Ready, None)
-        })
+        rewrite::release(self, claim)
     }
 
     fn get(&self, id: Uuid) -> Result<Job, JobBoardError> {
