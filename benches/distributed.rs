@@ -7,14 +7,17 @@
 //!   wall time (engine, request, worker, result).
 //! - `remote throughput`: one unordered flow of N no-op tasks, up to 64 out
 //!   at once, run by 2 workers (8 tasks at a time each); tasks per second.
-//! - `jobboard claims`: N jobs posted, then claimed and completed one by
-//!   one by one conductor-like loop; claims per second, for Redis,
-//!   PostgreSQL, (feature `zookeeper`) ZooKeeper on 127.0.0.1:2181 and
-//!   (feature `etcd`) etcd on 127.0.0.1:2379, each in a board or database of
-//!   its own, removed after.
+//! - `jobboard claims`: N jobs posted, then claimed and completed by one
+//!   conductor-like loop, and again by four at once (threads, each with a
+//!   board of its own: its own connection or session), which contend for
+//!   the same first jobs; claims per second, for Redis, PostgreSQL,
+//!   (feature `zookeeper`) ZooKeeper on 127.0.0.1:2181 and (feature `etcd`)
+//!   etcd on 127.0.0.1:2379, each in a board or database of its own,
+//!   removed after.
 //!
 //! Workers run in this process (on its tokio runtime) but every request and
-//! result goes through the broker.
+//! result goes through the broker. `-- --only claims` runs the jobboards
+//! alone, `-- --only remote` the workers alone.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -123,32 +126,62 @@ async fn remote(quick: bool) {
     drop(executor);
 }
 
-fn claims(board: &dyn JobBoard, n: usize) -> f64 {
+/// Claims (and completions) per second: `n` jobs posted, then claimed and
+/// completed by `conductors` threads, each with a board `open` gives it.
+fn claims(open: &(dyn Fn() -> Box<dyn JobBoard> + Sync), n: usize, conductors: usize) -> f64 {
+    let poster = open();
     for i in 0..n {
-        board
+        poster
             .post(&NewJob::new("bench::nothing", json!({"i": i})))
             .unwrap();
     }
+    let boards: Vec<_> = (0..conductors).map(|_| open()).collect();
     let t = Instant::now();
-    let mut claimed = 0;
-    while let Some(claim) = board.claim("bench", Duration::from_secs(60)).unwrap() {
-        board.complete(&claim, FlowState::Success).unwrap();
-        claimed += 1;
-    }
+    let claimed: usize = std::thread::scope(|s| {
+        let loops: Vec<_> = boards
+            .iter()
+            .enumerate()
+            .map(|(c, board)| {
+                s.spawn(move || {
+                    let mut claimed = 0;
+                    let owner = format!("bench-{c}");
+                    while let Some(claim) = board.claim(&owner, Duration::from_secs(60)).unwrap() {
+                        board.complete(&claim, FlowState::Success).unwrap();
+                        claimed += 1;
+                    }
+                    claimed
+                })
+            })
+            .collect();
+        loops.into_iter().map(|l| l.join().unwrap()).sum()
+    });
     let took = t.elapsed();
     assert_eq!(claimed, n);
     n as f64 / took.as_secs_f64()
 }
 
+/// One table row per number of conductors.
+fn claim_rows(label: &str, open: &(dyn Fn() -> Box<dyn JobBoard> + Sync), n: usize) {
+    for conductors in [1, 4] {
+        let rate = claims(open, n, conductors);
+        println!("| {label} | {n} | {conductors} | {rate:.0} |");
+    }
+}
+
 fn jobboards(quick: bool) {
     let n = if quick { 100 } else { 2_000 };
-    println!("| jobboard | jobs | claim + complete per second |");
-    println!("|---|---:|---:|");
+    println!("| jobboard | jobs | conductors | claim + complete per second |");
+    println!("|---|---:|---:|---:|");
 
     let name = format!("tw_bench_{}", std::process::id());
-    let redis = RedisJobBoard::open("redis://127.0.0.1:6379/0", &name).expect("Redis on 6379");
-    println!("| Redis 7, local TCP | {n} | {:.0} |", claims(&redis, n));
-    redis.purge().unwrap();
+    let redis = || -> Box<dyn JobBoard> {
+        Box::new(RedisJobBoard::open("redis://127.0.0.1:6379/0", &name).expect("Redis on 6379"))
+    };
+    claim_rows("Redis 7, local TCP", &redis, n);
+    RedisJobBoard::open("redis://127.0.0.1:6379/0", &name)
+        .unwrap()
+        .purge()
+        .unwrap();
 
     let mut admin = postgres::Client::connect(
         "host=127.0.0.1 port=5432 user=postgres dbname=postgres",
@@ -159,45 +192,51 @@ fn jobboards(quick: bool) {
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .unwrap();
     let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-    let rate = {
-        let pg = PostgresJobBoard::open(&url, "bench").unwrap();
-        claims(&pg, n)
-    };
-    println!("| PostgreSQL 15, local TCP (`SKIP LOCKED`) | {n} | {rate:.0} |");
+    let pg = || -> Box<dyn JobBoard> { Box::new(PostgresJobBoard::open(&url, "bench").unwrap()) };
+    claim_rows("PostgreSQL 15, local TCP (`SKIP LOCKED`)", &pg, n);
     admin
         .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
         .unwrap();
 
     #[cfg(feature = "zookeeper")]
     {
-        let zk = taskwire::jobboard::ZookeeperJobBoard::open(
-            "zookeeper://127.0.0.1:2181/taskwire-bench",
-            &name,
-        )
-        .expect("ZooKeeper on 2181");
-        println!(
-            "| ZooKeeper 3.8, local TCP (`multi`) | {n} | {:.0} |",
-            claims(&zk, n)
-        );
-        zk.purge().unwrap();
+        use taskwire::jobboard::ZookeeperJobBoard;
+        let url = "zookeeper://127.0.0.1:2181/taskwire-bench";
+        let zk = || -> Box<dyn JobBoard> {
+            Box::new(ZookeeperJobBoard::open(url, &name).expect("ZooKeeper on 2181"))
+        };
+        claim_rows("ZooKeeper 3.8, local TCP (`multi`)", &zk, n);
+        ZookeeperJobBoard::open(url, &name)
+            .unwrap()
+            .purge()
+            .unwrap();
     }
     #[cfg(feature = "etcd")]
     {
-        let etcd =
-            taskwire::jobboard::EtcdJobBoard::open("etcd://127.0.0.1:2379/taskwire-bench", &name)
-                .expect("etcd on 2379");
-        println!(
-            "| etcd 3.4, local TCP (`txn`) | {n} | {:.0} |",
-            claims(&etcd, n)
-        );
-        etcd.purge().unwrap();
+        use taskwire::jobboard::EtcdJobBoard;
+        let url = "etcd://127.0.0.1:2379/taskwire-bench";
+        let etcd = || -> Box<dyn JobBoard> {
+            Box::new(EtcdJobBoard::open(url, &name).expect("etcd on 2379"))
+        };
+        claim_rows("etcd 3.4, local TCP (`txn`)", &etcd, n);
+        EtcdJobBoard::open(url, &name).unwrap().purge().unwrap();
     }
     println!();
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(remote(quick));
-    jobboards(quick);
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str);
+    if only.is_none_or(|o| o == "remote") {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(remote(quick));
+    }
+    if only.is_none_or(|o| o == "claims") {
+        jobboards(quick);
+    }
 }

@@ -223,3 +223,20 @@ fn a_dead_holders_lease_frees_its_claim_before_it_expires() {
         ("holder", 1)
     );
 }
+
+#[test]
+fn a_lost_watch_wakes_the_waiter_and_is_set_again() {
+    let etcd = std::cell::RefCell::new(PrivateEtcd::start().expect("a private etcd"));
+    let url = etcd
+        .borrow()
+        .url("tw", "timeout=2s&connect_timeout=1s&lease_ttl=30s");
+    support::watch::a_lost_watch_wakes_the_waiter_and_is_set_again(
+        &url,
+        || etcd.borrow_mut().kill(),
+        || {
+            etcd.borrow_mut()
+                .restart()
+                .expect("the private etcd restarts")
+        },
+    );
+}

@@ -298,3 +298,20 @@ fn a_dead_holders_session_frees_its_claim_before_it_expires() {
 fn now_ms() -> i64 {
     persistence::now_ms()
 }
+
+#[test]
+fn a_lost_watch_wakes_the_waiter_and_is_set_again() {
+    let zk = std::cell::RefCell::new(PrivateZookeeper::start().expect("a private ZooKeeper"));
+    let url = zk
+        .borrow()
+        .url("tw", "timeout=2s&connect_timeout=1s&session_timeout=10s");
+    support::watch::a_lost_watch_wakes_the_waiter_and_is_set_again(
+        &url,
+        || zk.borrow_mut().kill(),
+        || {
+            zk.borrow_mut()
+                .restart()
+                .expect("the private ZooKeeper restarts")
+        },
+    );
+}

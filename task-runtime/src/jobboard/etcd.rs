@@ -43,15 +43,15 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use etcd_client as etcd;
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Runtime;
 
-use super::rewrite::{self, Rewrite};
+use super::changes::Changes;
+use super::rewrite::{self, Rewrite, Took};
 use super::{states_in_words, Claim, Job, JobBoard, JobBoardError, JobFailure, JobState, NewJob};
 use crate::persistence::{now_ms, redact_url, Uuid};
 use crate::state::FlowState;
@@ -66,6 +66,10 @@ const KEYS: &[&str] = &["connect_timeout", "query_timeout", "timeout", "lease_tt
 /// How often a write is tried again when another writer changed the job
 /// between reading it and writing it.
 const CONFLICT_TRIES: usize = 32;
+
+/// How many ready entries a claim reads at once: those that other claimers
+/// take meanwhile are passed over without reading the index again.
+const READY_WALK: i64 = 8;
 
 /// A job as stored in its key.
 #[derive(Debug, Serialize, Deserialize)]
@@ -161,10 +165,6 @@ fn is_lease_gone(e: &Fail) -> bool {
     matches!(e, Fail::Etcd(etcd::Error::GRpcStatus(s))
         if i32::from(s.code()) == NOT_FOUND && s.message().contains("lease not found"))
 }
-
-/// How many changes the board's watch has seen, and the condition variable
-/// that wakes whoever waits for the next.
-type Changes = Arc<(Mutex<u64>, Condvar)>;
 
 /// The board's lease: its id while it is kept alive.
 type LeaseSlot = Arc<Mutex<Option<i64>>>;
@@ -437,11 +437,8 @@ pub struct EtcdJobBoard {
     conn: Conn,
     /// `<prefix>/boards/<board>/`.
     root: String,
-    changes: Changes,
-    /// Whether a watch is set.
-    watching: Arc<AtomicBool>,
-    /// The number of changes seen when the last claim began.
-    seen: Mutex<u64>,
+    /// What the watch has seen, for the waiters.
+    changes: Arc<Changes>,
 }
 
 impl EtcdJobBoard {
@@ -460,9 +457,7 @@ impl EtcdJobBoard {
             describe: format!("jobboard `{board}` at {shown}"),
             conn,
             root: format!("{prefix}/boards/{board}/"),
-            changes: Arc::new((Mutex::new(0), Condvar::new())),
-            watching: Arc::new(AtomicBool::new(false)),
-            seen: Mutex::new(0),
+            changes: Arc::default(),
         };
         let me = &this;
         me.call("create the jobboard", |mut c| async move {
@@ -522,7 +517,7 @@ impl EtcdJobBoard {
     /// job stays claimed), until the stream ends (the next wait sets a new
     /// watch).
     fn watch(&self) {
-        if self.watching.swap(true, Ordering::SeqCst) {
+        if !self.changes.should_watch() {
             return;
         }
         let root = self.root.clone();
@@ -532,11 +527,11 @@ impl EtcdJobBoard {
         });
         let Ok(mut stream) = stream else {
             // The cluster is away: waiting falls back to the poll interval.
-            self.watching.store(false, Ordering::SeqCst);
+            self.changes.unset();
             return;
         };
+        self.changes.set();
         let changes = Arc::clone(&self.changes);
-        let watching = Arc::clone(&self.watching);
         let ready = format!("{}ready/", self.root).into_bytes();
         let claims = format!("{}claims/", self.root).into_bytes();
         let claimed = format!("{}claimed/", self.root).into_bytes();
@@ -565,12 +560,12 @@ impl EtcdJobBoard {
                     }
                 });
                 if news {
-                    let (count, wake) = &*changes;
-                    *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-                    wake.notify_all();
+                    changes.note();
                 }
             }
-            watching.store(false, Ordering::SeqCst);
+            // The stream ended (the cluster went away, or cancelled the
+            // watch): the waiters look for themselves.
+            changes.lost();
         });
     }
 
@@ -801,6 +796,20 @@ impl EtcdJobBoard {
         Err(conflict())
     }
 
+    /// Claims the job read (ready, or held under an expired claim) for
+    /// `owner`, unless another writer changed it first.
+    async fn take(
+        &self,
+        c: &mut etcd::Client,
+        read: &Read,
+        owner: &str,
+        ttl: Duration,
+    ) -> Res<Took> {
+        let (job, claimed) = rewrite::taken(&read.job, owner, ttl, now_ms());
+        let written = self.write(c, read, &job).await?;
+        Ok(rewrite::took(job, claimed, written, owner))
+    }
+
     /// Changes the job `id` with `change` (which may refuse); read again
     /// while other writers win. Returns the job as it was.
     fn change(
@@ -950,19 +959,23 @@ impl JobBoard for EtcdJobBoard {
     }
 
     fn claim(&self, owner: &str, ttl: Duration) -> Result<Option<Claim>, JobBoardError> {
-        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) =
-            *self.changes.0.lock().unwrap_or_else(|e| e.into_inner());
+        self.changes.claiming();
         self.call("claim a job", |mut c| async move {
             let mut tries = 0;
             let keys = || Some(etcd::GetOptions::new().with_prefix().with_keys_only());
             while tries < CONFLICT_TRIES {
                 // The claimed jobs (few: those being run), to find an
-                // expired claim; the first entry of the ready index.
+                // expired claim; the first entries of the ready index.
                 let txn = etcd::Txn::new().and_then([
                     etcd::TxnOp::get(format!("{}claimed/", self.root), keys()),
                     etcd::TxnOp::get(
                         format!("{}ready/", self.root),
-                        Some(etcd::GetOptions::new().with_prefix().with_limit(1)),
+                        Some(
+                            etcd::GetOptions::new()
+                                .with_prefix()
+                                .with_keys_only()
+                                .with_limit(READY_WALK),
+                        ),
                     ),
                 ]);
                 let mut lists = gets(&c.txn(txn).await?).into_iter();
@@ -979,78 +992,65 @@ impl JobBoard for EtcdJobBoard {
                     .iter()
                     .filter_map(id_of)
                     .collect();
-                let first_ready = match lists.next().unwrap_or_default().first() {
-                    None => None,
-                    Some(kv) => {
-                        let name = String::from_utf8_lossy(kv.key())
-                            .rsplit('/')
-                            .next()
-                            .unwrap_or_default()
-                            .to_owned();
-                        let id =
-                            name.get(32..)
-                                .and_then(|id| id.parse().ok())
-                                .ok_or_else(|| JobBoardError::Corrupt {
-                                    board: self.describe.clone(),
-                                    job: name.clone(),
-                                    field: "ready index",
-                                    reason: "not `<priority>-<number>-<job id>`".into(),
-                                })?;
-                        Some(id)
-                    }
-                };
-                // The claimed jobs and the first ready one, with their
+                let mut ready = Vec::new();
+                for kv in lists.next().unwrap_or_default() {
+                    let name = String::from_utf8_lossy(kv.key())
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    ready.push(
+                        name.get(32..)
+                            .and_then(|id| id.parse().ok())
+                            .ok_or_else(|| JobBoardError::Corrupt {
+                                board: self.describe.clone(),
+                                job: name.clone(),
+                                field: "ready index",
+                                reason: "not `<priority>-<number>-<job id>`".into(),
+                            })?,
+                    );
+                }
+                // The claimed jobs and the first ready ones, with their
                 // claim keys, in one round trip.
-                let wanted: Vec<Uuid> = claimed.iter().copied().chain(first_ready).collect();
+                let wanted: Vec<Uuid> = claimed.iter().chain(&ready).copied().collect();
                 if wanted.is_empty() {
                     return Ok(None);
                 }
                 let reads = self.read_some(&mut c, &wanted).await?;
                 let now = now_ms();
                 // An expired claim first (its conductor died: its lease
-                // expired, or it stopped renewing), then the next ready job.
+                // expired, or it stopped renewing).
                 let expired = reads
                     .iter()
                     .filter(|r| {
                         r.job.state == JobState::Claimed
                             && (r.job.expires_at <= now || r.holder == 0)
                     })
-                    .min_by_key(|r| (r.job.expires_at, r.create_revision))
-                    .map(|r| r.job.id);
-                let Some(pick) = expired.or(first_ready) else {
-                    return Ok(None);
-                };
-                let Some(read) = reads.into_iter().find(|r| r.job.id == pick) else {
-                    // Deleted meanwhile: look again.
-                    tries += 1;
-                    continue;
-                };
-                if expired.is_none() && read.job.state != JobState::Ready {
-                    // Claimed (or ended) since the index was read: look again.
-                    tries += 1;
-                    continue;
-                }
-                let mut job = read.job.clone();
-                if job.state == JobState::Claimed && job.record_expiry(now) == JobState::Dead {
-                    job.end_claim(JobState::Dead, None);
-                    job.updated_at = now;
-                    if !self.write(&mut c, &read, &job).await? {
-                        tries += 1;
+                    .min_by_key(|r| (r.job.expires_at, r.create_revision));
+                if let Some(read) = expired {
+                    match self.take(&mut c, read, owner, ttl).await? {
+                        Took::Claim(claim) => return Ok(Some(*claim)),
+                        Took::Buried => {}
+                        Took::Lost => tries += 1,
                     }
                     continue;
                 }
-                job.state = JobState::Claimed;
-                job.owner = Some(owner.to_owned());
-                job.token += 1;
-                job.expires_at = now.saturating_add(super::ttl_ms(ttl));
-                job.updated_at = now;
-                if self.write(&mut c, &read, &job).await? {
-                    return Ok(Some(Claim {
-                        owner: owner.to_owned(),
-                        token: job.token,
-                        expires_at: job.expires_at,
-                        job,
-                    }));
+                if ready.is_empty() {
+                    return Ok(None);
+                }
+                // Then the ready entries, in order. One another claimer
+                // took since the listing is passed over; the index is read
+                // again only when every entry was.
+                for id in &ready {
+                    let Some(read) = reads.iter().find(|r| r.job.id == *id) else {
+                        continue; // deleted meanwhile
+                    };
+                    if read.job.state != JobState::Ready {
+                        continue; // claimed (or ended) meanwhile
+                    }
+                    if let Took::Claim(claim) = self.take(&mut c, read, owner, ttl).await? {
+                        return Ok(Some(*claim));
+                    }
                 }
                 tries += 1;
             }
@@ -1148,13 +1148,7 @@ impl JobBoard for EtcdJobBoard {
 
     fn wait_for_change(&self, within: Duration) -> bool {
         self.watch();
-        let (count, wake) = &*self.changes;
-        let seen = *self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let guard = count.lock().unwrap_or_else(|e| e.into_inner());
-        let (guard, _) = wake
-            .wait_timeout_while(guard, within, |n| *n == seen)
-            .unwrap_or_else(|e| e.into_inner());
-        *guard != seen
+        self.changes.wait(within)
     }
 }
 

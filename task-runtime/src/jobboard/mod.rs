@@ -28,6 +28,8 @@
 //! that a server that stops answering is an error
 //! ([`JobBoardError::is_transient`]) rather than a hang.
 
+#[cfg(any(feature = "zookeeper", feature = "etcd"))]
+mod changes;
 #[cfg(feature = "etcd")]
 mod etcd;
 #[cfg(feature = "postgres")]

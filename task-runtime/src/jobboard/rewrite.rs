@@ -95,3 +95,46 @@ pub(crate) fn release(board: &impl Rewrite, claim: &Claim) -> Result<(), JobBoar
         job.end_claim(JobState::Ready, None)
     })
 }
+
+/// What came of trying to claim a job read as ready, or as held under an
+/// expired claim.
+pub(crate) enum Took {
+    /// Claimed.
+    Claim(Box<Claim>),
+    /// Its expired claim was its last chance: it was written dead.
+    Buried,
+    /// Another writer changed it first: nothing was written.
+    Lost,
+}
+
+/// What claiming `read` (ready, or held under an expired claim) for `owner`
+/// at `now` writes: the job claimed, or (`false`) the job dead, when the
+/// expiry was its last failure.
+pub(crate) fn taken(read: &Job, owner: &str, ttl: Duration, now: i64) -> (Job, bool) {
+    let mut job = read.clone();
+    job.updated_at = now;
+    if job.state == JobState::Claimed && job.record_expiry(now) == JobState::Dead {
+        job.end_claim(JobState::Dead, None);
+        return (job, false);
+    }
+    job.state = JobState::Claimed;
+    job.owner = Some(owner.to_owned());
+    job.token += 1;
+    job.expires_at = now.saturating_add(super::ttl_ms(ttl));
+    (job, true)
+}
+
+/// What a board reports once it wrote (`written`) or failed to write the
+/// job [`taken`] made, for `owner`.
+pub(crate) fn took(job: Job, claimed: bool, written: bool, owner: &str) -> Took {
+    match (written, claimed) {
+        (false, _) => Took::Lost,
+        (true, false) => Took::Buried,
+        (true, true) => Took::Claim(Box::new(Claim {
+            owner: owner.to_owned(),
+            token: job.token,
+            expires_at: job.expires_at,
+            job,
+        })),
+    }
+}

@@ -30,14 +30,14 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use zookeeper_client as zk;
 
-use super::rewrite::{self, Rewrite};
+use super::changes::Changes;
+use super::rewrite::{self, Rewrite, Took};
 use super::{states_in_words, Claim, Job, JobBoard, JobBoardError, JobFailure, JobState, NewJob};
 use crate::persistence::zk::{
     absent, ephemeral, exists, persistent, Batch, Fail, Res, Session, CONFLICT_TRIES,
@@ -86,10 +86,6 @@ struct Read {
 #[derive(Debug, Clone, Copy)]
 struct Op;
 
-/// How many changes the board's watch has seen, and the condition variable
-/// that wakes whoever waits for the next.
-type Changes = Arc<(Mutex<u64>, Condvar)>;
-
 /// A jobboard in ZooKeeper (`zookeeper://host:port/chroot`).
 #[derive(Debug)]
 pub struct ZookeeperJobBoard {
@@ -97,11 +93,11 @@ pub struct ZookeeperJobBoard {
     session: Session,
     /// `/boards/<board>`.
     root: String,
-    changes: Changes,
-    /// Whether a watch is set.
-    watching: Arc<AtomicBool>,
-    /// The number of changes seen when the last claim began.
-    seen: Mutex<u64>,
+    /// What the watch has seen, for the waiters.
+    changes: Arc<Changes>,
+    /// The task that counts the watch's events, and the generation of the
+    /// session it watches (see `Session::generation`).
+    watcher: Mutex<Option<(u64, tokio::task::JoinHandle<()>)>>,
 }
 
 impl ZookeeperJobBoard {
@@ -126,9 +122,8 @@ impl ZookeeperJobBoard {
             describe: format!("jobboard `{board}` at {shown}"),
             session,
             root: format!("/boards/{board}"),
-            changes: Arc::new((Mutex::new(0), Condvar::new())),
-            watching: Arc::new(AtomicBool::new(false)),
-            seen: Mutex::new(0),
+            changes: Arc::default(),
+            watcher: Mutex::new(None),
         };
         let me = &this;
         me.call("create the jobboard", |c| async move {
@@ -209,36 +204,53 @@ impl ZookeeperJobBoard {
 
     /// Sets a persistent recursive watch on the jobs, unless one is set: a
     /// task of the session's runtime counts the changes it sees, until the
-    /// session ends (the next wait sets a new watch).
+    /// session ends or is replaced by a new one (the next wait sets a new
+    /// watch).
     fn watch(&self) {
-        if self.watching.swap(true, Ordering::SeqCst) {
+        let mut watcher = self.watcher.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((generation, task)) = &*watcher {
+            if *generation != self.session.generation() {
+                // A call replaced the session the watch was set on (it had
+                // gone quiet): that watch is lost.
+                task.abort();
+                *watcher = None;
+                self.changes.lost();
+            }
+        }
+        if !self.changes.should_watch() {
             return;
         }
         let jobs = format!("{}/jobs", self.root);
-        let watcher = self.session.call(|c| async move {
+        let set = self.session.call(|c| async move {
             Ok(c.watch(&jobs, zk::AddWatchMode::PersistentRecursive)
                 .await?)
         });
-        let Ok(mut watcher) = watcher else {
+        let Ok(mut events) = set else {
             // The server is away: waiting falls back to the poll interval.
-            self.watching.store(false, Ordering::SeqCst);
+            self.changes.unset();
             return;
         };
+        let generation = self.session.generation();
+        self.changes.set();
         let changes = Arc::clone(&self.changes);
-        let watching = Arc::clone(&self.watching);
-        self.session.spawn(async move {
+        let task = self.session.spawn(async move {
             loop {
-                let event = watcher.changed().await;
-                let (count, wake) = &*changes;
-                *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-                wake.notify_all();
-                if event.event_type == zk::EventType::Session && event.session_state.is_terminated()
+                let event = events.changed().await;
+                // Disconnected: events while away are lost (ZOOKEEPER-4698),
+                // and a persistent watch is not always set again on the
+                // server the client reconnects to, so a new one is set by
+                // the next wait. The session ended: so did its watch.
+                if event.event_type == zk::EventType::Session
+                    && (event.session_state == zk::SessionState::Disconnected
+                        || event.session_state.is_terminated())
                 {
-                    watching.store(false, Ordering::SeqCst);
+                    changes.lost();
                     return;
                 }
+                changes.note();
             }
         });
+        *watcher = Some((generation, task));
     }
 
     /// Runs one call (see `Session::call`), naming `operation` in errors.
@@ -460,6 +472,44 @@ impl ZookeeperJobBoard {
         }
     }
 
+    /// The claimed job whose claim expired first (past its time, or its
+    /// claim node gone with its conductor's session), if any.
+    async fn expired(&self, c: &zk::Client) -> Res<Option<Read>> {
+        // The claimed jobs are few: those being run.
+        let claimed: Vec<Uuid> = c
+            .list_children(&format!("{}/claimed", self.root))
+            .await?
+            .iter()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        if claimed.is_empty() {
+            return Ok(None);
+        }
+        let claimed = self.read_some(c, &claimed).await?;
+        let held: HashSet<Uuid> = c
+            .list_children(&format!("{}/claims", self.root))
+            .await?
+            .iter()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        let now = now_ms();
+        Ok(claimed
+            .into_iter()
+            .filter(|r| {
+                r.job.state == JobState::Claimed
+                    && (r.job.expires_at <= now || !held.contains(&r.job.id))
+            })
+            .min_by_key(|r| (r.job.expires_at, r.czxid)))
+    }
+
+    /// Claims the job read (ready, or held under an expired claim) for
+    /// `owner`, unless another writer changed it first.
+    async fn take(&self, c: &zk::Client, read: &Read, owner: &str, ttl: Duration) -> Res<Took> {
+        let (job, claimed) = rewrite::taken(&read.job, owner, ttl, now_ms());
+        let written = self.write(c, read, &job).await?;
+        Ok(rewrite::took(job, claimed, written, owner))
+    }
+
     /// Changes the job `id` with `change` (which may refuse); read again
     /// while other writers win. Returns the job as it was.
     fn change(
@@ -602,92 +652,48 @@ impl JobBoard for ZookeeperJobBoard {
     }
 
     fn claim(&self, owner: &str, ttl: Duration) -> Result<Option<Claim>, JobBoardError> {
-        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) =
-            *self.changes.0.lock().unwrap_or_else(|e| e.into_inner());
+        self.changes.claiming();
         self.call("claim a job", |c| async move {
             let mut tries = 0;
             while tries < CONFLICT_TRIES {
-                // The claimed jobs (few: those being run), to find an
-                // expired claim; then the first entry of the ready index.
-                let claimed: Vec<Uuid> = c
-                    .list_children(&format!("{}/claimed", self.root))
-                    .await?
-                    .iter()
-                    .filter_map(|n| n.parse().ok())
-                    .collect();
-                let claimed = self.read_some(&c, &claimed).await?;
-                let held: HashSet<Uuid> = c
-                    .list_children(&format!("{}/claims", self.root))
-                    .await?
-                    .iter()
-                    .filter_map(|n| n.parse().ok())
-                    .collect();
-                let now = now_ms();
                 // An expired claim first (its conductor died: its session
-                // ended, or it stopped renewing), then the next ready job.
-                let expired = claimed
-                    .into_iter()
-                    .filter(|r| {
-                        r.job.state == JobState::Claimed
-                            && (r.job.expires_at <= now || !held.contains(&r.job.id))
-                    })
-                    .min_by_key(|r| (r.job.expires_at, r.czxid));
-                let read =
-                    match expired {
-                        Some(read) => read,
-                        None => {
-                            let ready = c.list_children(&format!("{}/ready", self.root)).await?;
-                            let Some(first) = ready.iter().min() else {
-                                return Ok(None);
-                            };
-                            let id = first.get(32..).and_then(|id| id.parse().ok()).ok_or_else(
-                                || JobBoardError::Corrupt {
-                                    board: self.describe.clone(),
-                                    job: first.clone(),
-                                    field: "ready index",
-                                    reason: "not `<priority>-<number>-<job id>`".into(),
-                                },
-                            )?;
-                            match absent(c.get_data(&self.job_path(id)).await)? {
-                                Some((bytes, stat)) => {
-                                    let read = self.decode(id, &bytes, &stat)?;
-                                    if read.job.state != JobState::Ready {
-                                        // Claimed (or ended) since the index
-                                        // was read: look again.
-                                        tries += 1;
-                                        continue;
-                                    }
-                                    read
-                                }
-                                // Deleted meanwhile: look again.
-                                None => {
-                                    tries += 1;
-                                    continue;
-                                }
-                            }
-                        }
-                    };
-                let mut job = read.job.clone();
-                if job.state == JobState::Claimed && job.record_expiry(now) == JobState::Dead {
-                    job.end_claim(JobState::Dead, None);
-                    job.updated_at = now;
-                    if !self.write(&c, &read, &job).await? {
-                        tries += 1;
+                // ended, or it stopped renewing).
+                if let Some(read) = self.expired(&c).await? {
+                    match self.take(&c, &read, owner, ttl).await? {
+                        Took::Claim(claim) => return Ok(Some(*claim)),
+                        Took::Buried => {}
+                        Took::Lost => tries += 1,
                     }
                     continue;
                 }
-                job.state = JobState::Claimed;
-                job.owner = Some(owner.to_owned());
-                job.token += 1;
-                job.expires_at = now.saturating_add(super::ttl_ms(ttl));
-                job.updated_at = now;
-                if self.write(&c, &read, &job).await? {
-                    return Ok(Some(Claim {
-                        owner: owner.to_owned(),
-                        token: job.token,
-                        expires_at: job.expires_at,
-                        job,
-                    }));
+                // Then the ready index, in order. An entry another claimer
+                // took since the listing is passed over; the index is
+                // listed again only when every entry was.
+                let mut ready = c.list_children(&format!("{}/ready", self.root)).await?;
+                if ready.is_empty() {
+                    return Ok(None);
+                }
+                ready.sort_unstable();
+                for name in &ready {
+                    let id = name
+                        .get(32..)
+                        .and_then(|id| id.parse().ok())
+                        .ok_or_else(|| JobBoardError::Corrupt {
+                            board: self.describe.clone(),
+                            job: name.clone(),
+                            field: "ready index",
+                            reason: "not `<priority>-<number>-<job id>`".into(),
+                        })?;
+                    let Some((bytes, stat)) = absent(c.get_data(&self.job_path(id)).await)? else {
+                        continue; // deleted meanwhile
+                    };
+                    let read = self.decode(id, &bytes, &stat)?;
+                    if read.job.state != JobState::Ready {
+                        continue; // claimed (or ended) meanwhile
+                    }
+                    if let Took::Claim(claim) = self.take(&c, &read, owner, ttl).await? {
+                        return Ok(Some(*claim));
+                    }
                 }
                 tries += 1;
             }
@@ -780,13 +786,7 @@ impl JobBoard for ZookeeperJobBoard {
 
     fn wait_for_change(&self, within: Duration) -> bool {
         self.watch();
-        let (count, wake) = &*self.changes;
-        let seen = *self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let guard = count.lock().unwrap_or_else(|e| e.into_inner());
-        let (guard, _) = wake
-            .wait_timeout_while(guard, within, |n| *n == seen)
-            .unwrap_or_else(|e| e.into_inner());
-        *guard != seen
+        self.changes.wait(within)
     }
 }
 

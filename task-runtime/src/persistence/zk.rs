@@ -11,6 +11,7 @@
 //! call starts a new session.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -204,6 +205,9 @@ pub(crate) struct Session {
     pub(crate) max_request: usize,
     rt: Runtime,
     client: Mutex<Option<zk::Client>>,
+    /// How many times the client was dropped, to be replaced by a new
+    /// session: a watch set on an older one watches nothing that counts.
+    generation: AtomicU64,
 }
 
 impl Session {
@@ -283,6 +287,7 @@ impl Session {
             max_request,
             rt,
             client: Mutex::new(None),
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -358,15 +363,28 @@ impl Session {
     }
 
     fn drop_client(&self) {
-        self.client.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if self
+            .client
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .is_some()
+        {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// How many times the client was replaced by a new session so far.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// Runs `f` on the session's runtime (for watches).
-    pub(crate) fn spawn<F>(&self, f: F)
+    pub(crate) fn spawn<F>(&self, f: F) -> tokio::task::JoinHandle<()>
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        self.rt.spawn(f);
+        self.rt.spawn(f)
     }
 
     /// Closes the session now, so that its ephemeral nodes go at once rather
