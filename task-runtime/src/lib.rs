@@ -107,7 +107,7 @@ pub use registry::{Registry, RegistryError, TaskRegistration};
 pub use task::CancelToken;
 pub use task::{
     BoxFuture, Call, DefRef, Exec, FnTask, IntoFailure, Invocation, Outcome, Param, ParamKind,
-    Provides, Res, Resources, Task, TaskCtx, TaskDef, TaskMeta, TaskSpec, Version,
+    Provides, Res, Resources, Task, TaskCtx, TaskDef, TaskMeta, TaskSpec, ValueType, Version,
 };
 
 /// Support for the code this crate's macros (`flow_factory!`) and the facade's
