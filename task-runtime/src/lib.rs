@@ -93,8 +93,8 @@ pub use engine::{AtomState, Done, Engine, FlowState, Intention, ResumeError, Run
 pub use failure::{Failure, FailureKind, FailureRecord, Failures};
 pub use flow::{Flow, FlowError, FlowErrors, Node};
 pub use listener::{
-    AtomEvent, Captured, CapturingListener, FlowEvent, Listener, ProgressEvent, TimingListener,
-    TracingListener,
+    AtomEvent, Captured, CapturingListener, FlowEvent, Listener, ProgressEvent, RunStart,
+    TimingListener, TracingListener,
 };
 pub use persistence::{
     AtomDetail, AtomType, Backend, FlowDetail, Lease, LogBook, PersistenceError,
