@@ -188,11 +188,7 @@ fn only_static_lifetimes(tokens: TokenStream) -> bool {
     let mut tokens = tokens.into_iter().peekable();
     while let Some(tree) = tokens.next() {
         match tree {
-            TokenTree::Group(group) => {
-                if !only_static_lifetimes(group.stream()) {
-                    return false;
-                }
-            }
+            TokenTree::Group(group) if !only_static_lifetimes(group.stream()) => return false,
             TokenTree::Punct(punct) if punct.as_char() == '\'' => match tokens.peek() {
                 Some(TokenTree::Ident(ident)) if ident == "static" => {}
                 _ => return false,
