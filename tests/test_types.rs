@@ -373,3 +373,39 @@ fn atoms_an_executor_runs_elsewhere_are_not_checked_for_resources() {
         ["flow `remote`: task `test_types::check_volumes` needs a resource of type `Db`, but the engine has none: add it with `Engine::resource`"]
     );
 }
+
+// The compile-time case's tasks (ui-tests/tests/ui/flow/fail/type_mismatch_local.rs).
+#[task(provides = "zone", name = "pick_zone")]
+fn pick_zone(region: String) -> u32 {
+    region.len() as u32
+}
+
+#[task(provides = "volume_id", name = "create_entry")]
+fn create_entry_local(size: u64, zone: String) -> u64 {
+    let _ = zone;
+    size
+}
+
+#[test]
+fn the_builder_says_what_flow_says_at_compile_time() {
+    let stderr = include_str!("../ui-tests/tests/ui/flow/fail/type_mismatch_local.stderr");
+    let message = stderr
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("error[E0277]: "))
+        .expect("the error's first line");
+    let note = stderr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("= note: change"))
+        .expect("the note");
+    let built = Flow::linear("create_volume")
+        .add(pick_zone::task())
+        .add(create_entry_local::task())
+        .compile(&["region", "size"])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        built,
+        format!("flow `create_volume`: {message}; change{note}")
+    );
+}

@@ -12,7 +12,12 @@
 //! same edges between the children of graph flows, so a cycle is named the
 //! same way (a nested flow on it by the flow's name). What stays the
 //! builder's own: the structure's edges (a linear flow's order, a retry
-//! before its subflow), deciders and injected values. Every problem is
+//! before its subflow), deciders and injected values, and the type check of
+//! each value an atom reads from another (`flow!` leaves that one to rustc,
+//! through traits whose messages `#[task]` writes in the words of
+//! [`check::write_type_mismatch`]): both types are those `#[task]` recorded
+//! ([`Param::types`], [`TaskMeta::output_types`](crate::task::TaskMeta));
+//! a value of unknown type (JSON) is not checked. Every problem is
 //! collected; nothing stops at the first.
 
 use std::ops::Range;
