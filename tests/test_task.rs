@@ -242,14 +242,18 @@ fn a_missing_resource_names_task_and_type() {
     assert!(err.failure().is_none(), "no task ran: {err}");
     assert_eq!(
         err.to_string(),
-        "flow `volumes`: tasks `custom.total`, `test_task::check` and `test_task::wait` need a resource of type `Journal`, but the engine has none: add it with `Engine::resource`"
+        "flow `volumes`: tasks `custom.total` and `test_task::wait` need a resource of type `Journal`, but the engine has none: add it with `Engine::resource`"
     );
     assert_eq!(engine.atom_state("test_task::make_spec"), None);
 }
 
 #[test]
 fn a_context_value_not_provided_is_a_missing_requirement() {
-    let err = Engine::new(flow()).input("size", 9).run().unwrap_err();
+    let err = Engine::new(flow())
+        .input("size", 9)
+        .resource(Journal::default())
+        .run()
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "flow `volumes`: task `test_task::check` requires `limit`, which no input or earlier task provides"
