@@ -409,3 +409,31 @@ fn the_builder_says_what_flow_says_at_compile_time() {
         format!("flow `create_volume`: {message}; change{note}")
     );
 }
+
+taskwire::flow! {
+    /// `flow!` checks the values' types when it compiles; the resources are
+    /// the engine's, checked by `Engine::compile`.
+    linear audit(doubled: u64) {
+        count_volumes,
+        check_volumes,
+    }
+}
+
+#[test]
+fn a_flow_macro_flow_is_checked_for_resources_too() {
+    let err = Engine::new(audit())
+        .input("doubled", 4u64)
+        .compile()
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(
+        messages(&errors(Err::<(), _>(err))),
+        ["flow `audit`: tasks `test_types::count_volumes` and `test_types::check_volumes` need a resource of type `Db`, but the engine has none: add it with `Engine::resource`"]
+    );
+    // Given, the flow compiles (it is not run: the tasks' run count is
+    // another test's).
+    let mut engine = Engine::new(audit())
+        .input("doubled", 4u64)
+        .resource(Db { volumes: 3 });
+    assert_eq!(engine.compile().unwrap().atoms().len(), 2);
+}
