@@ -327,7 +327,7 @@ pub mod __private {
     pub use taskwire_runtime::task::{
         finish, Call, Exec, Invocation, Location, Param, ParamKind, Provides, Res, ReturnOf,
         RevertReturn, Task, TaskCtx, TaskDef, TaskError, TaskMeta, TaskParam, TaskReturn, TaskSpec,
-        Text, Version, ViaError, ViaValue,
+        Text, ValueType, Version, ViaError, ViaValue,
     };
     pub use taskwire_runtime::{Failure, FailureKind, Failures, Outcome};
     pub use taskwire_runtime::{Flow, Node};

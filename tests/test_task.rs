@@ -235,20 +235,25 @@ fn a_value_of_the_wrong_type_names_task_argument_and_type() {
 
 #[test]
 fn a_missing_resource_names_task_and_type() {
-    let err = Engine::new(flow())
-        .input("size", 9)
-        .input("limit", 10)
-        .run()
-        .unwrap_err();
+    // Found when the engine compiles the flow, before anything runs (more
+    // in tests/test_types.rs).
+    let mut engine = Engine::new(flow()).input("size", 9).input("limit", 10);
+    let err = engine.run().unwrap_err();
+    assert!(err.failure().is_none(), "no task ran: {err}");
     assert_eq!(
-        err.failure().unwrap().to_string(),
-        "task `custom.total` needs a resource of type `test_task::Journal`, but the engine has none: add it with `Engine::resource`"
+        err.to_string(),
+        "flow `volumes`: tasks `custom.total` and `test_task::wait` need a resource of type `Journal`, but the engine has none: add it with `Engine::resource`"
     );
+    assert_eq!(engine.atom_state("test_task::make_spec"), None);
 }
 
 #[test]
 fn a_context_value_not_provided_is_a_missing_requirement() {
-    let err = Engine::new(flow()).input("size", 9).run().unwrap_err();
+    let err = Engine::new(flow())
+        .input("size", 9)
+        .resource(Journal::default())
+        .run()
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "flow `volumes`: task `test_task::check` requires `limit`, which no input or earlier task provides"

@@ -26,7 +26,10 @@
 //!     }
 //!     impl Task for reserve_quota {
 //!         const DEF: &'static TaskDef = &TaskDef {
-//!             meta: TaskMeta { name: "my_crate::reserve_quota", version: 1.1, params, provides, .. },
+//!             meta: TaskMeta { name: "my_crate::reserve_quota", version: 1.1, params, provides,
+//!                              // each parameter's and output's type, for the builder's checks:
+//!                              // `Param::typed(.., &[ValueType::of::<VolumeSpec>("VolumeSpec")])`
+//!                              output_types: &[ValueType::of::<Reservation>("Reservation")], .. },
 //!             exec: Exec::Fn(__task_exec),
 //!             revert: Some(Exec::Fn(__task_revert)),
 //!         };

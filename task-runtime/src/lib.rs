@@ -93,8 +93,8 @@ pub use engine::{AtomState, Done, Engine, FlowState, Intention, ResumeError, Run
 pub use failure::{Failure, FailureKind, FailureRecord, Failures};
 pub use flow::{Flow, FlowError, FlowErrors, Node};
 pub use listener::{
-    AtomEvent, Captured, CapturingListener, FlowEvent, Listener, ProgressEvent, TimingListener,
-    TracingListener,
+    AtomEvent, Captured, CapturingListener, FlowEvent, Listener, ProgressEvent, RunStart,
+    TimingListener, TracingListener,
 };
 pub use persistence::{
     AtomDetail, AtomType, Backend, FlowDetail, Lease, LogBook, PersistenceError,
@@ -107,7 +107,7 @@ pub use registry::{Registry, RegistryError, TaskRegistration};
 pub use task::CancelToken;
 pub use task::{
     BoxFuture, Call, DefRef, Exec, FnTask, IntoFailure, Invocation, Outcome, Param, ParamKind,
-    Provides, Res, Resources, Task, TaskCtx, TaskDef, TaskMeta, TaskSpec, Version,
+    Provides, Res, Resources, Task, TaskCtx, TaskDef, TaskMeta, TaskSpec, ValueType, Version,
 };
 
 /// Support for the code this crate's macros (`flow_factory!`) and the facade's

@@ -6,7 +6,22 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 
 use crate::failure::Failure;
+use crate::flow::ExecutionGraph;
 use crate::state::{AtomState, FlowState};
+
+/// A run starting (or going on after a suspension, or taken up from its
+/// logbook), before its first state change: the compiled flow, and the
+/// state each atom is in — a resumed run's atoms that had finished are
+/// SUCCESS already.
+#[derive(Debug, Clone, Copy)]
+pub struct RunStart<'a> {
+    /// The flow's name.
+    pub flow: &'a str,
+    /// The compiled flow: its atoms, in order.
+    pub plan: &'a ExecutionGraph,
+    /// Each atom's state, in the order of [`ExecutionGraph::atoms`].
+    pub states: &'a [AtomState],
+}
 
 /// A flow's state change.
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +70,11 @@ pub struct ProgressEvent<'a> {
 /// Listeners are called synchronously, in registration order, after the change
 /// is recorded; keep them quick.
 pub trait Listener: Send + Sync {
+    /// A run starts: what it will run, and what is done already.
+    fn on_start(&self, start: &RunStart<'_>) {
+        let _ = start;
+    }
+
     /// A flow changed state.
     fn on_flow(&self, event: &FlowEvent<'_>) {
         let _ = event;
@@ -261,6 +281,10 @@ impl Listener for CapturingListener {
 }
 
 impl<L: Listener + ?Sized> Listener for std::sync::Arc<L> {
+    fn on_start(&self, start: &RunStart<'_>) {
+        (**self).on_start(start);
+    }
+
     fn on_flow(&self, event: &FlowEvent<'_>) {
         (**self).on_flow(event);
     }

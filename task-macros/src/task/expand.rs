@@ -31,10 +31,12 @@ pub(crate) fn task(task: &TaskFn<'_>) -> TokenStream {
     let core = k.core();
     let ident = task.ident();
 
+    let mut param_types = Vec::new();
     let params: Vec<TokenStream> = task
         .params
         .iter()
-        .map(|param| {
+        .enumerate()
+        .map(|(i, param)| {
             let name = &param.name;
             let ty = param.ty;
             let kind = match param.kind {
@@ -43,8 +45,11 @@ pub(crate) fn task(task: &TaskFn<'_>) -> TokenStream {
                 ParamKind::Resource => quote!(Resource),
                 ParamKind::Context => quote!(Context),
             };
+            let types = format_ident!("__task_param_types_{}", i);
+            let list = value_types(k, &param_types_of(param.ty, param.kind));
+            param_types.push(quote!(const #types: &[#p::ValueType] = #list;));
             quote! {
-                #p::Param::new(#name, #core::stringify!(#ty), #p::ParamKind::#kind)
+                #p::Param::typed(#name, #core::stringify!(#ty), #p::ParamKind::#kind, #types)
             }
         })
         .collect();
@@ -85,10 +90,12 @@ pub(crate) fn task(task: &TaskFn<'_>) -> TokenStream {
         Some(name) => name.to_token_stream(),
         None => default_name(k, ident),
     };
+    let output_types = value_types(k, &output_types(task));
     let meta = Meta {
         name,
         version: task.args.version.unwrap_or_default(),
         provides,
+        output_types: quote!(__task_output_types),
         revert: revert_name,
         is_async: task.is_async(),
         priority: task.args.priority,
@@ -111,7 +118,9 @@ pub(crate) fn task(task: &TaskFn<'_>) -> TokenStream {
         const _: () = {
             #import
             #constructor
+            #(#param_types)*
             const __task_params: &[#p::Param] = &[#(#params),*];
+            const __task_output_types: &[#p::ValueType] = #output_types;
             const __task_requires: &[#p::Text] = &[#(#p::Cow::Borrowed(#requires)),*];
             #provides_const
             #def
@@ -123,6 +132,85 @@ pub(crate) fn task(task: &TaskFn<'_>) -> TokenStream {
             #revert_fn
         };
     }
+}
+
+/// The types a parameter takes, for its `Param::types` (see the runtime's
+/// doc there): none for the context, or when a type holds a lifetime other
+/// than `'static` (its `TypeId` cannot be named).
+fn param_types_of(ty: &syn::Type, kind: ParamKind) -> Vec<syn::Type> {
+    let types = match kind {
+        ParamKind::Required => vec![ty],
+        ParamKind::Optional => {
+            let mut types = vec![ty];
+            types.extend(super::sig::option_inner(ty));
+            types
+        }
+        ParamKind::Resource => super::sig::res_inner(ty).into_iter().collect(),
+        ParamKind::Context => Vec::new(),
+    };
+    all_static(types)
+}
+
+/// The types of the task's outputs, in the order of its provided names: the
+/// success type for one name, its elements for a tuple (`valid.rs` rejects
+/// a task that provides names and returns nothing); none if any holds a
+/// lifetime other than `'static`.
+fn output_types(task: &TaskFn<'_>) -> Vec<syn::Type> {
+    let ok = task.output.ok_type();
+    let types = match (&task.args.provides, ok) {
+        (None, _) => Vec::new(),
+        (Some(Provides::One(_)), Some(ty)) => vec![ty],
+        (Some(Provides::Tuple(_)), Some(ty)) => match super::sig::ungroup(ty) {
+            syn::Type::Tuple(tuple) => tuple.elems.iter().collect(),
+            _ => Vec::new(),
+        },
+        (Some(_), None) => Vec::new(),
+    };
+    all_static(types)
+}
+
+/// `types`, or none if one of them holds a lifetime other than `'static`.
+fn all_static(types: Vec<&syn::Type>) -> Vec<syn::Type> {
+    if types
+        .iter()
+        .all(|ty| only_static_lifetimes(ty.to_token_stream()))
+    {
+        types.into_iter().cloned().collect()
+    } else {
+        Vec::new()
+    }
+}
+
+/// Whether the tokens hold no lifetime but `'static`, and no `&` without
+/// one (an elided lifetime).
+fn only_static_lifetimes(tokens: TokenStream) -> bool {
+    use proc_macro2::TokenTree;
+    let mut tokens = tokens.into_iter().peekable();
+    while let Some(tree) = tokens.next() {
+        match tree {
+            TokenTree::Group(group) if !only_static_lifetimes(group.stream()) => return false,
+            TokenTree::Punct(punct) if punct.as_char() == '\'' => match tokens.peek() {
+                Some(TokenTree::Ident(ident)) if ident == "static" => {}
+                _ => return false,
+            },
+            TokenTree::Punct(punct) if punct.as_char() == '&' => match tokens.peek() {
+                Some(TokenTree::Punct(next)) if next.as_char() == '\'' => {}
+                _ => return false,
+            },
+            _ => {}
+        }
+    }
+    true
+}
+
+/// `&[ValueType::of::<T>("T"), ..]`, each type with its text as written.
+fn value_types(k: &Krate, types: &[syn::Type]) -> TokenStream {
+    let p = k.private();
+    let types = types.iter().map(|ty| {
+        let written = type_text(ty);
+        quote!(#p::ValueType::of::<#ty>(#written))
+    });
+    quote!(&[#(#types),*])
 }
 
 /// How many outputs of a tuple the type checks cover (the arity of the
@@ -248,6 +336,8 @@ pub(crate) struct Meta {
     pub(crate) version: Version,
     /// A `Provides` expression.
     pub(crate) provides: TokenStream,
+    /// The types of the outputs: a `&'static [ValueType]` expression.
+    pub(crate) output_types: TokenStream,
     /// The revert function's name: an `Option<Text>` expression.
     pub(crate) revert: TokenStream,
     /// Whether the function is `async`.
@@ -276,6 +366,7 @@ pub(crate) fn task_def(
         name,
         version,
         provides,
+        output_types,
         revert,
         is_async,
         priority,
@@ -308,6 +399,7 @@ pub(crate) fn task_def(
                     params: #p::Cow::Borrowed(__task_params),
                     extra_requires: #p::Cow::Borrowed(__task_requires),
                     provides: #provides,
+                    output_types: #output_types,
                     revert: #revert,
                     is_async: #is_async,
                     priority: #priority,

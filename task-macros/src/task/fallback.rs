@@ -28,6 +28,7 @@ pub(crate) fn expand(item: &ItemFn, k: &Krate, error: syn::Error) -> TokenStream
         name: default_name(k, ident),
         version: Version::default(),
         provides: quote!(#p::Provides::Nothing),
+        output_types: quote!(&[]),
         revert: quote!(#p::core::option::Option::None),
         is_async: item.sig.asyncness.is_some(),
         priority: None,

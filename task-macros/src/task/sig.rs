@@ -240,6 +240,14 @@ pub(crate) fn option_inner(ty: &Type) -> Option<&Type> {
     }
 }
 
+/// `T` of a `Res<T>` parameter (see [`param_kind`]).
+pub(crate) fn res_inner(ty: &Type) -> Option<&Type> {
+    match last_segment(ty) {
+        Some((ident, types, true)) if types.len() == 1 && ident == "Res" => Some(types[0]),
+        _ => None,
+    }
+}
+
 /// The kind of a parameter, from its type as written: the last path segment
 /// `Option<T>`, `Res<T>` or `TaskCtx`; anything else is a required value.
 pub(crate) fn param_kind(ty: &Type) -> ParamKind {

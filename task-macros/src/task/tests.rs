@@ -145,7 +145,27 @@ fn a_valid_task_expands_to_descriptor_def_and_glue() {
     assert!(all.contains("Cow::Borrowed(\"custom\")"));
     assert!(all.contains("Some(::taskwire::__private::Cow::Borrowed(\"undo::it\"))"));
     assert!(all.contains("Provides::Tuple(::taskwire::__private::Cow::Borrowed(__task_provides))"));
-    assert!(all.contains("Param::new(\"y\",::taskwire::__private::core::stringify!(Option<u8>),::taskwire::__private::ParamKind::Optional)"));
+    assert!(all.contains("Param::typed(\"y\",::taskwire::__private::core::stringify!(Option<u8>),::taskwire::__private::ParamKind::Optional,__task_param_types_2)"), "{all}");
+    // Each parameter's types, for the run-time checks: an `Option<T>` takes
+    // `Option<T>` or `T`, a `Res<T>` is the resource `T`, the context has
+    // none; the outputs are the tuple's elements.
+    let v = "::taskwire::__private::ValueType::of::";
+    for (i, types) in [
+        format!("&[{v}<u64>(\"u64\")]"),
+        format!("&[{v}<Db>(\"Db\")]"),
+        format!("&[{v}<Option<u8>>(\"Option<u8>\"),{v}<u8>(\"u8\")]"),
+        "&[]".to_owned(),
+        format!("&[{v}<String>(\"String\")]"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let expected =
+            format!("const__task_param_types_{i}:&[::taskwire::__private::ValueType]={types};");
+        assert!(all.contains(&expected), "{expected} in {all}");
+    }
+    assert!(all.contains(&format!("const__task_output_types:&[::taskwire::__private::ValueType]=&[{v}<u64>(\"u64\"),{v}<u8>(\"u8\")];")), "{all}");
+    assert!(all.contains("output_types:__task_output_types"), "{all}");
     assert!(squash(&file).contains(
         "::taskwire::__private::inventory::submit!{::taskwire::__private::TaskRegistration::new(<splitas::taskwire::__private::Task>::DEF)}"
     ));
@@ -204,6 +224,70 @@ fn a_priority_is_kept_in_the_metadata() {
     );
 }
 
+/// The recorded types of one parameter (`__task_param_types_0`) and of the
+/// outputs, squashed.
+fn recorded_types(args: TokenStream, item: TokenStream) -> (String, String) {
+    let file = expand_file(args, item);
+    let items = const_items(&file);
+    let find = |name: &str| {
+        items
+            .iter()
+            .find_map(|item| match item {
+                Item::Const(c) if c.ident == name => Some(squash(&c.expr)),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no `{name}`"))
+    };
+    (find("__task_param_types_0"), find("__task_output_types"))
+}
+
+#[test]
+fn types_with_lifetimes_are_not_recorded() {
+    let v = "::taskwire::__private::ValueType::of::";
+    // `'static` is nameable: recorded.
+    assert_eq!(
+        recorded_types(
+            quote!(provides = "s"),
+            quote!(
+                fn f(x: Cow<'static, str>) -> &'static str {
+                    todo!()
+                }
+            )
+        ),
+        (
+            // (squashed: the texts are `Cow<'static, str>`, `&'static str`)
+            format!("&[{v}<Cow<'static,str>>(\"Cow<'static,str>\")]"),
+            format!("&[{v}<&'staticstr>(\"&'staticstr\")]")
+        )
+    );
+    // Another lifetime, or an elided one, is not (its `TypeId` cannot be
+    // named): the check skips them.
+    assert_eq!(
+        recorded_types(
+            quote!(provides = ["a", "b"]),
+            quote!(
+                fn f(x: Cow<'_, str>) -> (u8, &str) {
+                    todo!()
+                }
+            )
+        ),
+        ("&[]".to_owned(), "&[]".to_owned())
+    );
+    // A task that provides nothing has no output types.
+    assert_eq!(
+        recorded_types(
+            quote!(),
+            quote!(
+                fn f(x: u8) -> u8 {
+                    x
+                }
+            )
+        )
+        .1,
+        "&[]"
+    );
+}
+
 #[test]
 fn default_names_are_unraw() {
     let file = expand_file(
@@ -217,7 +301,7 @@ fn default_names_are_unraw() {
     let items = const_items(&file);
     let all = squash(quote!(#(#items)*));
     assert!(all.contains("module_path!(),\"::\",\"type\")"), "{all}");
-    assert!(all.contains("Param::new(\"match\","), "{all}");
+    assert!(all.contains("Param::typed(\"match\","), "{all}");
     assert!(all.contains("r#type(__task_arg_0)"), "{all}");
 }
 

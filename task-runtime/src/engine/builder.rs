@@ -19,7 +19,7 @@ use crate::listener::{Listener, Listeners};
 use crate::persistence::{AtomDetail, Backend, FlowDetail, Uuid};
 use crate::record::{restore, PersistConfig, Recorder, ResumeError, UpgradePolicy};
 use crate::storage::Storage;
-use crate::task::{Resources, Version};
+use crate::task::{ParamKind, Resources, ValueType, Version};
 
 /// Where an engine is with its flow.
 #[derive(Debug)]
@@ -452,6 +452,7 @@ impl Engine {
                 }
             }
         }
+        errors.extend(self.missing_resources(&flow));
         let names: Vec<&str> = self.inputs.iter().map(|(n, _)| n.as_str()).collect();
         match flow.into_plan_with(&names, self.unused_inputs) {
             Ok(plan) if errors.is_empty() => Ok(Storage::new(Arc::new(plan), values)),
@@ -461,6 +462,42 @@ impl Engine {
                 Err(FlowErrors::new(errors))
             }
         }
+    }
+
+    /// The resources (`Res<T>` parameters) that atoms of `flow` take and
+    /// the engine was not given, each with the atoms that take it, in the
+    /// flow's order; atoms an executor runs elsewhere are left out (their
+    /// workers hold their own resources).
+    fn missing_resources(&self, flow: &Flow) -> Vec<FlowError> {
+        let mut missing: Vec<(&ValueType, Vec<String>)> = Vec::new();
+        for spec in flow.atoms() {
+            let meta = &spec.def().meta;
+            let params = meta.params.iter();
+            let mut resources = params.filter(|p| p.kind == ParamKind::Resource).peekable();
+            if resources.peek().is_none() || self.executor.as_ref().is_some_and(|e| e.handles(meta))
+            {
+                continue;
+            }
+            for ty in resources.filter_map(|p| p.types.first()) {
+                if self.resources.contains(ty.type_id()) {
+                    continue;
+                }
+                let atom = spec.atom_name().to_owned();
+                match missing.iter_mut().find(|(t, _)| t.is(ty)) {
+                    Some((_, atoms)) if atoms.last() != Some(&atom) => atoms.push(atom),
+                    Some(_) => {}
+                    None => missing.push((ty, vec![atom])),
+                }
+            }
+        }
+        missing
+            .into_iter()
+            .map(|(ty, atoms)| FlowError::MissingResource {
+                flow: self.name.clone(),
+                ty: ty.written().to_owned(),
+                atoms,
+            })
+            .collect()
     }
 
     /// With persistence: restores a recorded run into `storage`, or records a

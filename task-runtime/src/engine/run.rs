@@ -24,7 +24,7 @@ use super::observe::{self, Observe};
 use super::retries::{reset_scope, resolve, retry_delay};
 use super::{AtomState, Done, Engine, FlowState, RunError};
 use crate::failure::{Failure, Failures};
-use crate::listener::Listener;
+use crate::listener::{Listener, RunStart};
 use crate::record::Recorder;
 use crate::storage::{Hooks, Storage};
 use crate::task::{CancelToken, Invocation};
@@ -136,6 +136,14 @@ impl Engine {
             None => None,
         };
         let cancel = cancel.as_ref();
+        let run_start = RunStart {
+            flow: name.as_str(),
+            plan: &storage.plan,
+            states: &storage.states,
+        };
+        for l in log.listeners {
+            l.on_start(&run_start);
+        }
         // A run recorded RESUMING died while it was being taken up: it is
         // taken up again from there.
         let resuming = storage.flow_state != FlowState::Pending;

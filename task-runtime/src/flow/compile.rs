@@ -12,7 +12,12 @@
 //! same edges between the children of graph flows, so a cycle is named the
 //! same way (a nested flow on it by the flow's name). What stays the
 //! builder's own: the structure's edges (a linear flow's order, a retry
-//! before its subflow), deciders and injected values. Every problem is
+//! before its subflow), deciders and injected values, and the type check of
+//! each value an atom reads from another (`flow!` leaves that one to rustc,
+//! through traits whose messages `#[task]` writes in the words of
+//! [`check::write_type_mismatch`]): both types are those `#[task]` recorded
+//! ([`Param::types`], [`TaskMeta::output_types`](crate::task::TaskMeta));
+//! a value of unknown type (JSON) is not checked. Every problem is
 //! collected; nothing stops at the first.
 
 use std::ops::Range;
@@ -25,7 +30,7 @@ use super::check::{
 };
 use super::{Flow, FlowError, FlowErrors, FlowKind, Shape, ShapeNode, ShapeRetry, UnusedInputs};
 use crate::decider::Decider;
-use crate::task::{Provides, TaskSpec, Text};
+use crate::task::{Param, Provides, TaskSpec, Text, ValueType};
 
 /// Where a value lives once produced: an atom's result, or one element of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -584,7 +589,11 @@ fn resolve(d: &FlowDesc<'_>, specs: &[TaskSpec], unused: UnusedInputs) -> Resolv
     let mut ordered: Vec<u32> = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
         r.arg_starts.push(r.args.len() as u32);
+        // The value parameters, whose types are checked against their
+        // providers' (`requires = [..]` names, after them, have none).
+        let mut params = spec.def.meta.params.iter().filter(|p| p.is_value());
         for (k, (arg, _)) in spec.def.meta.value_args().enumerate() {
+            let param = params.next();
             if let Some((_, value)) = spec.injected().iter().rev().find(|(a, _)| a == arg) {
                 let source = match value {
                     Ok(v) => {
@@ -618,7 +627,15 @@ fn resolve(d: &FlowDesc<'_>, specs: &[TaskSpec], unused: UnusedInputs) -> Resolv
                         r.data_edges.push((scope, pos(from), pos(to)));
                         ordered.extend([from, to]);
                     }
-                    let tuple = matches!(specs[atom as usize].provides(), Provides::Tuple(_));
+                    let provider = &specs[atom as usize];
+                    if let Some(param) = param {
+                        let found = provider.def.meta.output_type(elem as usize);
+                        if let Some(found) = found.filter(|t| param.accepts(t) == Some(false)) {
+                            r.errors
+                                .push(type_mismatch(flow, spec, param, provider, found));
+                        }
+                    }
+                    let tuple = matches!(provider.provides(), Provides::Tuple(_));
                     ArgSource::Atom(Slot {
                         atom,
                         elem: tuple.then_some(elem),
@@ -657,6 +674,28 @@ fn resolve(d: &FlowDesc<'_>, specs: &[TaskSpec], unused: UnusedInputs) -> Resolv
         r.cycles = cycles(d, &ordered);
     }
     r
+}
+
+/// The error of a value whose provider gives another type than `param`
+/// (of `spec`) takes.
+fn type_mismatch(
+    flow: &str,
+    spec: &TaskSpec,
+    param: &Param,
+    provider: &TaskSpec,
+    found: &ValueType,
+) -> FlowError {
+    let arg = param.name.as_ref();
+    let rebound = spec.rebind.iter().rev().find(|(a, _)| a == arg);
+    FlowError::TypeMismatch {
+        flow: flow.to_owned(),
+        atom: spec.atom_name().to_owned(),
+        arg: arg.to_owned(),
+        name: rebound.map_or(arg, |(_, from)| from.as_ref()).to_owned(),
+        expected: param.types[0].written().to_owned(),
+        provider: provider.atom_name().to_owned(),
+        found: found.written().to_owned(),
+    }
 }
 
 /// The dependency cycles among the children of graph flows, found by the

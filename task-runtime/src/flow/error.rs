@@ -137,6 +137,39 @@ pub enum FlowError {
         /// How many names were given.
         given: usize,
     },
+    /// A value whose provider gives another type than the parameter that
+    /// reads it takes (both types known: tasks of `#[task]`); `flow!` reports
+    /// the same at compile time, in the same words.
+    #[error("{}", check::render(|m| check::write_type_mismatch(m, flow, atom, arg, name, expected, provider, found)))]
+    TypeMismatch {
+        /// The outermost flow.
+        flow: String,
+        /// The atom whose parameter reads the value.
+        atom: String,
+        /// The parameter.
+        arg: String,
+        /// The value's name (the parameter's, unless rebound).
+        name: String,
+        /// The parameter's type, as written in its task.
+        expected: String,
+        /// The atom providing the value.
+        provider: String,
+        /// The provided value's type, as written in the provider's task.
+        found: String,
+    },
+    /// Tasks that take a resource (`Res<T>`) of a type the engine was not
+    /// given ([`Engine::resource`](crate::Engine::resource)), found before
+    /// anything runs. Atoms that an executor runs elsewhere (remote
+    /// workers, which hold their own resources) are not checked.
+    #[error("{}", check::render(|m| check::write_missing_resource(m, flow, ty, check::Names::Strings(atoms))))]
+    MissingResource {
+        /// The outermost flow.
+        flow: String,
+        /// The resource's type, as written in the first task that takes it.
+        ty: String,
+        /// The atoms that take it, in the order of the flow.
+        atoms: Vec<String>,
+    },
     /// A task providing more values than a flow can hold apart
     /// ([`check::MAX_OUTPUTS`]).
     #[error("{}", check::render(|m| check::write_too_many_outputs(m, flow, atom, *count)))]

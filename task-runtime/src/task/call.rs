@@ -72,6 +72,11 @@ impl Resources {
             .insert(TypeId::of::<T>(), (value, std::any::type_name::<T>()));
     }
 
+    /// Whether there is a resource of the type whose id is `id`.
+    pub fn contains(&self, id: TypeId) -> bool {
+        self.map.contains_key(&id)
+    }
+
     /// The resource of type `T`, if there is one.
     pub fn get<T: Send + Sync + 'static>(&self) -> Option<Res<T>> {
         let (any, _) = self.map.get(&TypeId::of::<T>())?;

@@ -1,5 +1,6 @@
 //! Static description of a task: what it requires, provides and reverts.
 
+use std::any::TypeId;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -65,6 +66,79 @@ pub enum ParamKind {
     Context,
 }
 
+/// The Rust type of a value a task takes or provides, as `#[task]` records
+/// it: the type as the user wrote it (for messages), and its identity (for
+/// [`Flow::compile`](crate::Flow::compile)'s type checks of flows built at
+/// run time, and for the engine's check of resources).
+///
+/// Tasks built at run time ([`FnTask`](crate::FnTask)) take and give JSON
+/// values, of no Rust type: they have none, and are not checked.
+///
+/// ```
+/// # use taskwire_runtime::task::ValueType;
+/// const SIZE: ValueType = ValueType::of::<u64>("u64");
+/// assert!(SIZE.is(&ValueType::of::<u64>("Size")));
+/// assert!(!SIZE.is(&ValueType::of::<u32>("u32")));
+/// assert_eq!((SIZE.written(), SIZE.type_name()), ("u64", "u64"));
+/// ```
+#[derive(Clone, Copy)]
+pub struct ValueType {
+    written: &'static str,
+    name: fn() -> &'static str,
+    id: fn() -> TypeId,
+}
+
+impl ValueType {
+    /// The type `T`, written `written` in the task's signature.
+    pub const fn of<T: ?Sized + 'static>(written: &'static str) -> ValueType {
+        ValueType {
+            written,
+            name: std::any::type_name::<T>,
+            id: TypeId::of::<T>,
+        }
+    }
+
+    /// The type as written in the task's signature (`u64`, `Reservation`,
+    /// `Option<String>`): what messages show.
+    pub fn written(&self) -> &'static str {
+        self.written
+    }
+
+    /// The type's full name ([`std::any::type_name`]).
+    pub fn type_name(&self) -> &'static str {
+        (self.name)()
+    }
+
+    /// The type's identity.
+    pub fn type_id(&self) -> TypeId {
+        (self.id)()
+    }
+
+    /// Whether both are the same type (however each was written).
+    pub fn is(&self, other: &ValueType) -> bool {
+        // The same function most often (one instance per type in a crate):
+        // no call then.
+        std::ptr::fn_addr_eq(self.id, other.id) || self.type_id() == other.type_id()
+    }
+}
+
+impl PartialEq for ValueType {
+    fn eq(&self, other: &ValueType) -> bool {
+        self.is(other) && self.written == other.written
+    }
+}
+
+impl Eq for ValueType {}
+
+impl fmt::Debug for ValueType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ValueType")
+            .field("written", &self.written)
+            .field("type_name", &self.type_name())
+            .finish()
+    }
+}
+
 /// One parameter of a task's function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Param {
@@ -74,16 +148,43 @@ pub struct Param {
     pub ty: Text,
     /// How it is filled.
     pub kind: ParamKind,
+    /// The types of the values it takes, when known (`#[task]` records them;
+    /// empty for tasks built at run time): for a required value its type;
+    /// for an `Option<T>`, `Option<T>` then `T` (a provider of either fits);
+    /// for a `Res<T>`, `T` (the resource's type); none for the context or a
+    /// type with a lifetime other than `'static`.
+    pub types: &'static [ValueType],
 }
 
 impl Param {
-    /// A parameter description.
+    /// A parameter description, of no known type.
     pub const fn new(name: &'static str, ty: &'static str, kind: ParamKind) -> Param {
+        Param::typed(name, ty, kind, &[])
+    }
+
+    /// A parameter description with the types it takes (see
+    /// [`Param::types`]).
+    pub const fn typed(
+        name: &'static str,
+        ty: &'static str,
+        kind: ParamKind,
+        types: &'static [ValueType],
+    ) -> Param {
         Param {
             name: Cow::Borrowed(name),
             ty: Cow::Borrowed(ty),
             kind,
+            types,
         }
+    }
+
+    /// Whether a value of type `ty` fits this parameter; `None` when the
+    /// parameter's type is not known.
+    pub fn accepts(&self, ty: &ValueType) -> Option<bool> {
+        if self.types.is_empty() {
+            return None;
+        }
+        Some(self.types.iter().any(|t| t.is(ty)))
     }
 
     /// Whether this parameter is a value (required or optional) as opposed to a
@@ -140,6 +241,10 @@ pub struct TaskMeta {
     pub extra_requires: Cow<'static, [Text]>,
     /// What the task provides.
     pub provides: Provides,
+    /// The types of the provided values, in the order of
+    /// [`Provides::names`], when known (`#[task]` records them; empty for
+    /// tasks built at run time).
+    pub output_types: &'static [ValueType],
     /// The revert function's path as written, if the task has one.
     pub revert: Option<Text>,
     /// Whether the function is `async`.
@@ -169,6 +274,12 @@ impl TaskMeta {
             .iter()
             .filter(|p| p.kind == ParamKind::Optional)
             .map(|p| p.name.as_ref())
+    }
+
+    /// The type of provided value `elem` (in the order of
+    /// [`Provides::names`]), if known.
+    pub fn output_type(&self, elem: usize) -> Option<&ValueType> {
+        self.output_types.get(elem)
     }
 
     /// The names of all value arguments the engine must bind, in the order the

@@ -30,7 +30,7 @@ pub use cancel::CancelToken;
 pub use error::IntoFailure;
 #[doc(hidden)]
 pub use error::{ReturnOf, TaskError, ViaError, ViaValue};
-pub use meta::{Location, Param, ParamKind, Provides, TaskMeta, Text, Version};
+pub use meta::{Location, Param, ParamKind, Provides, TaskMeta, Text, ValueType, Version};
 
 use crate::failure::Failure;
 
@@ -407,6 +407,7 @@ impl FnTask {
                 params: Cow::Owned(Vec::new()),
                 extra_requires: Cow::Owned(Vec::new()),
                 provides: Provides::Nothing,
+                output_types: &[],
                 revert: None,
                 is_async: false,
                 priority: None,
@@ -432,6 +433,7 @@ impl FnTask {
                 name: name.into(),
                 ty: Cow::Borrowed("serde_json::Value"),
                 kind,
+                types: &[],
             });
         }
         self

@@ -150,6 +150,7 @@ pub const fn retry_meta(
             Some(p) => Provides::One(Cow::Borrowed(p)),
             None => Provides::Nothing,
         },
+        output_types: &[],
         revert: None,
         is_async: false,
         priority: None,

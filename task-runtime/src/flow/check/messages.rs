@@ -493,6 +493,60 @@ pub const fn write_unused_input(
     });
 }
 
+/// `flow `F`: task `c` requires `size: u64`, but its provider `p` gives
+/// `u32`; change one of the two types, or `.rebind("size", "..")` to give
+/// `size` another value`: the words of `flow!`'s type check (which `#[task]`
+/// writes into its diagnostic), for flows built at run time. An argument
+/// rebound to another value's name says which (`requires `size: u64` (the
+/// value `bytes`)`).
+#[allow(clippy::too_many_arguments)]
+pub const fn write_type_mismatch(
+    m: &mut Msg<'_>,
+    flow: &str,
+    atom: &str,
+    arg: &str,
+    value: &str,
+    expected: &str,
+    provider: &str,
+    found: &str,
+) {
+    write_flow(m, flow);
+    m.push("task `");
+    m.push(atom);
+    m.push("` requires `");
+    m.push(arg);
+    m.push(": ");
+    m.push(expected);
+    m.push("`");
+    if !str_eq(arg, value) {
+        m.push(" (the value `");
+        m.push(value);
+        m.push("`)");
+    }
+    m.push(", but its provider `");
+    m.push(provider);
+    m.push("` gives `");
+    m.push(found);
+    m.push("`; change one of the two types, or `.rebind(\"");
+    m.push(arg);
+    m.push("\", \"..\")` to give `");
+    m.push(arg);
+    m.push("` another value");
+}
+
+/// `flow `F`: tasks `a` and `b` need a resource of type `Db`, but the engine
+/// has none: add it with `Engine::resource``.
+pub const fn write_missing_resource(m: &mut Msg<'_>, flow: &str, ty: &str, atoms: Names<'_>) {
+    write_flow(m, flow);
+    let many = atoms.len() > 1;
+    m.push(if many { "tasks " } else { "task " });
+    write_list(m, atoms);
+    m.push(if many { " need" } else { " needs" });
+    m.push(" a resource of type `");
+    m.push(ty);
+    m.push("`, but the engine has none: add it with `Engine::resource`");
+}
+
 /// `flow `F`: task `t` provides 255 values; a task provides at most 254`.
 pub const fn write_too_many_outputs(m: &mut Msg<'_>, flow: &str, atom: &str, count: usize) {
     write_flow(m, flow);

@@ -92,9 +92,9 @@ pub use flow_checks::{check_flow, flow_problems, flow_scratch_len, name_scratch_
 pub use links::{check_link, check_link_end, has_graph, link_end_node, link_nodes};
 pub use messages::{
     render, write_ambiguous, write_cycle, write_did_you_mean, write_duplicate, write_hint,
-    write_link_outside_graph, write_missing, write_provides_mismatch, write_too_large,
-    write_too_many_outputs, write_unknown_argument, write_unknown_link_end, write_unused_input,
-    Hint, Msg, Names, ENGINE_INPUT,
+    write_link_outside_graph, write_missing, write_missing_resource, write_provides_mismatch,
+    write_too_large, write_too_many_outputs, write_type_mismatch, write_unknown_argument,
+    write_unknown_link_end, write_unused_input, Hint, Msg, Names, ENGINE_INPUT,
 };
 pub use packed::{
     limit_problems, size_problems, within_limits, AtomIndex, Limit, OutOfRange, OutputIndex,

@@ -56,6 +56,7 @@ impl crate::task::Task for UnknownTask {
             params: Cow::Borrowed(&[]),
             extra_requires: Cow::Borrowed(&[]),
             provides: Provides::Nothing,
+            output_types: &[],
             revert: None,
             is_async: false,
             priority: None,
