@@ -208,7 +208,7 @@ pub(crate) struct TaskUse {
     pub(crate) inject: Vec<(LitStr, Expr)>,
     pub(crate) provides: Provides,
     /// `.timeout(duration)`.
-    pub(crate) timeout: Option<Expr>,
+    pub(crate) timeout: Option<Box<Expr>>,
 }
 
 /// `provides_as` / `provides_each_as`.
@@ -575,7 +575,7 @@ impl Parse for TaskUse {
                     task.inject.push((arg, value));
                 }
                 "provides_as" => task.provides = Provides::One(content.parse()?),
-                "timeout" => task.timeout = Some(content.parse()?),
+                "timeout" => task.timeout = Some(Box::new(content.parse()?)),
                 "provides_each_as" => {
                     let list;
                     bracketed!(list in content);
