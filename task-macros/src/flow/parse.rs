@@ -232,7 +232,7 @@ pub(crate) fn parse(cx: &Ctxt, tokens: TokenStream) -> syn::Result<FlowDef> {
             cx.error_spanned_by(name, format!("input `{name}` is declared twice"));
         }
     }
-    check_link_paths(cx, &def.body);
+    check_link_paths(cx, &def.body, &def.name.unraw().to_string());
     Ok(def)
 }
 
@@ -272,7 +272,9 @@ fn segments(path: &Path) -> Vec<String> {
 
 /// A link's end written as a path must name one child: the same task twice,
 /// or two tasks of one name from two modules, need names of their own.
-fn check_link_paths(cx: &Ctxt, group: &Group) {
+/// `name` is the group's name (as the expansion names it: a nested flow
+/// without one is `parent.position`).
+fn check_link_paths(cx: &Ctxt, group: &Group, name: &str) {
     for link in &group.links {
         for end in [&link.from, &link.to] {
             if let LinkEnd::Path(path) = end {
@@ -281,16 +283,21 @@ fn check_link_paths(cx: &Ctxt, group: &Group) {
                     cx.error_spanned_by(
                         path,
                         format!(
-                            "`{text}` names more than one child of this flow; give them names with `.named(\"..\")`, and link them by those names, as strings"
+                            "`{text}` names more than one child of {} flow `{name}`; give them names with `.named(\"..\")`, and link them by those names, as strings",
+                            group.kind.word()
                         ),
                     );
                 }
             }
         }
     }
-    for child in &group.children {
+    for (i, child) in group.children.iter().enumerate() {
         if let Child::Group(g) = child {
-            check_link_paths(cx, g);
+            let inner = match &g.name {
+                Some(n) => n.unraw().to_string(),
+                None => format!("{name}.{i}"),
+            };
+            check_link_paths(cx, g, &inner);
         }
     }
 }
