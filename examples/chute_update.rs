@@ -10,6 +10,11 @@
 //!
 //! Every step is recorded in the SQLite logbook `target/chute_update.db`.
 //!
+//! No `flow!` here, on purpose: which plans run depends on what differs
+//! between the old and the new configuration, known only when the example
+//! runs, so the plan maps build their flows at run time (checked by the
+//! builder, with the same messages as `flow!`'s).
+//!
 //! ```text
 //! cargo run --example chute_update                                # updates the chute
 //! cargo run --example chute_update -- --fail-at start_container   # fails late; restored

@@ -72,9 +72,10 @@ const HOSTS: [(&str, u64); 2] = [("host-a", 500), ("host-b", 200)];
 /// The scheduler's topic.
 const SCHEDULER: &str = "cinder-scheduler";
 
-/// A validated request.
+/// A validated request. (`pub(crate)`, as `Retry`: the type of an input of a
+/// flow below, whose inputs struct `ui-tests` reaches from outside this file.)
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct VolumeSpec {
+pub(crate) struct VolumeSpec {
     size: u64,
     volume_type: String,
     /// raw, snapshot, image or volume.
@@ -91,7 +92,7 @@ struct Reservation {
 /// Cinder's `filter_properties['retry']`: how many times the scheduler has
 /// placed the volume, and on which hosts.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Retry {
+pub(crate) struct Retry {
     num_attempts: u32,
     hosts: Vec<String>,
 }
@@ -901,6 +902,40 @@ impl Listener for Print {
     }
 }
 
+// The three services' flows. Their shapes are known when the example is
+// compiled, so `flow!` declares them: the compiler checks that every task gets
+// what it requires, of the type it takes, and each flow's inputs are a struct
+// of its own (`volume_create_api { size: 10, .. }.engine()`).
+// `ui-tests/tests/ui/flow/pass/example_create_volume.rs` compiles them too.
+
+taskwire::flow! {
+    /// The API's flow: answers the caller as soon as the request is cast.
+    pub(crate) linear volume_create_api(size: u64, volume_type: String, source: String, host: Option<String>) {
+        extract_request,
+        reserve_quota,
+        create_db_entry,
+        commit_quota,
+        volume_cast,
+    }
+}
+
+taskwire::flow! {
+    /// The scheduler's flow: places a request on a host.
+    pub(crate) linear volume_create_scheduler(volume_id: u64, volume_spec: VolumeSpec, retry: Retry) {
+        schedule_create_volume,
+        cast_to_volume_host,
+    }
+}
+
+taskwire::flow! {
+    /// A volume manager's flow: creates the volume on its host.
+    pub(crate) linear volume_create_manager(volume_id: u64, volume_spec: VolumeSpec, host: String) {
+        notify_create_start,
+        create_volume_on_host,
+        finish_volume,
+    }
+}
+
 /// What every service shares: the cloud, the bus, the logbook.
 struct Services {
     cloud: Arc<Cloud>,
@@ -910,21 +945,17 @@ struct Services {
 }
 
 impl Services {
-    fn run(
-        &self,
-        flow: Flow,
-        inputs: Vec<(&str, serde_json::Value)>,
-    ) -> Result<Done, Box<RunError>> {
-        let mut engine = Engine::new(flow)
+    /// Runs `engine` (a flow with its inputs) with the services' resources,
+    /// listener and logbook.
+    fn run(&self, engine: Engine) -> Result<Done, Box<RunError>> {
+        engine
             .resource_arc(self.cloud.clone())
             .resource_arc(self.messaging.clone())
             .listener(Print)
             .persist(Arc::clone(&self.logbook))
-            .logbook(self.book);
-        for (name, value) in inputs {
-            engine = engine.input(name, value);
-        }
-        engine.run().map_err(Box::new)
+            .logbook(self.book)
+            .run()
+            .map_err(Box::new)
     }
 
     /// The volume ends in error: marked, quota back, `create.error`.
@@ -941,17 +972,13 @@ impl Services {
             let Cast::CreateVolume(request) = cast else {
                 break;
             };
-            let flow = Flow::linear("volume_create_scheduler")
-                .add(schedule_create_volume::task())
-                .add(cast_to_volume_host::task());
-            let retry = request.retry.clone().unwrap_or_default();
             let result = self.run(
-                flow,
-                vec![
-                    ("volume_id", serde_json::json!(request.volume_id)),
-                    ("volume_spec", serde_json::json!(request.spec)),
-                    ("retry", serde_json::json!(retry)),
-                ],
+                volume_create_scheduler {
+                    volume_id: request.volume_id,
+                    volume_spec: request.spec.clone(),
+                    retry: request.retry.clone().unwrap_or_default(),
+                }
+                .engine(),
             );
             match result {
                 Ok(done) => {
@@ -972,17 +999,13 @@ impl Services {
             let Cast::CreateVolume(request) = cast else {
                 break;
             };
-            let flow = Flow::linear("volume_create_manager")
-                .add(notify_create_start::task())
-                .add(create_volume_on_host::task())
-                .add(finish_volume::task());
             let result = self.run(
-                flow,
-                vec![
-                    ("volume_id", serde_json::json!(request.volume_id)),
-                    ("volume_spec", serde_json::json!(request.spec)),
-                    ("host", serde_json::json!(host)),
-                ],
+                volume_create_manager {
+                    volume_id: request.volume_id,
+                    volume_spec: request.spec.clone(),
+                    host: host.to_owned(),
+                }
+                .engine(),
             );
             let err = match result {
                 Ok(done) => {
@@ -1153,21 +1176,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // The API: answers the caller as soon as the request is cast.
-    let api = Flow::linear("volume_create_api")
-        .add(extract_request::task())
-        .add(reserve_quota::task())
-        .add(create_db_entry::task())
-        .add(commit_quota::task())
-        .add(volume_cast::task());
-    let outcome: Result<(), String> = match services.run(
-        api,
-        vec![
-            ("size", serde_json::json!(10)),
-            ("volume_type", serde_json::json!("ssd")),
-            ("source", serde_json::json!(source)),
-            ("host", serde_json::json!(target)),
-        ],
-    ) {
+    let api = volume_create_api {
+        size: 10,
+        volume_type: "ssd".to_owned(),
+        source,
+        host: target,
+    };
+    let outcome: Result<(), String> = match services.run(api.engine()) {
         Err(err) => {
             println!("error: {err}");
             if let Some(VolumeError::Injected(step)) = err.downcast_ref::<VolumeError>() {

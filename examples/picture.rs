@@ -94,17 +94,18 @@ fn cast_to_scheduler(volume_id: String, fail: Res<FailAt>) -> Result<String, Inj
     Ok(format!("volume {volume_id} sent to the scheduler"))
 }
 
-/// Quota and database entry do not depend on each other: a graph flow.
-fn create_volume() -> Flow {
-    Flow::linear("create_volume")
-        .add(extract_request::task())
-        .add(
-            Flow::graph("reserve_and_record")
-                .add(reserve_quota::task())
-                .add(create_db_entry::task()),
-        )
-        .add(commit_quota::task())
-        .add(cast_to_scheduler::task())
+taskwire::flow! {
+    /// Quota and database entry do not depend on each other: a graph flow.
+    /// (`ui-tests/tests/ui/flow/pass/example_picture.rs` compiles it too.)
+    pub(crate) linear create_volume(size: u64, volume_type: String) {
+        extract_request,
+        graph reserve_and_record {
+            reserve_quota,
+            create_db_entry,
+        },
+        commit_quota,
+        cast_to_scheduler,
+    }
 }
 
 fn main() -> ExitCode {
@@ -139,12 +140,14 @@ fn draw() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
 
-    // An engine keeps the compiled plan only: keep a copy of the flow to draw
-    // the run with its nested flows.
-    let mut engine = Engine::new(flow.clone())
-        .input("size", 10)
-        .input("volume_type", "ssd")
-        .resource(FailAt(fail_at));
+    // An engine keeps the compiled plan only: keep the flow to draw the run
+    // with its nested flows.
+    let mut engine = create_volume {
+        size: 10,
+        volume_type: "ssd".to_owned(),
+    }
+    .engine()
+    .resource(FailAt(fail_at));
     if let Err(err) = engine.run() {
         eprintln!("the run failed: {err}");
     }

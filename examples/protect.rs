@@ -21,6 +21,11 @@
 //! logbook `target/protect.db`, with an operation log per operation that the
 //! example lists at the end.
 //!
+//! No `flow!` here, on purpose: the flows are activity flows over the
+//! resource graph, whose shape is what the protectables find (a server, its
+//! volumes, its image) with the plugins that the configuration files name,
+//! all known only at run time; the builder checks them.
+//!
 //! ```text
 //! cargo run --example protect                      # protect, verify, copy, restore, delete
 //! cargo run --example protect -- --fail-at vol2    # the backup of vol2 fails: protect is

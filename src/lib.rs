@@ -196,21 +196,32 @@ pub use taskwire_macros::task;
 ///     }
 /// }
 ///
-/// let done = Engine::new(create_volume()).input("size", 10u64).run().unwrap();
+/// // The inputs, typed: a struct named after the flow.
+/// let done = create_volume { size: 10 }.engine().run().unwrap();
 /// assert_eq!(done.get::<String>("reservation").unwrap(), "quota for 10 GiB");
+/// // The function returns the builder's `Flow`.
+/// let done = Engine::new(create_volume()).input("size", 10u64).run().unwrap();
+/// # let _ = done;
 /// ```
 ///
 /// The invocation declares a function returning an ordinary [`Flow`]: a kind
 /// (`linear`, `unordered` or `graph`), a name, the inputs with their types, and
-/// the children, separated by commas. A child is a task's path, followed by the
-/// builder's own calls if needed — `.named("..")`, `.rebind("arg", "name")`,
-/// `.inject("arg", value)`, `.provides_as("..")`, `.provides_each_as(["..", ..])`
-/// — or a nested flow, `graph name { .. }` (the name may be left out).
+/// the children, separated by commas. Next to the function, in the type
+/// namespace, a struct of the same name holds the inputs, one field each of its
+/// declared type, and its `engine()` is an [`Engine`] for the flow with them: an
+/// input left out or of the wrong type does not compile. A child is a task's
+/// path, followed by the builder's own calls if needed — `.named("..")`,
+/// `.rebind("arg", "name")`, `.inject("arg", value)` (or `.inject { arg: value,
+/// .. }`), `.timeout(duration)`, `.provides_as("..")`,
+/// `.provides_each_as(["..", ..])` — or a nested flow, `graph name { .. }` (the
+/// name may be left out).
 ///
 /// The builder's calls on a flow have a place too: a graph flow's body may list
-/// `link("from", "to")` ([`Flow::link`]) and `link_if("from", "to", decider)`
-/// ([`Flow::link_if`]) among its children, naming children by their names as
-/// strings (an atom's registered or `.named(..)` name, a nested flow's name);
+/// `link(from, to)` ([`Flow::link`]) and `link_if(from, to, decider)`
+/// ([`Flow::link_if`]) among its children, naming children as written in the
+/// flow (a task's path, a nested flow's name; a misspelled one is an error at
+/// it, with the nearest child) or by their names as strings, as the builder
+/// does (an atom's registered or `.named(..)` name, a nested flow's name);
 /// `retry(controller)` after a flow's name (and inputs) is [`Flow::retry`],
 /// followed if needed by the retry atom's own calls: `.named("..")`,
 /// `.requires(["..", ..])`, `.provides("..")`, `.delay(delay)`.
@@ -240,8 +251,8 @@ pub use taskwire_macros::task;
 ///         create_db_entry,
 ///         audit,
 ///         notify,
-///         link("notify", "audit"),
-///         link_if("create_db_entry", "notify", Decider::new(|r: &LinkResults<'_>| {
+///         link(notify, audit),
+///         link_if(create_db_entry, notify, Decider::new(|r: &LinkResults<'_>| {
 ///             r.get::<String>("create_db_entry").is_ok_and(|id| id.starts_with("vol-"))
 ///         })),
 ///     }
@@ -318,8 +329,9 @@ pub mod __private {
     pub use taskwire_runtime::flow::check::{
         atom_flags, check_atom, check_flow, check_link, check_link_end, flow_scratch_len,
         has_unknown, is_unknown_task, names, offsets, provider_count, providers, requirement_count,
-        retry_meta, sources, type_plans, AtomDesc, FlowDesc, LinkDesc, Msg, NodeDesc, NodeKind,
-        Nothing, NthTy, ProvidesAs, Slot, Tables, Typed, UnknownTask, OWN,
+        retry_meta, sources, text, type_plans, write_unknown_link_path, AtomDesc, FlowDesc,
+        LinkDesc, Msg, NodeDesc, NodeKind, Nothing, NthTy, ProvidesAs, Slot, Tables, Typed,
+        UnknownTask, OWN,
     };
     pub use taskwire_runtime::flow::FlowKind;
     pub use taskwire_runtime::registry::TaskRegistration;
@@ -329,6 +341,6 @@ pub mod __private {
         RevertReturn, Task, TaskCtx, TaskDef, TaskError, TaskMeta, TaskParam, TaskReturn, TaskSpec,
         Text, ValueType, Version, ViaError, ViaValue,
     };
+    pub use taskwire_runtime::{Engine, Flow, Node};
     pub use taskwire_runtime::{Failure, FailureKind, Failures, Outcome};
-    pub use taskwire_runtime::{Flow, Node};
 }

@@ -1135,3 +1135,73 @@ fn a_task_past_the_output_limit_reads_the_same_at_compile_and_run_time() {
     );
     assert_eq!(const_checks(&flow, &[]), [built]);
 }
+
+/// Registered under its default name, `module::fn`: a link names it as
+/// written in the flow all the same.
+#[task(provides = "audited")]
+fn audit_volume(volume_id: String, strict: bool) -> String {
+    format!("{volume_id}, strict: {strict}")
+}
+
+taskwire::flow! {
+    linear audited_volume(size: u64, volume_type: String) {
+        extract_request,
+        reserve_quota.timeout(std::time::Duration::from_secs(30)),
+        graph prepare {
+            create_db_entry,
+            notify_scheduler,
+            audit_volume.inject { strict: true },
+            link(notify_scheduler, audit_volume),
+        },
+    }
+}
+
+#[test]
+fn links_by_path_timeout_and_inject_are_the_builders() {
+    let flow = audited_volume();
+    let Some(taskwire::flow::Child::Flow(prepare)) = flow.children().nth(2) else {
+        panic!("the third child is the graph `prepare`");
+    };
+    let links: Vec<(&str, &str)> = prepare.links().collect();
+    let registered = audit_volume::task().atom_name().to_owned();
+    assert_eq!(registered, "test_flow_macro::audit_volume");
+    assert_eq!(links, [("notify_scheduler", registered.as_str())]);
+    let reserve = &flow.atoms()[1];
+    assert_eq!(reserve.atom_name(), "reserve_quota");
+    assert_eq!(
+        reserve.timeout_after(),
+        Some(std::time::Duration::from_secs(30))
+    );
+
+    // The typed inputs start it; the injected value reaches the task.
+    let done = audited_volume {
+        size: 10,
+        volume_type: "ssd".to_owned(),
+    }
+    .engine()
+    .run()
+    .unwrap();
+    assert_eq!(
+        done.get::<String>("audited").unwrap(),
+        "vol-10, strict: true"
+    );
+}
+
+#[test]
+fn a_misspelled_link_path_is_suggested_as_a_misspelled_link_end() {
+    // The builder takes strings; the message for an end written as a path
+    // is the same, with the children as written.
+    let built = builder_error(
+        Flow::linear("create_volume")
+            .add(extract_request::task())
+            .add(reserve_quota::task())
+            .add(
+                Flow::graph("prepare")
+                    .add(create_db_entry::task())
+                    .add(notify_scheduler::task())
+                    .link("create_db_entry", "notify_schedular"),
+            ),
+        &["size", "volume_type"],
+    );
+    same_both_ways(&built, "flow `create_volume`: link `create_db_entry` -> `notify_schedular` in graph flow `prepare` names `notify_schedular`, which is not a child of it; did you mean `notify_scheduler`? Its children are `create_db_entry` and `notify_scheduler`", include_str!("../ui-tests/tests/ui/flow/fail/misspelled_link_path.stderr"));
+}

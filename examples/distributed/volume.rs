@@ -126,6 +126,11 @@ fn attach(volume_path: String, volume_spec: VolumeSpec) -> String {
 }
 
 /// The job's flow: `params` are `{"slow_ms": N}` (optional).
+///
+/// Built at run time, not with `flow!`: the conductor rebuilds it from the
+/// job's parameters, and whether `allocate` gets an injected `slow_ms`
+/// depends on them (a `flow!` flow's injected values are fixed when it is
+/// written).
 fn create_volume(params: &Value) -> Result<Flow, String> {
     let mut allocate = allocate::task();
     if let Some(ms) = params.get("slow_ms") {

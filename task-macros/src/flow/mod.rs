@@ -3,6 +3,8 @@
 //! `const` items:
 //!
 //! ```text
+//! pub struct create_volume { pub size: u64, .. }      // the inputs, typed (type namespace)
+//! impl create_volume { pub fn engine(self) -> Engine { Engine::new(create_volume()).input("size", self.size).. } }
 //! pub fn create_volume() -> ::taskwire::__private::Flow {
 //!     mod __flow_stand_ins { pub type __flow_task_0 = UnknownTask; .. }
 //!     use __flow_stand_ins::*;                       // shadowed by each alias below
@@ -23,7 +25,11 @@
 //! ```
 //!
 //! A flow with links or retries adds, and only then: a `LinkDesc` per link and
-//! three checks (`check_link` at `link`, `check_link_end` at each end); per
+//! three checks (`check_link` at `link`, `check_link_end` at each end written
+//! as a string; an end written as a path is matched with a child here, its
+//! name in the description being the atom's (`text(&<alias as Task>::DEF.meta.name)`
+//! or `.named(..)`), and one that matches none is reported at it by
+//! `write_unknown_link_path`, with the children as written); per
 //! retry, a `const` `TaskMeta` (`retry_meta`: the names written in its
 //! `.requires`/`.provides`), an atom after the tasks' (its node is its flow's
 //! first child) and a `check_atom` at `retry`; the builder's own
@@ -48,7 +54,9 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
 use crate::ctxt::Ctxt;
-use parse::{Child, FlowDef, Group, Kind, LinkUse, Provides, RetryUse, TaskUse};
+use parse::{
+    path_text, Child, FlowDef, Group, Kind, LinkEnd, LinkUse, Provides, RetryUse, TaskUse,
+};
 
 use crate::callback::has_callback;
 use crate::krate::Krate;
@@ -95,8 +103,34 @@ struct Expander<'a> {
     tasks: usize,
     /// The retries: their use, their atom's node and name.
     retries: Vec<(&'a RetryUse, usize, String)>,
-    /// The links: their use and their flow's node.
-    links: Vec<(&'a LinkUse, usize)>,
+    /// The links: their use, their flow's node, and where their ends are.
+    links: Vec<LinkAt<'a>>,
+}
+
+/// A link as the expansion sees it.
+struct LinkAt<'a> {
+    link: &'a LinkUse,
+    /// The node of the flow whose body holds it.
+    node: usize,
+    /// That flow's name, and whether it is a graph flow.
+    scope: String,
+    graph: bool,
+    /// Its ends: source, then target.
+    ends: [End; 2],
+    /// The children as written, which a path end may name.
+    written: Vec<String>,
+}
+
+/// Where a link's end is.
+enum End {
+    /// A name as a string: the builder's way, checked by `check_link_end`.
+    Name(syn::LitStr),
+    /// An atom, by index: its `.named(..)` name or its task's.
+    Atom(usize),
+    /// A nested flow, by name.
+    Flow(String),
+    /// A path that names no child (reported by `write_unknown_link_path`).
+    Unknown(String),
 }
 
 /// How many tasks `group` holds, nested flows included.
@@ -219,7 +253,7 @@ impl<'a> Expander<'a> {
             .retries
             .iter()
             .map(|(_, node, _)| Literal::u32_unsuffixed(*node as u32));
-        let link_checks = self.link_checks();
+        let link_checks = self.link_checks(&name);
         let retry_checks = self.retry_checks();
 
         // The whole-flow check, at the flow's name.
@@ -284,7 +318,9 @@ impl<'a> Expander<'a> {
             let text = format!("The flow `{name}`, checked at compile time by `taskwire::flow!`.");
             Some(quote!(#[doc = #text]))
         };
+        let inputs_struct = self.inputs_struct(def, &name);
         quote! {
+            #inputs_struct
             #(#attrs)*
             #doc
             #vis fn #ident() -> #outer::Flow {
@@ -385,6 +421,45 @@ impl<'a> Expander<'a> {
         }
     }
 
+    /// The flow's inputs as a struct named after the flow (in the type
+    /// namespace, next to the function, as `#[task]`'s descriptor is), one
+    /// field per input with its declared type: `create_volume { size: 10,
+    /// volume_type: "ssd".into() }.engine()` gives every input, each of its
+    /// type, or does not compile.
+    fn inputs_struct(&self, def: &FlowDef, name: &str) -> TokenStream {
+        let outer = self.krate.outer();
+        let (vis, ident) = (&def.vis, &def.name);
+        let fields = def.inputs.iter().map(|(input, ty)| {
+            let doc = format!("The input `{}` of the flow.", input.unraw());
+            quote!(#[doc = #doc] #vis #input: #ty,)
+        });
+        let given = def.inputs.iter().map(|(input, _)| {
+            let text = input.unraw().to_string();
+            quote!(.input(#text, self.#input))
+        });
+        let doc = format!(
+            "The inputs of the flow `{name}` (declared by `taskwire::flow!`), each of its declared type: `{name} {{ .. }}.engine()` is an engine for the flow with them."
+        );
+        let engine_doc = format!(
+            "An engine for the flow `{name}` (`Engine::new({name}())`), given these inputs."
+        );
+        quote! {
+            #[doc = #doc]
+            #[allow(non_camel_case_types, dead_code, missing_debug_implementations)]
+            #vis struct #ident {
+                #(#fields)*
+            }
+            impl #ident {
+                #[doc = #engine_doc]
+                #[allow(dead_code)]
+                #[must_use]
+                #vis fn engine(self) -> #outer::Engine {
+                    #outer::Engine::new(#ident())#(#given)*
+                }
+            }
+        }
+    }
+
     /// Records `group` (node `node`, child `pos` of `parent`) and its subtree.
     fn group(&mut self, group: &'a Group, name: &str, parent: usize, pos: usize, depth: u32) {
         let p = self.krate.private();
@@ -415,10 +490,12 @@ impl<'a> Expander<'a> {
         } else {
             0
         };
-        self.links.extend(group.links.iter().map(|l| (l, node)));
+        // What each child is, for the links' ends written as paths.
+        let mut targets = Vec::with_capacity(group.children.len());
         for (i, child) in group.children.iter().enumerate() {
             match child {
                 Child::Task(task) => {
+                    targets.push(End::Atom(self.atoms.len()));
                     let atom = Literal::u32_unsuffixed(self.atoms.len() as u32);
                     let i_lit = Literal::u32_unsuffixed((first + i) as u32);
                     self.atoms.push((task, self.nodes.len()));
@@ -428,10 +505,54 @@ impl<'a> Expander<'a> {
                 }
                 Child::Group(inner) => {
                     let inner_name = group_name(inner, name, i);
+                    targets.push(End::Flow(inner_name.clone()));
                     self.group(inner, &inner_name, node, first + i, depth + 1);
                 }
             }
         }
+        let written: Vec<String> = group.children.iter().filter_map(written_name).collect();
+        for link in &group.links {
+            let end = |end: &LinkEnd| match end {
+                LinkEnd::Name(n) => End::Name(n.clone()),
+                LinkEnd::Path(path) => match parse::find_child(group, path) {
+                    Some(i) => match &targets[i] {
+                        End::Atom(a) => End::Atom(*a),
+                        End::Flow(n) => End::Flow(n.clone()),
+                        _ => End::Unknown(path_text(path)),
+                    },
+                    None => End::Unknown(path_text(path)),
+                },
+            };
+            self.links.push(LinkAt {
+                link,
+                node,
+                scope: name.to_owned(),
+                graph: group.kind == Kind::Graph,
+                ends: [end(&link.from), end(&link.to)],
+                written: written.clone(),
+            });
+        }
+    }
+
+    /// A link end's name, as a `&'static str` expression: in the flow's
+    /// description and in the builder's `.link(..)` call alike.
+    fn end_name(&self, end: &End) -> TokenStream {
+        let p = self.krate.private();
+        match end {
+            End::Name(n) => quote!(#n),
+            End::Atom(a) => match &self.atoms[*a].0.named {
+                Some(n) => quote!(#n),
+                None => {
+                    let alias = format_ident!("__flow_task_{}", *a);
+                    quote!(#p::text(&<#alias as #p::Task>::DEF.meta.name))
+                }
+            },
+            End::Flow(n) | End::Unknown(n) => quote!(#n),
+        }
+    }
+
+    fn link_at(&self, link: &LinkUse) -> Option<&LinkAt<'a>> {
+        self.links.iter().find(|l| std::ptr::eq(l.link, link))
     }
 
     /// Statements building `group` into `__flow`; `atom` counts atoms depth
@@ -467,6 +588,9 @@ impl<'a> Expander<'a> {
                     for (a, value) in &task.inject {
                         spec = quote!(#spec.inject(#a, #value));
                     }
+                    if let Some(timeout) = &task.timeout {
+                        spec = quote!(#spec.timeout(#timeout));
+                    }
                     match &task.provides {
                         Provides::Task => {}
                         Provides::One(n) => spec = quote!(#spec.provides_as(#n)),
@@ -481,7 +605,10 @@ impl<'a> Expander<'a> {
             })
             .collect();
         let links = group.links.iter().map(|l| {
-            let (from, to) = (&l.from, &l.to);
+            let (from, to) = match self.link_at(l) {
+                Some(at) => (self.end_name(&at.ends[0]), self.end_name(&at.ends[1])),
+                None => (quote!(""), quote!("")),
+            };
             match &l.decider {
                 None => quote!(.link(#from, #to)),
                 Some(decider) => quote!(.link_if(#from, #to, #decider)),
@@ -528,9 +655,9 @@ impl<'a> Expander<'a> {
         let links = self
             .links
             .iter()
-            .map(|(l, node)| {
-                let node = Literal::u32_unsuffixed(*node as u32);
-                let (from, to) = (&l.from, &l.to);
+            .map(|l| {
+                let node = Literal::u32_unsuffixed(l.node as u32);
+                let (from, to) = (self.end_name(&l.ends[0]), self.end_name(&l.ends[1]));
                 quote!(#p::LinkDesc { flow: #node, from: #from, to: #to })
             })
             .collect();
@@ -555,15 +682,17 @@ impl<'a> Expander<'a> {
     }
 
     /// Per link: that its flow is a graph, at `link`; that each end names a
-    /// child, at the end.
-    fn link_checks(&self) -> Vec<TokenStream> {
+    /// child, at the end (a string end by `check_link_end`; a path end is
+    /// matched here, and one that names no child of a graph flow reported
+    /// by `write_unknown_link_path`).
+    fn link_checks(&self, flow: &str) -> Vec<TokenStream> {
         let p = self.krate.private();
         self.links
             .iter()
             .enumerate()
-            .map(|(k, (l, _))| {
+            .map(|(k, l)| {
                 let k = Literal::usize_unsuffixed(k);
-                let at_link = at(l.keyword.span());
+                let at_link = at(l.link.keyword.span());
                 let core = self.krate.core_at(at_link);
                 let mut checks = quote_spanned! {at_link=>
                     const _: () = {
@@ -574,18 +703,37 @@ impl<'a> Expander<'a> {
                         }
                     };
                 };
-                for (end, to) in [(&l.from, false), (&l.to, true)] {
-                    let span = at(end.span());
+                let (from, to) = (l.link.from.text(), l.link.to.text());
+                for (end, written, to_end) in [
+                    (&l.ends[0], &l.link.from, false),
+                    (&l.ends[1], &l.link.to, true),
+                ] {
+                    let span = at(written.span());
                     let core = self.krate.core_at(span);
-                    checks.extend(quote_spanned! {span=>
-                        const _: () = {
-                            let mut buf = [0u8; 4096];
-                            let mut msg = #p::Msg::new(&mut buf);
-                            if !__FLOW_QUIET && #p::check_link_end(&__FLOW, &__FLOW_TABLES, #k, #to, &mut msg) {
-                                #core::panic!("{}", msg.as_str());
-                            }
-                        };
-                    });
+                    match end {
+                        End::Name(_) => checks.extend(quote_spanned! {span=>
+                            const _: () = {
+                                let mut buf = [0u8; 4096];
+                                let mut msg = #p::Msg::new(&mut buf);
+                                if !__FLOW_QUIET && #p::check_link_end(&__FLOW, &__FLOW_TABLES, #k, #to_end, &mut msg) {
+                                    #core::panic!("{}", msg.as_str());
+                                }
+                            };
+                        }),
+                        // Outside a graph flow, `check_link` has said it.
+                        End::Unknown(missing) if l.graph => {
+                            let (scope, children) = (&l.scope, &l.written);
+                            checks.extend(quote_spanned! {span=>
+                                const _: () = {
+                                    let mut buf = [0u8; 4096];
+                                    let mut msg = #p::Msg::new(&mut buf);
+                                    #p::write_unknown_link_path(&mut msg, #flow, #scope, #from, #to, #missing, &[#(#children),*]);
+                                    #core::panic!("{}", msg.as_str());
+                                };
+                            });
+                        }
+                        _ => {}
+                    }
                 }
                 checks
             })
@@ -609,6 +757,15 @@ impl<'a> Expander<'a> {
     }
 }
 
+/// A child as a link's end may name it: a task's path as written, a nested
+/// flow's name (none for a nested flow without one).
+fn written_name(child: &Child) -> Option<String> {
+    match child {
+        Child::Task(task) => Some(path_text(&task.path)),
+        Child::Group(g) => g.name.as_ref().map(|n| n.unraw().to_string()),
+    }
+}
+
 /// A nested flow's name: as written, or `parent.position`.
 fn group_name(group: &Group, parent: &str, pos: usize) -> String {
     match &group.name {
@@ -629,17 +786,6 @@ fn kind_tokens(p: &TokenStream, kind: Kind) -> TokenStream {
 
 /// Whether `flow!` names the task at `path` through its callback: unless the
 /// task is named like a prelude macro (and has none).
-/// A path as written (`volumes::audit`), for messages.
-fn path_text(path: &syn::Path) -> String {
-    let segments = path.segments.iter().map(|s| s.ident.unraw().to_string());
-    let joined = segments.collect::<Vec<_>>().join("::");
-    if path.leading_colon.is_some() {
-        format!("::{joined}")
-    } else {
-        joined
-    }
-}
-
 fn callback_of(path: &syn::Path) -> bool {
     path.segments.last().is_some_and(|s| has_callback(&s.ident))
 }

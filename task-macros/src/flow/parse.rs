@@ -8,11 +8,11 @@
 //!         graph prepare retry(Times::new(3)).provides("attempt") {
 //!             create_db_entry,
 //!             notify_scheduler.named("notify"),
-//!             audit,
-//!             link("create_db_entry", "audit"),
+//!             audit.timeout(Duration::from_secs(30)),
+//!             link(create_db_entry, audit),
 //!             link_if("notify", "audit", decider),
 //!         },
-//!         commit_quota.inject("force", false),
+//!         commit_quota.inject { force: false },
 //!     }
 //! }
 //! ```
@@ -26,16 +26,21 @@
 //! lists children and links, separated by commas, in any order. A child is a
 //! nested flow (its name optional) or a task's path followed by the builder's
 //! own calls: `.named("..")`, `.rebind("arg", "name")`, `.inject("arg", value)`,
-//! `.provides_as("..")`, `.provides_each_as(["..", ..])`.
+//! `.timeout(duration)`, `.provides_as("..")`, `.provides_each_as(["..", ..])`;
+//! `.inject { arg: value, .. }` injects arguments named as in the task's
+//! signature (one `.inject("arg", value)` each).
 //!
 //! The builder's other calls on a flow:
 //!
-//! - `link("from", "to")` is `Flow::link`, `link_if("from", "to", decider)` is
+//! - `link(from, to)` is `Flow::link`, `link_if(from, to, decider)` is
 //!   `Flow::link_if` (`decider` is any expression of a type that converts
-//!   into a `Decider`). The ends are strings, as for the builder: an atom's
-//!   name (its task's registered name, or `.named(..)`) or a nested flow's
-//!   name, which need not be the path written. A link names children of the
-//!   flow whose body holds it, and only a graph flow takes links.
+//!   into a `Decider`). An end is a child as written in the flow — a task's
+//!   path (`audit`, `volumes::audit`: one path ending the other matches),
+//!   a nested flow's name — which the macro matches with the children
+//!   ([`find_child`]), or a string, as for the builder: an atom's name (its
+//!   task's registered name, or `.named(..)`) or a nested flow's name. A link
+//!   names children of the flow whose body holds it, and only a graph flow
+//!   takes links.
 //! - `retry(controller)` after the name (and the inputs) is `Flow::retry`
 //!   with a `RetryAtom` built from `controller` (anything that converts into
 //!   one: a `Retry` controller such as `Times::new(3)`); the retry atom's
@@ -131,13 +136,49 @@ pub(crate) struct Group {
     pub(crate) links: Vec<LinkUse>,
 }
 
-/// `link("from", "to")` or `link_if("from", "to", decider)`.
+/// `link(from, to)` or `link_if(from, to, decider)`.
 pub(crate) struct LinkUse {
     /// `link` or `link_if`, where a link outside a graph flow is reported.
     pub(crate) keyword: Ident,
-    pub(crate) from: LitStr,
-    pub(crate) to: LitStr,
+    pub(crate) from: LinkEnd,
+    pub(crate) to: LinkEnd,
     pub(crate) decider: Option<Expr>,
+}
+
+/// A link's end: a child's name as a string (the builder's way), or a child
+/// as written in the flow (a task's path, a nested flow's name).
+pub(crate) enum LinkEnd {
+    Name(LitStr),
+    Path(Path),
+}
+
+impl LinkEnd {
+    /// The end as written, for messages: the string's value, or the path.
+    pub(crate) fn text(&self) -> String {
+        match self {
+            LinkEnd::Name(n) => n.value(),
+            LinkEnd::Path(p) => path_text(p),
+        }
+    }
+
+    pub(crate) fn span(&self) -> proc_macro2::Span {
+        match self {
+            LinkEnd::Name(n) => n.span(),
+            LinkEnd::Path(p) => syn::spanned::Spanned::span(p),
+        }
+    }
+}
+
+/// A path as written (`volumes::audit`), for messages and for matching a
+/// link's end with a child.
+pub(crate) fn path_text(path: &Path) -> String {
+    let segments = path.segments.iter().map(|s| s.ident.unraw().to_string());
+    let joined = segments.collect::<Vec<_>>().join("::");
+    if path.leading_colon.is_some() {
+        format!("::{joined}")
+    } else {
+        joined
+    }
 }
 
 /// `retry(controller)` and the retry atom's options (`RetryAtom`'s builder
@@ -163,8 +204,11 @@ pub(crate) struct TaskUse {
     pub(crate) path: Path,
     pub(crate) named: Option<LitStr>,
     pub(crate) rebind: Vec<(LitStr, LitStr)>,
+    /// `.inject("arg", value)` and `.inject { arg: value, .. }`, in order.
     pub(crate) inject: Vec<(LitStr, Expr)>,
     pub(crate) provides: Provides,
+    /// `.timeout(duration)`.
+    pub(crate) timeout: Option<Box<Expr>>,
 }
 
 /// `provides_as` / `provides_each_as`.
@@ -188,7 +232,74 @@ pub(crate) fn parse(cx: &Ctxt, tokens: TokenStream) -> syn::Result<FlowDef> {
             cx.error_spanned_by(name, format!("input `{name}` is declared twice"));
         }
     }
+    check_link_paths(cx, &def.body, &def.name.unraw().to_string());
     Ok(def)
+}
+
+/// Which child of `group` a link's end written as `path` names: a task
+/// whose path as written ends with it, or that it ends with; else, for a
+/// single name, a nested flow of that name. The first such child; [`parse`]
+/// reports an end that names several.
+pub(crate) fn find_child(group: &Group, path: &Path) -> Option<usize> {
+    matching_children(group, path).next()
+}
+
+fn matching_children<'g>(group: &'g Group, path: &'g Path) -> impl Iterator<Item = usize> + 'g {
+    let end = segments(path);
+    let single = path.leading_colon.is_none() && path.segments.len() == 1;
+    group
+        .children
+        .iter()
+        .enumerate()
+        .filter(move |(_, child)| match child {
+            // One path ends the other: `create_db_entry` names
+            // `volumes::create_db_entry`, and the other way round.
+            Child::Task(task) => {
+                let written = segments(&task.path);
+                written.ends_with(&end) || end.ends_with(&written)
+            }
+            Child::Group(g) => single && g.name.as_ref().is_some_and(|n| n.unraw() == end[0]),
+        })
+        .map(|(i, _)| i)
+}
+
+fn segments(path: &Path) -> Vec<String> {
+    path.segments
+        .iter()
+        .map(|s| s.ident.unraw().to_string())
+        .collect()
+}
+
+/// A link's end written as a path must name one child: the same task twice,
+/// or two tasks of one name from two modules, need names of their own.
+/// `name` is the group's name (as the expansion names it: a nested flow
+/// without one is `parent.position`).
+fn check_link_paths(cx: &Ctxt, group: &Group, name: &str) {
+    for link in &group.links {
+        for end in [&link.from, &link.to] {
+            if let LinkEnd::Path(path) = end {
+                if matching_children(group, path).nth(1).is_some() {
+                    let text = path_text(path);
+                    cx.error_spanned_by(
+                        path,
+                        format!(
+                            "`{text}` names more than one child of {} flow `{name}`; give them names with `.named(\"..\")`, and link them by those names, as strings",
+                            group.kind.word()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    for (i, child) in group.children.iter().enumerate() {
+        if let Child::Group(g) = child {
+            let inner = match &g.name {
+                Some(n) => n.unraw().to_string(),
+                None => format!("{name}.{i}"),
+            };
+            check_link_paths(cx, g, &inner);
+        }
+    }
 }
 
 impl FlowDef {
@@ -297,9 +408,9 @@ impl Parse for LinkUse {
         content.parse::<Option<Token![,]>>()?;
         if !content.is_empty() {
             return Err(content.error(if with_decider {
-                "`link_if` takes the two ends and a decider: `link_if(\"from\", \"to\", decider)`"
+                "`link_if` takes the two ends and a decider: `link_if(from, to, decider)`"
             } else {
-                "`link` takes the two ends: `link(\"from\", \"to\")` (`link_if(\"from\", \"to\", decider)` for a link with a decider)"
+                "`link` takes the two ends: `link(from, to)` (`link_if(from, to, decider)` for a link with a decider)"
             }));
         }
         Ok(LinkUse {
@@ -311,24 +422,19 @@ impl Parse for LinkUse {
     }
 }
 
-/// A link's end: the name of an atom or nested flow, as a string (atoms are
-/// named by their task's registered name or `.named(..)`, which need not be
-/// the path written).
-fn link_end(input: ParseStream<'_>) -> syn::Result<LitStr> {
+/// A link's end: a child's name as a string (an atom's registered or
+/// `.named(..)` name, a nested flow's name), or the child as written in the
+/// flow: a task's path, a nested flow's name.
+fn link_end(input: ParseStream<'_>) -> syn::Result<LinkEnd> {
     if input.peek(LitStr) {
-        return input.parse();
+        return Ok(LinkEnd::Name(input.parse()?));
     }
-    if input.peek(Ident) {
-        let ident: Ident = input.call(Ident::parse_any)?;
-        return Err(syn::Error::new(
-            ident.span(),
-            format!(
-                "a link names an atom or a nested flow by its name, as a string, as the builder does: write `\"{}\"`",
-                ident.unraw()
-            ),
-        ));
+    if input.peek(Ident::peek_any) || input.peek(Token![::]) {
+        return Ok(LinkEnd::Path(Path::parse_mod_style(input)?));
     }
-    Err(input.error("expected the name of an atom or a nested flow, as a string"))
+    Err(input.error(
+        "expected a child of the graph flow: a task as written in the flow (`create_db_entry`), a nested flow's name, or an atom's name as a string (`\"notify\"`)",
+    ))
 }
 
 /// `retry(controller)` and its options, if the flow has one.
@@ -436,10 +542,29 @@ impl Parse for TaskUse {
             rebind: Vec::new(),
             inject: Vec::new(),
             provides: Provides::Task,
+            timeout: None,
         };
         while input.peek(Token![.]) {
             input.parse::<Token![.]>()?;
             let method: Ident = input.call(Ident::parse_any)?;
+            if method == "inject" && input.peek(syn::token::Brace) {
+                // `.inject { arg: value, .. }`: the arguments by name.
+                let content;
+                braced!(content in input);
+                let fields = Punctuated::<(Ident, Expr), Token![,]>::parse_terminated_with(
+                    &content,
+                    |input| {
+                        let arg: Ident = input.call(Ident::parse_any)?;
+                        input.parse::<Token![:]>()?;
+                        Ok((arg, input.parse()?))
+                    },
+                )?;
+                for (arg, value) in fields {
+                    let name = LitStr::new(&arg.unraw().to_string(), arg.span());
+                    task.inject.push((name, value));
+                }
+                continue;
+            }
             let content;
             parenthesized!(content in input);
             match method.to_string().as_str() {
@@ -457,6 +582,7 @@ impl Parse for TaskUse {
                     task.inject.push((arg, value));
                 }
                 "provides_as" => task.provides = Provides::One(content.parse()?),
+                "timeout" => task.timeout = Some(Box::new(content.parse()?)),
                 "provides_each_as" => {
                     let list;
                     bracketed!(list in content);
@@ -467,7 +593,7 @@ impl Parse for TaskUse {
                     return Err(syn::Error::new(
                         method.span(),
                         format!(
-                            "`{other}` is not an option of a task in `flow!`; write `.named(\"..\")`, `.rebind(\"arg\", \"name\")`, `.inject(\"arg\", value)`, `.provides_as(\"..\")` or `.provides_each_as([\"..\", ..])`"
+                            "`{other}` is not an option of a task in `flow!`; write `.named(\"..\")`, `.rebind(\"arg\", \"name\")`, `.inject(\"arg\", value)`, `.inject {{ arg: value }}`, `.timeout(duration)`, `.provides_as(\"..\")` or `.provides_each_as([\"..\", ..])`"
                         ),
                     ))
                 }

@@ -1,6 +1,6 @@
 //! Explicit links between children of graph flows: which children a link's
 //! ends name ([`link_nodes`]) and the checks of links ([`check_link`],
-//! [`check_link_end`]).
+//! [`check_link_end`], [`write_unknown_link_path`]).
 
 use super::*;
 
@@ -119,4 +119,51 @@ pub const fn check_link_end(
         suggest_child(d, l.flow, end),
     );
     true
+}
+
+/// `flow!`'s message for a link end written as a path (a task as written in
+/// the flow, or a nested flow's name) that names no child of its graph flow
+/// `scope`. `flow!` matches such ends with the children itself, and calls
+/// this for one it could not match, with the children as written: the
+/// message is [`check_link_end`]'s, and the suggestion the nearest of them.
+///
+/// ```
+/// use taskwire_runtime::flow::check::{write_unknown_link_path, Msg};
+///
+/// let mut buf = [0u8; 512];
+/// let mut m = Msg::new(&mut buf);
+/// let children = ["create_db_entry", "notify_scheduler"];
+/// write_unknown_link_path(&mut m, "create_volume", "prepare", "create_db_entry", "notify_schedular", "notify_schedular", &children);
+/// assert_eq!(
+///     m.as_str(),
+///     "flow `create_volume`: link `create_db_entry` -> `notify_schedular` in graph flow `prepare` \
+///      names `notify_schedular`, which is not a child of it; did you mean `notify_scheduler`? \
+///      Its children are `create_db_entry` and `notify_scheduler`"
+/// );
+/// ```
+pub const fn write_unknown_link_path(
+    m: &mut Msg<'_>,
+    flow: &str,
+    scope: &str,
+    from: &str,
+    to: &str,
+    missing: &str,
+    children: &[&str],
+) {
+    let mut n = Nearest::new(missing);
+    let mut i = 0;
+    while i < children.len() {
+        n.offer(missing, children[i]);
+        i += 1;
+    }
+    write_unknown_link_end(
+        m,
+        flow,
+        scope,
+        from,
+        to,
+        missing,
+        Names::Written(children),
+        n.best(),
+    );
 }

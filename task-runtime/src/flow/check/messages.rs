@@ -120,12 +120,16 @@ pub enum Names<'a> {
     /// The children of a flow of a flow description (by node), its retry
     /// left out.
     Children(&'a FlowDesc<'a>, u32),
+    /// Names as written in a `flow!` invocation (`&str`s, so that a
+    /// constant can hold them).
+    Written(&'a [&'a str]),
 }
 
 impl<'a> Names<'a> {
     const fn len(&self) -> usize {
         match *self {
             Names::Strings(s) | Names::Marked(s, _) => s.len(),
+            Names::Written(s) => s.len(),
             Names::Nodes(_, n) => n.len(),
             Names::InputAnd(_) => 2,
             Names::Args(meta) => arg_count(meta),
@@ -153,6 +157,7 @@ impl<'a> Names<'a> {
     const fn get(&self, i: usize) -> &'a str {
         match *self {
             Names::Strings(s) | Names::Marked(s, _) => s[i].as_str(),
+            Names::Written(s) => s[i],
             Names::Nodes(d, n) => node_name(d, n[i]),
             Names::InputAnd(atom) => {
                 if i == 0 {

@@ -89,7 +89,9 @@ pub use description::{
 };
 pub use exports::exporters;
 pub use flow_checks::{check_flow, flow_problems, flow_scratch_len, name_scratch_len};
-pub use links::{check_link, check_link_end, has_graph, link_end_node, link_nodes};
+pub use links::{
+    check_link, check_link_end, has_graph, link_end_node, link_nodes, write_unknown_link_path,
+};
 pub use messages::{
     render, write_ambiguous, write_cycle, write_did_you_mean, write_duplicate, write_hint,
     write_link_outside_graph, write_missing, write_missing_resource, write_provides_mismatch,
