@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 
 use crate::failure::Failure;
-use crate::flow::ExecutionGraph;
 use crate::state::{AtomState, FlowState};
 
 /// A run starting (or going on after a suspension, or taken up from its
@@ -17,9 +16,10 @@ use crate::state::{AtomState, FlowState};
 pub struct RunStart<'a> {
     /// The flow's name.
     pub flow: &'a str,
-    /// The compiled flow: its atoms, in order.
-    pub plan: &'a ExecutionGraph,
-    /// Each atom's state, in the order of [`ExecutionGraph::atoms`].
+    /// The compiled flow's atoms, by name, in the order of
+    /// `ExecutionGraph::atoms`.
+    pub atoms: &'a [&'a str],
+    /// Each atom's state, in the order of `atoms`.
     pub states: &'a [AtomState],
 }
 

@@ -152,8 +152,7 @@ impl Default for ProgressBarListener {
 impl Listener for ProgressBarListener {
     fn on_start(&self, start: &RunStart<'_>) {
         let mut run = self.lock();
-        let atoms = start.plan.atoms();
-        let names: Vec<&str> = atoms.iter().map(|a| a.atom_name()).collect();
+        let names = start.atoms;
         run.shown = names
             .iter()
             .zip(crate::picture::shown_names(&names))
@@ -169,7 +168,7 @@ impl Listener for ProgressBarListener {
             .collect();
         // From a finished or abandoned bar (a suspended run going on) too.
         self.bar.reset();
-        self.bar.set_length(atoms.len() as u64);
+        self.bar.set_length(names.len() as u64);
         self.bar.set_position(run.done.len() as u64);
         self.show(&run);
     }

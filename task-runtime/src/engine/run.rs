@@ -136,13 +136,16 @@ impl Engine {
             None => None,
         };
         let cancel = cancel.as_ref();
-        let run_start = RunStart {
-            flow: name.as_str(),
-            plan: &storage.plan,
-            states: &storage.states,
-        };
-        for l in log.listeners {
-            l.on_start(&run_start);
+        if !log.listeners.is_empty() {
+            let atoms: Vec<&str> = storage.plan.atoms().iter().map(|a| a.atom_name()).collect();
+            let run_start = RunStart {
+                flow: name.as_str(),
+                atoms: &atoms,
+                states: &storage.states,
+            };
+            for l in log.listeners {
+                l.on_start(&run_start);
+            }
         }
         // A run recorded RESUMING died while it was being taken up: it is
         // taken up again from there.
