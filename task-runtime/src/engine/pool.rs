@@ -340,7 +340,7 @@ mod tests {
     #[test]
     fn jobs_thought_short_that_block_get_threads_from_the_watchdog() {
         let pool: &'static Pool = Box::leak(Box::new(Pool::new()));
-        // Short jobs first: the pool learns that its jobs are short.
+        // Jobs first, which start the threads that are idle afterwards.
         let (tx, rx) = mpsc::channel();
         for _ in 0..200 {
             let tx = tx.clone();
@@ -349,6 +349,17 @@ mod tests {
         for _ in 0..200 {
             rx.recv_timeout(Duration::from_secs(10)).unwrap();
         }
+        // Wait until every thread is idle: a job's duration is taken after
+        // it sent its result (one descheduled on a busy machine would make
+        // the mean long after it was set below), and threads woken for the
+        // jobs and still on their way would take the next jobs as well.
+        let since = Instant::now();
+        while pool.lock().busy > 0 || pool.lock().woken > 0 {
+            assert!(since.elapsed() < Duration::from_secs(10), "{pool:?}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The pool has learnt that its jobs are short.
+        pool.mean_ns.store(1_000, Ordering::Relaxed);
         assert!(pool.short());
         // Then more jobs than cores that wait for each other: the threads
         // at work block, and only the watchdog's threads let them all end.
@@ -369,6 +380,10 @@ mod tests {
                 .expect("every job of the barrier runs");
         }
         // The short jobs that waited were watched.
-        assert!(pool.lock().watchdog);
+        assert!(
+            pool.lock().watchdog,
+            "{pool:?} mean {}",
+            pool.mean_ns.load(Ordering::Relaxed)
+        );
     }
 }
