@@ -155,7 +155,7 @@ impl Listener for ProgressBarListener {
         let names = start.atoms;
         run.shown = names
             .iter()
-            .zip(crate::picture::shown_names(&names))
+            .zip(crate::picture::shown_names(names))
             .filter(|(name, shown)| crate::picture::short_name(name) != *shown)
             .map(|(name, shown)| ((*name).to_owned(), shown.to_owned()))
             .collect();
