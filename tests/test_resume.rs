@@ -577,7 +577,7 @@ fn resuming_needs_a_factory_and_a_known_flow() {
     let err = Engine::resume(Arc::clone(&backend), uuid).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("flow detail {uuid}: its metadata does not name a flow factory (`factory` is missing or not a string); only runs started with `Engine::from_factory` can be resumed by id")
+        format!("flow detail {uuid}: its metadata does not name a flow factory (`factory` is missing or not a string); only runs started with `Engine::from_factory` can be resumed by id: take the others up with `Engine::load_from_detail(flow, backend, id)`")
     );
     let unknown = Uuid::new_v4();
     let err = Engine::resume(Arc::clone(&backend), unknown).unwrap_err();
@@ -798,7 +798,7 @@ fn a_recorded_factory_that_is_gone_is_an_error_naming_it() {
     let err = Engine::resume(Arc::clone(&backend), uuid).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("flow detail {uuid}: its metadata does not name a flow factory (`inputs` is missing or not an object); only runs started with `Engine::from_factory` can be resumed by id")
+        format!("flow detail {uuid}: its metadata does not name a flow factory (`inputs` is missing or not an object); only runs started with `Engine::from_factory` can be resumed by id: take the others up with `Engine::load_from_detail(flow, backend, id)`")
     );
 }
 

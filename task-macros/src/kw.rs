@@ -19,18 +19,21 @@ pub(crate) const PRIORITY: Symbol = Symbol("priority");
 pub(crate) const PROVIDES: Symbol = Symbol("provides");
 /// `requires = ["a", "b"]`.
 pub(crate) const REQUIRES: Symbol = Symbol("requires");
+/// `revert_requires = ["a", "b"]`: values only the revert reads.
+pub(crate) const REVERT_REQUIRES: Symbol = Symbol("revert_requires");
 /// `revert_with = path::to::function`.
 pub(crate) const REVERT_WITH: Symbol = Symbol("revert_with");
 /// `version = "major.minor"`.
 pub(crate) const VERSION: Symbol = Symbol("version");
 
 /// Every option, in the order messages list them.
-pub(crate) const TASK_OPTIONS: [Symbol; 7] = [
+pub(crate) const TASK_OPTIONS: [Symbol; 8] = [
     CRATE,
     NAME,
     PRIORITY,
     PROVIDES,
     REQUIRES,
+    REVERT_REQUIRES,
     REVERT_WITH,
     VERSION,
 ];

@@ -67,7 +67,11 @@
 //! - `requires = ["a", ..]`: more values, read through a `TaskCtx` parameter.
 //! - `revert_with = path`: the revert function takes the task's parameters,
 //!   then `Outcome<T>` (`T` the task's success type) and `Failures`, and returns
-//!   `()` or `Result<(), E>`; it is `async` if and only if the task is.
+//!   `()` or `Result<(), E>` — or a `serde_json::Value` (or `Result<Value, E>`),
+//!   kept as the atom's revert result; it is `async` if and only if the task is.
+//! - `revert_requires = ["a", ..]`: values only the revert reads (TaskFlow's
+//!   `revert_requires`), through the `TaskCtx` parameter the task and its
+//!   revert share; the flow must provide them, as it provides `requires`.
 //! - `version = "major.minor"` (default `"1.0"`), `name = ".."` (default
 //!   `module_path!()::fn_name`).
 //! - `priority = N` (1 to 99): the default priority of the task's plans in a

@@ -98,6 +98,63 @@ pub trait Listener: Send + Sync {
 pub struct Listeners {
     pub(crate) flow: Arc<str>,
     pub(crate) list: Arc<Vec<Arc<dyn Listener>>>,
+    /// Where tasks' progress and metadata updates wait for the engine to
+    /// store them in their atoms' details (set by the engine when it runs).
+    pub(crate) notes: Option<Arc<Notes>>,
+}
+
+/// The keys of an atom's metadata that the engine keeps for itself: tasks
+/// cannot set them with [`TaskCtx::update_meta`](crate::TaskCtx::update_meta).
+pub const RESERVED_META: &[&str] = &[
+    "done",
+    "timeline",
+    "history",
+    "progress",
+    "progress_details",
+    "revert_result",
+];
+
+/// What a task asked to keep in its atom's detail (`meta`), noted from the
+/// thread it runs on and taken by the engine's loop, which stores it (and
+/// records it with the run's next commit).
+#[derive(Debug, Default)]
+pub(crate) struct Notes {
+    waiting: std::sync::atomic::AtomicBool,
+    list: Mutex<Vec<Note>>,
+}
+
+/// One metadata update of an atom: `key` set to `value` in its `meta`.
+#[derive(Debug, Clone)]
+pub(crate) struct Note {
+    pub(crate) atom: String,
+    pub(crate) key: String,
+    pub(crate) value: Value,
+}
+
+impl Notes {
+    pub(crate) fn push(&self, atom: &str, key: &str, value: Value) {
+        let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
+        // A newer value of the same key replaces one not yet taken.
+        list.retain(|n| !(n.atom == atom && n.key == key));
+        list.push(Note {
+            atom: atom.to_owned(),
+            key: key.to_owned(),
+            value,
+        });
+        self.waiting
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Takes the notes waiting, in the order they came (none: no lock taken).
+    pub(crate) fn take(&self) -> Vec<Note> {
+        if !self
+            .waiting
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+        {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.list.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 impl std::fmt::Debug for Listeners {
@@ -111,14 +168,23 @@ impl std::fmt::Debug for Listeners {
 
 impl Listeners {
     pub(crate) fn progress(&self, atom: &str, progress: f32, details: Option<&Value>) {
+        let progress = if progress.is_nan() {
+            0.0
+        } else {
+            progress.clamp(0.0, 1.0)
+        };
+        if let Some(notes) = &self.notes {
+            // Rounded to 6 places: an `f32` widened prints as 0.30000001192…
+            let stored = (f64::from(progress) * 1e6).round() / 1e6;
+            notes.push(atom, "progress", Value::from(stored));
+            if let Some(details) = details {
+                notes.push(atom, "progress_details", details.clone());
+            }
+        }
         let event = ProgressEvent {
             flow: &self.flow,
             atom,
-            progress: if progress.is_nan() {
-                0.0
-            } else {
-                progress.clamp(0.0, 1.0)
-            },
+            progress,
             details,
         };
         for l in self.list.iter() {

@@ -442,10 +442,10 @@ fn plan_atom(
     let control = Arc::clone(control);
     let atom = label.to_owned();
     let revert = has_revert.then(|| {
-        Exec::Dyn(Arc::new(move |call: &Call<'_>| -> Invocation<()> {
+        Exec::Dyn(Arc::new(move |call: &Call<'_>| -> Invocation<Value> {
             let skipped = control.lock().skipped.contains(&atom);
             let own = match (&own_revert, skipped) {
-                (Some(revert), false) => Some(revert.call(call)),
+                (Some(revert), false) => Some(without_value(revert.call(call))),
                 _ => None,
             };
             let completed =
@@ -463,14 +463,14 @@ fn plan_atom(
                     }
                 }
             }
-            run_steps(
+            with_null(run_steps(
                 own,
                 pending,
                 call.resources.clone(),
                 call.listeners.cloned(),
                 Arc::clone(&control),
-            )
-        })) as Exec<()>
+            ))
+        })) as Exec<Value>
     });
     let mut atom = TaskSpec::new(DefRef::Shared(Arc::new(TaskDef {
         meta: def.meta.clone(),
@@ -483,6 +483,27 @@ fn plan_atom(
     atom.extra = spec.extra.clone();
     atom.provides = spec.provides.clone();
     atom
+}
+
+/// A revert's invocation without its result: a plan's revert runs its abort
+/// plans after the task's own revert, and keeps no revert result.
+fn without_value(invocation: Invocation<Value>) -> Invocation<()> {
+    match invocation {
+        Invocation::Ready(result) => Invocation::Ready(result.map(drop)),
+        Invocation::Pending(future) => {
+            Invocation::Pending(Box::pin(async move { future.await.map(drop) }))
+        }
+    }
+}
+
+/// A revert's invocation with `null` as its result (nothing to keep).
+fn with_null(invocation: Invocation<()>) -> Invocation<Value> {
+    match invocation {
+        Invocation::Ready(result) => Invocation::Ready(result.map(|()| Value::Null)),
+        Invocation::Pending(future) => {
+            Invocation::Pending(Box::pin(async move { future.await.map(|()| Value::Null) }))
+        }
+    }
 }
 
 /// Runs a first invocation (the task's own revert), then `steps`, one after

@@ -16,7 +16,8 @@ use crate::failure::{Failure, Failures};
 use crate::flow::{ArgSource, ExecutionGraph};
 use crate::listener::{AtomEvent, FlowEvent, Listener};
 use crate::retry::History;
-use crate::state::{AtomState, FlowState};
+use crate::state::{AtomState, FlowState, Intention};
+use crate::task::{short_type_name, Provides};
 
 /// Where transitions are recorded: noted here, committed later by the
 /// engine, before it acts on them.
@@ -33,6 +34,65 @@ pub(crate) trait Journal {
 
     /// The flow goes to `to`.
     fn flow(&mut self, to: FlowState);
+
+    /// Atom `index`'s metadata key `key` is set to `value` (removed when
+    /// `value` is `None`).
+    fn meta(&mut self, index: usize, key: &str, value: Option<&Value>);
+}
+
+pub use crate::listener::RESERVED_META;
+
+/// The metadata keys kept in [`Storage::atom_meta`]: all but the engine's
+/// bookkeeping (`done`, `timeline`, `history`), which the logbook keeps.
+pub(crate) fn is_kept_meta(key: &str) -> bool {
+    !matches!(key, "done" | "timeline" | "history")
+}
+
+/// A value, an atom or an atom's arguments asked of [`Storage`] that it does
+/// not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// The flow has no atom of that name.
+    #[error("flow `{flow}` has no atom `{atom}`; its atoms are: {known}")]
+    UnknownAtom {
+        /// The flow.
+        flow: String,
+        /// The name asked for.
+        atom: String,
+        /// The flow's atoms, listed.
+        known: String,
+    },
+    /// Nothing provides the name (yet).
+    #[error("flow `{flow}`: no input, and no atom that succeeded, provides `{name}`")]
+    Missing {
+        /// The flow.
+        flow: String,
+        /// The name asked for.
+        name: String,
+    },
+    /// Some required arguments of an atom have no value yet.
+    #[error("flow `{flow}`: atom `{atom}` cannot be called yet: {}", missing.join(", "))]
+    ArgsMissing {
+        /// The flow.
+        flow: String,
+        /// The atom.
+        atom: String,
+        /// Each required argument without a value, as ``argument `x` (read
+        /// from `y`) has no value``.
+        missing: Vec<String>,
+    },
+    /// The value does not decode as the type asked for.
+    #[error("flow `{flow}`: value `{name}` cannot be decoded as `{ty}`: {message}")]
+    Decode {
+        /// The flow.
+        flow: String,
+        /// The name asked for.
+        name: String,
+        /// The type asked for.
+        ty: String,
+        /// The decoder's message.
+        message: String,
+    },
 }
 
 /// What a state change is passed on to: the journal first, then the
@@ -98,6 +158,11 @@ pub struct Storage {
     pub(crate) completed: Vec<u32>,
     /// Each retry scope's history (`ExecutionGraph::retries` order).
     pub(crate) histories: Vec<Arc<History>>,
+    /// What the engine intends to do with each atom next.
+    pub(crate) intentions: Vec<Intention>,
+    /// Each atom's metadata: its progress, its revert's result, and what
+    /// its task set with `update_meta` (empty for most atoms).
+    pub(crate) metas: Vec<serde_json::Map<String, Value>>,
     /// Changes noted in the journal, not yet told to the listeners.
     untold: Vec<Change>,
 }
@@ -114,6 +179,8 @@ impl Storage {
             revert_failures: vec![None; n],
             completed: Vec::new(),
             histories: vec![Arc::default(); plan.retries.len()],
+            intentions: vec![Intention::Execute; n],
+            metas: vec![serde_json::Map::new(); n],
             untold: Vec::new(),
             plan,
         }
@@ -178,6 +245,214 @@ impl Storage {
         }))
     }
 
+    fn flow_text(&self) -> String {
+        self.plan.flow_name().to_owned()
+    }
+
+    fn index_of(&self, atom: &str) -> Result<usize, FetchError> {
+        self.plan
+            .atom_index(atom)
+            .ok_or_else(|| FetchError::UnknownAtom {
+                flow: self.flow_text(),
+                atom: atom.to_owned(),
+                known: self
+                    .plan
+                    .atoms
+                    .iter()
+                    .map(|a| format!("`{}`", a.atom_name()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    /// The value named `name` as the flow sees it now (TaskFlow's
+    /// `storage.fetch(name)`): the result of the last atom in the flow's
+    /// order that provides it and succeeded, else the engine input of that
+    /// name; `None` if neither has it (yet).
+    pub fn fetch(&self, name: &str) -> Option<&Value> {
+        for (i, atom) in self.plan.atoms.iter().enumerate().rev() {
+            if self.states[i] != AtomState::Success {
+                continue;
+            }
+            let names = atom.provides().names();
+            if let Some(pos) = names.iter().position(|n| n == name) {
+                let value = self.results[i].as_ref()?;
+                return match atom.provides() {
+                    Provides::Tuple(_) => value.get(pos),
+                    _ => Some(value),
+                };
+            }
+        }
+        let input = self.plan.inputs.iter().position(|n| n == name)?;
+        self.inputs.get(input)
+    }
+
+    /// The value named `name` decoded as `T`; an error names the flow, the
+    /// value and, for a decoding error, the type.
+    pub fn fetch_as<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, FetchError> {
+        let value = self.fetch(name).ok_or_else(|| FetchError::Missing {
+            flow: self.flow_text(),
+            name: name.to_owned(),
+        })?;
+        T::deserialize(value).map_err(|e| FetchError::Decode {
+            flow: self.flow_text(),
+            name: name.to_owned(),
+            ty: short_type_name::<T>(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Every value the flow has now, by name (TaskFlow's
+    /// `storage.fetch_all()`): the engine inputs, then what the atoms that
+    /// succeeded provide; a name provided twice has the value
+    /// [`Storage::fetch`] gives.
+    pub fn fetch_all(&self) -> serde_json::Map<String, Value> {
+        let mut all = serde_json::Map::new();
+        for (name, value) in self.plan.inputs.iter().zip(&self.inputs) {
+            all.insert(name.clone(), value.clone());
+        }
+        for (i, atom) in self.plan.atoms.iter().enumerate() {
+            let (AtomState::Success, Some(value)) = (self.states[i], &self.results[i]) else {
+                continue;
+            };
+            match atom.provides() {
+                Provides::Nothing => {}
+                Provides::One(name) => {
+                    all.insert(name.to_string(), value.clone());
+                }
+                Provides::Tuple(names) => {
+                    for (k, name) in names.iter().enumerate() {
+                        if let Some(v) = value.get(k) {
+                            all.insert(name.to_string(), v.clone());
+                        }
+                    }
+                }
+            }
+        }
+        all
+    }
+
+    /// The arguments atom `atom` would be called with now, by argument name
+    /// (TaskFlow's `storage.fetch_mapped_args`): rebinds and injected values
+    /// applied, an optional argument without a value left out. A required
+    /// argument without a value (its provider has not run) is an error
+    /// naming each, with the name it is read from.
+    pub fn fetch_mapped_args(
+        &self,
+        atom: &str,
+    ) -> Result<serde_json::Map<String, Value>, FetchError> {
+        let i = self.index_of(atom)?;
+        let spec = &self.plan.atoms[i];
+        let sources = self.plan.arg_sources(i);
+        let mut args = serde_json::Map::new();
+        let mut missing = Vec::new();
+        for ((arg, optional), source) in spec.def().meta.value_args().zip(sources) {
+            match self.source(source) {
+                Some(value) => {
+                    args.insert(arg.to_owned(), value.clone());
+                }
+                None if optional => {}
+                None => {
+                    let from = spec
+                        .rebind
+                        .iter()
+                        .rev()
+                        .find(|(a, _)| a == arg)
+                        .map_or(arg, |(_, from)| from.as_ref());
+                    missing.push(match from == arg {
+                        true => format!("argument `{arg}` has no value"),
+                        false => format!("argument `{arg}` (read from `{from}`) has no value"),
+                    });
+                }
+            }
+        }
+        if !missing.is_empty() {
+            return Err(FetchError::ArgsMissing {
+                flow: self.flow_text(),
+                atom: atom.to_owned(),
+                missing,
+            });
+        }
+        Ok(args)
+    }
+
+    /// What the engine intends to do next with atom `index`.
+    pub fn intention(&self, index: usize) -> Intention {
+        self.intentions[index]
+    }
+
+    /// Every atom's name, state and intention, in the flow's order
+    /// (TaskFlow's `storage.get_atoms_states()`).
+    pub fn atoms_states(&self) -> Vec<(&str, AtomState, Intention)> {
+        self.plan
+            .atoms
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.atom_name(), self.states[i], self.intentions[i]))
+            .collect()
+    }
+
+    /// The state and intention of each atom named, in the order named; an
+    /// unknown name is an error naming it and the flow's atoms.
+    pub fn get_atoms_states<'a>(
+        &self,
+        atoms: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Vec<(&'a str, AtomState, Intention)>, FetchError> {
+        atoms
+            .into_iter()
+            .map(|name| {
+                let i = self.index_of(name)?;
+                Ok((name, self.states[i], self.intentions[i]))
+            })
+            .collect()
+    }
+
+    /// The metadata of atom `atom`: the progress its task reported
+    /// (`progress`, `progress_details`), its revert's result
+    /// (`revert_result`), and what its task set with
+    /// [`TaskCtx::update_meta`](crate::TaskCtx::update_meta). A resumed run
+    /// has what was recorded.
+    pub fn atom_meta(&self, atom: &str) -> Result<&serde_json::Map<String, Value>, FetchError> {
+        Ok(&self.metas[self.index_of(atom)?])
+    }
+
+    /// The last progress atom `atom`'s task reported (0.0 to 1.0), if any.
+    pub fn progress(&self, atom: &str) -> Result<Option<f32>, FetchError> {
+        let meta = self.atom_meta(atom)?;
+        Ok(meta
+            .get("progress")
+            .and_then(Value::as_f64)
+            .map(|p| p as f32))
+    }
+
+    /// What atom `atom`'s revert returned, if it was reverted and returned
+    /// something other than `()` (or `null`).
+    pub fn revert_result(&self, atom: &str) -> Result<Option<&Value>, FetchError> {
+        Ok(self.atom_meta(atom)?.get("revert_result"))
+    }
+
+    /// Sets (or, with `None`, removes) atom `index`'s metadata `key`, and
+    /// notes it in the journal.
+    pub(crate) fn set_meta(
+        &mut self,
+        index: usize,
+        key: &str,
+        value: Option<Value>,
+        hooks: &mut Hooks<'_>,
+    ) {
+        if let Some(journal) = hooks.journal.as_deref_mut() {
+            journal.meta(index, key, value.as_ref());
+        }
+        match value {
+            Some(value) => {
+                self.metas[index].insert(key.to_owned(), value);
+            }
+            None => {
+                self.metas[index].remove(key);
+            }
+        }
+    }
+
     /// The value of one argument source, as the atom will see it.
     pub(crate) fn source<'a>(&'a self, source: &'a ArgSource) -> Option<&'a Value> {
         match source {
@@ -208,6 +483,15 @@ impl Storage {
             });
         }
         self.flow_state = to;
+        if to == FlowState::Reverting {
+            // As TaskFlow does (and the recorder records): atoms that never
+            // ran are meant to be reverted too.
+            for (i, state) in self.states.iter().enumerate() {
+                if *state == AtomState::Pending {
+                    self.intentions[i] = Intention::Revert;
+                }
+            }
+        }
         if let Some(journal) = hooks.journal.as_deref_mut() {
             journal.flow(to);
             if !hooks.listeners.is_empty() {
@@ -275,11 +559,15 @@ impl Storage {
             journal.atom(index, to, outcome.as_ref(), history);
         }
         self.states[index] = to;
+        self.intentions[index] = intention_of(to);
         if to == AtomState::Pending {
             // Another attempt of its retry: the last outcome is in the history.
             self.results[index] = None;
             self.failures[index] = None;
             self.revert_failures[index] = None;
+            for key in ["progress", "progress_details", "revert_result"] {
+                self.metas[index].remove(key);
+            }
         }
         match outcome {
             Some(Ok(value)) => {
@@ -301,6 +589,17 @@ impl Storage {
             self.tell_atom(hooks.listeners, index, from, to);
         }
         Ok(())
+    }
+
+    /// Stores the metadata updates tasks noted (progress, `update_meta`),
+    /// in the order they came; an update for an atom this flow does not have
+    /// is dropped.
+    pub(crate) fn absorb(&mut self, notes: Vec<crate::listener::Note>, hooks: &mut Hooks<'_>) {
+        for note in notes {
+            if let Some(i) = self.plan.atom_index(&note.atom) {
+                self.set_meta(i, &note.key, Some(note.value), hooks);
+            }
+        }
     }
 
     fn tell_atom(
@@ -328,5 +627,15 @@ impl Storage {
         for l in listeners {
             l.on_atom(&event);
         }
+    }
+}
+
+/// The intention an atom in state `to` carries (the recorder records the
+/// same).
+pub(crate) fn intention_of(to: AtomState) -> Intention {
+    match to {
+        AtomState::Reverting | AtomState::Reverted | AtomState::RevertFailure => Intention::Revert,
+        AtomState::Ignore => Intention::Ignore,
+        _ => Intention::Execute,
     }
 }

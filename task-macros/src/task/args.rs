@@ -28,6 +28,9 @@ pub(crate) struct TaskArgs {
     pub(crate) provides: Option<Provides>,
     /// `requires = [..]`.
     pub(crate) requires: Option<NameList>,
+    /// `revert_requires = [..]`: values the revert reads (through its
+    /// `TaskCtx`) that the execution does not.
+    pub(crate) revert_requires: Option<NameList>,
     /// `revert_with = path`.
     pub(crate) revert_with: Option<Path>,
     /// `priority = N`, 1 to 99.
@@ -133,6 +136,7 @@ impl TaskArgs {
         let mut version = Slot::new(kw::VERSION);
         let mut provides = Slot::new(kw::PROVIDES);
         let mut requires = Slot::new(kw::REQUIRES);
+        let mut revert_requires = Slot::new(kw::REVERT_REQUIRES);
         let mut revert_with = Slot::new(kw::REVERT_WITH);
         let mut priority = Slot::new(kw::PRIORITY);
         let mut root = Slot::new(kw::CRATE);
@@ -163,9 +167,16 @@ impl TaskArgs {
             } else if key == kw::REQUIRES {
                 let first = requires.claim(cx, key);
                 let value = name_value(cx, meta, kw::REQUIRES, "[\"name\"]")
-                    .and_then(|v| parse_requires(cx, v));
+                    .and_then(|v| parse_requires(cx, kw::REQUIRES, v));
                 if first {
                     requires.value = value;
+                }
+            } else if key == kw::REVERT_REQUIRES {
+                let first = revert_requires.claim(cx, key);
+                let value = name_value(cx, meta, kw::REVERT_REQUIRES, "[\"name\"]")
+                    .and_then(|v| parse_requires(cx, kw::REVERT_REQUIRES, v));
+                if first {
+                    revert_requires.value = value;
                 }
             } else if key == kw::REVERT_WITH {
                 let first = revert_with.claim(cx, key);
@@ -205,6 +216,7 @@ impl TaskArgs {
             version: version.get(),
             provides: provides.get(),
             requires: requires.get(),
+            revert_requires: revert_requires.get(),
             revert_with: revert_with.get(),
             priority: priority.get(),
             krate: root.get().unwrap_or_default(),
@@ -387,23 +399,23 @@ fn parse_provides(cx: &Ctxt, value: &Expr) -> Option<Provides> {
     }
 }
 
-fn parse_requires(cx: &Ctxt, value: &Expr) -> Option<NameList> {
+fn parse_requires(cx: &Ctxt, key: Symbol, value: &Expr) -> Option<NameList> {
     if let Some(lit) = as_lit_str(value) {
         cx.error_spanned_by(
             lit,
             format!(
-                "`requires` takes a list of names: write `requires = [\"{}\"]`",
+                "`{key}` takes a list of names: write `{key} = [\"{}\"]`",
                 lit.value()
             ),
         );
         return None;
     }
     match ungroup(value) {
-        Expr::Array(array) => parse_name_list(cx, kw::REQUIRES, array),
+        Expr::Array(array) => parse_name_list(cx, key, array),
         _ => {
             cx.error_spanned_by(
                 value,
-                "`requires` takes a list of names, like `requires = [\"a\", \"b\"]`",
+                format!("`{key}` takes a list of names, like `{key} = [\"a\", \"b\"]`"),
             );
             None
         }
@@ -545,7 +557,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown task option `retires`; expected one of `crate`, `name`, `priority`, `provides`, `requires`, `revert_with`, `version`",
+                "unknown task option `retires`; expected one of `crate`, `name`, `priority`, `provides`, `requires`, `revert_requires`, `revert_with`, `version`",
                 "a task name cannot be empty: remove `name = \"\"` to use the default name, `module::function`",
                 "duplicate task option `name`",
                 "`version` must be \"major.minor\" with decimal numbers, like \"1.0\"",

@@ -53,10 +53,14 @@ pub(crate) fn task(task: &TaskFn<'_>) -> TokenStream {
             }
         })
         .collect();
+    // `revert_requires` names are read through the context as `requires`
+    // names are, after them: required of the flow (as TaskFlow requires a
+    // revert's values), read by the revert.
     let requires: Vec<String> = task
         .args
         .requires
         .iter()
+        .chain(&task.args.revert_requires)
         .flat_map(|list| list.names.iter().map(|lit| lit.value()))
         .collect();
     let (provides_const, provides) = match &task.args.provides {
@@ -632,14 +636,14 @@ fn revert_fn(task: &TaskFn<'_>, path: &Path) -> TokenStream {
             #[diagnostic::on_unimplemented(message = #message, label = #label, note = "an `async` task reverts with an `async fn`")]
             #[allow(non_camel_case_types)]
             trait #returns {
-                fn finish(self) -> #ps::Invocation<()>;
+                fn finish(self) -> #ps::Invocation<#ps::Value>;
             }
             impl<T> #returns for T
             where
                 T: #cs::future::Future + #cs::marker::Send + 'static,
                 T::Output: #ps::RevertReturn,
             {
-                fn finish(self) -> #ps::Invocation<()> {
+                fn finish(self) -> #ps::Invocation<#ps::Value> {
                     #ps::Invocation::Pending(#ps::Box::pin(async move { #ps::RevertReturn::into_result(self.await) }))
                 }
             }
@@ -656,10 +660,10 @@ fn revert_fn(task: &TaskFn<'_>, path: &Path) -> TokenStream {
             #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
             #[allow(non_camel_case_types)]
             trait #returns {
-                fn finish(self) -> #ps::Invocation<()>;
+                fn finish(self) -> #ps::Invocation<#ps::Value>;
             }
             impl<T: #ps::RevertReturn> #returns for T {
-                fn finish(self) -> #ps::Invocation<()> {
+                fn finish(self) -> #ps::Invocation<#ps::Value> {
                     #ps::Invocation::Ready(#ps::RevertReturn::into_result(self))
                 }
             }
@@ -676,7 +680,7 @@ fn revert_fn(task: &TaskFn<'_>, path: &Path) -> TokenStream {
     };
     quote! {
         #returns_trait
-        fn __task_revert(__task_call: &#p::Call<'_>) -> #p::Invocation<()> {
+        fn __task_revert(__task_call: &#p::Call<'_>) -> #p::Invocation<#p::Value> {
             #(#decode)*
             #outcome
             #call

@@ -342,7 +342,7 @@ fn errors_are_all_reported_and_the_stub_emitted() {
     assert_eq!(
         msgs,
         [
-            "unknown task option `retires`; expected one of `crate`, `name`, `priority`, `provides`, `requires`, `revert_with`, `version`",
+            "unknown task option `retires`; expected one of `crate`, `name`, `priority`, `provides`, `requires`, `revert_requires`, `revert_with`, `version`",
             "`version` must be \"major.minor\" with decimal numbers, like \"1.0\"",
             "task parameters must be plain names, the names of the values they take: write `name: Type` and destructure inside the function",
             "`#[task]` does not support `const fn`: the engine calls tasks at run time; remove `const`",

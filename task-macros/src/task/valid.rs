@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use quote::ToTokens;
 use syn::ext::IdentExt;
-use syn::{GenericArgument, PathArguments, Type};
+use syn::{GenericArgument, LitStr, PathArguments, Type};
 
 use super::args::Provides;
 use super::sig::{ungroup, ParamKind, TaskFn};
@@ -19,6 +19,7 @@ impl TaskFn<'_> {
         self.check_param_types(cx);
         self.check_provides(cx);
         self.check_requires(cx);
+        self.check_revert_requires(cx);
     }
 
     fn check_signature(&self, cx: &Ctxt) {
@@ -165,6 +166,57 @@ impl TaskFn<'_> {
                     ),
                 );
             }
+        }
+    }
+}
+
+impl TaskFn<'_> {
+    fn check_revert_requires(&self, cx: &Ctxt) {
+        let Some(revert_requires) = &self.args.revert_requires else {
+            return;
+        };
+        if revert_requires.names.is_empty() {
+            return;
+        }
+        let ident = self.ident().unraw();
+        if self.args.revert_with.is_none() {
+            cx.error_spanned_by(
+                &revert_requires.list,
+                format!(
+                    "`revert_requires = [..]` names values the revert reads, but `{ident}` has no revert: add `revert_with = undo_{ident}`"
+                ),
+            );
+        }
+        if !self.params.iter().any(|p| p.kind == ParamKind::Context) {
+            cx.error_spanned_by(
+                &revert_requires.list,
+                format!(
+                    "`revert_requires = [..]` names values the revert reads through the task's context, but `{ident}` has no `TaskCtx` parameter: add `ctx: TaskCtx` (to the task and its revert) and read them with `ctx.get::<T>(\"name\")`"
+                ),
+            );
+        }
+        let params: BTreeSet<&str> = self
+            .params
+            .iter()
+            .filter(|p| p.kind.is_value())
+            .map(|p| p.name.as_str())
+            .collect();
+        let requires: BTreeSet<String> = self
+            .args
+            .requires
+            .iter()
+            .flat_map(|list| list.names.iter().map(LitStr::value))
+            .collect();
+        for lit in &revert_requires.names {
+            let name = lit.value();
+            let why = if params.contains(name.as_str()) {
+                format!("`{name}` is already a parameter of `{ident}`, which its revert receives too: remove it from `revert_requires`")
+            } else if requires.contains(&name) {
+                format!("`{name}` is already in `requires`, which its revert reads too: remove it from `revert_requires`")
+            } else {
+                continue;
+            };
+            cx.error_spanned_by(lit, why);
         }
     }
 }

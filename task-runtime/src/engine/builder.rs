@@ -16,7 +16,7 @@ use super::executor;
 use super::{AtomState, FlowState, RunError};
 use crate::flow::{ExecutionGraph, Flow, FlowError, FlowErrors, UnusedInputs};
 use crate::listener::{Listener, Listeners};
-use crate::persistence::{AtomDetail, Backend, FlowDetail, Uuid};
+use crate::persistence::{AtomDetail, Backend, FlowDetail, ObjectKind, PersistenceError, Uuid};
 use crate::record::{restore, PersistConfig, Recorder, ResumeError, UpgradePolicy};
 use crate::storage::Storage;
 use crate::task::{ParamKind, Resources, ValueType, Version};
@@ -77,6 +77,10 @@ pub struct Engine {
     pub(super) unused_inputs: UnusedInputs,
     /// Runs atoms elsewhere (remote workers), if set.
     pub(super) executor: Option<Arc<dyn executor::Executor>>,
+    /// The inputs given with [`Engine::transient_input`]: not recorded.
+    pub(super) transient: Vec<String>,
+    /// The transient inputs the resumed run had, to be given again.
+    pub(super) transient_needed: Vec<String>,
 }
 
 /// A handle that asks a running engine to suspend: atoms already running
@@ -127,6 +131,7 @@ impl Engine {
             listeners: Listeners {
                 flow: flow.name().into(),
                 list: Arc::new(Vec::new()),
+                notes: Some(Arc::default()),
             },
             stage: Stage::Flow(flow),
             inputs: Vec::new(),
@@ -140,6 +145,8 @@ impl Engine {
             defer_reverts: false,
             unused_inputs: UnusedInputs::Deny,
             executor: None,
+            transient: Vec::new(),
+            transient_needed: Vec::new(),
         }
     }
 
@@ -270,28 +277,91 @@ impl Engine {
                 expected: "a string",
             })?;
         let params = meta.get("params").cloned().unwrap_or(Value::Null);
-        let inputs = match meta.get("inputs") {
-            Some(Value::Object(map)) => map.clone(),
-            None => Default::default(),
-            Some(_) => {
-                return Err(ResumeError::NoFactory {
-                    flow,
-                    field: "inputs",
-                    expected: "an object",
-                })
-            }
-        };
+        let recorded = Recorded::read(&detail)?;
         let mut engine = Engine::from_factory(name, params)
             .map_err(|source| ResumeError::Factory { flow, source })?;
-        for (k, v) in inputs {
-            engine.inputs.push((k, Ok(v)));
+        engine.take_up(backend, detail, atoms, recorded);
+        Ok(engine)
+    }
+
+    /// Takes up the run recorded as flow detail `flow_uuid` in `backend`
+    /// with `flow`, a flow the caller built (TaskFlow's
+    /// `load_from_detail(flow, flow_detail)`): for runs not started from a
+    /// registered factory, or to run a recorded one with a flow built
+    /// by hand. The recorded inputs are restored; transient ones
+    /// ([`Engine::transient_input`]) must be given again. Running it
+    /// executes only what had not finished, as [`Engine::resume`] does.
+    ///
+    /// Refused, with nothing written: a flow detail the backend does not
+    /// have ([`ResumeError::UnknownFlow`], naming the id and the backend),
+    /// and a flow whose atoms are not the recorded ones
+    /// ([`ResumeError::AtomsDiffer`], naming each atom recorded and not in
+    /// `flow`, in `flow` and not recorded, or at another place).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use taskwire_runtime::{persistence, Engine, Flow, FnTask};
+    /// use serde_json::json;
+    ///
+    /// let build = || {
+    ///     Flow::linear("double").add(
+    ///         FnTask::new("twice").requires(["x"]).provides("y")
+    ///             .run(|call| Ok(json!(call.arg::<i64>(0)? * 2))),
+    ///     )
+    /// };
+    /// let backend = persistence::open("memory://")?;
+    /// let mut engine = Engine::new(build()).input("x", 21).persist(Arc::clone(&backend));
+    /// engine.compile()?;
+    /// let id = engine.flow_uuid().unwrap();
+    /// drop(engine); // never ran: say the process stopped here
+    ///
+    /// let done = Engine::load_from_detail(build(), backend, id)?.run()?;
+    /// assert_eq!(done.get::<i64>("y")?, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn load_from_detail(
+        flow: Flow,
+        backend: Arc<dyn Backend>,
+        flow_uuid: Uuid,
+    ) -> Result<Engine, ResumeError> {
+        let (detail, atoms) = match backend.load_flow(flow_uuid) {
+            Ok(loaded) => loaded,
+            Err(PersistenceError::NotFound {
+                kind: ObjectKind::FlowDetail,
+                ..
+            }) => {
+                return Err(ResumeError::UnknownFlow {
+                    flow: flow_uuid,
+                    name: flow.name().to_owned(),
+                    backend: backend.url().to_owned(),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        check_atoms(&flow, &detail, &atoms)?;
+        let recorded = Recorded::read(&detail)?;
+        let mut engine = Engine::new(flow);
+        engine.take_up(backend, detail, atoms, recorded);
+        Ok(engine)
+    }
+
+    /// Sets this engine up to take up a recorded run.
+    fn take_up(
+        &mut self,
+        backend: Arc<dyn Backend>,
+        detail: FlowDetail,
+        atoms: Vec<AtomDetail>,
+        recorded: Recorded,
+    ) {
+        for (k, v) in recorded.inputs {
+            self.inputs.push((k, Ok(v)));
         }
-        engine.persist.backend = Some(backend);
-        engine.resume_from = Some((detail, atoms));
+        self.transient_needed = recorded.transient;
+        self.persist.backend = Some(backend);
+        self.resume_from = Some((detail, atoms));
         // The recorded inputs were checked when the run started; the flow
         // rebuilt now may be a newer version that reads fewer of them.
-        engine.unused_inputs = UnusedInputs::Allow;
-        Ok(engine)
+        self.unused_inputs = UnusedInputs::Allow;
     }
 
     /// The id of the flow detail the run is recorded as (once compiled, with
@@ -337,6 +407,21 @@ impl Engine {
             None => self.inputs.push((name, value)),
         }
         self
+    }
+
+    /// An engine input that is not recorded in the logbook (TaskFlow's
+    /// transient `inject`): for secrets, or values too big or too short-lived
+    /// to keep. The logbook notes its name only (`meta.transient`), so that
+    /// a run taken up later ([`Engine::resume`], [`Engine::load_from_detail`])
+    /// is refused until it is given again ([`ResumeError::MissingTransient`],
+    /// naming each). Results computed from it are recorded as any other.
+    #[must_use]
+    pub fn transient_input(mut self, name: impl Into<String>, value: impl Serialize) -> Engine {
+        let name = name.into();
+        if !self.transient.contains(&name) {
+            self.transient.push(name.clone());
+        }
+        self.input(name, value)
     }
 
     /// A resource, handed to tasks that take `Res<T>`. One per type.
@@ -395,6 +480,22 @@ impl Engine {
     /// Compiles the flow (once) and, with persistence, starts or restores
     /// its recording: the run, ready.
     pub(super) fn prepare(&mut self) -> Result<&mut Prepared, RunError> {
+        if let Some((detail, _)) = &self.resume_from {
+            let missing: Vec<String> = self
+                .transient_needed
+                .iter()
+                .filter(|n| !self.transient.contains(n))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                return Err(ResumeError::MissingTransient {
+                    flow: detail.uuid,
+                    name: self.name.clone(),
+                    missing,
+                }
+                .into());
+            }
+        }
         match std::mem::replace(&mut self.stage, Stage::Compiling) {
             Stage::Flow(flow) => match self.compile_flow(flow) {
                 Ok(storage) => self.record(storage)?,
@@ -524,9 +625,13 @@ impl Engine {
         let inputs: serde_json::Map<String, Value> = self
             .inputs
             .iter()
+            .filter(|(n, _)| !self.transient.contains(n))
             .filter_map(|(n, v)| Some((n.clone(), v.as_ref().ok()?.clone())))
             .collect();
         let mut meta = serde_json::json!({ "inputs": inputs });
+        if !self.transient.is_empty() {
+            meta["transient"] = serde_json::json!(self.transient);
+        }
         if let Some((name, params)) = &self.factory {
             meta["factory"] = Value::from(name.as_str());
             meta["params"] = params.clone();
@@ -535,4 +640,76 @@ impl Engine {
             .map(Some)
             .map_err(refused)
     }
+}
+
+/// What a flow detail's metadata keeps of the inputs of its run.
+struct Recorded {
+    inputs: serde_json::Map<String, Value>,
+    transient: Vec<String>,
+}
+
+impl Recorded {
+    fn read(detail: &FlowDetail) -> Result<Recorded, ResumeError> {
+        let flow = detail.uuid;
+        let inputs = match detail.meta.get("inputs") {
+            Some(Value::Object(map)) => map.clone(),
+            None => Default::default(),
+            Some(_) => {
+                return Err(ResumeError::NoFactory {
+                    flow,
+                    field: "inputs",
+                    expected: "an object",
+                })
+            }
+        };
+        let transient = match detail.meta.get("transient") {
+            None => Vec::new(),
+            Some(Value::Array(names)) if names.iter().all(Value::is_string) => names
+                .iter()
+                .filter_map(|n| n.as_str().map(str::to_owned))
+                .collect(),
+            Some(other) => {
+                return Err(ResumeError::CorruptFlow {
+                    flow,
+                    message: format!(
+                        "its `meta.transient` should list the names of transient inputs, and is {other}"
+                    ),
+                })
+            }
+        };
+        Ok(Recorded { inputs, transient })
+    }
+}
+
+/// `Ok` if `flow` has the recorded atoms, at their recorded places; else
+/// the error naming every atom that differs.
+fn check_atoms(flow: &Flow, detail: &FlowDetail, atoms: &[AtomDetail]) -> Result<(), ResumeError> {
+    let ours: Vec<&str> = flow.atoms().iter().map(|a| a.atom_name()).collect();
+    let mut missing = Vec::new();
+    let mut moved = Vec::new();
+    for recorded in atoms {
+        match ours.iter().position(|n| *n == recorded.name) {
+            None => missing.push(recorded.name.clone()),
+            Some(at) if at != recorded.position as usize => moved.push(format!(
+                "`{}` (recorded at position {}, at {} in the flow)",
+                recorded.name, recorded.position, at
+            )),
+            Some(_) => {}
+        }
+    }
+    let unrecorded: Vec<String> = ours
+        .iter()
+        .filter(|n| !atoms.iter().any(|a| a.name == **n))
+        .map(|n| (*n).to_owned())
+        .collect();
+    if missing.is_empty() && unrecorded.is_empty() && moved.is_empty() {
+        return Ok(());
+    }
+    Err(ResumeError::AtomsDiffer {
+        flow: detail.uuid,
+        name: flow.name().to_owned(),
+        missing,
+        unrecorded,
+        moved,
+    })
 }

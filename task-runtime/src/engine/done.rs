@@ -48,22 +48,7 @@ impl Done {
     /// The value named `name` as the flow's end sees it: the last atom that
     /// provided it, else the engine input of that name.
     pub fn value(&self, name: &str) -> Option<&Value> {
-        let s = &*self.storage;
-        for (i, atom) in s.plan.atoms.iter().enumerate().rev() {
-            if s.states[i] != AtomState::Success {
-                continue;
-            }
-            let names = atom.provides().names();
-            if let Some(pos) = names.iter().position(|n| n == name) {
-                let value = s.results[i].as_ref()?;
-                return match atom.provides() {
-                    crate::task::Provides::Tuple(_) => value.get(pos),
-                    _ => Some(value),
-                };
-            }
-        }
-        let input = s.plan.inputs.iter().position(|n| n == name)?;
-        s.inputs.get(input)
+        self.storage.fetch(name)
     }
 
     /// The value named `name`, decoded as `T`.

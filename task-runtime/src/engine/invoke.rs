@@ -58,7 +58,7 @@ pub(super) fn start_revert(
     ctx: &RunCtx<'_>,
     failures: &crate::failure::Failures,
     i: usize,
-) -> Option<Invocation<()>> {
+) -> Option<Invocation<Value>> {
     let def = storage.plan.atoms[i].def();
     let revert = def.revert.as_ref()?;
     let result = match (&storage.results[i], &storage.failures[i]) {
@@ -76,9 +76,8 @@ pub(super) fn start_revert(
             failures: failures.clone(),
         };
         let future = executor.execute(executor::request(storage, i, action));
-        return Some(Invocation::Pending(Box::pin(async move {
-            future.await.map(drop)
-        })));
+        // The worker sends the revert's result back.
+        return Some(Invocation::Pending(future));
     }
     let info = RevertInfo { result, failures };
     Some(call_atom(storage, ctx, i, Some(info), |_, call| {
@@ -107,6 +106,15 @@ pub(super) fn call_atom<T>(
         *arg = storage.source(source);
     }
     let def = atom.def();
+    if revert.is_some() {
+        // The revert reads some arguments from other names (`revert_rebind`).
+        for (arg, from) in atom.revert_rebinds() {
+            let at = |name: &str| def.meta.value_args().position(|(n, _)| n == name);
+            if let (Some(k), Some(j)) = (at(arg), at(from)) {
+                args[k] = args[j];
+            }
+        }
+    }
     let mut call = Call::new(atom.atom_name(), &def.meta, args, ctx.resources);
     call.revert = revert;
     call.listeners = Some(ctx.listeners);

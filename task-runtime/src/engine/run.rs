@@ -175,9 +175,18 @@ impl Engine {
         let mut failures: Option<Failures> = None;
         // Atoms to start once this turn's transitions are committed.
         let mut starting: Vec<usize> = Vec::new();
+        let notes = listeners.notes.clone();
         loop {
             if cancel.is_some_and(CancelToken::is_cancelled) {
                 return Err(log.lease_lost());
+            }
+            if let Some(notes) = &notes {
+                // What tasks asked to keep (progress, metadata): stored, and
+                // committed with this turn's transitions.
+                let taken = notes.take();
+                if !taken.is_empty() {
+                    storage.absorb(taken, &mut log.hooks());
+                }
             }
             if storage.has_untold() {
                 // Listeners hear of what happened before the machine decides
@@ -308,10 +317,14 @@ impl Engine {
                                 None => return Err(log.lease_lost()),
                             }
                         }
-                        None => Ok(()),
+                        None => Ok(Value::Null),
                     };
                     let (state, outcome) = match result {
-                        Ok(()) => (AtomState::Reverted, None),
+                        Ok(Value::Null) => (AtomState::Reverted, None),
+                        Ok(value) => {
+                            storage.set_meta(i, "revert_result", Some(value), &mut log.hooks());
+                            (AtomState::Reverted, None)
+                        }
                         Err(failure) => (AtomState::RevertFailure, Some(Err(failure))),
                     };
                     let failure = match &outcome {

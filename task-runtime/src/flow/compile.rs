@@ -643,6 +643,22 @@ fn resolve(d: &FlowDesc<'_>, specs: &[TaskSpec], unused: UnusedInputs) -> Resolv
                 }
             });
         }
+        for (arg, _) in spec.revert_rebinds() {
+            if !spec.def.meta.value_args().any(|(n, _)| n == arg.as_ref()) {
+                r.errors.push(FlowError::UnknownArgument {
+                    flow: flow.to_owned(),
+                    atom: spec.atom_name().to_owned(),
+                    what: "revert_rebind",
+                    arg: arg.to_string(),
+                    args: spec
+                        .def
+                        .meta
+                        .value_args()
+                        .map(|(n, _)| n.to_owned())
+                        .collect(),
+                });
+            }
+        }
         let found = problems(|r| check::atom_problems(d, &t, i, r));
         r.errors
             .extend(found.into_iter().filter_map(|p| flow_error(d, p, unused)));

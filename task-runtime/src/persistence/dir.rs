@@ -11,11 +11,19 @@
 //! ```
 //!
 //! Leases and fencing are checked under a lock shared by every `DirBackend`
-//! of the process open on the same directory, so they are atomic between the
-//! threads of one process; two processes writing the same directory at once
-//! are not fenced against each other. The directory is
-//! for development and single-process use; use SQLite, PostgreSQL or MySQL
+//! of the process open on the same directory, and, across processes, under
+//! an OS file lock on `LOCK` (`flock` on Unix, `LockFileEx` on Windows),
+//! held for each lease operation and each fenced write: two processes on one
+//! directory cannot both own a flow; the second is refused with
+//! `LeaseHeld`, naming the directory, the flow and the owner. A process that
+//! holds `LOCK` longer than `lock_timeout` (`dir:///path?lock_timeout=5s`,
+//! default 10 s; a stopped process, say) makes the others' calls fail with
+//! `Locked`, naming the file, rather than hang. The OS lock is advisory and
+//! local: a directory shared over NFS may not honour it. The directory is
+//! for development and small deployments; use SQLite, PostgreSQL or MySQL
 //! for more.
+//!
+//! `file:///path` is the same backend (TaskFlow's `file` alias of `dir`).
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -37,14 +45,43 @@ use super::{
 /// The layout version this code writes and reads.
 const LAYOUT_VERSION: u32 = 1;
 
+/// How long a call waits for another process to give the directory's lock
+/// up, by default.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A logbook kept as JSON files in a directory (`dir:///path`).
 #[derive(Debug)]
 pub struct DirBackend {
     root: PathBuf,
     url: String,
     /// Serializes lease operations and fenced writes (one per directory).
-    lock: Arc<Mutex<()>>,
+    lock: Arc<DirLock>,
+    /// How long to wait for another process's hold on `LOCK`.
+    lock_timeout: Duration,
     tmp_counter: AtomicU64,
+}
+
+/// A directory's lock: a mutex between the threads of this process, which
+/// holds `LOCK` (opened on first use, once per process and directory: the
+/// OS locks of two handles of one process would conflict as those of two
+/// processes do), whose OS lock is taken between processes.
+#[derive(Debug)]
+struct DirLock {
+    file: Mutex<Option<File>>,
+}
+
+/// Held while a lease operation or a fenced write runs: the mutex, and the
+/// OS lock of the file it holds.
+struct DirGuard<'a> {
+    file: MutexGuard<'a, Option<File>>,
+}
+
+impl Drop for DirGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(file) = self.file.as_ref() {
+            let _ = file.unlock();
+        }
+    }
 }
 
 /// The stored form of a lease.
@@ -56,8 +93,8 @@ struct LeaseFile {
 }
 
 /// The lock of a directory, shared by its backends in this process.
-fn directory_lock(root: PathBuf) -> Arc<Mutex<()>> {
-    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Weak<Mutex<()>>>>> = OnceLock::new();
+fn directory_lock(root: PathBuf) -> Arc<DirLock> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Weak<DirLock>>>> = OnceLock::new();
     let mut locks = LOCKS
         .get_or_init(Default::default)
         .lock()
@@ -66,28 +103,64 @@ fn directory_lock(root: PathBuf) -> Arc<Mutex<()>> {
     if let Some(lock) = locks.get(&root).and_then(Weak::upgrade) {
         return lock;
     }
-    let lock = Arc::new(Mutex::new(()));
+    let lock = Arc::new(DirLock {
+        file: Mutex::new(None),
+    });
     locks.insert(root, Arc::downgrade(&lock));
     lock
 }
 
 impl DirBackend {
-    /// Opens `dir:///abs/path` (or `dir://relative/path`), creating the
-    /// directory and its layout if needed.
+    /// Opens `dir:///abs/path` (or `dir://relative/path`, or the same with
+    /// `file://`), creating the directory and its layout if needed. The
+    /// query may set `lock_timeout` (`500ms`, `5s`, …; default 10 s): how
+    /// long a call waits for another process's hold on the directory's
+    /// lock before it fails with [`PersistenceError::Locked`].
     pub fn open_url(url: &str) -> Result<DirBackend, PersistenceError> {
-        let path = url.strip_prefix("dir://").unwrap_or(url);
-        let path = path.split(['?', '#']).next().unwrap_or_default();
-        if path.is_empty() {
-            return Err(PersistenceError::InvalidUrl {
-                url: redact_url(url),
-                reason: "no directory: write dir:///absolute/path or dir://relative/path".into(),
-            });
+        let (rest, options) = crate::url_options::take_options(url, &["lock_timeout"]);
+        let invalid = |reason: String| PersistenceError::InvalidUrl {
+            url: redact_url(url),
+            reason,
+        };
+        let path = rest
+            .strip_prefix("dir://")
+            .or_else(|| rest.strip_prefix("file://"))
+            .unwrap_or(&rest);
+        if let Some((_, query)) = path.split_once('?') {
+            let keys: Vec<&str> = query
+                .split('&')
+                .map(|p| p.split('=').next().unwrap_or(p))
+                .collect();
+            return Err(invalid(format!(
+                "unknown option {} for a directory; the one option is `lock_timeout`",
+                keys.iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
         }
-        DirBackend::open(path)
+        let path = path.split('#').next().unwrap_or_default();
+        if path.is_empty() {
+            return Err(invalid(
+                "no directory: write dir:///absolute/path or dir://relative/path".into(),
+            ));
+        }
+        let mut lock_timeout = LOCK_TIMEOUT;
+        for (key, value) in options {
+            lock_timeout = crate::url_options::parse_duration(&key, &value).map_err(invalid)?;
+        }
+        DirBackend::open_with(path, lock_timeout)
     }
 
     /// Opens a directory, creating it and its layout if needed.
     pub fn open(root: impl AsRef<Path>) -> Result<DirBackend, PersistenceError> {
+        DirBackend::open_with(root, LOCK_TIMEOUT)
+    }
+
+    fn open_with(
+        root: impl AsRef<Path>,
+        lock_timeout: Duration,
+    ) -> Result<DirBackend, PersistenceError> {
         let root = root.as_ref().to_path_buf();
         let url = format!("dir://{}", root.display());
         fs::create_dir_all(&root).map_err(|source| PersistenceError::Io {
@@ -101,9 +174,12 @@ impl DirBackend {
             url,
             root,
             lock: directory_lock(canonical),
+            lock_timeout,
             tmp_counter: AtomicU64::new(0),
         };
+        let _guard = backend.guard()?;
         backend.migrate()?;
+        drop(_guard);
         Ok(backend)
     }
 
@@ -153,8 +229,43 @@ impl DirBackend {
         }
     }
 
-    fn guard(&self) -> MutexGuard<'_, ()> {
-        self.lock.lock().unwrap_or_else(|e| e.into_inner())
+    /// Takes the directory's lock: this process's threads first, then the
+    /// OS lock of `LOCK` against other processes, waiting at most
+    /// `lock_timeout` for it.
+    fn guard(&self) -> Result<DirGuard<'_>, PersistenceError> {
+        let mut slot = self.lock.file.lock().unwrap_or_else(|e| e.into_inner());
+        let path = self.root.join("LOCK");
+        let file = match slot.take() {
+            Some(file) => file,
+            None => fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|e| self.io("open the lock file", &path, e))?,
+        };
+        let until = std::time::Instant::now() + self.lock_timeout;
+        let mut pause = Duration::from_millis(1);
+        let locked = loop {
+            match file.try_lock() {
+                Ok(()) => break Ok(()),
+                Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < until => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    break Err(PersistenceError::Locked {
+                        backend: self.url.clone(),
+                        path: path.clone(),
+                        waited: self.lock_timeout,
+                    })
+                }
+                Err(fs::TryLockError::Error(e)) => break Err(self.io("lock", &path, e)),
+            }
+        };
+        *slot = Some(file);
+        locked.map(|()| DirGuard { file: slot })
     }
 
     fn io(&self, operation: &'static str, path: &Path, source: io::Error) -> PersistenceError {
@@ -389,7 +500,7 @@ impl Backend for DirBackend {
     }
 
     fn delete_logbook(&self, uuid: Uuid) -> Result<(), PersistenceError> {
-        let _guard = self.guard();
+        let _guard = self.guard()?;
         let path = self.book_path(uuid);
         if !path.is_file() {
             return Err(self.not_found(ObjectKind::LogBook, uuid));
@@ -406,7 +517,7 @@ impl Backend for DirBackend {
     }
 
     fn save_flow(&self, flow: &FlowDetail, lease: Option<&Lease>) -> Result<(), PersistenceError> {
-        let _guard = self.guard();
+        let _guard = self.guard()?;
         if !self.book_path(flow.logbook_uuid).is_file() {
             return Err(self.not_found(ObjectKind::LogBook, flow.logbook_uuid));
         }
@@ -453,7 +564,7 @@ impl Backend for DirBackend {
         atoms: &[AtomDetail],
         lease: Option<&Lease>,
     ) -> Result<(), PersistenceError> {
-        let _guard = self.guard();
+        let _guard = self.guard()?;
         if let Some(lease) = lease {
             check_lease_flow(&self.url, atoms, lease)?;
             self.lease_row(lease.flow_uuid)?.check(&self.url, lease)?;
@@ -480,7 +591,7 @@ impl Backend for DirBackend {
         owner: &str,
         ttl: Duration,
     ) -> Result<Lease, PersistenceError> {
-        let _guard = self.guard();
+        let _guard = self.guard()?;
         let lease = self
             .lease_row(flow)?
             .acquire(&self.url, flow, owner, ttl, now_ms())?;
@@ -494,14 +605,14 @@ impl Backend for DirBackend {
         owner: &str,
         ttl: Duration,
     ) -> Result<Lease, PersistenceError> {
-        let _guard = self.guard();
+        let _guard = self.guard()?;
         let lease = self.lease_row(flow)?.taken(flow, owner, ttl, now_ms());
         self.write_lease(flow, &LeaseRow::from(&lease))?;
         Ok(lease)
     }
 
     fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, PersistenceError> {
-        let _guard = self.guard();
+        let _guard = self.guard()?;
         let row = self
             .lease_row(lease.flow_uuid)?
             .renewed(&self.url, lease, ttl, now_ms())?;
@@ -513,7 +624,7 @@ impl Backend for DirBackend {
     }
 
     fn release_lease(&self, lease: &Lease) -> Result<(), PersistenceError> {
-        let _guard = self.guard();
+        let _guard = self.guard()?;
         let row = self
             .lease_row(lease.flow_uuid)?
             .released(&self.url, lease)?;

@@ -195,6 +195,25 @@ pub enum PersistenceError {
         /// Its value.
         after: std::time::Duration,
     },
+    /// A configuration map given to [`fetch`](super::fetch) is malformed.
+    #[error("backend configuration: `{key}`: {reason}")]
+    InvalidConfig {
+        /// The key at fault.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Another process held a `dir://` directory's lock longer than the
+    /// backend's `lock_timeout` (it may be stopped, or stuck).
+    #[error("{backend}: the directory is locked by another process: `{}` was not given up within {} (`lock_timeout`); is a process using the directory stopped?", path.display(), show_duration(*waited))]
+    Locked {
+        /// The backend.
+        backend: String,
+        /// The lock file.
+        path: std::path::PathBuf,
+        /// How long the call waited.
+        waited: std::time::Duration,
+    },
     /// A listing's cursor is malformed, or continues a listing in another
     /// order (see [`FlowQuery`](super::FlowQuery)).
     #[error("invalid cursor `{cursor}`: {reason}")]

@@ -247,6 +247,7 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 pub const SCHEMES: &[&str] = &[
     "memory://",
     "dir://",
+    "file://",
     "sqlite://",
     "sqlite::memory:",
     "postgres://",
@@ -259,7 +260,8 @@ pub const SCHEMES: &[&str] = &[
 /// Opens the backend a URL names, creating or upgrading its schema.
 ///
 /// - `memory://`: in this process only, lost when dropped;
-/// - `dir:///abs/path`: one JSON file per object, written atomically;
+/// - `dir:///abs/path` (or `file:///abs/path`): one JSON file per object,
+///   written atomically, locked across processes (`?lock_timeout=10s`);
 /// - `sqlite://path` (relative) or `sqlite:///abs/path`, and
 ///   `sqlite::memory:`; WAL mode, `synchronous=NORMAL` unless the URL says
 ///   `?synchronous=full`;
@@ -325,7 +327,7 @@ pub fn open(url: &str) -> Result<Arc<dyn Backend>, PersistenceError> {
     };
     match scheme {
         "memory" => Ok(Arc::new(MemoryBackend::new())),
-        "dir" => Ok(Arc::new(DirBackend::open_url(url)?)),
+        "dir" | "file" => Ok(Arc::new(DirBackend::open_url(url)?)),
         "sqlite" => open_sqlite(url),
         "postgres" | "postgresql" => open_postgres(url),
         "mysql" | "mariadb" => open_mysql(url),
@@ -336,6 +338,114 @@ pub fn open(url: &str) -> Result<Arc<dyn Backend>, PersistenceError> {
             known: SCHEMES,
         }),
     }
+}
+
+/// Opens the backend a configuration map names (TaskFlow's
+/// `backends.fetch(conf)`): `connection` is a URL as [`open`] takes it, or
+/// a bare scheme (`"dir"`, `"sqlite"`, …) completed by `path`
+/// (`{"connection": "dir", "path": "/var/lib/flows"}`); every other key is
+/// an option of the URL's query string (`{"connection": "postgres://app@db/logs",
+/// "timeout": "5s"}` opens `postgres://app@db/logs?timeout=5s`), its value a
+/// string, a number or a boolean.
+///
+/// A configuration that is not a map, has no `connection`, or holds a
+/// value that cannot be an option is refused with
+/// [`PersistenceError::InvalidConfig`], naming the key.
+///
+/// ```
+/// # use taskwire_runtime::persistence::{fetch, PersistenceError};
+/// # use serde_json::json;
+/// let backend = fetch(&json!({ "connection": "memory://" }))?;
+/// assert_eq!(backend.url(), "memory://");
+///
+/// let err = fetch(&json!({ "path": "/tmp/flows" })).unwrap_err();
+/// assert!(err.to_string().contains("`connection`"), "{err}");
+/// # Ok::<(), PersistenceError>(())
+/// ```
+pub fn fetch(conf: &serde_json::Value) -> Result<Arc<dyn Backend>, PersistenceError> {
+    open(&config_url(conf)?)
+}
+
+/// The URL a configuration map (see [`fetch`]) stands for.
+pub(crate) fn config_url(conf: &serde_json::Value) -> Result<String, PersistenceError> {
+    use serde_json::Value;
+    let invalid = |key: &str, reason: String| PersistenceError::InvalidConfig {
+        key: key.to_owned(),
+        reason,
+    };
+    let Value::Object(map) = conf else {
+        return Err(invalid(
+            "(the configuration)",
+            format!("expected a map with a `connection` key, found {conf}"),
+        ));
+    };
+    let connection = match map.get("connection") {
+        Some(Value::String(c)) if !c.is_empty() => c.as_str(),
+        Some(other) => {
+            return Err(invalid(
+                "connection",
+                format!("expected a URL or a scheme (a string), found {other}"),
+            ))
+        }
+        None => {
+            return Err(invalid(
+                "connection",
+                format!(
+                    "missing: name the backend with a URL (`sqlite:///var/lib/flows.db`) or a scheme and a `path`; known schemes: {}",
+                    SCHEMES.join(", ")
+                ),
+            ))
+        }
+    };
+    let mut url = match (
+        connection.contains("://") || connection == "sqlite::memory:",
+        map.get("path"),
+    ) {
+        (true, None) => connection.to_owned(),
+        (true, Some(_)) => {
+            return Err(invalid(
+                "path",
+                format!(
+                    "`connection` is a URL (`{}`), which names its path already",
+                    redact_url(connection)
+                ),
+            ))
+        }
+        (false, Some(Value::String(path))) => format!("{connection}://{path}"),
+        (false, Some(other)) => {
+            return Err(invalid("path", format!("expected a string, found {other}")))
+        }
+        (false, None) => format!("{connection}://"),
+    };
+    let mut first = !url.contains('?');
+    for (key, value) in map {
+        if key == "connection" || key == "path" {
+            continue;
+        }
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            other => {
+                return Err(invalid(
+                    key,
+                    format!("an option's value is a string, a number or a boolean, not {other}"),
+                ))
+            }
+        };
+        if key.contains(['&', '=', '?', '#']) || text.contains(['&', '#']) {
+            return Err(invalid(
+                key,
+                format!("`{key}={text}` cannot be written in a URL's query (`&`, `=`, `?` or `#` in it)"),
+            ));
+        }
+        url.push(if first { '?' } else { '&' });
+        first = false;
+        url.push_str(key);
+        url.push('=');
+        url.push_str(&text);
+    }
+    Ok(url)
 }
 
 #[cfg(feature = "sqlite")]

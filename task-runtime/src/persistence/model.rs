@@ -208,6 +208,23 @@ impl TimelineEntry {
 }
 
 impl AtomDetail {
+    /// The last progress its task reported (0.0 to 1.0;
+    /// [`TaskCtx::progress`](crate::TaskCtx::progress)), kept in
+    /// `meta.progress` (with `meta.progress_details`, if given).
+    pub fn progress(&self) -> Option<f32> {
+        self.meta
+            .get("progress")
+            .and_then(Value::as_f64)
+            .map(|p| p as f32)
+    }
+
+    /// What its revert returned, kept in `meta.revert_result` (TaskFlow's
+    /// `revert_results`): `None` if it was not reverted, or its revert
+    /// returned `()`.
+    pub fn revert_result(&self) -> Option<&Value> {
+        self.meta.get("revert_result")
+    }
+
     /// Every execution and revert of the atom, oldest first: a retried atom
     /// has several executions. The engine keeps them in `meta.timeline`, a
     /// list of `{"kind", "start", "end", "state"}`; a record without it (one

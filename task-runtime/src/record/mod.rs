@@ -370,7 +370,9 @@ impl Recorder {
             atom.failure = None;
             atom.revert_failure = None;
             if let Value::Object(map) = &mut atom.meta {
-                map.remove("done");
+                for key in ["done", "progress", "progress_details", "revert_result"] {
+                    map.remove(key);
+                }
             }
         }
         atom.intention = match to {
@@ -650,7 +652,7 @@ pub enum ResumeError {
     #[error(transparent)]
     Persistence(#[from] PersistenceError),
     /// The flow detail does not say how to rebuild its flow.
-    #[error("flow detail {flow}: its metadata does not name a flow factory (`{field}` is missing or not {expected}); only runs started with `Engine::from_factory` can be resumed by id")]
+    #[error("flow detail {flow}: its metadata does not name a flow factory (`{field}` is missing or not {expected}); only runs started with `Engine::from_factory` can be resumed by id: take the others up with `Engine::load_from_detail(flow, backend, id)`")]
     NoFactory {
         /// The flow detail.
         flow: Uuid,
@@ -695,6 +697,52 @@ pub enum ResumeError {
     /// The rebuilt flow is not valid.
     #[error(transparent)]
     Invalid(#[from] crate::flow::FlowErrors),
+    /// The backend has no flow detail of that id.
+    #[error("cannot take up flow `{name}`: the logbook at {backend} has no flow detail {flow}")]
+    UnknownFlow {
+        /// The id asked for.
+        flow: Uuid,
+        /// The flow it was to be taken up with.
+        name: String,
+        /// The backend's URL (password removed).
+        backend: String,
+    },
+    /// The flow given to [`Engine::load_from_detail`](crate::Engine::load_from_detail)
+    /// does not have the recorded atoms.
+    #[error(
+        "flow detail {flow} cannot be taken up with flow `{name}`: its atoms differ: {}",
+        differences(missing, unrecorded, moved)
+    )]
+    AtomsDiffer {
+        /// The flow detail.
+        flow: Uuid,
+        /// The name of the flow given.
+        name: String,
+        /// Atoms recorded that the flow does not have.
+        missing: Vec<String>,
+        /// Atoms of the flow that were not recorded.
+        unrecorded: Vec<String>,
+        /// Atoms at another place in the flow than recorded, each described.
+        moved: Vec<String>,
+    },
+    /// The run had transient inputs, and they were not given again.
+    #[error("flow detail {flow} (flow `{name}`) had transient inputs, which the logbook does not keep: give {} again with `Engine::transient_input`", quoted(missing))]
+    MissingTransient {
+        /// The flow detail.
+        flow: Uuid,
+        /// The flow's name.
+        name: String,
+        /// The transient inputs not given.
+        missing: Vec<String>,
+    },
+    /// The flow detail's own record cannot be read.
+    #[error("flow detail {flow}: {message}")]
+    CorruptFlow {
+        /// The flow detail.
+        flow: Uuid,
+        /// What is wrong.
+        message: String,
+    },
     /// A record cannot be read.
     #[error("flow detail {flow}: atom `{atom}`: {message}")]
     Corrupt {
@@ -705,6 +753,31 @@ pub enum ResumeError {
         /// What is wrong.
         message: String,
     },
+}
+
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn differences(missing: &[String], unrecorded: &[String], moved: &[String]) -> String {
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("recorded but not in the flow: {}", quoted(missing)));
+    }
+    if !unrecorded.is_empty() {
+        parts.push(format!(
+            "in the flow but not recorded: {}",
+            quoted(unrecorded)
+        ));
+    }
+    if !moved.is_empty() {
+        parts.push(format!("moved: {}", moved.join(", ")));
+    }
+    parts.join("; ")
 }
 
 /// Puts what the logbook recorded into a fresh storage, checking that the
@@ -759,6 +832,14 @@ pub(crate) fn restore(
             }
         }
         storage.states[i] = recorded.state;
+        storage.intentions[i] = recorded.intention;
+        if let Value::Object(meta) = &recorded.meta {
+            storage.metas[i] = meta
+                .iter()
+                .filter(|(k, _)| crate::storage::is_kept_meta(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+        }
         storage.results[i] = recorded.result.clone();
         storage.failures[i] = recorded.failure.clone();
         storage.revert_failures[i] = recorded.revert_failure.clone();
@@ -787,5 +868,19 @@ impl crate::storage::Journal for Recorder {
 
     fn flow(&mut self, to: FlowState) {
         Recorder::flow(self, to);
+    }
+
+    fn meta(&mut self, index: usize, key: &str, value: Option<&Value>) {
+        let atom = &mut self.atoms[index];
+        match value {
+            Some(value) => set_meta(&mut atom.meta, key, value.clone()),
+            None => {
+                if let Value::Object(map) = &mut atom.meta {
+                    map.remove(key);
+                }
+            }
+        }
+        atom.touch();
+        self.mark(index);
     }
 }

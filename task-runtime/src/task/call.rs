@@ -205,6 +205,18 @@ impl TaskCtx {
         }
     }
 
+    /// Sets `key` in the metadata of this task's atom (TaskFlow's
+    /// `update_atom_metadata`): kept in its atom detail's `meta`, recorded
+    /// with the run's next commit, readable with
+    /// [`Storage::atom_meta`](crate::storage::Storage::atom_meta), and still
+    /// there when the run is resumed. The keys the engine keeps for itself
+    /// ([`RESERVED_META`](crate::storage::RESERVED_META): `progress`,
+    /// `revert_result`, …) are refused, as is a value that cannot be encoded;
+    /// the failure names the task and the key. Does nothing outside an engine.
+    pub fn update_meta(&self, key: &str, value: impl Serialize) -> Result<(), Failure> {
+        update_meta(&self.atom, self.listeners.as_ref(), key, value)
+    }
+
     /// The name of the atom being run.
     pub fn atom(&self) -> &str {
         &self.atom
@@ -410,6 +422,35 @@ impl<'a> Call<'a> {
         }
     }
 
+    /// Sets `key` in the atom's metadata; see [`TaskCtx::update_meta`].
+    pub fn update_meta(&self, key: &str, value: impl Serialize) -> Result<(), Failure> {
+        update_meta(self.atom, self.listeners, key, value)
+    }
+
+    /// Decodes the value argument named `name` (a parameter, a
+    /// `requires = [..]` name, or one of [`FnTask::revert_requires`](crate::FnTask::revert_requires)),
+    /// by the name the task gives it (before any rebind). An unknown name,
+    /// a value not provided or one that does not decode is a failure naming
+    /// the task and the argument.
+    pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T, Failure> {
+        let index = self.meta.value_args().position(|(n, _)| n == name);
+        match index {
+            Some(index) => self.arg(index),
+            None => Err(Failure::new(
+                FailureKind::Argument,
+                format!(
+                    "task `{}` has no argument `{name}`; its arguments are: {}",
+                    self.atom,
+                    self.meta
+                        .value_args()
+                        .map(|(n, _)| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+        }
+    }
+
     /// For a revert: the atom's outcome, decoded as `T` (its result when it
     /// succeeded, its failure when it failed).
     pub fn outcome<T: DeserializeOwned>(&self) -> Result<Outcome<T>, Failure> {
@@ -442,6 +483,33 @@ impl<'a> Call<'a> {
             )
         })
     }
+}
+
+fn update_meta(
+    atom: &str,
+    listeners: Option<&Listeners>,
+    key: &str,
+    value: impl Serialize,
+) -> Result<(), Failure> {
+    if crate::listener::RESERVED_META.contains(&key) {
+        return Err(Failure::new(
+            FailureKind::Argument,
+            format!(
+                "task `{atom}` cannot set metadata `{key}`: the engine keeps it ({}); choose another key",
+                crate::listener::RESERVED_META.join(", ")
+            ),
+        ));
+    }
+    let value = serde_json::to_value(value).map_err(|e| {
+        Failure::new(
+            FailureKind::Argument,
+            format!("task `{atom}`: metadata `{key}` cannot be encoded: {e}"),
+        )
+    })?;
+    if let Some(notes) = listeners.and_then(|l| l.notes.as_ref()) {
+        notes.push(atom, key, value);
+    }
+    Ok(())
 }
 
 /// `std::any::type_name` without module paths, for messages: `alloc::string::String`

@@ -81,8 +81,9 @@ pub struct TaskDef {
     pub meta: TaskMeta,
     /// Executes the task; returns its result encoded (a tuple as an array).
     pub exec: Exec,
-    /// Reverts the task, if it has anything to undo.
-    pub revert: Option<Exec<()>>,
+    /// Reverts the task, if it has anything to undo. What it returns is
+    /// kept as the atom's revert result (`null`: nothing to keep).
+    pub revert: Option<Exec<Value>>,
 }
 
 /// Implemented by the type `#[task]` generates next to each task function (a
@@ -140,19 +141,29 @@ where
     }
 }
 
-/// What a revert function may return: `()` or `Result<(), E>`.
+/// What a revert function may return: `()` or `Result<(), E>`, or a
+/// [`Value`] (or `Result<Value, E>`) to keep as the atom's revert result
+/// (TaskFlow's `revert_results`; read it back with
+/// [`Storage::revert_result`](crate::storage::Storage::revert_result) or
+/// [`AtomDetail::revert_result`](crate::persistence::AtomDetail::revert_result)).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a revert result",
     label = "a revert must return `()` or `Result<(), E>` with `E: std::error::Error + Send + Sync + 'static`"
 )]
 pub trait RevertReturn {
-    /// Converts into the engine's form.
-    fn into_result(self) -> Result<(), Failure>;
+    /// Converts into the engine's form: the revert result (`null` for none).
+    fn into_result(self) -> Result<Value, Failure>;
 }
 
 impl RevertReturn for () {
-    fn into_result(self) -> Result<(), Failure> {
-        Ok(())
+    fn into_result(self) -> Result<Value, Failure> {
+        Ok(Value::Null)
+    }
+}
+
+impl RevertReturn for Value {
+    fn into_result(self) -> Result<Value, Failure> {
+        Ok(self)
     }
 }
 
@@ -160,7 +171,16 @@ impl<E> RevertReturn for Result<(), E>
 where
     E: std::error::Error + Send + Sync + 'static,
 {
-    fn into_result(self) -> Result<(), Failure> {
+    fn into_result(self) -> Result<Value, Failure> {
+        self.map(|()| Value::Null).map_err(Failure::from_error)
+    }
+}
+
+impl<E> RevertReturn for Result<Value, E>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    fn into_result(self) -> Result<Value, Failure> {
         self.map_err(Failure::from_error)
     }
 }
@@ -267,6 +287,8 @@ pub struct TaskSpec {
 pub(crate) struct Extra {
     pub(crate) inject: Vec<(Text, Result<Value, String>)>,
     pub(crate) timeout: Option<Duration>,
+    /// `(argument, name read instead)` for the revert only.
+    pub(crate) revert_rebind: Vec<(Text, Text)>,
 }
 
 impl TaskSpec {
@@ -302,6 +324,29 @@ impl TaskSpec {
     pub fn rebind(mut self, arg: impl Into<Text>, from: impl Into<Text>) -> TaskSpec {
         self.rebind.push((arg.into(), from.into()));
         self
+    }
+
+    /// Reads argument `arg` of the revert from the value named `from`
+    /// (TaskFlow's `revert_rebind`): the execution reads `arg` as before,
+    /// the revert reads `from` in its place. `from` becomes a requirement of
+    /// the atom, checked when the flow compiles as any other (the atom waits
+    /// for its provider, as TaskFlow's atoms do for their revert's
+    /// requirements). An `arg` the task does not have fails the compilation
+    /// ([`FlowError::UnknownArgument`](crate::FlowError::UnknownArgument)).
+    pub fn revert_rebind(mut self, arg: impl Into<Text>, from: impl Into<Text>) -> TaskSpec {
+        let (arg, from) = (arg.into(), from.into());
+        if !self.def.meta.value_args().any(|(n, _)| n == from.as_ref()) {
+            let mut def = TaskDef::clone(&self.def);
+            def.meta.extra_requires.to_mut().push(from.clone());
+            self.def = DefRef::Shared(Arc::new(def));
+        }
+        self.extra_mut().revert_rebind.push((arg, from));
+        self
+    }
+
+    /// The revert's rebinds, in the order given.
+    pub(crate) fn revert_rebinds(&self) -> &[(Text, Text)] {
+        self.extra.as_ref().map_or(&[], |e| &e.revert_rebind)
     }
 
     /// Gives argument `arg` a fixed value; it takes precedence over any provider.
@@ -392,7 +437,7 @@ impl TaskSpec {
 pub struct FnTask {
     meta: TaskMeta,
     exec: Option<Exec>,
-    revert: Option<Exec<()>>,
+    revert: Option<Exec<Value>>,
 }
 
 impl FnTask {
@@ -499,13 +544,51 @@ impl FnTask {
     }
 
     /// The code that reverts the task; it may read `call.outcome()` and
-    /// `call.failures()` besides the arguments.
+    /// `call.failures()` besides the arguments (and, by name, the values
+    /// named with [`FnTask::revert_requires`]: `call.get(name)`). To keep
+    /// a revert result, use [`FnTask::revert_returning`].
     pub fn revert<F>(mut self, f: F) -> FnTask
     where
         F: Fn(&Call<'_>) -> Result<(), Failure> + Send + Sync + 'static,
     {
         self.meta.revert = Some(Cow::Borrowed("<closure>"));
-        self.revert = Some(Exec::Dyn(Arc::new(move |call| Invocation::Ready(f(call)))));
+        self.revert = Some(Exec::Dyn(Arc::new(move |call| {
+            Invocation::Ready(f(call).map(|()| Value::Null))
+        })));
+        self
+    }
+
+    /// The code that reverts the task, as [`FnTask::revert`], whose success
+    /// is kept as the atom's revert result (TaskFlow's `revert_results`:
+    /// `meta.revert_result` in its atom detail, read with
+    /// [`Storage::revert_result`](crate::storage::Storage::revert_result)).
+    /// A result that encodes as `null` keeps nothing; one that cannot be
+    /// encoded fails the revert, naming the task.
+    pub fn revert_returning<F, R>(mut self, f: F) -> FnTask
+    where
+        F: Fn(&Call<'_>) -> Result<R, Failure> + Send + Sync + 'static,
+        R: Serialize,
+    {
+        self.meta.revert = Some(Cow::Borrowed("<closure>"));
+        self.revert = Some(Exec::Dyn(Arc::new(move |call| {
+            Invocation::Ready(f(call).and_then(|r| encode(call.atom(), &r)))
+        })));
+        self
+    }
+
+    /// Values the revert reads that the execution does not (TaskFlow's
+    /// `revert_requires`): they must be provided, as required arguments
+    /// are, and the atom waits for their providers; the revert reads them
+    /// by name (`call.get(name)`, or `ctx.get(name)` from the call's
+    /// [`TaskCtx`]).
+    pub fn revert_requires(mut self, names: impl IntoIterator<Item = impl Into<Text>>) -> FnTask {
+        let extra = self.meta.extra_requires.to_mut();
+        for name in names {
+            let name = name.into();
+            if !extra.contains(&name) {
+                extra.push(name);
+            }
+        }
         self
     }
 

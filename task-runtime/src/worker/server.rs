@@ -627,23 +627,18 @@ impl Inner {
             let _entered = inner.enter();
             let values: Vec<Option<&Value>> = values.iter().map(Option::as_ref).collect();
             let mut call = Call::new(&name, &def.meta, &values, &resources);
-            let invocation =
-                match &prepared {
-                    None => std::panic::catch_unwind(AssertUnwindSafe(|| def.exec.call(&call))),
-                    Some((result, failures)) => {
-                        call.revert = Some(RevertInfo {
-                            result: result.as_ref(),
-                            failures,
-                        });
-                        let revert = def.revert.as_ref().expect("checked");
-                        std::panic::catch_unwind(AssertUnwindSafe(|| match revert.call(&call) {
-                            Invocation::Ready(r) => Invocation::Ready(r.map(|()| Value::Null)),
-                            Invocation::Pending(f) => Invocation::Pending(Box::pin(async move {
-                                f.await.map(|()| Value::Null)
-                            })),
-                        }))
-                    }
-                };
+            let invocation = match &prepared {
+                None => std::panic::catch_unwind(AssertUnwindSafe(|| def.exec.call(&call))),
+                Some((result, failures)) => {
+                    call.revert = Some(RevertInfo {
+                        result: result.as_ref(),
+                        failures,
+                    });
+                    let revert = def.revert.as_ref().expect("checked");
+                    // What the revert returns goes back as its result.
+                    std::panic::catch_unwind(AssertUnwindSafe(|| revert.call(&call)))
+                }
+            };
             invocation
                 .unwrap_or_else(|panic| Invocation::Ready(Err(Failure::from_panic(&name, &*panic))))
         })
