@@ -32,8 +32,11 @@ use super::executor;
 use super::invoke::{settle, start_execute, timed_out, with_timeout, NoopWake, RunCtx};
 use super::pool::{pool, Job};
 use crate::failure::{Failure, FailureKind};
+use crate::flow::ExecutionGraph;
+use crate::listener::Listeners;
+use crate::retry::History;
 use crate::storage::Storage;
-use crate::task::{Call, Invocation};
+use crate::task::{Call, CancelToken, Invocation, Resources};
 
 /// A result that came later: atom, ticket, result, and whether a pool thread
 /// sent it.
@@ -69,6 +72,89 @@ pub(super) struct Executors<'a> {
     batch: Vec<Job>,
     /// Sync atoms out on the pool.
     pooled: usize,
+    /// What every pool job of this run reads, made at the first one.
+    shared: Option<Arc<Shared>>,
+}
+
+/// What a run's pool jobs share: one reference count per job instead of
+/// one allocation or count for each of these (jobs are allocated on the
+/// loop's thread and freed on the pool's, so fewer allocations also mean
+/// less contention in the allocator).
+struct Shared {
+    plan: Arc<ExecutionGraph>,
+    resources: Arc<Resources>,
+    listeners: Listeners,
+    cancel: Option<CancelToken>,
+    tx: mpsc::UnboundedSender<Later>,
+}
+
+/// One call of a sync task on the pool's thread: it sends its own result.
+pub(super) struct TaskJob {
+    shared: Arc<Shared>,
+    i: usize,
+    ticket: u64,
+    args: Args,
+    history: Option<Arc<History>>,
+    span: Span,
+}
+
+impl TaskJob {
+    pub(super) fn run(self) {
+        let TaskJob {
+            shared,
+            i,
+            ticket,
+            args,
+            history,
+            span,
+        } = self;
+        let spec = &shared.plan.atoms[i];
+        let name = spec.atom_name();
+        let result = args.with_refs(|args| {
+            let mut call = Call::new(name, &spec.def().meta, args, &shared.resources);
+            call.listeners = Some(&shared.listeners);
+            call.history = history.as_ref();
+            call.cancel = shared.cancel.as_ref();
+            // The task runs inside its attempt's span, on the pool's thread;
+            // the thread lets go of the span before it tells the result.
+            let called = span.in_scope(|| {
+                std::panic::catch_unwind(AssertUnwindSafe(|| spec.def().exec.call(&call)))
+            });
+            drop(span);
+            match called {
+                Ok(Invocation::Ready(result)) => result,
+                Ok(Invocation::Pending(_)) => Err(not_sync(name)),
+                Err(panic) => Err(Failure::from_panic(name, &*panic)),
+            }
+        });
+        let _ = shared.tx.send((i, ticket, result, true));
+    }
+}
+
+/// A pool job's arguments: up to two held inline, more in a vector.
+enum Args {
+    Few(usize, [Option<Value>; 2]),
+    Many(Vec<Option<Value>>),
+}
+
+impl Args {
+    fn new(mut values: impl ExactSizeIterator<Item = Option<Value>>) -> Args {
+        match values.len() {
+            n @ 0..=2 => Args::Few(n, [values.next().flatten(), values.next().flatten()]),
+            _ => Args::Many(values.collect()),
+        }
+    }
+
+    /// Calls `f` with the arguments as the task call takes them.
+    fn with_refs<R>(&self, f: impl FnOnce(&[Option<&Value>]) -> R) -> R {
+        match self {
+            Args::Few(n, [a, b]) => f(&[a.as_ref(), b.as_ref()][..*n]),
+            Args::Many(values) => {
+                let refs: Vec<Option<&Value>> = values.iter().map(Option::as_ref).collect();
+                f(&refs)
+            }
+        }
+    }
 }
 
 impl<'a> Executors<'a> {
@@ -85,6 +171,7 @@ impl<'a> Executors<'a> {
             out: 0,
             batch: Vec::new(),
             pooled: 0,
+            shared: None,
         }
     }
 
@@ -238,48 +325,42 @@ impl<'a> Executors<'a> {
     /// Readies sync atom `i` for the pool ([`Executors::send`]), its
     /// arguments copied out of storage.
     fn send_to_pool(&mut self, storage: &Storage, i: usize, limit: Option<Duration>, span: Span) {
-        let spec = &storage.plan.atoms[i];
-        let args: Vec<Option<Value>> = storage
-            .plan
-            .arg_sources(i)
-            .iter()
-            .map(|s| storage.source(s).cloned())
-            .collect();
-        let def = spec.def.clone();
-        let resources = Arc::clone(self.ctx.resources);
-        let listeners = self.ctx.listeners.clone();
+        let args = Args::new(
+            storage
+                .plan
+                .arg_sources(i)
+                .iter()
+                .map(|s| storage.source(s).cloned()),
+        );
         let history = storage.history_for(i).cloned();
-        let cancel = self.ctx.cancel.cloned();
-        let name = spec.atom_name().to_owned();
+        let shared = Arc::clone(self.shared.get_or_insert_with(|| {
+            Arc::new(Shared {
+                plan: Arc::clone(&storage.plan),
+                resources: Arc::clone(self.ctx.resources),
+                listeners: self.ctx.listeners.clone(),
+                cancel: self.ctx.cancel.cloned(),
+                tx: self.tx.clone(),
+            })
+        }));
         let ticket = self.ticket(i);
         self.pooled += 1;
-        let tx = self.tx.clone();
         if let Some(limit) = limit {
             // The thread cannot be stopped: the timeout answers for it, and
             // its late result is dropped (its ticket is stale by then).
-            let (tx, atom) = (tx.clone(), name.clone());
+            let tx = self.tx.clone();
+            let atom = storage.plan.atoms[i].atom_name().to_owned();
             self.tasks.spawn(async move {
                 tokio::time::sleep(limit).await;
                 let _ = tx.send((i, ticket, Err(timed_out(&atom, limit)), false));
             });
         }
-        self.batch.push(Box::new(move || {
-            let args: Vec<Option<&Value>> = args.iter().map(Option::as_ref).collect();
-            let mut call = Call::new(&name, &def.meta, &args, &resources);
-            call.listeners = Some(&listeners);
-            call.history = history.as_ref();
-            call.cancel = cancel.as_ref();
-            // The task runs inside its attempt's span, on the pool's thread;
-            // the thread lets go of the span before it tells the result.
-            let called = span
-                .in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(|| def.exec.call(&call))));
-            drop(span);
-            let result = match called {
-                Ok(Invocation::Ready(result)) => result,
-                Ok(Invocation::Pending(_)) => Err(not_sync(&name)),
-                Err(panic) => Err(Failure::from_panic(&name, &*panic)),
-            };
-            let _ = tx.send((i, ticket, result, true));
+        self.batch.push(Job::Task(TaskJob {
+            shared,
+            i,
+            ticket,
+            args,
+            history,
+            span,
         }));
     }
 

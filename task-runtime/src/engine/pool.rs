@@ -32,8 +32,28 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// A job: one call of a sync task, which sends its own result.
-pub(super) type Job = Box<dyn FnOnce() + Send + 'static>;
+use super::executors::TaskJob;
+
+/// A job: one call of a sync task, which sends its own result. Held by
+/// value in the queue, so that handing a task to the pool allocates
+/// nothing of its own.
+pub(super) enum Job {
+    /// A task's call.
+    Task(TaskJob),
+    /// Any other work (the pool's tests).
+    #[cfg(test)]
+    Other(Box<dyn FnOnce() + Send + 'static>),
+}
+
+impl Job {
+    fn run(self) {
+        match self {
+            Job::Task(job) => job.run(),
+            #[cfg(test)]
+            Job::Other(f) => f(),
+        }
+    }
+}
 
 /// How long an idle thread waits for work before it ends.
 const IDLE: Duration = Duration::from_secs(10);
@@ -219,7 +239,7 @@ impl Pool {
                 drop(q);
                 tracing::warn!(error = %e, "cannot start a pool thread; running its tasks here");
                 for job in orphans {
-                    job();
+                    job.run();
                 }
                 return;
             }
@@ -239,7 +259,7 @@ impl Pool {
                 self.spawn(usize::from(spawn));
                 // Jobs catch their tasks' panics and send their results.
                 let since = Instant::now();
-                job();
+                job.run();
                 self.took(since.elapsed());
                 q = self.lock();
                 q.busy -= 1;
@@ -317,10 +337,10 @@ mod tests {
             let (tx, barrier) = (tx.clone(), barrier.clone());
             // Four jobs that each wait for the others: they can only all
             // finish if they run at the same time.
-            pool().submit([Box::new(move || {
+            pool().submit([Job::Other(Box::new(move || {
                 barrier.wait();
                 tx.send(n).unwrap();
-            }) as Job]);
+            }))]);
         }
         let mut got: Vec<i32> = (0..4)
             .map(|_| rx.recv_timeout(Duration::from_secs(10)).unwrap())
@@ -331,7 +351,7 @@ mod tests {
         let before = pool().lock().threads;
         for n in 0..8 {
             let tx = tx.clone();
-            pool().submit([Box::new(move || tx.send(n).unwrap()) as Job]);
+            pool().submit([Job::Other(Box::new(move || tx.send(n).unwrap()))]);
             rx.recv_timeout(Duration::from_secs(10)).unwrap();
         }
         assert!(pool().lock().threads <= before.max(4) + 1);
@@ -344,7 +364,7 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         for _ in 0..200 {
             let tx = tx.clone();
-            pool.submit([Box::new(move || tx.send(()).unwrap()) as Job]);
+            pool.submit([Job::Other(Box::new(move || tx.send(()).unwrap()))]);
         }
         for _ in 0..200 {
             rx.recv_timeout(Duration::from_secs(10)).unwrap();
@@ -368,10 +388,10 @@ mod tests {
         let jobs: Vec<Job> = (0..n)
             .map(|_| {
                 let (tx, barrier) = (tx.clone(), barrier.clone());
-                Box::new(move || {
+                Job::Other(Box::new(move || {
                     barrier.wait();
                     tx.send(()).unwrap();
-                }) as Job
+                }))
             })
             .collect();
         pool.submit(jobs);
