@@ -30,17 +30,11 @@ use tracing::{Instrument, Span};
 
 use super::executor;
 use super::invoke::{settle, start_execute, timed_out, with_timeout, NoopWake, RunCtx};
-use super::pool::{pool, Job};
-use crate::failure::{Failure, FailureKind};
-use crate::flow::ExecutionGraph;
-use crate::listener::Listeners;
-use crate::retry::History;
+use super::job::{not_sync, Args, Job, Later, Shared, TaskJob};
+use super::pool::pool;
+use crate::failure::Failure;
 use crate::storage::Storage;
-use crate::task::{Call, CancelToken, Invocation, Resources};
-
-/// A result that came later: atom, ticket, result, and whether a pool thread
-/// sent it.
-type Later = (usize, u64, Result<Value, Failure>, bool);
+use crate::task::Invocation;
 
 /// How long the loop looks for a result before it sleeps, while sync tasks
 /// are out on the pool: short tasks come back within it, without a wake-up.
@@ -74,87 +68,6 @@ pub(super) struct Executors<'a> {
     pooled: usize,
     /// What every pool job of this run reads, made at the first one.
     shared: Option<Arc<Shared>>,
-}
-
-/// What a run's pool jobs share: one reference count per job instead of
-/// one allocation or count for each of these (jobs are allocated on the
-/// loop's thread and freed on the pool's, so fewer allocations also mean
-/// less contention in the allocator).
-struct Shared {
-    plan: Arc<ExecutionGraph>,
-    resources: Arc<Resources>,
-    listeners: Listeners,
-    cancel: Option<CancelToken>,
-    tx: mpsc::UnboundedSender<Later>,
-}
-
-/// One call of a sync task on the pool's thread: it sends its own result.
-pub(super) struct TaskJob {
-    shared: Arc<Shared>,
-    i: usize,
-    ticket: u64,
-    args: Args,
-    history: Option<Arc<History>>,
-    span: Span,
-}
-
-impl TaskJob {
-    pub(super) fn run(self) {
-        let TaskJob {
-            shared,
-            i,
-            ticket,
-            args,
-            history,
-            span,
-        } = self;
-        let spec = &shared.plan.atoms[i];
-        let name = spec.atom_name();
-        let result = args.with_refs(|args| {
-            let mut call = Call::new(name, &spec.def().meta, args, &shared.resources);
-            call.listeners = Some(&shared.listeners);
-            call.history = history.as_ref();
-            call.cancel = shared.cancel.as_ref();
-            // The task runs inside its attempt's span, on the pool's thread;
-            // the thread lets go of the span before it tells the result.
-            let called = span.in_scope(|| {
-                std::panic::catch_unwind(AssertUnwindSafe(|| spec.def().exec.call(&call)))
-            });
-            drop(span);
-            match called {
-                Ok(Invocation::Ready(result)) => result,
-                Ok(Invocation::Pending(_)) => Err(not_sync(name)),
-                Err(panic) => Err(Failure::from_panic(name, &*panic)),
-            }
-        });
-        let _ = shared.tx.send((i, ticket, result, true));
-    }
-}
-
-/// A pool job's arguments: up to two held inline, more in a vector.
-enum Args {
-    Few(usize, [Option<Value>; 2]),
-    Many(Vec<Option<Value>>),
-}
-
-impl Args {
-    fn new(mut values: impl ExactSizeIterator<Item = Option<Value>>) -> Args {
-        match values.len() {
-            n @ 0..=2 => Args::Few(n, [values.next().flatten(), values.next().flatten()]),
-            _ => Args::Many(values.collect()),
-        }
-    }
-
-    /// Calls `f` with the arguments as the task call takes them.
-    fn with_refs<R>(&self, f: impl FnOnce(&[Option<&Value>]) -> R) -> R {
-        match self {
-            Args::Few(n, [a, b]) => f(&[a.as_ref(), b.as_ref()][..*n]),
-            Args::Many(values) => {
-                let refs: Vec<Option<&Value>> = values.iter().map(Option::as_ref).collect();
-                f(&refs)
-            }
-        }
-    }
 }
 
 impl<'a> Executors<'a> {
@@ -412,11 +325,4 @@ impl<'a> Executors<'a> {
             }
         }
     }
-}
-
-fn not_sync(atom: &str) -> Failure {
-    Failure::new(
-        FailureKind::Task,
-        format!("task `{atom}` says it is sync but returned a future"),
-    )
 }

@@ -5,8 +5,8 @@
 //!
 //! Its files, by concept: `builder` (the engine's settings, compiling it into
 //! a prepared run), `run` (the loop and its group commits), `machine` (what
-//! runs, reverts or retries next: no I/O), `executors` and `pool` (where atoms
-//! run), `invoke` (calling an atom's code: arguments, panics, timeouts),
+//! runs, reverts or retries next: no I/O), `executors`, `pool` and `job` (where
+//! atoms run), `invoke` (calling an atom's code: arguments, panics, timeouts),
 //! `retries`, `links` (deciders), `error` ([`RunError`]) and `done`
 //! ([`Done`]).
 //!
@@ -27,6 +27,7 @@ mod error;
 pub mod executor;
 mod executors;
 mod invoke;
+mod job;
 mod links;
 mod machine;
 mod observe;

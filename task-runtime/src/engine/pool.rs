@@ -32,28 +32,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::executors::TaskJob;
-
-/// A job: one call of a sync task, which sends its own result. Held by
-/// value in the queue, so that handing a task to the pool allocates
-/// nothing of its own.
-pub(super) enum Job {
-    /// A task's call.
-    Task(TaskJob),
-    /// Any other work (the pool's tests).
-    #[cfg(test)]
-    Other(Box<dyn FnOnce() + Send + 'static>),
-}
-
-impl Job {
-    fn run(self) {
-        match self {
-            Job::Task(job) => job.run(),
-            #[cfg(test)]
-            Job::Other(f) => f(),
-        }
-    }
-}
+pub(super) use super::job::Job;
 
 /// How long an idle thread waits for work before it ends.
 const IDLE: Duration = Duration::from_secs(10);
