@@ -41,9 +41,7 @@ impl Job {
 }
 
 /// What a run's pool jobs share: one reference count per job instead of
-/// one allocation or count for each of these (jobs are allocated on the
-/// loop's thread and freed on the pool's, so fewer allocations also mean
-/// less contention in the allocator).
+/// one allocation or count for each of these (see the module documentation).
 pub(super) struct Shared {
     pub(super) plan: Arc<ExecutionGraph>,
     pub(super) resources: Arc<Resources>,
