@@ -1,7 +1,7 @@
-// The three flows of `examples/create_volume.rs`, declared with `flow!`,
+// The three flows of `examples/create_volume/main.rs`, declared with `flow!`,
 // compiled with the example's own source (its tasks, types and transports),
 // and their shapes checked.
-#[path = "../../../../../examples/create_volume.rs"]
+#[path = "../../../../../examples/create_volume/main.rs"]
 #[allow(dead_code)]
 mod example;
 
