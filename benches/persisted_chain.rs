@@ -109,10 +109,11 @@ impl Backend for Counting {
     }
 }
 
-/// The cost of one bare commit: one atom detail saved under a lease, in a
-/// transaction of its own, as the chain's atoms are: `n` atoms recorded
-/// PENDING first (one write), then each one SUCCESS with a small result.
-fn bare_commit(backend: &dyn Backend, n: u32) -> Duration {
+/// A flow of `n` atoms recorded PENDING (one write) under a lease, for the
+/// bare commits: its logbook's id (to delete it), the lease and the atoms.
+/// With `in_order`, the atoms' ids begin with their positions, as the
+/// engine's do, so that neighbours share a page of the index.
+fn bare_flow(backend: &dyn Backend, n: u32, in_order: bool) -> (Uuid, Lease, Vec<AtomDetail>) {
     let book = LogBook::new("bare");
     backend.save_logbook(&book).unwrap();
     let flow = FlowDetail::new(book.uuid, "bare");
@@ -120,10 +121,26 @@ fn bare_commit(backend: &dyn Backend, n: u32) -> Duration {
     let lease = backend
         .acquire_lease(flow.uuid, "bench", Duration::from_secs(600))
         .unwrap();
-    let mut atoms: Vec<AtomDetail> = (0..n)
-        .map(|i| AtomDetail::new(flow.uuid, format!("t{i}"), i))
+    let atoms: Vec<AtomDetail> = (0..n)
+        .map(|i| {
+            let mut atom = AtomDetail::new(flow.uuid, format!("t{i}"), i);
+            if in_order {
+                let mut id = *atom.uuid.as_bytes();
+                id[..4].copy_from_slice(&i.to_be_bytes());
+                atom.uuid = Uuid::new_v8(id);
+            }
+            atom
+        })
         .collect();
     backend.save_atoms(&atoms, Some(&lease)).unwrap();
+    (book.uuid, lease, atoms)
+}
+
+/// The cost of one bare commit: one atom detail saved under a lease, in a
+/// transaction of its own, as the chain's atoms are: `n` atoms recorded
+/// PENDING first (one write), then each one SUCCESS with a small result.
+fn bare_commit(backend: &dyn Backend, n: u32) -> Duration {
+    let (book, lease, mut atoms) = bare_flow(backend, n, false);
     let t = Instant::now();
     for (i, atom) in atoms.iter_mut().enumerate() {
         atom.state = AtomState::Success;
@@ -132,33 +149,15 @@ fn bare_commit(backend: &dyn Backend, n: u32) -> Duration {
         backend.save_atom(atom, Some(&lease)).unwrap();
     }
     let elapsed = t.elapsed();
-    backend.delete_logbook(book.uuid).unwrap();
+    backend.delete_logbook(book).unwrap();
     elapsed / n
 }
 
 /// The cost of a bare commit of a chain step's two rows: atom `i` SUCCESS
 /// with a small result and atom `i + 1` RUNNING, saved together under a
-/// lease by `save_records`, as the engine saves a step, but without it. The
-/// atoms' ids begin with their positions, as the engine's do, so that the
-/// two rows share a page of the index.
+/// lease by `save_records`, as the engine saves a step, but without it.
 fn bare_step(backend: &dyn Backend, n: u32) -> Duration {
-    let book = LogBook::new("bare-step");
-    backend.save_logbook(&book).unwrap();
-    let flow = FlowDetail::new(book.uuid, "bare-step");
-    backend.save_flow(&flow, None).unwrap();
-    let lease = backend
-        .acquire_lease(flow.uuid, "bench", Duration::from_secs(600))
-        .unwrap();
-    let mut atoms: Vec<AtomDetail> = (0..n)
-        .map(|i| {
-            let mut atom = AtomDetail::new(flow.uuid, format!("t{i}"), i);
-            let mut id = *atom.uuid.as_bytes();
-            id[..4].copy_from_slice(&i.to_be_bytes());
-            atom.uuid = Uuid::new_v8(id);
-            atom
-        })
-        .collect();
-    backend.save_atoms(&atoms, Some(&lease)).unwrap();
+    let (book, lease, mut atoms) = bare_flow(backend, n, true);
     let t = Instant::now();
     for i in 0..atoms.len() - 1 {
         atoms[i].state = AtomState::Success;
@@ -171,7 +170,7 @@ fn bare_step(backend: &dyn Backend, n: u32) -> Duration {
             .unwrap();
     }
     let elapsed = t.elapsed();
-    backend.delete_logbook(book.uuid).unwrap();
+    backend.delete_logbook(book).unwrap();
     elapsed / (n - 1)
 }
 
