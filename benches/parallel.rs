@@ -4,10 +4,11 @@
 //! prints markdown tables (median of the runs).
 //!
 //! - `sleep`: 100 independent sync tasks that each sleep 10 ms, unordered,
-//!   `max_workers = 8` (floor: 13 rounds × 10 ms = 0.130 s); the same
-//!   scenario as `parallel_sleep` in `../shared/bench/taskflow_py`; and the
-//!   same with async tasks that await `tokio::time::sleep` (whose timer
-//!   counts whole milliseconds, rounding a deadline up).
+//!   `max_workers = 8` (13 rounds of 8); the same scenario as
+//!   `parallel_sleep` in `../shared/bench/taskflow_py`; and the same with
+//!   async tasks that await `tokio::time::sleep` (whose timer counts whole
+//!   milliseconds, rounding a deadline up). Each row also gives the floor on
+//!   this machine: 13 × the median of 100 sleeps of 10 ms, without an engine.
 //! - `fan-out`: one root task, then N no-op tasks that each read its output,
 //!   in a graph flow, `max_workers = 64`; async tasks (spawned on tokio) and
 //!   sync tasks (run on the engine's pool of threads).

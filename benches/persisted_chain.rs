@@ -6,10 +6,10 @@
 //! commit measured in the same run (one atom detail of a 1,000-atom flow
 //! saved SUCCESS under a lease, each in a transaction of its own, as a chain
 //! saves them) and the ratio of the two; the cost of a bare commit of a
-//! step's two rows (atom i SUCCESS and atom i + 1 RUNNING, saved together
-//! through the backend, without an engine) and the ratio to that; and the
-//! peak memory of a
-//! 10,000-task persisted run (SQLite). Run with `cargo bench --bench
+//! step's two rows (atom i SUCCESS and atom i + 1 RUNNING, written as the
+//! engine writes them and saved together through the backend, without an
+//! engine) and the ratio to that; and the peak memory of a 10,000-task
+//! persisted run (SQLite). Run with `cargo bench --bench
 //! persisted_chain --all-features` (`-- --quick` for a smoke run, `-- --only
 //! NORMAL` for the rows whose backend names that word, to profile); PostgreSQL
 //! and MariaDB rows need the `postgres` / `mysql` features and their servers,
