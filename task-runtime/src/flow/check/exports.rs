@@ -107,6 +107,12 @@ pub(super) const fn ambiguities<'a>(
         while hi < providers.len() && providers[hi] >> 32 == h {
             hi += 1;
         }
+        // A name only one provider gives meets nothing (the usual case: its
+        // atom and name are not read, which in a large flow are cache misses).
+        if hi == lo + 1 {
+            lo = hi;
+            continue;
+        }
         // Each flow where two providers of one name meet unordered, once.
         let mut reported = [u32::MAX; 8];
         let mut a = lo;
