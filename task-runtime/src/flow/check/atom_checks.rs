@@ -37,7 +37,7 @@ pub const fn atom_problems<'a>(
         return;
     }
     let off = t.offsets[i] as usize;
-    let n = arg_count(a.meta);
+    let n = t.offsets[i + 1] as usize - off;
     let mut cursor = ArgCursor::new();
     let mut k = 0;
     while k < n {
@@ -54,7 +54,7 @@ pub const fn atom_problems<'a>(
                 Problem::Missing {
                     atom: i as u32,
                     name,
-                    ty: arg.ty,
+                    ty: arg.ty(),
                     hint,
                     suggestion,
                 },

@@ -234,9 +234,21 @@ pub(super) const fn provided_name<'a>(a: &AtomDesc<'a>, k: usize) -> &'a str {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Arg<'a> {
     pub(super) name: &'a str,
-    /// The type for messages, `""` if unknown.
-    pub(super) ty: &'a str,
+    /// The type as `#[task]` wrote it (see [`Arg::ty`]).
+    written: &'a str,
     pub(super) optional: bool,
+}
+
+impl<'a> Arg<'a> {
+    /// The type for messages, `""` if unknown (worked out only when a
+    /// message needs it: most walks of the arguments read their names).
+    pub(super) const fn ty(&self) -> &'a str {
+        if !self.optional && !str_eq(self.written, UNTYPED) {
+            self.written
+        } else {
+            ""
+        }
+    }
 }
 
 pub(super) const fn params(meta: &TaskMeta) -> &[crate::task::Param] {
@@ -277,7 +289,7 @@ pub const fn arg_type<'t>(meta: &'t TaskMeta, arg: &str) -> &'t str {
     while k < n {
         let a = cursor.next(meta);
         if str_eq(a.name, arg) {
-            return a.ty;
+            return a.ty();
         }
         k += 1;
     }
@@ -327,14 +339,9 @@ impl ArgCursor {
             self.param += 1;
             let required = matches!(p.kind, ParamKind::Required);
             if required || matches!(p.kind, ParamKind::Optional) {
-                let ty = text(&p.ty);
                 return Arg {
                     name: text(&p.name),
-                    ty: if required && !str_eq(ty, UNTYPED) {
-                        ty
-                    } else {
-                        ""
-                    },
+                    written: text(&p.ty),
                     optional: !required,
                 };
             }
@@ -342,7 +349,7 @@ impl ArgCursor {
         self.extra += 1;
         Arg {
             name: text(&extra(meta)[self.extra - 1]),
-            ty: "",
+            written: UNTYPED,
             optional: false,
         }
     }

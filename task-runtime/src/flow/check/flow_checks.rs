@@ -103,7 +103,7 @@ pub const fn flow_problems<'a>(
     while c < end {
         let a = &d.atoms[c];
         let off = t.offsets[c] as usize;
-        let n = arg_count(a.meta);
+        let n = t.offsets[c + 1] as usize - off;
         let mut cursor = ArgCursor::new();
         let mut k = 0;
         while k < n {
