@@ -568,40 +568,47 @@ struct Resolved {
     cycles: Vec<FlowError>,
 }
 
-/// Checks the flow with [`check`]'s functions and reads each argument's
-/// source from [`check::fill_sources`]' table.
-fn resolve(d: &FlowDesc<'_>, specs: &[TaskSpec], unused: UnusedInputs) -> Resolved {
-    let filled = Filled::new(d);
-    let t = filled.tables();
-    let flow = check::node_name(d, 0);
-    let graphs = check::has_graph(d);
-    let mut r = Resolved {
-        arg_starts: Vec::with_capacity(specs.len() + 1),
-        args: Vec::with_capacity(filled.sources.len()),
-        injected: Vec::new(),
-        data_edges: Vec::new(),
-        link_ends: Vec::with_capacity(d.links.len()),
-        errors: Vec::new(),
-        cycles: Vec::new(),
-    };
-    // The children of graph flows that must run before others, as flat
-    // `(from, to)` node pairs: data edges, then links.
-    let mut ordered: Vec<u32> = Vec::new();
-    for (i, spec) in specs.iter().enumerate() {
-        r.arg_starts.push(r.args.len() as u32);
+impl Resolved {
+    fn new(atoms: usize, args: usize) -> Resolved {
+        Resolved {
+            arg_starts: Vec::with_capacity(atoms + 1),
+            args: Vec::with_capacity(args),
+            injected: Vec::new(),
+            data_edges: Vec::new(),
+            link_ends: Vec::new(),
+            errors: Vec::new(),
+            cycles: Vec::new(),
+        }
+    }
+
+    /// Binds the arguments of atom `i` of `specs` (of flow `flow`), in
+    /// `value_args` order: an injected one to its value, argument `k` (of
+    /// name `arg`, optional or not) otherwise to `source(k, arg, optional)`. The type of each value read from another
+    /// atom is checked against the argument's; `read(provider)` is told of
+    /// each. Then `revert_rebind` is checked.
+    fn bind(
+        &mut self,
+        flow: &str,
+        specs: &[TaskSpec],
+        i: usize,
+        mut source: impl FnMut(usize, &str, bool) -> check::Source,
+        mut read: impl FnMut(u32),
+    ) {
+        let spec = &specs[i];
+        self.arg_starts.push(self.args.len() as u32);
         // The value parameters, whose types are checked against their
         // providers' (`requires = [..]` names, after them, have none).
         let mut params = spec.def.meta.params.iter().filter(|p| p.is_value());
-        for (k, (arg, _)) in spec.def.meta.value_args().enumerate() {
+        for (k, (arg, optional)) in spec.def.meta.value_args().enumerate() {
             let param = params.next();
             if let Some((_, value)) = spec.injected().iter().rev().find(|(a, _)| a == arg) {
                 let source = match value {
                     Ok(v) => {
-                        r.injected.push(v.clone());
-                        ArgSource::Inject(r.injected.len() as u32 - 1)
+                        self.injected.push(v.clone());
+                        ArgSource::Inject(self.injected.len() as u32 - 1)
                     }
                     Err(message) => {
-                        r.errors.push(FlowError::BadValue {
+                        self.errors.push(FlowError::BadValue {
                             flow: flow.to_owned(),
                             owner: format!("task `{}`", spec.atom_name()),
                             name: arg.to_owned(),
@@ -610,28 +617,19 @@ fn resolve(d: &FlowDesc<'_>, specs: &[TaskSpec], unused: UnusedInputs) -> Resolv
                         ArgSource::Absent
                     }
                 };
-                r.args.push(source);
+                self.args.push(source);
                 continue;
             }
-            r.args.push(match check::source(&t, i, k) {
+            self.args.push(match source(k, arg, optional) {
                 check::Source::Missing | check::Source::Skipped => ArgSource::Absent,
                 check::Source::Input(input) => ArgSource::Input(input),
                 check::Source::Output { atom, elem } => {
-                    let edge = if graphs {
-                        check::data_edge(d, i as u32, atom)
-                    } else {
-                        None
-                    };
-                    if let Some((scope, from, to)) = edge {
-                        let pos = |node: u32| d.nodes[node as usize].pos;
-                        r.data_edges.push((scope, pos(from), pos(to)));
-                        ordered.extend([from, to]);
-                    }
+                    read(atom);
                     let provider = &specs[atom as usize];
                     if let Some(param) = param {
                         let found = provider.def.meta.output_type(elem as usize);
                         if let Some(found) = found.filter(|t| param.accepts(t) == Some(false)) {
-                            r.errors
+                            self.errors
                                 .push(type_mismatch(flow, spec, param, provider, found));
                         }
                     }
@@ -645,7 +643,7 @@ fn resolve(d: &FlowDesc<'_>, specs: &[TaskSpec], unused: UnusedInputs) -> Resolv
         }
         for (arg, _) in spec.revert_rebinds() {
             if !spec.def.meta.value_args().any(|(n, _)| n == arg.as_ref()) {
-                r.errors.push(FlowError::UnknownArgument {
+                self.errors.push(FlowError::UnknownArgument {
                     flow: flow.to_owned(),
                     atom: spec.atom_name().to_owned(),
                     what: "revert_rebind",
@@ -659,6 +657,35 @@ fn resolve(d: &FlowDesc<'_>, specs: &[TaskSpec], unused: UnusedInputs) -> Resolv
                 });
             }
         }
+    }
+}
+
+/// Checks the flow with [`check`]'s functions and reads each argument's
+/// source from [`check::fill_sources`]' table.
+fn resolve(d: &FlowDesc<'_>, specs: &[TaskSpec], unused: UnusedInputs) -> Resolved {
+    let filled = Filled::new(d);
+    let t = filled.tables();
+    let flow = check::node_name(d, 0);
+    let graphs = check::has_graph(d);
+    let mut r = Resolved::new(specs.len(), filled.sources.len());
+    // The children of graph flows that must run before others, as flat
+    // `(from, to)` node pairs: data edges, then links.
+    let mut ordered: Vec<u32> = Vec::new();
+    let mut data_edges = Vec::new();
+    for i in 0..specs.len() {
+        let data_edge = |atom| {
+            if let Some((scope, from, to)) = check::data_edge(d, i as u32, atom) {
+                let pos = |node: u32| d.nodes[node as usize].pos;
+                data_edges.push((scope, pos(from), pos(to)));
+                ordered.extend([from, to]);
+            }
+        };
+        let source = |k, _: &str, _| check::source(&t, i, k);
+        if graphs {
+            r.bind(flow, specs, i, source, data_edge);
+        } else {
+            r.bind(flow, specs, i, source, |_| {});
+        }
         let found = problems(|r| check::atom_problems(d, &t, i, r));
         r.errors
             .extend(found.into_iter().filter_map(|p| flow_error(d, p, unused)));
@@ -670,7 +697,8 @@ fn resolve(d: &FlowDesc<'_>, specs: &[TaskSpec], unused: UnusedInputs) -> Resolv
     });
     r.errors
         .extend(found.into_iter().filter_map(|p| flow_error(d, p, unused)));
-    r.data_edges.sort_unstable();
+    data_edges.sort_unstable();
+    r.data_edges = data_edges;
     for (k, link) in d.links.iter().enumerate() {
         // Each end once (`check::link_nodes` would find both again); a link
         // outside a graph flow orders nothing (the walk reports it).
@@ -798,19 +826,11 @@ pub(super) fn compile(
     if !too_large.is_empty() {
         return Err(FlowErrors::new(too_large));
     }
-    let lists = Lists::new(&atoms);
-    let described = Described::new(&shape, &atoms, &lists, inputs);
-    let d = described.desc();
-    if !check::within_limits(&d) {
-        let found = problems(|r| check::limit_problems(&d, r));
-        let errors = found.into_iter().filter_map(|p| flow_error(&d, p, unused));
-        return Err(FlowErrors::new(errors.collect()));
-    }
-    let resolved = resolve(&d, &atoms, unused);
+    let (resolved, bodies) = checked(&shape, &atoms, inputs, unused)?;
     let mut compiler = Compiler {
         root: &shape,
         specs: &atoms,
-        bodies: described.bodies,
+        bodies,
         shapes: 0,
         data_edges: resolved.data_edges,
         link_ends: resolved.link_ends,
@@ -852,7 +872,6 @@ pub(super) fn compile(
     for (a, b) in edges {
         graph.add_edge(NodeIndex::new(a as usize), NodeIndex::new(b as usize), ());
     }
-    drop(lists);
     Ok(ExecutionGraph {
         flow: shape.name,
         atoms,
@@ -866,6 +885,26 @@ pub(super) fn compile(
         deciders,
         guards,
     })
+}
+
+/// The flow described and checked by [`check`]'s functions: its arguments'
+/// sources and the errors found, and each shape's node and first link.
+fn checked(
+    shape: &Shape,
+    atoms: &[TaskSpec],
+    inputs: &[&str],
+    unused: UnusedInputs,
+) -> Result<(Resolved, Vec<(u32, u32)>), FlowErrors> {
+    let lists = Lists::new(atoms);
+    let described = Described::new(shape, atoms, &lists, inputs);
+    let d = described.desc();
+    if !check::within_limits(&d) {
+        let found = problems(|r| check::limit_problems(&d, r));
+        let errors = found.into_iter().filter_map(|p| flow_error(&d, p, unused));
+        return Err(FlowErrors::new(errors.collect()));
+    }
+    let resolved = resolve(&d, atoms, unused);
+    Ok((resolved, described.bodies))
 }
 
 impl<'f> Compiler<'f> {
