@@ -4,7 +4,8 @@
 //! `taskwire::flow!` evaluates them in `const` items, so a flow that cannot run
 //! does not build; the runtime builder ([`Flow::compile`](super::Flow::compile))
 //! runs the same functions on a description of the flow it was given (with
-//! `Vec` storage): it reads each argument's source from [`fill_sources`], takes
+//! `Vec` storage; a flat flow without problems, the usual case, is resolved by
+//! a walk of its atoms instead, held to these checks by its tests): it reads each argument's source from [`fill_sources`], takes
 //! the problems from [`atom_problems`] and [`flow_problems`] as [`Problem`]s,
 //! and words them with the same writers ([`write_missing`],
 //! [`write_ambiguous`], [`write_duplicate`], [`write_link_outside_graph`],
@@ -104,6 +105,7 @@ pub use packed::{
 };
 pub use problems::{write_problem, Problem, Report};
 pub use suggest::{edit_distance, nearest, Nearest, MAX_SUGGESTED_LEN};
+pub(crate) use tables::hash;
 pub use tables::{
     data_edge, fill_name_keys, fill_names, fill_offsets, fill_provider_keys, fill_providers,
     fill_sources, names, offsets, provider_count, providers, requirement_count, source, sources,

@@ -9,7 +9,7 @@ use super::*;
 /// FNV-1a, 32 bits: names are sorted and searched by hash, and compared as
 /// text only when their hashes are equal (cheap in `const` evaluation, where
 /// every step costs).
-pub(super) const fn hash(s: &str) -> u32 {
+pub(crate) const fn hash(s: &str) -> u32 {
     let b = s.as_bytes();
     let n = b.len();
     let mut h: u32 = 0x811c_9dc5;

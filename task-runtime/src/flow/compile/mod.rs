@@ -19,6 +19,15 @@
 //! ([`Param::types`], [`TaskMeta::output_types`](crate::task::TaskMeta));
 //! a value of unknown type (JSON) is not checked. Every problem is
 //! collected; nothing stops at the first.
+//!
+//! One case skips the description and its tables: a flat flow (linear or
+//! unordered, atoms only, no retry, no links) without problems, the usual
+//! case, whose names resolve by a walk of its atoms ([`flat`]). A flat flow
+//! with any problem the checks report is left to them, so every error is
+//! still theirs; the tests of [`flat`] hold it to the checks on random flat
+//! flows, and the random-flow test holds both to a reference resolver.
+
+mod flat;
 
 use std::ops::Range;
 
@@ -826,7 +835,10 @@ pub(super) fn compile(
     if !too_large.is_empty() {
         return Err(FlowErrors::new(too_large));
     }
-    let (resolved, bodies) = checked(&shape, &atoms, inputs, unused)?;
+    let (resolved, bodies) = match flat::resolve(&shape, &atoms, inputs, unused) {
+        Some(resolved) => (resolved, vec![(0, 0)]),
+        None => checked(&shape, &atoms, inputs, unused)?,
+    };
     let mut compiler = Compiler {
         root: &shape,
         specs: &atoms,
