@@ -1005,6 +1005,19 @@ impl<'f> Compiler<'f> {
         let mut sources = Ends::None;
         let mut prev = Ends::None;
         for child in children {
+            if let ShapeNode::Atom(i) = *child {
+                // An atom follows what came before (the usual child, on a
+                // path of its own: no `Sub` to make).
+                self.task(i);
+                for &a in prev.as_slice() {
+                    self.edges.push((a, i));
+                }
+                if matches!(sources, Ends::None) {
+                    sources = Ends::One(i);
+                }
+                prev = Ends::One(i);
+                continue;
+            }
             let sub = self.node(child);
             if sub.range.is_empty() {
                 continue;
