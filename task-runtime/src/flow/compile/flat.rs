@@ -43,9 +43,6 @@ pub(super) fn resolve(
     if nested || shape.retry.is_some() || !shape.links.is_empty() {
         return None;
     }
-    if !distinct(specs.len(), |i| specs[i].atom_name()) {
-        return None;
-    }
     if !linear && !distinct_in(&specs.iter().flat_map(provided).collect::<Vec<_>>()) {
         // Two children of an unordered flow provide one name.
         return None;
@@ -57,7 +54,11 @@ pub(super) fn resolve(
     // the first name the atom before does not provide (a chain never
     // needs it), then kept up to date.
     let mut nearest: Option<HashMap<&str, (u32, u32)>> = None;
+    // The atoms' names, keyed for `distinct` in the same pass (a large
+    // flow's atoms are read once).
+    let mut names = Vec::with_capacity(specs.len());
     for (i, spec) in specs.iter().enumerate() {
+        names.push(name_key(spec.atom_name(), i));
         let names = spec.provides().names();
         if names.len() > check::MAX_OUTPUTS || !fits(spec) || !known_args(spec) {
             return None;
@@ -115,6 +116,9 @@ pub(super) fn resolve(
     if unused == UnusedInputs::Deny && used.contains(&false) {
         return None;
     }
+    if !distinct_keys(names, |i| specs[i].atom_name()) {
+        return None;
+    }
     r.arg_starts.push(r.args.len() as u32);
     Some(r)
 }
@@ -158,12 +162,20 @@ fn known_args(spec: &TaskSpec) -> bool {
         && spec.injected().iter().all(|(arg, _)| known(arg))
 }
 
-/// Whether no two of the `n` names `name(i)` are equal: sorted by hash
-/// (the checks' own), the names of one hash compared.
+/// Name `name`, the `i`-th, as a key for [`distinct_keys`]: its hash (the
+/// checks' own) and `i`.
+fn name_key(name: &str, i: usize) -> u64 {
+    (u64::from(check::hash(name)) << 32) | i as u64
+}
+
+/// Whether no two of the `n` names `name(i)` are equal.
 fn distinct<'a>(n: usize, name: impl Fn(usize) -> &'a str) -> bool {
-    let mut keys: Vec<u64> = (0..n)
-        .map(|i| (u64::from(check::hash(name(i))) << 32) | i as u64)
-        .collect();
+    distinct_keys((0..n).map(|i| name_key(name(i), i)).collect(), name)
+}
+
+/// Whether no two names are equal, given their [`name_key`]s: sorted by
+/// hash, the names of one hash compared.
+fn distinct_keys<'a>(mut keys: Vec<u64>, name: impl Fn(usize) -> &'a str) -> bool {
     sort_keys(&mut keys);
     let name = |key: &u64| name(*key as u32 as usize);
     keys.chunk_by(|a, b| a >> 32 == b >> 32)
