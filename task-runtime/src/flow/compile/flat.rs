@@ -1,8 +1,11 @@
-//! The usual case, resolved without the checks' tables: a flat flow (linear
-//! or unordered, atoms only, no retry, no links). Its names resolve by a walk
-//! of its atoms: in a linear flow each argument reads the nearest earlier
-//! atom that provides its name (most often the atom just before, which is
-//! looked at first), else a declared input; in an unordered flow, an input.
+//! The usual case, resolved without the checks' tables: a flat flow (atoms
+//! only, no retry, no links). Its names resolve by a walk of its atoms: in a
+//! linear flow each argument reads the nearest earlier atom that provides
+//! its name (most often the atom just before, which is looked at first); in
+//! a graph flow, the one other atom that provides it, which must come
+//! earlier in the flow (a graph whose data flow backwards is left to the
+//! checks, which look for cycles); in an unordered flow, no atom. Else it
+//! reads the declared input of that name.
 //!
 //! Nothing here reports a problem: a flow with anything [`check`]'s
 //! functions would report (a missing value, two atoms of one name, an
@@ -10,10 +13,10 @@
 //! when those are denied) is declined, and [`checked`](super::checked) finds
 //! and words every error as the flow macro does. So is a flow with an atom
 //! that gives two of its outputs one name (rare, and not worth a rule of its
-//! own here). So this path only has to
-//! agree with the checks on the sources of a flow without problems: the
-//! random-flow tests hold both to the same reference, and the tests below
-//! hold this path to the checks on flat flows, problems and all.
+//! own here). So this path only has to agree with the checks on the sources
+//! of a flow without problems: the random-flow tests hold both to the same
+//! reference, and the tests below hold this path to the checks on flat
+//! flows, problems and all.
 
 use std::collections::HashMap;
 
@@ -31,11 +34,7 @@ pub(super) fn resolve(
     inputs: &[&str],
     unused: UnusedInputs,
 ) -> Option<Resolved> {
-    let linear = match shape.kind {
-        FlowKind::Linear => true,
-        FlowKind::Unordered => false,
-        FlowKind::Graph => return None,
-    };
+    let kind = shape.kind;
     let nested = shape
         .children
         .iter()
@@ -43,10 +42,12 @@ pub(super) fn resolve(
     if nested || shape.retry.is_some() || !shape.links.is_empty() {
         return None;
     }
-    if !linear && !distinct_in(&specs.iter().flat_map(provided).collect::<Vec<_>>()) {
-        // Two children of an unordered flow provide one name.
-        return None;
-    }
+    // In a graph or unordered flow, the provider of each name: one at most
+    // (two children that provide one name are an ambiguity).
+    let unique = match kind {
+        FlowKind::Linear => HashMap::new(),
+        FlowKind::Graph | FlowKind::Unordered => unique_providers(specs)?,
+    };
     let flow: &str = &shape.name;
     let mut used = vec![false; inputs.len()];
     let mut r = Resolved::new(specs.len(), specs.len());
@@ -54,6 +55,7 @@ pub(super) fn resolve(
     // the first name the atom before does not provide (a chain never
     // needs it), then kept up to date.
     let mut nearest: Option<HashMap<&str, (u32, u32)>> = None;
+    let mut data_edges = Vec::new();
     // The atoms' names, keyed for `distinct` in the same pass (a large
     // flow's atoms are read once).
     let mut names = Vec::with_capacity(specs.len());
@@ -66,7 +68,7 @@ pub(super) fn resolve(
         if names.len() > 1 && !distinct(names.len(), |k| &names[k]) {
             return None;
         }
-        let mut missing = false;
+        let mut decline = false;
         let source = |_, arg: &str, optional| {
             let name = spec
                 .rebind
@@ -74,9 +76,8 @@ pub(super) fn resolve(
                 .rev()
                 .find(|(a, _)| a == arg)
                 .map_or(arg, |(_, from)| from.as_ref());
-            let found = match i.checked_sub(1) {
-                Some(_) if !linear => None,
-                Some(prev) => {
+            let found = match (kind, i.checked_sub(1)) {
+                (FlowKind::Linear, Some(prev)) => {
                     let before = provided(&specs[prev]).position(|n| n == name);
                     match before {
                         Some(elem) => Some((prev as u32, elem as u32)),
@@ -86,7 +87,18 @@ pub(super) fn resolve(
                         }
                     }
                 }
-                None => None,
+                (FlowKind::Graph, _) => {
+                    let other = unique.get(name).filter(|(p, _)| *p as usize != i);
+                    if let Some(&(p, _)) = other {
+                        // A provider later in the flow (a cycle, maybe), or
+                        // an input of the same name (an ambiguity): left to
+                        // the checks.
+                        decline |= p as usize > i || inputs.contains(&name);
+                        data_edges.push((0, p, i as u32));
+                    }
+                    other.copied()
+                }
+                _ => None,
             };
             if let Some((atom, elem)) = found {
                 return check::Source::Output { atom, elem };
@@ -98,13 +110,13 @@ pub(super) fn resolve(
                 }
                 None if optional => check::Source::Skipped,
                 None => {
-                    missing = true;
+                    decline = true;
                     check::Source::Missing
                 }
             }
         };
         r.bind(flow, specs, i, source, |_| {});
-        if missing {
+        if decline {
             return None;
         }
         if let Some(map) = &mut nearest {
@@ -120,6 +132,8 @@ pub(super) fn resolve(
         return None;
     }
     r.arg_starts.push(r.args.len() as u32);
+    data_edges.sort_unstable();
+    r.data_edges = data_edges;
     Some(r)
 }
 
@@ -137,6 +151,20 @@ fn providers(specs: &[TaskSpec]) -> HashMap<&str, (u32, u32)> {
         }
     }
     map
+}
+
+/// The provider of each name among `specs`, as `(atom, element)`, or
+/// `None` if two provide one.
+fn unique_providers(specs: &[TaskSpec]) -> Option<HashMap<&str, (u32, u32)>> {
+    let mut map = HashMap::new();
+    for (i, spec) in specs.iter().enumerate() {
+        for (elem, name) in provided(spec).enumerate() {
+            if map.insert(name, (i as u32, elem as u32)).is_some() {
+                return None;
+            }
+        }
+    }
+    Some(map)
 }
 
 /// Whether the names the atom gives to the task's outputs fit them
@@ -182,11 +210,6 @@ fn distinct_keys<'a>(mut keys: Vec<u64>, name: impl Fn(usize) -> &'a str) -> boo
         .all(|run| (1..run.len()).all(|j| run[..j].iter().all(|k| name(k) != name(&run[j]))))
 }
 
-/// [`distinct`] for names in a list.
-fn distinct_in(names: &[&str]) -> bool {
-    distinct(names.len(), |i| names[i])
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -216,9 +239,10 @@ mod tests {
     /// arguments rebound or injected, outputs renamed to fit or not, two
     /// outputs of one name.
     fn random_flat(rng: &mut Lcg, case: u32) -> Flow {
-        let mut flow = match rng.below(2) {
+        let mut flow = match rng.below(3) {
             0 => Flow::linear(format!("flow{case}")),
-            _ => Flow::unordered(format!("flow{case}")),
+            1 => Flow::unordered(format!("flow{case}")),
+            _ => Flow::graph(format!("flow{case}")),
         };
         for j in 0..1 + rng.below(6) {
             let name = match rng.below(40) {
@@ -257,6 +281,11 @@ mod tests {
         flow
     }
 
+    /// [`distinct`] for names in a list.
+    fn distinct_in(names: &[&str]) -> bool {
+        distinct(names.len(), |i| names[i])
+    }
+
     fn words(errors: &[FlowError]) -> Vec<String> {
         errors.iter().map(ToString::to_string).collect()
     }
@@ -264,7 +293,8 @@ mod tests {
     #[test]
     fn flat_flows_resolve_as_the_checks_do_or_are_left_to_them() {
         let mut rng = Lcg(11);
-        let (mut resolved, mut declined) = (0, 0);
+        let (mut resolved, mut declined, mut backward) = (0, 0, 0);
+        let mut graphs = 0;
         for case in 0..10_000 {
             let Flow { shape, atoms } = random_flat(&mut rng, case);
             let inputs: Vec<&str> = ["a", "b", "c", "x", "e"]
@@ -282,29 +312,44 @@ mod tests {
             match flat {
                 Some(flat) => {
                     resolved += 1;
+                    graphs += (shape.kind == FlowKind::Graph) as u32;
+                    assert_eq!(flat.data_edges, checked.data_edges, "{at}");
                     assert_eq!(words(&flat.errors), words(&checked.errors), "{at}");
                     assert_eq!(flat.arg_starts, checked.arg_starts, "{at}");
                     assert_eq!(flat.args, checked.args, "{at}");
                     assert_eq!(flat.injected, checked.injected, "{at}");
                 }
                 None => {
-                    // Only a flow with a problem the checks report, or
-                    // with two outputs of one name.
+                    // Only a flow with a problem the checks report, with
+                    // two outputs of one name, or a graph whose data flow
+                    // backwards.
                     declined += 1;
                     let twice =
                         (atoms.iter()).any(|a| !distinct_in(&provided(a).collect::<Vec<_>>()));
-                    assert!(twice || !checked.errors.is_empty(), "declined, {at}");
+                    let backwards = (0..atoms.len()).any(|i| {
+                        let args = &checked.args
+                            [checked.arg_starts[i] as usize..checked.arg_starts[i + 1] as usize];
+                        args.iter()
+                            .any(|a| matches!(a, ArgSource::Atom(s) if s.atom as usize > i))
+                    });
+                    let graph = shape.kind == FlowKind::Graph;
+                    backward += (graph && backwards && checked.errors.is_empty()) as u32;
+                    assert!(
+                        twice || graph && backwards || !checked.errors.is_empty(),
+                        "declined, {at}"
+                    );
                 }
             }
         }
         assert!(
-            resolved > 500 && declined > 500,
-            "{resolved} resolved, {declined} declined"
+            resolved > 500 && graphs > 100 && declined > 500 && backward > 10,
+            "{resolved} resolved ({graphs} graphs), {declined} declined \
+             ({backward} valid graphs whose data flow backwards)"
         );
     }
 
     #[test]
-    fn a_chain_resolves_here_and_a_graph_or_nested_flow_does_not() {
+    fn chains_and_fan_outs_resolve_here_and_nested_flows_do_not() {
         let step = |i: u32| {
             let task = FnTask::new("inc").requires(["v"]).provides("v");
             TaskSpec::from(task.run(|_| Ok(json!(0))))
@@ -326,13 +371,37 @@ mod tests {
             };
             assert_eq!(flat.args[i as usize], ArgSource::Atom(slot));
         }
-        let mut graph = Flow::graph("graph");
-        graph.push(step(0));
+        assert!(flat.data_edges.is_empty());
+        // A fan-out: one root, leaves that read it.
+        let mut fan_out = Flow::graph("fan_out");
+        fan_out.push(FnTask::new("root").provides("x").run(|_| Ok(json!(1))));
+        for i in 0..10 {
+            let leaf = FnTask::new(format!("leaf{i}")).requires(["x"]);
+            fan_out.push(leaf.run(|_| Ok(json!(null))));
+        }
+        let Flow { shape, atoms } = fan_out;
+        let flat = resolve(&shape, &atoms, &[], UnusedInputs::Deny).expect("flat");
+        let root = ArgSource::Atom(Slot {
+            atom: 0,
+            elem: None,
+        });
+        assert_eq!(flat.args, vec![root; 10]);
+        assert_eq!(
+            flat.data_edges,
+            (1..=10).map(|i| (0, 0, i)).collect::<Vec<_>>()
+        );
+        // A graph written backwards (the reader first) is valid, but left to
+        // the checks; so is a nested flow.
+        let mut backwards = Flow::graph("backwards");
+        backwards.push(step(1)).push(step(0));
         let mut nested = Flow::linear("nested");
-        nested.push(step(0)).push(chain);
-        for flow in [graph, nested] {
+        nested.push(chain).push(step(100));
+        for flow in [backwards, nested] {
             let Flow { shape, atoms } = flow;
             assert!(resolve(&shape, &atoms, &["v0"], UnusedInputs::Deny).is_none());
+            let (checked, _) = super::super::checked(&shape, &atoms, &["v0"], UnusedInputs::Deny)
+                .expect("within the limits");
+            assert_eq!(words(&checked.errors), Vec::<String>::new());
         }
     }
 

@@ -20,9 +20,10 @@
 //! a value of unknown type (JSON) is not checked. Every problem is
 //! collected; nothing stops at the first.
 //!
-//! One case skips the description and its tables: a flat flow (linear or
-//! unordered, atoms only, no retry, no links) without problems, the usual
-//! case, whose names resolve by a walk of its atoms ([`flat`]). A flat flow
+//! One case skips the description and its tables: a flat flow (atoms only,
+//! no retry, no links; a graph flow's data flowing forwards) without
+//! problems, the usual case, whose names resolve by a walk of its atoms
+//! ([`flat`]). A flat flow
 //! with any problem the checks report is left to them, so every error is
 //! still theirs; the tests of [`flat`] hold it to the checks on random flat
 //! flows, and the random-flow test holds both to a reference resolver.
