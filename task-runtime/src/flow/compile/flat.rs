@@ -61,11 +61,11 @@ pub(super) fn resolve(
     let mut names = Vec::with_capacity(specs.len());
     for (i, spec) in specs.iter().enumerate() {
         names.push(name_key(spec.atom_name(), i));
-        let names = spec.provides().names();
-        if names.len() > check::MAX_OUTPUTS || !fits(spec) || !known_args(spec) {
+        let outputs = spec.provides().names();
+        if outputs.len() > check::MAX_OUTPUTS || !fits(spec) || !known_args(spec) {
             return None;
         }
-        if names.len() > 1 && !distinct(names.len(), |k| &names[k]) {
+        if outputs.len() > 1 && !distinct(outputs.len(), |k| &outputs[k]) {
             return None;
         }
         let mut decline = false;
