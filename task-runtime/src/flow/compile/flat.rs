@@ -1,24 +1,28 @@
 //! The usual case, resolved without the checks' tables: a flat flow (atoms
-//! only, no retry, no links). Its names resolve by a walk of its atoms: in a
-//! linear flow each argument reads the nearest earlier atom that provides
-//! its name (most often the atom just before, which is looked at first); in
-//! a graph flow, the one other atom that provides it, which must come
-//! earlier in the flow (a graph whose data flow backwards is left to the
-//! checks, which look for cycles); in an unordered flow, no atom. Else it
-//! reads the declared input of that name.
+//! only, no retry; links only in a graph flow). Its names resolve by a walk
+//! of its atoms: in a linear flow each argument reads the nearest earlier
+//! atom that provides its name (most often the atom just before, which is
+//! looked at first); in a graph flow, the one other atom that provides it
+//! (a data edge); in an unordered flow, no atom. Else it reads the declared
+//! input of that name. A graph flow's links name its atoms, found in the
+//! sorted table of their names' hashes; when a data edge or a link goes from
+//! a later atom to an earlier one, the graph is searched for a cycle.
 //!
 //! Nothing here reports a problem: a flow with anything [`check`]'s
 //! functions would report (a missing value, two atoms of one name, an
 //! ambiguity, an unknown argument, outputs that do not fit, an unread input
-//! when those are denied) is declined, and [`checked`](super::checked) finds
-//! and words every error as the flow macro does. So is a flow with an atom
-//! that gives two of its outputs one name (rare, and not worth a rule of its
-//! own here). So this path only has to agree with the checks on the sources
-//! of a flow without problems: the random-flow tests hold both to the same
-//! reference, and the tests below hold this path to the checks on flat
-//! flows, problems and all.
+//! when those are denied, a link end that names no atom, a cycle) is
+//! declined, and [`checked`](super::checked) finds and words every error as
+//! the flow macro does. So is a flow with an atom that gives two of its
+//! outputs one name (rare, and not worth a rule of its own here). So this
+//! path only has to agree with the checks on the sources of a flow without
+//! problems: the random-flow tests hold both to the same reference, and the
+//! tests below hold this path to the checks on flat flows, problems and all.
 
 use std::collections::HashMap;
+
+use petgraph::algo::is_cyclic_directed;
+use petgraph::graph::DiGraph;
 
 use super::{check, sort_keys, Resolved, Shape, ShapeNode, UnusedInputs};
 #[cfg(test)]
@@ -39,7 +43,8 @@ pub(super) fn resolve(
         .children
         .iter()
         .any(|c| matches!(c, ShapeNode::Flow(_)));
-    if nested || shape.retry.is_some() || !shape.links.is_empty() {
+    let has_links = !shape.links.is_empty();
+    if nested || shape.retry.is_some() || has_links && kind != FlowKind::Graph {
         return None;
     }
     // In a graph or unordered flow, the provider of each name: one at most
@@ -90,10 +95,8 @@ pub(super) fn resolve(
                 (FlowKind::Graph, _) => {
                     let other = unique.get(name).filter(|(p, _)| *p as usize != i);
                     if let Some(&(p, _)) = other {
-                        // A provider later in the flow (a cycle, maybe), or
-                        // an input of the same name (an ambiguity): left to
-                        // the checks.
-                        decline |= p as usize > i || inputs.contains(&name);
+                        // An input of the same name is an ambiguity.
+                        decline |= inputs.contains(&name);
                         data_edges.push((0, p, i as u32));
                     }
                     other.copied()
@@ -128,8 +131,28 @@ pub(super) fn resolve(
     if unused == UnusedInputs::Deny && used.contains(&false) {
         return None;
     }
-    if !distinct_keys(names, |i| specs[i].atom_name()) {
-        return None;
+    let atom_name = |i: usize| specs[i].atom_name();
+    let names = distinct_keys(names, atom_name)?;
+    // Each link's ends: the atoms they name.
+    let atom = |name: &str| {
+        let hash = u64::from(check::hash(name));
+        let at = names.partition_point(|k| k >> 32 < hash);
+        let run = names[at..].iter().take_while(|k| *k >> 32 == hash);
+        run.map(|&k| k as u32)
+            .find(|&i| atom_name(i as usize) == name)
+    };
+    let mut links = Vec::with_capacity(shape.links.len());
+    for (from, to) in &shape.links {
+        links.push((atom(from)?, atom(to)?));
+    }
+    r.link_ends = links.iter().map(|&(a, b)| (Some(a), Some(b))).collect();
+    // Edges that all go forwards make no cycle; otherwise look for one.
+    let edges = (data_edges.iter().map(|&(_, p, c)| (p, c))).chain(links.iter().copied());
+    if edges.clone().any(|(a, b)| a >= b) {
+        let graph = DiGraph::<(), (), u32>::from_edges(edges);
+        if is_cyclic_directed(&graph) {
+            return None;
+        }
     }
     r.arg_starts.push(r.args.len() as u32);
     data_edges.sort_unstable();
@@ -198,16 +221,18 @@ fn name_key(name: &str, i: usize) -> u64 {
 
 /// Whether no two of the `n` names `name(i)` are equal.
 fn distinct<'a>(n: usize, name: impl Fn(usize) -> &'a str) -> bool {
-    distinct_keys((0..n).map(|i| name_key(name(i), i)).collect(), name)
+    distinct_keys((0..n).map(|i| name_key(name(i), i)).collect(), name).is_some()
 }
 
-/// Whether no two names are equal, given their [`name_key`]s: sorted by
-/// hash, the names of one hash compared.
-fn distinct_keys<'a>(mut keys: Vec<u64>, name: impl Fn(usize) -> &'a str) -> bool {
+/// The [`name_key`]s sorted, if no two names are equal: sorted by hash, the
+/// names of one hash compared.
+fn distinct_keys<'a>(mut keys: Vec<u64>, name: impl Fn(usize) -> &'a str) -> Option<Vec<u64>> {
     sort_keys(&mut keys);
     let name = |key: &u64| name(*key as u32 as usize);
-    keys.chunk_by(|a, b| a >> 32 == b >> 32)
-        .all(|run| (1..run.len()).all(|j| run[..j].iter().all(|k| name(k) != name(&run[j]))))
+    let distinct = keys
+        .chunk_by(|a, b| a >> 32 == b >> 32)
+        .all(|run| (1..run.len()).all(|j| run[..j].iter().all(|k| name(k) != name(&run[j]))));
+    distinct.then_some(keys)
 }
 
 #[cfg(test)]
@@ -230,7 +255,7 @@ mod tests {
         }
 
         fn name(&mut self) -> &'static str {
-            ["a", "b", "c", "d", "e"][self.below(5) as usize]
+            ["a", "b", "c", "d", "e", "f", "g", "h"][self.below(8) as usize]
         }
     }
 
@@ -278,6 +303,34 @@ mod tests {
             };
             flow.push(spec);
         }
+        // Links between children (or to a name no child has), mostly in
+        // graph flows (elsewhere they are a mistake).
+        let graph = flow.kind() == FlowKind::Graph;
+        let children: Vec<String> = flow.children().map(|c| c.name().to_owned()).collect();
+        let links = match graph {
+            true => rng.below(4),
+            false => (rng.below(8) == 0) as u64,
+        };
+        for _ in 0..links {
+            // Mostly from an earlier child to a later one; now and then
+            // backwards (a cycle, maybe) or to a name no child has.
+            // (A link from a child to itself, now and then: a cycle.)
+            let n = children.len() as u64;
+            let a = rng.below(n) as usize;
+            let b = match rng.below(12) {
+                0 => a,
+                _ => (a + 1 + rng.below(n.max(2) - 1) as usize) % n as usize,
+            };
+            let (a, b) = match rng.below(4) {
+                0 => (a.max(b), a.min(b)),
+                _ => (a.min(b), a.max(b)),
+            };
+            let to = match rng.below(20) {
+                0 => "nothing".to_owned(),
+                _ => children[b].clone(),
+            };
+            flow = flow.link(children[a].clone(), to);
+        }
         flow
     }
 
@@ -293,13 +346,19 @@ mod tests {
     #[test]
     fn flat_flows_resolve_as_the_checks_do_or_are_left_to_them() {
         let mut rng = Lcg(11);
-        let (mut resolved, mut declined, mut backward) = (0, 0, 0);
-        let mut graphs = 0;
-        for case in 0..10_000 {
-            let Flow { shape, atoms } = random_flat(&mut rng, case);
-            let inputs: Vec<&str> = ["a", "b", "c", "x", "e"]
+        let (mut resolved, mut declined) = (0, 0);
+        // Resolved graphs: with links, and with an edge from a later atom
+        // to an earlier one (searched for cycles).
+        let (mut linked, mut backward) = (0, 0);
+        for case in 0..40_000 {
+            let flow = random_flat(&mut rng, case);
+            let Flow { shape, atoms } = flow.clone();
+            // Inputs mostly among the names no atom provides (in a graph
+            // flow, an input and an atom of one name are an ambiguity).
+            let given = |n: &str| atoms.iter().any(|a| provided(a).any(|p| p == n));
+            let inputs: Vec<&str> = ["a", "b", "c", "x", "e", "f", "g", "h"]
                 .into_iter()
-                .filter(|_| rng.below(3) > 0)
+                .filter(|n| rng.below(6) < if given(n) { 1 } else { 4 })
                 .collect();
             let unused = match rng.below(3) {
                 0 => UnusedInputs::Deny,
@@ -308,48 +367,42 @@ mod tests {
             let flat = resolve(&shape, &atoms, &inputs, unused);
             let (checked, _) =
                 super::super::checked(&shape, &atoms, &inputs, unused).expect("within the limits");
-            let at = format!("case {case}, inputs {inputs:?}, {unused:?}: {atoms:#?}");
+            let at = format!("case {case}, inputs {inputs:?}, {unused:?}: {shape:#?} {atoms:#?}");
             match flat {
                 Some(flat) => {
                     resolved += 1;
-                    graphs += (shape.kind == FlowKind::Graph) as u32;
+                    linked += !shape.links.is_empty() as u32;
+                    let edges = (flat.data_edges.iter().map(|&(_, a, b)| (Some(a), Some(b))))
+                        .chain(flat.link_ends.iter().copied());
+                    backward += edges.clone().any(|(a, b)| a >= b) as u32;
                     assert_eq!(flat.data_edges, checked.data_edges, "{at}");
+                    assert_eq!(flat.link_ends, checked.link_ends, "{at}");
                     assert_eq!(words(&flat.errors), words(&checked.errors), "{at}");
                     assert_eq!(flat.arg_starts, checked.arg_starts, "{at}");
                     assert_eq!(flat.args, checked.args, "{at}");
                     assert_eq!(flat.injected, checked.injected, "{at}");
                 }
                 None => {
-                    // Only a flow with a problem the checks report, with
-                    // two outputs of one name, or a graph whose data flow
-                    // backwards.
+                    // Only a flow that does not compile (a problem the
+                    // checks report, a cycle, a bad link), or with two
+                    // outputs of one name.
                     declined += 1;
                     let twice =
                         (atoms.iter()).any(|a| !distinct_in(&provided(a).collect::<Vec<_>>()));
-                    let backwards = (0..atoms.len()).any(|i| {
-                        let args = &checked.args
-                            [checked.arg_starts[i] as usize..checked.arg_starts[i + 1] as usize];
-                        args.iter()
-                            .any(|a| matches!(a, ArgSource::Atom(s) if s.atom as usize > i))
-                    });
-                    let graph = shape.kind == FlowKind::Graph;
-                    backward += (graph && backwards && checked.errors.is_empty()) as u32;
-                    assert!(
-                        twice || graph && backwards || !checked.errors.is_empty(),
-                        "declined, {at}"
-                    );
+                    let fails = super::super::compile(flow, &inputs, unused).is_err();
+                    assert!(twice || fails, "declined, {at}");
                 }
             }
         }
         assert!(
-            resolved > 500 && graphs > 100 && declined > 500 && backward > 10,
-            "{resolved} resolved ({graphs} graphs), {declined} declined \
-             ({backward} valid graphs whose data flow backwards)"
+            resolved > 1_000 && linked > 100 && backward > 40 && declined > 1_000,
+            "{resolved} resolved ({linked} with links, {backward} with an edge backwards), \
+             {declined} declined"
         );
     }
 
     #[test]
-    fn chains_and_fan_outs_resolve_here_and_nested_flows_do_not() {
+    fn chains_fan_outs_and_acyclic_graphs_resolve_here_nested_flows_do_not() {
         let step = |i: u32| {
             let task = FnTask::new("inc").requires(["v"]).provides("v");
             TaskSpec::from(task.run(|_| Ok(json!(0))))
@@ -390,18 +443,30 @@ mod tests {
             flat.data_edges,
             (1..=10).map(|i| (0, 0, i)).collect::<Vec<_>>()
         );
-        // A graph written backwards (the reader first) is valid, but left to
-        // the checks; so is a nested flow.
+        // A graph written backwards (the reader first) resolves too, once
+        // searched for a cycle.
         let mut backwards = Flow::graph("backwards");
         backwards.push(step(1)).push(step(0));
+        let Flow { shape, atoms } = backwards.clone();
+        let flat = resolve(&shape, &atoms, &["v0"], UnusedInputs::Deny).expect("acyclic");
+        assert_eq!(flat.data_edges, vec![(0, 1, 0)]);
+        // A link back makes a cycle, and a nested flow is not flat: both
+        // are left to the checks, which find the cycle.
+        let cyclic = backwards.link("t1", "t0");
         let mut nested = Flow::linear("nested");
         nested.push(chain).push(step(100));
-        for flow in [backwards, nested] {
-            let Flow { shape, atoms } = flow;
+        for (flow, fails) in [(cyclic, true), (nested, false)] {
+            let Flow { shape, atoms } = flow.clone();
             assert!(resolve(&shape, &atoms, &["v0"], UnusedInputs::Deny).is_none());
-            let (checked, _) = super::super::checked(&shape, &atoms, &["v0"], UnusedInputs::Deny)
-                .expect("within the limits");
-            assert_eq!(words(&checked.errors), Vec::<String>::new());
+            let compiled = super::super::compile(flow, &["v0"], UnusedInputs::Deny);
+            let errors = compiled.err().map(|e| e.to_string());
+            assert_eq!(errors.is_some(), fails, "{errors:?}");
+            if let Some(errors) = errors {
+                assert!(
+                    errors.contains("`t1` -> `t0` -> `t1` form a cycle"),
+                    "{errors}"
+                );
+            }
         }
     }
 

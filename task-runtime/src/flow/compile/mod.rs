@@ -21,9 +21,8 @@
 //! collected; nothing stops at the first.
 //!
 //! One case skips the description and its tables: a flat flow (atoms only,
-//! no retry, no links; a graph flow's data flowing forwards) without
-//! problems, the usual case, whose names resolve by a walk of its atoms
-//! ([`flat`]). A flat flow
+//! no retry; links only in a graph flow) without problems, the usual case,
+//! whose names resolve by a walk of its atoms ([`flat`]). A flat flow
 //! with any problem the checks report is left to them, so every error is
 //! still theirs; the tests of [`flat`] hold it to the checks on random flat
 //! flows, and the random-flow test holds both to a reference resolver.
