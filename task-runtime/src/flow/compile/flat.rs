@@ -1,6 +1,7 @@
 //! The usual case, resolved without the checks' tables: a flat flow (atoms
-//! only, no retry; links only in a graph flow). Its names resolve by a walk
-//! of its atoms: in a linear flow each argument reads the nearest earlier
+//! only, no retry; links only in a graph flow), or a tree of linear flows
+//! without retries or links, which sees what the linear flow of its atoms
+//! in order would. Its names resolve by a walk of its atoms: in a linear flow each argument reads the nearest earlier
 //! atom that provides its name (most often the atom just before, which is
 //! looked at first); in a graph flow, the one other atom that provides it
 //! (a data edge); in an unordered flow, no atom. Else it reads the declared
@@ -31,22 +32,30 @@ use crate::flow::FlowKind;
 use crate::task::{Provides, TaskSpec};
 
 /// The sources of a flat flow's arguments (and the errors of their values'
-/// types), or `None` for a flow that is not flat or has a problem.
+/// types), with the node and first link of each of its flows as
+/// [`checked`](super::checked) gives them; or `None` for a flow that is not
+/// flat or has a problem.
 pub(super) fn resolve(
     shape: &Shape,
     specs: &[TaskSpec],
     inputs: &[&str],
     unused: UnusedInputs,
-) -> Option<Resolved> {
+) -> Option<(Resolved, Vec<(u32, u32)>)> {
     let kind = shape.kind;
-    let nested = shape
-        .children
-        .iter()
-        .any(|c| matches!(c, ShapeNode::Flow(_)));
-    let has_links = !shape.links.is_empty();
-    if nested || shape.retry.is_some() || has_links && kind != FlowKind::Graph {
-        return None;
-    }
+    let shapes = match kind {
+        // Linear flows nested in linear flows see what the linear flow of
+        // their atoms in order would (each flow passes on what its last
+        // provider of a name gives).
+        FlowKind::Linear => linear_tree(shape)?,
+        FlowKind::Graph | FlowKind::Unordered => {
+            let nested = (shape.children.iter()).any(|c| matches!(c, ShapeNode::Flow(_)));
+            let has_links = !shape.links.is_empty();
+            if nested || shape.retry.is_some() || has_links && kind != FlowKind::Graph {
+                return None;
+            }
+            1
+        }
+    };
     // In a graph or unordered flow, the provider of each name: one at most
     // (two children that provide one name are an ambiguity).
     let unique = match kind {
@@ -157,7 +166,21 @@ pub(super) fn resolve(
     r.arg_starts.push(r.args.len() as u32);
     data_edges.sort_unstable();
     r.data_edges = data_edges;
-    Some(r)
+    // The flows' nodes and first links: the root's, node 0 and link 0; the
+    // nested linear flows' are read by nothing (they take no links).
+    Some((r, vec![(0, 0); shapes]))
+}
+
+/// How many flows a tree of linear flows holds, itself included; `None` if
+/// a flow in it is not linear, or has a retry or links.
+fn linear_tree(shape: &Shape) -> Option<usize> {
+    if shape.kind != FlowKind::Linear || shape.retry.is_some() || !shape.links.is_empty() {
+        return None;
+    }
+    (shape.children.iter()).try_fold(1, |n, child| match child {
+        ShapeNode::Atom(_) => Some(n),
+        ShapeNode::Flow(flow) => Some(n + linear_tree(flow)?),
+    })
 }
 
 /// The names atom `spec` provides.
@@ -269,7 +292,23 @@ mod tests {
             1 => Flow::unordered(format!("flow{case}")),
             _ => Flow::graph(format!("flow{case}")),
         };
-        for j in 0..1 + rng.below(6) {
+        // In a linear flow, now and then a run of its atoms in a nested
+        // flow: mostly linear (a tree of linear flows is walked), sometimes
+        // not (left to the checks).
+        let atoms = 1 + rng.below(6);
+        let nest = match (flow.kind(), rng.below(3)) {
+            (FlowKind::Linear, 0) => {
+                let (a, b) = (rng.below(atoms + 1), rng.below(atoms + 1));
+                let sub = match rng.below(5) {
+                    0 => Flow::unordered(format!("sub{case}")),
+                    _ => Flow::linear(format!("sub{case}")),
+                };
+                Some((a.min(b), a.max(b), sub))
+            }
+            _ => None,
+        };
+        let mut specs = Vec::new();
+        for j in 0..atoms {
             let name = match rng.below(40) {
                 0 => "t0".to_owned(),
                 _ => format!("t{j}"),
@@ -301,7 +340,27 @@ mod tests {
                 1 => spec.provides_each_as([rng.name(), rng.name()]),
                 _ => spec,
             };
-            flow.push(spec);
+            specs.push(spec);
+        }
+        match nest {
+            Some((a, b, mut sub)) => {
+                let mut specs = specs.into_iter();
+                for spec in specs.by_ref().take(a as usize) {
+                    flow.push(spec);
+                }
+                for spec in specs.by_ref().take((b - a) as usize) {
+                    sub.push(spec);
+                }
+                flow.push(sub);
+                for spec in specs {
+                    flow.push(spec);
+                }
+            }
+            None => {
+                for spec in specs {
+                    flow.push(spec);
+                }
+            }
         }
         // Links between children (or to a name no child has), mostly in
         // graph flows (elsewhere they are a mistake).
@@ -350,6 +409,8 @@ mod tests {
         // Resolved graphs: with links, and with an edge from a later atom
         // to an earlier one (searched for cycles).
         let (mut linked, mut backward) = (0, 0);
+        // Resolved trees of linear flows.
+        let mut nested = 0;
         for case in 0..40_000 {
             let flow = random_flat(&mut rng, case);
             let Flow { shape, atoms } = flow.clone();
@@ -369,8 +430,9 @@ mod tests {
                 super::super::checked(&shape, &atoms, &inputs, unused).expect("within the limits");
             let at = format!("case {case}, inputs {inputs:?}, {unused:?}: {shape:#?} {atoms:#?}");
             match flat {
-                Some(flat) => {
+                Some((flat, bodies)) => {
                     resolved += 1;
+                    nested += (bodies.len() > 1) as u32;
                     linked += !shape.links.is_empty() as u32;
                     let edges = (flat.data_edges.iter().map(|&(_, a, b)| (Some(a), Some(b))))
                         .chain(flat.link_ends.iter().copied());
@@ -389,20 +451,23 @@ mod tests {
                     declined += 1;
                     let twice =
                         (atoms.iter()).any(|a| !distinct_in(&provided(a).collect::<Vec<_>>()));
+                    // (Or one that nests a flow the walk does not take.)
+                    let unordered = (shape.children.iter())
+                        .any(|c| matches!(c, ShapeNode::Flow(f) if f.kind != FlowKind::Linear));
                     let fails = super::super::compile(flow, &inputs, unused).is_err();
-                    assert!(twice || fails, "declined, {at}");
+                    assert!(twice || unordered || fails, "declined, {at}");
                 }
             }
         }
         assert!(
-            resolved > 1_000 && linked > 100 && backward > 40 && declined > 1_000,
-            "{resolved} resolved ({linked} with links, {backward} with an edge backwards), \
-             {declined} declined"
+            resolved > 1_000 && linked > 100 && backward > 40 && nested > 100 && declined > 1_000,
+            "{resolved} resolved ({linked} with links, {backward} with an edge backwards, \
+             {nested} nested), {declined} declined"
         );
     }
 
     #[test]
-    fn chains_fan_outs_and_acyclic_graphs_resolve_here_nested_flows_do_not() {
+    fn chains_fan_outs_acyclic_graphs_and_linear_trees_are_walked() {
         let step = |i: u32| {
             let task = FnTask::new("inc").requires(["v"]).provides("v");
             TaskSpec::from(task.run(|_| Ok(json!(0))))
@@ -415,7 +480,7 @@ mod tests {
             chain.push(step(i));
         }
         let Flow { shape, atoms } = chain.clone();
-        let flat = resolve(&shape, &atoms, &["v0"], UnusedInputs::Deny).expect("flat");
+        let (flat, _) = resolve(&shape, &atoms, &["v0"], UnusedInputs::Deny).expect("flat");
         assert_eq!(flat.args[0], ArgSource::Input(0));
         for i in 1..100 {
             let slot = Slot {
@@ -433,7 +498,7 @@ mod tests {
             fan_out.push(leaf.run(|_| Ok(json!(null))));
         }
         let Flow { shape, atoms } = fan_out;
-        let flat = resolve(&shape, &atoms, &[], UnusedInputs::Deny).expect("flat");
+        let (flat, _) = resolve(&shape, &atoms, &[], UnusedInputs::Deny).expect("flat");
         let root = ArgSource::Atom(Slot {
             atom: 0,
             elem: None,
@@ -448,14 +513,27 @@ mod tests {
         let mut backwards = Flow::graph("backwards");
         backwards.push(step(1)).push(step(0));
         let Flow { shape, atoms } = backwards.clone();
-        let flat = resolve(&shape, &atoms, &["v0"], UnusedInputs::Deny).expect("acyclic");
+        let (flat, _) = resolve(&shape, &atoms, &["v0"], UnusedInputs::Deny).expect("acyclic");
         assert_eq!(flat.data_edges, vec![(0, 1, 0)]);
-        // A link back makes a cycle, and a nested flow is not flat: both
-        // are left to the checks, which find the cycle.
-        let cyclic = backwards.link("t1", "t0");
+        // A chain nested in a linear flow: the atom after it reads its last.
         let mut nested = Flow::linear("nested");
-        nested.push(chain).push(step(100));
-        for (flow, fails) in [(cyclic, true), (nested, false)] {
+        nested.push(chain.clone()).push(step(100));
+        let Flow { shape, atoms } = nested;
+        let (flat, bodies) = resolve(&shape, &atoms, &["v0"], UnusedInputs::Deny).expect("linear");
+        let last = Slot {
+            atom: 99,
+            elem: None,
+        };
+        assert_eq!(flat.args[100], ArgSource::Atom(last));
+        assert_eq!(bodies.len(), 2);
+        // A link back makes a cycle, and an unordered flow in a linear one
+        // is not flat: both are left to the checks, which find the cycle.
+        let cyclic = backwards.link("t1", "t0");
+        let mut around = Flow::unordered("around");
+        around.push(step(100));
+        let mut mixed = Flow::linear("mixed");
+        mixed.push(chain).push(around);
+        for (flow, fails) in [(cyclic, true), (mixed, false)] {
             let Flow { shape, atoms } = flow.clone();
             assert!(resolve(&shape, &atoms, &["v0"], UnusedInputs::Deny).is_none());
             let compiled = super::super::compile(flow, &["v0"], UnusedInputs::Deny);

@@ -21,8 +21,9 @@
 //! collected; nothing stops at the first.
 //!
 //! One case skips the description and its tables: a flat flow (atoms only,
-//! no retry; links only in a graph flow) without problems, the usual case,
-//! whose names resolve by a walk of its atoms ([`flat`]). A flat flow
+//! no retry; links only in a graph flow) or a tree of linear flows, without
+//! problems, the usual case, whose names resolve by a walk of its atoms
+//! ([`flat`]). A flat flow
 //! with any problem the checks report is left to them, so every error is
 //! still theirs; the tests of [`flat`] hold it to the checks on random flat
 //! flows, and the random-flow test holds both to a reference resolver.
@@ -836,7 +837,7 @@ pub(super) fn compile(
         return Err(FlowErrors::new(too_large));
     }
     let (resolved, bodies) = match flat::resolve(&shape, &atoms, inputs, unused) {
-        Some(resolved) => (resolved, vec![(0, 0)]),
+        Some(resolved) => resolved,
         None => checked(&shape, &atoms, inputs, unused)?,
     };
     let mut compiler = Compiler {
