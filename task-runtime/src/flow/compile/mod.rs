@@ -23,10 +23,10 @@
 //! One case skips the description and its tables: a flat flow (atoms only,
 //! no retry; links only in a graph flow) or a tree of linear flows, without
 //! problems, the usual case, whose names resolve by a walk of its atoms
-//! ([`flat`]). A flat flow
-//! with any problem the checks report is left to them, so every error is
-//! still theirs; the tests of [`flat`] hold it to the checks on random flat
-//! flows, and the random-flow test holds both to a reference resolver.
+//! ([`flat`]). Such a flow with any problem the checks report is left to
+//! them, so every error is still theirs; the tests of [`flat`] hold the walk
+//! to the checks on random flat flows, and the random-flow test holds both
+//! to a reference resolver.
 
 mod flat;
 
