@@ -353,12 +353,7 @@ impl Storage {
                 }
                 None if optional => {}
                 None => {
-                    let from = spec
-                        .rebind
-                        .iter()
-                        .rev()
-                        .find(|(a, _)| a == arg)
-                        .map_or(arg, |(_, from)| from.as_ref());
+                    let from = spec.reads(arg);
                     missing.push(match from == arg {
                         true => format!("argument `{arg}` has no value"),
                         false => format!("argument `{arg}` (read from `{from}`) has no value"),

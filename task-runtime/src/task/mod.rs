@@ -402,6 +402,13 @@ impl TaskSpec {
         self.provides.as_ref().unwrap_or(&self.def.meta.provides)
     }
 
+    /// The name argument `arg` reads: what the last `rebind` of it names,
+    /// else its own name.
+    pub(crate) fn reads<'a>(&'a self, arg: &'a str) -> &'a str {
+        let rebound = self.rebind.iter().rev().find(|(a, _)| a == arg);
+        rebound.map_or(arg, |(_, from)| from.as_ref())
+    }
+
     /// The atom's name.
     pub fn atom_name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.def.meta.name)

@@ -60,7 +60,10 @@ pub(super) fn resolve(
     // (two children that provide one name are an ambiguity).
     let unique = match kind {
         FlowKind::Linear => HashMap::new(),
-        FlowKind::Graph | FlowKind::Unordered => unique_providers(specs)?,
+        FlowKind::Graph | FlowKind::Unordered => match providers(specs) {
+            (map, false) => map,
+            (_, true) => return None,
+        },
     };
     let flow: &str = &shape.name;
     let mut used = vec![false; inputs.len()];
@@ -84,19 +87,14 @@ pub(super) fn resolve(
         }
         let mut decline = false;
         let source = |_, arg: &str, optional| {
-            let name = spec
-                .rebind
-                .iter()
-                .rev()
-                .find(|(a, _)| a == arg)
-                .map_or(arg, |(_, from)| from.as_ref());
+            let name = spec.reads(arg);
             let found = match (kind, i.checked_sub(1)) {
                 (FlowKind::Linear, Some(prev)) => {
                     let before = provided(&specs[prev]).position(|n| n == name);
                     match before {
                         Some(elem) => Some((prev as u32, elem as u32)),
                         None => {
-                            let map = nearest.get_or_insert_with(|| providers(&specs[..i]));
+                            let map = nearest.get_or_insert_with(|| providers(&specs[..i]).0);
                             map.get(name).copied()
                         }
                     }
@@ -132,9 +130,7 @@ pub(super) fn resolve(
             return None;
         }
         if let Some(map) = &mut nearest {
-            for (elem, name) in provided(spec).enumerate() {
-                map.insert(name, (i as u32, elem as u32));
-            }
+            add_provider(map, i, spec);
         }
     }
     if unused == UnusedInputs::Deny && used.contains(&false) {
@@ -188,29 +184,25 @@ fn provided(spec: &TaskSpec) -> impl Iterator<Item = &str> {
     spec.provides().names().iter().map(AsRef::as_ref)
 }
 
-/// The nearest provider of each name among `specs`, as `(atom, element)`.
-fn providers(specs: &[TaskSpec]) -> HashMap<&str, (u32, u32)> {
+/// The nearest provider of each name among `specs`, as `(atom, element)`,
+/// and whether a name is provided twice.
+fn providers(specs: &[TaskSpec]) -> (HashMap<&str, (u32, u32)>, bool) {
     let mut map = HashMap::new();
+    let mut twice = false;
     for (i, spec) in specs.iter().enumerate() {
-        for (elem, name) in provided(spec).enumerate() {
-            map.insert(name, (i as u32, elem as u32));
-        }
+        twice |= add_provider(&mut map, i, spec);
     }
-    map
+    (map, twice)
 }
 
-/// The provider of each name among `specs`, as `(atom, element)`, or
-/// `None` if two provide one.
-fn unique_providers(specs: &[TaskSpec]) -> Option<HashMap<&str, (u32, u32)>> {
-    let mut map = HashMap::new();
-    for (i, spec) in specs.iter().enumerate() {
-        for (elem, name) in provided(spec).enumerate() {
-            if map.insert(name, (i as u32, elem as u32)).is_some() {
-                return None;
-            }
-        }
+/// Adds what atom `i` provides to `map`, in place of earlier providers;
+/// whether it provides a name `map` held.
+fn add_provider<'s>(map: &mut HashMap<&'s str, (u32, u32)>, i: usize, spec: &'s TaskSpec) -> bool {
+    let mut twice = false;
+    for (elem, name) in provided(spec).enumerate() {
+        twice |= map.insert(name, (i as u32, elem as u32)).is_some();
     }
-    Some(map)
+    twice
 }
 
 /// Whether the names the atom gives to the task's outputs fit them

@@ -740,12 +740,11 @@ fn type_mismatch(
     found: &ValueType,
 ) -> FlowError {
     let arg = param.name.as_ref();
-    let rebound = spec.rebind.iter().rev().find(|(a, _)| a == arg);
     FlowError::TypeMismatch {
         flow: flow.to_owned(),
         atom: spec.atom_name().to_owned(),
         arg: arg.to_owned(),
-        name: rebound.map_or(arg, |(_, from)| from.as_ref()).to_owned(),
+        name: spec.reads(arg).to_owned(),
         expected: param.types[0].written().to_owned(),
         provider: provider.atom_name().to_owned(),
         found: found.written().to_owned(),
