@@ -8,11 +8,14 @@
 //!   `parallel_sleep` in `../shared/bench/taskflow_py`; and the same with
 //!   async tasks that await `tokio::time::sleep` (whose timer counts whole
 //!   milliseconds, rounding a deadline up). Each row also gives the floor on
-//!   this machine: 13 × the median of 100 sleeps of 10 ms, without an engine.
+//!   this machine: 13 × the median of 100 sleeps of 10 ms, without an engine,
+//!   how long a sleep lasted inside the run, and the engine's hand-offs: the
+//!   time from a task's end to the start of the task that took its place.
 //! - `fan-out`: one root task, then N no-op tasks that each read its output,
 //!   in a graph flow, `max_workers = 64`; async tasks (spawned on tokio) and
 //!   sync tasks (run on the engine's pool of threads).
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -23,20 +26,28 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn sleep_flow(async_tasks: bool) -> Flow {
+type Spans = Arc<Mutex<Vec<(Instant, Instant)>>>;
+
+fn sleep_flow(async_tasks: bool, spans: &Spans) -> Flow {
     let mut flow = Flow::unordered("sleepers");
     for i in 0..100 {
         let task = FnTask::new(format!("sleep{i}"));
+        let spans = spans.clone();
         flow.push(if async_tasks {
-            task.run_async(|_| {
-                Box::pin(async {
+            task.run_async(move |_| {
+                let spans = spans.clone();
+                Box::pin(async move {
+                    let t = Instant::now();
                     tokio::time::sleep(Duration::from_millis(10)).await;
+                    spans.lock().unwrap().push((t, Instant::now()));
                     Ok(json!(null))
                 })
             })
         } else {
-            task.run(|_| {
+            task.run(move |_| {
+                let t = Instant::now();
                 std::thread::sleep(Duration::from_millis(10));
+                spans.lock().unwrap().push((t, Instant::now()));
                 Ok(json!(null))
             })
         });
@@ -113,23 +124,53 @@ fn sleep_floor(async_tasks: bool) -> Duration {
 }
 
 fn sleep_scenario(runs: usize) {
-    println!("| scenario | max_workers | runs | wall median (s) | floor: 13 × median sleep (s) |");
-    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| scenario | max_workers | runs | wall median (s) | floor: 13 × median sleep (s) \
+         | a sleep in the run (ms) | hand-off, median / p90 (µs) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for (label, async_tasks) in [("sync", false), ("async", true)] {
+        let (mut slept, mut gaps) = (Vec::new(), Vec::new());
         let wall = time(runs, || {
+            let spans = Spans::default();
+            let flow = sleep_flow(async_tasks, &spans);
             let t = Instant::now();
-            Engine::new(sleep_flow(async_tasks))
-                .max_workers(8)
-                .run()
-                .expect("runs");
-            t.elapsed()
+            Engine::new(flow).max_workers(8).run().expect("runs");
+            let wall = t.elapsed();
+            let spans = spans.lock().unwrap();
+            slept.extend(spans.iter().map(|(start, end)| *end - *start));
+            gaps.extend(hand_offs(&spans, 8));
+            wall
         });
+        let p90 = {
+            gaps.sort();
+            gaps[gaps.len() * 9 / 10]
+        };
         println!(
-            "| 100 × sleep 10 ms, unordered, {label} | 8 | {runs} | {:.4} | {:.4} |",
+            "| 100 × sleep 10 ms, unordered, {label} | 8 | {runs} | {:.4} | {:.4} | {:.2} | {:.0} / {:.0} |",
             wall.as_secs_f64(),
             sleep_floor(async_tasks).as_secs_f64(),
+            median(slept).as_secs_f64() * 1e3,
+            median(gaps).as_secs_f64() * 1e6,
+            p90.as_secs_f64() * 1e6,
         );
     }
+}
+
+/// The engine's hand-offs in a run of tasks `workers` at a time: the k-th
+/// task to start (k ≥ `workers`) could start once the (k − `workers`)-th
+/// had ended, so the time between those is what the engine took to see
+/// the end and start the next.
+fn hand_offs(spans: &[(Instant, Instant)], workers: usize) -> Vec<Duration> {
+    let mut starts: Vec<Instant> = spans.iter().map(|s| s.0).collect();
+    let mut ends: Vec<Instant> = spans.iter().map(|s| s.1).collect();
+    starts.sort();
+    ends.sort();
+    starts[workers..]
+        .iter()
+        .zip(&ends)
+        .map(|(start, end)| start.saturating_duration_since(*end))
+        .collect()
 }
 
 fn fan_out_scenario(label: &str, n: usize, async_tasks: bool, runs: usize) {
