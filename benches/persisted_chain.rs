@@ -16,98 +16,16 @@
 //! the ZooKeeper row the `zookeeper` feature and ZooKeeper on 127.0.0.1:2181
 //! (its logbooks are deleted afterwards).
 
+#[path = "../tests/common/watched.rs"]
+mod watched;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use taskwire::persistence::{
-    self, AtomDetail, Backend, FlowDetail, Lease, LogBook, LogBookSummary, PersistenceError, Uuid,
-};
-use taskwire::{AtomState, Engine, Flow, Task, TaskSpec};
-
-/// A backend that counts the writes (each one a commit) it passes on.
-#[derive(Debug)]
-struct Counting {
-    inner: Arc<dyn Backend>,
-    writes: AtomicU64,
-}
-
-impl Counting {
-    fn write<T>(&self, result: T) -> T {
-        self.writes.fetch_add(1, Ordering::Relaxed);
-        result
-    }
-}
-
-impl Backend for Counting {
-    fn url(&self) -> &str {
-        self.inner.url()
-    }
-    fn save_logbook(&self, book: &LogBook) -> Result<(), PersistenceError> {
-        self.write(self.inner.save_logbook(book))
-    }
-    fn load_logbook(&self, uuid: Uuid) -> Result<LogBook, PersistenceError> {
-        self.inner.load_logbook(uuid)
-    }
-    fn list_logbooks(&self) -> Result<Vec<LogBookSummary>, PersistenceError> {
-        self.inner.list_logbooks()
-    }
-    fn delete_logbook(&self, uuid: Uuid) -> Result<(), PersistenceError> {
-        self.write(self.inner.delete_logbook(uuid))
-    }
-    fn save_flow(&self, flow: &FlowDetail, lease: Option<&Lease>) -> Result<(), PersistenceError> {
-        self.write(self.inner.save_flow(flow, lease))
-    }
-    fn load_flow(&self, uuid: Uuid) -> Result<(FlowDetail, Vec<AtomDetail>), PersistenceError> {
-        self.inner.load_flow(uuid)
-    }
-    fn list_flows(&self, logbook: Uuid) -> Result<Vec<FlowDetail>, PersistenceError> {
-        self.inner.list_flows(logbook)
-    }
-    fn save_atoms(
-        &self,
-        atoms: &[AtomDetail],
-        lease: Option<&Lease>,
-    ) -> Result<(), PersistenceError> {
-        self.write(self.inner.save_atoms(atoms, lease))
-    }
-    fn save_atom(&self, atom: &AtomDetail, lease: Option<&Lease>) -> Result<(), PersistenceError> {
-        self.write(self.inner.save_atom(atom, lease))
-    }
-    fn save_records(
-        &self,
-        flow: Option<&FlowDetail>,
-        atoms: &[AtomDetail],
-        lease: Option<&Lease>,
-    ) -> Result<(), PersistenceError> {
-        self.write(self.inner.save_records(flow, atoms, lease))
-    }
-    fn acquire_lease(
-        &self,
-        flow: Uuid,
-        owner: &str,
-        ttl: Duration,
-    ) -> Result<Lease, PersistenceError> {
-        self.write(self.inner.acquire_lease(flow, owner, ttl))
-    }
-    fn take_over_lease(
-        &self,
-        flow: Uuid,
-        owner: &str,
-        ttl: Duration,
-    ) -> Result<Lease, PersistenceError> {
-        self.write(self.inner.take_over_lease(flow, owner, ttl))
-    }
-    fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, PersistenceError> {
-        self.write(self.inner.renew_lease(lease, ttl))
-    }
-    fn release_lease(&self, lease: &Lease) -> Result<(), PersistenceError> {
-        self.write(self.inner.release_lease(lease))
-    }
-    fn current_lease(&self, flow: Uuid) -> Result<Option<Lease>, PersistenceError> {
-        self.inner.current_lease(flow)
-    }
-}
+use taskwire::persistence::{self, AtomDetail, Backend, FlowDetail, Lease, LogBook, Uuid};
+use taskwire::{AtomState, Engine, Flow, Task, TaskSpec, TimingListener};
+use watched::Watched;
 
 /// A flow of `n` atoms recorded PENDING (one write) under a lease, for the
 /// bare commits: its logbook's id (to delete it), the lease and the atoms.
@@ -207,15 +125,63 @@ fn chain(n: usize) -> Flow {
 /// Builds, records and runs the chain; the time covers everything from the
 /// flow's creation to the end of the run (the logbook's schema exists).
 fn once(n: usize, backend: &Arc<dyn Backend>) -> Duration {
+    listened(n, backend, Listen::No)
+}
+
+/// Who listens to a run.
+#[derive(Clone, Copy, PartialEq)]
+enum Listen {
+    No,
+    /// A timing listener.
+    Timing,
+    /// A timing listener, with a handle of the engine's suspender held.
+    TimingSuspendable,
+}
+
+fn listened(n: usize, backend: &Arc<dyn Backend>, listen: Listen) -> Duration {
     let t = Instant::now();
-    let done = Engine::new(chain(n))
+    let mut engine = Engine::new(chain(n))
         .input("v0", 0u64)
-        .persist(Arc::clone(backend))
-        .run()
-        .expect("runs");
+        .persist(Arc::clone(backend));
+    if listen != Listen::No {
+        engine = engine.listener(Arc::new(TimingListener::new()));
+    }
+    let suspender = (listen == Listen::TimingSuspendable).then(|| engine.suspender());
+    let done = engine.run().expect("runs");
     let elapsed = t.elapsed();
+    drop(suspender);
     assert_eq!(done.get::<u64>(&format!("v{n}")).unwrap(), n as u64);
     elapsed
+}
+
+/// The chain in SQLite (NORMAL) with a listener: its changes are told
+/// once committed, and with no other handle of the suspender a step's two
+/// records still share one commit.
+fn listeners(backend: &Arc<dyn Backend>, n: usize, runs: usize) {
+    println!();
+    println!("| sqlite (WAL, synchronous=NORMAL) | N | runs | µs per task | commits per task |");
+    println!("|---|---:|---:|---:|---:|");
+    for (label, listen) in [
+        ("no listener", Listen::No),
+        ("a timing listener", Listen::Timing),
+        (
+            "a timing listener, a suspender handle held",
+            Listen::TimingSuspendable,
+        ),
+    ] {
+        let writes = Arc::new(AtomicU64::new(0));
+        let count = Arc::clone(&writes);
+        let counted: Arc<dyn Backend> = Arc::new(Watched::new(Arc::clone(backend), move |_| {
+            count.fetch_add(1, Ordering::Relaxed);
+        }));
+        listened(n.min(50), &counted, listen);
+        writes.store(0, Ordering::Relaxed);
+        let mut times: Vec<Duration> = (0..runs).map(|_| listened(n, &counted, listen)).collect();
+        let commits = writes.load(Ordering::Relaxed) as f64 / (runs * n) as f64;
+        times.sort();
+        let per_task = times[times.len() / 2].as_secs_f64() * 1e6 / n as f64;
+        println!("| {label} | {n} | {runs} | {per_task:.1} | {commits:.3} |");
+    }
 }
 
 fn peak_rss_kib() -> Option<u64> {
@@ -318,17 +284,18 @@ fn main() {
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     rows.retain(|(name, _, _)| only.as_deref().is_none_or(|o| name.contains(o)));
     for (name, survives, backend) in &rows {
-        let counting = Arc::new(Counting {
-            inner: Arc::clone(backend),
-            writes: AtomicU64::new(0),
-        });
-        let counted: Arc<dyn Backend> = counting.clone();
+        // Every write is a commit: counted as it passes.
+        let writes = Arc::new(AtomicU64::new(0));
+        let count = Arc::clone(&writes);
+        let counted: Arc<dyn Backend> = Arc::new(Watched::new(Arc::clone(backend), move |_| {
+            count.fetch_add(1, Ordering::Relaxed);
+        }));
         once(n.min(50), &counted); // warm up: statements prepared
         let bare = bare_commit(&**backend, if quick { 100 } else { 1_000 });
         let step = bare_step(&**backend, if quick { 100 } else { 1_000 });
-        counting.writes.store(0, Ordering::Relaxed);
+        writes.store(0, Ordering::Relaxed);
         let mut times: Vec<Duration> = (0..runs).map(|_| once(n, &counted)).collect();
-        let commits = counting.writes.load(Ordering::Relaxed) as f64 / (runs * n) as f64;
+        let commits = writes.load(Ordering::Relaxed) as f64 / (runs * n) as f64;
         times.sort();
         let median = times[times.len() / 2];
         let per_task = median.as_secs_f64() * 1e6 / n as f64;
@@ -340,6 +307,9 @@ fn main() {
             per_task / bare,
             per_task / step,
         );
+    }
+    if let Some((_, _, sqlite)) = rows.iter().find(|(name, _, _)| name.contains("NORMAL")) {
+        listeners(sqlite, n, runs);
     }
     #[cfg(feature = "zookeeper")]
     if let Some(zk) = zk {

@@ -1,10 +1,15 @@
 //! Progress reports and the timing listener.
 
-use std::sync::Arc;
+mod common;
+
+use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 use taskwire::listener::{Captured, TimingListener};
+use taskwire::persistence::{self, Backend};
 use taskwire::{AtomState, CapturingListener, Engine, Flow, FnTask};
+
+use common::watched::{Watched, Write};
 
 fn reporting(name: &'static str) -> FnTask {
     FnTask::new(name).provides(name).run(move |call| {
@@ -93,4 +98,103 @@ fn timing_listener_measures_runs_and_reverts() {
     );
     let sleepy = &timing.timings()[0];
     assert!(sleepy.elapsed >= std::time::Duration::from_millis(20));
+}
+
+/// A chain of `n` no-op tasks, `t0` … `t{n-1}`, each reading the one before.
+fn chain(n: usize) -> Flow {
+    let mut flow = Flow::linear("chain");
+    for i in 0..n {
+        let mut task = FnTask::new(format!("t{i}")).provides(format!("v{}", i + 1));
+        if i > 0 {
+            task = task.requires([format!("v{i}")]);
+        }
+        flow.push(task.run(|_| Ok(json!(1))));
+    }
+    flow
+}
+
+/// What each write of a persisted run of `chain(n)` held: the atoms it
+/// saved as (name, state); and what the listener heard. With `suspender`,
+/// a handle of the engine's suspender is held while it runs.
+fn recorded_chain(n: usize, suspender: bool) -> (Vec<Vec<(String, AtomState)>>, Vec<Captured>) {
+    let dir = std::env::temp_dir().join(format!(
+        "taskwire-listeners-{}-{suspender}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let sqlite = persistence::open(&format!("sqlite://{}", dir.join("log.db").display())).unwrap();
+    let writes = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&writes);
+    let backend: Arc<dyn Backend> = Arc::new(Watched::new(sqlite, move |write| {
+        let atoms = match write {
+            Write::Records(_, atoms) | Write::Atoms(atoms) => atoms,
+            Write::Other(_) => &[],
+        };
+        let atoms = atoms.iter().map(|a| (a.name.clone(), a.state)).collect();
+        seen.lock().unwrap().push(atoms);
+    }));
+    let capture = Arc::new(CapturingListener::new());
+    let mut engine = Engine::new(chain(n))
+        .listener(Arc::clone(&capture))
+        .persist(backend);
+    let handle = suspender.then(|| engine.suspender());
+    engine.run().unwrap();
+    drop(handle);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let writes = std::mem::take(&mut *writes.lock().unwrap());
+    (writes, capture.events())
+}
+
+/// The index of the write that saved `atom` in `state`.
+fn written(writes: &[Vec<(String, AtomState)>], atom: &str, state: AtomState) -> usize {
+    writes
+        .iter()
+        .position(|w| w.iter().any(|(a, s)| a == atom && *s == state))
+        .unwrap_or_else(|| panic!("{atom} {state} never written: {writes:?}"))
+}
+
+#[test]
+fn a_chain_with_listeners_commits_each_success_with_the_next_running() {
+    let n = 12;
+    let (writes, heard) = recorded_chain(n, false);
+    for i in 0..n - 1 {
+        let (done, next) = (format!("t{i}"), format!("t{}", i + 1));
+        assert_eq!(
+            written(&writes, &done, AtomState::Success),
+            written(&writes, &next, AtomState::Running),
+            "{done} SUCCESS and {next} RUNNING in one commit: {writes:?}"
+        );
+    }
+    // One write per task, give or take the run's start and end.
+    assert!(writes.len() <= n + 6, "{} writes: {writes:?}", writes.len());
+
+    // A handle of the suspender held: listeners hear of each SUCCESS before
+    // the next task is decided on (so that they can suspend the run in
+    // time), so a SUCCESS is committed before the next RUNNING.
+    let (apart, heard_apart) = recorded_chain(n, true);
+    for i in 0..n - 1 {
+        let (done, next) = (format!("t{i}"), format!("t{}", i + 1));
+        assert!(
+            written(&apart, &done, AtomState::Success) < written(&apart, &next, AtomState::Running),
+            "{done} SUCCESS before {next} RUNNING: {apart:?}"
+        );
+    }
+    assert!(
+        apart.len() >= 2 * n - 1,
+        "{} writes: {apart:?}",
+        apart.len()
+    );
+
+    // Either way the listener heard the same changes, in the same order.
+    assert_eq!(heard, heard_apart);
+    let states: Vec<&Captured> = heard
+        .iter()
+        .filter(|e| matches!(e, Captured::Atom { .. }))
+        .collect();
+    assert_eq!(
+        states.len(),
+        2 * n,
+        "RUNNING and SUCCESS of each: {heard:?}"
+    );
 }

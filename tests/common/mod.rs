@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: run-time tasks that log what they do.
 #![allow(dead_code)]
 
+pub(crate) mod watched;
+
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};

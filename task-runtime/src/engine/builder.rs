@@ -101,6 +101,13 @@ impl Suspender {
         self.0.load(Ordering::SeqCst)
     }
 
+    /// Whether a handle other than the engine's own exists: a listener (or
+    /// anyone else) could ask for a suspension during the run. Nothing makes
+    /// a new handle while the engine runs (that takes the engine).
+    pub(super) fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.0) > 1
+    }
+
     pub(super) fn take(&self) -> bool {
         // A plain load first: the common case (no request) costs no write.
         self.0.load(Ordering::Acquire) && self.0.swap(false, Ordering::SeqCst)
@@ -392,6 +399,12 @@ impl Engine {
     }
 
     /// A handle to suspend this engine while it runs.
+    ///
+    /// While a handle exists, a persisted run with listeners commits each
+    /// step's results and tells them before it decides what follows, so
+    /// that a listener can suspend the run before anything else is recorded
+    /// as started; without one, a step's results and the starts they allow
+    /// share one commit.
     pub fn suspender(&self) -> Suspender {
         self.suspender.clone()
     }

@@ -176,6 +176,13 @@ impl Engine {
         // Atoms to start once this turn's transitions are committed.
         let mut starting: Vec<usize> = Vec::new();
         let notes = listeners.notes.clone();
+        // Listeners can only change what the machine decides next by
+        // suspending the run, through a handle of the engine's suspender.
+        // Without one, what they are told waits for the turn's commit (a
+        // chain's SUCCESS and next RUNNING share it): they hear the same
+        // changes, in the same order, each once it is durable and before
+        // anything acts on it.
+        let told_before_deciding = suspender.is_shared();
         loop {
             if cancel.is_some_and(CancelToken::is_cancelled) {
                 return Err(log.lease_lost());
@@ -188,11 +195,12 @@ impl Engine {
                     storage.absorb(taken, &mut log.hooks());
                 }
             }
-            if storage.has_untold() {
+            if told_before_deciding && storage.has_untold() {
                 // Listeners hear of what happened before the machine decides
                 // what follows, so that they can suspend the run in time: a
-                // persisted run with listeners commits a turn's results, then
-                // its starts (without listeners, both share one commit).
+                // persisted run whose suspender has another handle commits a
+                // turn's results, then its starts (else both share one
+                // commit).
                 if log.recorder.is_some() {
                     log.commit(storage).await?;
                 }
