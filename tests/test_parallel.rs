@@ -500,3 +500,79 @@ fn a_sync_task_past_its_timeout_fails_and_its_late_result_is_discarded() {
     let done = Engine::new(flow).max_workers(2).run().unwrap();
     assert_eq!(done.get::<u64>("slept").unwrap(), 1);
 }
+
+/// A flag one task raises and another waits for (at most 10 s).
+#[derive(Clone, Default)]
+struct Flag(Arc<(Mutex<bool>, Condvar)>);
+
+impl Flag {
+    fn raise(&self) {
+        *self.0 .0.lock().unwrap() = true;
+        self.0 .1.notify_all();
+    }
+
+    fn wait(&self) -> bool {
+        let (lock, cvar) = &*self.0;
+        let (raised, _) = cvar
+            .wait_timeout_while(lock.lock().unwrap(), Duration::from_secs(10), |r| !*r)
+            .unwrap();
+        *raised
+    }
+}
+
+#[test]
+fn a_parallel_run_reverts_sync_tasks_off_its_loop() {
+    // `flaky` fails at once in a retry's subflow, and its revert waits for
+    // `waiter`, an async task outside the subflow that is still out: it
+    // raises the flag only once the run's timer has woken it. The revert
+    // runs on a pool thread, so the loop's runtime goes on and wakes it;
+    // on the loop's own thread the revert would wait in vain.
+    let flag = Flag::default();
+    let raise = flag.clone();
+    let waiter = FnTask::new("waiter").run_async(move |_| {
+        let raise = raise.clone();
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            raise.raise();
+            Ok(json!(null))
+        })
+    });
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let revert_thread = Arc::new(Mutex::new(None));
+    let (tries, seen) = (Arc::clone(&attempts), Arc::clone(&revert_thread));
+    let flaky = FnTask::new("flaky")
+        .run(move |_| match tries.fetch_add(1, Ordering::SeqCst) {
+            0 => Err(taskwire::Failure::from_error(BoomError("once".into()))),
+            _ => Ok(json!(null)),
+        })
+        .revert(move |_| {
+            *seen.lock().unwrap() = Some(std::thread::current().id());
+            match flag.wait() {
+                true => Ok(()),
+                false => Err(taskwire::Failure::from_error(BoomError(
+                    "the waiter never woke".into(),
+                ))),
+            }
+        });
+    let flow = Flow::unordered("both")
+        .add(waiter)
+        .add(
+            Flow::linear("sub")
+                .add(flaky)
+                .retry(taskwire::retry::RetryAtom::new(
+                    "again",
+                    taskwire::retry::Times::new(2),
+                )),
+        );
+    let mut engine = Engine::new(flow).max_workers(4);
+    let done = engine.run().expect("the revert saw the waiter wake");
+    assert_eq!(done.flow_state(), FlowState::Success);
+    assert_eq!(done.atom_state("flaky"), Some(AtomState::Success));
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    let thread = revert_thread.lock().unwrap().expect("flaky was reverted");
+    assert_ne!(
+        thread,
+        std::thread::current().id(),
+        "reverted on the loop's thread"
+    );
+}

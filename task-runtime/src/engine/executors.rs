@@ -14,10 +14,17 @@
 //! - **remote**: atoms a user's [`Executor`](super::executor::Executor)
 //!   handles (remote workers over a broker) are sent through it.
 //!
+//! Reverts go through the same executors ([`Executors::revert`]), one at a
+//! time in the machine's order: the loop waits for each one's result
+//! ([`Executors::result_of`]), and keeps the results of other atoms that
+//! come meanwhile for after. A sync revert of a parallel run goes to the
+//! pool, so that the loop's runtime goes on with the async tasks still out.
+//!
 //! Every result that comes later arrives on one channel, with the ticket of
 //! the start it answers: a result that comes after its atom timed out is
 //! dropped, not mistaken for a newer start's.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -29,10 +36,13 @@ use tokio::sync::mpsc;
 use tracing::{Instrument, Span};
 
 use super::executor;
-use super::invoke::{settle, start_execute, timed_out, with_timeout, NoopWake, RunCtx};
-use super::job::{not_sync, Args, Job, Later, Shared, TaskJob};
+use super::invoke::{
+    rebind_for_revert, settle, start_execute, start_revert, timed_out, undone, with_timeout,
+    NoopWake, RunCtx,
+};
+use super::job::{not_sync, Args, Job, Later, Shared, TaskJob, Undo};
 use super::pool::pool;
-use crate::failure::Failure;
+use crate::failure::{Failure, Failures};
 use crate::storage::Storage;
 use crate::task::Invocation;
 
@@ -68,6 +78,8 @@ pub(super) struct Executors<'a> {
     pooled: usize,
     /// What every pool job of this run reads, made at the first one.
     shared: Option<Arc<Shared>>,
+    /// Results that came while the loop waited for a revert's.
+    backlog: VecDeque<(usize, Result<Value, Failure>)>,
 }
 
 impl<'a> Executors<'a> {
@@ -85,6 +97,7 @@ impl<'a> Executors<'a> {
             batch: Vec::new(),
             pooled: 0,
             shared: None,
+            backlog: VecDeque::new(),
         }
     }
 
@@ -235,6 +248,19 @@ impl<'a> Executors<'a> {
         }
     }
 
+    /// What every pool job of this run reads, made at the first one.
+    fn shared(&mut self, storage: &Storage) -> Arc<Shared> {
+        Arc::clone(self.shared.get_or_insert_with(|| {
+            Arc::new(Shared {
+                plan: Arc::clone(&storage.plan),
+                resources: Arc::clone(self.ctx.resources),
+                listeners: self.ctx.listeners.clone(),
+                cancel: self.ctx.cancel.cloned(),
+                tx: self.tx.clone(),
+            })
+        }))
+    }
+
     /// Readies sync atom `i` for the pool ([`Executors::send`]), its
     /// arguments copied out of storage.
     fn send_to_pool(&mut self, storage: &Storage, i: usize, limit: Option<Duration>, span: Span) {
@@ -246,15 +272,7 @@ impl<'a> Executors<'a> {
                 .map(|s| storage.source(s).cloned()),
         );
         let history = storage.history_for(i).cloned();
-        let shared = Arc::clone(self.shared.get_or_insert_with(|| {
-            Arc::new(Shared {
-                plan: Arc::clone(&storage.plan),
-                resources: Arc::clone(self.ctx.resources),
-                listeners: self.ctx.listeners.clone(),
-                cancel: self.ctx.cancel.cloned(),
-                tx: self.tx.clone(),
-            })
-        }));
+        let shared = self.shared(storage);
         let ticket = self.ticket(i);
         self.pooled += 1;
         if let Some(limit) = limit {
@@ -274,7 +292,63 @@ impl<'a> Executors<'a> {
             args,
             history,
             span,
+            undo: None,
         }));
+    }
+
+    /// Starts reverting atom `i` on the executor that runs it, as
+    /// [`Executors::execute`] starts it; `None` when there is nothing to
+    /// undo. A revert that is out is waited for with
+    /// [`Executors::result_of`]: reverts go one at a time, in order.
+    pub(super) fn revert(
+        &mut self,
+        storage: &Storage,
+        failures: &Failures,
+        i: usize,
+        span: &Span,
+    ) -> Option<Started> {
+        let spec = &storage.plan.atoms[i];
+        let meta = &spec.def().meta;
+        let remote = self.ctx.executor.is_some_and(|e| e.handles(meta));
+        if self.serial || meta.is_async || remote {
+            // Called here: inline, or a future (async, remote) for the
+            // runtime.
+            let invocation = span.in_scope(|| start_revert(storage, &self.ctx, failures, i))?;
+            return Some(match invocation {
+                Invocation::Ready(result) => Started::Ready(result),
+                pending => {
+                    let atom = spec.atom_name().to_owned();
+                    let future = async move { settle(pending, &atom).await };
+                    self.spawn(i, future.instrument(span.clone()));
+                    Started::Out
+                }
+            });
+        }
+        // A sync revert of a parallel run: on the pool, so that the loop
+        // (and the async tasks on its runtime) go on meanwhile.
+        let undo = Undo {
+            result: undone(storage, i)?.cloned().map_err(Failure::clone),
+            failures: failures.clone(),
+        };
+        let mut args: Vec<Option<Value>> = storage
+            .plan
+            .arg_sources(i)
+            .iter()
+            .map(|s| storage.source(s).cloned())
+            .collect();
+        rebind_for_revert(spec, &mut args);
+        let ticket = self.ticket(i);
+        self.pooled += 1;
+        pool().submit([Job::Task(TaskJob {
+            shared: self.shared(storage),
+            i,
+            ticket,
+            args: Args::new(args.into_iter()),
+            history: storage.history_for(i).cloned(),
+            span: span.clone(),
+            undo: Some(Box::new(undo)),
+        })]);
+        Some(Started::Out)
     }
 
     /// Takes a result in, if it answers the atom's current start.
@@ -295,6 +369,14 @@ impl<'a> Executors<'a> {
 
     /// A result that has come already, if any.
     pub(super) fn try_done(&mut self) -> Option<(usize, Result<Value, Failure>)> {
+        if let Some(done) = self.backlog.pop_front() {
+            return Some(done);
+        }
+        self.try_fresh()
+    }
+
+    /// A result that has come on the channel, if any.
+    fn try_fresh(&mut self) -> Option<(usize, Result<Value, Failure>)> {
         while let Ok(later) = self.rx.try_recv() {
             if let Some(done) = self.accept(later) {
                 return Some(done);
@@ -305,11 +387,34 @@ impl<'a> Executors<'a> {
 
     /// Waits for the next result of an atom that is out.
     pub(super) async fn next_done(&mut self) -> (usize, Result<Value, Failure>) {
+        match self.backlog.pop_front() {
+            Some(done) => done,
+            None => self.next_fresh().await,
+        }
+    }
+
+    /// Waits for the result of atom `i`, out (a revert, which the loop waits
+    /// for). The results of other atoms that come meanwhile are kept for
+    /// [`Executors::try_done`] and [`Executors::next_done`], in the order
+    /// they came: the loop takes them after, as if atom `i` had run on its
+    /// own thread.
+    pub(super) async fn result_of(&mut self, i: usize) -> Result<Value, Failure> {
+        loop {
+            let (j, result) = self.next_fresh().await;
+            if j == i {
+                return result;
+            }
+            self.backlog.push_back((j, result));
+        }
+    }
+
+    /// Waits for the next result on the channel.
+    async fn next_fresh(&mut self) -> (usize, Result<Value, Failure>) {
         if self.pooled > 0 {
             // Sync tasks on the pool: look for a while before sleeping.
             let since = Instant::now();
             while since.elapsed() < SPIN {
-                if let Some(done) = self.try_done() {
+                if let Some(done) = self.try_fresh() {
                     return done;
                 }
                 std::hint::spin_loop();

@@ -59,17 +59,8 @@ pub(super) fn start_revert(
     failures: &crate::failure::Failures,
     i: usize,
 ) -> Option<Invocation<Value>> {
+    let result = undone(storage, i)?;
     let def = storage.plan.atoms[i].def();
-    let revert = def.revert.as_ref()?;
-    let result = match (&storage.results[i], &storage.failures[i]) {
-        // The task's function was never called: nothing to undo.
-        (_, Some(f)) if matches!(f.kind(), FailureKind::Argument | FailureKind::Decider) => {
-            return None
-        }
-        (_, Some(f)) => Err(f),
-        (Some(v), None) => Ok(v),
-        (None, None) => return None,
-    };
     if let Some(executor) = ctx.executor.filter(|e| e.handles(&def.meta)) {
         let action = executor::Action::Revert {
             result: result.cloned().map_err(Failure::clone),
@@ -80,9 +71,40 @@ pub(super) fn start_revert(
         return Some(Invocation::Pending(future));
     }
     let info = RevertInfo { result, failures };
-    Some(call_atom(storage, ctx, i, Some(info), |_, call| {
-        revert.call(call)
-    }))
+    Some(call_atom(storage, ctx, i, Some(info), revert_code))
+}
+
+/// What reverting atom `i` undoes: its result, or its failure. `None` when
+/// there is nothing to undo: it has no revert code, or its function was
+/// never called.
+pub(super) fn undone(storage: &Storage, i: usize) -> Option<Result<&Value, &Failure>> {
+    storage.plan.atoms[i].def().revert.as_ref()?;
+    match (&storage.results[i], &storage.failures[i]) {
+        (_, Some(f)) if matches!(f.kind(), FailureKind::Argument | FailureKind::Decider) => None,
+        (_, Some(f)) => Some(Err(f)),
+        (Some(v), None) => Some(Ok(v)),
+        (None, None) => None,
+    }
+}
+
+/// Calls a task's revert code (which [`undone`] found).
+pub(super) fn revert_code(def: &crate::task::TaskDef, call: &Call<'_>) -> Invocation<Value> {
+    match &def.revert {
+        Some(revert) => revert.call(call),
+        None => Invocation::Ready(Ok(Value::Null)),
+    }
+}
+
+/// A revert reads some arguments from other names (`revert_rebind`): moves
+/// them into place in `args`, the atom's arguments in order.
+pub(super) fn rebind_for_revert<T: Clone>(spec: &crate::task::TaskSpec, args: &mut [T]) {
+    let meta = &spec.def().meta;
+    for (arg, from) in spec.revert_rebinds() {
+        let at = |name: &str| meta.value_args().position(|(n, _)| n == name);
+        if let (Some(k), Some(j)) = (at(arg), at(from)) {
+            args[k] = args[j].clone();
+        }
+    }
 }
 
 pub(super) fn call_atom<T>(
@@ -107,13 +129,7 @@ pub(super) fn call_atom<T>(
     }
     let def = atom.def();
     if revert.is_some() {
-        // The revert reads some arguments from other names (`revert_rebind`).
-        for (arg, from) in atom.revert_rebinds() {
-            let at = |name: &str| def.meta.value_args().position(|(n, _)| n == name);
-            if let (Some(k), Some(j)) = (at(arg), at(from)) {
-                args[k] = args[j];
-            }
-        }
+        rebind_for_revert(atom, args);
     }
     let mut call = Call::new(atom.atom_name(), &def.meta, args, ctx.resources);
     call.revert = revert;

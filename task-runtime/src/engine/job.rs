@@ -11,11 +11,12 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tracing::Span;
 
-use crate::failure::{Failure, FailureKind};
+use super::invoke::revert_code;
+use crate::failure::{Failure, FailureKind, Failures};
 use crate::flow::ExecutionGraph;
 use crate::listener::Listeners;
 use crate::retry::History;
-use crate::task::{Call, CancelToken, Invocation, Resources};
+use crate::task::{Call, CancelToken, Invocation, Resources, RevertInfo};
 
 /// A result that came later: atom, ticket, result, and whether a pool thread
 /// sent it.
@@ -58,6 +59,15 @@ pub(super) struct TaskJob {
     pub(super) args: Args,
     pub(super) history: Option<Arc<History>>,
     pub(super) span: Span,
+    /// A revert's call: what it undoes (else the task's own call).
+    pub(super) undo: Option<Box<Undo>>,
+}
+
+/// What a revert on the pool undoes: the atom's result or failure, and the
+/// flow's failures.
+pub(super) struct Undo {
+    pub(super) result: Result<Value, Failure>,
+    pub(super) failures: Failures,
 }
 
 impl TaskJob {
@@ -69,18 +79,27 @@ impl TaskJob {
             args,
             history,
             span,
+            undo,
         } = self;
         let spec = &shared.plan.atoms[i];
         let name = spec.atom_name();
+        let def = spec.def();
         let result = args.with_refs(|args| {
-            let mut call = Call::new(name, &spec.def().meta, args, &shared.resources);
+            let mut call = Call::new(name, &def.meta, args, &shared.resources);
             call.listeners = Some(&shared.listeners);
             call.history = history.as_ref();
             call.cancel = shared.cancel.as_ref();
+            call.revert = undo.as_deref().map(|undo| RevertInfo {
+                result: undo.result.as_ref(),
+                failures: &undo.failures,
+            });
             // The task runs inside its attempt's span, on the pool's thread;
             // the thread lets go of the span before it tells the result.
             let called = span.in_scope(|| {
-                std::panic::catch_unwind(AssertUnwindSafe(|| spec.def().exec.call(&call)))
+                std::panic::catch_unwind(AssertUnwindSafe(|| match call.revert {
+                    None => def.exec.call(&call),
+                    Some(_) => revert_code(def, &call),
+                }))
             });
             drop(span);
             match called {

@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 use super::builder::Prepared;
 use super::executors::{Executors, Started};
-use super::invoke::{check_provides, settle, start_execute, start_revert, NoopWake, RunCtx};
+use super::invoke::{check_provides, start_execute, NoopWake, RunCtx};
 use super::links::check_links;
 use super::machine::{Action, Checked, Machine};
 use super::observe::{self, Observe};
@@ -314,17 +314,12 @@ impl Engine {
                     }
                     let failures = failures.get_or_insert_with(|| storage.failures());
                     let span = observe::revert_span(storage, i);
-                    let started = span.in_scope(|| start_revert(storage, &exec.ctx, failures, i));
-                    let result = match started {
-                        Some(Invocation::Ready(result)) => result,
-                        Some(invocation) => {
-                            let atom = storage.plan.atoms[i].atom_name();
-                            let settled = settle(invocation, atom).instrument(span.clone());
-                            match unless_lost(settled, cancel).await {
-                                Some(result) => result,
-                                None => return Err(log.lease_lost()),
-                            }
-                        }
+                    let result = match exec.revert(storage, failures, i, &span) {
+                        Some(Started::Ready(result)) => result,
+                        Some(Started::Out) => match unless_lost(exec.result_of(i), cancel).await {
+                            Some(result) => result,
+                            None => return Err(log.lease_lost()),
+                        },
                         None => Ok(Value::Null),
                     };
                     let (state, outcome) = match result {
