@@ -18,11 +18,13 @@
 //!  storage       a run's memory: states, results, failures
 //!  flow factory  patterns, validation, compiled execution graphs
 //!  task registry retry decider listener   tasks and what they see
-//!  state failure telemetry                the ground floor
+//!  history                                a retry's attempts
+//!  state failure telemetry url_options    the ground floor
 //! ```
 //!
 //! `telemetry` is on the ground floor because every layer reports through
-//! it (trace context, metric names); it imports nothing of the runtime.
+//! it (trace context, metric names); it imports nothing of the runtime, nor
+//! does `url_options` (the `?timeout=5s` options of backend and broker URLs).
 //!
 //! The pieces, and where each lives:
 //!
@@ -89,7 +91,7 @@ pub mod planmap;
 #[cfg_attr(docsrs, doc(cfg(feature = "progress-bar")))]
 pub mod progress_bar;
 
-pub use engine::{AtomState, Done, Engine, FlowState, Intention, ResumeError, RunError, Suspender};
+pub use engine::{Done, Engine, ResumeError, RunError, Suspender};
 pub use failure::{Failure, FailureKind, FailureRecord, Failures};
 pub use flow::{Flow, FlowError, FlowErrors, Node};
 pub use listener::{
@@ -104,6 +106,7 @@ pub use picture::{FlowMismatch, Picture};
 #[cfg_attr(docsrs, doc(cfg(feature = "progress-bar")))]
 pub use progress_bar::ProgressBarListener;
 pub use registry::{Registry, RegistryError, TaskRegistration};
+pub use state::{AtomState, FlowState, Intention};
 pub use task::CancelToken;
 pub use task::{
     BoxFuture, Call, DefRef, Exec, FnTask, IntoFailure, Invocation, Outcome, Param, ParamKind,

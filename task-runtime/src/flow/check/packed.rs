@@ -130,13 +130,16 @@ const RETRY: u32 = 0xfe;
 const CODE: u32 = 0xff;
 
 /// A value too large for the field it is packed into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum OutOfRange {
     /// An atom's index, [`MAX_ATOMS`] or more.
+    #[error("atom index {0} is out of range: a flow holds at most {MAX_ATOMS} atoms")]
     Atom(usize),
     /// An output's index, [`MAX_OUTPUTS`] or more.
+    #[error("output index {0} is out of range: a task provides at most {MAX_OUTPUTS} values")]
     Output(usize),
     /// A declared input's index, [`MAX_INPUTS`] or more.
+    #[error("input index {0} is out of range: a flow declares at most {MAX_INPUTS} inputs")]
     Input(usize),
 }
 
@@ -327,6 +330,18 @@ mod tests {
         );
         assert_eq!(OutputIndex::new(253).map(OutputIndex::get), Ok(253));
         assert_eq!(OutputIndex::new(254), Err(OutOfRange::Output(254)));
+        assert_eq!(
+            OutOfRange::Atom(1 << 24).to_string(),
+            "atom index 16777216 is out of range: a flow holds at most 16777216 atoms"
+        );
+        assert_eq!(
+            OutOfRange::Output(254).to_string(),
+            "output index 254 is out of range: a task provides at most 254 values"
+        );
+        assert_eq!(
+            OutOfRange::Input(MAX_INPUTS).to_string(),
+            "input index 16777214 is out of range: a flow declares at most 16777214 inputs"
+        );
         assert_eq!(OutputIndex::new(256), Err(OutOfRange::Output(256)));
         assert!(SourceCode::input(MAX_INPUTS - 1).is_ok());
         assert_eq!(
