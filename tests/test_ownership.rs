@@ -118,8 +118,12 @@ fn long_task_keeps_its_lease(url: &str, scratch: &Scratch, mode: &str) {
     assert_eq!(done.get::<u64>("c").unwrap(), 20, "{mode}");
     assert_eq!(lines(&scratch.0.join("runs")), ["slow"], "{mode}: ran once");
     assert!(refused >= 10, "{mode}: only {refused} tries");
-    let (detail, _) = persistence::open(url).unwrap().load_flow(flow).unwrap();
+    let logbook = persistence::open(url).unwrap();
+    let (detail, _) = logbook.load_flow(flow).unwrap();
     assert_eq!(detail.state, FlowState::Success);
+    // The run gave its lease back when it ended.
+    let lease = logbook.current_lease(flow).unwrap();
+    assert!(lease.is_none(), "{mode}: {lease:?}");
 }
 
 #[test]
