@@ -113,13 +113,18 @@ fn chain(n: usize) -> Flow {
     flow
 }
 
-/// What each write of a persisted run of `chain(n)` held: the atoms it
-/// saved as (name, state); and what the listener heard. With `suspender`,
-/// a handle of the engine's suspender is held while it runs.
-fn recorded_chain(n: usize, suspender: bool) -> (Vec<Vec<(String, AtomState)>>, Vec<Captured>) {
+/// What each write of a persisted run of `flow` held: the atoms it saved
+/// as (name, state); and what the listener heard. With `suspender`, a
+/// handle of the engine's suspender is held while it runs.
+fn recorded(
+    flow: Flow,
+    workers: usize,
+    suspender: bool,
+) -> (Vec<Vec<(String, AtomState)>>, Vec<Captured>) {
     let dir = std::env::temp_dir().join(format!(
-        "taskwire-listeners-{}-{suspender}",
-        std::process::id()
+        "taskwire-listeners-{}-{}-{workers}-{suspender}",
+        std::process::id(),
+        flow.name()
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -135,7 +140,8 @@ fn recorded_chain(n: usize, suspender: bool) -> (Vec<Vec<(String, AtomState)>>, 
         seen.lock().unwrap().push(atoms);
     }));
     let capture = Arc::new(CapturingListener::new());
-    let mut engine = Engine::new(chain(n))
+    let mut engine = Engine::new(flow)
+        .max_workers(workers)
         .listener(Arc::clone(&capture))
         .persist(backend);
     let handle = suspender.then(|| engine.suspender());
@@ -157,7 +163,7 @@ fn written(writes: &[Vec<(String, AtomState)>], atom: &str, state: AtomState) ->
 #[test]
 fn a_chain_with_listeners_commits_each_success_with_the_next_running() {
     let n = 12;
-    let (writes, heard) = recorded_chain(n, false);
+    let (writes, heard) = recorded(chain(n), 1, false);
     for i in 0..n - 1 {
         let (done, next) = (format!("t{i}"), format!("t{}", i + 1));
         assert_eq!(
@@ -172,7 +178,7 @@ fn a_chain_with_listeners_commits_each_success_with_the_next_running() {
     // A handle of the suspender held: listeners hear of each SUCCESS before
     // the next task is decided on (so that they can suspend the run in
     // time), so a SUCCESS is committed before the next RUNNING.
-    let (apart, heard_apart) = recorded_chain(n, true);
+    let (apart, heard_apart) = recorded(chain(n), 1, true);
     for i in 0..n - 1 {
         let (done, next) = (format!("t{i}"), format!("t{}", i + 1));
         assert!(
@@ -197,4 +203,43 @@ fn a_chain_with_listeners_commits_each_success_with_the_next_running() {
         2 * n,
         "RUNNING and SUCCESS of each: {heard:?}"
     );
+}
+
+#[test]
+fn a_parallel_run_with_listeners_starts_what_a_result_frees_in_its_commit() {
+    // A root and four leaves that read it, on eight workers: the root's
+    // SUCCESS and the four leaves' RUNNING are one commit.
+    let fan = || {
+        let mut flow = Flow::graph("fan");
+        flow.push(FnTask::new("root").provides("x").run(|_| Ok(json!(1))));
+        for i in 0..4 {
+            let leaf = FnTask::new(format!("leaf{i}")).requires(["x"]);
+            flow.push(leaf.run(|_| Ok(json!(null))));
+        }
+        flow
+    };
+    let leaves = || (0..4).map(|i| format!("leaf{i}"));
+    for suspender in [false, true] {
+        let (writes, heard) = recorded(fan(), 8, suspender);
+        let root = written(&writes, "root", AtomState::Success);
+        for leaf in leaves() {
+            let started = written(&writes, &leaf, AtomState::Running);
+            match suspender {
+                false => assert_eq!(root, started, "{leaf}: {writes:?}"),
+                true => assert!(root < started, "{leaf}: {writes:?}"),
+            }
+        }
+        // The listener heard the root end before any leaf start, and
+        // every leaf start and end.
+        let at = |atom: &str, state: AtomState| {
+            heard
+                .iter()
+                .position(|e| matches!(e, Captured::Atom { atom: a, state: s, .. } if a == atom && *s == state))
+                .unwrap_or_else(|| panic!("{atom} {state} not heard: {heard:?}"))
+        };
+        for leaf in leaves() {
+            assert!(at("root", AtomState::Success) < at(&leaf, AtomState::Running));
+            assert!(at(&leaf, AtomState::Running) < at(&leaf, AtomState::Success));
+        }
+    }
 }
