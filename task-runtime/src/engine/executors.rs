@@ -264,13 +264,7 @@ impl<'a> Executors<'a> {
     /// Readies sync atom `i` for the pool ([`Executors::send`]), its
     /// arguments copied out of storage.
     fn send_to_pool(&mut self, storage: &Storage, i: usize, limit: Option<Duration>, span: Span) {
-        let args = Args::new(
-            storage
-                .plan
-                .arg_sources(i)
-                .iter()
-                .map(|s| storage.source(s).cloned()),
-        );
+        let args = Args::new(arg_values(storage, i));
         let history = storage.history_for(i).cloned();
         let shared = self.shared(storage);
         let ticket = self.ticket(i);
@@ -330,12 +324,7 @@ impl<'a> Executors<'a> {
             result: undone(storage, i)?.cloned().map_err(Failure::clone),
             failures: failures.clone(),
         };
-        let mut args: Vec<Option<Value>> = storage
-            .plan
-            .arg_sources(i)
-            .iter()
-            .map(|s| storage.source(s).cloned())
-            .collect();
+        let mut args: Vec<Option<Value>> = arg_values(storage, i).collect();
         rebind_for_revert(spec, &mut args);
         let ticket = self.ticket(i);
         self.pooled += 1;
@@ -430,4 +419,13 @@ impl<'a> Executors<'a> {
             }
         }
     }
+}
+
+/// Atom `i`'s arguments, copied out of storage for a pool job.
+fn arg_values(storage: &Storage, i: usize) -> impl ExactSizeIterator<Item = Option<Value>> + '_ {
+    storage
+        .plan
+        .arg_sources(i)
+        .iter()
+        .map(|s| storage.source(s).cloned())
 }
